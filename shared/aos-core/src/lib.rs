@@ -1,0 +1,21 @@
+//! The AOS domain: plans and their validation, templating, retries and budgets, structured
+//! outcomes, determinism (canonical JSON, hashing, seeded randomness, traces), and the ports
+//! (`Store`, `Queue`, `Secrets`, `Skill`) that adapters implement. No I/O and no AWS types here.
+
+pub mod canonical;
+pub mod dag;
+pub mod error;
+pub mod outcome;
+pub mod plan;
+pub mod ports;
+pub mod retry;
+pub mod rng;
+pub mod run;
+pub mod skill;
+pub mod template;
+pub mod trace;
+pub mod validate;
+
+pub use error::{DomainError, FieldError};
+pub use outcome::{Category, Outcome, StepError};
+pub use plan::{Budget, OnError, Plan, RetryPolicy, Step};

@@ -1,0 +1,133 @@
+//! The plan document: a named DAG of skill steps with templated inputs, error handling, retries
+//! and a budget. Plans are JSON; this module is their typed shape.
+
+use crate::outcome::Category;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A plan: what to run. Submitted inline with a run or saved as a versioned workflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Human-readable name.
+    pub name: String,
+    /// Optional JSON Schema the run's `inputs` must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub input_schema: Option<Value>,
+    /// The steps. Order matters only as a tie-breaker for the deterministic trace order.
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub budget: Budget,
+}
+
+/// One step: a skill invocation with its input and policies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique within the plan: letters, digits, `_` and `-`.
+    pub id: String,
+    /// A registered skill id, e.g. `http_call`.
+    pub skill: String,
+    /// The skill input. Strings may reference `{{ inputs.x }}`, `{{ steps.<id>.output.<path> }}`
+    /// and `{{ secrets.NAME }}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// Steps that must finish first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// A jq expression over `{inputs, steps}`; the step runs only when it yields a truthy value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub on_error: OnError,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Per-attempt timeout; the skill's default applies when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What a step's final failure does to the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OnError {
+    /// Fail the run (the default).
+    #[default]
+    Abort,
+    /// Record the failure; the run goes on. Steps that depend on this one are skipped.
+    Continue,
+    /// Run another skill in its place; its output becomes this step's output.
+    Fallback {
+        skill: String,
+        #[serde(default)]
+        #[schema(value_type = Object)]
+        input: Value,
+    },
+}
+
+/// Retries of one step: exponential backoff with deterministic jitter.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Total attempts including the first (1 = no retry).
+    pub max_attempts: u32,
+    #[serde(default = "default_initial_delay")]
+    pub initial_delay_ms: u64,
+    #[serde(default = "default_max_delay")]
+    pub max_delay_ms: u64,
+    #[serde(default = "default_multiplier")]
+    pub multiplier: f64,
+    /// Categories that retry. When absent, an error retries when it says it is retryable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<Vec<Category>>,
+}
+
+fn default_initial_delay() -> u64 {
+    200
+}
+fn default_max_delay() -> u64 {
+    10_000
+}
+fn default_multiplier() -> f64 {
+    2.0
+}
+
+impl Default for RetryPolicy {
+    /// The policy when a plan names none: up to 3 attempts for errors that say they are retryable.
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay_ms: default_initial_delay(),
+            max_delay_ms: default_max_delay(),
+            multiplier: default_multiplier(),
+            retry_on: None,
+        }
+    }
+}
+
+/// Per-run limits. Exceeding either fails the run with a budget outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Maximum total cost in USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    /// Maximum wall-clock duration of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_ms: Option<u64>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self { max_cost_usd: None, max_duration_ms: Some(15 * 60 * 1000) }
+    }
+}
+
+impl Plan {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}

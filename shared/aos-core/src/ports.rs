@@ -1,0 +1,218 @@
+//! Ports: the storage, queue and secrets capabilities the runtime needs, shaped after DynamoDB and
+//! SQS semantics so that the embedded (SQLite) adapters and the AWS adapters are interchangeable.
+//! Every adapter must pass the same conformance suite (`aos-store::conformance`).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Store: a single-table key-value store (partition key + sort key), DynamoDB-shaped.
+// ---------------------------------------------------------------------------------------------
+
+/// A stored item. `pk`/`sk` are the primary key; `data` is the document; `gsi1` an optional
+/// secondary-index key; `expires_at` (epoch seconds) makes the item invisible once passed, even
+/// before any reaper deletes it; `version` is maintained by the store (1 on first write, +1 on
+/// each write) for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    pub data: Value,
+    pub gsi1: Option<IndexKey>,
+    pub expires_at: Option<i64>,
+    pub version: u64,
+}
+
+impl Item {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: Value) -> Self {
+        Self { pk: pk.into(), sk: sk.into(), data, gsi1: None, expires_at: None, version: 0 }
+    }
+    pub fn with_index(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi1 = Some(IndexKey { pk: pk.into(), sk: sk.into() });
+        self
+    }
+    pub fn expiring_at(mut self, epoch_seconds: i64) -> Self {
+        self.expires_at = Some(epoch_seconds);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// A write condition, evaluated atomically with the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// No (unexpired) item exists at the key — `attribute_not_exists(pk)`.
+    NotExists,
+    /// An (unexpired) item exists at the key.
+    Exists,
+    /// The item exists with exactly this version.
+    VersionIs(u64),
+}
+
+/// Sort-key selection within one partition (or one index partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkRange {
+    All,
+    Prefix(String),
+    /// Inclusive on both ends, compared bytewise.
+    Between(String, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub pk: String,
+    pub sk: SkRange,
+    /// Page size (at most this many items per call).
+    pub limit: usize,
+    /// Opaque cursor from a previous page's `next`.
+    pub cursor: Option<String>,
+    pub descending: bool,
+}
+
+impl Query {
+    pub fn partition(pk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: SkRange::All, limit: 1000, cursor: None, descending: false }
+    }
+    pub fn prefix(pk: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self { sk: SkRange::Prefix(prefix.into()), ..Self::partition(pk) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Cursor for the next page; `None` when this is the last one.
+    pub next: Option<String>,
+}
+
+/// One operation of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { pk: String, sk: String, condition: Condition },
+    /// Checks a condition without writing (DynamoDB `ConditionCheck`).
+    Check { pk: String, sk: String, condition: Condition },
+}
+
+/// Why one operation of a cancelled transaction failed (`None` for operations that were fine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelReason {
+    ConditionalCheckFailed,
+    Other(String),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    #[error("condition failed")]
+    ConditionFailed,
+    #[error("transaction cancelled: {reasons:?}")]
+    TransactionCanceled { reasons: Vec<Option<CancelReason>> },
+    #[error("invalid cursor")]
+    BadCursor,
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The item at (pk, sk), unless absent or expired.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Writes the item if `condition` holds; returns the new version.
+    async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError>;
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError>;
+    /// Items of one partition in sort-key order, paginated.
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+    /// Items whose `gsi1.pk` equals `query.pk`, in `gsi1.sk` order, paginated.
+    async fn query_index(&self, query: Query) -> Result<Page, StoreError>;
+    /// All operations or none; on a failed condition, `TransactionCanceled` with one reason per op.
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    /// Atomically adds `delta` to the integer at `data[field]` (creating the item and field at 0)
+    /// and returns the new value.
+    async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue: SQS-shaped at-least-once delivery with delay, visibility timeout and dead-lettering.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    /// Invisible until this much time has passed (SQS `DelaySeconds`, here with ms precision).
+    pub delay: Duration,
+}
+
+impl OutgoingMessage {
+    pub fn new(body: impl Into<String>) -> Self {
+        Self { body: body.into(), delay: Duration::ZERO }
+    }
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    pub id: String,
+    /// Handle for `delete`/`change_visibility`; valid for this receipt only.
+    pub receipt: String,
+    pub body: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// Per-queue settings. After `max_receives` receives without deletion, the message moves to
+/// `dead_letter` (if set) instead of being delivered again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSpec {
+    pub name: String,
+    pub max_receives: u32,
+    pub dead_letter: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum QueueError {
+    #[error("unknown queue {0}")]
+    UnknownQueue(String),
+    #[error("receipt handle is not valid")]
+    BadReceipt,
+    #[error("queue backend: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), QueueError>;
+    /// Up to `max` visible messages, each then hidden for `visibility`. Waits up to `wait` for
+    /// at least one (long polling).
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError>;
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError>;
+    async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError>;
+    /// Approximate number of messages (visible + in flight + delayed), for operations and tests.
+    async fn depth(&self, queue: &str) -> Result<usize, QueueError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------
+
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    async fn get(&self, tenant: &str, name: &str) -> Result<Option<String>, StoreError>;
+    async fn put(&self, tenant: &str, name: &str, value: &str) -> Result<(), StoreError>;
+    async fn names(&self, tenant: &str) -> Result<Vec<String>, StoreError>;
+}

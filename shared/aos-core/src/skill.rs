@@ -1,0 +1,152 @@
+//! The skill port: a self-describing unit of work. The runtime gives a skill its resolved input
+//! and a deterministic context (time and randomness derived from seed, step and attempt).
+
+use crate::outcome::{Category, StepError};
+use crate::rng::SeededRng;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Mutex;
+use utoipa::ToSchema;
+
+/// Does running the skill change the world outside AOS?
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SideEffects {
+    /// Pure: may be re-executed freely (replay re-runs it).
+    None,
+    /// Reads the outside world but changes nothing (e.g. GET). Never repeated by replay.
+    Read,
+    /// Changes the outside world. Never executed twice for one attempt; never repeated by replay.
+    Write,
+}
+
+/// Is the output a function of the input and context alone?
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Determinism {
+    Deterministic,
+    NonDeterministic,
+}
+
+/// How the skill's cost and latency are estimated when there is no history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct CostModel {
+    /// USD per call.
+    pub usd_per_call: f64,
+    pub latency_ms_p50: u64,
+    pub latency_ms_p95: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct FailureMode {
+    pub code: String,
+    pub category: Category,
+    pub retryable: bool,
+    pub description: String,
+}
+
+/// What a skill says about itself at `GET /api/v1/skills/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct SkillSpec {
+    pub id: String,
+    pub version: String,
+    pub description: String,
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+    #[schema(value_type = Object)]
+    pub output_schema: Value,
+    pub side_effects: SideEffects,
+    pub determinism: Determinism,
+    pub cost_model: CostModel,
+    /// Default per-attempt timeout when the step gives none.
+    pub default_timeout_ms: u64,
+    pub failure_modes: Vec<FailureMode>,
+}
+
+impl SkillSpec {
+    /// Replay may re-execute this skill and expect identical output.
+    pub fn replayable(&self) -> bool {
+        self.side_effects == SideEffects::None && self.determinism == Determinism::Deterministic
+    }
+}
+
+/// The deterministic context of one attempt.
+#[derive(Debug)]
+pub struct SkillContext {
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub seed: u64,
+    /// Logical time in ms since the epoch: the run's recorded start, identical on replay.
+    pub logical_time_ms: i64,
+    /// Wall-clock deadline for this attempt (ms since the epoch). Skills use it for their own timeouts.
+    pub timeout_ms: u64,
+    /// A stable idempotency key for side effects of this attempt (`run/step/attempt`).
+    pub idempotency_key: String,
+    rng: Mutex<SeededRng>,
+}
+
+impl SkillContext {
+    pub fn new(run_id: &str, step_id: &str, attempt: u32, seed: u64, logical_time_ms: i64, timeout_ms: u64) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            step_id: step_id.to_string(),
+            attempt,
+            seed,
+            logical_time_ms,
+            timeout_ms,
+            idempotency_key: format!("{run_id}/{step_id}/{attempt}"),
+            rng: Mutex::new(SeededRng::derive(seed, step_id, attempt, "skill")),
+        }
+    }
+
+    /// The next value of this attempt's seeded generator.
+    pub fn random_u64(&self) -> u64 {
+        self.rng.lock().expect("rng lock").next_u64()
+    }
+}
+
+/// A successful skill result: output and the cost it incurred.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkillOutput {
+    pub output: Value,
+    pub cost_usd: f64,
+}
+
+#[async_trait]
+pub trait Skill: Send + Sync {
+    fn spec(&self) -> &SkillSpec;
+    /// Runs one attempt. Errors are data: return a `StepError`, never panic (the runtime turns a
+    /// panic into a `SKILL_PANIC` outcome anyway).
+    async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError>;
+}
+
+/// The set of skills a deployment offers, looked up by id.
+#[derive(Default, Clone)]
+pub struct SkillRegistry {
+    skills: Vec<std::sync::Arc<dyn Skill>>,
+}
+
+impl SkillRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn register(&mut self, skill: std::sync::Arc<dyn Skill>) {
+        self.skills.retain(|s| s.spec().id != skill.spec().id);
+        self.skills.push(skill);
+    }
+    pub fn get(&self, id: &str) -> Option<&std::sync::Arc<dyn Skill>> {
+        self.skills.iter().find(|s| s.spec().id == id)
+    }
+    pub fn specs(&self) -> Vec<&SkillSpec> {
+        let mut v: Vec<&SkillSpec> = self.skills.iter().map(|s| s.spec()).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+}
+
+/// Convenience for skills: a validation failure of the skill's own input.
+pub fn input_error(message: impl Into<String>) -> StepError {
+    StepError::new("SKILL_INPUT_INVALID", Category::Validation, false, message)
+}
