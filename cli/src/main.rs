@@ -1,1 +1,83 @@
-fn main() {}
+//! `aos`: the AOS command line. `aos serve` runs everything locally; the other commands talk to an
+//! AOS API (`AOS_URL`, `AOS_API_KEY`). Tables for people, `--json` for machines.
+
+mod client;
+mod commands;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "aos", version, about = "AOS: run plans of skills deterministically; failures are data.")]
+struct Cli {
+    /// Print raw JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// API base URL.
+    #[arg(long, global = true, env = "AOS_URL")]
+    url: Option<String>,
+    /// API key (Bearer).
+    #[arg(long, global = true, env = "AOS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run API, orchestrator, skill workers and the embedded store in one process.
+    Serve(serve::ServeArgs),
+    /// Submit, inspect, list and cancel runs.
+    #[command(subcommand)]
+    Runs(commands::RunsCmd),
+    /// Verify a finished run by replaying it.
+    Replay { run_id: String },
+    /// Estimate a plan's cost, latency and risk without running it.
+    Simulate { file: std::path::PathBuf },
+    /// Inspect the skills registry.
+    #[command(subcommand)]
+    Skills(commands::SkillsCmd),
+    /// Save and inspect versioned workflows.
+    #[command(subcommand)]
+    Workflows(commands::WorkflowsCmd),
+    /// Set and list tenant secrets.
+    #[command(subcommand)]
+    Secrets(commands::SecretsCmd),
+    /// Print the OpenAPI document generated from the code.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AOS_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Openapi => {
+            println!("{}", aos_api::openapi_json());
+            Ok(())
+        }
+        cmd => match client::Client::from_env(cli.url, cli.api_key) {
+            Err(e) => Err(e),
+            Ok(c) => {
+                let out = commands::Output { json: cli.json };
+                match cmd {
+                    Command::Runs(r) => commands::runs(&c, &out, r).await,
+                    Command::Replay { run_id } => commands::replay(&c, &out, &run_id).await,
+                    Command::Simulate { file } => commands::simulate(&c, &out, &file).await,
+                    Command::Skills(s) => commands::skills(&c, &out, s).await,
+                    Command::Workflows(w) => commands::workflows(&c, &out, w).await,
+                    Command::Secrets(s) => commands::secrets(&c, &out, s).await,
+                    Command::Serve(_) | Command::Openapi => unreachable!("handled above"),
+                }
+            }
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod canonical;
 pub mod dag;
+pub mod engine;
 pub mod error;
 pub mod outcome;
 pub mod plan;

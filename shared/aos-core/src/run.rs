@@ -1,1 +1,167 @@
-//! (being written)
+//! Runs: the execution context of one plan — status, per-step state, attempt records, cost, trace.
+
+use crate::outcome::{Outcome, StepError};
+use crate::plan::Plan;
+use crate::trace::TraceEntry;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Waiting for upstream steps.
+    Pending,
+    /// Dispatched to a skill worker (possibly delayed by a retry backoff).
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl StepStatus {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, StepStatus::Pending | StepStatus::Running)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct StepState {
+    pub status: StepStatus,
+    /// The current (or last) attempt number, 0 before the first dispatch.
+    pub attempt: u32,
+    /// The skill of the current attempt (the fallback skill once falling back).
+    pub skill: String,
+    pub fallback: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched_at_ms: Option<i64>,
+    /// Not before this time (retry backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// The final error of a failed step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+}
+
+impl StepState {
+    pub fn pending(skill: &str) -> Self {
+        Self {
+            status: StepStatus::Pending,
+            attempt: 0,
+            skill: skill.to_string(),
+            fallback: false,
+            dispatched_at_ms: None,
+            due_at_ms: None,
+            skip_reason: None,
+            error: None,
+        }
+    }
+}
+
+/// A saved workflow a run was started from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct WorkflowRef {
+    pub name: String,
+    pub version: u32,
+}
+
+/// The run record (without its attempts, which are stored as items of their own).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Run {
+    pub run_id: String,
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    #[schema(ignore)]
+    pub tenant: String,
+    pub plan: Plan,
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    /// The run's seed; skills' randomness and backoff jitter derive from it. Below 2^53.
+    pub seed: u64,
+    pub status: RunStatus,
+    pub created_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    pub steps: BTreeMap<String, StepState>,
+    pub cost_usd: f64,
+    /// The run-level failure (the failing step's error, a budget breach, or cancellation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// The hashed trace, fixed when the run finishes.
+    #[serde(default)]
+    pub trace: Vec<TraceEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_root: Option<String>,
+}
+
+/// One attempt of one step: input, outcome, cost and timing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct AttemptRecord {
+    pub step_id: String,
+    pub attempt: u32,
+    pub skill: String,
+    pub fallback: bool,
+    /// The resolved input, with secret references left as written (secret values are never stored).
+    #[schema(value_type = Object)]
+    pub input: Value,
+    pub input_hash: String,
+    pub output_hash: String,
+    pub outcome: Outcome,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    pub duration_ms: u64,
+    pub cost_usd: f64,
+}
+
+impl AttemptRecord {
+    pub fn trace_entry(&self) -> TraceEntry {
+        TraceEntry {
+            step_id: self.step_id.clone(),
+            attempt: self.attempt,
+            skill: self.skill.clone(),
+            input_hash: self.input_hash.clone(),
+            output_hash: self.output_hash.clone(),
+            ok: self.outcome.is_ok(),
+        }
+    }
+}

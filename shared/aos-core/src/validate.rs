@@ -1,1 +1,222 @@
-//! (being written)
+//! Plan and input validation. Every problem is reported (not just the first), each with a
+//! machine-readable code, the step id and the field path, for HTTP 422 responses.
+
+use crate::dag::{topo_order, upstream};
+use crate::error::FieldError;
+use crate::plan::{OnError, Plan};
+use crate::skill::SkillRegistry;
+use crate::template::{is_templated, references, Ref};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const MAX_STEPS: usize = 200;
+pub const MAX_ATTEMPTS: u32 = 20;
+pub const MAX_TIMEOUT_MS: u64 = 15 * 60 * 1000;
+
+/// What validation needs to know beyond the plan.
+pub struct ValidationContext<'a> {
+    pub skills: &'a SkillRegistry,
+    /// Secret names the tenant has.
+    pub secret_names: &'a HashSet<String>,
+    /// Checks a condition expression compiles.
+    pub check_condition: &'a dyn Fn(&str) -> Result<(), String>,
+}
+
+pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<FieldError>> {
+    let mut errs = Vec::new();
+    if plan.name.trim().is_empty() {
+        errs.push(FieldError::new("PLAN_INVALID", "plan name must not be empty").field("name"));
+    }
+    if plan.steps.is_empty() {
+        errs.push(FieldError::new("PLAN_INVALID", "a plan needs at least one step").field("steps"));
+    }
+    if plan.steps.len() > MAX_STEPS {
+        errs.push(FieldError::new("PLAN_TOO_LARGE", format!("a plan has at most {MAX_STEPS} steps")).field("steps"));
+    }
+    if let Some(schema) = &plan.input_schema {
+        if let Err(e) = compiled_schema(schema) {
+            errs.push(FieldError::new("PLAN_INVALID_SCHEMA", format!("input_schema is not a valid JSON Schema: {e}")).field("input_schema"));
+        }
+    }
+    check_budget(plan, &mut errs);
+
+    let mut seen = HashSet::new();
+    let ids: HashSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let at = |f: &str| format!("steps[{i}].{f}");
+        if step.id.is_empty() || !step.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            errs.push(FieldError::new("PLAN_INVALID_STEP_ID", format!("step id `{}` must be non-empty letters, digits, `_` or `-`", step.id)).step(&step.id).field(at("id")));
+        }
+        if !seen.insert(step.id.as_str()) {
+            errs.push(FieldError::new("PLAN_DUPLICATE_STEP", format!("step id `{}` is used twice", step.id)).step(&step.id).field(at("id")));
+        }
+        for (j, dep) in step.depends_on.iter().enumerate() {
+            if !ids.contains(dep.as_str()) || dep == &step.id {
+                errs.push(FieldError::new("PLAN_UNKNOWN_DEPENDENCY", format!("step `{}` depends on `{dep}`, which is not another step of this plan", step.id)).step(&step.id).field(at(&format!("depends_on[{j}]"))));
+            }
+        }
+        match cx.skills.get(&step.skill) {
+            None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` uses unknown skill `{}`", step.id, step.skill)).step(&step.id).field(at("skill"))),
+            Some(skill) => check_input_schema(&step.id, &at("input"), &skill.spec().input_schema, &step.input, &mut errs),
+        }
+        if let OnError::Fallback { skill, input } = &step.on_error {
+            match cx.skills.get(skill) {
+                None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` falls back to unknown skill `{skill}`", step.id)).step(&step.id).field(at("on_error.skill"))),
+                Some(s) => check_input_schema(&step.id, &at("on_error.input"), &s.spec().input_schema, input, &mut errs),
+            }
+        }
+        if let Some(r) = &step.retry {
+            if r.max_attempts == 0 || r.max_attempts > MAX_ATTEMPTS {
+                errs.push(FieldError::new("PLAN_INVALID_RETRY", format!("retry.max_attempts must be 1..={MAX_ATTEMPTS}")).step(&step.id).field(at("retry.max_attempts")));
+            }
+            if r.initial_delay_ms > r.max_delay_ms {
+                errs.push(FieldError::new("PLAN_INVALID_RETRY", "retry.initial_delay_ms must not exceed retry.max_delay_ms").step(&step.id).field(at("retry.initial_delay_ms")));
+            }
+            if !(1.0..=10.0).contains(&r.multiplier) {
+                errs.push(FieldError::new("PLAN_INVALID_RETRY", "retry.multiplier must be between 1 and 10").step(&step.id).field(at("retry.multiplier")));
+            }
+        }
+        if let Some(t) = step.timeout_ms {
+            if t == 0 || t > MAX_TIMEOUT_MS {
+                errs.push(FieldError::new("PLAN_INVALID_TIMEOUT", format!("timeout_ms must be 1..={MAX_TIMEOUT_MS}")).step(&step.id).field(at("timeout_ms")));
+            }
+        }
+        if let Some(cond) = &step.condition {
+            if let Err(e) = (cx.check_condition)(cond) {
+                errs.push(FieldError::new("PLAN_INVALID_CONDITION", format!("condition does not compile: {e}")).step(&step.id).field(at("condition")));
+            }
+        }
+        check_references(plan, i, cx, &mut errs);
+    }
+    if let Err(cycle) = topo_order(plan) {
+        errs.push(FieldError::new("PLAN_CYCLE", format!("steps {} depend on each other in a cycle", cycle.join(", "))).step(&cycle[0]).field("steps"));
+    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+fn check_budget(plan: &Plan, errs: &mut Vec<FieldError>) {
+    if let Some(c) = plan.budget.max_cost_usd {
+        if !(c.is_finite() && c >= 0.0) {
+            errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_cost_usd must be a non-negative number").field("budget.max_cost_usd"));
+        }
+    }
+    if plan.budget.max_duration_ms == Some(0) {
+        errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_duration_ms must be positive").field("budget.max_duration_ms"));
+    }
+}
+
+fn check_references(plan: &Plan, i: usize, cx: &ValidationContext, errs: &mut Vec<FieldError>) {
+    let step = &plan.steps[i];
+    let ups = upstream(plan, &step.id);
+    let declared_inputs: Option<HashSet<String>> = plan
+        .input_schema
+        .as_ref()
+        .and_then(|s| s.get("properties"))
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().cloned().collect());
+    let mut refs = references(&step.input, &format!("steps[{i}].input"));
+    if let OnError::Fallback { input, .. } = &step.on_error {
+        refs.extend(references(input, &format!("steps[{i}].on_error.input")));
+    }
+    for (field, r) in refs {
+        match r {
+            Err(e) => errs.push(FieldError::new("PLAN_BAD_REFERENCE", e.to_string()).step(&step.id).field(field)),
+            Ok(Ref::StepOutput { step: target, .. }) => {
+                if plan.step(&target).is_none() {
+                    errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{target}`, which does not exist", step.id)).step(&step.id).field(field));
+                } else if !ups.contains(&target) {
+                    errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{target}`, which is not upstream of it (add it to depends_on)", step.id)).step(&step.id).field(field));
+                }
+            }
+            Ok(Ref::Secret(name)) => {
+                if !cx.secret_names.contains(&name) {
+                    errs.push(FieldError::new("PLAN_UNKNOWN_SECRET", format!("step `{}` references secret `{name}`, which this tenant does not have", step.id)).step(&step.id).field(field));
+                }
+            }
+            Ok(Ref::Input(path)) => {
+                if let (Some(declared), Some(crate::template::Seg::Key(first))) = (&declared_inputs, path.first()) {
+                    if !declared.contains(first) {
+                        errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references input `{first}`, which input_schema does not declare", step.id)).step(&step.id).field(field));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Validates a step input against the skill's schema, ignoring values that are templated (their
+/// type is only known at run time).
+fn check_input_schema(step_id: &str, at: &str, schema: &Value, input: &Value, errs: &mut Vec<FieldError>) {
+    let Ok(validator) = compiled_schema(schema) else { return };
+    for e in validator.iter_errors(input) {
+        let pointer = e.instance_path.to_string();
+        if templated_at(input, &pointer) {
+            continue;
+        }
+        let field = if pointer.is_empty() { at.to_string() } else { format!("{at}{}", pointer.replace('/', ".")) };
+        errs.push(FieldError::new("PLAN_INPUT_SCHEMA", format!("step `{step_id}` input: {e}")).step(step_id).field(field));
+    }
+}
+
+/// Is the value at `pointer` (or any ancestor) a templated string?
+fn templated_at(input: &Value, pointer: &str) -> bool {
+    let mut cur = input;
+    if cur.as_str().is_some_and(is_templated) {
+        return true;
+    }
+    for part in pointer.split('/').skip(1) {
+        let next = match cur {
+            Value::Object(m) => m.get(part),
+            Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => {
+                if v.as_str().is_some_and(is_templated) {
+                    return true;
+                }
+                cur = v;
+            }
+            None => return false,
+        }
+    }
+    // An object with a templated member may fail "required"/"type" checks of its own members only
+    // through those members, which are handled above.
+    false
+}
+
+/// Validates run inputs against the plan's `input_schema`.
+pub fn validate_inputs(plan: &Plan, inputs: &Value) -> Result<(), Vec<FieldError>> {
+    if !inputs.is_object() {
+        return Err(vec![FieldError::new("RUN_INVALID_INPUTS", "inputs must be a JSON object").field("inputs")]);
+    }
+    let Some(schema) = &plan.input_schema else { return Ok(()) };
+    let validator = compiled_schema(schema).map_err(|e| vec![FieldError::new("PLAN_INVALID_SCHEMA", e).field("input_schema")])?;
+    let errs: Vec<FieldError> = validator
+        .iter_errors(inputs)
+        .map(|e| {
+            let p = e.instance_path.to_string();
+            FieldError::new("RUN_INVALID_INPUTS", format!("inputs: {e}")).field(format!("inputs{}", p.replace('/', ".")))
+        })
+        .collect();
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// Compiled validators, cached by the schema's canonical hash: the same skill schemas are checked
+/// on every submission.
+pub fn compiled_schema(schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    let key = crate::canonical::hash_value(schema);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().map_err(|e| e.to_string())?.get(&key) {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(jsonschema::validator_for(schema).map_err(|e| e.to_string())?);
+    let mut guard = cache.lock().map_err(|e| e.to_string())?;
+    if guard.len() > 1024 {
+        guard.clear();
+    }
+    guard.insert(key, v.clone());
+    Ok(v)
+}

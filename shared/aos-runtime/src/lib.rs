@@ -1,1 +1,16 @@
+//! AOS runtime services over the ports: run submission and reading, the orchestrator, skill
+//! workers, replay, simulation, workflows and API keys. Used by `aos serve` and by the Lambdas.
 
+pub mod auth;
+pub mod consumers;
+pub mod keys;
+pub mod messages;
+pub mod orchestrator;
+pub mod replay;
+pub mod runs;
+pub mod service;
+pub mod simulate;
+pub mod worker;
+pub mod workflows;
+
+pub use service::{Ports, Runtime};

@@ -1,0 +1,315 @@
+//! The client subcommands. Each prints a table for people or the API's JSON with `--json`.
+
+use crate::client::Client;
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    fn emit(&self, value: &Value, human: impl FnOnce(&Value)) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        } else {
+            human(value);
+        }
+    }
+}
+
+/// Prints rows as aligned columns.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    println!("{}", line(headers.iter().map(|s| s.to_string()).collect()));
+    for r in rows {
+        println!("{}", line(r));
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(x) => x.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCmd {
+    /// Submit a plan file or a saved workflow.
+    Submit {
+        /// A plan JSON file.
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        workflow: Option<String>,
+        #[arg(long, requires = "workflow")]
+        version: Option<u32>,
+        /// Run inputs as a JSON object.
+        #[arg(long)]
+        inputs: Option<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Wait for the run to finish, showing step progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show a run's execution context.
+    Get {
+        run_id: String,
+        /// Follow step progress until the run finishes.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Cancel an unfinished run.
+    Cancel { run_id: String },
+}
+
+pub async fn runs(c: &Client, out: &Output, cmd: RunsCmd) -> anyhow::Result<()> {
+    match cmd {
+        RunsCmd::Submit { file, workflow, version, inputs, idempotency_key, seed, wait } => {
+            let mut body = json!({});
+            match (file, workflow) {
+                (Some(f), None) => body["plan"] = read_json(&f)?,
+                (None, Some(w)) => {
+                    body["workflow"] = json!(w);
+                    if let Some(v) = version {
+                        body["version"] = json!(v);
+                    }
+                }
+                _ => anyhow::bail!("give a plan FILE or --workflow NAME"),
+            }
+            if let Some(i) = inputs {
+                body["inputs"] = serde_json::from_str(&i).context("--inputs is not valid JSON")?;
+            }
+            if let Some(k) = idempotency_key {
+                body["idempotency_key"] = json!(k);
+            }
+            if let Some(sd) = seed {
+                body["seed"] = json!(sd);
+            }
+            let resp = c.post("/api/v1/runs", &body).await?;
+            let run_id = s(&resp["run_id"]);
+            if wait {
+                return watch(c, out, &run_id).await;
+            }
+            out.emit(&resp, |v| println!("{}  {}", s(&v["run_id"]), s(&v["status"])));
+            Ok(())
+        }
+        RunsCmd::Get { run_id, watch: true } => watch(c, out, &run_id).await,
+        RunsCmd::Get { run_id, watch: false } => {
+            let run = c.get(&format!("/api/v1/runs/{run_id}")).await?;
+            out.emit(&run, print_run);
+            Ok(())
+        }
+        RunsCmd::List { status, limit } => {
+            let mut path = format!("/api/v1/runs?limit={limit}");
+            if let Some(st) = status {
+                path.push_str(&format!("&status={st}"));
+            }
+            let list = c.get(&path).await?;
+            out.emit(&list, |v| {
+                let rows = v["runs"].as_array().cloned().unwrap_or_default().iter()
+                    .map(|r| vec![s(&r["run_id"]), s(&r["plan_name"]), s(&r["status"]), s(&r["created_at_ms"]), format!("{:.6}", r["cost_usd"].as_f64().unwrap_or(0.0)), s(&r["error_code"])])
+                    .collect();
+                table(&["RUN", "PLAN", "STATUS", "CREATED_MS", "COST_USD", "ERROR"], rows);
+            });
+            Ok(())
+        }
+        RunsCmd::Cancel { run_id } => {
+            let resp = c.post(&format!("/api/v1/runs/{run_id}/cancel"), &json!({})).await?;
+            out.emit(&resp, |v| println!("{}  {}", s(&v["run_id"]), s(&v["status"])));
+            Ok(())
+        }
+    }
+}
+
+fn print_run(v: &Value) {
+    println!("run {}  plan {}  status {}  cost {:.6} USD", s(&v["run_id"]), s(&v["plan"]["name"]), s(&v["status"]), v["cost_usd"].as_f64().unwrap_or(0.0));
+    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+        println!("error {}: {}", s(&e["code"]), s(&e["message"]));
+    }
+    let rows = v["step_details"].as_array().cloned().unwrap_or_default().iter().map(|st| {
+        let attempts = st["attempts"].as_array().cloned().unwrap_or_default();
+        let last = attempts.last().cloned().unwrap_or(Value::Null);
+        let result = if last.is_null() {
+            s(&st["skip_reason"])
+        } else if last["outcome"]["ok"] == json!(true) {
+            "ok".into()
+        } else {
+            format!("{}: {}", s(&last["outcome"]["error"]["code"]), s(&last["outcome"]["error"]["message"]).chars().take(60).collect::<String>())
+        };
+        vec![s(&st["step_id"]), s(&st["skill"]), s(&st["status"]), attempts.len().to_string(), last["duration_ms"].as_u64().map(|d| format!("{d}ms")).unwrap_or("-".into()), result]
+    }).collect();
+    table(&["STEP", "SKILL", "STATUS", "ATTEMPTS", "DURATION", "RESULT"], rows);
+    if let Some(root) = v["trace_root"].as_str() {
+        println!("trace root {root}");
+    }
+}
+
+/// Polls the run, printing each step's status change, until it finishes.
+async fn watch(c: &Client, out: &Output, run_id: &str) -> anyhow::Result<()> {
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    loop {
+        let run = c.get(&format!("/api/v1/runs/{run_id}")).await?;
+        if !out.json {
+            for st in run["step_details"].as_array().cloned().unwrap_or_default() {
+                let key = s(&st["step_id"]);
+                let now = format!("{} (attempt {})", s(&st["status"]), st["attempt"]);
+                if seen.get(&key) != Some(&now) {
+                    println!("  {key:<16} {now}");
+                    seen.insert(key, now);
+                }
+            }
+        }
+        let status = s(&run["status"]);
+        if ["succeeded", "failed", "cancelled"].contains(&status.as_str()) {
+            out.emit(&run, print_run);
+            if status != "succeeded" {
+                std::process::exit(2);
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn replay(c: &Client, out: &Output, run_id: &str) -> anyhow::Result<()> {
+    let r = c.post(&format!("/api/v1/runs/{run_id}/replay"), &json!({})).await?;
+    out.emit(&r, |v| {
+        if v["parity"] == json!(true) {
+            println!("parity: true  ({} re-executed, {} recorded)  root {}", v["reexecuted"], v["recorded"], s(&v["trace_root"]));
+        } else {
+            let d = &v["divergence"];
+            println!("parity: false  step {} attempt {}: {}\n  expected {}\n  actual   {}", s(&d["step"]), d["attempt"], s(&d["reason"]), d["expected"], d["actual"]);
+        }
+    });
+    if r["parity"] != json!(true) {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+pub async fn simulate(c: &Client, out: &Output, file: &Path) -> anyhow::Result<()> {
+    let plan = read_json(file)?;
+    let r = c.post("/api/v1/simulate", &json!({ "plan": plan })).await?;
+    out.emit(&r, |v| {
+        let rows = v["steps"].as_array().cloned().unwrap_or_default().iter().map(|e| vec![
+            s(&e["step_id"]), s(&e["skill"]), s(&e["source"]), s(&e["samples"]), s(&e["latency_ms_p50"]), s(&e["latency_ms_p95"]), format!("{:.6}", e["cost_usd"].as_f64().unwrap_or(0.0)), format!("{:.2}", e["risk"].as_f64().unwrap_or(0.0)),
+        ]).collect();
+        table(&["STEP", "SKILL", "SOURCE", "SAMPLES", "P50_MS", "P95_MS", "COST_USD", "RISK"], rows);
+        println!("total: cost {:.6} USD, latency p50 {} ms / p95 {} ms, risk {:.2}", v["total_cost_usd"].as_f64().unwrap_or(0.0), v["total_latency_ms_p50"], v["total_latency_ms_p95"], v["risk"].as_f64().unwrap_or(0.0));
+        println!("feasible: {}", v["feasible"]);
+        for r in v["reasons"].as_array().cloned().unwrap_or_default() {
+            println!("  - {}", s(&r));
+        }
+    });
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SkillsCmd {
+    List,
+    Show { id: String },
+}
+
+pub async fn skills(c: &Client, out: &Output, cmd: SkillsCmd) -> anyhow::Result<()> {
+    match cmd {
+        SkillsCmd::List => {
+            let v = c.get("/api/v1/skills").await?;
+            out.emit(&v, |v| {
+                let rows = v["skills"].as_array().cloned().unwrap_or_default().iter()
+                    .map(|k| vec![s(&k["id"]), s(&k["version"]), s(&k["side_effects"]), s(&k["determinism"]), s(&k["description"])])
+                    .collect();
+                table(&["SKILL", "VERSION", "SIDE_EFFECTS", "DETERMINISM", "DESCRIPTION"], rows);
+            });
+        }
+        SkillsCmd::Show { id } => {
+            let v = c.get(&format!("/api/v1/skills/{id}")).await?;
+            out.emit(&v, |v| println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkflowsCmd {
+    /// Save a plan file as the next version of NAME.
+    Create { name: String, file: PathBuf },
+    List,
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+}
+
+pub async fn workflows(c: &Client, out: &Output, cmd: WorkflowsCmd) -> anyhow::Result<()> {
+    let v = match cmd {
+        WorkflowsCmd::Create { name, file } => c.post("/api/v1/workflows", &json!({"name": name, "plan": read_json(&file)?})).await?,
+        WorkflowsCmd::List => c.get("/api/v1/workflows").await?,
+        WorkflowsCmd::Show { name, version } => {
+            c.get(&format!("/api/v1/workflows/{name}{}", version.map(|v| format!("?version={v}")).unwrap_or_default())).await?
+        }
+    };
+    out.emit(&v, |v| {
+        let list = v["workflows"].as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+        let rows = list.iter().map(|w| vec![s(&w["name"]), s(&w["version"]), w["plan"]["steps"].as_array().map(|a| a.len()).unwrap_or(0).to_string(), s(&w["created_at_ms"])]).collect();
+        table(&["WORKFLOW", "VERSION", "STEPS", "CREATED_MS"], rows);
+    });
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCmd {
+    /// Set a secret; the value is read from standard input when not given.
+    Set { name: String, value: Option<String> },
+    List,
+}
+
+pub async fn secrets(c: &Client, out: &Output, cmd: SecretsCmd) -> anyhow::Result<()> {
+    match cmd {
+        SecretsCmd::Set { name, value } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut buf = String::new();
+                    std::io::stdin().read_line(&mut buf)?;
+                    buf.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            c.call(reqwest::Method::PUT, &format!("/api/v1/secrets/{name}"), Some(&json!({"value": value}))).await?;
+            if !out.json {
+                println!("secret {name} set");
+            }
+        }
+        SecretsCmd::List => {
+            let v = c.get("/api/v1/secrets").await?;
+            out.emit(&v, |v| table(&["SECRET"], v["names"].as_array().cloned().unwrap_or_default().iter().map(|n| vec![s(n)]).collect()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Runs, replay and simulation: `/api/v1/runs[...]` and `/api/v1/simulate`.
+
+use crate::auth::{need, Auth};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::AppState;
+use aos_core::plan::Plan;
+use aos_core::run::{Run, RunStatus, WorkflowRef};
+use aos_runtime::replay::ReplayReport;
+use aos_runtime::runs::RunFilter;
+use aos_runtime::service::{RunView, SubmitRun, Submitted};
+use aos_runtime::simulate::Simulation;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit_run, list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
+        .routes(routes!(replay_run))
+        .routes(routes!(simulate_plan))
+}
+
+/// Start a run of an inline plan or a saved workflow.
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = SubmitRun,
+    responses((status = 202, body = Submitted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn submit_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, ApiJson(req): ApiJson<SubmitRun>) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    let out = s.rt.submit(auth.tenant(), req).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListRunsQuery {
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs created at or after this time (ms since the epoch).
+    pub created_after: Option<i64>,
+    /// Only runs created at or before this time (ms since the epoch).
+    pub created_before: Option<i64>,
+    /// Page size, 1..=200 (default 50).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A run in a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub plan_name: String,
+    pub status: RunStatus,
+    pub created_at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<i64>,
+    pub cost_usd: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+impl From<Run> for RunSummary {
+    fn from(r: Run) -> Self {
+        Self {
+            run_id: r.run_id,
+            plan_name: r.plan.name,
+            status: r.status,
+            created_at_ms: r.created_at_ms,
+            finished_at_ms: r.finished_at_ms,
+            cost_usd: r.cost_usd,
+            workflow: r.workflow,
+            error_code: r.error.map(|e| e.code),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// List runs, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(ListRunsQuery),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_runs(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiQuery(q): ApiQuery<ListRunsQuery>) -> Result<Json<RunList>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
+    }
+    let filter = RunFilter { status: q.status, created_after_ms: q.created_after, created_before_ms: q.created_before };
+    let (runs, next) = s.rt.list(auth.tenant(), &filter, limit, q.cursor).await?;
+    Ok(Json(RunList { runs: runs.into_iter().map(RunSummary::from).collect(), next_cursor: next }))
+}
+
+/// A run's whole execution context: status, steps with every attempt, cost, trace.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>) -> Result<Json<RunView>, ApiError> {
+    Ok(Json(s.rt.get(auth.tenant(), &id).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CancelResult {
+    pub run_id: String,
+    pub status: RunStatus,
+}
+
+/// Cancel an unfinished run.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = CancelResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn cancel_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, Path(id): Path<String>) -> Result<Json<CancelResult>, ApiError> {
+    let status = s.rt.cancel(auth.tenant(), &id).await?;
+    Ok(Json(CancelResult { run_id: id, status }))
+}
+
+/// Verify a finished run by replaying it: pure skills re-execute, side-effecting ones are fed
+/// their recorded outputs.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/replay", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = ReplayReport), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn replay_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>) -> Result<Json<ReplayReport>, ApiError> {
+    Ok(Json(s.rt.replay(auth.tenant(), &id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateRequest {
+    pub plan: Plan,
+}
+
+/// Validate a plan and estimate its cost, latency, budget sufficiency and risk.
+#[utoipa::path(post, path = "/api/v1/simulate", tag = "runs", request_body = SimulateRequest,
+    responses((status = 200, body = Simulation), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn simulate_plan(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiJson(req): ApiJson<SimulateRequest>) -> Result<Json<Simulation>, ApiError> {
+    Ok(Json(s.rt.simulate(auth.tenant(), &req.plan).await?))
+}

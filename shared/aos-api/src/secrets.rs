@@ -1,0 +1,45 @@
+//! Tenant secrets: `/api/v1/secrets[...]`. Values are write-only through the API; plans reference
+//! them as `{{ secrets.NAME }}` and only skill workers read them.
+
+use crate::auth::{need, Auth};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_secrets)).routes(routes!(put_secret))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    pub value: String,
+}
+
+/// Create or replace a secret.
+#[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "secrets", params(("name" = String, Path, description = "Secret name")), request_body = PutSecret,
+    responses((status = 204), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn put_secret(State(s): State<AppState>, auth: Auth<need::SecretsWrite>, Path(name): Path<String>, ApiJson(req): ApiJson<PutSecret>) -> Result<StatusCode, ApiError> {
+    s.rt.put_secret(auth.tenant(), &name, &req.value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretNames {
+    pub names: Vec<String>,
+}
+
+/// Names of the tenant's secrets (never their values).
+#[utoipa::path(get, path = "/api/v1/secrets", tag = "secrets", responses((status = 200, body = SecretNames)), security(("bearer" = [])))]
+async fn list_secrets(State(s): State<AppState>, auth: Auth<need::SecretsRead>) -> Result<Json<SecretNames>, ApiError> {
+    let mut names = s.rt.ports.secrets.names(auth.tenant()).await.map_err(|e| aos_core::DomainError::Storage(e.to_string()))?;
+    names.sort();
+    Ok(Json(SecretNames { names }))
+}

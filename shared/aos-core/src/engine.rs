@@ -1,0 +1,314 @@
+//! The orchestration rules as a pure function: given a run, the attempt records so far and the
+//! time, decide the run's next state and which step attempts to dispatch. The runtime persists the
+//! new state and sends the dispatches; re-running `advance` on the same facts decides the same.
+
+use crate::dag::topo_order;
+use crate::outcome::{Category, StepError};
+use crate::plan::{OnError, RetryPolicy, Step};
+use crate::retry::{retry_delay_ms, should_retry};
+use crate::run::{AttemptRecord, Run, RunStatus, StepState, StepStatus};
+use crate::template::{resolve, Scope};
+use crate::trace::root_hash;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// What the engine needs from the outside world, without I/O.
+pub trait EngineEnv {
+    /// The skill's default per-attempt timeout.
+    fn default_timeout_ms(&self, skill: &str) -> u64;
+    /// Evaluates a step condition over `{inputs, steps}`.
+    fn eval_condition(&self, expr: &str, context: &Value) -> Result<bool, String>;
+}
+
+/// One step attempt to hand to a skill worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    pub step_id: String,
+    pub attempt: u32,
+    pub skill: String,
+    pub fallback: bool,
+    /// Resolved input; secret references are still as written.
+    pub input: Value,
+    pub delay_ms: u64,
+    pub timeout_ms: u64,
+    /// How much cost the attempt may still incur before breaching the run's budget.
+    pub cost_limit_usd: Option<f64>,
+}
+
+/// The decision of one `advance`.
+#[derive(Debug, Default)]
+pub struct Decision {
+    pub dispatches: Vec<Dispatch>,
+    /// Wake the orchestrator at this time even if nothing else happens (budget deadline).
+    pub wake_at_ms: Option<i64>,
+    /// The run state changed and must be saved.
+    pub changed: bool,
+}
+
+/// Advances `run` given its attempt records. Mutates `run`; returns what to dispatch.
+pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn EngineEnv) -> Decision {
+    let mut d = Decision::default();
+    if run.status.is_terminal() {
+        return d;
+    }
+    let before = serde_json::to_value(&*run).ok();
+    if run.status == RunStatus::Queued {
+        run.status = RunStatus::Running;
+        run.started_at_ms = Some(now_ms);
+    }
+    let by_key: HashMap<(&str, u32), &AttemptRecord> =
+        attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
+    let order = topo_order(&run.plan).unwrap_or_else(|_| (0..run.plan.steps.len()).collect());
+    let mut failure: Option<StepError> = None;
+
+    // 1. Absorb the outcomes of running steps: success, retry, fallback or final failure.
+    for &i in &order {
+        let step = run.plan.steps[i].clone();
+        let st = run.steps.entry(step.id.clone()).or_insert_with(|| StepState::pending(&step.skill));
+        if st.status != StepStatus::Running {
+            continue;
+        }
+        let Some(rec) = by_key.get(&(step.id.as_str(), st.attempt)) else { continue };
+        match rec.outcome.error() {
+            None => st.status = StepStatus::Succeeded,
+            Some(err) => {
+                let policy = step.retry.clone().unwrap_or_default();
+                if !st.fallback && !run.cancel_requested && should_retry(&policy, err, st.attempt) {
+                    let delay = retry_delay_ms(&policy, err, run.seed, &step.id, st.attempt);
+                    st.attempt += 1;
+                    st.due_at_ms = Some(now_ms + delay as i64);
+                    st.dispatched_at_ms = Some(now_ms);
+                    d.dispatches.push(pending_dispatch(&step, st, delay));
+                } else if let (OnError::Fallback { skill, .. }, false) = (&step.on_error, st.fallback) {
+                    st.fallback = true;
+                    st.skill = skill.clone();
+                    st.attempt += 1;
+                    st.due_at_ms = None;
+                    st.dispatched_at_ms = Some(now_ms);
+                    d.dispatches.push(pending_dispatch(&step, st, 0));
+                } else {
+                    st.status = StepStatus::Failed;
+                    st.error = Some(err.clone());
+                    if !matches!(step.on_error, OnError::Continue) && failure.is_none() {
+                        failure = Some(err.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    // 2. Cost and budget.
+    let counted = counted_attempts(run, &by_key);
+    run.cost_usd = counted.iter().map(|a| a.cost_usd).sum();
+    let started = run.started_at_ms.unwrap_or(now_ms);
+    if failure.is_none() {
+        if let Some(max) = run.plan.budget.max_cost_usd {
+            if run.cost_usd > max + 1e-12 {
+                failure = Some(budget_error(
+                    "BUDGET_COST_EXCEEDED",
+                    format!("run cost {:.6} USD exceeds the budget of {max} USD", run.cost_usd),
+                ));
+            }
+        }
+        if let Some(max) = run.plan.budget.max_duration_ms {
+            if now_ms - started > max as i64 {
+                failure = Some(budget_error(
+                    "BUDGET_DURATION_EXCEEDED",
+                    format!("run has taken {} ms, over its budget of {max} ms", now_ms - started),
+                ));
+            } else {
+                d.wake_at_ms = Some(started + max as i64 + 1);
+            }
+        }
+    }
+
+    if failure.is_some() || run.cancel_requested {
+        let cancelled = failure.is_none();
+        run.error = failure.or_else(|| Some(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled")));
+        for st in run.steps.values_mut() {
+            if !st.status.is_terminal() {
+                st.status = StepStatus::Cancelled;
+            }
+        }
+        d.dispatches.clear();
+        finish(run, &by_key, now_ms, if cancelled { RunStatus::Cancelled } else { RunStatus::Failed });
+        d.changed = true;
+        d.wake_at_ms = None;
+        return d;
+    }
+
+    // 3. Start every pending step whose upstream steps have all finished.
+    let outputs = final_outputs(run, &by_key);
+    for &i in &order {
+        let step = run.plan.steps[i].clone();
+        if run.steps[&step.id].status != StepStatus::Pending {
+            continue;
+        }
+        let deps: Vec<(&String, StepStatus)> =
+            step.depends_on.iter().map(|dep| (dep, run.steps.get(dep).map(|s| s.status).unwrap_or(StepStatus::Pending))).collect();
+        if deps.iter().any(|(_, s)| !s.is_terminal()) {
+            continue;
+        }
+        let st = run.steps.get_mut(&step.id).expect("state exists");
+        if let Some((dep, s)) = deps.iter().find(|(_, s)| *s != StepStatus::Succeeded) {
+            st.status = StepStatus::Skipped;
+            st.skip_reason = Some(format!("upstream step `{dep}` {}", status_word(*s)));
+            continue;
+        }
+        let gate = match &step.condition {
+            None => Ok(true),
+            Some(expr) => env.eval_condition(expr, &condition_context(&run.inputs, &outputs, &run.steps)),
+        };
+        let st = run.steps.get_mut(&step.id).expect("state exists");
+        let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
+        let started = gate
+            .map_err(|e| StepError::new("CONDITION_ERROR", Category::Validation, false, format!("condition of step `{}`: {e}", step.id)))
+            .and_then(|go| match go {
+                false => Ok(None),
+                true => resolve(&step.input, &scope)
+                    .map(Some)
+                    .map_err(|e| StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, e.to_string())),
+            });
+        match started {
+            Ok(None) => {
+                st.status = StepStatus::Skipped;
+                st.skip_reason = Some("condition is false".into());
+            }
+            Ok(Some(input)) => {
+                st.status = StepStatus::Running;
+                st.attempt = 1;
+                st.dispatched_at_ms = Some(now_ms);
+                let timeout = step.timeout_ms.unwrap_or_else(|| env.default_timeout_ms(&step.skill));
+                d.dispatches.push(Dispatch {
+                    step_id: step.id.clone(),
+                    attempt: 1,
+                    skill: step.skill.clone(),
+                    fallback: false,
+                    input,
+                    delay_ms: 0,
+                    timeout_ms: timeout,
+                    cost_limit_usd: None,
+                });
+            }
+            Err(err) => {
+                st.status = StepStatus::Failed;
+                st.error = Some(err.clone());
+                if !matches!(step.on_error, OnError::Continue) {
+                    run.error = Some(err);
+                    for st in run.steps.values_mut() {
+                        if !st.status.is_terminal() {
+                            st.status = StepStatus::Cancelled;
+                        }
+                    }
+                    finish(run, &by_key, now_ms, RunStatus::Failed);
+                    d.changed = true;
+                    d.dispatches.clear();
+                    d.wake_at_ms = None;
+                    return d;
+                }
+            }
+        }
+    }
+
+    // Retried and fallback dispatches were created before their inputs could be resolved.
+    for disp in d.dispatches.iter_mut().filter(|x| x.input.is_null()) {
+        let step = run.plan.step(&disp.step_id).expect("dispatched step exists");
+        let template = match (&step.on_error, disp.fallback) {
+            (OnError::Fallback { input, .. }, true) => input,
+            _ => &step.input,
+        };
+        let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
+        // The same templates resolved before; a fallback's may fail, which the worker reports.
+        disp.input = resolve(template, &scope).unwrap_or_else(|e| json!({"__template_error": e.to_string()}));
+        disp.timeout_ms = step.timeout_ms.unwrap_or_else(|| env.default_timeout_ms(&disp.skill));
+    }
+    let remaining_ms = run.plan.budget.max_duration_ms.map(|max| (started + max as i64 - now_ms).max(1) as u64);
+    for disp in &mut d.dispatches {
+        if let Some(rem) = remaining_ms {
+            disp.timeout_ms = disp.timeout_ms.min(rem);
+        }
+        disp.cost_limit_usd = run.plan.budget.max_cost_usd.map(|max| (max - run.cost_usd).max(0.0));
+    }
+
+    if run.steps.values().all(|s| s.status.is_terminal()) {
+        finish(run, &by_key, now_ms, RunStatus::Succeeded);
+        d.wake_at_ms = None;
+    }
+    d.changed = before != serde_json::to_value(&*run).ok();
+    d
+}
+
+fn pending_dispatch(step: &Step, st: &StepState, delay: u64) -> Dispatch {
+    Dispatch {
+        step_id: step.id.clone(),
+        attempt: st.attempt,
+        skill: st.skill.clone(),
+        fallback: st.fallback,
+        input: Value::Null,
+        delay_ms: delay,
+        timeout_ms: 0,
+        cost_limit_usd: None,
+    }
+}
+
+fn budget_error(code: &str, message: String) -> StepError {
+    StepError::new(code, Category::Resource, false, message)
+}
+
+fn status_word(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "was skipped",
+        StepStatus::Cancelled => "was cancelled",
+        _ => "did not succeed",
+    }
+}
+
+/// Attempts that belong to the run's history: those up to each step's current attempt.
+fn counted_attempts<'a>(run: &Run, by_key: &HashMap<(&str, u32), &'a AttemptRecord>) -> Vec<&'a AttemptRecord> {
+    let order = topo_order(&run.plan).unwrap_or_else(|_| (0..run.plan.steps.len()).collect());
+    let mut out = Vec::new();
+    for i in order {
+        let id = run.plan.steps[i].id.as_str();
+        let last = run.steps.get(id).map(|s| s.attempt).unwrap_or(0);
+        for n in 1..=last {
+            if let Some(rec) = by_key.get(&(id, n)) {
+                out.push(*rec);
+            }
+        }
+    }
+    out
+}
+
+/// Outputs of succeeded steps (their last attempt's output).
+pub fn final_outputs(run: &Run, by_key: &HashMap<(&str, u32), &AttemptRecord>) -> HashMap<String, Value> {
+    run.steps
+        .iter()
+        .filter(|(_, s)| s.status == StepStatus::Succeeded)
+        .filter_map(|(id, s)| by_key.get(&(id.as_str(), s.attempt)).and_then(|r| r.outcome.output()).map(|o| (id.clone(), o.clone())))
+        .collect()
+}
+
+fn condition_context(inputs: &Value, outputs: &HashMap<String, Value>, steps: &std::collections::BTreeMap<String, StepState>) -> Value {
+    let mut m = Map::new();
+    for (id, st) in steps {
+        if st.status.is_terminal() {
+            let status = serde_json::to_value(st.status).unwrap_or(Value::Null);
+            m.insert(id.clone(), json!({"status": status, "output": outputs.get(id).cloned().unwrap_or(Value::Null)}));
+        }
+    }
+    json!({"inputs": inputs, "steps": m})
+}
+
+fn finish(run: &mut Run, by_key: &HashMap<(&str, u32), &AttemptRecord>, now_ms: i64, status: RunStatus) {
+    let trace: Vec<_> = counted_attempts(run, by_key).into_iter().map(|a| a.trace_entry()).collect();
+    run.trace_root = Some(root_hash(&trace));
+    run.trace = trace;
+    run.status = status;
+    run.finished_at_ms = Some(now_ms);
+}
+
+/// The retry policy in force for a step.
+pub fn retry_policy(step: &Step) -> RetryPolicy {
+    step.retry.clone().unwrap_or_default()
+}

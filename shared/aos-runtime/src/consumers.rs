@@ -1,0 +1,138 @@
+//! Queue consumers for the single-process deployment: poll the orchestrator queue and each skill
+//! queue, run handlers with bounded concurrency, delete what was handled, and leave the rest for
+//! redelivery. (In AWS, SQS event source mappings do the polling and call the same handlers.)
+
+use crate::messages::{skill_queue, ORCHESTRATOR_QUEUE};
+use crate::worker::Handled;
+use crate::Runtime;
+use aos_core::ports::ReceivedMessage;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub concurrency: usize,
+    pub batch: usize,
+    pub visibility: Duration,
+    pub wait: Duration,
+    pub sweep_every: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self { concurrency: 64, batch: 10, visibility: Duration::from_secs(60), wait: Duration::from_secs(1), sweep_every: Duration::from_secs(30) }
+    }
+}
+
+/// Serializes advances of one run inside this process, so concurrent outcomes of parallel steps
+/// do not fight over the run's version.
+#[derive(Default)]
+struct RunLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RunLocks {
+    fn get(&self, run_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().expect("run locks");
+        if map.len() > 10_000 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(run_id.to_string()).or_default().clone()
+    }
+}
+
+/// Starts every consumer plus the sweeper; they stop when `shutdown` turns true.
+pub fn spawn_all(rt: Arc<Runtime>, cfg: ConsumerConfig, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    let locks = Arc::new(RunLocks::default());
+    handles.push(tokio::spawn(consume(rt.clone(), ORCHESTRATOR_QUEUE.to_string(), cfg.clone(), shutdown.clone(), {
+        let rt = rt.clone();
+        move |msg: ReceivedMessage| {
+            let rt = rt.clone();
+            let locks = locks.clone();
+            async move {
+                let run_id = serde_json::from_str::<crate::messages::Advance>(&msg.body).map(|a| a.run_id).unwrap_or_default();
+                let lock = locks.get(&run_id);
+                let _guard = lock.lock().await;
+                rt.orchestrator.handle(&msg.body).await.map(|_| true)
+            }
+        }
+    })));
+    for spec in rt.ports.skills.specs() {
+        let rt2 = rt.clone();
+        handles.push(tokio::spawn(consume(rt.clone(), skill_queue(&spec.id), cfg.clone(), shutdown.clone(), move |msg: ReceivedMessage| {
+            let rt = rt2.clone();
+            async move { rt.worker.handle(&msg.body).await.map(|h| h == Handled::Done) }
+        })));
+    }
+    let rt2 = rt.clone();
+    let mut stop = shutdown.clone();
+    let every = cfg.sweep_every;
+    handles.push(tokio::spawn(async move {
+        match rt2.orchestrator.sweep(true).await {
+            Ok(n) if n > 0 => tracing::info!(runs = n, "resumed unfinished runs"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "startup sweep failed"),
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = rt2.orchestrator.sweep(false).await {
+                tracing::warn!(error = %e, "sweep failed");
+            }
+        }
+    }));
+    handles
+}
+
+/// Polls `queue` and runs `handler` per message; `Ok(true)` deletes the message, `Ok(false)`
+/// leaves it for redelivery, `Err` logs and leaves it (it dead-letters after max receives).
+async fn consume<F, Fut>(rt: Arc<Runtime>, queue: String, cfg: ConsumerConfig, mut shutdown: watch::Receiver<bool>, handler: F)
+where
+    F: Fn(ReceivedMessage) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<bool, aos_core::DomainError>> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(cfg.concurrency));
+    let handler = Arc::new(handler);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let permits = match limit.clone().acquire_many_owned(1).await {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        drop(permits);
+        let received = tokio::select! {
+            r = rt.ports.queue.receive(&queue, cfg.batch, cfg.visibility, cfg.wait) => r,
+            _ = shutdown.changed() => return,
+        };
+        let messages = match received {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(queue, error = %e, "receive failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        for msg in messages {
+            let Ok(permit) = limit.clone().acquire_owned().await else { return };
+            let (rt, queue, handler) = (rt.clone(), queue.clone(), handler.clone());
+            tokio::spawn(async move {
+                let receipt = msg.receipt.clone();
+                match handler(msg).await {
+                    Ok(true) => {
+                        if let Err(e) = rt.ports.queue.delete(&queue, &receipt).await {
+                            tracing::warn!(queue, error = %e, "delete failed; the message will be redelivered");
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(queue, error = %e, "handler failed; the message will be redelivered"),
+                }
+                drop(permit);
+            });
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The single-table key layout. Every tenant-owned key starts with `t#<tenant>#`, so no access
+//! pattern can reach another tenant's items. Documented in `docs/architecture.md`.
+
+pub fn run_pk(tenant: &str, run_id: &str) -> String {
+    format!("t#{tenant}#run#{run_id}")
+}
+pub const RUN_SK: &str = "run";
+pub fn attempt_sk(step_id: &str, attempt: u32) -> String {
+    format!("att#{step_id}#{attempt:04}")
+}
+pub const ATTEMPT_PREFIX: &str = "att#";
+/// Index partition listing a tenant's runs by creation time.
+pub fn runs_index_pk(tenant: &str) -> String {
+    format!("t#{tenant}#runs")
+}
+pub fn runs_index_sk(created_at_ms: i64, run_id: &str) -> String {
+    format!("{created_at_ms:013}#{run_id}")
+}
+/// Index partition of a tenant's finished attempts of one skill, by finish time (simulation history).
+pub fn skill_history_pk(tenant: &str, skill: &str) -> String {
+    format!("t#{tenant}#skill#{skill}")
+}
+pub fn skill_history_sk(finished_at_ms: i64, run_id: &str, step_id: &str, attempt: u32) -> String {
+    format!("{finished_at_ms:013}#{run_id}#{step_id}#{attempt:04}")
+}
+pub fn idempotency_pk(tenant: &str, key: &str) -> String {
+    format!("t#{tenant}#idem#{key}")
+}
+pub const IDEMPOTENCY_SK: &str = "idem";
+/// Unfinished runs, sharded so no single partition gets hot; the sweeper re-advances them.
+pub const ACTIVE_SHARDS: u32 = 8;
+pub fn active_pk(shard: u32) -> String {
+    format!("active#{shard}")
+}
+pub fn active_shard(run_id: &str) -> u32 {
+    run_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % ACTIVE_SHARDS
+}
+pub fn workflow_pk(tenant: &str, name: &str) -> String {
+    format!("t#{tenant}#wf#{name}")
+}
+pub fn workflow_sk(version: u32) -> String {
+    format!("v#{version:06}")
+}
+pub fn workflows_index_pk(tenant: &str) -> String {
+    format!("t#{tenant}#workflows")
+}
+pub fn api_key_pk(key_hash: &str) -> String {
+    format!("apikey#{key_hash}")
+}
+pub const API_KEY_SK: &str = "key";
+pub fn tenant_keys_pk(tenant: &str) -> String {
+    format!("t#{tenant}#keys")
+}

@@ -1,0 +1,171 @@
+//! The orchestrator: loads a run and its attempts, applies the pure engine rules, saves the new
+//! state under optimistic concurrency, then dispatches step attempts to the skill queues. The same
+//! code runs in `aos serve` and in the orchestrator Lambda.
+
+use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE};
+use crate::runs::{now_ms, RunRepo};
+use aos_core::engine::{advance, Dispatch, EngineEnv};
+use aos_core::ports::{OutgoingMessage, Queue, StoreError};
+use aos_core::skill::SkillRegistry;
+use aos_core::DomainError;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Extra time past a step's timeout before a dispatched attempt without outcome is dispatched again
+/// (its message was lost between the run's save and the send).
+pub const REDISPATCH_GRACE_MS: i64 = 30_000;
+
+pub struct Orchestrator {
+    pub runs: RunRepo,
+    pub queue: Arc<dyn Queue>,
+    pub skills: Arc<SkillRegistry>,
+}
+
+/// Engine environment: skill defaults from the registry, conditions evaluated with jq.
+pub struct RegistryEnv<'a>(pub &'a SkillRegistry);
+
+impl EngineEnv for RegistryEnv<'_> {
+    fn default_timeout_ms(&self, skill: &str) -> u64 {
+        self.0.get(skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)
+    }
+    fn eval_condition(&self, expr: &str, context: &Value) -> Result<bool, String> {
+        let program = aos_jq::compile(expr).map_err(|e| e.to_string())?;
+        let out = program.run(context.clone()).map_err(|e| e.to_string())?;
+        Ok(out.first().is_some_and(aos_jq::truthy))
+    }
+}
+
+impl Orchestrator {
+    /// Handles one orchestrator-queue message body.
+    pub async fn handle(&self, body: &str) -> Result<(), DomainError> {
+        let msg: Advance = serde_json::from_str(body).map_err(|e| DomainError::Storage(format!("bad advance message: {e}")))?;
+        self.advance(&msg.tenant, &msg.run_id, false).await
+    }
+
+    /// Advances a run. `recover` also re-dispatches every running attempt that has no outcome yet
+    /// (after a restart; duplicates are harmless because workers are idempotent).
+    pub async fn advance(&self, tenant: &str, run_id: &str, recover: bool) -> Result<(), DomainError> {
+        for _ in 0..50 {
+            let Some(mut loaded) = self.runs.load(tenant, run_id).await? else { return Ok(()) };
+            if loaded.run.status.is_terminal() {
+                return Ok(());
+            }
+            let now = now_ms();
+            let env = RegistryEnv(&self.skills);
+            let mut decision = advance(&mut loaded.run, &loaded.attempts, now, &env);
+            let mut redispatch = self.stale_dispatches(&loaded, now, recover);
+            if !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
+                return Ok(());
+            }
+            for d in &redispatch {
+                if let Some(st) = loaded.run.steps.get_mut(&d.step_id) {
+                    st.dispatched_at_ms = Some(now);
+                }
+            }
+            match self.runs.save(&loaded.run, loaded.version).await {
+                Ok(_) => {}
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(DomainError::Storage(e.to_string())),
+            }
+            decision.dispatches.append(&mut redispatch);
+            self.dispatch(&loaded.run, decision.dispatches).await?;
+            if let Some(at) = decision.wake_at_ms {
+                self.wake_at(tenant, run_id, at - now).await?;
+            }
+            if loaded.run.status.is_terminal() {
+                tracing::info!(tenant, run_id, status = loaded.run.status.as_str(), "run finished");
+            }
+            return Ok(());
+        }
+        Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
+    }
+
+    /// Running attempts without an outcome whose dispatch is overdue (or all of them on recovery).
+    fn stale_dispatches(&self, loaded: &crate::runs::LoadedRun, now: i64, recover: bool) -> Vec<Dispatch> {
+        let run = &loaded.run;
+        let mut out = Vec::new();
+        for (id, st) in &run.steps {
+            if st.status != aos_core::run::StepStatus::Running || loaded.attempts.iter().any(|a| &a.step_id == id && a.attempt == st.attempt) {
+                continue;
+            }
+            let Some(step) = run.plan.step(id) else { continue };
+            let timeout = step.timeout_ms.unwrap_or_else(|| RegistryEnv(&self.skills).default_timeout_ms(&st.skill));
+            let due = st.due_at_ms.unwrap_or(0).max(st.dispatched_at_ms.unwrap_or(0));
+            if !recover && now < due + timeout as i64 + REDISPATCH_GRACE_MS {
+                continue;
+            }
+            let outputs = self.outputs(loaded);
+            let template = match (&step.on_error, st.fallback) {
+                (aos_core::OnError::Fallback { input, .. }, true) => input,
+                _ => &step.input,
+            };
+            let scope = aos_core::template::Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
+            let Ok(input) = aos_core::template::resolve(template, &scope) else { continue };
+            out.push(Dispatch {
+                step_id: id.clone(),
+                attempt: st.attempt,
+                skill: st.skill.clone(),
+                fallback: st.fallback,
+                input,
+                delay_ms: (st.due_at_ms.unwrap_or(now) - now).max(0) as u64,
+                timeout_ms: timeout,
+                cost_limit_usd: run.plan.budget.max_cost_usd.map(|m| (m - run.cost_usd).max(0.0)),
+            });
+        }
+        out
+    }
+
+    fn outputs(&self, loaded: &crate::runs::LoadedRun) -> std::collections::HashMap<String, Value> {
+        let by_key = loaded.attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
+        aos_core::engine::final_outputs(&loaded.run, &by_key)
+    }
+
+    async fn dispatch(&self, run: &aos_core::run::Run, dispatches: Vec<Dispatch>) -> Result<(), DomainError> {
+        for d in dispatches {
+            let task = StepTask {
+                tenant: run.tenant.clone(),
+                run_id: run.run_id.clone(),
+                step_id: d.step_id,
+                attempt: d.attempt,
+                skill: d.skill.clone(),
+                fallback: d.fallback,
+                input: d.input,
+                timeout_ms: d.timeout_ms,
+                seed: run.seed,
+                logical_time_ms: run.created_at_ms,
+                cost_limit_usd: d.cost_limit_usd,
+            };
+            let body = serde_json::to_string(&task).map_err(|e| DomainError::Storage(e.to_string()))?;
+            let msg = OutgoingMessage::new(body).delayed(Duration::from_millis(d.delay_ms));
+            self.queue.send(&skill_queue(&d.skill), vec![msg]).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Asks for an `Advance` of the run after `delay_ms` (capped by the queue's maximum delay; the
+    /// orchestrator re-arms on each wake-up).
+    pub async fn wake_at(&self, tenant: &str, run_id: &str, delay_ms: i64) -> Result<(), DomainError> {
+        let delay = Duration::from_millis(delay_ms.clamp(0, aos_core::retry::MAX_DELAY_MS as i64) as u64);
+        send_advance(self.queue.as_ref(), tenant, run_id, delay).await
+    }
+
+    /// Re-advances every unfinished run; with `recover`, re-dispatches in-flight attempts too.
+    pub async fn sweep(&self, recover: bool) -> Result<usize, DomainError> {
+        let active = self.runs.active().await.map_err(|e| DomainError::Storage(e.to_string()))?;
+        for (tenant, run_id) in &active {
+            if let Err(e) = self.advance(tenant, run_id, recover).await {
+                tracing::warn!(tenant, run_id, error = %e, "sweep could not advance run");
+            }
+        }
+        Ok(active.len())
+    }
+}
+
+pub async fn send_advance(queue: &dyn Queue, tenant: &str, run_id: &str, delay: Duration) -> Result<(), DomainError> {
+    let body = serde_json::to_string(&Advance { tenant: tenant.to_string(), run_id: run_id.to_string() }).map_err(|e| DomainError::Storage(e.to_string()))?;
+    queue
+        .send(ORCHESTRATOR_QUEUE, vec![OutgoingMessage::new(body).delayed(delay)])
+        .await
+        .map_err(|e| DomainError::Storage(e.to_string()))
+}

@@ -1,0 +1,119 @@
+//! Replay: verifies a finished run by walking its trace in order, recomputing each attempt's input
+//! from the plan and the replayed upstream outputs, re-executing replayable (pure, deterministic)
+//! skills and feeding recorded outcomes for the rest — so no side effect is ever repeated.
+
+use crate::messages::StepTask;
+use crate::runs::LoadedRun;
+use crate::worker::SkillWorker;
+use aos_core::canonical::hash_value;
+use aos_core::plan::OnError;
+use aos_core::template::{resolve, Scope};
+use aos_core::trace::root_hash;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Divergence {
+    /// The step where replay first differed (empty for a root-hash mismatch with no step at fault).
+    pub step: String,
+    #[serde(default)]
+    pub attempt: u32,
+    /// `input_mismatch`, `output_mismatch`, `missing_attempt`, `trace_mismatch` or `root_mismatch`.
+    pub reason: String,
+    #[schema(value_type = Object)]
+    pub expected: Value,
+    #[schema(value_type = Object)]
+    pub actual: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ReplayReport {
+    pub parity: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<Divergence>,
+    /// Attempts re-executed (pure, deterministic skills).
+    pub reexecuted: usize,
+    /// Attempts whose recorded outcome was used (skills with side effects or non-determinism).
+    pub recorded: usize,
+    pub trace_root: String,
+}
+
+pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
+    let run = &loaded.run;
+    let by_key: HashMap<(&str, u32), _> = loaded.attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
+    let mut outputs: HashMap<String, Value> = HashMap::new();
+    let mut entries = Vec::new();
+    let (mut reexecuted, mut recorded) = (0, 0);
+    let diverge = |step: &str, attempt: u32, reason: &str, expected: Value, actual: Value, reexecuted, recorded| ReplayReport {
+        parity: false,
+        divergence: Some(Divergence { step: step.to_string(), attempt, reason: reason.to_string(), expected, actual }),
+        reexecuted,
+        recorded,
+        trace_root: run.trace_root.clone().unwrap_or_default(),
+    };
+    for expected in &run.trace {
+        let (step_id, n) = (expected.step_id.as_str(), expected.attempt);
+        let Some(rec) = by_key.get(&(step_id, n)) else {
+            return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, reexecuted, recorded);
+        };
+        let Some(step) = run.plan.step(step_id) else {
+            return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, reexecuted, recorded);
+        };
+        let template = match (&step.on_error, rec.fallback) {
+            (OnError::Fallback { input, .. }, true) => input,
+            _ => &step.input,
+        };
+        let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
+        let input = match resolve(template, &scope) {
+            Ok(v) => v,
+            Err(e) => return diverge(step_id, n, "input_mismatch", json!(rec.input_hash), json!(e.to_string()), reexecuted, recorded),
+        };
+        let input_hash = hash_value(&input);
+        if input_hash != rec.input_hash {
+            return diverge(step_id, n, "input_mismatch", json!(rec.input), input, reexecuted, recorded);
+        }
+        let replayable = worker.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
+        let outcome = if replayable {
+            reexecuted += 1;
+            let task = StepTask {
+                tenant: run.tenant.clone(),
+                run_id: run.run_id.clone(),
+                step_id: step_id.to_string(),
+                attempt: n,
+                skill: rec.skill.clone(),
+                fallback: rec.fallback,
+                input,
+                timeout_ms: step.timeout_ms.unwrap_or_else(|| worker.skills.get(&rec.skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)),
+                seed: run.seed,
+                logical_time_ms: run.created_at_ms,
+                cost_limit_usd: None,
+            };
+            let (outcome, _) = worker.run_skill(&task).await;
+            let actual_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
+            if actual_hash != rec.output_hash {
+                return diverge(step_id, n, "output_mismatch", json!(rec.outcome), json!(outcome), reexecuted, recorded);
+            }
+            outcome
+        } else {
+            recorded += 1;
+            rec.outcome.clone()
+        };
+        let mut entry = rec.trace_entry();
+        entry.input_hash = input_hash;
+        entry.output_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
+        if &entry != expected {
+            return diverge(step_id, n, "trace_mismatch", json!(expected), json!(entry), reexecuted, recorded);
+        }
+        if let Some(out) = outcome.output() {
+            outputs.insert(step_id.to_string(), out.clone());
+        }
+        entries.push(entry);
+    }
+    let root = root_hash(&entries);
+    if Some(&root) != run.trace_root.as_ref() {
+        return diverge("", 0, "root_mismatch", json!(run.trace_root), json!(root), reexecuted, recorded);
+    }
+    ReplayReport { parity: true, divergence: None, reexecuted, recorded, trace_root: root }
+}

@@ -1,0 +1,268 @@
+//! The runtime facade the API calls: validates and submits runs, reads them back as execution
+//! contexts, cancels, replays, simulates, and manages workflows and secrets. Tenant is always a
+//! parameter taken from the verified principal.
+
+use crate::auth::ApiKeys;
+use crate::orchestrator::{send_advance, Orchestrator};
+use crate::replay::{replay, ReplayReport};
+use crate::runs::{now_ms, storage, Created, RunFilter, RunRepo};
+use crate::simulate::{estimate_step, simulate, Simulation, HISTORY_WINDOW};
+use crate::worker::SkillWorker;
+use crate::workflows::{Workflow, Workflows};
+use aos_core::plan::Plan;
+use aos_core::ports::{Queue, Secrets, Store};
+use aos_core::run::{AttemptRecord, Run, RunStatus, StepState, WorkflowRef};
+use aos_core::skill::SkillRegistry;
+use aos_core::validate::{validate_inputs, validate_plan, ValidationContext};
+use aos_core::{DomainError, FieldError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// The ports and registry a deployment provides.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub secrets: Arc<dyn Secrets>,
+    pub skills: Arc<SkillRegistry>,
+}
+
+pub struct Runtime {
+    pub ports: Ports,
+    pub runs: RunRepo,
+    pub workflows: Workflows,
+    pub keys: ApiKeys,
+    pub orchestrator: Orchestrator,
+    pub worker: SkillWorker,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRun {
+    /// An inline plan. Give either `plan` or `workflow`.
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    /// A saved workflow's name.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// The workflow version; the latest when absent.
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: Option<Value>,
+    /// The same key returns the same run instead of starting a second one.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Fix the run's seed (below 2^53) for reproducibility; random when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Submitted {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// False when an earlier run with the same idempotency key was returned.
+    pub created: bool,
+}
+
+/// One step of a run's execution context: its state and every attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepView {
+    pub step_id: String,
+    #[serde(flatten)]
+    pub state: StepState,
+    /// The output of the step's final successful attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// `GET /api/v1/runs/{id}`: the whole execution context.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    #[serde(flatten)]
+    pub run: Run,
+    /// Steps in plan order.
+    pub step_details: Vec<StepView>,
+}
+
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+impl Runtime {
+    pub fn new(ports: Ports, owner: String, single_process: bool) -> Self {
+        let runs = RunRepo::new(ports.store.clone());
+        Self {
+            workflows: Workflows::new(ports.store.clone()),
+            keys: ApiKeys::new(ports.store.clone()),
+            orchestrator: Orchestrator { runs: runs.clone(), queue: ports.queue.clone(), skills: ports.skills.clone() },
+            worker: SkillWorker {
+                runs: runs.clone(),
+                queue: ports.queue.clone(),
+                secrets: ports.secrets.clone(),
+                skills: ports.skills.clone(),
+                owner,
+                single_process,
+            },
+            runs,
+            ports,
+        }
+    }
+
+    pub async fn validate(&self, tenant: &str, plan: &Plan) -> Result<(), DomainError> {
+        let names: HashSet<String> = self.ports.secrets.names(tenant).await.map_err(storage)?.into_iter().collect();
+        let check = |expr: &str| aos_jq::compile(expr).map(|_| ()).map_err(|e| e.to_string());
+        let cx = ValidationContext { skills: &self.ports.skills, secret_names: &names, check_condition: &check };
+        validate_plan(plan, &cx).map_err(DomainError::Invalid)
+    }
+
+    pub async fn submit(&self, tenant: &str, req: SubmitRun) -> Result<Submitted, DomainError> {
+        let (plan, workflow) = match (req.plan, req.workflow) {
+            (Some(plan), None) => (plan, None),
+            (None, Some(name)) => {
+                let wf = self.workflows.get(tenant, &name, req.version).await?.ok_or_else(|| {
+                    DomainError::invalid(FieldError::new("WORKFLOW_NOT_FOUND", format!("no workflow `{name}`{}", req.version.map(|v| format!(" version {v}")).unwrap_or_default())).field("workflow"))
+                })?;
+                (wf.plan, Some(WorkflowRef { name: wf.name, version: wf.version }))
+            }
+            _ => return Err(DomainError::invalid(FieldError::new("RUN_PLAN_REQUIRED", "give exactly one of `plan` or `workflow`").field("plan"))),
+        };
+        self.validate(tenant, &plan).await?;
+        let inputs = req.inputs.unwrap_or_else(|| Value::Object(Default::default()));
+        validate_inputs(&plan, &inputs).map_err(DomainError::Invalid)?;
+        if let Some(key) = &req.idempotency_key {
+            if key.is_empty() || key.len() > 200 {
+                return Err(DomainError::invalid(FieldError::new("INVALID_IDEMPOTENCY_KEY", "idempotency_key must be 1 to 200 characters").field("idempotency_key")));
+            }
+        }
+        if req.seed.is_some_and(|s| s > MAX_SEED) {
+            return Err(DomainError::invalid(FieldError::new("INVALID_SEED", "seed must be below 2^53").field("seed")));
+        }
+        let run_id = format!("r_{}", uuid::Uuid::new_v4().simple());
+        let steps: BTreeMap<String, StepState> = plan.steps.iter().map(|s| (s.id.clone(), StepState::pending(&s.skill))).collect();
+        let run = Run {
+            run_id: run_id.clone(),
+            tenant: tenant.to_string(),
+            plan,
+            inputs,
+            seed: req.seed.unwrap_or_else(|| rand::random::<u64>() & MAX_SEED),
+            status: RunStatus::Queued,
+            created_at_ms: now_ms(),
+            started_at_ms: None,
+            finished_at_ms: None,
+            workflow,
+            idempotency_key: req.idempotency_key,
+            steps,
+            cost_usd: 0.0,
+            error: None,
+            cancel_requested: false,
+            trace: Vec::new(),
+            trace_root: None,
+        };
+        match self.runs.create(&run).await? {
+            Created::Existing(id) => {
+                let status = self.runs.get(tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
+                Ok(Submitted { run_id: id, status, created: false })
+            }
+            Created::New => {
+                // If this send is lost (crash), the sweeper finds the run through its active marker.
+                if let Err(e) = send_advance(self.ports.queue.as_ref(), tenant, &run_id, Duration::ZERO).await {
+                    tracing::warn!(run_id, error = %e, "advance not sent; the sweeper will pick the run up");
+                }
+                Ok(Submitted { run_id, status: RunStatus::Queued, created: true })
+            }
+        }
+    }
+
+    pub async fn get(&self, tenant: &str, run_id: &str) -> Result<RunView, DomainError> {
+        let loaded = self.runs.load(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
+        let mut by_step: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
+        for a in loaded.attempts {
+            by_step.entry(a.step_id.clone()).or_default().push(a);
+        }
+        let run = loaded.run;
+        let step_details = run
+            .plan
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let state = run.steps.get(&s.id)?.clone();
+                let mut attempts = by_step.remove(&s.id).unwrap_or_default();
+                attempts.sort_by_key(|a| a.attempt);
+                let output = attempts
+                    .iter()
+                    .find(|a| a.attempt == state.attempt && state.status == aos_core::run::StepStatus::Succeeded)
+                    .and_then(|a| a.outcome.output().cloned());
+                Some(StepView { step_id: s.id.clone(), state, output, attempts })
+            })
+            .collect();
+        Ok(RunView { run, step_details })
+    }
+
+    pub async fn list(&self, tenant: &str, filter: &RunFilter, limit: usize, cursor: Option<String>) -> Result<(Vec<Run>, Option<String>), DomainError> {
+        self.runs.list(tenant, filter, limit, cursor).await
+    }
+
+    pub async fn cancel(&self, tenant: &str, run_id: &str) -> Result<RunStatus, DomainError> {
+        for _ in 0..20 {
+            let (mut run, version) = self.runs.get(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
+            if run.status.is_terminal() {
+                return Err(DomainError::Conflict(format!("run {run_id} already finished ({})", run.status.as_str())));
+            }
+            run.cancel_requested = true;
+            match self.runs.save(&run, version).await {
+                Ok(_) => {
+                    self.orchestrator.advance(tenant, run_id, false).await?;
+                    return Ok(self.runs.get(tenant, run_id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Cancelled));
+                }
+                Err(aos_core::ports::StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        Err(DomainError::Conflict("run is changing too fast to cancel; retry".into()))
+    }
+
+    pub async fn replay(&self, tenant: &str, run_id: &str) -> Result<ReplayReport, DomainError> {
+        let loaded = self.runs.load(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
+        if !loaded.run.status.is_terminal() {
+            return Err(DomainError::Conflict(format!("run {run_id} has not finished ({}); replay verifies finished runs", loaded.run.status.as_str())));
+        }
+        Ok(replay(&loaded, &self.worker).await)
+    }
+
+    pub async fn simulate(&self, tenant: &str, plan: &Plan) -> Result<Simulation, DomainError> {
+        self.validate(tenant, plan).await?;
+        let mut estimates = HashMap::new();
+        let mut history: HashMap<&str, Vec<AttemptRecord>> = HashMap::new();
+        for s in &plan.steps {
+            if !history.contains_key(s.skill.as_str()) {
+                let h = self.runs.skill_history(tenant, &s.skill, HISTORY_WINDOW).await.map_err(storage)?;
+                history.insert(&s.skill, h);
+            }
+            let spec = self.ports.skills.get(&s.skill).expect("validated skill").spec();
+            estimates.insert(s.id.clone(), estimate_step(&s.id, spec, &history[s.skill.as_str()]));
+        }
+        Ok(simulate(plan, estimates))
+    }
+
+    pub async fn save_workflow(&self, tenant: &str, name: &str, plan: Plan) -> Result<Workflow, DomainError> {
+        if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(DomainError::invalid(FieldError::new("INVALID_WORKFLOW_NAME", "workflow name must be 1-100 letters, digits, `_` or `-`").field("name")));
+        }
+        self.validate(tenant, &plan).await?;
+        self.workflows.create(tenant, name, plan).await
+    }
+
+    pub async fn put_secret(&self, tenant: &str, name: &str, value: &str) -> Result<(), DomainError> {
+        if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(DomainError::invalid(FieldError::new("INVALID_SECRET_NAME", "secret name must be 1-128 letters, digits or `_`").field("name")));
+        }
+        self.ports.secrets.put(tenant, name, value).await.map_err(storage)
+    }
+}

@@ -1,0 +1,188 @@
+//! Skill workers: execute one step attempt exactly once in effect. Deterministic, side-effect-free
+//! skills may run again on redelivery (harmless); side-effecting ones first claim the attempt with a
+//! conditional write, so a duplicate delivery never repeats the side effect. Panics, timeouts and
+//! budget breaches become outcomes.
+
+use crate::messages::StepTask;
+use crate::orchestrator::send_advance;
+use crate::runs::{now_ms, AttemptItem, RunRepo};
+use aos_core::canonical::hash_value;
+use aos_core::outcome::{Category, Outcome, StepError};
+use aos_core::ports::{Condition, Queue, Secrets, StoreError};
+use aos_core::run::AttemptRecord;
+use aos_core::skill::{SideEffects, SkillContext, SkillRegistry};
+use aos_core::template::{resolve, secret_names, Scope};
+use aos_core::DomainError;
+use futures::FutureExt;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Lease on a claimed attempt beyond its timeout, after which the claimant is presumed dead.
+const LEASE_MARGIN_MS: i64 = 60_000;
+
+pub struct SkillWorker {
+    pub runs: RunRepo,
+    pub queue: Arc<dyn Queue>,
+    pub secrets: Arc<dyn Secrets>,
+    pub skills: Arc<SkillRegistry>,
+    /// Identifies this process; claims by another owner in a single-process deployment are dead.
+    pub owner: String,
+    /// True in `aos serve`: only this process executes skills, so any other owner's claim is from
+    /// before a restart.
+    pub single_process: bool,
+}
+
+/// What became of a delivery.
+#[derive(Debug, PartialEq)]
+pub enum Handled {
+    /// Outcome recorded (now or earlier); the message can be deleted.
+    Done,
+    /// Another live worker holds the claim; leave the message for redelivery.
+    InProgress,
+}
+
+impl SkillWorker {
+    pub async fn handle(&self, body: &str) -> Result<Handled, DomainError> {
+        let task: StepTask = serde_json::from_str(body).map_err(|e| DomainError::Storage(format!("bad step task: {e}")))?;
+        self.execute(&task).await
+    }
+
+    pub async fn execute(&self, task: &StepTask) -> Result<Handled, DomainError> {
+        let store_err = |e: StoreError| DomainError::Storage(e.to_string());
+        let existing = self.runs.get_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt).await.map_err(store_err)?;
+        let side_effects = self.skills.get(&task.skill).map(|s| s.spec().side_effects).unwrap_or(SideEffects::Write);
+        let condition = match existing {
+            Some((AttemptItem::Done { .. }, _)) => return self.notify(task).await,
+            Some((AttemptItem::Claimed { owner, lease_until_ms }, version)) => {
+                let dead = now_ms() > lease_until_ms || (self.single_process && owner != self.owner);
+                if !dead {
+                    return Ok(Handled::InProgress);
+                }
+                // The claimant died mid-attempt: the side effect may or may not have happened, so
+                // it is not repeated; the outcome says so and the step's policies decide.
+                let err = StepError::new("STEP_INTERRUPTED", Category::Transient, false, "the worker executing this attempt stopped before recording its outcome; the attempt is not repeated because it may have had side effects")
+                    .with_details(json!({"previous_owner": owner}));
+                let record = self.record(task, Outcome::err(err), now_ms(), 0, 0.0);
+                return self.finish(task, record, Condition::VersionIs(version)).await;
+            }
+            None if side_effects != SideEffects::None => {
+                let lease = now_ms() + task.timeout_ms as i64 + LEASE_MARGIN_MS;
+                let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
+                match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists).await {
+                    Ok(v) => Condition::VersionIs(v),
+                    // Someone else claimed or finished it between our read and write.
+                    Err(StoreError::ConditionFailed) => return Ok(Handled::InProgress),
+                    Err(e) => return Err(store_err(e)),
+                }
+            }
+            None => Condition::NotExists,
+        };
+        let started = now_ms();
+        let clock = Instant::now();
+        let (outcome, cost) = self.run_skill(task).await;
+        let record = self.record(task, outcome, started, clock.elapsed().as_millis() as u64, cost);
+        self.finish(task, record, condition).await
+    }
+
+    async fn finish(&self, task: &StepTask, record: AttemptRecord, condition: Condition) -> Result<Handled, DomainError> {
+        let item = AttemptItem::Done { record };
+        match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &item, condition).await {
+            Ok(_) | Err(StoreError::ConditionFailed) => self.notify(task).await,
+            Err(e) => Err(DomainError::Storage(e.to_string())),
+        }
+    }
+
+    async fn notify(&self, task: &StepTask) -> Result<Handled, DomainError> {
+        send_advance(self.queue.as_ref(), &task.tenant, &task.run_id, Duration::ZERO).await?;
+        Ok(Handled::Done)
+    }
+
+    fn record(&self, task: &StepTask, outcome: Outcome, started: i64, duration_ms: u64, cost_usd: f64) -> AttemptRecord {
+        let output_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
+        AttemptRecord {
+            step_id: task.step_id.clone(),
+            attempt: task.attempt,
+            skill: task.skill.clone(),
+            fallback: task.fallback,
+            input: task.input.clone(),
+            input_hash: hash_value(&task.input),
+            output_hash,
+            outcome,
+            started_at_ms: started,
+            finished_at_ms: started + duration_ms as i64,
+            duration_ms,
+            cost_usd,
+        }
+    }
+
+    /// Resolves secrets, runs the skill under its timeout and panic guard, enforces the cost
+    /// budget, and redacts secret values from whatever comes back.
+    pub(crate) async fn run_skill(&self, task: &StepTask) -> (Outcome, f64) {
+        let Some(skill) = self.skills.get(&task.skill).cloned() else {
+            return (Outcome::err(StepError::new("SKILL_UNKNOWN", Category::Permanent, false, format!("no skill `{}` in this deployment", task.skill))), 0.0);
+        };
+        if let Some(msg) = task.input.get("__template_error").and_then(|v| v.as_str()) {
+            return (Outcome::err(StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, msg)), 0.0);
+        }
+        let secrets = match self.load_secrets(&task.tenant, &task.input).await {
+            Ok(s) => s,
+            Err(e) => return (Outcome::err(e), 0.0),
+        };
+        let empty = HashMap::new();
+        let scope = Scope { inputs: &Value::Null, outputs: &empty, secrets: Some(&secrets) };
+        let input = match resolve(&task.input, &scope) {
+            Ok(v) => v,
+            Err(e) => return (Outcome::err(StepError::new("SECRET_UNRESOLVED", Category::Auth, false, e.to_string())), 0.0),
+        };
+        let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms);
+        let fut = AssertUnwindSafe(skill.execute(&ctx, input)).catch_unwind();
+        let result = tokio::time::timeout(Duration::from_millis(task.timeout_ms.max(1)), fut).await;
+        let (outcome, cost) = match result {
+            Err(_) => (Outcome::err(StepError::new("STEP_TIMEOUT", Category::Transient, true, format!("step `{}` did not finish within {} ms", task.step_id, task.timeout_ms)).with_details(json!({"timeout_ms": task.timeout_ms}))), 0.0),
+            Ok(Err(panic)) => {
+                let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
+                (Outcome::err(StepError::new("SKILL_PANIC", Category::Permanent, false, format!("skill `{}` panicked: {what}", task.skill))), 0.0)
+            }
+            Ok(Ok(Err(e))) => (Outcome::err(e), 0.0),
+            Ok(Ok(Ok(out))) => match task.cost_limit_usd {
+                Some(limit) if out.cost_usd > limit + 1e-12 => (
+                    Outcome::err(StepError::new("BUDGET_COST_EXCEEDED", Category::Resource, false, format!("step cost {} USD exceeds the {limit} USD left in the run's budget", out.cost_usd))),
+                    out.cost_usd,
+                ),
+                _ => (Outcome::ok(out.output), out.cost_usd),
+            },
+        };
+        (redact(outcome, &secrets), cost)
+    }
+
+    async fn load_secrets(&self, tenant: &str, input: &Value) -> Result<HashMap<String, String>, StepError> {
+        let mut out = HashMap::new();
+        for name in secret_names(input) {
+            match self.secrets.get(tenant, &name).await {
+                Ok(Some(v)) => {
+                    out.insert(name, v);
+                }
+                Ok(None) => return Err(StepError::new("SECRET_NOT_FOUND", Category::Auth, false, format!("secret `{name}` does not exist"))),
+                Err(e) => return Err(StepError::new("SECRET_BACKEND_ERROR", Category::Transient, true, format!("secret `{name}` could not be read: {e}"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Replaces every secret value in the outcome with `[REDACTED]`, so records never hold them.
+fn redact(outcome: Outcome, secrets: &HashMap<String, String>) -> Outcome {
+    if secrets.is_empty() {
+        return outcome;
+    }
+    let Ok(mut text) = serde_json::to_string(&outcome) else { return outcome };
+    for value in secrets.values().filter(|v| v.len() >= 3) {
+        let encoded = serde_json::to_string(value).unwrap_or_default();
+        let inner = encoded.trim_matches('"');
+        text = text.replace(inner, "[REDACTED]");
+    }
+    serde_json::from_str(&text).unwrap_or(outcome)
+}

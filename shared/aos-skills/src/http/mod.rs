@@ -1,0 +1,145 @@
+//! `http_call`: one HTTP request through a shared client. Internal addresses are refused unless
+//! the deployment opens them; every failure is classified so the runtime knows whether to retry.
+
+mod classify;
+pub mod guard;
+mod request;
+mod response;
+mod spec;
+
+use crate::budget::ctx_budget;
+use crate::SkillsConfig;
+use aos_core::outcome::{Category, StepError};
+use aos_core::skill::{Skill, SkillContext, SkillOutput, SkillSpec};
+use async_trait::async_trait;
+use guard::{AddressGuard, GuardedResolver};
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::{Client, Method};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Bytes of a failed response's body kept in the error details.
+const ERROR_BODY_BYTES: u64 = 4096;
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+pub struct HttpCall {
+    spec: SkillSpec,
+    /// Built once: it holds the connection pool. Building only fails if TLS cannot be set up.
+    client: Result<Client, String>,
+    guard: Arc<AddressGuard>,
+    max_response_bytes: u64,
+    default_timeout_ms: u64,
+}
+
+impl HttpCall {
+    pub fn new(config: &SkillsConfig) -> Self {
+        let guard = Arc::new(AddressGuard::new(&config.http_allow_hosts));
+        let redirect_guard = guard.clone();
+        // Redirect targets are checked like the first URL; named hosts again at resolution.
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > classify::MAX_REDIRECTS {
+                return attempt.error(classify::TooManyRedirects);
+            }
+            match redirect_guard.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(rejected) => attempt.error(rejected),
+            }
+        });
+        let client = Client::builder()
+            // A proxy would resolve names itself, out of the guard's sight.
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
+            .redirect(policy)
+            .user_agent(concat!("aos/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string());
+        Self {
+            spec: spec::spec(config.http_default_timeout_ms),
+            client,
+            guard,
+            max_response_bytes: config.http_max_response_bytes,
+            default_timeout_ms: config.http_default_timeout_ms,
+        }
+    }
+
+    /// The input's timeout and the step's budget, whichever is shorter; the configured default
+    /// only when neither is set.
+    fn budget(&self, ctx: &SkillContext, input_ms: Option<u64>) -> Duration {
+        let limits = [input_ms.map(Duration::from_millis), ctx_budget(ctx)];
+        limits.into_iter().flatten().min().unwrap_or(Duration::from_millis(self.default_timeout_ms))
+    }
+
+    async fn exchange(&self, request: reqwest::RequestBuilder, target: &str) -> Result<SkillOutput, StepError> {
+        let mut resp = request.send().await.map_err(|e| classify::transport(&e, target))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let json = response::is_json(&headers);
+        if status.is_success() {
+            if resp.content_length().is_some_and(|n| n > self.max_response_bytes) {
+                return Err(classify::body_too_large(target, self.max_response_bytes));
+            }
+            let (body, exceeded) = response::read_capped(&mut resp, self.max_response_bytes).await.map_err(|e| classify::transport(&e, target))?;
+            if exceeded {
+                return Err(classify::body_too_large(target, self.max_response_bytes));
+            }
+            let output = json!({"status": status.as_u16(), "headers": response::header_object(&headers), "body": response::body_value(&body, json)});
+            return Ok(SkillOutput { output, cost_usd: 0.0 });
+        }
+        // The failure is the status; a body that breaks off only shortens the excerpt.
+        let (body, truncated) = response::read_capped(&mut resp, ERROR_BODY_BYTES).await.unwrap_or_default();
+        let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| classify::retry_after_ms(v, SystemTime::now()));
+        let details = json!({
+            "status": status.as_u16(),
+            "url": target,
+            "headers": response::header_object(&headers),
+            "body": String::from_utf8_lossy(&body),
+            "body_truncated": truncated,
+        });
+        Err(classify::status(status.as_u16(), status.canonical_reason().unwrap_or(""), target, details, retry_after))
+    }
+}
+
+#[async_trait]
+impl Skill for HttpCall {
+    fn spec(&self) -> &SkillSpec {
+        &self.spec
+    }
+
+    async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError> {
+        let req = request::parse(input)?;
+        // Before any connection: IP-literal hosts (the metadata address among them) never see a packet.
+        self.guard.check_url(&req.url).map_err(|r| classify::rejected(&r))?;
+        let client = self.client.as_ref().map_err(|e| {
+            StepError::new("HTTP_CLIENT_UNAVAILABLE", Category::Permanent, false, format!("the HTTP client could not be initialised: {e}"))
+        })?;
+        let target = guard::redact(&req.url);
+        let budget = self.budget(ctx, req.timeout_ms);
+        let mut headers = req.headers;
+        if req.method != Method::GET && !headers.contains_key(IDEMPOTENCY_KEY) {
+            let key = HeaderValue::from_str(&ctx.idempotency_key)
+                .map_err(|_| StepError::new("SKILL_INPUT_INVALID", Category::Validation, false, "the idempotency key is not a valid header value"))?;
+            headers.insert(IDEMPOTENCY_KEY, key);
+        }
+        let mut builder = client.request(req.method, req.url);
+        match req.body {
+            Some(request::Body::Text(text)) => {
+                if !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+                    headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                }
+                builder = builder.body(text);
+            }
+            Some(request::Body::Json(bytes)) => {
+                if !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+                    headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+                builder = builder.body(bytes);
+            }
+            None => {}
+        }
+        match tokio::time::timeout(budget, self.exchange(builder.headers(headers), &target)).await {
+            Ok(result) => result,
+            Err(_) => Err(classify::timeout(&target, budget)),
+        }
+    }
+}

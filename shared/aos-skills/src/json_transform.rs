@@ -1,0 +1,143 @@
+//! `json_transform`: runs a jq program over JSON. Pure and deterministic, so replay re-runs it;
+//! compiled programs are cached because one plan step runs the same expression many times.
+
+use crate::budget::ctx_budget;
+use aos_core::outcome::{Category, StepError};
+use aos_core::skill::{input_error, CostModel, Determinism, FailureMode, SideEffects, Skill, SkillContext, SkillOutput, SkillSpec};
+use aos_jq::{JqError, Limits, Program, ProgramCache};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+const USD_PER_CALL: f64 = 0.000_001;
+const CACHE_CAPACITY: usize = 1024;
+
+pub struct JsonTransform {
+    spec: SkillSpec,
+    cache: Arc<ProgramCache>,
+}
+
+impl Default for JsonTransform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JsonTransform {
+    pub fn new() -> Self {
+        Self { spec: spec(), cache: Arc::new(ProgramCache::new(CACHE_CAPACITY)) }
+    }
+}
+
+#[async_trait]
+impl Skill for JsonTransform {
+    fn spec(&self) -> &SkillSpec {
+        &self.spec
+    }
+
+    async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError> {
+        let (data, expr) = parse_input(input)?;
+        let program = self.cache.get_or_compile(&expr).map_err(|e| jq_error(&expr, e))?;
+        let limits = Limits { deadline: ctx_budget(ctx).map(|b| Instant::now() + b), ..Limits::default() };
+        let outputs = run(program, data, limits).await.map_err(|e| jq_error(&expr, e))?;
+        let output = match outputs.len() {
+            0 => Value::Null,
+            1 => outputs.into_iter().next().unwrap_or(Value::Null),
+            _ => Value::Array(outputs),
+        };
+        Ok(SkillOutput { output, cost_usd: USD_PER_CALL })
+    }
+}
+
+/// Runs off the async workers when there is a runtime: a heavy program must not stall them, and
+/// the step's timeout can then fire while it computes.
+async fn run(program: Program, data: Value, limits: Limits) -> Result<Vec<Value>, JqError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(move || program.run_with_limits(data, &limits))
+            .await
+            .unwrap_or_else(|e| Err(JqError::Runtime { message: format!("jq task failed: {e}"), value: None })),
+        Err(_) => program.run_with_limits(data, &limits),
+    }
+}
+
+fn parse_input(input: Value) -> Result<(Value, String), StepError> {
+    let Value::Object(mut fields) = input else {
+        return Err(input_error("json_transform input must be an object with `data` and `expr`"));
+    };
+    if let Some(unknown) = fields.keys().find(|k| *k != "data" && *k != "expr") {
+        return Err(input_error(format!("json_transform input has unknown field `{unknown}` (allowed: data, expr)")));
+    }
+    let data = fields.remove("data").ok_or_else(|| input_error("json_transform input is missing `data`"))?;
+    match fields.remove("expr") {
+        Some(Value::String(expr)) if !expr.trim().is_empty() => Ok((data, expr)),
+        Some(Value::String(_)) => Err(input_error("json_transform `expr` is empty")),
+        Some(other) => Err(input_error(format!("json_transform `expr` must be a string, got {}", kind(&other)))),
+        None => Err(input_error("json_transform input is missing `expr`")),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn jq_error(expr: &str, e: JqError) -> StepError {
+    match e {
+        JqError::Compile { message, position } => {
+            let (line, column) = position.map_or((Value::Null, Value::Null), |p| (json!(p.line), json!(p.column)));
+            StepError::new("JQ_COMPILE_ERROR", Category::Validation, false, format!("jq program does not compile: {message}"))
+                .with_details(json!({"expr": expr, "line": line, "column": column}))
+        }
+        JqError::Runtime { message, value } => StepError::new("JQ_RUNTIME_ERROR", Category::Validation, false, format!("jq program failed: {message}"))
+            .with_details(json!({"expr": expr, "error_value": value})),
+        JqError::Limit { message } => StepError::new("JQ_LIMIT_EXCEEDED", Category::Resource, false, format!("jq program stopped: {message}"))
+            .with_details(json!({"expr": expr, "max_outputs": aos_jq::MAX_OUTPUTS})),
+    }
+}
+
+fn spec() -> SkillSpec {
+    SkillSpec {
+        id: "json_transform".into(),
+        version: "1.0.0".into(),
+        description: "Runs a jq program (jq standard library; `env`, `now` and local-time filters are unavailable) over \
+            `data`. The output is the program's single result, an array of all results when it yields several, or null \
+            when it yields none. Pure and deterministic."
+            .into(),
+        input_schema: json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "required": ["data", "expr"],
+            "additionalProperties": false,
+            "properties": {
+                "data": {"description": "Any JSON value: the program's input."},
+                "expr": {"type": "string", "minLength": 1, "description": "A jq program, e.g. `.items | map(select(.ok))`."}
+            }
+        }),
+        output_schema: json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "description": "The single result; an array when the program yields several results; null when it yields none."
+        }),
+        side_effects: SideEffects::None,
+        determinism: Determinism::Deterministic,
+        cost_model: CostModel { usd_per_call: USD_PER_CALL, latency_ms_p50: 1, latency_ms_p95: 5 },
+        default_timeout_ms: 5_000,
+        failure_modes: vec![
+            mode("SKILL_INPUT_INVALID", Category::Validation, false, "The input is not {data, expr} with a non-empty string expr."),
+            mode("JQ_COMPILE_ERROR", Category::Validation, false, "expr is not a valid jq program; details give line and column."),
+            mode("JQ_RUNTIME_ERROR", Category::Validation, false, "The program failed on this data (type error, error(...), halt)."),
+            mode("JQ_LIMIT_EXCEEDED", Category::Resource, false, "The program yielded over 100000 results, nested its output over 512 levels, or ran past the step's deadline."),
+        ],
+    }
+}
+
+pub(crate) fn mode(code: &str, category: Category, retryable: bool, description: &str) -> FailureMode {
+    FailureMode { code: code.into(), category, retryable, description: description.into() }
+}

@@ -1,0 +1,133 @@
+//! Store reads: point lookups and paginated partition / index queries, always filtering out
+//! expired items so that visibility never depends on the reaper.
+
+use crate::cursor::{bounds, index_cursor, parse_index_cursor, parse_table_cursor, table_cursor};
+use crate::writer::db_err;
+use aos_core::ports::{IndexKey, Item, Page, Query, StoreError};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
+
+const COLUMNS: &str = "pk, sk, data, gsi1pk, gsi1sk, expires_at, version";
+
+struct RawItem {
+    pk: String,
+    sk: String,
+    data: String,
+    gsi1pk: Option<String>,
+    gsi1sk: Option<String>,
+    expires_at: Option<i64>,
+    version: i64,
+}
+
+impl RawItem {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            pk: row.get(0)?,
+            sk: row.get(1)?,
+            data: row.get(2)?,
+            gsi1pk: row.get(3)?,
+            gsi1sk: row.get(4)?,
+            expires_at: row.get(5)?,
+            version: row.get(6)?,
+        })
+    }
+
+    fn into_item(self) -> Result<Item, StoreError> {
+        let data = serde_json::from_str(&self.data).map_err(|e| StoreError::Backend(format!("corrupt item data: {e}")))?;
+        let gsi1 = match (self.gsi1pk, self.gsi1sk) {
+            (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
+            _ => None,
+        };
+        Ok(Item { pk: self.pk, sk: self.sk, data, gsi1, expires_at: self.expires_at, version: self.version as u64 })
+    }
+}
+
+pub(crate) fn get_item(conn: &Connection, pk: &str, sk: &str, now: i64) -> Result<Option<Item>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
+    );
+    let raw = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row(params![pk, sk, now], RawItem::read).optional())
+        .map_err(db_err)?;
+    raw.map(RawItem::into_item).transpose()
+}
+
+/// A bound parameter; text as raw bytes because range bounds may not be valid UTF-8.
+enum Bind {
+    Text(Vec<u8>),
+    Int(i64),
+}
+
+impl ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Bind::Text(bytes) => ToSqlOutput::Borrowed(ValueRef::Text(bytes)),
+            Bind::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+        })
+    }
+}
+
+/// One page of a partition query (`index == false`, ordered by sk) or of an index query
+/// (ordered by (gsi1sk, pk, sk), since index keys need not be unique).
+pub(crate) fn query_page(conn: &Connection, query: &Query, index: bool, now: i64) -> Result<Page, StoreError> {
+    // A zero limit would return empty pages forever; one item is the smallest useful page.
+    let limit = query.limit.max(1);
+    let (part, key) = if index { ("gsi1pk", "gsi1sk") } else { ("pk", "sk") };
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM items WHERE {part} = ?1 AND (expires_at IS NULL OR expires_at > ?2)"
+    );
+    let mut binds = vec![Bind::Text(query.pk.clone().into_bytes()), Bind::Int(now)];
+    let mut placeholder = |value: Bind| {
+        binds.push(value);
+        format!("?{}", binds.len())
+    };
+    let range = bounds(&query.sk);
+    if let Some(lower) = range.lower {
+        sql += &format!(" AND {key} >= {}", placeholder(Bind::Text(lower)));
+    }
+    if let Some((upper, inclusive)) = range.upper {
+        let op = if inclusive { "<=" } else { "<" };
+        sql += &format!(" AND {key} {op} {}", placeholder(Bind::Text(upper)));
+    }
+    let (after, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(cursor) = &query.cursor {
+        if index {
+            let (gsi1sk, pk, sk) = parse_index_cursor(cursor)?;
+            let (a, b, c) = (
+                placeholder(Bind::Text(gsi1sk.into_bytes())),
+                placeholder(Bind::Text(pk.into_bytes())),
+                placeholder(Bind::Text(sk.into_bytes())),
+            );
+            sql += &format!(" AND (gsi1sk, pk, sk) {after} ({a}, {b}, {c})");
+        } else {
+            let sk = parse_table_cursor(cursor)?;
+            sql += &format!(" AND sk {after} {}", placeholder(Bind::Text(sk.into_bytes())));
+        }
+    }
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let limit_param = placeholder(Bind::Int(fetch));
+    if index {
+        sql += &format!(" ORDER BY gsi1sk {dir}, pk {dir}, sk {dir} LIMIT {limit_param}");
+    } else {
+        sql += &format!(" ORDER BY sk {dir} LIMIT {limit_param}");
+    }
+
+    let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+    let mut raw = stmt
+        .query_map(params_from_iter(binds.iter()), RawItem::read)
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(db_err)?;
+    // One row past the page tells whether another page exists, so the last page has no cursor.
+    let more = raw.len() > limit;
+    raw.truncate(limit);
+    let next = match raw.last() {
+        Some(last) if more => Some(match (&last.gsi1sk, index) {
+            (Some(gsi1sk), true) => index_cursor(gsi1sk, &last.pk, &last.sk),
+            _ => table_cursor(&last.sk),
+        }),
+        _ => None,
+    };
+    let items = raw.into_iter().map(RawItem::into_item).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, next })
+}
