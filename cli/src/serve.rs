@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// `fsync` (commit = fsync, the default) or `relaxed` (survives a process crash, not an OS crash).
     #[arg(long, env = "AOS_DURABILITY", default_value = "fsync")]
     pub durability: String,
+    /// More tenants to create on first start (comma-separated); each gets an admin key written to
+    /// `<data dir>/<tenant>.key`. For local multi-tenant testing.
+    #[arg(long, env = "AOS_EXTRA_TENANTS", value_delimiter = ',')]
+    pub extra_tenants: Vec<String>,
     /// Concurrent handlers per queue.
     #[arg(long, env = "AOS_WORKER_CONCURRENCY", default_value_t = 64)]
     pub concurrency: usize,
@@ -62,6 +66,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let owner = format!("serve-{}", uuid::Uuid::new_v4().simple());
     let rt = Arc::new(Runtime::new(ports, owner, true));
     ensure_admin_key(&rt, &args.data_dir).await?;
+    for tenant in args.extra_tenants.iter().filter(|t| !t.is_empty()) {
+        anyhow::ensure!(tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "tenant names are letters, digits, `-` and `_`: `{tenant}`");
+        let path = args.data_dir.join(format!("{tenant}.key"));
+        if !path.exists() {
+            let (key, _) = rt.keys.create(tenant, Role::Admin).await.map_err(|e| anyhow::anyhow!("creating a key for {tenant}: {e}"))?;
+            write_private(&path, &key)?;
+        }
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let cfg = ConsumerConfig { concurrency: args.concurrency, ..Default::default() };

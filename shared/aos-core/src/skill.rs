@@ -117,6 +117,12 @@ pub struct SkillOutput {
 #[async_trait]
 pub trait Skill: Send + Sync {
     fn spec(&self) -> &SkillSpec;
+    /// The side effects of one invocation, which may be milder than the skill's declared class
+    /// (an HTTP GET only reads). `Write` invocations are claimed before they run, so a redelivered
+    /// message never repeats them.
+    fn side_effects_of(&self, _input: &Value) -> SideEffects {
+        self.spec().side_effects
+    }
     /// Runs one attempt. Errors are data: return a `StepError`, never panic (the runtime turns a
     /// panic into a `SKILL_PANIC` outcome anyway).
     async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError>;

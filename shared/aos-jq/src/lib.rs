@@ -23,11 +23,11 @@ use std::time::Instant;
 /// Default cap on the number of outputs of one run.
 pub const MAX_OUTPUTS: usize = 100_000;
 
-/// jaq evaluates recursively (about 10 KiB of stack per jq call level in release builds), so a
-/// 2 MiB async worker stack overflows — aborting the process — after a few hundred levels.
-/// Compiling and running on a fresh stack of this size makes deep but legitimate programs safe
-/// on any thread; memory is committed only as it is used.
-const STACK_BYTES: usize = 256 << 20;
+/// jaq evaluates recursively (about 10 KiB of stack per jq call level in release builds, several
+/// times that in debug), so a 2 MiB async worker stack overflows — aborting the process — after a
+/// few hundred levels. Compiling and running on a fresh stack of this size makes deep but
+/// legitimate programs safe on any thread; memory is committed only as it is used.
+const STACK_BYTES: usize = 64 << 20;
 
 type Data = JustLut<Val>;
 
@@ -101,7 +101,9 @@ impl Program {
         for item in self.filter.id.run((ctx, input)) {
             let val = item.map_err(exception)?;
             if out.len() >= limits.max_outputs {
-                return Err(JqError::Limit { message: format!("program yielded more than {} outputs", limits.max_outputs) });
+                return Err(JqError::Limit {
+                    message: format!("program yielded more than {} outputs", limits.max_outputs),
+                });
             }
             if limits.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(JqError::Limit { message: "program ran past its deadline".to_string() });
@@ -128,7 +130,9 @@ fn on_big_stack<T>(f: impl FnOnce() -> Result<T, JqError>) -> Result<T, JqError>
 fn exception(e: Exn<'_, Val>) -> JqError {
     match e.get_err() {
         Ok(err) => match err.into_val() {
-            Val::TStr(s) | Val::BStr(s) => JqError::Runtime { message: String::from_utf8_lossy(&s).into_owned(), value: None },
+            Val::TStr(s) | Val::BStr(s) => {
+                JqError::Runtime { message: String::from_utf8_lossy(&s).into_owned(), value: None }
+            }
             other => JqError::Runtime { message: other.to_string(), value: convert::from_val(&other, 0).ok() },
         },
         Err(e) => match e.get_halt() {
@@ -148,10 +152,24 @@ fn funs() -> impl Iterator<Item = Fun<Data>> {
         .chain(jaq_json::funs())
         .filter(|(name, args, _)| !IMPURE.contains(&(*name, args.len())));
     let refused: [Fun<Data>; 4] = [
-        ("env", v(0), Native::new(|_| bome(Err(Error::str("`env` is not available: AOS jq programs cannot read the environment"))))),
-        ("now", v(0), Native::new(|_| bome(Err(Error::str("`now` is not available: AOS jq programs must be deterministic"))))),
+        (
+            "env",
+            v(0),
+            Native::new(|_| {
+                bome(Err(Error::str("`env` is not available: AOS jq programs cannot read the environment")))
+            }),
+        ),
+        (
+            "now",
+            v(0),
+            Native::new(|_| bome(Err(Error::str("`now` is not available: AOS jq programs must be deterministic")))),
+        ),
         ("localtime", v(0), Native::new(|_| bome(Err(Error::str("`localtime` is not available: use gmtime"))))),
-        ("strflocaltime", v(1), Native::new(|_| bome(Err(Error::str("`strflocaltime` is not available: use strftime"))))),
+        (
+            "strflocaltime",
+            v(1),
+            Native::new(|_| bome(Err(Error::str("`strflocaltime` is not available: use strftime")))),
+        ),
     ];
     pure.chain(refused)
 }

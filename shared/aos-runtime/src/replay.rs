@@ -20,7 +20,8 @@ pub struct Divergence {
     pub step: String,
     #[serde(default)]
     pub attempt: u32,
-    /// `input_mismatch`, `output_mismatch`, `missing_attempt`, `trace_mismatch` or `root_mismatch`.
+    /// `input_mismatch`, `output_mismatch`, `record_mismatch` (a recorded outcome no longer matches its
+    /// hash), `missing_attempt`, `trace_mismatch` or `root_mismatch`.
     pub reason: String,
     #[schema(value_type = Object)]
     pub expected: Value,
@@ -92,12 +93,17 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
             };
             let (outcome, _) = worker.run_skill(&task).await;
             let actual_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
-            if actual_hash != rec.output_hash {
+            let recorded_hash = hash_value(&serde_json::to_value(&rec.outcome).unwrap_or(Value::Null));
+            if actual_hash != recorded_hash || actual_hash != rec.output_hash {
                 return diverge(step_id, n, "output_mismatch", json!(rec.outcome), json!(outcome), reexecuted, recorded);
             }
             outcome
         } else {
             recorded += 1;
+            let recorded_hash = hash_value(&serde_json::to_value(&rec.outcome).unwrap_or(Value::Null));
+            if recorded_hash != rec.output_hash {
+                return diverge(step_id, n, "record_mismatch", json!(rec.output_hash), json!(recorded_hash), reexecuted, recorded);
+            }
             rec.outcome.clone()
         };
         let mut entry = rec.trace_entry();

@@ -53,7 +53,7 @@ impl SkillWorker {
     pub async fn execute(&self, task: &StepTask) -> Result<Handled, DomainError> {
         let store_err = |e: StoreError| DomainError::Storage(e.to_string());
         let existing = self.runs.get_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt).await.map_err(store_err)?;
-        let side_effects = self.skills.get(&task.skill).map(|s| s.spec().side_effects).unwrap_or(SideEffects::Write);
+        let side_effects = self.skills.get(&task.skill).map(|s| s.side_effects_of(&task.input)).unwrap_or(SideEffects::Write);
         let condition = match existing {
             Some((AttemptItem::Done { .. }, _)) => return self.notify(task).await,
             Some((AttemptItem::Claimed { owner, lease_until_ms }, version)) => {
@@ -68,7 +68,7 @@ impl SkillWorker {
                 let record = self.record(task, Outcome::err(err), now_ms(), 0, 0.0);
                 return self.finish(task, record, Condition::VersionIs(version)).await;
             }
-            None if side_effects != SideEffects::None => {
+            None if side_effects == SideEffects::Write => {
                 let lease = now_ms() + task.timeout_ms as i64 + LEASE_MARGIN_MS;
                 let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
                 match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists).await {

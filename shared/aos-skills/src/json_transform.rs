@@ -2,8 +2,9 @@
 //! compiled programs are cached because one plan step runs the same expression many times.
 
 use crate::budget::ctx_budget;
+use crate::mode;
 use aos_core::outcome::{Category, StepError};
-use aos_core::skill::{input_error, CostModel, Determinism, FailureMode, SideEffects, Skill, SkillContext, SkillOutput, SkillSpec};
+use aos_core::skill::{input_error, CostModel, Determinism, SideEffects, Skill, SkillContext, SkillOutput, SkillSpec};
 use aos_jq::{JqError, Limits, Program, ProgramCache};
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -93,13 +94,22 @@ fn jq_error(expr: &str, e: JqError) -> StepError {
     match e {
         JqError::Compile { message, position } => {
             let (line, column) = position.map_or((Value::Null, Value::Null), |p| (json!(p.line), json!(p.column)));
-            StepError::new("JQ_COMPILE_ERROR", Category::Validation, false, format!("jq program does not compile: {message}"))
-                .with_details(json!({"expr": expr, "line": line, "column": column}))
+            StepError::new(
+                "JQ_COMPILE_ERROR",
+                Category::Validation,
+                false,
+                format!("jq program does not compile: {message}"),
+            )
+            .with_details(json!({"expr": expr, "line": line, "column": column}))
         }
-        JqError::Runtime { message, value } => StepError::new("JQ_RUNTIME_ERROR", Category::Validation, false, format!("jq program failed: {message}"))
-            .with_details(json!({"expr": expr, "error_value": value})),
-        JqError::Limit { message } => StepError::new("JQ_LIMIT_EXCEEDED", Category::Resource, false, format!("jq program stopped: {message}"))
-            .with_details(json!({"expr": expr, "max_outputs": aos_jq::MAX_OUTPUTS})),
+        JqError::Runtime { message, value } => {
+            StepError::new("JQ_RUNTIME_ERROR", Category::Validation, false, format!("jq program failed: {message}"))
+                .with_details(json!({"expr": expr, "error_value": value}))
+        }
+        JqError::Limit { message } => {
+            StepError::new("JQ_LIMIT_EXCEEDED", Category::Resource, false, format!("jq program stopped: {message}"))
+                .with_details(json!({"expr": expr}))
+        }
     }
 }
 
@@ -136,8 +146,4 @@ fn spec() -> SkillSpec {
             mode("JQ_LIMIT_EXCEEDED", Category::Resource, false, "The program yielded over 100000 results, nested its output over 512 levels, or ran past the step's deadline."),
         ],
     }
-}
-
-pub(crate) fn mode(code: &str, category: Category, retryable: bool, description: &str) -> FailureMode {
-    FailureMode { code: code.into(), category, retryable, description: description.into() }
 }

@@ -10,7 +10,8 @@ pub use config::{ConfigError, SkillsConfig};
 pub use http::HttpCall;
 pub use json_transform::JsonTransform;
 
-use aos_core::skill::SkillRegistry;
+use aos_core::outcome::Category;
+use aos_core::skill::{FailureMode, SkillRegistry};
 use std::sync::Arc;
 
 /// The built-in skills, configured for this deployment.
@@ -19,4 +20,8 @@ pub fn builtin_registry(config: &SkillsConfig) -> SkillRegistry {
     registry.register(Arc::new(JsonTransform::new()));
     registry.register(Arc::new(HttpCall::new(config)));
     registry
+}
+
+fn mode(code: &str, category: Category, retryable: bool, description: &str) -> FailureMode {
+    FailureMode { code: code.into(), category, retryable, description: description.into() }
 }

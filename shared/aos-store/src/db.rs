@@ -122,6 +122,27 @@ impl EmbeddedDb {
         self.submit(job)
     }
 
+    /// Runs `f` on the writer after every write queued before it, blocking the calling thread
+    /// (even an async worker) until its group commits. Only for startup work.
+    pub(crate) fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (done, wait) = mpsc::sync_channel(1);
+        let (job, _unawaited) = Request::new(
+            f,
+            move |result| {
+                // The receiver only goes away if the caller is gone too.
+                let _ = done.send(result);
+                Ok(())
+            },
+            false,
+        );
+        self.submit(job)?;
+        wait.recv().map_err(|_| writer_gone())?
+    }
+
     fn submit(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         let jobs = self.jobs.as_ref().ok_or_else(writer_gone)?;
         jobs.send(job).map_err(|_| writer_gone())

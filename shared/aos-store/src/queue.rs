@@ -9,6 +9,9 @@
 //! consumers already tolerate since visibility timeouts cause the same. Receipts issued before a
 //! restart are rejected afterwards. Dead-lettering after a restart therefore counts receives
 //! from zero, so a poison message gets up to `max_receives` more attempts per restart.
+//!
+//! Message bodies are kept in memory too: the queue is sized for work in progress, not for an
+//! archive of millions of pending messages.
 
 use crate::db::{now_ms, EmbeddedDb};
 use crate::queue_state::{Delivery, Message, QueueState};
@@ -81,10 +84,12 @@ impl EmbeddedQueue {
         Ok(queue)
     }
 
+    /// Reads through the writer so that writes still queued by an earlier instance (unawaited
+    /// deletes) are applied first and deleted messages do not come back.
     fn load(&self) -> Result<(), QueueError> {
         let rows = self
             .db
-            .read_now(|conn| {
+            .write_blocking(|conn| {
                 let mut stmt = conn
                     .prepare("SELECT id, queue, body, visible_at_ms FROM messages ORDER BY created_at_ms, id")
                     .map_err(db_err)?;

@@ -40,8 +40,12 @@ CREATE TABLE IF NOT EXISTS secrets(
 ) WITHOUT ROWID;
 ";
 
+/// Statements the writer cycles through (transaction control plus every adapter's writes).
+const WRITER_STATEMENT_CACHE: usize = 64;
+
 /// Prepares the write connection: WAL journal, sync level, schema.
 pub(crate) fn init_writer(conn: &Connection, fsync: bool) -> Result<(), StoreError> {
+    conn.set_prepared_statement_cache_capacity(WRITER_STATEMENT_CACHE);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)).map_err(db_err)?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -112,21 +112,23 @@ fn delete_row(conn: &Connection, pk: &str, sk: &str) -> Result<(), StoreError> {
 /// Judges every condition first (so that the cancellation names each failing operation, as
 /// DynamoDB does), then applies all operations; the writer's savepoint undoes partial work.
 pub(crate) fn transact(conn: &Connection, ops: &[TxOp], now: i64) -> Result<(), StoreError> {
-    let mut reasons = Vec::with_capacity(ops.len());
+    let mut lives = Vec::with_capacity(ops.len());
     for op in ops {
         let (pk, sk) = op.key();
-        let live = live_version(conn, pk, sk, now)?;
-        reasons.push((!holds(op.condition(), live)).then_some(CancelReason::ConditionalCheckFailed));
+        lives.push(live_version(conn, pk, sk, now)?);
     }
+    let reasons: Vec<Option<CancelReason>> = ops
+        .iter()
+        .zip(&lives)
+        .map(|(op, live)| (!holds(op.condition(), *live)).then_some(CancelReason::ConditionalCheckFailed))
+        .collect();
     if reasons.iter().any(Option::is_some) {
         return Err(StoreError::TransactionCanceled { reasons });
     }
-    for op in ops {
+    // Keys are distinct within a transaction, so each op's live version is still the one read.
+    for (op, live) in ops.iter().zip(lives) {
         match op {
-            TxOp::Put(row, _) => {
-                let live = live_version(conn, &row.pk, &row.sk, now)?;
-                write_row(conn, row, live.map_or(1, |v| v + 1))?;
-            }
+            TxOp::Put(row, _) => write_row(conn, row, live.map_or(1, |v| v + 1))?,
             TxOp::Delete(pk, sk, _) => delete_row(conn, pk, sk)?,
             TxOp::Check(..) => {}
         }

@@ -43,11 +43,10 @@ impl RawItem {
 }
 
 pub(crate) fn get_item(conn: &Connection, pk: &str, sk: &str, now: i64) -> Result<Option<Item>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
-    );
+    const GET: &str = "SELECT pk, sk, data, gsi1pk, gsi1sk, expires_at, version FROM items
+                       WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
     let raw = conn
-        .prepare_cached(&sql)
+        .prepare_cached(GET)
         .and_then(|mut stmt| stmt.query_row(params![pk, sk, now], RawItem::read).optional())
         .map_err(db_err)?;
     raw.map(RawItem::into_item).transpose()

@@ -54,17 +54,33 @@ pub fn transport(err: &reqwest::Error, target: &str) -> StepError {
 
 pub fn timeout(target: &str, budget: Duration) -> StepError {
     let ms = budget.as_millis() as u64;
-    StepError::new("HTTP_TIMEOUT", Category::Transient, true, format!("no complete response from {target} within {ms} ms"))
-        .with_details(json!({"url": target, "timeout_ms": ms}))
+    StepError::new(
+        "HTTP_TIMEOUT",
+        Category::Transient,
+        true,
+        format!("no complete response from {target} within {ms} ms"),
+    )
+    .with_details(json!({"url": target, "timeout_ms": ms}))
 }
 
 pub fn body_too_large(target: &str, limit: u64) -> StepError {
-    StepError::new("HTTP_BODY_TOO_LARGE", Category::Resource, false, format!("response body from {target} exceeds {limit} bytes"))
-        .with_details(json!({"url": target, "max_response_bytes": limit}))
+    StepError::new(
+        "HTTP_BODY_TOO_LARGE",
+        Category::Resource,
+        false,
+        format!("response body from {target} exceeds {limit} bytes"),
+    )
+    .with_details(json!({"url": target, "max_response_bytes": limit}))
 }
 
 fn too_many_redirects(target: &str, details: Value) -> StepError {
-    StepError::new("HTTP_TOO_MANY_REDIRECTS", Category::Permanent, false, format!("request to {target} was redirected more than {MAX_REDIRECTS} times")).with_details(details)
+    StepError::new(
+        "HTTP_TOO_MANY_REDIRECTS",
+        Category::Permanent,
+        false,
+        format!("request to {target} was redirected more than {MAX_REDIRECTS} times"),
+    )
+    .with_details(details)
 }
 
 /// What a non-2xx response says about retrying: server trouble and rate limits pass, the rest
@@ -83,7 +99,13 @@ pub fn status(status: u16, reason: &str, target: &str, mut details: Value, retry
     if let (Some(ms), Some(obj)) = (retry_after_ms, details.as_object_mut()) {
         obj.insert("retry_after_ms".into(), json!(ms));
     }
-    StepError::new(format!("HTTP_{status}"), category, retryable, format!("{target} answered HTTP {status} {reason}").trim_end().to_string()).with_details(details)
+    StepError::new(
+        format!("HTTP_{status}"),
+        category,
+        retryable,
+        format!("{target} answered HTTP {status} {reason}").trim_end().to_string(),
+    )
+    .with_details(details)
 }
 
 /// `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -96,22 +118,21 @@ pub fn retry_after_ms(value: &str, now: SystemTime) -> Option<u64> {
     Some(at.duration_since(now).map_or(0, |d| d.as_millis() as u64))
 }
 
+/// The error and everything behind it. An I/O error's `source` skips the error it wraps, and
+/// the TLS stack nests I/O errors, so wrapped errors are followed explicitly.
 fn causes<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
-    let mut chain = vec![err];
-    let mut next = err.source();
+    let mut chain = Vec::new();
+    let mut next = Some(err);
     while let Some(cause) = next {
         chain.push(cause);
-        next = cause.source();
+        next = match cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => cause.source(),
+        };
     }
     chain
 }
 
-/// rustls surfaces through hyper as an I/O error of kind `InvalidData`; its messages name the
-/// failed handshake or certificate. No rustls type is reachable to downcast to.
 fn is_tls(chain: &[&(dyn StdError + 'static)]) -> bool {
-    chain.iter().any(|c| {
-        let io_invalid = c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::InvalidData);
-        let text = c.to_string().to_ascii_lowercase();
-        io_invalid || text.contains("certificate") || text.contains("handshake") || text.contains("tls")
-    })
+    chain.iter().any(|c| c.is::<rustls::Error>())
 }

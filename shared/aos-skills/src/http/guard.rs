@@ -18,7 +18,7 @@ pub struct AddressGuard {
 /// Why a URL is refused before or during connecting.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Rejected {
-    #[error("{host} is {addr}, {reason} address: outbound HTTP to it is blocked (a deployment can open the host with AOS_HTTP_ALLOW_HOSTS)")]
+    #[error("blocked request to {host} ({addr}): {reason} address; a deployment can open the host with AOS_HTTP_ALLOW_HOSTS")]
     Blocked { host: String, addr: IpAddr, reason: &'static str },
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -35,8 +35,11 @@ pub struct DnsFailure {
 impl AddressGuard {
     /// `hosts` are host names or IP literals as they appear in URLs; `*` allows everything.
     pub fn new(hosts: &[String]) -> Self {
-        let normalized: HashSet<String> =
-            hosts.iter().map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+        let normalized: HashSet<String> = hosts
+            .iter()
+            .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
         Self { allow_all: normalized.contains("*"), allowed: normalized }
     }
 
@@ -128,13 +131,14 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     })
 }
 
-/// The IPv4 address an IPv6 address stands for: mapped (`::ffff:a.b.c.d`), compatible
+/// The IPv4 address an IPv6 address stands for: mapped (`::ffff:a.b.c.d`), translated
+/// (`::ffff:0:a.b.c.d`), compatible
 /// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`) forms all reach IPv4.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     match s {
-        [0, 0, 0, 0, 0, 0xffff, hi, lo] => Some(v4(hi, lo)),
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
         // `::` and `::1` are IPv6's own unspecified and loopback addresses.
         [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => Some(v4(hi, lo)),
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
@@ -161,7 +165,8 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_string();
         Box::pin(async move {
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await;
-            let addrs: Vec<SocketAddr> = resolved.map_err(|source| Box::new(DnsFailure { host: host.clone(), source }))?.collect();
+            let addrs: Vec<SocketAddr> =
+                resolved.map_err(|source| Box::new(DnsFailure { host: host.clone(), source }))?.collect();
             if addrs.is_empty() {
                 let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses");
                 return Err(Box::new(DnsFailure { host, source }) as Box<dyn std::error::Error + Send + Sync>);

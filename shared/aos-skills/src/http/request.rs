@@ -28,11 +28,16 @@ pub fn parse(input: Value) -> Result<HttpRequest, StepError> {
         return Err(input_error("http_call input must be an object"));
     };
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(input_error(format!("http_call input has unknown field `{unknown}` (allowed: {})", FIELDS.join(", "))));
+        return Err(input_error(format!(
+            "http_call input has unknown field `{unknown}` (allowed: {})",
+            FIELDS.join(", ")
+        )));
     }
     let method = match fields.remove("method") {
         None | Some(Value::Null) => Method::GET,
-        Some(Value::String(m)) if METHODS.contains(&m.as_str()) => Method::from_bytes(m.as_bytes()).map_err(|e| input_error(format!("method: {e}")))?,
+        Some(Value::String(m)) if METHODS.contains(&m.as_str()) => {
+            Method::from_bytes(m.as_bytes()).map_err(|e| input_error(format!("method: {e}")))?
+        }
         Some(other) => return Err(input_error(format!("method must be one of {}, got {other}", METHODS.join(", ")))),
     };
     let url = match fields.remove("url") {
@@ -62,7 +67,8 @@ pub fn parse(input: Value) -> Result<HttpRequest, StepError> {
 }
 
 pub fn invalid_url(url: &str, reason: &str) -> StepError {
-    StepError::new("HTTP_INVALID_URL", Category::Validation, false, format!("invalid URL: {reason}")).with_details(serde_json::json!({"reason": reason, "url_length": url.len()}))
+    StepError::new("HTTP_INVALID_URL", Category::Validation, false, format!("invalid URL: {reason}"))
+        .with_details(serde_json::json!({"reason": reason, "url_length": url.len()}))
 }
 
 fn object_field(fields: &mut Map<String, Value>, name: &str) -> Result<Option<Map<String, Value>>, StepError> {
@@ -99,7 +105,9 @@ fn scalar(name: &str, v: Value) -> Result<String, StepError> {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        other => Err(input_error(format!("query parameter `{name}` must be a string, number, boolean or an array of them, got {other}"))),
+        other => Err(input_error(format!(
+            "query parameter `{name}` must be a string, number, boolean or an array of them, got {other}"
+        ))),
     }
 }
 
@@ -109,8 +117,10 @@ fn header_map(headers: Map<String, Value>) -> Result<HeaderMap, StepError> {
         let Value::String(value) = value else {
             return Err(input_error(format!("header `{name}` must be a string, got {value}")));
         };
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| input_error(format!("`{name}` is not a valid header name")))?;
-        let value = HeaderValue::from_str(&value).map_err(|_| input_error(format!("header `{name}` has an invalid value")))?;
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| input_error(format!("`{name}` is not a valid header name")))?;
+        let value =
+            HeaderValue::from_str(&value).map_err(|_| input_error(format!("header `{name}` has an invalid value")))?;
         map.append(header, value);
     }
     Ok(map)

@@ -2,7 +2,7 @@
 //! return, so planners can decide about retries and replay without reading the code.
 
 use super::request::METHODS;
-use crate::json_transform::mode;
+use crate::mode;
 use aos_core::outcome::Category;
 use aos_core::skill::{CostModel, Determinism, SideEffects, SkillSpec};
 use serde_json::json;

@@ -133,13 +133,14 @@ pub async fn transactions(store: &dyn Store) {
     let check = |sk: &str, condition| WriteOp::Check { pk: pk.clone(), sk: sk.into(), condition };
     ok(store.put(Item::new(&pk, "a", json!({"sk": "a"})), Condition::Always).await, what);
     ok(store.put(Item::new(&pk, "d", json!({"sk": "d"})), Condition::Always).await, what);
+    ok(store.put(Item::new(&pk, "f", json!({"sk": "f"})), Condition::Always).await, what);
 
     let cancelled = store
         .transact_write(vec![
             put("c", Condition::NotExists),
             put("a", Condition::VersionIs(1)),
             del("b", Condition::Exists),
-            check("a", Condition::Exists),
+            check("f", Condition::Exists),
             del("d", Condition::Always),
         ])
         .await;
@@ -175,6 +176,7 @@ pub async fn transactions(store: &dyn Store) {
                 put("a", Condition::VersionIs(1)),
                 del("d", Condition::Exists),
                 check("e", Condition::NotExists),
+                check("f", Condition::VersionIs(1)),
             ])
             .await,
         &format!("{what}: transaction whose conditions hold"),
@@ -183,6 +185,12 @@ pub async fn transactions(store: &dyn Store) {
     assert_eq!(ok(store.get(&pk, "a").await, what).map(|i| i.version), Some(2), "{what}: put a bumps version");
     assert_eq!(ok(store.get(&pk, "d").await, what), None, "{what}: delete d");
     assert_eq!(ok(store.get(&pk, "e").await, what), None, "{what}: Check must not write");
+    assert_eq!(ok(store.get(&pk, "f").await, what).map(|i| i.version), Some(1), "{what}: Check must not write");
+
+    // DynamoDB rejects two operations on one item in a transaction; so must every adapter.
+    let twice = store.transact_write(vec![put("g", Condition::Always), check("g", Condition::NotExists)]).await;
+    assert!(twice.is_err(), "{what}: two operations on one item must be rejected");
+    assert_eq!(ok(store.get(&pk, "g").await, what), None, "{what}: rejected transaction wrote");
 }
 
 async fn put_all(store: &dyn Store, pk: &str, sks: &[String], what: &str) {

@@ -1,0 +1,215 @@
+//! The orchestration rules, driven by hand: dispatch order, retries with backoff, fallback,
+//! `continue`, conditions, skipped dependents, budgets, cancellation and the trace.
+
+use aos_core::engine::{advance, EngineEnv};
+use aos_core::outcome::{Category, Outcome, StepError};
+use aos_core::plan::Plan;
+use aos_core::run::{AttemptRecord, Run, RunStatus, StepState, StepStatus};
+use aos_core::trace::root_hash;
+use serde_json::{json, Value};
+
+struct Env;
+impl EngineEnv for Env {
+    fn default_timeout_ms(&self, _: &str) -> u64 {
+        1000
+    }
+    fn eval_condition(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+        // A tiny stand-in for jq good enough for these tests: `.inputs.flag`.
+        match expr {
+            ".inputs.flag" => Ok(ctx["inputs"]["flag"] == json!(true)),
+            "bad" => Err("syntax error".into()),
+            _ => Ok(true),
+        }
+    }
+}
+
+fn run_of(plan: Value, inputs: Value) -> Run {
+    let plan: Plan = serde_json::from_value(plan).unwrap();
+    Run {
+        run_id: "r1".into(),
+        tenant: "t".into(),
+        steps: plan.steps.iter().map(|s| (s.id.clone(), StepState::pending(&s.skill))).collect(),
+        plan,
+        inputs,
+        seed: 7,
+        status: RunStatus::Queued,
+        created_at_ms: 1000,
+        started_at_ms: None,
+        finished_at_ms: None,
+        workflow: None,
+        idempotency_key: None,
+        cost_usd: 0.0,
+        error: None,
+        cancel_requested: false,
+        trace: vec![],
+        trace_root: None,
+    }
+}
+
+fn rec(step: &str, attempt: u32, outcome: Outcome, cost: f64) -> AttemptRecord {
+    AttemptRecord {
+        step_id: step.into(),
+        attempt,
+        skill: "s".into(),
+        fallback: false,
+        input: json!({}),
+        input_hash: "i".into(),
+        output_hash: format!("o{step}{attempt}"),
+        outcome,
+        started_at_ms: 0,
+        finished_at_ms: 1,
+        duration_ms: 1,
+        cost_usd: cost,
+    }
+}
+
+fn transient() -> Outcome {
+    Outcome::err(StepError::new("HTTP_503", Category::Transient, true, "unavailable"))
+}
+
+#[test]
+fn dispatches_roots_then_dependents_with_resolved_inputs() {
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "input": {"n": "{{ inputs.n }}"}},
+        {"id": "b", "skill": "s", "input": {"x": "{{ steps.a.output.v }}", "t": "v={{ steps.a.output.v }}"}, "depends_on": ["a"]},
+        {"id": "c", "skill": "s", "input": {}}
+    ]}), json!({"n": 5}));
+    let d = advance(&mut run, &[], 2000, &Env);
+    assert_eq!(run.status, RunStatus::Running);
+    let ids: Vec<_> = d.dispatches.iter().map(|x| x.step_id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(d.dispatches[0].input, json!({"n": 5}));
+    let attempts = vec![rec("a", 1, Outcome::ok(json!({"v": 3})), 0.1), rec("c", 1, Outcome::ok(json!(1)), 0.2)];
+    let d = advance(&mut run, &attempts, 2100, &Env);
+    assert_eq!(d.dispatches.len(), 1);
+    assert_eq!(d.dispatches[0].input, json!({"x": 3, "t": "v=3"}));
+    let mut attempts = attempts;
+    attempts.push(rec("b", 1, Outcome::ok(json!("done")), 0.3));
+    let d = advance(&mut run, &attempts, 2200, &Env);
+    assert!(d.dispatches.is_empty());
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert!((run.cost_usd - 0.6).abs() < 1e-9);
+    let order: Vec<_> = run.trace.iter().map(|e| e.step_id.as_str()).collect();
+    assert_eq!(order, ["a", "b", "c"], "trace is in topological plan order, not completion order");
+    assert_eq!(run.trace_root.as_deref(), Some(root_hash(&run.trace).as_str()));
+    // Advancing a finished run changes nothing.
+    assert!(!advance(&mut run, &attempts, 9999, &Env).changed);
+}
+
+#[test]
+fn retries_with_backoff_then_fails_and_aborts() {
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "retry": {"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 1000}},
+        {"id": "b", "skill": "s", "depends_on": ["a"]}
+    ]}), json!({}));
+    advance(&mut run, &[], 0, &Env);
+    let mut attempts = vec![rec("a", 1, transient(), 0.0)];
+    let d = advance(&mut run, &attempts, 10, &Env);
+    assert_eq!(d.dispatches.len(), 1);
+    assert_eq!(d.dispatches[0].attempt, 2);
+    assert!((50..=100).contains(&d.dispatches[0].delay_ms), "first backoff within [base/2, base]");
+    attempts.push(rec("a", 2, transient(), 0.0));
+    let d = advance(&mut run, &attempts, 20, &Env);
+    assert_eq!(d.dispatches[0].attempt, 3);
+    assert!((100..=200).contains(&d.dispatches[0].delay_ms));
+    attempts.push(rec("a", 3, transient(), 0.0));
+    advance(&mut run, &attempts, 30, &Env);
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_ref().unwrap().code, "HTTP_503");
+    assert_eq!(run.steps["b"].status, StepStatus::Cancelled);
+    assert_eq!(run.trace.len(), 3);
+}
+
+#[test]
+fn non_retryable_errors_do_not_retry_unless_the_policy_names_their_category() {
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "retry": {"max_attempts": 3, "retry_on": ["VALIDATION"]}},
+        {"id": "b", "skill": "s"}
+    ]}), json!({}));
+    advance(&mut run, &[], 0, &Env);
+    let bad = Outcome::err(StepError::new("X", Category::Validation, false, "bad"));
+    let d = advance(&mut run, &[rec("a", 1, bad.clone(), 0.0)], 1, &Env);
+    assert_eq!(d.dispatches.len(), 1, "retry_on overrides retryable=false");
+    let mut run2 = run_of(json!({"name": "p", "steps": [{"id": "a", "skill": "s"}]}), json!({}));
+    advance(&mut run2, &[], 0, &Env);
+    advance(&mut run2, &[rec("a", 1, bad, 0.0)], 1, &Env);
+    assert_eq!(run2.status, RunStatus::Failed);
+}
+
+#[test]
+fn fallback_runs_another_skill_and_continue_skips_dependents() {
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "fallback", "skill": "backup", "input": {"q": "{{ inputs.q }}"}}},
+        {"id": "b", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "continue"}},
+        {"id": "c", "skill": "s", "depends_on": ["b"]},
+        {"id": "d", "skill": "s", "depends_on": ["a"], "input": {"v": "{{ steps.a.output }}"}}
+    ]}), json!({"q": "x"}));
+    advance(&mut run, &[], 0, &Env);
+    let mut attempts = vec![rec("a", 1, transient(), 0.0), rec("b", 1, transient(), 0.0)];
+    let d = advance(&mut run, &attempts, 1, &Env);
+    assert_eq!(d.dispatches.len(), 1);
+    assert_eq!((d.dispatches[0].skill.as_str(), d.dispatches[0].fallback, d.dispatches[0].attempt), ("backup", true, 2));
+    assert_eq!(d.dispatches[0].input, json!({"q": "x"}));
+    assert_eq!(run.steps["b"].status, StepStatus::Failed);
+    assert_eq!(run.steps["c"].status, StepStatus::Skipped);
+    attempts.push(rec("a", 2, Outcome::ok(json!("from backup")), 0.0));
+    let d = advance(&mut run, &attempts, 2, &Env);
+    assert_eq!(d.dispatches[0].input, json!({"v": "from backup"}));
+    attempts.push(rec("d", 1, Outcome::ok(json!(null)), 0.0));
+    advance(&mut run, &attempts, 3, &Env);
+    assert_eq!(run.status, RunStatus::Succeeded, "a `continue` failure does not fail the run");
+}
+
+#[test]
+fn conditions_skip_and_condition_errors_fail() {
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "condition": ".inputs.flag"},
+        {"id": "b", "skill": "s", "depends_on": ["a"]}
+    ]}), json!({"flag": false}));
+    advance(&mut run, &[], 0, &Env);
+    assert_eq!(run.steps["a"].status, StepStatus::Skipped);
+    assert_eq!(run.steps["b"].status, StepStatus::Skipped);
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let mut run = run_of(json!({"name": "p", "steps": [{"id": "a", "skill": "s", "condition": "bad"}]}), json!({}));
+    advance(&mut run, &[], 0, &Env);
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.unwrap().code, "CONDITION_ERROR");
+}
+
+#[test]
+fn budgets_fail_the_run_and_limit_dispatches() {
+    let mut run = run_of(json!({"name": "p", "budget": {"max_cost_usd": 0.5, "max_duration_ms": 10000}, "steps": [
+        {"id": "a", "skill": "s"}, {"id": "b", "skill": "s", "depends_on": ["a"]}
+    ]}), json!({}));
+    let d = advance(&mut run, &[], 0, &Env);
+    assert_eq!(d.dispatches[0].cost_limit_usd, Some(0.5));
+    assert_eq!(d.wake_at_ms, Some(10001), "the orchestrator is woken at the deadline");
+    advance(&mut run, &[rec("a", 1, Outcome::ok(json!(1)), 0.75)], 1, &Env);
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_ref().unwrap().code, "BUDGET_COST_EXCEEDED");
+
+    let mut run = run_of(json!({"name": "p", "budget": {"max_duration_ms": 100}, "steps": [{"id": "a", "skill": "s"}]}), json!({}));
+    let d = advance(&mut run, &[], 0, &Env);
+    assert_eq!(d.dispatches[0].timeout_ms, 100, "timeouts are clipped to the remaining duration");
+    advance(&mut run, &[], 500, &Env);
+    assert_eq!(run.error.as_ref().unwrap().code, "BUDGET_DURATION_EXCEEDED");
+}
+
+#[test]
+fn cancellation_finishes_the_run() {
+    let mut run = run_of(json!({"name": "p", "steps": [{"id": "a", "skill": "s"}]}), json!({}));
+    advance(&mut run, &[], 0, &Env);
+    run.cancel_requested = true;
+    let d = advance(&mut run, &[], 1, &Env);
+    assert!(d.dispatches.is_empty());
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert_eq!(run.steps["a"].status, StepStatus::Cancelled);
+}
+
+#[test]
+fn unresolvable_template_fails_the_step() {
+    let mut run = run_of(json!({"name": "p", "steps": [{"id": "a", "skill": "s", "input": {"x": "{{ inputs.missing }}"}}]}), json!({}));
+    advance(&mut run, &[], 0, &Env);
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.unwrap().code, "TEMPLATE_UNRESOLVED");
+}

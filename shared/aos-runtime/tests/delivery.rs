@@ -1,0 +1,130 @@
+//! At-least-once delivery: with every queue message delivered twice, each run still completes once,
+//! every side effect happens once, and replay detects tampering with a record.
+
+use aos_core::ports::{Item, OutgoingMessage, Queue, QueueError, QueueSpec, ReceivedMessage, Store};
+use aos_runtime::consumers::{spawn_all, ConsumerConfig};
+use aos_runtime::messages::{skill_queue, ORCHESTRATOR_QUEUE};
+use aos_runtime::service::SubmitRun;
+use aos_runtime::{Ports, Runtime};
+use aos_skills::{builtin_registry, SkillsConfig};
+use aos_store::{Durability, EmbeddedDb, EmbeddedQueue, EmbeddedSecrets, EmbeddedStore};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A queue that sends every message twice.
+struct Duplicating(Arc<dyn Queue>);
+
+#[async_trait]
+impl Queue for Duplicating {
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
+        let doubled: Vec<_> = messages.iter().cloned().chain(messages.iter().cloned()).collect();
+        self.0.send(queue, doubled).await
+    }
+    async fn receive(&self, q: &str, max: usize, vis: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.0.receive(q, max, vis, wait).await
+    }
+    async fn delete(&self, q: &str, r: &str) -> Result<(), QueueError> {
+        self.0.delete(q, r).await
+    }
+    async fn change_visibility(&self, q: &str, r: &str, v: Duration) -> Result<(), QueueError> {
+        self.0.change_visibility(q, r, v).await
+    }
+    async fn depth(&self, q: &str) -> Result<usize, QueueError> {
+        self.0.depth(q).await
+    }
+}
+
+fn runtime(dir: &std::path::Path, duplicate: bool) -> (Arc<Runtime>, Arc<dyn Store>) {
+    let db = EmbeddedDb::open(&dir.join("aos.db"), Durability::Relaxed).unwrap();
+    let cfg = SkillsConfig { http_allow_hosts: vec!["127.0.0.1".into()], ..SkillsConfig::default() };
+    let skills = Arc::new(builtin_registry(&cfg));
+    let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: 20, dead_letter: None }];
+    for s in skills.specs() {
+        specs.push(QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None });
+    }
+    let inner: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap());
+    let queue: Arc<dyn Queue> = if duplicate { Arc::new(Duplicating(inner)) } else { inner };
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(db.clone()));
+    let ports = Ports { store: store.clone(), queue, secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
+    (Arc::new(Runtime::new(ports, "test".into(), true)), store)
+}
+
+async fn wait(rt: &Runtime, run_id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let view = rt.get("t", run_id).await.unwrap();
+        if view.run.status.is_terminal() {
+            return serde_json::to_value(&view).unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "run did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_delivered_twice_still_runs_each_side_effect_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, _) = runtime(dir.path(), true);
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
+    let target = aos_testkit::spawn_target().await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let plan = json!({"name": "dup", "steps": [
+            {"id": "compute", "skill": "json_transform", "input": {"data": i, "expr": ". * 10"}},
+            {"id": "notify", "skill": "http_call", "depends_on": ["compute"],
+             "input": {"method": "POST", "url": format!("{}/sink", target.base), "body": {"n": "{{ steps.compute.output }}"}}},
+            {"id": "done", "skill": "json_transform", "depends_on": ["notify"], "input": {"data": "{{ steps.notify.output.status }}", "expr": "."}}
+        ]});
+        let req = SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() };
+        ids.push(rt.submit("t", req).await.unwrap().run_id);
+    }
+    for id in &ids {
+        let run = wait(&rt, id).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        for s in run["step_details"].as_array().unwrap() {
+            assert_eq!(s["attempts"].as_array().unwrap().len(), 1, "one attempt per step: {s}");
+        }
+    }
+    let seen = target.seen.lock().unwrap();
+    assert_eq!(seen.requests.len(), 20, "each POST happened exactly once");
+    let mut keys = seen.idempotency_keys.clone();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 20);
+    let mut ns: Vec<i64> = seen.requests.iter().map(|r| r.2["n"].as_i64().unwrap()).collect();
+    ns.sort();
+    assert_eq!(ns, (0..20).map(|i| i * 10).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reports_where_a_tampered_record_diverges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, store) = runtime(dir.path(), false);
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
+    let plan = json!({"name": "r", "steps": [
+        {"id": "a", "skill": "json_transform", "input": {"data": 2, "expr": ". + 1"}},
+        {"id": "b", "skill": "json_transform", "depends_on": ["a"], "input": {"data": "{{ steps.a.output }}", "expr": ". * 3"}}
+    ]});
+    let req = SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() };
+    let id = rt.submit("t", req).await.unwrap().run_id;
+    let run = wait(&rt, &id).await;
+    assert_eq!(run["status"], "succeeded");
+    assert!(rt.replay("t", &id).await.unwrap().parity);
+
+    // Tamper with step a's recorded output: replay re-executes it and sees the difference.
+    let pk = aos_runtime::keys::run_pk("t", &id);
+    let sk = aos_runtime::keys::attempt_sk("a", 1);
+    let mut item: Item = store.get(&pk, &sk).await.unwrap().unwrap();
+    item.data["record"]["outcome"]["output"] = json!(4);
+    store.put(item, aos_core::ports::Condition::Always).await.unwrap();
+    let report = rt.replay("t", &id).await.unwrap();
+    assert!(!report.parity);
+    let d = report.divergence.unwrap();
+    assert_eq!((d.step.as_str(), d.reason.as_str()), ("a", "output_mismatch"));
+    assert_eq!(d.expected["output"], json!(4));
+    assert_eq!(d.actual["output"], json!(3));
+}

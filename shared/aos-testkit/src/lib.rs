@@ -1,0 +1,78 @@
+//! Test support shared by the crates' integration tests: a local HTTP server standing in for the
+//! outside world (price API, flaky service, webhook sink, slow endpoint) and the example plans.
+
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the local target server saw.
+#[derive(Default)]
+pub struct Seen {
+    pub requests: Vec<(String, String, Value)>,
+    pub flaky_calls: std::collections::HashMap<String, u32>,
+    pub idempotency_keys: Vec<String>,
+    pub auth_headers: Vec<String>,
+}
+
+/// A local HTTP server standing in for the outside world (price API, flaky service, webhook sink).
+pub struct Target {
+    pub base: String,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+pub async fn spawn_target() -> Target {
+    use axum::extract::{Path as AxPath, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    use axum::Json;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let app = axum::Router::new()
+        .route("/price", get(|| async { Json(json!({"bitcoin": {"usd": 43210.5}})) }))
+        .route("/flaky/{key}/{failures}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((key, failures)): AxPath<(String, u32)>| async move {
+            let n = {
+                let mut s = seen.lock().unwrap();
+                let c = s.flaky_calls.entry(key).or_default();
+                *c += 1;
+                *c
+            };
+            if n <= failures { (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "try later"}))) } else { (StatusCode::OK, Json(json!({"ok": true, "calls": n}))) }
+        }))
+        .route("/sink", post(|State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, Json(body): Json<Value>| async move {
+            let mut s = seen.lock().unwrap();
+            if let Some(k) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+                s.idempotency_keys.push(k.to_string());
+            }
+            if let Some(a) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                s.auth_headers.push(a.to_string());
+            }
+            s.requests.push(("POST".into(), "/sink".into(), body));
+            Json(json!({"received": true}))
+        }))
+        .route("/slow/{ms}", get(|AxPath(ms): AxPath<u64>| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Json(json!({"slept": ms}))
+        }))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    Target { base: format!("http://{addr}"), seen }
+}
+
+/// The 5-step example: two fetches in parallel (one flaky, retried), then transforms.
+pub fn five_step_plan(target: &str, flaky_key: &str) -> Value {
+    json!({
+        "name": "five-step",
+        "steps": [
+            {"id": "price", "skill": "http_call", "input": {"url": format!("{target}/price")}},
+            {"id": "flaky", "skill": "http_call", "input": {"url": format!("{target}/flaky/{flaky_key}/1")},
+             "retry": {"max_attempts": 3, "initial_delay_ms": 10, "max_delay_ms": 50}},
+            {"id": "extract", "skill": "json_transform", "depends_on": ["price"],
+             "input": {"data": "{{ steps.price.output.body }}", "expr": ".bitcoin.usd"}},
+            {"id": "combine", "skill": "json_transform", "depends_on": ["extract", "flaky"],
+             "input": {"data": {"price": "{{ steps.extract.output }}", "calls": "{{ steps.flaky.output.body.calls }}"}, "expr": "{price, calls, doubled: (.price * 2)}"}},
+            {"id": "message", "skill": "json_transform", "depends_on": ["combine"],
+             "input": {"data": "{{ steps.combine.output }}", "expr": "\"BTC is \\(.price) USD\""}}
+        ]
+    })
+}

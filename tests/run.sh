@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test of AOS. This is the README's test command and
+# exactly what CI runs (.ci/run). Every service a test needs is started by the test itself
+# (`aos serve` on a random port, local HTTP targets) and stopped by it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+# Reuse a warm cargo target dir outside the clone when there is one; a cold machine builds in ./target.
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/aos-target" ]; then
+  export CARGO_TARGET_DIR="$HOME/.cache/aos-target"
+fi
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=1
+
+echo "== build (debug, all crates and tests)"
+cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
+
+echo "== OpenAPI document is current"
+cargo run -q -p aos-cli --locked -- openapi > /tmp/aos-openapi.$$.json
+if ! diff -q docs/openapi.json /tmp/aos-openapi.$$.json >/dev/null; then
+  echo "docs/openapi.json differs from the code: regenerate with 'cargo run -p aos-cli -- openapi > docs/openapi.json'"
+  diff docs/openapi.json /tmp/aos-openapi.$$.json | head -n 40
+  rm -f /tmp/aos-openapi.$$.json
+  exit 1
+fi
+rm -f /tmp/aos-openapi.$$.json
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast --failure-output final
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+echo "== total test time: $(( $(date +%s) - start )) s"
