@@ -105,12 +105,24 @@ async fn list_runs(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiQue
     Ok(Json(RunList { runs: runs.into_iter().map(RunSummary::from).collect(), next_cursor: next }))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GetRunQuery {
+    /// Long polling: wait up to this many ms (at most 30000) for the run to finish before answering.
+    pub wait_ms: Option<u64>,
+}
+
 /// A run's whole execution context: status, steps with every attempt, cost, trace.
-#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id"), GetRunQuery),
     responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn get_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>) -> Result<Json<RunView>, ApiError> {
-    Ok(Json(s.rt.get(auth.tenant(), &id).await?))
+async fn get_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>, ApiQuery(q): ApiQuery<GetRunQuery>) -> Result<Json<RunView>, ApiError> {
+    match q.wait_ms {
+        None | Some(0) => Ok(Json(s.rt.get(auth.tenant(), &id).await?)),
+        Some(ms) if ms <= 30_000 => Ok(Json(s.rt.get_when_finished(auth.tenant(), &id, std::time::Duration::from_millis(ms)).await?)),
+        Some(_) => Err(ApiError::bad_request("INVALID_QUERY", "wait_ms must be at most 30000", "wait_ms")),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -126,6 +126,13 @@ pub trait Store: Send + Sync {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
     /// Writes the item if `condition` holds; returns the new version.
     async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError>;
+    /// `put` for writes that can be re-derived after a crash: the adapter may acknowledge before
+    /// the write is safe from an OS crash (it must survive a process crash), and writes become
+    /// durable in order, so any later durable write makes this one durable too. Adapters without
+    /// such a mode keep the default, a plain `put`.
+    async fn put_relaxed(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        self.put(item, condition).await
+    }
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError>;
     /// Items of one partition in sort-key order, paginated.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;

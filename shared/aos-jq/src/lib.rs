@@ -3,6 +3,7 @@
 //! Programs cannot read the environment, the clock or the local time zone, so they stay pure.
 
 mod cache;
+pub mod pool;
 mod convert;
 mod diagnostics;
 mod error;
@@ -28,6 +29,9 @@ pub const MAX_OUTPUTS: usize = 100_000;
 /// few hundred levels. Compiling and running on a fresh stack of this size makes deep but
 /// legitimate programs safe on any thread; memory is committed only as it is used.
 const STACK_BYTES: usize = 64 << 20;
+/// Below this much remaining stack a run moves to a fresh stack; the pool's threads have
+/// `STACK_BYTES` of their own, so runs there never pay for a new stack.
+const RED_ZONE: usize = 16 << 20;
 
 type Data = JustLut<Val>;
 
@@ -117,7 +121,7 @@ impl Program {
 /// Runs `f` on a fresh large stack. jaq is third-party code: a panic inside it becomes an error of
 /// this program rather than unwinding through the caller.
 fn on_big_stack<T>(f: impl FnOnce() -> Result<T, JqError>) -> Result<T, JqError> {
-    stacker::grow(STACK_BYTES, || catch_unwind(AssertUnwindSafe(f))).unwrap_or_else(|panic| {
+    stacker::maybe_grow(RED_ZONE, STACK_BYTES, || catch_unwind(AssertUnwindSafe(f))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

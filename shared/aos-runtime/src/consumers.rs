@@ -6,8 +6,7 @@ use crate::messages::{skill_queue, ORCHESTRATOR_QUEUE};
 use crate::worker::Handled;
 use crate::Runtime;
 use aos_core::ports::ReceivedMessage;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
@@ -26,36 +25,14 @@ impl Default for ConsumerConfig {
     }
 }
 
-/// Serializes advances of one run inside this process, so concurrent outcomes of parallel steps
-/// do not fight over the run's version.
-#[derive(Default)]
-struct RunLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl RunLocks {
-    fn get(&self, run_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().expect("run locks");
-        if map.len() > 10_000 {
-            map.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        map.entry(run_id.to_string()).or_default().clone()
-    }
-}
-
 /// Starts every consumer plus the sweeper; they stop when `shutdown` turns true.
 pub fn spawn_all(rt: Arc<Runtime>, cfg: ConsumerConfig, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
-    let locks = Arc::new(RunLocks::default());
     handles.push(tokio::spawn(consume(rt.clone(), ORCHESTRATOR_QUEUE.to_string(), cfg.clone(), shutdown.clone(), {
         let rt = rt.clone();
         move |msg: ReceivedMessage| {
             let rt = rt.clone();
-            let locks = locks.clone();
-            async move {
-                let run_id = serde_json::from_str::<crate::messages::Advance>(&msg.body).map(|a| a.run_id).unwrap_or_default();
-                let lock = locks.get(&run_id);
-                let _guard = lock.lock().await;
-                rt.orchestrator.handle(&msg.body).await.map(|_| true)
-            }
+            async move { rt.orchestrator.handle(&msg.body).await.map(|_| true) }
         }
     })));
     for spec in rt.ports.skills.specs() {

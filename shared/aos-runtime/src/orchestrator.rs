@@ -20,6 +20,42 @@ pub struct Orchestrator {
     pub runs: RunRepo,
     pub queue: Arc<dyn Queue>,
     pub skills: Arc<SkillRegistry>,
+    pub finished: Arc<FinishedRuns>,
+    /// Serializes advances of one run inside this process, so concurrent outcomes of parallel
+    /// steps do not fight over the run's version (which still guards across processes).
+    pub locks: RunLocks,
+}
+
+#[derive(Default)]
+pub struct RunLocks(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RunLocks {
+    fn get(&self, run_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().expect("run locks");
+        if map.len() > 10_000 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(run_id.to_string()).or_default().clone()
+    }
+}
+
+/// In-process notifications of finished runs, for long-polling readers.
+#[derive(Default)]
+pub struct FinishedRuns(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>);
+
+impl FinishedRuns {
+    pub fn subscribe(&self, run_id: &str) -> Arc<tokio::sync::Notify> {
+        let mut map = self.0.lock().expect("finished runs");
+        if map.len() > 10_000 {
+            map.retain(|_, n| Arc::strong_count(n) > 1);
+        }
+        map.entry(run_id.to_string()).or_default().clone()
+    }
+    pub fn finish(&self, run_id: &str) {
+        if let Some(n) = self.0.lock().expect("finished runs").remove(run_id) {
+            n.notify_waiters();
+        }
+    }
 }
 
 /// Engine environment: skill defaults from the registry, conditions evaluated with jq.
@@ -30,7 +66,8 @@ impl EngineEnv for RegistryEnv<'_> {
         self.0.get(skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)
     }
     fn eval_condition(&self, expr: &str, context: &Value) -> Result<bool, String> {
-        let program = aos_jq::compile(expr).map_err(|e| e.to_string())?;
+        static CACHE: std::sync::OnceLock<aos_jq::ProgramCache> = std::sync::OnceLock::new();
+        let program = CACHE.get_or_init(|| aos_jq::ProgramCache::new(512)).get_or_compile(expr).map_err(|e| e.to_string())?;
         let out = program.run(context.clone()).map_err(|e| e.to_string())?;
         Ok(out.first().is_some_and(aos_jq::truthy))
     }
@@ -46,6 +83,8 @@ impl Orchestrator {
     /// Advances a run. `recover` also re-dispatches every running attempt that has no outcome yet
     /// (after a restart; duplicates are harmless because workers are idempotent).
     pub async fn advance(&self, tenant: &str, run_id: &str, recover: bool) -> Result<(), DomainError> {
+        let lock = self.locks.get(run_id);
+        let _guard = lock.lock().await;
         for _ in 0..50 {
             let Some(mut loaded) = self.runs.load(tenant, run_id).await? else { return Ok(()) };
             if loaded.run.status.is_terminal() {
@@ -74,6 +113,7 @@ impl Orchestrator {
                 self.wake_at(tenant, run_id, at - now).await?;
             }
             if loaded.run.status.is_terminal() {
+                self.finished.finish(run_id);
                 tracing::info!(tenant, run_id, status = loaded.run.status.as_str(), "run finished");
             }
             return Ok(());

@@ -96,7 +96,8 @@ impl RunRepo {
 
     /// The run with every attempt, in one partition query.
     pub async fn load(&self, tenant: &str, run_id: &str) -> Result<Option<LoadedRun>, DomainError> {
-        let mut q = Query::partition(keys::run_pk(tenant, run_id));
+        // Pages of 100 are read inline by the embedded store (no thread hand-off).
+        let mut q = Query { limit: 100, ..Query::partition(keys::run_pk(tenant, run_id)) };
         let mut run = None;
         let mut attempts = Vec::new();
         let mut claimed = Vec::new();
@@ -127,13 +128,16 @@ impl RunRepo {
     }
 
     /// Saves the run if nobody else changed it since `version`; clears the active marker when it finished.
-    pub async fn save(&self, run: &Run, version: u64) -> Result<u64, StoreError> {
+    pub async fn save(&self, run: &Run, version: u64) -> Result<(), StoreError> {
         let item = Self::run_item(run).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let v = self.store.put(item, Condition::VersionIs(version)).await?;
-        if run.status.is_terminal() {
-            self.store.delete(&keys::active_pk(keys::active_shard(&run.run_id)), &run.run_id, Condition::Always).await?;
+        if !run.status.is_terminal() {
+            return self.store.put(item, Condition::VersionIs(version)).await.map(drop);
         }
-        Ok(v)
+        let marker = WriteOp::Delete { pk: keys::active_pk(keys::active_shard(&run.run_id)), sk: run.run_id.clone(), condition: Condition::Always };
+        match self.store.transact_write(vec![WriteOp::Put { item, condition: Condition::VersionIs(version) }, marker]).await {
+            Err(StoreError::TransactionCanceled { reasons }) if reasons.first() == Some(&Some(CancelReason::ConditionalCheckFailed)) => Err(StoreError::ConditionFailed),
+            other => other,
+        }
     }
 
     pub async fn get_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32) -> Result<Option<(AttemptItem, u64)>, StoreError> {
@@ -141,7 +145,9 @@ impl RunRepo {
         Ok(item.and_then(|i| serde_json::from_value(i.data).ok().map(|a| (a, i.version))))
     }
 
-    pub async fn put_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32, value: &AttemptItem, condition: Condition) -> Result<u64, StoreError> {
+    /// Writes an attempt item. `relaxed` suits outcomes of pure skills, which recovery can
+    /// recompute by running the attempt again (see `Store::put_relaxed`).
+    pub async fn put_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32, value: &AttemptItem, condition: Condition, relaxed: bool) -> Result<u64, StoreError> {
         let data = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut item = Item::new(keys::run_pk(tenant, run_id), keys::attempt_sk(step, attempt), data);
         if let AttemptItem::Done { record } = value {
@@ -150,7 +156,11 @@ impl RunRepo {
                 keys::skill_history_sk(record.finished_at_ms, run_id, step, attempt),
             );
         }
-        self.store.put(item, condition).await
+        if relaxed {
+            self.store.put_relaxed(item, condition).await
+        } else {
+            self.store.put(item, condition).await
+        }
     }
 
     /// A page of the tenant's runs, newest first, optionally filtered by status and creation time.

@@ -33,10 +33,12 @@ pub struct Ports {
 
 pub struct Runtime {
     pub ports: Ports,
+    /// Wakes `get_when_finished` callers in this process when a run finishes.
+    pub finished: Arc<crate::orchestrator::FinishedRuns>,
     pub runs: RunRepo,
     pub workflows: Workflows,
     pub keys: ApiKeys,
-    pub orchestrator: Orchestrator,
+    pub orchestrator: Arc<Orchestrator>,
     pub worker: SkillWorker,
 }
 
@@ -98,10 +100,19 @@ pub const MAX_SEED: u64 = (1 << 53) - 1;
 impl Runtime {
     pub fn new(ports: Ports, owner: String, single_process: bool) -> Self {
         let runs = RunRepo::new(ports.store.clone());
+        let finished = Arc::new(crate::orchestrator::FinishedRuns::default());
+        let orchestrator = Arc::new(Orchestrator {
+            runs: runs.clone(),
+            queue: ports.queue.clone(),
+            skills: ports.skills.clone(),
+            finished: finished.clone(),
+            locks: Default::default(),
+        });
         Self {
+            finished,
             workflows: Workflows::new(ports.store.clone()),
             keys: ApiKeys::new(ports.store.clone()),
-            orchestrator: Orchestrator { runs: runs.clone(), queue: ports.queue.clone(), skills: ports.skills.clone() },
+            orchestrator: orchestrator.clone(),
             worker: SkillWorker {
                 runs: runs.clone(),
                 queue: ports.queue.clone(),
@@ -109,6 +120,7 @@ impl Runtime {
                 skills: ports.skills.clone(),
                 owner,
                 single_process,
+                inline_orchestrator: single_process.then_some(orchestrator),
             },
             runs,
             ports,
@@ -203,6 +215,23 @@ impl Runtime {
             })
             .collect();
         Ok(RunView { run, step_details })
+    }
+
+    /// The run once it has finished, or as it is after `wait` (long polling). Finishing in this
+    /// process wakes the caller at once; otherwise (another process finished it) it re-reads
+    /// every 100 ms.
+    pub async fn get_when_finished(&self, tenant: &str, run_id: &str, wait: Duration) -> Result<RunView, DomainError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notify = self.finished.subscribe(run_id);
+            let notified = notify.notified();
+            let view = self.get(tenant, run_id).await?;
+            let now = tokio::time::Instant::now();
+            if view.run.status.is_terminal() || now >= deadline {
+                return Ok(view);
+            }
+            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), notified).await;
+        }
     }
 
     pub async fn list(&self, tenant: &str, filter: &RunFilter, limit: usize, cursor: Option<String>) -> Result<(Vec<Run>, Option<String>), DomainError> {

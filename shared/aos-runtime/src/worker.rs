@@ -33,6 +33,10 @@ pub struct SkillWorker {
     /// True in `aos serve`: only this process executes skills, so any other owner's claim is from
     /// before a restart.
     pub single_process: bool,
+    /// In one process the worker hands outcomes straight to the orchestrator; across processes
+    /// (Lambda) it sends an `Advance` through the orchestrator queue. A crash between the two is
+    /// covered by the startup sweep either way.
+    pub inline_orchestrator: Option<Arc<crate::orchestrator::Orchestrator>>,
 }
 
 /// What became of a delivery.
@@ -66,12 +70,12 @@ impl SkillWorker {
                 let err = StepError::new("STEP_INTERRUPTED", Category::Transient, false, "the worker executing this attempt stopped before recording its outcome; the attempt is not repeated because it may have had side effects")
                     .with_details(json!({"previous_owner": owner}));
                 let record = self.record(task, Outcome::err(err), now_ms(), 0, 0.0);
-                return self.finish(task, record, Condition::VersionIs(version)).await;
+                return self.finish(task, record, Condition::VersionIs(version), false).await;
             }
             None if side_effects == SideEffects::Write => {
                 let lease = now_ms() + task.timeout_ms as i64 + LEASE_MARGIN_MS;
                 let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
-                match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists).await {
+                match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists, false).await {
                     Ok(v) => Condition::VersionIs(v),
                     // Someone else claimed or finished it between our read and write.
                     Err(StoreError::ConditionFailed) => return Ok(Handled::InProgress),
@@ -84,19 +88,22 @@ impl SkillWorker {
         let clock = Instant::now();
         let (outcome, cost) = self.run_skill(task).await;
         let record = self.record(task, outcome, started, clock.elapsed().as_millis() as u64, cost);
-        self.finish(task, record, condition).await
+        self.finish(task, record, condition, side_effects == SideEffects::None).await
     }
 
-    async fn finish(&self, task: &StepTask, record: AttemptRecord, condition: Condition) -> Result<Handled, DomainError> {
+    async fn finish(&self, task: &StepTask, record: AttemptRecord, condition: Condition, relaxed: bool) -> Result<Handled, DomainError> {
         let item = AttemptItem::Done { record };
-        match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &item, condition).await {
+        match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &item, condition, relaxed).await {
             Ok(_) | Err(StoreError::ConditionFailed) => self.notify(task).await,
             Err(e) => Err(DomainError::Storage(e.to_string())),
         }
     }
 
     async fn notify(&self, task: &StepTask) -> Result<Handled, DomainError> {
-        send_advance(self.queue.as_ref(), &task.tenant, &task.run_id, Duration::ZERO).await?;
+        match &self.inline_orchestrator {
+            Some(orchestrator) => orchestrator.advance(&task.tenant, &task.run_id, false).await?,
+            None => send_advance(self.queue.as_ref(), &task.tenant, &task.run_id, Duration::ZERO).await?,
+        }
         Ok(Handled::Done)
     }
 

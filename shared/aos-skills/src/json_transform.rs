@@ -51,16 +51,14 @@ impl Skill for JsonTransform {
     }
 }
 
-/// Runs off the async workers when there is a runtime: a heavy program must not stall them, and
-/// the step's timeout can then fire while it computes.
+/// Runs on the jq pool: a heavy program must not stall the async workers, and the step's timeout
+/// can fire while it computes.
 async fn run(program: Program, data: Value, limits: Limits) -> Result<Vec<Value>, JqError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle
-            .spawn_blocking(move || program.run_with_limits(data, &limits))
-            .await
-            .unwrap_or_else(|e| Err(JqError::Runtime { message: format!("jq task failed: {e}"), value: None })),
-        Err(_) => program.run_with_limits(data, &limits),
-    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    aos_jq::pool::execute(move || {
+        let _ = tx.send(program.run_with_limits(data, &limits));
+    });
+    rx.await.unwrap_or_else(|_| Err(JqError::Runtime { message: "jq task was dropped".into(), value: None }))
 }
 
 fn parse_input(input: Value) -> Result<(Value, String), StepError> {

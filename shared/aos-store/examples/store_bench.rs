@@ -33,7 +33,7 @@ async fn sequential_puts(store: &EmbeddedStore, n: usize) {
         let item = Item::new("bench", format!("seq{i:06}"), json!({"i": i, "pad": "x".repeat(200)}));
         timed(&mut lat, async { store.put(item, Condition::Always).await.expect("put"); }).await;
     }
-    report("put, sequential (fsync each)", start.elapsed(), lat);
+    report("put, sequential (one commit each)", start.elapsed(), lat);
 }
 
 async fn concurrent_puts(store: &Arc<EmbeddedStore>, writers: usize, per_writer: usize) {

@@ -32,6 +32,8 @@ pub enum Durability {
     Relaxed,
 }
 
+/// The shared database handle: owns the writer thread, the reaper thread and the read pool.
+/// Dropping the last handle drains queued writes, stops both threads and checkpoints the WAL.
 pub struct EmbeddedDb {
     path: PathBuf,
     jobs: Option<Sender<Box<dyn Job>>>,
@@ -107,18 +109,31 @@ impl EmbeddedDb {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         S: FnOnce(Result<T, StoreError>) -> Result<U, StoreError> + Send + 'static,
     {
-        let (job, rx) = Request::new(f, then, false);
+        self.write_then_as(f, then, false).await
+    }
+
+    /// `write_then` with a choice of fsync: a `lazy` write is awaited until committed (so it
+    /// survives a process crash) but its commit may skip the fsync (an OS crash may lose it).
+    pub(crate) async fn write_then_as<T, U, F, S>(&self, f: F, then: S, lazy: bool) -> Result<U, StoreError>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        S: FnOnce(Result<T, StoreError>) -> Result<U, StoreError> + Send + 'static,
+    {
+        let (job, rx) = Request::job(f, then, lazy);
         self.submit(job)?;
         rx.await.map_err(|_| writer_gone())?
     }
 
     /// Queues `f` without waiting: it commits in order with the other writes but may skip the
-    /// fsync, so a crash can lose it. Failures are logged by the writer.
+    /// fsync, so a power loss (or a crash while it is still queued) can lose it. Failures are
+    /// logged by the writer.
     pub(crate) fn write_lazy<F>(&self, f: F) -> Result<(), StoreError>
     where
         F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     {
-        let (job, _unawaited) = Request::new(f, |result| result, true);
+        let (job, _unawaited) = Request::job(f, |result| result, true);
         self.submit(job)
     }
 
@@ -130,7 +145,7 @@ impl EmbeddedDb {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (done, wait) = mpsc::sync_channel(1);
-        let (job, _unawaited) = Request::new(
+        let (job, _unawaited) = Request::job(
             f,
             move |result| {
                 // The receiver only goes away if the caller is gone too.
@@ -184,6 +199,9 @@ impl Drop for EmbeddedDb {
         if let Some(reaper) = self.reaper.take() {
             reaper.stop();
         }
+        // Readers first, so that the writer's connection is the last one and its close
+        // checkpoints the WAL into the database file.
+        self.readers.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.jobs.take();
         if let Some(writer) = self.writer.take() {
             if writer.thread().id() != thread::current().id() && writer.join().is_err() {

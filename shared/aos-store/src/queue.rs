@@ -28,10 +28,12 @@ use tokio::sync::Notify;
 /// Longest delay or visibility honoured; longer ones are clamped (SQS caps both at 12 hours).
 const MAX_HIDE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// The `Queue` port over an `EmbeddedDb` (see the module documentation for restart semantics).
 pub struct EmbeddedQueue {
     db: Arc<EmbeddedDb>,
     queues: HashMap<String, Arc<Slot>>,
     receipts: Receipts,
+    relaxed_sends: bool,
 }
 
 struct Slot {
@@ -79,9 +81,18 @@ impl EmbeddedQueue {
         if !db.attach_queue() {
             return Err(QueueError::Backend("this database already has an open EmbeddedQueue".into()));
         }
-        let queue = Self { db, queues, receipts: Receipts::new() };
+        let queue = Self { db, queues, receipts: Receipts::new(), relaxed_sends: false };
         queue.load()?;
         Ok(queue)
+    }
+
+    /// Commits sends without their own fsync (they still survive a process crash; an OS crash
+    /// may lose the last ones). For deployments whose messages can be rebuilt from the store:
+    /// AOS's runtime re-derives every lost dispatch and advance from run records at startup, so
+    /// `aos serve` pays fsyncs only for the records themselves.
+    pub fn relaxed_sends(mut self, relaxed: bool) -> Self {
+        self.relaxed_sends = relaxed;
+        self
     }
 
     /// Reads through the writer so that writes still queued by an earlier instance (unawaited
@@ -204,7 +215,7 @@ impl Queue for EmbeddedQueue {
             slot.arrivals.notify_waiters();
             Ok(())
         };
-        self.db.write_then(insert, settle).await.map_err(backend)
+        self.db.write_then_as(insert, settle, self.relaxed_sends).await.map_err(backend)
     }
 
     async fn receive(

@@ -38,7 +38,7 @@ impl Reaper {
                 }
                 loop {
                     // Lazy: a reap lost in a crash is simply redone.
-                    let (job, done) = Request::new(|conn| reap_batch(conn, now_secs()), |n| n, true);
+                    let (job, done) = Request::job(|conn| reap_batch(conn, now_secs()), |n| n, true);
                     if jobs.send(job).is_err() {
                         return;
                     }

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 const SCHEMA_VERSION: i64 = 1;
 
+/// Bytes of WAL kept after a checkpoint.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// How long a connection waits for a lock held by another connection (checkpoints, recovery).
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,6 +55,10 @@ pub(crate) fn init_writer(conn: &Connection, fsync: bool) -> Result<(), StoreErr
         return Err(StoreError::Backend(format!("could not enable WAL journal (got {mode})")));
     }
     conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" }).map_err(db_err)?;
+    conn.pragma_update(None, "temp_store", "MEMORY").map_err(db_err)?;
+    // The WAL is reused in place after each checkpoint (overwriting is cheaper to fsync than
+    // appending); only one inflated by an unusually large transaction gets truncated back.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT).map_err(db_err)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(db_err)?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::Backend(format!(

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use std::sync::Arc;
 
+/// The `Secrets` port over an `EmbeddedDb`; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EmbeddedSecrets {
     db: Arc<EmbeddedDb>,

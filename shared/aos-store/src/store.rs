@@ -13,6 +13,7 @@ use std::sync::Arc;
 /// embedded store does not break on the cloud one.
 pub const MAX_TRANSACTION_OPS: usize = 100;
 
+/// The `Store` port over an `EmbeddedDb`; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     db: Arc<EmbeddedDb>,
@@ -48,6 +49,13 @@ impl Store for EmbeddedStore {
     async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
         let row = Row::from_item(item)?;
         self.db.write(move |conn| store_ops::put(conn, &row, &condition, now_secs())).await
+    }
+
+    /// Committed in the next group without requiring an fsync of its own; WAL order makes it
+    /// durable with the next synced commit.
+    async fn put_relaxed(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        let row = Row::from_item(item)?;
+        self.db.write_then_as(move |conn| store_ops::put(conn, &row, &condition, now_secs()), |r| r, true).await
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {

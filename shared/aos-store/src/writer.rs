@@ -44,7 +44,7 @@ where
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     S: FnOnce(Result<T, StoreError>) -> Result<U, StoreError> + Send + 'static,
 {
-    pub(crate) fn new(f: F, then: S, lazy: bool) -> (Box<dyn Job>, oneshot::Receiver<Result<U, StoreError>>) {
+    pub(crate) fn job(f: F, then: S, lazy: bool) -> (Box<dyn Job>, oneshot::Receiver<Result<U, StoreError>>) {
         let (reply, rx) = oneshot::channel();
         (Box::new(Self { f: Some(f), then, outcome: None, reply, lazy }), rx)
     }

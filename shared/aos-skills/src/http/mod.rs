@@ -10,6 +10,7 @@ mod spec;
 use crate::budget::ctx_budget;
 use crate::SkillsConfig;
 use aos_core::outcome::{Category, StepError};
+use aos_core::skill::SideEffects;
 use aos_core::skill::{Skill, SkillContext, SkillOutput, SkillSpec};
 use async_trait::async_trait;
 use guard::{AddressGuard, GuardedResolver};
@@ -109,6 +110,17 @@ impl HttpCall {
 impl Skill for HttpCall {
     fn spec(&self) -> &SkillSpec {
         &self.spec
+    }
+
+    /// GET, HEAD and OPTIONS are safe methods (RFC 9110 §9.2.1): repeating one after a crash
+    /// changes nothing, so only the other methods are claimed before they run.
+    fn side_effects_of(&self, input: &Value) -> SideEffects {
+        let method = input.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
+        if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+            SideEffects::Read
+        } else {
+            SideEffects::Write
+        }
     }
 
     async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError> {
