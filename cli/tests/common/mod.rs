@@ -60,6 +60,11 @@ pub async fn spawn_app_in(dir: &Path, env: &[(&str, &str)]) -> App {
 }
 
 impl App {
+    /// A handle on a server owned by another `App` (for use on other threads); does not stop it.
+    pub fn detached(base: String, key: String) -> App {
+        App { base, key, data_dir: PathBuf::new(), http: reqwest::Client::new(), child: None, _tmp: None }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -51,7 +51,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
     if run.status.is_terminal() {
         return d;
     }
-    let before = serde_json::to_value(&*run).ok();
+    let before = (run.status, run.steps.clone(), run.cost_usd);
     if run.status == RunStatus::Queued {
         run.status = RunStatus::Running;
         run.started_at_ms = Some(now_ms);
@@ -234,7 +234,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
         finish(run, &by_key, now_ms, RunStatus::Succeeded);
         d.wake_at_ms = None;
     }
-    d.changed = before != serde_json::to_value(&*run).ok();
+    d.changed = before != (run.status, run.steps.clone(), run.cost_usd);
     d
 }
 
