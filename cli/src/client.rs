@@ -16,9 +16,13 @@ impl Client {
         let base = url.unwrap_or_else(|| "http://127.0.0.1:8080".into()).trim_end_matches('/').to_string();
         let key = match key {
             Some(k) => k,
-            None => std::fs::read_to_string("./.aos/admin.key")
-                .map(|s| s.trim().to_string())
-                .context("no API key: set AOS_API_KEY (or run from the directory where `aos serve` keeps ./.aos)")?,
+            None => {
+                let dir = std::env::var("AOS_DATA_DIR").unwrap_or_else(|_| "./.aos".into());
+                let path = std::path::Path::new(&dir).join("admin.key");
+                std::fs::read_to_string(&path).map(|s| s.trim().to_string()).with_context(|| {
+                    format!("no API key: set AOS_API_KEY, or run where `aos serve` keeps its data ({} not readable)", path.display())
+                })?
+            }
         };
         Ok(Self { http: reqwest::Client::new(), base, key })
     }

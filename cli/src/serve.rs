@@ -41,6 +41,18 @@ pub struct ServeArgs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    // The database holds secrets and key hashes: only the owner may enter the directory.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("restricting {}", args.data_dir.display()))?;
+    }
+    // One process per data dir: two would deliver the same queue messages and take each other's
+    // claims for dead ones. The lock dies with the process, so `kill -9` leaves nothing behind.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(args.data_dir.join("aos.lock")).context("opening the lock file")?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!("another `aos serve` is using {}; stop it first or choose another --data-dir", args.data_dir.display());
+    }
     let durability = match args.durability.as_str() {
         "fsync" => Durability::Fsync,
         "relaxed" => Durability::Relaxed,
@@ -71,7 +83,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for tenant in args.extra_tenants.iter().filter(|t| !t.is_empty()) {
         anyhow::ensure!(tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "tenant names are letters, digits, `-` and `_`: `{tenant}`");
         let path = args.data_dir.join(format!("{tenant}.key"));
-        if !path.exists() {
+        let current = match std::fs::read_to_string(&path) {
+            Ok(k) => rt.keys.authenticate(k.trim()).await.map_err(|e| anyhow::anyhow!("checking {tenant}'s key: {e}"))?.is_some(),
+            Err(_) => false,
+        };
+        if !current {
+            let _ = std::fs::remove_file(&path);
             let (key, _) = rt.keys.create(tenant, Role::Admin).await.map_err(|e| anyhow::anyhow!("creating a key for {tenant}: {e}"))?;
             write_private(&path, &key)?;
         }
@@ -89,6 +106,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.await;
     }
+    drop(lock);
     Ok(())
 }
 
@@ -110,9 +128,14 @@ async fn shutdown_signal() {
 /// Creates the dev tenant's admin key on first start.
 async fn ensure_admin_key(rt: &Runtime, data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join("admin.key");
-    if path.exists() {
-        println!("Admin API key: in {} (created on first start)", path.display());
-        return Ok(());
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let known = rt.keys.authenticate(existing.trim()).await.map_err(|e| anyhow::anyhow!("checking the admin key: {e}"))?;
+        if known.is_some() {
+            println!("Admin API key: in {} (created on first start)", path.display());
+            return Ok(());
+        }
+        // The database was replaced or removed but the key file stayed: it opens nothing any more.
+        std::fs::remove_file(&path).with_context(|| format!("replacing the stale {}", path.display()))?;
     }
     let (key, _) = rt.keys.create(DEV_TENANT, Role::Admin).await.map_err(|e| anyhow::anyhow!("creating the admin key: {e}"))?;
     write_private(&path, &key)?;

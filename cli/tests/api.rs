@@ -37,6 +37,16 @@ async fn health_openapi_and_auth() {
     }
     let (s, b) = app.get("/api/v1/nope").await;
     assert_eq!((s, b["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    let (s, b) = app.request(Method::DELETE, "/api/v1/skills", None, Some(&app.key)).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (405, Some("METHOD_NOT_ALLOWED")));
+    // Every authenticated operation documents the errors it can give.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for status in ["401", "403", "503"] {
+                assert!(op["responses"].get(status).is_some(), "{method} {path} does not document {status}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -356,4 +366,15 @@ async fn another_tenant_sees_nothing() {
     let plan = json!({"name": "p", "steps": [{"id": "a", "skill": "http_call", "input": {"url": "http://127.0.0.1:1/", "headers": {"x": "{{ secrets.MINE }}"}}}]});
     let (s, b) = app.request(Method::POST, "/api/v1/runs", Some(json!({"plan": plan})), Some(&other)).await;
     assert_eq!((s, b["error"]["code"].as_str()), (422, Some("PLAN_UNKNOWN_SECRET")));
+}
+
+#[tokio::test]
+async fn one_server_per_data_dir_and_the_dir_is_private() {
+    let app = spawn_app().await;
+    let out = std::process::Command::new(aos_bin()).args(["serve", "--port", "0", "--data-dir"]).arg(&app.data_dir).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another `aos serve` is using"), "{}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&app.data_dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(app.data_dir.join("admin.key")).unwrap().permissions().mode() & 0o777, 0o600);
 }

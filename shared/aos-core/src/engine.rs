@@ -52,7 +52,8 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
         return d;
     }
     let before = (run.status, run.steps.clone(), run.cost_usd);
-    if run.status == RunStatus::Queued {
+    let starting = run.status == RunStatus::Queued;
+    if starting {
         run.status = RunStatus::Running;
         run.started_at_ms = Some(now_ms);
     }
@@ -116,7 +117,9 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
                     "BUDGET_DURATION_EXCEEDED",
                     format!("run has taken {} ms, over its budget of {max} ms", now_ms - started),
                 ));
-            } else {
+            } else if starting {
+                // One wake-up at the deadline, armed when the run starts (the periodic sweep
+                // covers deadlines beyond the queue's maximum delay).
                 d.wake_at_ms = Some(started + max as i64 + 1);
             }
         }
@@ -157,7 +160,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
         }
         let gate = match &step.condition {
             None => Ok(true),
-            Some(expr) => env.eval_condition(expr, &condition_context(&run.inputs, &outputs, &run.steps)),
+            Some(expr) => env.eval_condition(expr, &condition_context(&run.inputs, &outputs, &run.steps, &crate::dag::upstream(&run.plan, &step.id))),
         };
         let st = run.steps.get_mut(&step.id).expect("state exists");
         let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
@@ -289,10 +292,12 @@ pub fn final_outputs(run: &Run, by_key: &HashMap<(&str, u32), &AttemptRecord>) -
         .collect()
 }
 
-fn condition_context(inputs: &Value, outputs: &HashMap<String, Value>, steps: &std::collections::BTreeMap<String, StepState>) -> Value {
+/// `{inputs, steps}` where `steps` holds only the step's upstream steps (all finished by then), so
+/// a condition sees the same facts whatever order parallel branches finished in.
+fn condition_context(inputs: &Value, outputs: &HashMap<String, Value>, steps: &std::collections::BTreeMap<String, StepState>, upstream: &std::collections::HashSet<String>) -> Value {
     let mut m = Map::new();
     for (id, st) in steps {
-        if st.status.is_terminal() {
+        if st.status.is_terminal() && upstream.contains(id) {
             let status = serde_json::to_value(st.status).unwrap_or(Value::Null);
             m.insert(id.clone(), json!({"status": status, "output": outputs.get(id).cloned().unwrap_or(Value::Null)}));
         }

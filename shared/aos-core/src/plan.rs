@@ -115,14 +115,21 @@ pub struct Budget {
     /// Maximum total cost in USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cost_usd: Option<f64>,
-    /// Maximum wall-clock duration of the run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Maximum wall-clock duration of the run: 15 minutes when absent, unlimited when `null`.
+    #[serde(default = "default_max_duration", skip_serializing_if = "Option::is_none")]
     pub max_duration_ms: Option<u64>,
+}
+
+/// The duration budget of a run that names none.
+pub const DEFAULT_MAX_DURATION_MS: u64 = 15 * 60 * 1000;
+
+fn default_max_duration() -> Option<u64> {
+    Some(DEFAULT_MAX_DURATION_MS)
 }
 
 impl Default for Budget {
     fn default() -> Self {
-        Self { max_cost_usd: None, max_duration_ms: Some(15 * 60 * 1000) }
+        Self { max_cost_usd: None, max_duration_ms: default_max_duration() }
     }
 }
 

@@ -78,9 +78,10 @@ pub struct SkillContext {
     pub step_id: String,
     pub attempt: u32,
     pub seed: u64,
-    /// Logical time in ms since the epoch: the run's recorded start, identical on replay.
+    /// Logical time in ms since the epoch: the run's creation time, identical on replay.
     pub logical_time_ms: i64,
-    /// Wall-clock deadline for this attempt (ms since the epoch). Skills use it for their own timeouts.
+    /// This attempt's time limit in ms (a duration, counted from when the skill is called). Skills
+    /// use it for their own timeouts; the runtime enforces it too.
     pub timeout_ms: u64,
     /// A stable idempotency key for side effects of this attempt (`run/step/attempt`).
     pub idempotency_key: String,

@@ -213,3 +213,35 @@ fn unresolvable_template_fails_the_step() {
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.unwrap().code, "TEMPLATE_UNRESOLVED");
 }
+
+#[test]
+fn a_partial_budget_keeps_the_default_duration_and_null_lifts_it() {
+    let p: Plan = serde_json::from_value(json!({"name": "p", "budget": {"max_cost_usd": 1}, "steps": []})).unwrap();
+    assert_eq!(p.budget.max_duration_ms, Some(aos_core::plan::DEFAULT_MAX_DURATION_MS));
+    let p: Plan = serde_json::from_value(json!({"name": "p", "steps": []})).unwrap();
+    assert_eq!(p.budget.max_duration_ms, Some(aos_core::plan::DEFAULT_MAX_DURATION_MS));
+    let p: Plan = serde_json::from_value(json!({"name": "p", "budget": {"max_duration_ms": null}, "steps": []})).unwrap();
+    assert_eq!(p.budget.max_duration_ms, None);
+}
+
+#[test]
+fn conditions_see_only_upstream_steps() {
+    struct Spy(std::sync::Mutex<Vec<Value>>);
+    impl EngineEnv for Spy {
+        fn default_timeout_ms(&self, _: &str) -> u64 { 1000 }
+        fn eval_condition(&self, _: &str, ctx: &Value) -> Result<bool, String> {
+            self.0.lock().unwrap().push(ctx.clone());
+            Ok(true)
+        }
+    }
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s"}, {"id": "other", "skill": "s"},
+        {"id": "b", "skill": "s", "depends_on": ["a"], "condition": ".steps.a.output"}
+    ]}), json!({}));
+    let spy = Spy(Default::default());
+    advance(&mut run, &[], 0, &spy);
+    advance(&mut run, &[rec("a", 1, Outcome::ok(json!(1)), 0.0), rec("other", 1, Outcome::ok(json!(2)), 0.0)], 1, &spy);
+    let seen = spy.0.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["steps"], json!({"a": {"status": "succeeded", "output": 1}}), "`other` finished too but is not upstream of b");
+}

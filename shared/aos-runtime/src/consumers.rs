@@ -17,11 +17,13 @@ pub struct ConsumerConfig {
     pub visibility: Duration,
     pub wait: Duration,
     pub sweep_every: Duration,
+    /// How long a clean shutdown waits for handlers in progress.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self { concurrency: 64, batch: 10, visibility: Duration::from_secs(60), wait: Duration::from_secs(1), sweep_every: Duration::from_secs(30) }
+        Self { concurrency: 64, batch: 10, visibility: Duration::from_secs(60), wait: Duration::from_secs(1), sweep_every: Duration::from_secs(30), drain_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -84,7 +86,12 @@ where
         drop(permits);
         let received = tokio::select! {
             r = rt.ports.queue.receive(&queue, cfg.batch, cfg.visibility, cfg.wait) => r,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // Let handlers in progress finish (bounded), so a clean stop interrupts no attempt.
+                let all = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
+                let _ = tokio::time::timeout(cfg.drain_timeout, limit.acquire_many(all)).await;
+                return;
+            }
         };
         let messages = match received {
             Ok(m) => m,
@@ -97,9 +104,25 @@ where
         for msg in messages {
             let Ok(permit) = limit.clone().acquire_owned().await else { return };
             let (rt, queue, handler) = (rt.clone(), queue.clone(), handler.clone());
+            let visibility = cfg.visibility;
             tokio::spawn(async move {
                 let receipt = msg.receipt.clone();
-                match handler(msg).await {
+                // Keep the message hidden while the handler runs, however long its step takes, so
+                // a slow attempt is not delivered a second time.
+                let work = handler(msg);
+                tokio::pin!(work);
+                let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + visibility / 2, visibility / 2);
+                let result = loop {
+                    tokio::select! {
+                        r = &mut work => break r,
+                        _ = beat.tick() => {
+                            if let Err(e) = rt.ports.queue.change_visibility(&queue, &receipt, visibility).await {
+                                tracing::warn!(queue, error = %e, "could not extend a message's visibility");
+                            }
+                        }
+                    }
+                };
+                match result {
                     Ok(true) => {
                         if let Err(e) = rt.ports.queue.delete(&queue, &receipt).await {
                             tracing::warn!(queue, error = %e, "delete failed; the message will be redelivered");

@@ -141,7 +141,8 @@ impl Orchestrator {
                 _ => &step.input,
             };
             let scope = aos_core::template::Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
-            let Ok(input) = aos_core::template::resolve(template, &scope) else { continue };
+            let input = aos_core::template::resolve(template, &scope)
+                .unwrap_or_else(|e| serde_json::json!({"__template_error": e.to_string()}));
             out.push(Dispatch {
                 step_id: id.clone(),
                 attempt: st.attempt,

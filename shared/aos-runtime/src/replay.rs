@@ -67,10 +67,8 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
             _ => &step.input,
         };
         let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
-        let input = match resolve(template, &scope) {
-            Ok(v) => v,
-            Err(e) => return diverge(step_id, n, "input_mismatch", json!(rec.input_hash), json!(e.to_string()), reexecuted, recorded),
-        };
+        // As the engine does: an unresolvable input is recorded as `{"__template_error": ...}`.
+        let input = resolve(template, &scope).unwrap_or_else(|e| json!({"__template_error": e.to_string()}));
         let input_hash = hash_value(&input);
         if input_hash != rec.input_hash {
             return diverge(step_id, n, "input_mismatch", json!(rec.input), input, reexecuted, recorded);

@@ -183,7 +183,11 @@ impl RunRepo {
                 }
             }
             match page.next {
-                Some(c) if out.len() < limit => q.cursor = Some(c),
+                Some(c) if out.len() < limit => {
+                    // Never read past what the page can hold, so the cursor stays exact.
+                    q.cursor = Some(c);
+                    q.limit = limit - out.len();
+                }
                 next => return Ok((out, next)),
             }
         }

@@ -166,7 +166,9 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await;
             let addrs: Vec<SocketAddr> =
-                resolved.map_err(|source| Box::new(DnsFailure { host: host.clone(), source }))?.collect();
+                resolved
+                .map_err(|source| Box::new(DnsFailure { host: host.clone(), source }) as Box<dyn std::error::Error + Send + Sync>)?
+                .collect();
             if addrs.is_empty() {
                 let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses");
                 return Err(Box::new(DnsFailure { host, source }) as Box<dyn std::error::Error + Send + Sync>);

@@ -12,8 +12,9 @@ pub fn spec(default_timeout_ms: u64) -> SkillSpec {
         id: "http_call".into(),
         version: "1.0.0".into(),
         description: "Sends one HTTP request and returns {status, headers, body}; body is parsed JSON when the response \
-            content type is JSON, else text. Any non-2xx status is a failure HTTP_<status>. Declared as a write for every \
-            method, so the runtime never executes it twice for one attempt and replay never repeats it, a GET included. \
+            content type is JSON, else text. Any non-2xx status is a failure HTTP_<status>. Declared as a write; per call, \
+            GET, HEAD and OPTIONS are reads (safe methods) and the other methods writes: a write is claimed before it runs, \
+            so the runtime never executes it twice for one attempt. Replay never repeats any http_call, a GET included. \
             Non-GET requests carry an Idempotency-Key header (the attempt's key) unless the input sets one. Loopback, \
             private, link-local (cloud metadata), CGNAT, multicast and reserved addresses are refused after DNS resolution \
             and on every redirect (at most 5) unless the deployment allows the host."
