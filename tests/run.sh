@@ -26,6 +26,15 @@ if ! diff -q docs/openapi.json /tmp/aos-openapi.$$.json >/dev/null; then
 fi
 rm -f /tmp/aos-openapi.$$.json
 
+echo "== test services"
+# moto server: DynamoDB, SQS and Secrets Manager for the AWS adapters' and Lambda handlers' tests.
+bash tests/stack/python-env.sh moto
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bash tests/stack/moto.sh start "$moto_port"
+trap 'bash tests/stack/moto.sh stop "$moto_port"' EXIT
+export AOS_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
+echo "moto server on $AOS_TEST_MOTO_URL"
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast --failure-output final

@@ -1,1 +1,14 @@
-fn main() {}
+//! The `skill-http-call` Lambda: executes the step attempts of the `http_call` skill from its queue
+//! (`skill.http_call`); a task for any other skill is refused.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+
+const SKILL: &str = "http_call";
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aos_lambda::init_telemetry();
+    let rt = aos_lambda::runtime_from_env().await?;
+    aos_lambda::skill::require_skill(&rt, SKILL)?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| aos_lambda::skill::handle(rt.clone(), SKILL, event))).await
+}

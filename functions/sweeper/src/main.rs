@@ -1,1 +1,11 @@
-fn main() {}
+//! The `sweeper` Lambda: invoked on a schedule (EventBridge), re-advances every unfinished run so
+//! lost messages and long budget deadlines are recovered.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aos_lambda::init_telemetry();
+    let rt = aos_lambda::runtime_from_env().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| aos_lambda::sweeper::handle(rt.clone(), event))).await
+}

@@ -30,11 +30,17 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub details: Value,
+    /// Seconds to send in `Retry-After`, for errors a client should retry.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.to_string(), message: message.into(), details: json!({}) }
+        Self { status, code: code.to_string(), message: message.into(), details: json!({}), retry_after: None }
+    }
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
@@ -61,13 +67,14 @@ impl From<DomainError> for ApiError {
                     details["step_id"] = json!(f.step_id);
                     details["field"] = json!(f.field);
                 }
-                ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, message, details }
+                ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, message, details, retry_after: None }
             }
             DomainError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("{what} not found")),
-            DomainError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", m),
+            DomainError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "CONCURRENT_UPDATE", m).retry_after(1),
+            DomainError::InvalidState { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             DomainError::Storage(m) => {
                 tracing::error!(error = %m, "storage error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE", "storage is unavailable; retry later")
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE", "storage is unavailable; retry later").retry_after(1)
             }
         }
     }
@@ -75,7 +82,12 @@ impl From<DomainError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after;
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(s));
+        }
+        resp
     }
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod public;
 pub mod runs;
 pub mod secrets;
 pub mod skills;
@@ -12,8 +13,7 @@ pub mod workflows;
 
 use aos_runtime::Runtime;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use error::ApiError;
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -32,7 +32,7 @@ pub struct AppState {
 #[openapi(
     info(title = "AOS API", version = "1", description = "Run plans of skills deterministically; failures are data."),
     modifiers(&BearerAuth),
-    tags((name = "runs"), (name = "workflows"), (name = "skills"), (name = "secrets"))
+    tags((name = "runs"), (name = "workflows"), (name = "skills"), (name = "secrets"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -57,7 +57,8 @@ impl utoipa::Modify for CommonResponses {
         ];
         for item in openapi.paths.paths.values_mut() {
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-            for op in ops.into_iter().flatten() {
+            // Only authenticated operations: the public ones (health, this document) have no security.
+            for op in ops.into_iter().flatten().filter(|op| op.security.is_some()) {
                 let has_body = op.request_body.is_some();
                 let extra: &[(&str, &str)] = if has_body {
                     &[("400", "The body is not valid JSON (`INVALID_JSON`)."), ("413", "The body is larger than 1 MiB (`BODY_TOO_LARGE`)."), ("415", "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)."), ("422", "The body does not have the expected shape (`INVALID_FIELD`) or is not acceptable.")]
@@ -78,34 +79,76 @@ impl utoipa::Modify for CommonResponses {
     }
 }
 
-/// The authenticated resource routers and the OpenAPI document describing them.
-pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(runs::router())
-        .merge(workflows::router())
-        .merge(skills::router())
-        .merge(secrets::router())
-        .split_for_parts();
+/// One resource of the API. `aos serve` mounts them all; each API Lambda serves a subset, so
+/// that one resource's traffic, permissions and failures stay apart from the others'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Runs,
+    Workflows,
+    Skills,
+    Secrets,
+}
+
+impl Resource {
+    pub const ALL: &'static [Resource] = &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets];
+
+    fn router(self) -> OpenApiRouter<AppState> {
+        match self {
+            Resource::Runs => runs::router(),
+            Resource::Workflows => workflows::router(),
+            Resource::Skills => skills::router(),
+            Resource::Secrets => secrets::router(),
+        }
+    }
+}
+
+fn split(resources: &[Resource]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let merged = resources.iter().fold(OpenApiRouter::with_openapi(ApiDoc::openapi()), |r, res| r.merge(res.router()));
+    let (router, mut doc) = merged.split_for_parts();
     // After the routers are merged: the paths exist only now.
     utoipa::Modify::modify(&CommonResponses, &mut doc);
     (router, doc)
 }
 
+/// The authenticated resource routers and the OpenAPI document describing them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    split(Resource::ALL)
+}
+
+/// The whole OpenAPI document: every authenticated resource plus the public routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api();
+    let (_, public) = public::router().split_for_parts();
+    doc.merge(public);
+    doc
+}
+
+/// The document as JSON, built once.
+pub fn openapi_value() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(openapi()).unwrap_or_default())
+}
+
 /// The OpenAPI document as committed in `docs/openapi.json`.
 pub fn openapi_json() -> String {
-    let (_, doc) = api();
-    doc.to_pretty_json().unwrap_or_default()
+    openapi().to_pretty_json().unwrap_or_default()
 }
 
 /// The whole application: authenticated API, OpenAPI document, health check, JSON 404s.
 pub fn app(state: AppState) -> Router {
-    let (api, doc) = api();
-    let doc = Arc::new(doc);
+    resource_app(state, Resource::ALL)
+}
+
+/// The application serving only `resources`, behind the same authentication, fallbacks and body
+/// limit as [`app`]. The OpenAPI document always describes the whole API: whichever function a
+/// gateway routes `/api/v1/openapi.json` to, clients get the full contract.
+pub fn resource_app(state: AppState, resources: &[Resource]) -> Router {
+    let (api, _) = split(resources);
     let api = api.layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let (public, _) = public::router().split_for_parts();
     Router::new()
         .merge(api)
-        .route("/api/v1/openapi.json", get(move || { let doc = doc.clone(); async move { Json((*doc).clone()) } }))
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .merge(public)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not accept that method") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -47,6 +47,7 @@ pub struct ListRunsQuery {
     /// Only runs created at or before this time (ms since the epoch).
     pub created_before: Option<i64>,
     /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -110,6 +111,7 @@ async fn list_runs(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiQue
 #[serde(deny_unknown_fields)]
 pub struct GetRunQuery {
     /// Long polling: wait up to this many ms (at most 30000) for the run to finish before answering.
+    #[param(maximum = 30000)]
     pub wait_ms: Option<u64>,
 }
 

@@ -37,8 +37,13 @@ pub enum DomainError {
     Invalid(Vec<FieldError>),
     #[error("{0} not found")]
     NotFound(String),
+    /// A concurrent change got in the way; retrying shortly can succeed (HTTP 409 `CONCURRENT_UPDATE`).
     #[error("{0}")]
     Conflict(String),
+    /// The resource is in a state that does not allow the operation; retrying will not help
+    /// (HTTP 409 with `code`, e.g. `RUN_ALREADY_FINISHED`).
+    #[error("{message}")]
+    InvalidState { code: &'static str, message: String },
     #[error("storage: {0}")]
     Storage(String),
 }

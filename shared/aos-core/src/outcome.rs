@@ -44,8 +44,9 @@ pub struct StepError {
     pub category: Category,
     pub message: String,
     pub retryable: bool,
+    /// Structured context (status, headers, `retry_after_ms`, ...); `null` when there is none.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(required = true)]
     pub details: Value,
 }
 
@@ -66,7 +67,6 @@ impl StepError {
 pub enum Outcome {
     Ok {
         ok: OkTrue,
-        #[schema(value_type = Object)]
         output: Value,
     },
     Err {
@@ -76,11 +76,30 @@ pub enum Outcome {
 }
 
 /// Literal `true` in the outcome's `ok` field.
-#[derive(Debug, Clone, Copy, PartialEq, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OkTrue;
 /// Literal `false` in the outcome's `ok` field.
-#[derive(Debug, Clone, Copy, PartialEq, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OkFalse;
+
+/// In the OpenAPI document both are booleans with a single allowed value: the discriminator of
+/// `Outcome`.
+macro_rules! literal_bool_schema {
+    ($t:ty, $v:expr, $doc:expr) => {
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Boolean)
+                    .enum_values(Some([$v]))
+                    .description(Some($doc))
+                    .into()
+            }
+        }
+        impl ToSchema for $t {}
+    };
+}
+literal_bool_schema!(OkTrue, true, "Always `true`: the attempt succeeded.");
+literal_bool_schema!(OkFalse, false, "Always `false`: the attempt failed.");
 
 macro_rules! literal_bool {
     ($t:ty, $v:expr) => {

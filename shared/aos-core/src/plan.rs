@@ -33,7 +33,6 @@ pub struct Step {
     /// The skill input. Strings may reference `{{ inputs.x }}`, `{{ steps.<id>.output.<path> }}`
     /// and `{{ secrets.NAME }}`.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub input: Value,
     /// Steps that must finish first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,7 +115,8 @@ pub struct Budget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cost_usd: Option<f64>,
     /// Maximum wall-clock duration of the run: 15 minutes when absent, unlimited when `null`.
-    #[serde(default = "default_max_duration", skip_serializing_if = "Option::is_none")]
+    // Serialized even when `null`: an absent field means the default, so "unlimited" must be stored.
+    #[serde(default = "default_max_duration")]
     pub max_duration_ms: Option<u64>,
 }
 

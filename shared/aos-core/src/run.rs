@@ -126,9 +126,11 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
     #[serde(default)]
+    #[schema(required = true)]
     pub cancel_requested: bool,
     /// The hashed trace, fixed when the run finishes.
     #[serde(default)]
+    #[schema(required = true)]
     pub trace: Vec<TraceEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_root: Option<String>,
@@ -142,7 +144,6 @@ pub struct AttemptRecord {
     pub skill: String,
     pub fallback: bool,
     /// The resolved input, with secret references left as written (secret values are never stored).
-    #[schema(value_type = Object)]
     pub input: Value,
     pub input_hash: String,
     pub output_hash: String,

@@ -19,13 +19,12 @@ pub struct Divergence {
     /// The step where replay first differed (empty for a root-hash mismatch with no step at fault).
     pub step: String,
     #[serde(default)]
+    #[schema(required = true)]
     pub attempt: u32,
     /// `input_mismatch`, `output_mismatch`, `record_mismatch` (a recorded outcome no longer matches its
     /// hash), `missing_attempt`, `trace_mismatch` or `root_mismatch`.
     pub reason: String,
-    #[schema(value_type = Object)]
     pub expected: Value,
-    #[schema(value_type = Object)]
     pub actual: Value,
 }
 

@@ -81,7 +81,6 @@ pub struct StepView {
     pub state: StepState,
     /// The output of the step's final successful attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     pub attempts: Vec<AttemptRecord>,
 }
@@ -242,7 +241,7 @@ impl Runtime {
         for _ in 0..20 {
             let (mut run, version) = self.runs.get(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
             if run.status.is_terminal() {
-                return Err(DomainError::Conflict(format!("run {run_id} already finished ({})", run.status.as_str())));
+                return Err(DomainError::InvalidState { code: "RUN_ALREADY_FINISHED", message: format!("run {run_id} already finished ({})", run.status.as_str()) });
             }
             run.cancel_requested = true;
             match self.runs.save(&run, version).await {
@@ -260,7 +259,7 @@ impl Runtime {
     pub async fn replay(&self, tenant: &str, run_id: &str) -> Result<ReplayReport, DomainError> {
         let loaded = self.runs.load(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
         if !loaded.run.status.is_terminal() {
-            return Err(DomainError::Conflict(format!("run {run_id} has not finished ({}); replay verifies finished runs", loaded.run.status.as_str())));
+            return Err(DomainError::InvalidState { code: "RUN_NOT_FINISHED", message: format!("run {run_id} has not finished ({}); replay verifies finished runs", loaded.run.status.as_str()) });
         }
         Ok(replay(&loaded, &self.worker).await)
     }

@@ -1,0 +1,249 @@
+"""Every API operation as a :class:`~aos._http.Call`: method, path, query, body, whether it may be
+retried, and how its answer is parsed. The sync and async clients both execute these, so the two
+never differ in what they send.
+
+:data:`OPERATIONS` maps each ``operationId`` of ``docs/openapi.json`` to its method, path and the
+SDK method that calls it; ``tests/test_coverage.py`` checks it in both directions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+import httpx
+
+from ._http import MAX_WAIT_MS, Call
+from .models import (
+    CancelResult,
+    ReplayReport,
+    RunList,
+    RunStatus,
+    RunView,
+    Simulation,
+    SkillList,
+    SkillSpec,
+    Submitted,
+    Workflow,
+    WorkflowList,
+)
+from .plan import PlanLike, plan_to_dict
+
+#: operationId -> (HTTP method, path, SDK method on ``Client`` / ``AsyncClient``).
+OPERATIONS: Dict[str, Tuple[str, str, str]] = {
+    "submit_run": ("POST", "/api/v1/runs", "runs.submit"),
+    "list_runs": ("GET", "/api/v1/runs", "runs.list"),
+    "get_run": ("GET", "/api/v1/runs/{id}", "runs.get"),
+    "cancel_run": ("POST", "/api/v1/runs/{id}/cancel", "runs.cancel"),
+    "replay_run": ("POST", "/api/v1/runs/{id}/replay", "runs.replay"),
+    "simulate_plan": ("POST", "/api/v1/simulate", "simulate"),
+    "list_skills": ("GET", "/api/v1/skills", "skills.list"),
+    "get_skill": ("GET", "/api/v1/skills/{id}", "skills.get"),
+    "create_workflow": ("POST", "/api/v1/workflows", "workflows.create"),
+    "list_workflows": ("GET", "/api/v1/workflows", "workflows.list"),
+    "get_workflow": ("GET", "/api/v1/workflows/{name}", "workflows.get"),
+    "put_secret": ("PUT", "/api/v1/secrets/{name}", "secrets.put"),
+    "list_secrets": ("GET", "/api/v1/secrets", "secrets.list"),
+}
+
+#: Routes the API serves that ``docs/openapi.json`` does not list (see docs/api.md).
+UNLISTED_OPERATIONS: Dict[str, Tuple[str, str, str]] = {
+    "health": ("GET", "/healthz", "health"),
+    "openapi": ("GET", "/api/v1/openapi.json", "openapi"),
+}
+
+#: SDK methods without a route of their own, and the operation they are built on.
+HELPERS: Dict[str, str] = {
+    "runs.list_page": "list_runs",
+    "runs.wait": "get_run",
+    "runs.submit_and_wait": "submit_run",
+    "runs.verify": "get_run",
+    "wait_for_run": "get_run",
+    "verify_run": "get_run",
+}
+
+
+def _seg(value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("a path parameter must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _json(response: httpx.Response) -> Any:
+    return response.json()
+
+
+# ---- runs
+
+
+def submit_run(
+    plan: Optional[PlanLike] = None,
+    *,
+    workflow: Optional[str] = None,
+    version: Optional[int] = None,
+    inputs: Optional[Mapping[str, Any]] = None,
+    idempotency_key: Optional[str] = None,
+    seed: Optional[int] = None,
+) -> Call[Submitted]:
+    if (plan is None) == (workflow is None):
+        raise ValueError("give exactly one of plan and workflow")
+    if version is not None and workflow is None:
+        raise ValueError("version applies to a workflow")
+    body: Dict[str, Any] = {}
+    if plan is not None:
+        body["plan"] = plan_to_dict(plan)
+    if workflow is not None:
+        body["workflow"] = workflow
+    if version is not None:
+        body["version"] = version
+    if inputs is not None:
+        body["inputs"] = dict(inputs)
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
+    if seed is not None:
+        body["seed"] = seed
+    return Call(
+        "POST",
+        "/api/v1/runs",
+        lambda r: Submitted.from_dict(r.json()),
+        body=body,
+        # A submission with an idempotency key returns the same run when repeated.
+        retryable=idempotency_key is not None,
+    )
+
+
+def get_run_raw(run_id: str, wait_ms: Optional[int] = None) -> Call[Dict[str, Any]]:
+    if wait_ms is not None and (wait_ms < 0 or wait_ms > MAX_WAIT_MS):
+        raise ValueError(f"wait_ms must be between 0 and {MAX_WAIT_MS}")
+    return Call(
+        "GET",
+        f"/api/v1/runs/{_seg(run_id)}",
+        _json,
+        params={"wait_ms": wait_ms or None},
+        retryable=True,
+        extra_timeout=(wait_ms or 0) / 1000,
+    )
+
+
+def get_run(run_id: str, wait_ms: Optional[int] = None) -> Call[RunView]:
+    raw = get_run_raw(run_id, wait_ms)
+    return Call(
+        raw.method,
+        raw.path,
+        lambda r: RunView.from_dict(r.json()),
+        params=raw.params,
+        retryable=True,
+        extra_timeout=raw.extra_timeout,
+    )
+
+
+def list_runs(
+    *,
+    status: Optional[RunStatus] = None,
+    created_after: Optional[int] = None,
+    created_before: Optional[int] = None,
+    limit: Optional[int] = None,
+    cursor: Optional[str] = None,
+) -> Call[RunList]:
+    return Call(
+        "GET",
+        "/api/v1/runs",
+        lambda r: RunList.from_dict(r.json()),
+        params={
+            "status": status,
+            "created_after": created_after,
+            "created_before": created_before,
+            "limit": limit,
+            "cursor": cursor,
+        },
+        retryable=True,
+    )
+
+
+def cancel_run(run_id: str) -> Call[CancelResult]:
+    return Call("POST", f"/api/v1/runs/{_seg(run_id)}/cancel", lambda r: CancelResult.from_dict(r.json()))
+
+
+def replay_run(run_id: str) -> Call[ReplayReport]:
+    # Replay writes nothing, so repeating it is safe.
+    return Call(
+        "POST",
+        f"/api/v1/runs/{_seg(run_id)}/replay",
+        lambda r: ReplayReport.from_dict(r.json()),
+        retryable=True,
+    )
+
+
+# ---- simulation
+
+
+def simulate_plan(plan: PlanLike) -> Call[Simulation]:
+    # Simulation validates and estimates; it changes nothing, so repeating it is safe.
+    return Call(
+        "POST",
+        "/api/v1/simulate",
+        lambda r: Simulation.from_dict(r.json()),
+        body={"plan": plan_to_dict(plan)},
+        retryable=True,
+    )
+
+
+# ---- skills
+
+
+def list_skills() -> Call[List[SkillSpec]]:
+    return Call("GET", "/api/v1/skills", lambda r: SkillList.from_dict(r.json()).skills, retryable=True)
+
+
+def get_skill(skill_id: str) -> Call[SkillSpec]:
+    return Call("GET", f"/api/v1/skills/{_seg(skill_id)}", lambda r: SkillSpec.from_dict(r.json()), retryable=True)
+
+
+# ---- workflows
+
+
+def create_workflow(name: str, plan: PlanLike) -> Call[Workflow]:
+    return Call(
+        "POST",
+        "/api/v1/workflows",
+        lambda r: Workflow.from_dict(r.json()),
+        body={"name": name, "plan": plan_to_dict(plan)},
+    )
+
+
+def list_workflows() -> Call[List[Workflow]]:
+    return Call("GET", "/api/v1/workflows", lambda r: WorkflowList.from_dict(r.json()).workflows, retryable=True)
+
+
+def get_workflow(name: str, version: Optional[int] = None) -> Call[Workflow]:
+    return Call(
+        "GET",
+        f"/api/v1/workflows/{_seg(name)}",
+        lambda r: Workflow.from_dict(r.json()),
+        params={"version": version},
+        retryable=True,
+    )
+
+
+# ---- secrets
+
+
+def put_secret(name: str, value: str) -> Call[None]:
+    if not isinstance(value, str):
+        raise TypeError("a secret value is a string")
+    return Call("PUT", f"/api/v1/secrets/{_seg(name)}", lambda r: None, body={"value": value}, retryable=True)
+
+
+def list_secrets() -> Call[List[str]]:
+    return Call("GET", "/api/v1/secrets", lambda r: list(r.json()["names"]), retryable=True)
+
+
+# ---- unlisted routes
+
+
+def health() -> Call[Dict[str, Any]]:
+    return Call("GET", "/healthz", _json, retryable=True, authenticated=False)
+
+
+def openapi() -> Call[Dict[str, Any]]:
+    return Call("GET", "/api/v1/openapi.json", _json, retryable=True, authenticated=False)

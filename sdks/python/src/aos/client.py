@@ -1,0 +1,388 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+import httpx
+
+from . import _ops
+from ._http import (
+    Call,
+    ClientConfig,
+    ProgressCallback,
+    ProgressTracker,
+    T,
+    error_from_response,
+    retry_after_of,
+    wait_chunk_ms,
+    RETRY_STATUSES,
+)
+from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
+from .models import (
+    CancelResult,
+    ReplayReport,
+    RunList,
+    RunStatus,
+    RunSummary,
+    RunView,
+    Simulation,
+    SkillSpec,
+    Submitted,
+    Workflow,
+)
+from .plan import PlanLike
+from .trace import VerifyReport, verify_run
+
+__all__ = ["Client", "RunPager"]
+
+
+class RunPager:
+    """The runs of a listing, across pages. Iterate it for :class:`RunSummary` items, or call
+    :meth:`pages` for the :class:`RunList` pages. Each iteration starts from the first page."""
+
+    def __init__(self, runs: "Runs", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        self._runs = runs
+        self._params = params
+        self._max_items = max_items
+
+    def pages(self) -> Iterator[RunList]:
+        cursor: Optional[str] = None
+        while True:
+            page = self._runs.list_page(cursor=cursor, **self._params)
+            yield page
+            if not page.next_cursor:
+                return
+            if page.next_cursor == cursor:
+                raise AosError("the API returned the same cursor twice", code="PAGINATION_STUCK")
+            cursor = page.next_cursor
+
+    def __iter__(self) -> Iterator[RunSummary]:
+        count = 0
+        for page in self.pages():
+            for run in page.runs:
+                if self._max_items is not None and count >= self._max_items:
+                    return
+                count += 1
+                yield run
+            if self._max_items is not None and count >= self._max_items:
+                return
+
+    def to_list(self) -> List[RunSummary]:
+        return list(self)
+
+
+class _Resource:
+    def __init__(self, client: "Client") -> None:
+        self._client = client
+
+
+class Runs(_Resource):
+    """``client.runs``: submit, read, list, wait for, cancel, replay and verify runs."""
+
+    def submit(
+        self,
+        plan: Optional[PlanLike] = None,
+        *,
+        workflow: Optional[str] = None,
+        version: Optional[int] = None,
+        inputs: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        seed: Optional[int] = None,
+    ) -> Submitted:
+        """Start a run of an inline ``plan`` or a saved ``workflow`` (``POST /api/v1/runs``).
+
+        A submission with an ``idempotency_key`` is retried on 429/503; without one it is not.
+        """
+        return self._client._execute(
+            _ops.submit_run(
+                plan, workflow=workflow, version=version, inputs=inputs, idempotency_key=idempotency_key, seed=seed
+            )
+        )
+
+    def get(self, run_id: str, *, wait_ms: Optional[int] = None) -> RunView:
+        """A run's whole execution context (``GET /api/v1/runs/{id}``). ``wait_ms`` (at most
+        30000) long-polls: the answer comes when the run finishes or the time is up."""
+        return self._client._execute(_ops.get_run(run_id, wait_ms))
+
+    def list(
+        self,
+        *,
+        status: Optional[RunStatus] = None,
+        created_after: Optional[int] = None,
+        created_before: Optional[int] = None,
+        limit: Optional[int] = None,
+        max_items: Optional[int] = None,
+    ) -> RunPager:
+        """Runs, newest first, across every page (``GET /api/v1/runs``). ``limit`` is the page
+        size (1-200); ``max_items`` stops after that many runs."""
+        params = {"status": status, "created_after": created_after, "created_before": created_before, "limit": limit}
+        return RunPager(self, params, max_items)
+
+    def list_page(
+        self,
+        *,
+        status: Optional[RunStatus] = None,
+        created_after: Optional[int] = None,
+        created_before: Optional[int] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> RunList:
+        """One page of runs; pass its ``next_cursor`` as ``cursor`` for the next."""
+        return self._client._execute(
+            _ops.list_runs(
+                status=status, created_after=created_after, created_before=created_before, limit=limit, cursor=cursor
+            )
+        )
+
+    def cancel(self, run_id: str) -> CancelResult:
+        """Cancel an unfinished run. :class:`~aos.errors.ConflictError` when it has finished."""
+        return self._client._execute(_ops.cancel_run(run_id))
+
+    def replay(self, run_id: str) -> ReplayReport:
+        """Replay a finished run on the server and report parity."""
+        return self._client._execute(_ops.replay_run(run_id))
+
+    def wait(
+        self,
+        run_id: str,
+        timeout: Optional[float] = 300.0,
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+        poll_interval: float = 0.25,
+        raise_on_failure: bool = False,
+    ) -> RunView:
+        """Wait until the run finishes, long-polling ``GET /api/v1/runs/{id}?wait_ms=``.
+
+        ``on_progress`` is called with a :class:`~aos.ProgressEvent` for every change of a step's
+        status or attempt and of the run's status. The API's long poll answers only when the run
+        finishes, so with a callback the run is read every ``poll_interval`` seconds (changes that
+        come and go between two reads are not seen); without one each request waits up to 30 s.
+        Raises :class:`~aos.errors.WaitTimeoutError`
+        after ``timeout`` seconds (``None``: no limit) and, with ``raise_on_failure``,
+        :class:`~aos.errors.RunFailedError` when the run finished without succeeding.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        tracker = ProgressTracker(on_progress)
+        first = True
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            # With a progress callback the first read is immediate, to report the starting state.
+            wait_ms = 0 if first and on_progress is not None else wait_chunk_ms(remaining, on_progress is not None, poll_interval)
+            first = False
+            run = self.get(run_id, wait_ms=wait_ms or None)
+            tracker.update(run)
+            if run.finished:
+                if raise_on_failure and not run.succeeded:
+                    raise RunFailedError(run)
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeoutError(f"run {run_id} did not finish within {timeout} s (status {run.status})", run)
+
+    def submit_and_wait(
+        self,
+        plan: Optional[PlanLike] = None,
+        *,
+        workflow: Optional[str] = None,
+        version: Optional[int] = None,
+        inputs: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        seed: Optional[int] = None,
+        timeout: Optional[float] = 300.0,
+        on_progress: Optional[ProgressCallback] = None,
+        poll_interval: float = 0.25,
+        raise_on_failure: bool = False,
+    ) -> RunView:
+        """:meth:`submit`, then :meth:`wait`."""
+        submitted = self.submit(
+            plan, workflow=workflow, version=version, inputs=inputs, idempotency_key=idempotency_key, seed=seed
+        )
+        return self.wait(
+            submitted.run_id,
+            timeout,
+            on_progress=on_progress,
+            poll_interval=poll_interval,
+            raise_on_failure=raise_on_failure,
+        )
+
+    def verify(self, run_id: str, *, wait: Optional[float] = None) -> VerifyReport:
+        """Recompute a finished run's trace root locally and compare it with the server's.
+
+        Reads the run (waiting up to ``wait`` seconds for it to finish) and checks it with
+        :func:`aos.trace.verify_run` on the exact JSON the API returned.
+        """
+        if wait:
+            self.wait(run_id, wait)
+        data = self._client._execute(_ops.get_run_raw(run_id))
+        return verify_run(data)
+
+
+class Skills(_Resource):
+    """``client.skills``."""
+
+    def list(self) -> List[SkillSpec]:
+        """Every skill of the deployment, sorted by id."""
+        return self._client._execute(_ops.list_skills())
+
+    def get(self, skill_id: str) -> SkillSpec:
+        """One skill's self-description."""
+        return self._client._execute(_ops.get_skill(skill_id))
+
+
+class Workflows(_Resource):
+    """``client.workflows``."""
+
+    def create(self, name: str, plan: PlanLike) -> Workflow:
+        """Save ``plan`` as the next version of the workflow ``name``."""
+        return self._client._execute(_ops.create_workflow(name, plan))
+
+    def list(self) -> List[Workflow]:
+        """Every version of every workflow, by name then version."""
+        return self._client._execute(_ops.list_workflows())
+
+    def get(self, name: str, *, version: Optional[int] = None) -> Workflow:
+        """One version of a workflow (the latest by default)."""
+        return self._client._execute(_ops.get_workflow(name, version))
+
+
+class Secrets(_Resource):
+    """``client.secrets``. Values are write-only."""
+
+    def put(self, name: str, value: str) -> None:
+        """Create or replace a secret."""
+        self._client._execute(_ops.put_secret(name, value))
+
+    def list(self) -> List[str]:
+        """The names of the tenant's secrets, sorted."""
+        return self._client._execute(_ops.list_secrets())
+
+
+class Client:
+    """A synchronous AOS client.
+
+    Args:
+        base_url: the API's base URL; default ``$AOS_URL``, else ``http://127.0.0.1:8080``.
+        api_key: the API key, sent as a bearer token; default ``$AOS_API_KEY`` (or ``$AOS_TOKEN``).
+        token: another bearer credential, in place of ``api_key``.
+        timeout: seconds per request (long polls get their wait on top).
+        max_retries: retries of a request answered 429 or 503 (only requests that are safe to
+            repeat: reads, ``PUT``, replay, simulation, and submissions with an idempotency key).
+        max_retry_delay: the longest single wait between retries; a ``Retry-After`` asking for
+            more is not waited for and the error is raised.
+        backoff_base, backoff_max: exponential backoff (with jitter) when there is no
+            ``Retry-After``.
+        headers: extra headers for every request.
+        http_client: an ``httpx.Client`` to use (the caller closes it).
+    """
+
+    def __init__(
+        self,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        *,
+        token: Optional[str] = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        max_retry_delay: float = 30.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        headers: Optional[Mapping[str, str]] = None,
+        http_client: Optional[httpx.Client] = None,
+    ) -> None:
+        self.config = ClientConfig.resolve(
+            base_url,
+            api_key,
+            token,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_delay=max_retry_delay,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            headers=headers,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client()
+        self.runs = Runs(self)
+        self.skills = Skills(self)
+        self.workflows = Workflows(self)
+        self.secrets = Secrets(self)
+
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.config.base_url!r})"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    # ---- operations outside a resource
+
+    def simulate(self, plan: PlanLike) -> Simulation:
+        """Validate a plan and estimate its cost, latency and risk without running it."""
+        return self._execute(_ops.simulate_plan(plan))
+
+    def health(self) -> Dict[str, Any]:
+        """``GET /healthz``: ``{"status": "ok"}`` when the server is up. Needs no key."""
+        return self._execute(_ops.health())
+
+    def openapi(self) -> Dict[str, Any]:
+        """The server's OpenAPI document. Needs no key."""
+        return self._execute(_ops.openapi())
+
+    def wait_for_run(
+        self,
+        run_id: str,
+        timeout: Optional[float] = 300.0,
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+        poll_interval: float = 0.25,
+        raise_on_failure: bool = False,
+    ) -> RunView:
+        """Same as :meth:`Runs.wait`."""
+        return self.runs.wait(
+            run_id, timeout, on_progress=on_progress, poll_interval=poll_interval, raise_on_failure=raise_on_failure
+        )
+
+    def verify_run(self, run_id: str, *, wait: Optional[float] = None) -> VerifyReport:
+        """Same as :meth:`Runs.verify`."""
+        return self.runs.verify(run_id, wait=wait)
+
+    # ---- transport
+
+    def _execute(self, call: Call[T]) -> T:
+        retry = 0
+        kwargs = call.request_kwargs(self.config)
+        while True:
+            try:
+                response = self._http.request(**kwargs)
+            except httpx.TimeoutException as e:
+                raise APITimeoutError(
+                    f"{call.method} {kwargs['url']} timed out: {e}", code="TIMEOUT", method=call.method, url=kwargs["url"]
+                ) from e
+            except httpx.TransportError as e:
+                raise APIConnectionError(
+                    f"{call.method} {kwargs['url']} failed: {e}",
+                    code="CONNECTION_ERROR",
+                    method=call.method,
+                    url=kwargs["url"],
+                ) from e
+            if response.status_code < 400:
+                return call.parse(response)
+            if call.retryable and response.status_code in RETRY_STATUSES:
+                delay = self.config.backoff(retry, retry_after_of(response))
+                if delay is not None:
+                    response.close()
+                    time.sleep(delay)
+                    retry += 1
+                    continue
+            raise error_from_response(response)

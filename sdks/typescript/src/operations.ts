@@ -1,0 +1,45 @@
+/**
+ * The explicit mapping between the operations of the OpenAPI document and the SDK's methods. A
+ * test checks it in both directions: every `operationId` of `docs/openapi.json` maps to an SDK
+ * method with the same HTTP method and path, and every public SDK method is either listed here or
+ * declared a helper.
+ */
+
+export interface OperationMapping {
+  /** HTTP method, upper case. */
+  method: "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
+  /** The path template as in the OpenAPI document. */
+  path: string;
+  /** The SDK method, as a dotted path on an `AosClient` (e.g. `runs.submit`). */
+  sdk: string;
+}
+
+/** Every `operationId` of the OpenAPI document, with the SDK method that calls it. */
+export const OPERATIONS = {
+  submit_run: { method: "POST", path: "/api/v1/runs", sdk: "runs.submit" },
+  list_runs: { method: "GET", path: "/api/v1/runs", sdk: "runs.listPage" },
+  get_run: { method: "GET", path: "/api/v1/runs/{id}", sdk: "runs.get" },
+  cancel_run: { method: "POST", path: "/api/v1/runs/{id}/cancel", sdk: "runs.cancel" },
+  replay_run: { method: "POST", path: "/api/v1/runs/{id}/replay", sdk: "runs.replay" },
+  simulate_plan: { method: "POST", path: "/api/v1/simulate", sdk: "simulate" },
+  create_workflow: { method: "POST", path: "/api/v1/workflows", sdk: "workflows.create" },
+  list_workflows: { method: "GET", path: "/api/v1/workflows", sdk: "workflows.list" },
+  get_workflow: { method: "GET", path: "/api/v1/workflows/{name}", sdk: "workflows.get" },
+  list_skills: { method: "GET", path: "/api/v1/skills", sdk: "skills.list" },
+  get_skill: { method: "GET", path: "/api/v1/skills/{id}", sdk: "skills.get" },
+  put_secret: { method: "PUT", path: "/api/v1/secrets/{name}", sdk: "secrets.put" },
+  list_secrets: { method: "GET", path: "/api/v1/secrets", sdk: "secrets.list" },
+  healthz: { method: "GET", path: "/healthz", sdk: "health" },
+  openapi_document: { method: "GET", path: "/api/v1/openapi.json", sdk: "openapi" },
+} as const satisfies Record<string, OperationMapping>;
+
+/** Public SDK methods that are conveniences over the operations above, not operations of their own. */
+export const HELPER_METHODS = {
+  "runs.list": "async iterator over list_runs, following next_cursor",
+  "runs.wait": "waitForRun",
+  "runs.submitAndWait": "submit_run, then waitForRun",
+  "runs.verify": "get_run, then client-side trace verification",
+  waitForRun: "long polling over get_run",
+} as const;
+
+export type OperationId = keyof typeof OPERATIONS;

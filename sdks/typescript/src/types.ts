@@ -1,0 +1,137 @@
+/**
+ * Friendly names for the schemas of the AOS OpenAPI document.
+ *
+ * Every schema in `docs/openapi.json` has an alias here with the same name. The raw generated types
+ * stay available as `Schemas["Name"]` (and `components`, `paths`, `operations`). A few aliases are
+ * refined where the document is looser or stricter than the API really is:
+ *
+ * - values the document calls `object` that may be any JSON (a step's `input`, an outcome's
+ *   `output`, a step's `output`, a divergence's `expected`/`actual`, error `details`) are
+ *   `JsonValue`;
+ * - `ok` of an outcome, which the document types as an untyped `OkTrue`/`OkFalse`, is the literal
+ *   `true` or `false`, so `Outcome` is a discriminated union;
+ * - `StepError.details` and `ErrorDetail.details` may be `null`.
+ */
+
+import type { components, operations, paths } from "./generated/openapi.js";
+
+export type { components, operations, paths };
+
+/** The raw generated schema types, by schema name. */
+export type Schemas = components["schemas"];
+
+/** Any JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/** A JSON object. */
+export type JsonObject = { [key: string]: JsonValue };
+
+// --- enums -----------------------------------------------------------------------------------
+export type Category = Schemas["Category"];
+export type Determinism = Schemas["Determinism"];
+export type RunStatus = Schemas["RunStatus"];
+export type SideEffects = Schemas["SideEffects"];
+export type StepStatus = Schemas["StepStatus"];
+
+/** Every run status, in lifecycle order. */
+export const RUN_STATUSES: readonly RunStatus[] = ["queued", "running", "succeeded", "failed", "cancelled"];
+/** The statuses after which a run never changes again. */
+export const FINAL_RUN_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "cancelled"];
+/** Is the status final (`succeeded`, `failed` or `cancelled`)? */
+export function isFinalStatus(status: RunStatus | string): boolean {
+  return status === "succeeded" || status === "failed" || status === "cancelled";
+}
+
+// --- plans -------------------------------------------------------------------------------------
+export type Budget = Schemas["Budget"];
+export type RetryPolicy = Schemas["RetryPolicy"];
+/** What a step's final failure does: abort (default), continue, or fall back to another skill. */
+export type OnError =
+  | { action: "abort" }
+  | { action: "continue" }
+  | { action: "fallback"; skill: string; input?: JsonValue };
+/** One step of a plan. `input` may be any JSON; strings in it may hold `{{ ... }}` references. */
+export type Step = Omit<Schemas["Step"], "input" | "on_error"> & { input?: JsonValue; on_error?: OnError };
+/** A plan: a named DAG of steps with an optional input schema and budget. */
+export type Plan = Omit<Schemas["Plan"], "steps"> & { steps: Step[] };
+
+// --- outcomes ----------------------------------------------------------------------------------
+/** A structured step failure. `details` is code-specific; `null` when there is nothing to add. */
+export type StepError = Omit<Schemas["StepError"], "details"> & { details: JsonValue };
+/** Literal `true` in a successful outcome's `ok` field. */
+export type OkTrue = true;
+/** Literal `false` in a failed outcome's `ok` field. */
+export type OkFalse = false;
+/** A successful attempt. */
+export type OutcomeOk = { ok: OkTrue; output: JsonValue };
+/** A failed attempt. */
+export type OutcomeError = { ok: OkFalse; error: StepError };
+/** The result of one attempt: `{ok: true, output}` or `{ok: false, error}`. */
+export type Outcome = OutcomeOk | OutcomeError;
+
+// --- runs --------------------------------------------------------------------------------------
+export type WorkflowRef = Schemas["WorkflowRef"];
+export type TraceEntry = Schemas["TraceEntry"];
+/** One attempt of one step: its resolved input, outcome, hashes, cost and timing. */
+export type AttemptRecord = Omit<Schemas["AttemptRecord"], "input" | "outcome"> & { input: JsonValue; outcome: Outcome };
+/** The state of one step of a run. */
+export type StepState = Omit<Schemas["StepState"], "error"> & { error?: StepError | null };
+/** The run record. */
+export type Run = Omit<Schemas["Run"], "plan" | "inputs" | "error" | "steps"> & {
+  plan: Plan;
+  inputs: JsonObject;
+  error?: StepError | null;
+  steps: { [stepId: string]: StepState };
+};
+/** One step of a run's execution context: its state, its output and every attempt. */
+export type StepView = StepState & { step_id: string; attempts: AttemptRecord[]; output?: JsonValue };
+/** `GET /api/v1/runs/{id}`: the run's whole execution context. */
+export type RunView = Run & { step_details: StepView[] };
+export type RunSummary = Schemas["RunSummary"];
+export type RunList = Schemas["RunList"];
+export type Submitted = Schemas["Submitted"];
+export type CancelResult = Schemas["CancelResult"];
+/** Where replay first differed from the recorded trace. */
+export type Divergence = Omit<Schemas["Divergence"], "expected" | "actual"> & { expected: JsonValue; actual: JsonValue };
+export type ReplayReport = Omit<Schemas["ReplayReport"], "divergence"> & { divergence?: Divergence | null };
+/** The body of `POST /api/v1/runs`. */
+export type SubmitRun = Omit<Schemas["SubmitRun"], "plan" | "inputs"> & { plan?: Plan | null; inputs?: JsonObject };
+
+// --- simulation --------------------------------------------------------------------------------
+export type SimulateRequest = { plan: Plan };
+export type StepEstimate = Schemas["StepEstimate"];
+export type Simulation = Schemas["Simulation"];
+
+// --- skills ------------------------------------------------------------------------------------
+export type CostModel = Schemas["CostModel"];
+export type FailureMode = Schemas["FailureMode"];
+export type SkillSpec = Omit<Schemas["SkillSpec"], "input_schema" | "output_schema"> & {
+  input_schema: JsonObject;
+  output_schema: JsonObject;
+};
+export type SkillList = { skills: SkillSpec[] };
+
+// --- workflows ---------------------------------------------------------------------------------
+export type Workflow = Omit<Schemas["Workflow"], "plan"> & { plan: Plan };
+export type WorkflowList = { workflows: Workflow[] };
+export type CreateWorkflow = { name: string; plan: Plan };
+
+// --- secrets -----------------------------------------------------------------------------------
+export type PutSecret = Schemas["PutSecret"];
+export type SecretNames = Schemas["SecretNames"];
+
+// --- errors ------------------------------------------------------------------------------------
+/** The `error` member of every API error answer. */
+export type ErrorDetail = Omit<Schemas["ErrorDetail"], "details"> & { details: JsonValue };
+/** Every API error answer: `{"error": {code, message, details}}`. */
+export type ErrorBody = { error: ErrorDetail };
+/** One problem of a validation error (`details.errors[]`). */
+export interface ValidationProblem {
+  code: string;
+  message: string;
+  step_id?: string | null;
+  field?: string | null;
+}
+
+// --- meta --------------------------------------------------------------------------------------
+/** `GET /healthz`: `{"status": "ok"}`. */
+export type Health = Schemas["Health"];

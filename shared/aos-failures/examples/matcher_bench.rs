@@ -1,0 +1,194 @@
+//! Throughput and quality of `FailureMatcher` against the predecessor's naive matcher, both run
+//! on one core over the labelled corpus in the same process, so the ratio is meaningful.
+//! Run: `cargo run --release -p aos-failures --example matcher_bench [-- CORPUS.jsonl]`.
+
+use aos_failures::{Category, Entry, FailureInput, FailureMatcher};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::hint::black_box;
+use std::time::Instant;
+
+const RUNS: usize = 7;
+/// Classifications per timed run, for each matcher.
+const PER_RUN: usize = 1_000_000;
+
+struct Case {
+    message: String,
+    code: Option<String>,
+    skill: Option<String>,
+    http_status: Option<u16>,
+    aws_code: Option<String>,
+    smtp_code: Option<String>,
+    os_kind: Option<String>,
+    category: String,
+}
+
+impl Case {
+    fn input(&self) -> FailureInput<'_> {
+        FailureInput {
+            message: &self.message,
+            code: self.code.as_deref(),
+            skill: self.skill.as_deref(),
+            http_status: self.http_status,
+            aws_code: self.aws_code.as_deref(),
+            smtp_code: self.smtp_code.as_deref(),
+            os_kind: self.os_kind.as_deref(),
+        }
+    }
+}
+
+fn main() {
+    let path = std::env::args().nth(1).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/failures/corpus.jsonl").to_string());
+    let cases = match load(&path) {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => return eprintln!("{path}: no cases"),
+        Err(e) => return eprintln!("{path}: {e}"),
+    };
+    let started = Instant::now();
+    let matcher = FailureMatcher::builtin();
+    println!("catalog: {} entries, built in {:.1} ms", matcher.entries().len(), started.elapsed().as_secs_f64() * 1e3);
+    let naive = Naive::new(matcher.entries());
+    let bytes: usize = cases.iter().map(|c| c.message.len()).sum();
+    println!("corpus: {} messages, mean {} bytes; {RUNS} runs x {PER_RUN} classifications each, one thread\n", cases.len(), bytes / cases.len());
+
+    let fast = rate(&cases, |c| black_box(matcher.classify(&c.input()).entry.map(|e| e.category)));
+    let slow = rate(&cases, |c| black_box(naive.classify(&c.input()).map(|e| e.category)));
+    println!("{:<22} {:>14} {:>14}", "", "median msg/s", "min..max");
+    for (name, r) in [("FailureMatcher", &fast), ("naive (predecessor)", &slow)] {
+        println!("{name:<22} {:>14.0} {:>7.0}..{:.0}", median(r), r[0], r[r.len() - 1]);
+    }
+    println!("speed-up: {:.1}x\n", median(&fast) / median(&slow));
+
+    quality(&cases, |c| matcher.classify(&c.input()).entry.map(|e| e.category), |c| naive.classify(&c.input()).map(|e| e.category));
+}
+
+/// Messages per second of each run, sorted.
+fn rate<R>(cases: &[Case], f: impl Fn(&Case) -> R) -> Vec<f64> {
+    for c in cases {
+        black_box(f(c));
+    }
+    let mut rates: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            for c in cases.iter().cycle().take(PER_RUN) {
+                black_box(f(c));
+            }
+            PER_RUN as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    sorted[sorted.len() / 2]
+}
+
+fn quality(cases: &[Case], fast: impl Fn(&Case) -> Option<Category>, slow: impl Fn(&Case) -> Option<Category>) {
+    let mut per: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    for c in cases {
+        let slot = per.entry(c.category.as_str()).or_default();
+        slot.0 += 1;
+        slot.1 += usize::from(fast(c).map(|k| k.as_str()) == Some(c.category.as_str()));
+        slot.2 += usize::from(slow(c).map(|k| k.as_str()) == Some(c.category.as_str()));
+    }
+    println!("category accuracy {:<10} {:>5} {:>15} {:>10}", "", "n", "FailureMatcher", "naive");
+    let (mut n, mut a, mut b) = (0, 0, 0);
+    for (cat, (k, x, y)) in &per {
+        println!("{:<28} {:>5} {:>14.1}% {:>9.1}%", cat, k, pct(*x, *k), pct(*y, *k));
+        (n, a, b) = (n + k, a + x, b + y);
+    }
+    println!("{:<28} {:>5} {:>14.1}% {:>9.1}%", "overall", n, pct(a, n), pct(b, n));
+}
+
+fn pct(ok: usize, n: usize) -> f64 {
+    100.0 * ok as f64 / n.max(1) as f64
+}
+
+fn load(path: &str) -> Result<Vec<Case>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).map_err(|e| e.to_string())?;
+            Ok(Case {
+                message: s(&v, "message").unwrap_or_default(),
+                code: s(&v, "code"),
+                skill: s(&v, "skill"),
+                http_status: v.get("http_status").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()),
+                aws_code: s(&v, "aws_code"),
+                smtp_code: s(&v, "smtp_code"),
+                os_kind: s(&v, "os_kind"),
+                category: s(&v, "expected_category").unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The predecessor's algorithm over this catalog: exact code lookup; then, in file order, the
+/// first entry any of whose codes or keys (AWS, SMTP, OS codes, statuses) occurs as a
+/// substring of the lower-cased message; then a keyword table.
+struct Naive<'a> {
+    exact: HashMap<String, &'a Entry>,
+    substrings: Vec<(String, &'a Entry)>,
+    keywords: Vec<(&'static str, &'a Entry)>,
+}
+
+impl<'a> Naive<'a> {
+    fn new(entries: &'a [Entry]) -> Self {
+        let mut exact = HashMap::new();
+        let mut substrings = Vec::new();
+        for e in entries {
+            exact.insert(e.code.clone(), e);
+            let r = &e.rules;
+            for k in r.codes.iter().chain(&r.aws_codes).chain(&r.smtp_codes).chain(&r.os_kinds) {
+                exact.insert(k.clone(), e);
+            }
+            let statuses = r.http_status.iter().filter_map(|s| s.bounds()).filter(|(lo, hi)| lo == hi).map(|(lo, _)| lo.to_string());
+            let keys = std::iter::once(e.code.clone()).chain(r.codes.iter().chain(&r.aws_codes).chain(&r.smtp_codes).chain(&r.os_kinds).cloned()).chain(statuses);
+            substrings.extend(keys.map(|k| (k.to_lowercase(), e)));
+        }
+        let by_code = |c: &str| entries.iter().find(|e| e.code == c);
+        let keywords = KEYWORDS.iter().filter_map(|&(k, c)| by_code(c).map(|e| (k, e))).collect();
+        Naive { exact, substrings, keywords }
+    }
+
+    fn classify(&self, input: &FailureInput<'_>) -> Option<&'a Entry> {
+        if let Some(e) = input.code.and_then(|c| self.exact.get(c)) {
+            return Some(e);
+        }
+        let lower = input.message.to_lowercase();
+        if let Some((_, e)) = self.substrings.iter().find(|(k, _)| lower.contains(k.as_str())) {
+            return Some(e);
+        }
+        self.keywords.iter().find(|(k, _)| lower.contains(k)).map(|(_, e)| *e)
+    }
+}
+
+const KEYWORDS: &[(&str, &str)] = &[
+    ("timeout", "HTTP_TIMEOUT"),
+    ("timed out", "HTTP_TIMEOUT"),
+    ("refused", "CONNECTION_REFUSED"),
+    ("reset", "CONNECTION_RESET"),
+    ("dns", "DNS_RESOLUTION_FAILED"),
+    ("resolve", "DNS_RESOLUTION_FAILED"),
+    ("certificate", "TLS_ERROR"),
+    ("ssl", "TLS_ERROR"),
+    ("tls", "TLS_ERROR"),
+    ("unauthorized", "HTTP_UNAUTHORIZED"),
+    ("forbidden", "HTTP_FORBIDDEN"),
+    ("permission", "HTTP_FORBIDDEN"),
+    ("denied", "HTTP_FORBIDDEN"),
+    ("not found", "HTTP_NOT_FOUND"),
+    ("rate limit", "HTTP_TOO_MANY_REQUESTS"),
+    ("too many requests", "HTTP_TOO_MANY_REQUESTS"),
+    ("throttl", "AWS_THROTTLING"),
+    ("conflict", "HTTP_CONFLICT"),
+    ("json", "JSON_SYNTAX_ERROR"),
+    ("too large", "HTTP_PAYLOAD_TOO_LARGE"),
+    ("unavailable", "HTTP_SERVICE_UNAVAILABLE"),
+    ("invalid", "HTTP_BAD_REQUEST"),
+    ("budget", "BUDGET_COST_EXCEEDED"),
+    ("panic", "SKILL_PANIC"),
+];

@@ -1,0 +1,139 @@
+//! `FailureMatcher`: classifies a failure against the catalog. Structured facts are looked up
+//! exactly; the normalized message goes through an Aho-Corasick prefilter of the literals every
+//! pattern requires, and only the patterns it flags are run, best-ranked first (see `rank`).
+
+use crate::catalog::{Catalog, CatalogError, Entry};
+use crate::index::{Hit, Index};
+use crate::input::FailureInput;
+use crate::normalize::normalize;
+use crate::rank::{confidence, Tier};
+use crate::signature::signature;
+use aos_core::outcome::Category;
+use serde::Serialize;
+use std::sync::OnceLock;
+
+/// What kind of evidence decided the match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchType {
+    StructuredCode,
+    HttpStatus,
+    AwsCode,
+    SmtpCode,
+    OsError,
+    Pattern,
+    None,
+}
+
+/// The classification of one failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchResult<'a> {
+    pub matched: bool,
+    pub entry: Option<&'a Entry>,
+    /// 0.0 when nothing matched; see `rank::confidence` for the scale.
+    pub confidence: f64,
+    pub match_type: MatchType,
+    /// The rule that decided: the structured key as the catalog spells it, or the pattern.
+    pub rule: Option<&'a str>,
+    /// Stable grouping key of the failure (skill, code, normalized message).
+    pub signature: String,
+    pub normalized: String,
+}
+
+impl MatchResult<'_> {
+    pub fn code(&self) -> Option<&str> {
+        self.entry.map(|e| e.code.as_str())
+    }
+    pub fn category(&self) -> Option<Category> {
+        self.entry.map(|e| e.category)
+    }
+    pub fn retryable(&self) -> Option<bool> {
+        self.entry.map(|e| e.retryable)
+    }
+}
+
+/// The catalog compiled for matching. Build it once (`builtin`, `new`) and share it: it is
+/// immutable and `Sync`, and `classify` takes `&self`.
+#[derive(Debug)]
+pub struct FailureMatcher {
+    catalog: Catalog,
+    index: Index,
+}
+
+impl FailureMatcher {
+    /// The matcher of the embedded catalog, built on first use.
+    pub fn builtin() -> &'static FailureMatcher {
+        static BUILTIN: OnceLock<FailureMatcher> = OnceLock::new();
+        // The embedded catalog is compile-time data that the crate's tests load and validate,
+        // so failing here means the crate itself was built broken.
+        BUILTIN.get_or_init(|| {
+            Catalog::builtin().and_then(FailureMatcher::new).unwrap_or_else(|e| panic!("embedded failure catalog is invalid: {e}"))
+        })
+    }
+
+    pub fn new(catalog: Catalog) -> Result<FailureMatcher, CatalogError> {
+        catalog.validate()?;
+        let index = Index::build(&catalog)?;
+        Ok(FailureMatcher { catalog, index })
+    }
+
+    pub fn from_json(text: &str) -> Result<FailureMatcher, CatalogError> {
+        FailureMatcher::new(Catalog::from_json(text)?)
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.catalog.entries
+    }
+
+    pub fn entry(&self, code: &str) -> Option<&Entry> {
+        self.catalog.entry(code)
+    }
+
+    /// Classifies one failure. Allocates only the two strings of the result.
+    pub fn classify(&self, input: &FailureInput<'_>) -> MatchResult<'_> {
+        let normalized = normalize(input.message);
+        let hit = self.index.best(input, normalized.as_bytes());
+        let signature = signature(input.skill, input.code, &normalized);
+        match hit {
+            Some(h) => self.result(h, signature, normalized),
+            None => MatchResult {
+                matched: false,
+                entry: None,
+                confidence: 0.0,
+                match_type: MatchType::None,
+                rule: None,
+                signature,
+                normalized,
+            },
+        }
+    }
+
+    /// Classifies a message alone.
+    pub fn classify_message(&self, message: &str) -> MatchResult<'_> {
+        self.classify(&FailureInput::message(message))
+    }
+
+    fn result(&self, h: Hit, signature: String, normalized: String) -> MatchResult<'_> {
+        let match_type = match h.rank.tier {
+            Tier::Code => MatchType::StructuredCode,
+            Tier::Aws => MatchType::AwsCode,
+            Tier::SmtpEnhanced | Tier::SmtpBasic => MatchType::SmtpCode,
+            Tier::Os => MatchType::OsError,
+            Tier::Status | Tier::StatusRange => MatchType::HttpStatus,
+            Tier::Pattern => MatchType::Pattern,
+        };
+        MatchResult {
+            matched: true,
+            entry: self.catalog.entries.get(h.entry as usize),
+            confidence: confidence(&h.rank),
+            match_type,
+            rule: Some(self.index.rule_text(h.rule)),
+            signature,
+            normalized,
+        }
+    }
+}

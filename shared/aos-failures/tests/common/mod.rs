@@ -1,0 +1,65 @@
+//! The labelled corpus shared by the tests: real error messages as client libraries and servers
+//! print them, each with the category and retry decision a person assigned to it.
+
+#![allow(dead_code)]
+
+use aos_failures::{Category, FailureInput, FailureMatcher};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub message: String,
+    pub code: Option<String>,
+    pub skill: Option<String>,
+    pub http_status: Option<u16>,
+    pub aws_code: Option<String>,
+    pub smtp_code: Option<String>,
+    pub os_kind: Option<String>,
+    pub expected_category: Category,
+    pub expected_retryable: bool,
+    pub source: String,
+}
+
+impl Case {
+    pub fn input(&self) -> FailureInput<'_> {
+        FailureInput {
+            message: &self.message,
+            code: self.code.as_deref(),
+            skill: self.skill.as_deref(),
+            http_status: self.http_status,
+            aws_code: self.aws_code.as_deref(),
+            smtp_code: self.smtp_code.as_deref(),
+            os_kind: self.os_kind.as_deref(),
+        }
+    }
+}
+
+/// A file of `tests/failures/` at the repository root.
+pub fn failures_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/failures").join(name)
+}
+
+/// The labelled corpus the catalog was developed against.
+pub fn corpus() -> Vec<Case> {
+    load(&failures_file("corpus.jsonl"))
+}
+
+/// Messages written after the catalog was frozen and never used to tune it.
+pub fn holdout() -> Vec<Case> {
+    load(&failures_file("holdout.jsonl"))
+}
+
+pub fn load(path: &std::path::Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("corpus line {}: {e}", n + 1)))
+        .collect()
+}
+
+pub fn matcher() -> &'static FailureMatcher {
+    FailureMatcher::builtin()
+}

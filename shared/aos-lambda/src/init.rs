@@ -1,0 +1,38 @@
+//! Building the runtime once per execution environment (at cold start): the skills registry, the
+//! AWS SDK clients and the ports, reused by every invocation that environment serves.
+
+use aos_runtime::{Ports, Runtime};
+use aos_skills::{builtin_registry, SkillsConfig};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("skills configuration: {0}")]
+    Skills(#[from] aos_skills::ConfigError),
+    #[error("AWS adapters: {0}")]
+    Aws(#[from] aos_aws::AwsError),
+    #[error("this deployment offers no skill `{0}`")]
+    UnknownSkill(String),
+}
+
+/// The runtime over the AWS adapters configured by the environment (`AOS_TABLE`,
+/// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings and the usual AWS
+/// variables).
+pub async fn runtime_from_env() -> Result<Arc<Runtime>, InitError> {
+    let skills = Arc::new(builtin_registry(&SkillsConfig::from_env()?));
+    let ports = aos_aws::ports_from_env(skills).await?;
+    Ok(Arc::new(runtime_with(ports)))
+}
+
+/// The runtime as every function builds it, over the given ports.
+pub fn runtime_with(ports: Ports) -> Runtime {
+    // Many execution environments run side by side: claims are leases (a claim is dead only once
+    // its lease passes), and workers hand outcomes to the orchestrator through its queue.
+    Runtime::new(ports, owner_id(), false)
+}
+
+/// Names this execution environment in the claims it takes, for diagnosing interrupted attempts.
+fn owner_id() -> String {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "aos-lambda".into());
+    format!("{function}-{}", uuid::Uuid::new_v4().simple())
+}

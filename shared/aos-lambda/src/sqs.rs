@@ -1,0 +1,120 @@
+//! The SQS batch consumer behind the orchestrator and skill functions: one handler call per record,
+//! a bounded number at once, and a batch response naming only the records SQS must deliver again
+//! (the event source mapping needs `FunctionResponseTypes: [ReportBatchItemFailures]`).
+
+use crate::error::RecordError;
+use aos_runtime::worker::Handled;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use futures::{Future, StreamExt};
+use tracing::field::Empty;
+use tracing::Instrument;
+
+/// Records handled at once within one invocation. SQS batches hold at most 10 records unless the
+/// mapping sets a batching window; beyond this bound records wait for a free slot.
+pub const RECORD_CONCURRENCY: usize = 10;
+
+/// Runs `handler` on every record's body and collects the failures to report.
+///
+/// - `Ok(Done)`: handled; SQS deletes the message.
+/// - `Ok(InProgress)` and `Err(Retryable)`: reported, so SQS makes the message visible again after
+///   its visibility timeout (and dead-letters it after `maxReceiveCount` receives).
+/// - `Err(NonRetryable)`: logged at error level with the message id and *not* reported. Every
+///   delivery would fail the same way, so reporting it would only cycle it to the dead-letter queue;
+///   the error log line (`non_retryable = true`) is the record to alarm on.
+pub async fn consume_batch<F, Fut>(event: SqsEvent, handler: F) -> SqsBatchResponse
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Handled, RecordError>>,
+{
+    let handler = &handler;
+    let failed: Vec<Option<String>> = futures::stream::iter(event.records)
+        .map(|record| {
+            let message_id = record.message_id.unwrap_or_default();
+            let receive_count = record.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
+            // Every line about this record, the runtime's included, carries its message id and
+            // the ids the handler records once it has parsed the body.
+            let span = tracing::info_span!(
+                "sqs_record",
+                message_id = %message_id,
+                receive_count = %receive_count,
+                tenant = Empty,
+                run_id = Empty,
+                step_id = Empty,
+                attempt = Empty,
+            );
+            async move {
+                let result = match record.body {
+                    Some(body) => handler(body).await,
+                    None => Err(RecordError::NonRetryable("the record has no body".into())),
+                };
+                report(result).then_some(message_id)
+            }
+            .instrument(span)
+        })
+        .buffered(RECORD_CONCURRENCY)
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for message_id in failed.into_iter().flatten() {
+        response.add_failure(message_id);
+    }
+    response
+}
+
+/// Logs what became of a record and says whether SQS must deliver it again.
+fn report(result: Result<Handled, RecordError>) -> bool {
+    match result {
+        Ok(Handled::Done) => false,
+        Ok(Handled::InProgress) => {
+            tracing::info!("another worker holds this attempt; the message will be delivered again");
+            true
+        }
+        Err(RecordError::Retryable(error)) => {
+            tracing::warn!(error, "record failed; the message will be delivered again");
+            true
+        }
+        Err(RecordError::NonRetryable(error)) => {
+            tracing::error!(error, non_retryable = true, "record dropped: it can never be handled");
+            false
+        }
+    }
+}
+
+/// Parses a record body as `T`; a body that does not parse can never be handled.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, RecordError> {
+    // serde's message names the position and the expected field, never the body's content.
+    serde_json::from_str(body).map_err(|e| RecordError::NonRetryable(format!("not a valid {what} message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(bodies: &[Option<&str>]) -> SqsEvent {
+        let records: Vec<_> = bodies.iter().enumerate().map(|(i, b)| json!({"messageId": format!("m{i}"), "body": b, "attributes": {}, "messageAttributes": {}})).collect();
+        serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
+    }
+
+    #[tokio::test]
+    async fn reports_in_progress_and_retryable_records_only() {
+        let bodies = [Some("done"), Some("busy"), Some("flaky"), Some("garbage"), None];
+        let response = consume_batch(event(&bodies), |body| async move {
+            match body.as_str() {
+                "done" => Ok(Handled::Done),
+                "busy" => Ok(Handled::InProgress),
+                "flaky" => Err(RecordError::Retryable("storage unavailable".into())),
+                _ => parse_body::<aos_runtime::messages::Advance>(&body, "Advance").map(|_| Handled::Done),
+            }
+        })
+        .await;
+        let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2"]);
+    }
+
+    #[test]
+    fn parse_errors_do_not_echo_the_body() {
+        let err = parse_body::<aos_runtime::messages::Advance>("{\"tenant\": \"s3cr3t\"}", "Advance").expect_err("incomplete");
+        assert!(matches!(&err, RecordError::NonRetryable(m) if m.contains("run_id") && !m.contains("s3cr3t")), "{err}");
+    }
+}

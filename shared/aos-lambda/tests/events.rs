@@ -1,0 +1,226 @@
+//! The sample events under `events/`, fed to the same handlers the functions hand to the Lambda
+//! runtime, over DynamoDB and SQS on moto: what each event does to the stored state and the queues,
+//! how batch failures are reported, and one run driven to completion through the queues.
+
+mod support;
+
+use aos_core::ports::Condition;
+use aos_lambda::api;
+use aos_runtime::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE};
+use aos_runtime::runs::{now_ms, AttemptItem};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use support::*;
+
+const TRANSFORM: &str = "json_transform";
+
+/// Submits the sample run through the `api-runs` handler and returns its id.
+async fn submit(stack: &Stack, key: &str) -> String {
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).await;
+    assert_eq!(status, 202, "{body}");
+    body["run_id"].as_str().expect("run_id").to_string()
+}
+
+async fn run_status(stack: &Stack, run_id: &str) -> String {
+    stack.rt.get(TENANT, run_id).await.expect("run").run.status.as_str().to_string()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(message: &aws_sdk_sqs::types::Message) -> T {
+    serde_json::from_str(message.body.as_deref().expect("body")).expect("a queue message body")
+}
+
+#[tokio::test]
+async fn submit_event_answers_202_stores_the_run_and_queues_an_advance() {
+    let stack = Stack::new().await;
+    let run_id = submit(&stack, &stack.api_key().await).await;
+    let item = stack.run_item(&run_id).await.expect("the run item is in DynamoDB");
+    assert!(item.contains_key("data") && item.contains_key("version"), "{item:?}");
+    let advances = stack.receive(ORCHESTRATOR_QUEUE, 1).await;
+    assert_eq!(advances.len(), 1);
+    assert_eq!(parse::<Advance>(&advances[0]), Advance { tenant: TENANT.into(), run_id: run_id.clone() });
+    assert_eq!(run_status(&stack, &run_id).await, "queued");
+}
+
+#[tokio::test]
+async fn api_events_answer_401_for_an_unknown_api_key() {
+    let stack = Stack::new().await;
+    stack.api_key().await;
+    let cases = [("api-runs-submit.json", api::RUNS), ("api-runs-get.json", api::RUNS), ("api-skills-list.json", api::SKILLS), ("api-secrets-list.json", api::SECRETS)];
+    for (event, resources) in cases {
+        // The samples carry a placeholder key, which no tenant has.
+        let (status, body) = invoke_api(api::app(stack.rt.clone(), resources), &event_text(event)).await;
+        assert_eq!(status, 401, "{event}: {body}");
+        assert_eq!(body["error"]["code"], "UNAUTHENTICATED", "{event}: {body}");
+    }
+    assert!(stack.run_item(SAMPLE_RUN_A).await.is_none());
+}
+
+#[tokio::test]
+async fn read_events_answer_from_their_own_function_only() {
+    let stack = Stack::new().await;
+    let key = stack.api_key().await;
+    stack.rt.put_secret(TENANT, "WEBHOOK_TOKEN", "s3cr3t-value").await.expect("put a secret");
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SKILLS), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: BTreeSet<&str> = body["skills"].as_array().expect("skills").iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, BTreeSet::from(["http_call", TRANSFORM]));
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SECRETS), &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)])).await;
+    assert_eq!((status, body), (200, json!({"names": ["WEBHOOK_TOKEN"]})));
+    let run_id = submit(&stack, &key).await;
+    let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &get).await;
+    assert_eq!((status, body["run_id"].as_str(), body["status"].as_str()), (200, Some(run_id.as_str()), Some("queued")), "{body}");
+    // Each API function serves its own resources: the skills route is not part of api-runs.
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");
+}
+
+#[tokio::test]
+async fn orchestrator_event_dispatches_step_tasks_to_the_skill_queue() {
+    let stack = Stack::new().await;
+    let key = stack.api_key().await;
+    let (a, b) = (submit(&stack, &key).await, submit(&stack, &key).await);
+    let text = event_with("orchestrator-sqs.json", &[(SAMPLE_RUN_A, &a), (SAMPLE_RUN_B, &b)]);
+    let response = aos_lambda::orchestrator::handle(stack.rt.clone(), lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let tasks: Vec<StepTask> = stack.receive(&skill_queue(TRANSFORM), 2).await.iter().map(parse).collect();
+    assert_eq!(tasks.iter().map(|t| t.run_id.clone()).collect::<BTreeSet<_>>(), BTreeSet::from([a.clone(), b.clone()]));
+    for t in &tasks {
+        assert_eq!((t.step_id.as_str(), t.attempt, t.skill.as_str()), ("total", 1, TRANSFORM));
+        assert_eq!(t.input["data"], json!({"sku": "A-1", "qty": 2, "price": 9.5}), "inputs are resolved into the task");
+    }
+    assert_eq!((run_status(&stack, &a).await, run_status(&stack, &b).await), ("running".into(), "running".into()));
+}
+
+#[tokio::test]
+async fn json_transform_event_records_the_outcome_and_sends_an_advance() {
+    let stack = Stack::new().await;
+    let run_id = submit(&stack, &stack.api_key().await).await;
+    stack.drain(ORCHESTRATOR_QUEUE).await;
+    let text = event_with("skill-json-transform-sqs.json", &[(SAMPLE_RUN_A, &run_id)]);
+    let response = aos_lambda::skill::handle(stack.rt.clone(), TRANSFORM, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let attempt = stack.rt.runs.get_attempt(TENANT, &run_id, "total", 1).await.expect("read the attempt");
+    let Some((AttemptItem::Done { record }, _)) = attempt else { panic!("no recorded outcome: {attempt:?}") };
+    let outcome = serde_json::to_value(&record.outcome).expect("outcome");
+    // Compared as numbers: DynamoDB keeps no integer/float distinction (19.0 reads back as 19).
+    assert_eq!((&outcome["ok"], &outcome["output"]["sku"], outcome["output"]["total"].as_f64()), (&json!(true), &json!("A-1"), Some(19.0)), "{outcome}");
+    let advances = stack.receive(ORCHESTRATOR_QUEUE, 1).await;
+    assert_eq!(advances.iter().map(parse::<Advance>).collect::<Vec<_>>(), vec![Advance { tenant: TENANT.into(), run_id }]);
+}
+
+#[tokio::test]
+async fn batch_failures_name_in_progress_records_and_leave_out_malformed_ones() {
+    let stack = Stack::new().await;
+    // Another live worker holds the sample's http_call attempt: the record must come back later.
+    let claim = AttemptItem::Claimed { owner: "another-worker".into(), lease_until_ms: now_ms() + 120_000 };
+    stack.rt.runs.put_attempt(TENANT, SAMPLE_RUN_A, "notify", 1, &claim, Condition::NotExists, false).await.expect("claim");
+    let mut event: Value = serde_json::from_str(&event_text("skill-http-call-sqs.json")).expect("JSON");
+    let in_progress = event["Records"][0]["messageId"].as_str().expect("id").to_string();
+    let template = event["Records"][0].clone();
+    let wrong_skill: Value = serde_json::from_str(&event_text("skill-json-transform-sqs.json")).expect("JSON");
+    let mut extra = vec![wrong_skill["Records"][0].clone()];
+    for (id, body) in [("5c2e9a10-0d3b-4f1e-9b6a-7c8d9e0f1a2b", json!("{\"tenant\": \"acme\", \"run_id\":")), ("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", Value::Null)] {
+        let mut r = template.clone();
+        r["messageId"] = json!(id);
+        r["body"] = body;
+        extra.push(r);
+    }
+    event["Records"].as_array_mut().expect("records").extend(extra);
+    let response = aos_lambda::skill::handle(stack.rt.clone(), "http_call", lambda_event(serde_json::from_value(event).expect("SQS event"))).await.expect("handled");
+    // Only the in-progress record is retried; a malformed body, a missing body and another skill's
+    // task can never succeed here, so they are logged and dropped rather than cycled to the DLQ.
+    assert_eq!(failures(&response), vec![in_progress]);
+    let attempt = stack.rt.runs.get_attempt(TENANT, SAMPLE_RUN_A, "notify", 1).await.expect("read");
+    assert!(matches!(attempt, Some((AttemptItem::Claimed { .. }, _))), "the live claim is untouched: {attempt:?}");
+    assert!(stack.rt.runs.get_attempt(TENANT, SAMPLE_RUN_A, "total", 1).await.expect("read").is_none(), "the json_transform task did not run");
+    assert!(stack.receive(ORCHESTRATOR_QUEUE, 1).await.is_empty());
+    // A skill function refuses to start for a skill the deployment does not offer.
+    assert!(aos_lambda::skill::require_skill(&stack.rt, "http_call").is_ok());
+    assert!(aos_lambda::skill::require_skill(&stack.rt, "send_email").is_err());
+}
+
+#[tokio::test]
+async fn storage_errors_are_retried_record_by_record() {
+    let stack = Stack::new().await;
+    let config = sdk_config(&moto_url()).await;
+    let settings = aos_aws::AwsSettings { table: "aos-test-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
+    let skills = stack.rt.ports.skills.clone();
+    let broken = std::sync::Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, skills)));
+    let text = event_text("orchestrator-sqs.json");
+    let response = aos_lambda::orchestrator::handle(broken, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
+    assert_eq!(failures(&response), message_ids(&text));
+}
+
+#[tokio::test]
+async fn sweeper_event_re_advances_an_active_run_whose_advance_was_lost() {
+    let stack = Stack::new().await;
+    let run_id = submit(&stack, &stack.api_key().await).await;
+    assert_eq!(stack.drain(ORCHESTRATOR_QUEUE).await, 1, "the submission's Advance, now lost");
+    let event: Value = serde_json::from_str(&event_text("sweeper-schedule.json")).expect("JSON");
+    let report = aos_lambda::sweeper::handle(stack.rt.clone(), lambda_event(event)).await.expect("swept");
+    assert_eq!(report.active_runs, 1);
+    assert_eq!(run_status(&stack, &run_id).await, "running");
+    let tasks: Vec<StepTask> = stack.receive(&skill_queue(TRANSFORM), 1).await.iter().map(parse).collect();
+    assert_eq!(tasks.iter().map(|t| (t.run_id.as_str(), t.step_id.as_str())).collect::<Vec<_>>(), vec![(run_id.as_str(), "total")]);
+}
+
+/// Feeds what is visible on `queue` to its function, then deletes what the function did not report
+/// as failed, as the SQS event source mapping does. Returns how many messages were handled.
+async fn pump(stack: &Stack, queue: &str) -> usize {
+    let messages = stack.receive(queue, 1).await;
+    if messages.is_empty() {
+        return 0;
+    }
+    let event = stack.sqs_event(queue, &messages);
+    let response = if queue == ORCHESTRATOR_QUEUE {
+        aos_lambda::orchestrator::handle(stack.rt.clone(), event).await
+    } else {
+        aos_lambda::skill::handle(stack.rt.clone(), TRANSFORM, event).await
+    };
+    let failed = failures(&response.expect("handled"));
+    for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref())) {
+        stack.delete(queue, m).await;
+    }
+    messages.len()
+}
+
+#[tokio::test]
+async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
+    let stack = Stack::new().await;
+    let key = stack.api_key().await;
+    let read = |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(format!("{}/../../examples/{p}", env!("CARGO_MANIFEST_DIR"))).expect("example")).expect("JSON") };
+    let body = json!({"plan": read("hello-transform.json"), "inputs": read("hello-transform.inputs.json")}).to_string();
+    let mut submit_event: Value = serde_json::from_str(&event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).expect("JSON");
+    submit_event["headers"]["content-length"] = json!(body.len().to_string());
+    submit_event["body"] = json!(body);
+    let (status, submitted) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &submit_event.to_string()).await;
+    assert_eq!(status, 202, "{submitted}");
+    let run_id = submitted["run_id"].as_str().expect("run_id").to_string();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut handled = 0;
+    while run_status(&stack, &run_id).await != "succeeded" {
+        assert!(Instant::now() < deadline, "run {run_id} did not finish: {}", run_status(&stack, &run_id).await);
+        handled += pump(&stack, ORCHESTRATOR_QUEUE).await + pump(&stack, &skill_queue(TRANSFORM)).await;
+    }
+    // submit → advance → totals → advance → summary → advance: at least five hand-offs.
+    assert!(handled >= 5, "{handled} messages handled");
+
+    let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
+    let (status, view) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &get).await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("succeeded")), "{view}");
+    let summary = view["step_details"].as_array().expect("steps").iter().find(|s| s["step_id"] == "summary").expect("summary step");
+    assert_eq!(summary["output"], json!({"orders": 3, "revenue": 151.5, "top": "B-7"}));
+
+    // Replay through the same function verifies the run as stored in DynamoDB: hashes survive its
+    // number representation, and the pure steps recompute the same outputs.
+    let mut replay: Value = serde_json::from_str(&get).expect("JSON");
+    let path = format!("/api/v1/runs/{run_id}/replay");
+    replay["rawPath"] = json!(path);
+    replay["requestContext"]["http"]["path"] = json!(path);
+    replay["requestContext"]["http"]["method"] = json!("POST");
+    let (status, report) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &replay.to_string()).await;
+    assert_eq!((status, &report["parity"], &report["reexecuted"]), (200, &json!(true), &json!(2)), "{report}");
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end test of the serverless deployment: builds the functions (x86-64), deploys
+# template.yaml into a ministack emulator on a free port, runs the 5-step example through the
+# deployed HTTP API and checks its records in DynamoDB (tests/e2e/ministack.py), then stops the
+# emulator. Extra arguments go to ministack.py (e.g. --no-build).
+# usage: tests/e2e/ministack.sh [--no-build]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=${AOS_TEST_ENV:-$PWD/.test-env}
+tests/stack/python-env.sh ministack lambda
+# `cargo lambda` and zig (found as `python3 -m ziglang`) from the pinned venv.
+export PATH="$root/lambda/bin:$PATH"
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/aos-target" ]; then
+  export CARGO_TARGET_DIR="$HOME/.cache/aos-target"
+fi
+
+port=${AOS_E2E_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+# The emulator and the functions it spawns inherit this environment: dummy credentials, and
+# nothing that points them at a real account.
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+tests/stack/ministack.sh start "$port"
+trap 'tests/stack/ministack.sh stop' EXIT
+if ! "$root/ministack/bin/python" tests/e2e/ministack.py --endpoint "http://127.0.0.1:$port" "$@"; then
+  echo "---- last 80 lines of the emulator's log ($root/ministack.log)"
+  tail -n 80 "$root/ministack.log"
+  exit 1
+fi

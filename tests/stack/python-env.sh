@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Creates (once) the pinned Python virtualenvs the tests need, under $AOS_TEST_ENV (default
+# ./.test-env, git-ignored). Each tool has its own venv because their pins conflict.
+# usage: tests/stack/python-env.sh NAME...
+#   moto       moto server (DynamoDB, SQS, Secrets Manager...) for the adapter tests
+#   lint       cfn-lint and the SAM CLI, for tests/e2e/lint.sh (and `sam build`)
+#   ministack  the ministack emulator (runs the Lambdas) plus boto3 and the SAM translator, for tests/e2e/ministack.sh
+#   lambda     cargo-lambda and zig, for `cargo lambda build` (put $AOS_TEST_ENV/lambda/bin on PATH)
+set -euo pipefail
+root=${AOS_TEST_ENV:-$(cd "$(dirname "$0")/../.." && pwd)/.test-env}
+mkdir -p "$root"
+for name in "$@"; do
+  venv="$root/$name"
+  # `first` is installed on its own before `pkgs`, for packages whose install order matters.
+  first=()
+  case "$name" in
+    moto) pkgs=("moto[server]==5.2.5" "boto3==1.40.74") ;;
+    lint) pkgs=("cfn-lint==1.58.0" "aws-sam-cli==1.170.0" "aws-sam-translator==1.115.0") ;;
+    # cryptography first: installed after ministack, its Cognito JWKS is unusable. ministack pins
+    # botocore 1.43.106, so boto3 is the matching release.
+    ministack)
+      first=("cryptography==50.0.2")
+      pkgs=("ministack==1.5.33" "boto3==1.43.106" "aws-sam-translator==1.115.0")
+      ;;
+    lambda) pkgs=("cargo-lambda==1.9.2" "ziglang==0.17.1") ;;
+    *) echo "unknown test env $name" >&2; exit 2 ;;
+  esac
+  stamp="$venv/.installed-$(printf '%s ' "${first[@]}" "${pkgs[@]}" | sha256sum | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    if [ ${#first[@]} -gt 0 ]; then
+      "$venv/bin/pip" install -q --disable-pip-version-check "${first[@]}"
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check "${pkgs[@]}"
+    touch "$stamp"
+  fi
+done
