@@ -1,13 +1,16 @@
 //! `aos serve`: API, orchestrator, skill workers, sweeper and the embedded durable store and queue
 //! in one process. On first start it creates the `dev` tenant's admin key, prints it once and
-//! writes it to `<data dir>/admin.key` (mode 0600) for local tools and examples.
+//! writes it to `<data dir>/admin.key` (mode 0600) for local tools and examples. It installs the
+//! process's Prometheus recorder and serves it at `GET /metrics`.
 
 use aos_api::{app, AppState};
 use aos_core::ports::QueueSpec;
 use aos_runtime::auth::Role;
 use aos_runtime::consumers::{spawn_all, ConsumerConfig};
 use aos_runtime::messages::{skill_queue, ORCHESTRATOR_QUEUE};
+use aos_runtime::telemetry;
 use aos_runtime::{Ports, Runtime};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use aos_skills::{builtin_registry, SkillsConfig};
 use aos_store::{Durability, EmbeddedDb, EmbeddedQueue, EmbeddedSecrets, EmbeddedStore};
 use anyhow::Context;
@@ -37,6 +40,9 @@ pub struct ServeArgs {
     /// Concurrent handlers per queue.
     #[arg(long, env = "AOS_WORKER_CONCURRENCY", default_value_t = 64)]
     pub concurrency: usize,
+    /// Days to keep failure records (1 to 3650).
+    #[arg(long, env = "AOS_FAILURE_RETENTION_DAYS", default_value_t = aos_runtime::failures::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub failure_retention_days: u32,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -77,9 +83,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secrets: Arc::new(EmbeddedSecrets::new(db.clone())),
         skills,
     };
+    let metrics = install_metrics()?;
+    // Compile the failure catalog now rather than in the first failing attempt's worker.
+    let warm = tokio::task::spawn_blocking(|| {
+        let _ = aos_runtime::failures::classify::matcher();
+    });
     let owner = format!("serve-{}", uuid::Uuid::new_v4().simple());
-    let rt = Arc::new(Runtime::new(ports, owner, true));
+    let rt = Arc::new(Runtime::with_retention(ports, owner, true, args.failure_retention_days));
     ensure_admin_key(&rt, &args.data_dir).await?;
+    warm.await.context("compiling the failure catalog")?;
     for tenant in args.extra_tenants.iter().filter(|t| !t.is_empty()) {
         anyhow::ensure!(tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "tenant names are letters, digits, `-` and `_`: `{tenant}`");
         let path = args.data_dir.join(format!("{tenant}.key"));
@@ -101,13 +113,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("AOS listening on http://{addr}  (data dir {})", args.data_dir.display());
     tracing::info!(%addr, "aos serve started");
-    axum::serve(listener, app(AppState { rt })).with_graceful_shutdown(shutdown_signal()).await?;
+    let upkeep = {
+        let (handle, mut stop) = (metrics.clone(), stop_tx.subscribe());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => handle.run_upkeep(),
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+    let state = AppState::new(rt).with_metrics(Arc::new(move || metrics.render()));
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;
     }
+    let _ = upkeep.await;
     drop(lock);
     Ok(())
+}
+
+/// Installs the process's Prometheus recorder (once: `aos serve` runs once per process) and returns
+/// the handle `GET /metrics` renders from. Histograms need periodic upkeep, done by the caller.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(telemetry::STEP_DURATION.into()), telemetry::STEP_DURATION_BUCKETS)
+        .context("configuring metrics")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    telemetry::describe();
+    Ok(handle)
 }
 
 async fn shutdown_signal() {

@@ -13,7 +13,7 @@
 // Build and run: (cd sdks/typescript && npm run build) && node sdks/typescript/build/examples/btc_price_slack.js
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { AosClient, plan, ref } from "@aos/sdk";
+import { AosClient, plan, refInput, refSecret, refStep, runOutput } from "@aos/sdk";
 
 const DEFAULT_PRICE_URL = "https://api.coingecko.com/api/v3/simple/price?ids=bitcoin&vs_currencies=usd";
 
@@ -32,28 +32,26 @@ async function main(): Promise<number> {
   const webhook = process.env.SLACK_WEBHOOK_URL;
 
   const builder = plan("btc-price-to-slack")
-    .inputSchema({ type: "object", required: ["price_url"], properties: { price_url: { type: "string" } } })
-    .httpCall("fetch", { url: ref.input("price_url"), headers: { accept: "application/json" } }, {
+    .inputs(["price_url"], { price_url: { type: "string" } })
+    .httpCall("fetch", { url: refInput("price_url"), headers: { accept: "application/json" } }, {
       retry: { maxAttempts: 3, initialDelayMs: 500, retryOn: ["TRANSIENT", "RATE_LIMIT"] },
       timeoutMs: 10_000,
     })
-    .jsonTransform(
-      "extract",
-      { data: ref.step("fetch", "body"), expr: '{usd: .bitcoin.usd, text: "Bitcoin is at \\(.bitcoin.usd) USD"}' },
-      { dependsOn: ["fetch"] },
-    );
+    .jsonTransform("extract", refStep("fetch", "output.body"), '{usd: .bitcoin.usd, text: "Bitcoin is at \\(.bitcoin.usd) USD"}', {
+      dependsOn: ["fetch"],
+    });
   if (webhook) {
     await aos.secrets.put("SLACK_WEBHOOK_URL", webhook);
     builder.httpCall(
       "notify",
-      { method: "POST", url: ref.secret("SLACK_WEBHOOK_URL"), body: { text: ref.step("extract", "text") } },
+      { method: "POST", url: refSecret("SLACK_WEBHOOK_URL"), body: { text: refStep("extract", "output.text") } },
       { dependsOn: ["extract"], retry: { maxAttempts: 2, retryOn: ["TRANSIENT"] } },
     );
   }
 
   const run = await aos.runs.submitAndWait(
     { plan: builder, inputs: { price_url: priceUrl } },
-    { timeoutMs: 120_000, onProgress: (r) => console.log(`run ${r.run_id}: ${r.status}`) },
+    { timeoutMs: 120_000, onProgress: (event) => console.log(`  ${event}`) },
   );
   if (run.status !== "succeeded") {
     console.error(`run ${run.status}: ${run.error?.code} ${run.error?.message}`);
@@ -62,7 +60,7 @@ async function main(): Promise<number> {
     }
     return 1;
   }
-  const extracted = run.step_details.find((s) => s.step_id === "extract")?.output as { usd: number; text: string };
+  const extracted = runOutput(run, "extract") as { usd: number; text: string };
   console.log(`price: ${extracted.usd} USD`);
   if (webhook) {
     console.log(`sent to Slack: ${JSON.stringify({ text: extracted.text })}`);

@@ -30,7 +30,10 @@ async function main(): Promise<number> {
   const p = plan("flaky-call").httpCall("call", { url }, { retry }).build();
 
   const seed = 42;
-  const run = await aos.runs.submitAndWait({ plan: p, seed }, { timeoutMs: 60_000 });
+  const run = await aos.runs.submitAndWait(
+    { plan: p, seed },
+    { timeoutMs: 60_000, onProgress: (event) => console.log(`  ${event}${event.isRetry ? " (a retry)" : ""}`) },
+  );
   const step = run.step_details.find((s) => s.step_id === "call")!;
   console.log(`run ${run.run_id} ${run.status} after ${step.attempts.length} attempts`);
   for (const [i, a] of step.attempts.entries()) {

@@ -7,7 +7,7 @@
 // Build and run: (cd sdks/typescript && npm run build) && node sdks/typescript/build/examples/json_transform_demo.js
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { AosClient, plan, ref } from "@aos/sdk";
+import { AosClient, plan, refInput, refStep } from "@aos/sdk";
 
 function apiKey(): string | undefined {
   if (process.env.AOS_API_KEY) return process.env.AOS_API_KEY;
@@ -22,13 +22,11 @@ async function main(): Promise<number> {
   const aos = new AosClient({ apiKey: apiKey() });
 
   const orders = plan("order-totals")
-    .inputSchema({ type: "object", required: ["orders"], properties: { orders: { type: "array" } } })
-    .jsonTransform("paid", { data: ref.input("orders"), expr: "map(select(.paid))" })
-    .jsonTransform(
-      "totals",
-      { data: ref.step("paid"), expr: "{count: length, total: (map(.amount) | add), customers: (map(.customer) | unique)}" },
-      { dependsOn: ["paid"] },
-    )
+    .inputs(["orders"], { orders: { type: "array" } })
+    .jsonTransform("paid", refInput("orders"), "map(select(.paid))")
+    .jsonTransform("totals", refStep("paid"), "{count: length, total: (map(.amount) | add), customers: (map(.customer) | unique)}", {
+      dependsOn: ["paid"],
+    })
     .build();
 
   const sim = await aos.simulate(orders);
@@ -45,7 +43,7 @@ async function main(): Promise<number> {
   const { run_id } = await aos.runs.submit({ plan: orders, inputs, seed: 7 });
   const run = await aos.waitForRun(run_id, {
     timeoutMs: 60_000,
-    onProgress: (r) => console.log(`  ${r.status}: ${Object.entries(r.steps).map(([id, s]) => `${id}=${s.status}`).join(" ")}`),
+    onProgress: (event) => console.log(`  ${event}`),
   });
   if (run.status !== "succeeded") {
     console.error(`run ${run.status}: ${run.error?.code} ${run.error?.message}`);

@@ -95,8 +95,14 @@ def zip_bootstrap(path):
 def transformed_template(template, allow_hosts):
     """The SAM template as CloudFormation sees it after `sam package`, changed for the emulator
     only: x86-64 instead of arm64 (CI builds x86-64; ministack runs binaries natively), code in
-    the emulator's S3, and http_call allowed to reach the local stand-in on 127.0.0.1."""
-    template["Globals"]["Function"]["Architectures"] = ["x86_64"]
+    the emulator's S3, the logging variables Lambda derives from LoggingConfig, and http_call
+    allowed to reach the local stand-in on 127.0.0.1."""
+    glob = template["Globals"]["Function"]
+    glob["Architectures"] = ["x86_64"]
+    # Lambda turns LoggingConfig into these variables; the emulator does not, so set them here.
+    logging = glob.get("LoggingConfig", {})
+    glob["Environment"]["Variables"]["AWS_LAMBDA_LOG_FORMAT"] = logging.get("LogFormat", "Text")
+    glob["Environment"]["Variables"]["AWS_LAMBDA_LOG_LEVEL"] = logging.get("ApplicationLogLevel", "INFO")
     for name, res in template["Resources"].items():
         if res["Type"] == "AWS::Serverless::Function":
             res["Properties"]["CodeUri"] = f"s3://{CODE_BUCKET}/{name}.zip"
@@ -261,6 +267,27 @@ def to_dynamo(value):
     return {"M": {k: to_dynamo(v) for k, v in value.items()}}
 
 
+def item_size(item):
+    """An item's size as DynamoDB bills it (close enough for estimates): attribute names plus values."""
+
+    def value(v):
+        (kind, x), = v.items()
+        if kind == "S":
+            return len(x.encode())
+        if kind == "N":
+            digits = len(x.lstrip("-").replace(".", "").strip("0")) or 1
+            return (digits + 1) // 2 + 1
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + value(e) + 1 for k, e in x.items())
+        if kind == "L":
+            return 3 + sum(value(e) + 1 for e in x)
+        return len(str(x))
+
+    return sum(len(k.encode()) + value(v) for k, v in item.items())
+
+
 def from_dynamo(attr):
     (kind, v), = attr.items()
     if kind == "M":
@@ -385,7 +412,7 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
         if run["status"] in ("succeeded", "failed", "cancelled"):
             break
         time.sleep(1)
-    steps = {s["id"]: s for s in run.get("steps", [])}
+    steps = {s["step_id"]: s for s in run.get("step_details", [])}
     expect(run["status"] == "succeeded", "the run succeeded", {"status": run["status"], "steps": {k: v.get("status") for k, v in steps.items()}, "error": run.get("error")})
     expect(steps["message"]["output"] == EXPECTED_MESSAGE, "the last step's output is the expected message", steps["message"].get("output"))
     expect(len(steps["status"]["attempts"]) == 2, "the flaky status step was retried once (2 attempts)", steps["status"]["attempts"])
@@ -409,6 +436,8 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
         if data.get("state") != "done":
             raise Failure(f"attempt {sk} is not done: {data}")
     log("ok: every attempt item is done with its record")
+    sizes = {sk: item_size(i) for sk, i in by_sk.items()}
+    log("item sizes (bytes, for docs/deploy.md's cost estimate): " + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items())))
     marker = ddb.get_item(TableName=table, Key={"pk": {"S": f"active#{active_shard(run_id)}"}, "sk": {"S": run_id}}, ConsistentRead=True)
     expect("Item" not in marker, "the run's active marker was deleted when it finished", marker.get("Item"))
 
@@ -416,8 +445,18 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     expect(status == 200 and any(r["run_id"] == run_id for r in body["runs"]), "GET /api/v1/runs lists the run (index gsi1)", [status, body])
     status, body = api.call("POST", f"/api/v1/runs/{run_id}/replay")
     expect(status == 200 and body.get("parity") is True, "replay of the run shows parity", [status, body])
+    status, body = api.call("PUT", "/api/v1/secrets/e2e_token", {"value": "s3cr3t-value"})
+    expect(status == 204, "PUT /api/v1/secrets/e2e_token stores a secret (Secrets Manager)", [status, body])
+    status, body = api.call("GET", "/api/v1/secrets")
+    expect(status == 200 and "e2e_token" in body.get("names", []), "GET /api/v1/secrets lists its name", [status, body])
     status, body = api.call("GET", "/api/v1/runs/does-not-exist/nothing")
     expect(status == 404 and isinstance(body, dict) and body.get("error", {}).get("code") == "NOT_FOUND", "an unknown route answers AOS's JSON 404 ($default route)", [status, body])
+
+    # The sweeper, as its schedule invokes it (the test is over before the first scheduled sweep).
+    event = {"id": "e2e-sweep", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    out = emu.client("lambda").invoke(FunctionName=ids["SweeperFunction"], Payload=json.dumps(event).encode())
+    report = json.loads(out["Payload"].read() or b"null")
+    expect("FunctionError" not in out and report == {"active_runs": 0}, "a sweep finds no unfinished run", [out.get("FunctionError"), report])
 
 
 def main():

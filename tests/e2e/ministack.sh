@@ -19,7 +19,9 @@ port=${AOS_E2E_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("12
 # nothing that points them at a real account.
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
 export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-tests/stack/ministack.sh start "$port"
+# AUTH=true: each function calls AWS with its own execution role's credentials, and the emulator
+# checks every call against that role's policies (the template's least-privilege policies).
+AUTH=true tests/stack/ministack.sh start "$port"
 trap 'tests/stack/ministack.sh stop' EXIT
 if ! "$root/ministack/bin/python" tests/e2e/ministack.py --endpoint "http://127.0.0.1:$port" "$@"; then
   echo "---- last 80 lines of the emulator's log ($root/ministack.log)"

@@ -4,7 +4,8 @@
 # usage: tests/stack/ministack.sh start PORT   -> prints nothing; writes $AOS_TEST_ENV/ministack.pid
 #        tests/stack/ministack.sh stop
 # Its log is $AOS_TEST_ENV/ministack.log. It binds 127.0.0.1 only; IOT_MTLS_ENABLED=0 and
-# SFTP_ENABLED=0 keep it from opening the MQTT (8883) and SFTP ports.
+# SFTP_ENABLED=0 keep it from opening the MQTT (8883) and SFTP ports. With AUTH=true in the
+# environment it checks signatures and IAM policies (the test credentials test/test are the root).
 set -euo pipefail
 root=${AOS_TEST_ENV:-$(cd "$(dirname "$0")/../.." && pwd)/.test-env}
 pidfile="$root/ministack.pid"
@@ -20,7 +21,9 @@ case "${1:-}" in
     tmp="$root/ministack-tmp"
     rm -rf "$tmp" && mkdir -p "$tmp"
     # Its own process group (setsid), so that stopping it also stops the Lambda processes it runs.
-    GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 IOT_MTLS_ENABLED=0 SFTP_ENABLED=0 TMPDIR="$tmp" \
+    # AWS_ENDPOINT_URL is handed to the `provided.*` functions it runs (only when it has one
+    # itself), so that their SDK clients call the emulator, not AWS.
+    AWS_ENDPOINT_URL="http://127.0.0.1:$port" GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 IOT_MTLS_ENABLED=0 SFTP_ENABLED=0 TMPDIR="$tmp" \
       setsid "$root/ministack/bin/ministack" > "$root/ministack.log" 2>&1 < /dev/null &
     echo $! > "$pidfile"
     for _ in $(seq 300); do

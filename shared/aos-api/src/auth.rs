@@ -21,16 +21,21 @@ pub enum Permission {
     SkillsRead,
     SecretsWrite,
     SecretsRead,
+    FailuresRead,
+    CatalogRead,
+    /// The process's Prometheus metrics: aggregates over every tenant the process serves (no
+    /// tenant labels), so only operating roles and scrapers (machine keys) get it.
+    MetricsRead,
 }
 
 /// The role → permission matrix (see `docs/api.md`).
 pub fn allows(role: Role, p: Permission) -> bool {
     use Permission::*;
     match role {
-        Role::Admin => true,
-        Role::Operator | Role::Developer => true,
+        Role::Admin | Role::Operator => true,
+        Role::Developer => !matches!(p, MetricsRead),
         Role::Machine => !matches!(p, SecretsWrite),
-        Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead),
+        Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead | FailuresRead | CatalogRead),
     }
 }
 
@@ -70,7 +75,7 @@ macro_rules! permission_markers {
         }
     };
 }
-permission_markers!(RunsRead, RunsWrite, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead);
+permission_markers!(RunsRead, RunsWrite, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, CatalogRead, MetricsRead);
 
 /// The verified caller, holding permission `P`.
 pub struct Auth<P> {
@@ -93,5 +98,21 @@ impl<S: Send + Sync, P: NeedsPermission> FromRequestParts<S> for Auth<P> {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", format!("role {:?} lacks permission {:?}", principal.role, P::PERMISSION)));
         }
         Ok(Auth { principal, _p: PhantomData })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewers_read_failures_and_the_catalog_and_only_operating_roles_read_metrics() {
+        use Permission::*;
+        for p in [FailuresRead, CatalogRead] {
+            assert!([Role::Admin, Role::Operator, Role::Developer, Role::Machine, Role::Viewer].iter().all(|r| allows(*r, p)), "{p:?}");
+        }
+        let metrics: Vec<Role> = [Role::Admin, Role::Operator, Role::Developer, Role::Machine, Role::Viewer].into_iter().filter(|r| allows(*r, MetricsRead)).collect();
+        assert_eq!(metrics, [Role::Admin, Role::Operator, Role::Machine]);
+        assert!(!allows(Role::Viewer, RunsWrite) && !allows(Role::Machine, SecretsWrite), "the existing matrix is unchanged");
     }
 }

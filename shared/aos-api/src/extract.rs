@@ -37,6 +37,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", format!("body is not valid JSON: {e}")))?;
+    from_value(value)
+}
+
+/// A JSON value of the wrong shape → 422 `INVALID_FIELD` naming the field path.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
@@ -45,21 +50,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// A query string whose problems are 400 `INVALID_QUERY` naming the parameter.
+/// A query string whose problems are 400 `INVALID_QUERY` naming the parameter (in the message and
+/// in `details.field`).
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded_compat(q);
-        de.map(ApiQuery)
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
 }
 
-fn serde_urlencoded_compat<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| ApiError::bad_request("INVALID_QUERY", "query string is malformed", ""))?)
-        .map(|axum::extract::Query(v)| v)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_QUERY", e.body_text()))
+pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        let prefix = if field.is_empty() { String::new() } else { format!("{field}: ") };
+        ApiError::bad_request("INVALID_QUERY", format!("{prefix}{}", e.inner()), &field)
+    })
 }

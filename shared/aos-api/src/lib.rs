@@ -1,10 +1,14 @@
-//! The AOS HTTP API: one router per resource (runs, workflows, skills, secrets), mounted together by
-//! `aos serve` and served one by one by the API Lambdas. The OpenAPI document is generated from
-//! these routers and served at `/api/v1/openapi.json`.
+//! The AOS HTTP API: one router per resource (runs, workflows, skills, secrets, failures, the
+//! failure catalog, metrics), mounted together by `aos serve` and served one by one by the API
+//! Lambdas. The OpenAPI document is generated from these routers and served at
+//! `/api/v1/openapi.json`.
 
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod failures;
+pub mod metrics;
 pub mod public;
 pub mod runs;
 pub mod secrets;
@@ -23,16 +27,32 @@ use utoipa_axum::router::OpenApiRouter;
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Renders the process's metrics in the Prometheus text format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub rt: Arc<Runtime>,
+    /// Present where the deployment records metrics (`aos serve`); `GET /metrics` answers 404 without.
+    pub metrics: Option<MetricsRender>,
+}
+
+impl AppState {
+    pub fn new(rt: Arc<Runtime>) -> Self {
+        Self { rt, metrics: None }
+    }
+
+    pub fn with_metrics(mut self, render: MetricsRender) -> Self {
+        self.metrics = Some(render);
+        self
+    }
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AOS API", version = "1", description = "Run plans of skills deterministically; failures are data."),
     modifiers(&BearerAuth),
-    tags((name = "runs"), (name = "workflows"), (name = "skills"), (name = "secrets"), (name = "meta"))
+    tags((name = "runs"), (name = "workflows"), (name = "skills"), (name = "secrets"), (name = "failures"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -87,10 +107,17 @@ pub enum Resource {
     Workflows,
     Skills,
     Secrets,
+    /// Recorded failures and their statistics.
+    Failures,
+    /// The failure catalog and its matcher.
+    Catalog,
+    /// `GET /metrics`.
+    Metrics,
 }
 
 impl Resource {
-    pub const ALL: &'static [Resource] = &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets];
+    pub const ALL: &'static [Resource] =
+        &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets, Resource::Failures, Resource::Catalog, Resource::Metrics];
 
     fn router(self) -> OpenApiRouter<AppState> {
         match self {
@@ -98,6 +125,9 @@ impl Resource {
             Resource::Workflows => workflows::router(),
             Resource::Skills => skills::router(),
             Resource::Secrets => secrets::router(),
+            Resource::Failures => failures::router(),
+            Resource::Catalog => catalog::router(),
+            Resource::Metrics => metrics::router(),
         }
     }
 }

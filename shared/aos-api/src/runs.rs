@@ -2,7 +2,7 @@
 
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{from_value, ApiJson, ApiQuery};
 use crate::AppState;
 use aos_core::plan::Plan;
 use aos_core::run::{Run, RunStatus, WorkflowRef};
@@ -31,7 +31,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = SubmitRun,
     responses((status = 202, body = Submitted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn submit_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, ApiJson(req): ApiJson<SubmitRun>) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+async fn submit_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, ApiJson(body): ApiJson<serde_json::Value>) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    // A body that is not a submission is a rejected run too, recorded like any other.
+    let req: SubmitRun = match from_value(body) {
+        Ok(req) => req,
+        Err(e) => {
+            let field = e.details["field"].as_str().unwrap_or_default().to_string();
+            s.rt.record_rejected_body(auth.tenant(), &e.message, &field).await;
+            return Err(e);
+        }
+    };
     let out = s.rt.submit(auth.tenant(), req).await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }

@@ -1,11 +1,13 @@
 //! The orchestration rules as a pure function: given a run, the attempt records so far and the
 //! time, decide the run's next state and which step attempts to dispatch. The runtime persists the
 //! new state and sends the dispatches; re-running `advance` on the same facts decides the same.
+//! Failures are classified through `EngineEnv::classify` and reported in the decision as events.
 
 use crate::dag::topo_order;
+use crate::failure::{FailureEvent, FailureKind, FailureMatch, FailureNote, RecoveryMode};
 use crate::outcome::{Category, StepError};
 use crate::plan::{OnError, RetryPolicy, Step};
-use crate::retry::{retry_delay_ms, should_retry};
+use crate::recovery::{decide, match_of, recovered_attempts, NextStep};
 use crate::run::{AttemptRecord, Run, RunStatus, StepState, StepStatus};
 use crate::template::{resolve, Scope};
 use crate::trace::root_hash;
@@ -18,6 +20,8 @@ pub trait EngineEnv {
     fn default_timeout_ms(&self, skill: &str) -> u64;
     /// Evaluates a step condition over `{inputs, steps}`.
     fn eval_condition(&self, expr: &str, context: &Value) -> Result<bool, String>;
+    /// Classifies a failure against the failure catalog.
+    fn classify(&self, error: &StepError, skill: Option<&str>) -> FailureMatch;
 }
 
 /// One step attempt to hand to a skill worker.
@@ -43,6 +47,18 @@ pub struct Decision {
     pub wake_at_ms: Option<i64>,
     /// The run state changed and must be saved.
     pub changed: bool,
+    /// Failures absorbed by this decision and recoveries that reached their outcome, in the
+    /// order they were decided. Each failed attempt is reported by exactly one decision.
+    pub failures: Vec<FailureEvent>,
+}
+
+/// Why a run is failing, with the step that caused it if any.
+struct RunFailure {
+    error: StepError,
+    failure: FailureMatch,
+    step_id: Option<String>,
+    attempt: u32,
+    skill: Option<String>,
 }
 
 /// Advances `run` given its attempt records. Mutates `run`; returns what to dispatch.
@@ -60,7 +76,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
     let by_key: HashMap<(&str, u32), &AttemptRecord> =
         attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
     let order = topo_order(&run.plan).unwrap_or_else(|_| (0..run.plan.steps.len()).collect());
-    let mut failure: Option<StepError> = None;
+    let mut failure: Option<RunFailure> = None;
 
     // 1. Absorb the outcomes of running steps: success, retry, fallback or final failure.
     for &i in &order {
@@ -70,31 +86,57 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
             continue;
         }
         let Some(rec) = by_key.get(&(step.id.as_str(), st.attempt)) else { continue };
-        match rec.outcome.error() {
-            None => st.status = StepStatus::Succeeded,
-            Some(err) => {
-                let policy = step.retry.clone().unwrap_or_default();
-                if !st.fallback && !run.cancel_requested && should_retry(&policy, err, st.attempt) {
-                    let delay = retry_delay_ms(&policy, err, run.seed, &step.id, st.attempt);
-                    st.attempt += 1;
-                    st.due_at_ms = Some(now_ms + delay as i64);
-                    st.dispatched_at_ms = Some(now_ms);
-                    d.dispatches.push(pending_dispatch(&step, st, delay));
-                } else if let (OnError::Fallback { skill, .. }, false) = (&step.on_error, st.fallback) {
-                    st.fallback = true;
-                    st.skill = skill.clone();
-                    st.attempt += 1;
-                    st.due_at_ms = None;
-                    st.dispatched_at_ms = Some(now_ms);
-                    d.dispatches.push(pending_dispatch(&step, st, 0));
-                } else {
-                    st.status = StepStatus::Failed;
-                    st.error = Some(err.clone());
-                    if !matches!(step.on_error, OnError::Continue) && failure.is_none() {
-                        failure = Some(err.clone());
-                    }
-                }
+        let Some(err) = rec.outcome.error() else {
+            st.status = StepStatus::Succeeded;
+            if st.attempt > 1 {
+                let attempts = recovered_attempts(&step, st.attempt, &by_key, run.seed, env);
+                d.failures.push(FailureEvent::Recovered { step_id: step.id.clone(), skill: step.skill.clone(), attempts, succeeded: true });
             }
+            continue;
+        };
+        let matched = match_of(rec, err, env);
+        let on_fallback = st.fallback;
+        let next = if on_fallback || run.cancel_requested { NextStep::Stop } else { decide(&retry_policy(&step), err, &matched, run.seed, &step.id, st.attempt) };
+        let recovery = match (next, &step.on_error) {
+            (NextStep::Retry { delay_ms, mode }, _) => {
+                st.attempt += 1;
+                st.due_at_ms = Some(now_ms + delay_ms as i64);
+                st.dispatched_at_ms = Some(now_ms);
+                d.dispatches.push(pending_dispatch(&step, st, delay_ms));
+                Some(mode)
+            }
+            (NextStep::Stop, OnError::Fallback { skill, .. }) if !on_fallback => {
+                st.fallback = true;
+                st.skill = skill.clone();
+                st.attempt += 1;
+                st.due_at_ms = None;
+                st.dispatched_at_ms = Some(now_ms);
+                d.dispatches.push(pending_dispatch(&step, st, 0));
+                Some(RecoveryMode::Fallback)
+            }
+            (NextStep::Stop, _) => {
+                st.status = StepStatus::Failed;
+                st.error = Some(err.clone());
+                if !matches!(step.on_error, OnError::Continue) && failure.is_none() {
+                    failure = Some(RunFailure { error: err.clone(), failure: matched.clone(), step_id: Some(step.id.clone()), attempt: rec.attempt, skill: Some(rec.skill.clone()) });
+                }
+                None
+            }
+        };
+        let failed_for_good = recovery.is_none() && st.attempt > 1;
+        d.failures.push(FailureEvent::Failed(FailureNote {
+            kind: FailureKind::Attempt,
+            step_id: Some(step.id.clone()),
+            attempt: rec.attempt,
+            skill: Some(rec.skill.clone()),
+            error: err.clone(),
+            failure: matched,
+            recovery,
+            at_ms: rec.finished_at_ms,
+        }));
+        if failed_for_good {
+            let attempts = recovered_attempts(&step, st.attempt, &by_key, run.seed, env);
+            d.failures.push(FailureEvent::Recovered { step_id: step.id.clone(), skill: step.skill.clone(), attempts, succeeded: false });
         }
     }
 
@@ -105,18 +147,14 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
     if failure.is_none() {
         if let Some(max) = run.plan.budget.max_cost_usd {
             if run.cost_usd > max + 1e-12 {
-                failure = Some(budget_error(
-                    "BUDGET_COST_EXCEEDED",
-                    format!("run cost {:.6} USD exceeds the budget of {max} USD", run.cost_usd),
-                ));
+                let message = format!("run cost {:.6} USD exceeds the budget of {max} USD", run.cost_usd);
+                failure = Some(run_failure(budget_error("BUDGET_COST_EXCEEDED", message), env));
             }
         }
         if let Some(max) = run.plan.budget.max_duration_ms {
             if now_ms - started > max as i64 {
-                failure = Some(budget_error(
-                    "BUDGET_DURATION_EXCEEDED",
-                    format!("run has taken {} ms, over its budget of {max} ms", now_ms - started),
-                ));
+                let message = format!("run has taken {} ms, over its budget of {max} ms", now_ms - started);
+                failure = Some(run_failure(budget_error("BUDGET_DURATION_EXCEEDED", message), env));
             } else if starting {
                 // One wake-up at the deadline, armed when the run starts (the periodic sweep
                 // covers deadlines beyond the queue's maximum delay).
@@ -126,17 +164,11 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
     }
 
     if failure.is_some() || run.cancel_requested {
-        let cancelled = failure.is_none();
-        run.error = failure.or_else(|| Some(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled")));
-        for st in run.steps.values_mut() {
-            if !st.status.is_terminal() {
-                st.status = StepStatus::Cancelled;
-            }
-        }
-        d.dispatches.clear();
-        finish(run, &by_key, now_ms, if cancelled { RunStatus::Cancelled } else { RunStatus::Failed });
-        d.changed = true;
-        d.wake_at_ms = None;
+        let (status, why) = match failure {
+            Some(f) => (RunStatus::Failed, f),
+            None => (RunStatus::Cancelled, run_failure(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled"), env)),
+        };
+        end_run(run, &mut d, &by_key, now_ms, env, status, why);
         return d;
     }
 
@@ -196,17 +228,20 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
             Err(err) => {
                 st.status = StepStatus::Failed;
                 st.error = Some(err.clone());
+                let matched = env.classify(&err, Some(&step.skill));
+                d.failures.push(FailureEvent::Failed(FailureNote {
+                    kind: FailureKind::Step,
+                    step_id: Some(step.id.clone()),
+                    attempt: 0,
+                    skill: Some(step.skill.clone()),
+                    error: err.clone(),
+                    failure: matched.clone(),
+                    recovery: None,
+                    at_ms: now_ms,
+                }));
                 if !matches!(step.on_error, OnError::Continue) {
-                    run.error = Some(err);
-                    for st in run.steps.values_mut() {
-                        if !st.status.is_terminal() {
-                            st.status = StepStatus::Cancelled;
-                        }
-                    }
-                    finish(run, &by_key, now_ms, RunStatus::Failed);
-                    d.changed = true;
-                    d.dispatches.clear();
-                    d.wake_at_ms = None;
+                    let why = RunFailure { error: err, failure: matched, step_id: Some(step.id.clone()), attempt: 0, skill: Some(step.skill.clone()) };
+                    end_run(run, &mut d, &by_key, now_ms, env, RunStatus::Failed, why);
                     return d;
                 }
             }
@@ -256,6 +291,45 @@ fn pending_dispatch(step: &Step, st: &StepState, delay: u64) -> Dispatch {
 
 fn budget_error(code: &str, message: String) -> StepError {
     StepError::new(code, Category::Resource, false, message)
+}
+
+/// A run failure that no step caused (budget, cancellation), classified.
+fn run_failure(error: StepError, env: &dyn EngineEnv) -> RunFailure {
+    let failure = env.classify(&error, None);
+    RunFailure { error, failure, step_id: None, attempt: 0, skill: None }
+}
+
+/// Fails or cancels the run: unfinished steps are cancelled (their pending recoveries end
+/// unsuccessful), the run records its error and classification, and the decision reports it.
+fn end_run(run: &mut Run, d: &mut Decision, by_key: &HashMap<(&str, u32), &AttemptRecord>, now_ms: i64, env: &dyn EngineEnv, status: RunStatus, why: RunFailure) {
+    let unfinished: Vec<String> = run.steps.iter().filter(|(_, st)| !st.status.is_terminal()).map(|(id, _)| id.clone()).collect();
+    for id in unfinished {
+        let Some(st) = run.steps.get_mut(&id) else { continue };
+        st.status = StepStatus::Cancelled;
+        let current = st.attempt;
+        if current > 1 {
+            if let Some(step) = run.plan.step(&id) {
+                let attempts = recovered_attempts(step, current, by_key, run.seed, env);
+                d.failures.push(FailureEvent::Recovered { step_id: id, skill: step.skill.clone(), attempts, succeeded: false });
+            }
+        }
+    }
+    run.error = Some(why.error.clone());
+    run.failure = Some(why.failure.clone());
+    d.dispatches.clear();
+    finish(run, by_key, now_ms, status);
+    d.changed = true;
+    d.wake_at_ms = None;
+    d.failures.push(FailureEvent::Failed(FailureNote {
+        kind: FailureKind::Run,
+        step_id: why.step_id,
+        attempt: why.attempt,
+        skill: why.skill,
+        error: why.error,
+        failure: why.failure,
+        recovery: None,
+        at_ms: now_ms,
+    }));
 }
 
 fn status_word(s: StepStatus) -> &'static str {

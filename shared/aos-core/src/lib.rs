@@ -1,13 +1,16 @@
 //! The AOS domain: plans and their validation, templating, retries and budgets, structured
 //! outcomes, determinism (canonical JSON, hashing, seeded randomness, traces), and the ports
-//! (`Store`, `Queue`, `Secrets`, `Skill`) that adapters implement. No I/O and no AWS types here.
+//! (`Store`, `Queue`, `Secrets`, `Skill`) that adapters implement, and the retry decisions that
+//! failure classifications drive. No I/O and no AWS types here.
 
 pub mod canonical;
 pub mod dag;
 pub mod engine;
 pub mod error;
+pub mod failure;
 pub mod outcome;
 pub mod plan;
+pub mod recovery;
 pub mod ports;
 pub mod retry;
 pub mod rng;
@@ -18,5 +21,6 @@ pub mod trace;
 pub mod validate;
 
 pub use error::{DomainError, FieldError};
+pub use failure::{FailureEvent, FailureKind, FailureMatch, FailureNote, RecoveryMode};
 pub use outcome::{Category, Outcome, StepError};
 pub use plan::{Budget, OnError, Plan, RetryPolicy, Step};

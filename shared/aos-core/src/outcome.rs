@@ -39,7 +39,7 @@ impl Category {
 /// A structured step failure.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct StepError {
-    /// Machine-readable code, e.g. `HTTP_STATUS_503`, `STEP_TIMEOUT`, `SKILL_PANIC`.
+    /// Machine-readable code, e.g. `HTTP_503`, `STEP_TIMEOUT`, `SKILL_PANIC`.
     pub code: String,
     pub category: Category,
     pub message: String,

@@ -1,5 +1,6 @@
 //! Runs: the execution context of one plan — status, per-step state, attempt records, cost, trace.
 
+use crate::failure::FailureMatch;
 use crate::outcome::{Outcome, StepError};
 use crate::plan::Plan;
 use crate::trace::TraceEntry;
@@ -125,6 +126,9 @@ pub struct Run {
     /// The run-level failure (the failing step's error, a budget breach, or cancellation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
+    /// The failure catalog's classification of `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureMatch>,
     #[serde(default)]
     #[schema(required = true)]
     pub cancel_requested: bool,
@@ -152,6 +156,10 @@ pub struct AttemptRecord {
     pub finished_at_ms: i64,
     pub duration_ms: u64,
     pub cost_usd: f64,
+    /// The failure catalog's classification of a failed outcome (set by the skill worker). Not
+    /// part of the trace: replay and verification ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureMatch>,
 }
 
 impl AttemptRecord {

@@ -2,6 +2,7 @@
 //! `continue`, conditions, skipped dependents, budgets, cancellation and the trace.
 
 use aos_core::engine::{advance, EngineEnv};
+use aos_core::failure::FailureMatch;
 use aos_core::outcome::{Category, Outcome, StepError};
 use aos_core::plan::Plan;
 use aos_core::run::{AttemptRecord, Run, RunStatus, StepState, StepStatus};
@@ -20,6 +21,9 @@ impl EngineEnv for Env {
             "bad" => Err("syntax error".into()),
             _ => Ok(true),
         }
+    }
+    fn classify(&self, _: &StepError, _: Option<&str>) -> FailureMatch {
+        FailureMatch::unmatched("")
     }
 }
 
@@ -40,6 +44,7 @@ fn run_of(plan: Value, inputs: Value) -> Run {
         idempotency_key: None,
         cost_usd: 0.0,
         error: None,
+        failure: None,
         cancel_requested: false,
         trace: vec![],
         trace_root: None,
@@ -60,6 +65,7 @@ fn rec(step: &str, attempt: u32, outcome: Outcome, cost: f64) -> AttemptRecord {
         finished_at_ms: 1,
         duration_ms: 1,
         cost_usd: cost,
+        failure: None,
     }
 }
 
@@ -232,6 +238,9 @@ fn conditions_see_only_upstream_steps() {
         fn eval_condition(&self, _: &str, ctx: &Value) -> Result<bool, String> {
             self.0.lock().unwrap().push(ctx.clone());
             Ok(true)
+        }
+        fn classify(&self, _: &StepError, _: Option<&str>) -> FailureMatch {
+            FailureMatch::unmatched("")
         }
     }
     let mut run = run_of(json!({"name": "p", "steps": [

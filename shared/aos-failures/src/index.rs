@@ -4,7 +4,7 @@
 
 use crate::catalog::{fold_key, Catalog, CatalogError};
 use crate::input::FailureInput;
-use crate::literal::analyze;
+use crate::literal::{analyze, ExactLiteral};
 use crate::rank::{Rank, Tier, STATUS_IN_TEXT_STRENGTH};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
@@ -26,6 +26,8 @@ pub(crate) struct Hit {
 #[derive(Debug)]
 struct Pattern {
     regex: Regex,
+    /// Decided by the prefilter hit itself when the pattern is a bounded literal.
+    exact: Option<ExactLiteral>,
     hit: Hit,
 }
 
@@ -44,6 +46,8 @@ pub(crate) struct Index {
     prefilter: AhoCorasick,
     literal_patterns: Vec<Vec<u32>>,
     status_in_text: Option<(Regex, Vec<u32>)>,
+    /// The best rank a status read from the text can have; a better match makes reading it moot.
+    status_ceiling: Rank,
     rules: Vec<String>,
 }
 
@@ -73,6 +77,7 @@ impl Index {
             prefilter: AhoCorasick::new(Vec::<&str>::new()).map_err(|e| bad("", "", e.to_string()))?,
             literal_patterns: Vec::new(),
             status_in_text: None,
+            status_ceiling: Rank { specific: false, tier: Tier::Pattern, priority: i32::MIN, strength: 0, anchors: 0, code_order: Reverse(u32::MAX) },
             rules: Vec::new(),
         };
         let mut patterns = Vec::new();
@@ -108,7 +113,7 @@ impl Index {
                 let regex = compile(p).map_err(|reason| bad(&e.code, p, reason))?;
                 let rank = Rank { tier: Tier::Pattern, strength: info.literal_len, anchors: info.anchors, ..ix.base[i as usize] };
                 let rule = ix.rule(p);
-                patterns.push((Pattern { regex, hit: Hit { entry: i, rank, rule } }, info.required, p.clone()));
+                patterns.push((Pattern { regex, exact: info.exact, hit: Hit { entry: i, rank, rule } }, info.required, p.clone()));
             }
         }
         if patterns.len() > MAX_PATTERNS {
@@ -132,10 +137,22 @@ impl Index {
         }
         ix.prefilter = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&literals)
             .map_err(|e| bad("", "", e.to_string()))?;
         ix.patterns = patterns.into_iter().map(|(p, _, _)| p).collect();
+        for (i, _) in c.entries.iter().enumerate().filter(|(_, e)| !e.rules.http_status.is_empty()) {
+            let c = &ix.status_ceiling;
+            let r = ix.base[i];
+            ix.status_ceiling = Rank {
+                specific: c.specific || r.specific,
+                tier: Tier::Pattern,
+                priority: c.priority.max(r.priority),
+                strength: STATUS_IN_TEXT_STRENGTH,
+                anchors: 0,
+                code_order: Reverse(0),
+            };
+        }
         if !c.status_in_message.is_empty() {
             let joined = c.status_in_message.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
             let regex = compile(&joined).map_err(|reason| bad("status_in_message", &joined, reason))?;
@@ -151,6 +168,11 @@ impl Index {
     fn rule(&mut self, text: &str) -> u32 {
         self.rules.push(text.to_string());
         (self.rules.len() - 1) as u32
+    }
+
+    /// Bitset words in use.
+    fn words(&self) -> usize {
+        self.patterns.len().div_ceil(64)
     }
 
     pub fn rule_text(&self, rule: u32) -> &str {
@@ -188,7 +210,7 @@ impl Index {
         }
         let pattern = self.best_pattern(text, best.map(|b| b.rank));
         offer(&mut best, pattern);
-        if status.is_none() {
+        if status.is_none() && best.is_none_or(|b| b.rank < self.status_ceiling) {
             offer(&mut best, self.status_in_text(text));
         }
         best
@@ -233,27 +255,36 @@ impl Index {
     }
 
     /// The best pattern that matches, among those the prefilter flags, that could beat `floor`.
+    /// Bounded-literal patterns are confirmed during the automaton pass (`confirmed`); the rest
+    /// are flagged (`flagged`) and run as regexes, best rank first, until one matches.
     fn best_pattern(&self, text: &[u8], floor: Option<Rank>) -> Option<Hit> {
-        let mut set = [0u64; WORDS];
+        let mut flagged = [0u64; WORDS];
+        let mut confirmed = [0u64; WORDS];
         let mut any = false;
         for m in self.prefilter.find_overlapping_iter(text) {
             for &p in &self.literal_patterns[m.pattern().as_usize()] {
-                set[p as usize / 64] |= 1 << (p % 64);
+                let (w, bit) = (p as usize / 64, 1u64 << (p % 64));
+                match self.patterns[p as usize].exact {
+                    Some(e) if e.accepts(text, m.start(), m.end()) => confirmed[w] |= bit,
+                    Some(_) => continue,
+                    None => flagged[w] |= bit,
+                }
                 any = true;
             }
         }
         if !any {
             return None;
         }
-        for (w, &word) in set.iter().enumerate() {
-            let mut bits = word;
+        for w in 0..self.words() {
+            let mut bits = flagged[w] | confirmed[w];
             while bits != 0 {
-                let p = &self.patterns[w * 64 + bits.trailing_zeros() as usize];
+                let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
+                let p = &self.patterns[w * 64 + b];
                 if floor.is_some_and(|f| p.hit.rank <= f) {
                     return None;
                 }
-                if p.regex.is_match(text) {
+                if confirmed[w] & (1 << b) != 0 || p.regex.is_match(text) {
                     return Some(p.hit);
                 }
             }
@@ -292,4 +323,36 @@ fn aws_code(k: &str) -> &str {
 fn status_of_code(code: &str) -> Option<u16> {
     let d = code.strip_prefix("HTTP_")?;
     (d.len() == 3 && d.bytes().all(|b| b.is_ascii_digit())).then(|| d.parse().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Index;
+    use crate::catalog::Catalog;
+    use crate::input::FailureInput;
+    use crate::normalize::normalize;
+
+    /// Confirming bounded literals from the automaton must agree with running their regexes.
+    #[test]
+    fn literal_fast_path_agrees_with_regexes() {
+        let catalog = Catalog::builtin().expect("catalog loads");
+        let fast = Index::build(&catalog).expect("index builds");
+        let mut slow = Index::build(&catalog).expect("index builds");
+        assert!(slow.patterns.iter().filter(|p| p.exact.is_some()).count() > slow.patterns.len() / 2);
+        slow.patterns.iter_mut().for_each(|p| p.exact = None);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/failures/corpus.jsonl");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let messages: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+            .collect();
+        assert!(messages.len() >= 200);
+        for m in &messages {
+            let norm = normalize(m);
+            let input = FailureInput::message(m);
+            let (a, b) = (fast.best(&input, norm.as_bytes()), slow.best(&input, norm.as_bytes()));
+            assert_eq!(a.map(|h| (h.entry, h.rule)), b.map(|h| (h.entry, h.rule)), "{m}");
+        }
+    }
 }

@@ -16,6 +16,26 @@ pub struct PatternInfo {
     pub anchors: u32,
     /// Every match contains at least one of these.
     pub required: Vec<Vec<u8>>,
+    /// Set when the pattern is one literal, optionally between word boundaries: then a hit of
+    /// the prefilter decides the match alone, with two boundary checks instead of a regex run.
+    pub exact: Option<ExactLiteral>,
+}
+
+/// A pattern of the form `\bliteral\b` (each boundary optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactLiteral {
+    pub boundary_start: bool,
+    pub boundary_end: bool,
+}
+
+impl ExactLiteral {
+    /// Whether the literal found at `start..end` of `text` satisfies the boundaries (ASCII word
+    /// characters, as the regexes are compiled without Unicode).
+    pub fn accepts(&self, text: &[u8], start: usize, end: usize) -> bool {
+        let word = |i: usize| text.get(i).is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_');
+        let edge = |outside: Option<usize>, inside: usize| outside.is_some_and(word) != word(inside);
+        (!self.boundary_start || edge(start.checked_sub(1), start)) && (!self.boundary_end || edge(Some(end), end - 1))
+    }
 }
 
 /// Parses a pattern the way the matcher compiles it (bytes, ASCII-only classes).
@@ -25,7 +45,27 @@ pub fn analyze(pattern: &str) -> Result<PatternInfo, String> {
     if let Some(short) = required.iter().find(|l| l.len() < MIN_PREFILTER_LITERAL) {
         return Err(format!("required literal {:?} is shorter than {MIN_PREFILTER_LITERAL} bytes", String::from_utf8_lossy(short)));
     }
-    Ok(PatternInfo { literal_len: min_literal(&hir), anchors: anchors(&hir), required })
+    Ok(PatternInfo { literal_len: min_literal(&hir), anchors: anchors(&hir), required, exact: exact(&hir) })
+}
+
+fn exact(h: &Hir) -> Option<ExactLiteral> {
+    use regex_syntax::hir::Look;
+    let is_b = |h: &Hir| matches!(h.kind(), HirKind::Look(Look::WordAscii));
+    match h.kind() {
+        HirKind::Literal(_) => Some(ExactLiteral { boundary_start: false, boundary_end: false }),
+        HirKind::Concat(hs) => {
+            let (start, rest) = match hs.split_first() {
+                Some((f, rest)) if is_b(f) => (true, rest),
+                _ => (false, &hs[..]),
+            };
+            let (end, mid) = match rest.split_last() {
+                Some((l, mid)) if is_b(l) => (true, mid),
+                _ => (false, rest),
+            };
+            matches!(mid, [lit] if matches!(lit.kind(), HirKind::Literal(_))).then_some(ExactLiteral { boundary_start: start, boundary_end: end })
+        }
+        _ => None,
+    }
 }
 
 fn min_literal(h: &Hir) -> u32 {
@@ -84,6 +124,11 @@ mod tests {
         assert_eq!(a.required, vec![b"504 gateway time".to_vec()]);
         let b = analyze(r"timed? ?out").unwrap();
         assert_eq!(b.literal_len, 7);
+        assert_eq!(b.exact, None);
+        let c = analyze(r"\bconnection refused\b").unwrap();
+        let e = c.exact.expect("a bounded literal is exact");
+        assert!(e.accepts(b"x connection refused.", 2, 20));
+        assert!(!e.accepts(b"xconnection refused", 1, 19));
     }
 
     #[test]

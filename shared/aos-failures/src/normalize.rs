@@ -19,7 +19,7 @@ pub fn normalize_into(message: &str, out: &mut String) {
     out.clear();
     let s = message.as_bytes();
     let end = scan_end(message);
-    let has_url = s[..end].windows(3).any(|w| w == b"://");
+    let has_url = message[..end].contains("://");
     let has_at = s[..end].contains(&b'@');
     let mut i = 0;
     let mut space = false;
@@ -43,17 +43,18 @@ pub fn normalize_into(message: &str, out: &mut String) {
         }
         if b.is_ascii_alphanumeric() {
             let j = run(s, i, end, |c| c.is_ascii_alphanumeric());
-            word(&s[i..j], out);
+            word(&message[i..j], out);
             i = j;
-        } else if b.is_ascii() {
-            out.push(b.to_ascii_lowercase() as char);
-            i += 1;
         } else {
-            let j = (i + 1..=end).find(|&k| message.is_char_boundary(k)).unwrap_or(end);
+            // Punctuation and non-ASCII text up to the next word or space, copied as is.
+            let j = run(s, i + 1, end, |c| !c.is_ascii_alphanumeric() && !c.is_ascii_whitespace() && !matches!(c, b'`' | b'/' | b'~' | b'.' | b':'));
+            let j = (j..=end).find(|&k| message.is_char_boundary(k)).unwrap_or(end);
             out.push_str(&message[i..j]);
             i = j;
         }
     }
+    // Placeholders are lower-case already; one pass folds the copied text.
+    out.make_ascii_lowercase();
 }
 
 /// The scan limit, moved back to a character boundary.
@@ -105,31 +106,29 @@ fn token(s: &[u8], i: usize, end: usize, has_url: bool, has_at: bool) -> Option<
 
 /// A run of letters and digits, classified: long numbers, hex ids and digit-laden ids are
 /// masked; short numbers (statuses, SMTP codes, line numbers) and words are kept.
-fn word(w: &[u8], out: &mut String) {
+fn word(text: &str, out: &mut String) {
+    let w = text.as_bytes();
     let digits = w.iter().filter(|c| c.is_ascii_digit()).count();
     let len = w.len();
     let tag = if digits == 0 {
         None
     } else if digits == len {
         (len >= 4).then_some("<num>")
-    } else if len >= 3 && (w[..2] == *b"0x" || w[..2] == *b"0X") && w[2..].iter().all(u8::is_ascii_hexdigit) {
-        Some("<hex>")
-    } else if len >= 8 && w.iter().all(u8::is_ascii_hexdigit) {
+    } else if (len >= 3 && (w[..2] == *b"0x" || w[..2] == *b"0X") && w[2..].iter().all(u8::is_ascii_hexdigit))
+        || (len >= 8 && w.iter().all(u8::is_ascii_hexdigit))
+    {
         Some("<hex>")
     } else if w[..digits].iter().all(u8::is_ascii_digit) && digits >= 4 && len - digits <= 3 {
         // A long number with a unit (`30000ms`): keep the unit, which is stable.
         out.push_str("<num>");
-        w[digits..].iter().for_each(|c| out.push(c.to_ascii_lowercase() as char));
+        out.push_str(&text[digits..]);
         return;
     } else if digits >= 4 || (len >= 8 && digits >= 2) {
         Some("<id>")
     } else {
         None
     };
-    match tag {
-        Some(t) => out.push_str(t),
-        None => w.iter().for_each(|c| out.push(c.to_ascii_lowercase() as char)),
-    }
+    out.push_str(tag.unwrap_or(text));
 }
 
 fn run(s: &[u8], mut i: usize, end: usize, f: impl Fn(u8) -> bool) -> usize {
@@ -266,8 +265,12 @@ fn ipv4(s: &[u8], i: usize, end: usize) -> Option<usize> {
 /// Hex groups with colons: either eight groups or a `::` abbreviation, possibly ending in a
 /// dotted quad (`::ffff:10.0.0.1`).
 fn ipv6(s: &[u8], i: usize, end: usize) -> Option<usize> {
-    let j = run(s, i, end.min(i + 45), |c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
-    let mut j = j;
+    // Cheap reject for ordinary words: a group has at most four hex digits before a colon.
+    let first = run(s, i, end.min(i + 5), |c| c.is_ascii_hexdigit());
+    if first >= end || s[first] != b':' {
+        return None;
+    }
+    let mut j = run(s, i, end.min(i + 45), |c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
     while j > i && (s[j - 1] == b'.' || (s[j - 1] == b':' && !(j >= i + 2 && s[j - 2] == b':'))) {
         j -= 1;
     }

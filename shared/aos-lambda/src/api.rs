@@ -12,8 +12,10 @@ pub const RUNS: &[Resource] = &[Resource::Runs, Resource::Workflows];
 pub const SKILLS: &[Resource] = &[Resource::Skills];
 /// `functions/api-secrets`.
 pub const SECRETS: &[Resource] = &[Resource::Secrets];
+/// `api-failures`: recorded failures, their statistics, and the failure catalog with its matcher.
+pub const FAILURES: &[Resource] = &[Resource::Failures, Resource::Catalog];
 
 /// The router a function hands to `lambda_http::run`.
 pub fn app(rt: Arc<Runtime>, resources: &[Resource]) -> axum::Router {
-    resource_app(AppState { rt }, resources)
+    resource_app(AppState::new(rt), resources)
 }

@@ -13,22 +13,29 @@ pub enum InitError {
     Aws(#[from] aos_aws::AwsError),
     #[error("this deployment offers no skill `{0}`")]
     UnknownSkill(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// The runtime over the AWS adapters configured by the environment (`AOS_TABLE`,
-/// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings and the usual AWS
-/// variables).
+/// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings,
+/// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables).
 pub async fn runtime_from_env() -> Result<Arc<Runtime>, InitError> {
     let skills = Arc::new(builtin_registry(&SkillsConfig::from_env()?));
+    let retention = aos_runtime::failures::retention_from_env().map_err(InitError::Config)?;
     let ports = aos_aws::ports_from_env(skills).await?;
-    Ok(Arc::new(runtime_with(ports)))
+    Ok(Arc::new(runtime_with_retention(ports, retention)))
 }
 
 /// The runtime as every function builds it, over the given ports.
 pub fn runtime_with(ports: Ports) -> Runtime {
+    runtime_with_retention(ports, aos_runtime::failures::DEFAULT_RETENTION_DAYS)
+}
+
+fn runtime_with_retention(ports: Ports, failure_retention_days: u32) -> Runtime {
     // Many execution environments run side by side: claims are leases (a claim is dead only once
     // its lease passes), and workers hand outcomes to the orchestrator through its queue.
-    Runtime::new(ports, owner_id(), false)
+    Runtime::with_retention(ports, owner_id(), false, failure_retention_days)
 }
 
 /// Names this execution environment in the claims it takes, for diagnosing interrupted attempts.

@@ -46,7 +46,7 @@ async fn submit_event_answers_202_stores_the_run_and_queues_an_advance() {
 async fn api_events_answer_401_for_an_unknown_api_key() {
     let stack = Stack::new().await;
     stack.api_key().await;
-    let cases = [("api-runs-submit.json", api::RUNS), ("api-runs-get.json", api::RUNS), ("api-skills-list.json", api::SKILLS), ("api-secrets-list.json", api::SECRETS)];
+    let cases = [("api-runs-submit.json", api::RUNS), ("api-runs-get.json", api::RUNS), ("api-skills-list.json", api::SKILLS), ("api-secrets-list.json", api::SECRETS), ("api-failures-stats.json", api::FAILURES)];
     for (event, resources) in cases {
         // The samples carry a placeholder key, which no tenant has.
         let (status, body) = invoke_api(api::app(stack.rt.clone(), resources), &event_text(event)).await;
@@ -71,6 +71,9 @@ async fn read_events_answer_from_their_own_function_only() {
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
     let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &get).await;
     assert_eq!((status, body["run_id"].as_str(), body["status"].as_str()), (200, Some(run_id.as_str()), Some("queued")), "{body}");
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES), &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], json!(0), "failure stats of a tenant without failures: {body}");
     // Each API function serves its own resources: the skills route is not part of api-runs.
     let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");

@@ -51,3 +51,16 @@ pub const API_KEY_SK: &str = "key";
 pub fn tenant_keys_pk(tenant: &str) -> String {
     format!("t#{tenant}#keys")
 }
+/// A tenant's failure records of one UTC day (`yyyy-mm-dd`): a time range is a few partition
+/// queries, and no partition grows past one day of one tenant's failures.
+pub fn failures_pk(tenant: &str, day: &str) -> String {
+    format!("t#{tenant}#fail#{day}")
+}
+/// `<at_ms>#<subject>#<step>#<attempt>`: time order within the day, and one key per failure so
+/// that writing it again (a redelivered advance) overwrites instead of duplicating. The subject is
+/// the run id (or the id of a rejected submission); the step is `*` for a run's own failure.
+pub fn failure_sk(at_ms: i64, subject: &str, step: &str, attempt: u32) -> String {
+    format!("{at_ms:013}#{subject}#{step}#{attempt:04}")
+}
+/// Stands for "no step" in failure keys; never a step id (those are letters, digits, `_`, `-`).
+pub const NO_STEP: &str = "*";

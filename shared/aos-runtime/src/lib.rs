@@ -1,8 +1,10 @@
 //! AOS runtime services over the ports: run submission and reading, the orchestrator, skill
-//! workers, replay, simulation, workflows and API keys. Used by `aos serve` and by the Lambdas.
+//! workers, failure records and metrics, replay, simulation, workflows and API keys. Used by
+//! `aos serve` and by the Lambdas.
 
 pub mod auth;
 pub mod consumers;
+pub mod failures;
 pub mod keys;
 pub mod messages;
 pub mod orchestrator;
@@ -10,6 +12,7 @@ pub mod replay;
 pub mod runs;
 pub mod service;
 pub mod simulate;
+pub mod telemetry;
 pub mod worker;
 pub mod workflows;
 

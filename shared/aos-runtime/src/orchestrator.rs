@@ -1,11 +1,19 @@
 //! The orchestrator: loads a run and its attempts, applies the pure engine rules, saves the new
-//! state under optimistic concurrency, then dispatches step attempts to the skill queues. The same
-//! code runs in `aos serve` and in the orchestrator Lambda.
+//! state under optimistic concurrency, together with the failure records the decision produced,
+//! then dispatches step attempts to the skill queues. The same code runs in `aos serve` and in the
+//! orchestrator Lambda.
 
+use crate::failures::classify::classify_error;
+use crate::failures::record::{puts, records_for_events};
+use crate::failures::FailureLog;
 use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE};
 use crate::runs::{now_ms, RunRepo};
+use crate::telemetry;
 use aos_core::engine::{advance, Dispatch, EngineEnv};
-use aos_core::ports::{OutgoingMessage, Queue, StoreError};
+use aos_core::failure::{FailureEvent, FailureMatch};
+use aos_core::outcome::StepError;
+use aos_core::ports::{Condition, OutgoingMessage, Queue, StoreError};
+use aos_core::run::{AttemptRecord, Run};
 use aos_core::skill::SkillRegistry;
 use aos_core::DomainError;
 use serde_json::Value;
@@ -16,6 +24,11 @@ use std::time::Duration;
 /// (its message was lost between the run's save and the send).
 pub const REDISPATCH_GRACE_MS: i64 = 30_000;
 
+/// Failure records saved in the run's own transaction at most (DynamoDB allows 100 operations;
+/// the run and its active marker take two). More, which takes dozens of parallel steps failing at
+/// once, are written just before it.
+const MAX_RECORDS_IN_SAVE: usize = 90;
+
 pub struct Orchestrator {
     pub runs: RunRepo,
     pub queue: Arc<dyn Queue>,
@@ -24,6 +37,7 @@ pub struct Orchestrator {
     /// Serializes advances of one run inside this process, so concurrent outcomes of parallel
     /// steps do not fight over the run's version (which still guards across processes).
     pub locks: RunLocks,
+    pub failures: FailureLog,
 }
 
 #[derive(Default)]
@@ -71,6 +85,9 @@ impl EngineEnv for RegistryEnv<'_> {
         let out = program.run(context.clone()).map_err(|e| e.to_string())?;
         Ok(out.first().is_some_and(aos_jq::truthy))
     }
+    fn classify(&self, error: &StepError, skill: Option<&str>) -> FailureMatch {
+        classify_error(error, skill)
+    }
 }
 
 impl Orchestrator {
@@ -102,11 +119,17 @@ impl Orchestrator {
                     st.dispatched_at_ms = Some(now);
                 }
             }
-            match self.runs.save(&loaded.run, loaded.version).await {
+            let mut records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
+            let in_save = records.split_off(records.len().saturating_sub(MAX_RECORDS_IN_SAVE));
+            for r in records {
+                self.failures.store.put(r.item(), Condition::Always).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+            }
+            match self.runs.save_with(&loaded.run, loaded.version, puts(&in_save)).await {
                 Ok(_) => {}
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(DomainError::Storage(e.to_string())),
             }
+            count(&loaded.run, &decision.failures, &loaded.attempts);
             decision.dispatches.append(&mut redispatch);
             self.dispatch(&loaded.run, decision.dispatches).await?;
             if let Some(at) = decision.wake_at_ms {
@@ -200,6 +223,30 @@ impl Orchestrator {
             }
         }
         Ok(active.len())
+    }
+}
+
+/// Metrics of a saved decision: finished runs, recoveries started and recoveries that succeeded.
+fn count(run: &Run, events: &[FailureEvent], attempts: &[AttemptRecord]) {
+    if run.status.is_terminal() {
+        telemetry::run_finished(run.status.as_str());
+    }
+    for event in events {
+        match event {
+            FailureEvent::Failed(note) => {
+                if let Some(mode) = note.recovery {
+                    telemetry::recovery_attempted(mode.as_str(), note.failure.code.as_deref().unwrap_or(&note.error.code));
+                }
+            }
+            FailureEvent::Recovered { step_id, attempts: recovered, succeeded: true, .. } => {
+                for (n, mode) in recovered {
+                    let rec = attempts.iter().find(|a| &a.step_id == step_id && a.attempt == *n);
+                    let code = rec.and_then(|r| r.failure.as_ref().and_then(|f| f.code.clone()).or_else(|| r.outcome.error().map(|e| e.code.clone())));
+                    telemetry::recovery_succeeded(mode.as_str(), code.as_deref().unwrap_or("unknown"));
+                }
+            }
+            FailureEvent::Recovered { .. } => {}
+        }
     }
 }
 

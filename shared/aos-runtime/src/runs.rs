@@ -129,12 +129,22 @@ impl RunRepo {
 
     /// Saves the run if nobody else changed it since `version`; clears the active marker when it finished.
     pub async fn save(&self, run: &Run, version: u64) -> Result<(), StoreError> {
+        self.save_with(run, version, Vec::new()).await
+    }
+
+    /// `save`, with more writes that must happen exactly when the save does (the failure records
+    /// of the decision being saved), all in one transaction.
+    pub async fn save_with(&self, run: &Run, version: u64, extra: Vec<WriteOp>) -> Result<(), StoreError> {
         let item = Self::run_item(run).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if !run.status.is_terminal() {
+        if !run.status.is_terminal() && extra.is_empty() {
             return self.store.put(item, Condition::VersionIs(version)).await.map(drop);
         }
-        let marker = WriteOp::Delete { pk: keys::active_pk(keys::active_shard(&run.run_id)), sk: run.run_id.clone(), condition: Condition::Always };
-        match self.store.transact_write(vec![WriteOp::Put { item, condition: Condition::VersionIs(version) }, marker]).await {
+        let mut ops = vec![WriteOp::Put { item, condition: Condition::VersionIs(version) }];
+        if run.status.is_terminal() {
+            ops.push(WriteOp::Delete { pk: keys::active_pk(keys::active_shard(&run.run_id)), sk: run.run_id.clone(), condition: Condition::Always });
+        }
+        ops.extend(extra);
+        match self.store.transact_write(ops).await {
             Err(StoreError::TransactionCanceled { reasons }) if reasons.first() == Some(&Some(CancelReason::ConditionalCheckFailed)) => Err(StoreError::ConditionFailed),
             other => other,
         }

@@ -1,8 +1,9 @@
 //! The runtime facade the API calls: validates and submits runs, reads them back as execution
-//! contexts, cancels, replays, simulates, and manages workflows and secrets. Tenant is always a
-//! parameter taken from the verified principal.
+//! contexts, cancels, replays, simulates, reads failure records, and manages workflows and
+//! secrets. Tenant is always a parameter taken from the verified principal.
 
 use crate::auth::ApiKeys;
+use crate::failures::FailureLog;
 use crate::orchestrator::{send_advance, Orchestrator};
 use crate::replay::{replay, ReplayReport};
 use crate::runs::{now_ms, storage, Created, RunFilter, RunRepo};
@@ -40,6 +41,7 @@ pub struct Runtime {
     pub keys: ApiKeys,
     pub orchestrator: Arc<Orchestrator>,
     pub worker: SkillWorker,
+    pub failures: FailureLog,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
@@ -97,8 +99,15 @@ pub struct RunView {
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 impl Runtime {
+    /// The runtime with failure records kept for the default 30 days.
     pub fn new(ports: Ports, owner: String, single_process: bool) -> Self {
+        Self::with_retention(ports, owner, single_process, crate::failures::DEFAULT_RETENTION_DAYS)
+    }
+
+    /// The runtime with failure records kept for `failure_retention_days`.
+    pub fn with_retention(ports: Ports, owner: String, single_process: bool, failure_retention_days: u32) -> Self {
         let runs = RunRepo::new(ports.store.clone());
+        let failures = FailureLog::new(ports.store.clone(), failure_retention_days);
         let finished = Arc::new(crate::orchestrator::FinishedRuns::default());
         let orchestrator = Arc::new(Orchestrator {
             runs: runs.clone(),
@@ -106,6 +115,7 @@ impl Runtime {
             skills: ports.skills.clone(),
             finished: finished.clone(),
             locks: Default::default(),
+            failures: failures.clone(),
         });
         Self {
             finished,
@@ -123,6 +133,7 @@ impl Runtime {
             },
             runs,
             ports,
+            failures,
         }
     }
 
@@ -133,27 +144,22 @@ impl Runtime {
         validate_plan(plan, &cx).map_err(DomainError::Invalid)
     }
 
+    /// Starts a run. A refused submission (422) is recorded as a failure with no run.
     pub async fn submit(&self, tenant: &str, req: SubmitRun) -> Result<Submitted, DomainError> {
         let (plan, workflow) = match (req.plan, req.workflow) {
             (Some(plan), None) => (plan, None),
-            (None, Some(name)) => {
-                let wf = self.workflows.get(tenant, &name, req.version).await?.ok_or_else(|| {
-                    DomainError::invalid(FieldError::new("WORKFLOW_NOT_FOUND", format!("no workflow `{name}`{}", req.version.map(|v| format!(" version {v}")).unwrap_or_default())).field("workflow"))
-                })?;
-                (wf.plan, Some(WorkflowRef { name: wf.name, version: wf.version }))
-            }
-            _ => return Err(DomainError::invalid(FieldError::new("RUN_PLAN_REQUIRED", "give exactly one of `plan` or `workflow`").field("plan"))),
+            (None, Some(name)) => match self.workflows.get(tenant, &name, req.version).await? {
+                Some(wf) => (wf.plan, Some(WorkflowRef { name: wf.name, version: wf.version })),
+                None => {
+                    let missing = format!("no workflow `{name}`{}", req.version.map(|v| format!(" version {v}")).unwrap_or_default());
+                    return Err(self.rejected(tenant, DomainError::invalid(FieldError::new("WORKFLOW_NOT_FOUND", missing).field("workflow")), None).await);
+                }
+            },
+            _ => return Err(self.rejected(tenant, DomainError::invalid(FieldError::new("RUN_PLAN_REQUIRED", "give exactly one of `plan` or `workflow`").field("plan")), None).await),
         };
-        self.validate(tenant, &plan).await?;
         let inputs = req.inputs.unwrap_or_else(|| Value::Object(Default::default()));
-        validate_inputs(&plan, &inputs).map_err(DomainError::Invalid)?;
-        if let Some(key) = &req.idempotency_key {
-            if key.is_empty() || key.len() > 200 {
-                return Err(DomainError::invalid(FieldError::new("INVALID_IDEMPOTENCY_KEY", "idempotency_key must be 1 to 200 characters").field("idempotency_key")));
-            }
-        }
-        if req.seed.is_some_and(|s| s > MAX_SEED) {
-            return Err(DomainError::invalid(FieldError::new("INVALID_SEED", "seed must be below 2^53").field("seed")));
+        if let Err(e) = self.check_submission(tenant, &plan, &inputs, req.idempotency_key.as_deref(), req.seed).await {
+            return Err(self.rejected(tenant, e, Some(&plan)).await);
         }
         let run_id = format!("r_{}", uuid::Uuid::new_v4().simple());
         let steps: BTreeMap<String, StepState> = plan.steps.iter().map(|s| (s.id.clone(), StepState::pending(&s.skill))).collect();
@@ -172,6 +178,7 @@ impl Runtime {
             steps,
             cost_usd: 0.0,
             error: None,
+            failure: None,
             cancel_requested: false,
             trace: Vec::new(),
             trace_root: None,
@@ -189,6 +196,32 @@ impl Runtime {
                 Ok(Submitted { run_id, status: RunStatus::Queued, created: true })
             }
         }
+    }
+
+    async fn check_submission(&self, tenant: &str, plan: &Plan, inputs: &Value, idempotency_key: Option<&str>, seed: Option<u64>) -> Result<(), DomainError> {
+        self.validate(tenant, plan).await?;
+        validate_inputs(plan, inputs).map_err(DomainError::Invalid)?;
+        if idempotency_key.is_some_and(|key| key.is_empty() || key.len() > 200) {
+            return Err(DomainError::invalid(FieldError::new("INVALID_IDEMPOTENCY_KEY", "idempotency_key must be 1 to 200 characters").field("idempotency_key")));
+        }
+        if seed.is_some_and(|s| s > MAX_SEED) {
+            return Err(DomainError::invalid(FieldError::new("INVALID_SEED", "seed must be below 2^53").field("seed")));
+        }
+        Ok(())
+    }
+
+    /// Records a refused submission as a failure, then hands its error back.
+    async fn rejected(&self, tenant: &str, e: DomainError, plan: Option<&Plan>) -> DomainError {
+        if let DomainError::Invalid(errors) = &e {
+            self.failures.record_rejection(tenant, errors, plan).await;
+        }
+        e
+    }
+
+    /// Records a request body that did not even parse as a submission (HTTP 422 `INVALID_FIELD`).
+    pub async fn record_rejected_body(&self, tenant: &str, message: &str, field: &str) {
+        let error = FieldError::new("INVALID_FIELD", message).field(field);
+        self.failures.record_rejection(tenant, &[error], None).await;
     }
 
     pub async fn get(&self, tenant: &str, run_id: &str) -> Result<RunView, DomainError> {

@@ -1,11 +1,14 @@
 //! Skill workers: execute one step attempt exactly once in effect. Deterministic, side-effect-free
 //! skills may run again on redelivery (harmless); side-effecting ones first claim the attempt with a
 //! conditional write, so a duplicate delivery never repeats the side effect. Panics, timeouts and
-//! budget breaches become outcomes.
+//! budget breaches become outcomes, and every failed outcome is classified against the failure
+//! catalog and recorded with its match.
 
 use crate::messages::StepTask;
 use crate::orchestrator::send_advance;
+use crate::failures::classify::classify_error;
 use crate::runs::{now_ms, AttemptItem, RunRepo};
+use crate::telemetry;
 use aos_core::canonical::hash_value;
 use aos_core::outcome::{Category, Outcome, StepError};
 use aos_core::ports::{Condition, Queue, Secrets, StoreError};
@@ -87,14 +90,24 @@ impl SkillWorker {
         let started = now_ms();
         let clock = Instant::now();
         let (outcome, cost) = self.run_skill(task).await;
-        let record = self.record(task, outcome, started, clock.elapsed().as_millis() as u64, cost);
+        let elapsed = clock.elapsed().as_millis() as u64;
+        telemetry::step_finished(&task.skill, elapsed);
+        let record = self.record(task, outcome, started, elapsed, cost);
         self.finish(task, record, condition, side_effects == SideEffects::None).await
     }
 
     async fn finish(&self, task: &StepTask, record: AttemptRecord, condition: Condition, relaxed: bool) -> Result<Handled, DomainError> {
+        let failure = record.failure.clone();
         let item = AttemptItem::Done { record };
         match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &item, condition, relaxed).await {
-            Ok(_) | Err(StoreError::ConditionFailed) => self.notify(task).await,
+            Ok(_) => {
+                // Counted once: only the delivery whose outcome was recorded.
+                if let Some(m) = &failure {
+                    telemetry::attempt_classified(&task.skill, m);
+                }
+                self.notify(task).await
+            }
+            Err(StoreError::ConditionFailed) => self.notify(task).await,
             Err(e) => Err(DomainError::Storage(e.to_string())),
         }
     }
@@ -107,8 +120,11 @@ impl SkillWorker {
         Ok(Handled::Done)
     }
 
+    /// The attempt's record. A failure is classified here, on the redacted outcome, so the match
+    /// travels with the attempt to the engine (which decides retries by it) and the API.
     fn record(&self, task: &StepTask, outcome: Outcome, started: i64, duration_ms: u64, cost_usd: f64) -> AttemptRecord {
         let output_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
+        let failure = outcome.error().map(|e| classify_error(e, Some(&task.skill)));
         AttemptRecord {
             step_id: task.step_id.clone(),
             attempt: task.attempt,
@@ -122,6 +138,7 @@ impl SkillWorker {
             finished_at_ms: started + duration_ms as i64,
             duration_ms,
             cost_usd,
+            failure,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Test support shared by the crates' integration tests: a local HTTP server standing in for the
-//! outside world (price API, flaky service, webhook sink, slow endpoint) and the example plans.
+//! outside world (price API, flaky service, rate-limited service, fixed statuses, webhook sink, slow
+//! endpoint) and the example plans.
 
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -9,12 +10,14 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct Seen {
     pub requests: Vec<(String, String, Value)>,
+    /// Calls per key: `<key>` for `/flaky`, `limited/<key>` for `/limited`, `status/<code>` for `/status`.
     pub flaky_calls: std::collections::HashMap<String, u32>,
     pub idempotency_keys: Vec<String>,
     pub auth_headers: Vec<String>,
 }
 
-/// A local HTTP server standing in for the outside world (price API, flaky service, webhook sink).
+/// A local HTTP server standing in for the outside world (price API, flaky and rate-limited
+/// services, fixed statuses, webhook sink).
 pub struct Target {
     pub base: String,
     pub seen: Arc<Mutex<Seen>>,
@@ -36,6 +39,28 @@ pub async fn spawn_target() -> Target {
                 *c
             };
             if n <= failures { (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "try later"}))) } else { (StatusCode::OK, Json(json!({"ok": true, "calls": n}))) }
+        }))
+        // 429 with `Retry-After: <seconds>` for the first `failures` calls per key, then 200.
+        .route("/limited/{key}/{failures}/{retry_after}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((key, failures, retry_after)): AxPath<(String, u32, u32)>| async move {
+            let n = {
+                let mut s = seen.lock().unwrap();
+                let c = s.flaky_calls.entry(format!("limited/{key}")).or_default();
+                *c += 1;
+                *c
+            };
+            use axum::response::IntoResponse;
+            if n <= failures {
+                let headers = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
+                (StatusCode::TOO_MANY_REQUESTS, headers, Json(json!({"error": "slow down"}))).into_response()
+            } else {
+                Json(json!({"ok": true, "calls": n})).into_response()
+            }
+        }))
+        // Always answers with the given status (e.g. 404), counting calls per status.
+        .route("/status/{code}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath(code): AxPath<u16>| async move {
+            *seen.lock().unwrap().flaky_calls.entry(format!("status/{code}")).or_default() += 1;
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Json(json!({"error": format!("status {code}")})))
         }))
         .route("/sink", post(|State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, Json(body): Json<Value>| async move {
             let mut s = seen.lock().unwrap();

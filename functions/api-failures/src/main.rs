@@ -1,0 +1,9 @@
+//! The `api-failures` Lambda: serves recorded failures, their statistics and the failure catalog
+//! over API Gateway (HTTP API, payload 2.0) with the same axum routers `aos serve` mounts.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    aos_lambda::init_telemetry();
+    let rt = aos_lambda::runtime_from_env().await?;
+    lambda_http::run(aos_lambda::api::app(rt, aos_lambda::api::FAILURES)).await
+}

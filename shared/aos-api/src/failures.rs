@@ -1,0 +1,119 @@
+//! Recorded failures: `/api/v1/failures` lists them (filtered, paginated across day partitions)
+//! and `/api/v1/failures/stats` aggregates them. The tenant is the caller's; nothing else is visible.
+
+use crate::auth::{need, Auth};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::AppState;
+use aos_core::failure::FailureKind;
+use aos_core::outcome::Category;
+use aos_runtime::failures::query::{FailureFilter, TimeRange};
+use aos_runtime::failures::record::FailureRecord;
+use aos_runtime::failures::stats::FailureStats;
+use aos_runtime::runs::now_ms;
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_failures)).routes(routes!(get_failure_stats))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListFailuresQuery {
+    /// Failures at or after this time (ms since the epoch); default `to` minus 7 days.
+    pub from: Option<i64>,
+    /// Failures at or before this time (ms since the epoch); default now. At most 366 days after `from`.
+    pub to: Option<i64>,
+    /// An error code (`HTTP_503`) or a catalog entry code (`HTTP_SERVICE_UNAVAILABLE`).
+    pub code: Option<String>,
+    pub category: Option<Category>,
+    pub skill: Option<String>,
+    /// Only failures the catalog matched (`true`) or did not (`false`).
+    pub matched: Option<bool>,
+    /// Only failures whose recovery succeeded (`true`), or all others (`false`).
+    pub recovered: Option<bool>,
+    pub kind: Option<FailureKind>,
+    /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page (with the same other parameters).
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FailureList {
+    /// Newest first.
+    pub failures: Vec<FailureRecord>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// List the tenant's recorded failures, newest first.
+#[utoipa::path(get, path = "/api/v1/failures", tag = "failures", params(ListFailuresQuery),
+    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<ListFailuresQuery>) -> Result<Json<FailureList>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
+    }
+    let range = TimeRange::new(q.from, q.to, now_ms(), 7 * DAY_MS).map_err(bad_query)?;
+    let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: q.matched, recovered: q.recovered, kind: q.kind };
+    let (failures, next_cursor) = s.rt.failures.list(auth.tenant(), &range, &filter, limit, q.cursor.as_deref()).await.map_err(bad_query)?;
+    Ok(Json(FailureList { failures, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FailureStatsQuery {
+    /// Start of the range (ms since the epoch); default `to` minus 24 hours.
+    pub from: Option<i64>,
+    /// End of the range (ms since the epoch); default now. At most 366 days after `from`.
+    pub to: Option<i64>,
+    /// Width of the time-series buckets in ms; default one hour (or a thousandth of a longer
+    /// range). At most 1000 buckets.
+    #[param(minimum = 1)]
+    pub bucket_ms: Option<i64>,
+    /// Count only failures with this error or catalog entry code.
+    pub code: Option<String>,
+    pub category: Option<Category>,
+    pub skill: Option<String>,
+    pub kind: Option<FailureKind>,
+}
+
+/// Statistics of the tenant's failures: totals, match rate, counts by code, category and skill,
+/// recovery success per mode, and a time series.
+#[utoipa::path(get, path = "/api/v1/failures/stats", tag = "failures", params(FailureStatsQuery),
+    responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_failure_stats(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<FailureStatsQuery>) -> Result<Json<FailureStats>, ApiError> {
+    let range = TimeRange::new(q.from, q.to, now_ms(), DAY_MS).map_err(bad_query)?;
+    let span = range.to_ms - range.from_ms + 1;
+    let bucket_ms = q.bucket_ms.unwrap_or_else(|| HOUR_MS.max((span + 999) / 1000));
+    let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: None, recovered: None, kind: q.kind };
+    Ok(Json(s.rt.failures.stats(auth.tenant(), &range, bucket_ms, &filter).await.map_err(bad_query)?))
+}
+
+/// Problems with query parameters are 400 `INVALID_QUERY` naming the parameter; a cursor that is
+/// not valid is 422 `INVALID_CURSOR`, as for runs.
+fn bad_query(e: aos_core::DomainError) -> ApiError {
+    match e {
+        aos_core::DomainError::Invalid(errors) if errors.iter().all(|f| f.code != "INVALID_CURSOR") => {
+            let first = errors.into_iter().next();
+            let code = first.as_ref().map(|f| f.code.clone()).unwrap_or_else(|| "INVALID_QUERY".into());
+            let message = first.as_ref().map(|f| f.message.clone()).unwrap_or_default();
+            let field = first.and_then(|f| f.field).unwrap_or_default();
+            ApiError::bad_request(&code, message, &field)
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,97 @@
+//! The bridge from the failure catalog (`aos-failures`) to the domain's `FailureMatch`: every
+//! classification in the runtime — worker attempts, engine run failures, rejected submissions,
+//! the match API — goes through `classify_error` or `classify_input` here.
+
+use aos_core::failure::{FailureMatch, MatchType, RecoveryMode, Severity};
+use aos_core::outcome::StepError;
+use aos_failures::{FailureInput, FailureMatcher, MatchResult};
+
+/// The built-in catalog's matcher (built once, shared).
+pub fn matcher() -> &'static FailureMatcher {
+    FailureMatcher::builtin()
+}
+
+/// Classifies a step error as the worker recorded it (message already redacted).
+pub fn classify_error(error: &StepError, skill: Option<&str>) -> FailureMatch {
+    to_match(&matcher().classify(&FailureInput::from_step_error(error, skill)))
+}
+
+/// Classifies free-form facts (the match API, rejected submissions).
+pub fn classify_input(input: &FailureInput<'_>) -> FailureMatch {
+    to_match(&matcher().classify(input))
+}
+
+pub fn to_match(r: &MatchResult<'_>) -> FailureMatch {
+    let entry = r.entry;
+    FailureMatch {
+        matched: r.matched && entry.is_some(),
+        code: entry.map(|e| e.code.clone()),
+        category: entry.map(|e| e.category),
+        retryable: entry.map(|e| e.retryable),
+        severity: entry.map(|e| severity(e.severity)),
+        recovery_mode: entry.map(|e| recovery_mode(e.recovery_mode)),
+        confidence: r.confidence,
+        match_type: match_type(r.match_type),
+        signature: r.signature.clone(),
+    }
+}
+
+// Exhaustive both ways: a mode or severity added to the catalog without the domain knowing it
+// does not compile.
+pub fn recovery_mode(m: aos_failures::RecoveryMode) -> RecoveryMode {
+    use aos_failures::RecoveryMode as C;
+    match m {
+        C::RetryExponential => RecoveryMode::RetryExponential,
+        C::RetryAfter => RecoveryMode::RetryAfter,
+        C::RetryImmediate => RecoveryMode::RetryImmediate,
+        C::Fallback => RecoveryMode::Fallback,
+        C::RefreshCredentials => RecoveryMode::RefreshCredentials,
+        C::ReducePayload => RecoveryMode::ReducePayload,
+        C::Skip => RecoveryMode::Skip,
+        C::Abort => RecoveryMode::Abort,
+        C::Escalate => RecoveryMode::Escalate,
+    }
+}
+
+pub fn severity(s: aos_failures::Severity) -> Severity {
+    use aos_failures::Severity as C;
+    match s {
+        C::Low => Severity::Low,
+        C::Medium => Severity::Medium,
+        C::High => Severity::High,
+        C::Critical => Severity::Critical,
+    }
+}
+
+fn match_type(t: aos_failures::MatchType) -> MatchType {
+    use aos_failures::MatchType as C;
+    match t {
+        C::StructuredCode => MatchType::StructuredCode,
+        C::HttpStatus => MatchType::HttpStatus,
+        C::AwsCode => MatchType::AwsCode,
+        C::SmtpCode => MatchType::SmtpCode,
+        C::OsError => MatchType::OsError,
+        C::Pattern => MatchType::Pattern,
+        C::None => MatchType::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aos_core::outcome::Category;
+    use serde_json::json;
+
+    #[test]
+    fn http_statuses_and_runtime_codes_are_classified() {
+        let e = StepError::new("HTTP_404", Category::NotFound, false, "GET http://x/y answered 404 Not Found").with_details(json!({"status": 404}));
+        let m = classify_error(&e, Some("http_call"));
+        assert!(m.matched);
+        assert_eq!((m.code.as_deref(), m.category, m.recovery_mode), (Some("HTTP_NOT_FOUND"), Some(Category::NotFound), Some(RecoveryMode::Fallback)));
+        assert_eq!(m.signature.len(), 16);
+        let m = classify_error(&StepError::new("STEP_TIMEOUT", Category::Transient, true, "step `a` did not finish within 5 ms"), Some("http_call"));
+        assert_eq!((m.code.as_deref(), m.match_type), (Some("STEP_TIMEOUT"), MatchType::StructuredCode));
+        let m = classify_error(&StepError::new("ZZZ_UNHEARD_OF", Category::Permanent, false, "qwxz"), None);
+        assert!(!m.matched && m.code.is_none() && m.confidence == 0.0);
+    }
+}

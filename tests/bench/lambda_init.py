@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Lambda init-time benchmark (docs/performance.md).
+
+For each function binary: start it against a local stub of the Lambda runtime API and measure the
+time from exec to its first `GET /2018-06-01/runtime/invocation/next` (its init is done and it asks
+for work). The baseline is the hello-world `lambda_runtime` binary built in the same run. Reports
+the median of N starts per binary and the ratio to the baseline.
+
+usage: tests/bench/lambda_init.py TARGET_LAMBDA_DIR [N]
+  (TARGET_LAMBDA_DIR is cargo lambda's output, e.g. target/lambda, holding <fn>/bootstrap)
+"""
+import http.server
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+FUNCTIONS = ["api-runs", "api-skills", "api-secrets", "api-failures", "orchestrator", "skill-http-call", "skill-json-transform", "sweeper"]
+BASELINE = "hello-lambda"
+
+first_request = threading.Event()
+
+
+class Stub(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the runtime API's verb)
+        if self.path.endswith("/runtime/invocation/next"):
+            first_request.set()
+            # Hold the connection: the function is now idle, waiting for work; we kill it next.
+            time.sleep(0.5)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def measure(binary, env, n):
+    times = []
+    for _ in range(n):
+        first_request.clear()
+        start = time.perf_counter()
+        proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not first_request.wait(10):
+            proc.kill()
+            raise SystemExit(f"{binary} did not ask for work within 10 s")
+        times.append((time.perf_counter() - start) * 1000)
+        proc.kill()
+        proc.wait()
+    return statistics.median(times)
+
+
+def main():
+    lambda_dir = sys.argv[1]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(os.environ)
+    env.update({
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted during init
+        "AOS_TABLE": "bench", "AOS_QUEUE_URLS": "{}",
+    })
+    base = measure(os.path.join(lambda_dir, BASELINE, "bootstrap"), env, n)
+    print(f"| function | size MB | init p50 ms | ratio to hello-world |")
+    print(f"|---|---:|---:|---:|")
+    size = os.path.getsize(os.path.join(lambda_dir, BASELINE, "bootstrap")) / 1e6
+    print(f"| {BASELINE} (baseline) | {size:.1f} | {base:.1f} | 1.00 |")
+    for fn in FUNCTIONS:
+        path = os.path.join(lambda_dir, fn, "bootstrap")
+        t = measure(path, env, n)
+        print(f"| {fn} | {os.path.getsize(path) / 1e6:.1f} | {t:.1f} | {t / base:.2f} |")
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
