@@ -3,9 +3,10 @@
 
 The plan calls $FLAKY_URL with http_call and retries transient failures (5xx, timeouts) up to five
 attempts with exponential backoff. While the run executes, the script prints each step change
-(every retry is visible); afterwards it prints the attempt records — outcome, error code, duration —
-and, for each retry, the wait AOS took next to the delay the seeded backoff formula gives
-(``aos.trace.backoff_delay_ms``, the same formula the orchestrator uses).
+(every retry is visible); afterwards it prints the attempt records — outcome, error code, duration,
+the failure catalog's entry for each failed attempt — and, for each retry, the wait AOS took next to
+the delay the seeded backoff formula gives (``aos.trace.backoff_delay_ms``, the same formula the
+orchestrator uses). When the call never succeeds, it prints the catalog's explanation and advice.
 
 Environment:
   FLAKY_URL    an endpoint that fails now and then (required)
@@ -52,7 +53,7 @@ def main() -> int:
         step = run.step("call")
         attempts = sorted(step.attempts, key=lambda a: a.attempt)
         print(f"Run {run.run_id} {run.status}: {len(attempts)} attempt(s)")
-        print(f"  {'attempt':<8} {'result':<14} {'duration':>9}  {'waited':>7}  {'backoff':>7}")
+        print(f"  {'attempt':<8} {'result':<14} {'duration':>9}  {'waited':>7}  {'backoff':>7}  catalog")
         for i, a in enumerate(attempts):
             if a.outcome.ok:
                 result = f"ok {a.outcome.output.get('status', '')}" if isinstance(a.outcome.output, dict) else "ok"
@@ -62,13 +63,20 @@ def main() -> int:
             if i + 1 < len(attempts):
                 waited = f"{attempts[i + 1].started_at_ms - a.finished_at_ms} ms"
                 backoff = f"{backoff_delay_ms(RETRY, run.seed, 'call', a.attempt)} ms"
-            print(f"  {a.attempt:<8} {result:<14} {a.duration_ms:>6} ms  {waited:>7}  {backoff:>7}")
+            catalog = a.failure.code or "(no match)" if a.failure else ""
+            print(f"  {a.attempt:<8} {result:<14} {a.duration_ms:>6} ms  {waited:>7}  {backoff:>7}  {catalog}")
 
         report = client.runs.verify(run.run_id)
         print(f"Trace root {report.computed_root} {'verified locally' if report.ok else 'DID NOT VERIFY'}")
         if not run.succeeded:
             err = run.error
             print(f"FAILED: {err.code}: {err.message}" if err else "FAILED", file=sys.stderr)
+            if run.failure is not None and run.failure.code:
+                entry = client.catalog.get(run.failure.code)
+                retry = "retryable" if entry.retryable else "not retryable"
+                print(f"Catalog: {entry.code} ({entry.category}, {retry}): {entry.explanation}", file=sys.stderr)
+                for suggestion in entry.suggestions:
+                    print(f"  - {suggestion}", file=sys.stderr)
             return 1
         print(f"Succeeded on attempt {attempts[-1].attempt}")
         return 0 if report.ok else 1

@@ -42,4 +42,10 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== SDKs against a real aos serve"
+export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
+export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"
+bash sdks/python/run-tests.sh -q
+bash sdks/typescript/run-tests.sh
+
 echo "== total test time: $(( $(date +%s) - start )) s"

@@ -13,7 +13,6 @@ and zig on PATH unless --no-build.
 """
 
 import argparse
-import hashlib
 import http.server
 import io
 import json
@@ -33,6 +32,8 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra"))
+import bootstrap_admin_key as bootstrap  # noqa: E402 - the operator's script, tested here
 STACK = "aos-e2e"
 TENANT = "e2e"
 CODE_BUCKET = "aos-e2e-code"
@@ -187,35 +188,19 @@ class Emulator:
         return api_id
 
     def bootstrap_admin_key(self, secret_arn, table):
-        """Registers the deploy-time admin key from its secret, writing what `ApiKeys::create`
-        writes (shared/aos-runtime/src/auth.rs) in the DynamoDB layout of aos-aws: the lookup item
-        `apikey#<sha256 hex>`/`key` and the tenant's key list item, `data` as a native map."""
-        secret = json.loads(self.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
-        key = f"aos_{secret['key_id']}_{secret['secret']}"
-        record = {
-            "key_id": secret["key_id"],
-            "tenant": secret["tenant"],
-            "role": secret["role"],
-            "prefix": f"aos_{secret['key_id']}",
-            "created_at_ms": int(time.time() * 1000),
-        }
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        ddb = self.client("dynamodb")
-        ddb.put_item(
-            TableName=table,
-            Item={"pk": {"S": f"apikey#{digest}"}, "sk": {"S": "key"}, "data": to_dynamo(record), "version": {"N": "1"}},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        ddb.put_item(
-            TableName=table,
-            Item={
-                "pk": {"S": f"t#{record['tenant']}#keys"},
-                "sk": {"S": record["key_id"]},
-                "data": to_dynamo({"record": record, "hash": digest}),
-                "version": {"N": "1"},
-            },
-        )
-        return key, record["tenant"]
+        """Registers the deploy-time admin key from its secret, as an operator does after
+        `sam deploy` (infra/bootstrap_admin_key.py; a second registration must be a no-op)."""
+        sm, ddb = self.client("secretsmanager"), self.client("dynamodb")
+        key, tenant, new = bootstrap.register(sm, ddb, secret_arn, table)
+        again = bootstrap.register(sm, ddb, secret_arn, table)
+        if not new or again != (key, tenant, False):
+            raise Failure("registering the bootstrap key twice did not register it once")
+        # The command an operator runs prints the same key.
+        env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+        out = subprocess.run([sys.executable, str(ROOT / "infra" / "bootstrap_admin_key.py"), "--stack", STACK], env=env, capture_output=True, text=True)
+        if out.returncode != 0 or out.stdout.strip() != key:
+            raise Failure(f"infra/bootstrap_admin_key.py --stack {STACK} failed or printed another key: {out.stderr[-2000:]}")
+        return key, tenant
 
     def dump_diagnostics(self):
         """Function logs (each function's log group), dead-lettered messages and the stack's events."""
@@ -250,21 +235,6 @@ class Emulator:
                 print(f"-- stack event {e['LogicalResourceId']} {e['ResourceStatus']} {e.get('ResourceStatusReason') or ''}")
         except Exception as e:  # noqa: BLE001
             print(f"could not read stack events: {e}")
-
-
-def to_dynamo(value):
-    """A JSON value as serde_dynamo stores it: objects as M, arrays as L, numbers as N."""
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, (int, float)):
-        return {"N": repr(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list):
-        return {"L": [to_dynamo(v) for v in value]}
-    return {"M": {k: to_dynamo(v) for k, v in value.items()}}
 
 
 def item_size(item):

@@ -1,5 +1,5 @@
-"""Client behaviour that `aos serve` cannot provoke on demand (429, 503 with Retry-After, 403,
-5xx), against scripted answers of the local stand-in HTTP server (real sockets, no mocking),
+"""Client behaviour that `aos serve` cannot provoke on demand (429, 503 with Retry-After, 409
+CONCURRENT_UPDATE, 403, 5xx), against scripted answers of the local stand-in HTTP server (real sockets, no mocking),
 plus configuration from arguments and the environment."""
 
 from __future__ import annotations
@@ -89,6 +89,68 @@ def test_post_with_idempotency_key_is_retried(standin: StandIn, unique: str) -> 
     assert len(hits) == 3
     assert all(h.body["idempotency_key"] == "order-42" for h in hits)
     assert all(h.method == "POST" and h.path.endswith("/api/v1/runs") for h in hits)
+
+
+def test_concurrent_update_is_retried_like_503(standin: StandIn, unique: str) -> None:
+    """409 CONCURRENT_UPDATE (sent with Retry-After: 1) is retried for requests that are safe to repeat."""
+    url = standin.script(unique, [err(409, "CONCURRENT_UPDATE", {"Retry-After": "1"}), SKILLS_OK])
+    with fast(url) as c:
+        started = time.monotonic()
+        assert c.skills.list() == []
+        assert time.monotonic() - started >= 1.0, "Retry-After: 1 was honoured"
+    assert len(standin.script_hits[unique]) == 2
+    ok = (202, {}, {"run_id": "r_1", "status": "queued", "created": False})
+    url2 = standin.script(unique + "k", [err(409, "CONCURRENT_UPDATE", {"Retry-After": "0"}), ok])
+    with fast(url2) as c:
+        assert c.runs.submit({"name": "p", "steps": []}, idempotency_key="order-7").run_id == "r_1"
+    assert len(standin.script_hits[unique + "k"]) == 2, "the idempotency key in use concurrently, then the run"
+
+
+def test_concurrent_update_is_not_retried_for_unsafe_requests(standin: StandIn, unique: str) -> None:
+    url = standin.script(unique, [err(409, "CONCURRENT_UPDATE", {"Retry-After": "1"})] * 3)
+    with fast(url) as c:
+        for call in (
+            lambda: c.runs.cancel("r_1"),
+            lambda: c.workflows.create("w", {"name": "p", "steps": []}),
+            lambda: c.runs.submit({"name": "p", "steps": []}),
+        ):
+            with pytest.raises(aos.ConflictError) as e:
+                call()
+            assert e.value.code == aos.ConflictError.CONCURRENT_UPDATE
+            assert e.value.retryable and e.value.retry_after == 1.0
+    assert len(standin.script_hits[unique]) == 3, "three calls, none repeated"
+
+
+def test_concurrent_update_retries_are_bounded(standin: StandIn, unique: str) -> None:
+    url = standin.script(unique, [err(409, "CONCURRENT_UPDATE", {"Retry-After": "0"})] * 5)
+    with fast(url, max_retries=2) as c:
+        with pytest.raises(aos.ConflictError) as e:
+            c.runs.get("r_1")
+    assert e.value.code == "CONCURRENT_UPDATE" and e.value.status == 409
+    assert len(standin.script_hits[unique]) == 3
+
+
+@pytest.mark.parametrize("code", ["RUN_ALREADY_FINISHED", "RUN_NOT_FINISHED", "CONFLICT"])
+def test_other_conflicts_are_not_retried(standin: StandIn, unique: str, code: str) -> None:
+    # Replay is safe to repeat, but a run that has not finished does not finish by asking again.
+    url = standin.script(unique, [err(409, code), SKILLS_OK])
+    with fast(url) as c:
+        with pytest.raises(aos.ConflictError) as e:
+            c.runs.replay("r_1")
+    assert e.value.code == code and not e.value.retryable and e.value.retry_after is None
+    assert len(standin.script_hits[unique]) == 1
+
+
+def test_retryable_and_retry_after_of_errors(standin: StandIn, unique: str) -> None:
+    url = standin.script(unique, [err(503, "STORAGE_UNAVAILABLE", {"Retry-After": "1"}), err(404, "NOT_FOUND")])
+    with fast(url, max_retries=0) as c:
+        with pytest.raises(aos.ServiceUnavailableError) as unavailable:
+            c.skills.list()
+        with pytest.raises(aos.NotFoundError) as missing:
+            c.skills.list()
+    assert unavailable.value.retryable and unavailable.value.retry_after == 1.0
+    assert not missing.value.retryable and missing.value.retry_after is None
+    assert not aos.WaitTimeoutError("late").retryable
 
 
 def test_other_errors_are_not_retried(standin: StandIn, unique: str) -> None:
@@ -235,11 +297,110 @@ async def test_async_client_retries_too(standin: StandIn, unique: str) -> None:
     async with aos.AsyncClient(url, "k", backoff_base=0.01) as c:
         assert await c.skills.list() == []
     assert len(standin.script_hits[unique]) == 2
+    url1 = standin.script(unique + "c", [err(409, "CONCURRENT_UPDATE", {"Retry-After": "0"}), SKILLS_OK,
+                                         err(409, "CONCURRENT_UPDATE", {"Retry-After": "0"})])
+    async with aos.AsyncClient(url1, "k", backoff_base=0.01) as c:
+        assert await c.skills.list() == []
+        with pytest.raises(aos.ConflictError) as conflict:
+            await c.runs.cancel("r_1")
+    assert conflict.value.code == "CONCURRENT_UPDATE" and conflict.value.retryable
+    assert len(standin.script_hits[unique + "c"]) == 3
     url2 = standin.script(unique + "b", [err(403, "FORBIDDEN")])
     async with aos.AsyncClient(url2, "k") as c:
         with pytest.raises(aos.PermissionDeniedError) as e:
             await c.secrets.put("A", "v")
     assert e.value.code == "FORBIDDEN"
+
+
+def failure(n: int) -> Dict[str, Any]:
+    return {"id": f"f{n}", "kind": "attempt", "run_id": "r_1", "step_id": "a", "attempt": n, "skill": "http_call",
+            "code": "HTTP_503", "message": "503", "signature": "0" * 16, "matched": True,
+            "catalog_code": "HTTP_SERVICE_UNAVAILABLE", "confidence": 0.93, "match_type": "http_status",
+            "category": "TRANSIENT", "recovery_attempted": False, "recovery_succeeded": None, "at_ms": 1000 - n,
+            "expires_at": 9}
+
+
+def test_failure_pager_follows_short_and_empty_pages(standin: StandIn, unique: str) -> None:
+    """A failure page may be short, even empty, and still have a next page: the pager keeps going."""
+    pages = [
+        (200, {}, {"failures": [failure(1)], "next_cursor": "c1"}),
+        (200, {}, {"failures": [], "next_cursor": "c2"}),
+        (200, {}, {"failures": [failure(2), failure(3)]}),
+    ]
+    url = standin.script(unique, pages * 2)
+    with fast(url) as c:
+        got = [f.id for f in c.failures.list(from_ms=5, to_ms=10, matched=True, kind="attempt", limit=2)]
+        assert got == ["f1", "f2", "f3"]
+        assert [f.id for f in c.failures.list(max_items=1)] == ["f1"]
+    hits = standin.script_hits[unique]
+    assert len(hits) == 4, "three pages, then one: max_items stops before asking for more"
+    assert hits[0].path.endswith("/api/v1/failures?from=5&to=10&matched=true&kind=attempt&limit=2")
+    assert hits[1].path.endswith("&cursor=c1") and hits[2].path.endswith("&cursor=c2")
+    assert "from=5&to=10&matched=true&kind=attempt&limit=2" in hits[2].path, "the same parameters on every page"
+
+
+def test_failure_pager_stops_on_a_repeated_cursor(standin: StandIn, unique: str) -> None:
+    page = (200, {}, {"failures": [], "next_cursor": "same"})
+    url = standin.script(unique, [page, page, page])
+    with fast(url) as c:
+        with pytest.raises(aos.AosError) as e:
+            list(c.failures.list())
+    assert e.value.code == "PAGINATION_STUCK" and len(standin.script_hits[unique]) == 2
+
+
+def test_match_is_retried_like_a_read(standin: StandIn, unique: str) -> None:
+    """Classifying records nothing, so a 503 or 429 is retried although it is a POST."""
+    verdict = {"matched": False, "code": None, "category": None, "retryable": None, "severity": None,
+               "recovery_mode": None, "confidence": 0.0, "match_type": "none", "signature": "0" * 16,
+               "explanation": None, "suggestions": []}
+    url = standin.script(unique, [err(503, "STORAGE_UNAVAILABLE"), err(429, "RATE_LIMITED"), (200, {}, verdict)])
+    with fast(url) as c:
+        assert c.catalog.match("boom", code="X_1", http_status=418).matched is False
+    hits = standin.script_hits[unique]
+    assert len(hits) == 3 and all(h.method == "POST" for h in hits)
+    assert hits[0].path.endswith("/api/v1/catalog/match")
+    assert hits[0].body == {"message": "boom", "code": "X_1", "http_status": 418}, "absent fields are not sent"
+
+
+def test_metrics_are_text_and_their_errors_typed(standin: StandIn, unique: str) -> None:
+    exposition = b"# TYPE runs_total counter\nruns_total{status=\"failed\"} 3\n"
+    url = standin.script(unique, [
+        (200, {"content-type": "text/plain; version=0.0.4; charset=utf-8"}, exposition),
+        err(403, "FORBIDDEN"),
+        err(404, "NOT_FOUND"),
+    ])
+    with fast(url) as c:
+        assert c.metrics() == exposition.decode()
+        with pytest.raises(aos.PermissionDeniedError) as forbidden:
+            c.metrics()
+        with pytest.raises(aos.NotFoundError) as missing:
+            c.metrics()
+    assert forbidden.value.code == "FORBIDDEN" and missing.value.code == "NOT_FOUND"
+    first = standin.script_hits[unique][0]
+    assert first.path.endswith("/metrics") and first.headers["authorization"] == "Bearer key"
+    assert first.headers["accept"].startswith("text/plain")
+
+
+def test_catalog_codes_are_escaped(standin: StandIn, unique: str) -> None:
+    url = standin.script(unique, [err(404, "NOT_FOUND")])
+    with fast(url) as c:
+        with pytest.raises(aos.NotFoundError):
+            c.catalog.get("A/B C")
+    assert standin.script_hits[unique][0].path.endswith("/api/v1/catalog/A%2FB%20C")
+
+
+@pytest.mark.anyio
+async def test_async_failure_pager_and_metrics(standin: StandIn, unique: str) -> None:
+    url = standin.script(unique, [
+        (200, {}, {"failures": [failure(1)], "next_cursor": "c1"}),
+        (200, {}, {"failures": [], "next_cursor": "c2"}),
+        (200, {}, {"failures": [failure(2)]}),
+        (200, {"content-type": "text/plain"}, b"up 1\n"),
+    ])
+    async with aos.AsyncClient(url, "k", backoff_base=0.01) as c:
+        assert [f.id async for f in c.failures.list(recovered=False)] == ["f1", "f2"]
+        assert await c.metrics() == "up 1\n"
+    assert standin.script_hits[unique][0].path.endswith("/api/v1/failures?recovered=false")
 
 
 @pytest.fixture

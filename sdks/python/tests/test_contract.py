@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Set
 
 import httpx
 import pytest
@@ -38,7 +38,8 @@ def now_ms() -> int:
 
 
 def test_health_and_openapi(client: aos.Client) -> None:
-    assert client.health() == {"status": "ok"}
+    health = client.health()
+    assert isinstance(health, aos.Health) and health == aos.Health(status="ok")
     served = client.openapi()
     committed = json.loads((DOCS / "openapi.json").read_text(encoding="utf-8"))
     assert served == committed, "the server's OpenAPI document differs from docs/openapi.json"
@@ -46,7 +47,7 @@ def test_health_and_openapi(client: aos.Client) -> None:
 
 def test_health_and_openapi_need_no_key(aos_server: AosServer) -> None:
     with aos.Client(aos_server.url, "not-a-key") as c:
-        assert c.health()["status"] == "ok"
+        assert c.health().status == "ok"
         assert c.openapi()["openapi"].startswith("3.")
 
 
@@ -268,9 +269,18 @@ def test_list_filters(client: aos.Client, standin: StandIn) -> None:
 
 
 def test_list_errors(client: aos.Client) -> None:
-    with pytest.raises(aos.BadRequestError) as err:
-        client.runs.list_page(limit=0)
-    assert err.value.status == 400 and err.value.code == "INVALID_QUERY" and err.value.field == "limit"
+    # The SDK refuses page sizes outside 1-200 before sending, as the API would.
+    for bad in (0, 201):
+        with pytest.raises(ValueError, match="limit"):
+            client.runs.list_page(limit=bad)
+        with pytest.raises(ValueError, match="limit"):
+            client.runs.list(limit=bad)
+    assert len(client.runs.list_page(limit=200).runs) <= 200
+    # The server agrees: sent anyway, they are 400 INVALID_QUERY naming the field.
+    for bad in (0, 201):
+        with pytest.raises(aos.BadRequestError) as err:
+            client._execute(aos._ops.Call("GET", "/api/v1/runs", lambda r: None, params={"limit": bad}))  # type: ignore[attr-defined]
+        assert err.value.status == 400 and err.value.code == "INVALID_QUERY" and err.value.field == "limit"
     with pytest.raises(aos.ValidationError) as verr:
         client.runs.list_page(cursor="i.not-a-cursor")
     assert verr.value.code == "INVALID_CURSOR"
@@ -284,15 +294,21 @@ def test_cancel_and_conflicts(client: aos.Client, standin: StandIn) -> None:
     submitted = client.runs.submit(plan)
     with pytest.raises(aos.ConflictError) as replay_err:
         client.runs.replay(submitted.run_id)
-    assert replay_err.value.status == 409 and replay_err.value.code == "CONFLICT"
+    e = replay_err.value
+    assert e.status == 409 and e.code == "RUN_NOT_FINISHED" == aos.ConflictError.RUN_NOT_FINISHED
+    assert not e.retryable and e.retry_after is None, "an unfinished run is not a concurrent update"
+    assert "409 RUN_NOT_FINISHED" in str(e)
     result = client.runs.cancel(submitted.run_id)
     assert isinstance(result, aos.CancelResult)
     assert result.run_id == submitted.run_id and result.status == "cancelled"
     run = client.runs.get(submitted.run_id)
     assert run.status == "cancelled" and run.error is not None and run.error.code == "RUN_CANCELLED"
     assert run.error.category == "PERMANENT"
-    with pytest.raises(aos.ConflictError):
+    assert run.cancel_requested is True
+    with pytest.raises(aos.ConflictError) as cancel_err:
         client.runs.cancel(submitted.run_id)
+    assert cancel_err.value.code == "RUN_ALREADY_FINISHED" == aos.ConflictError.RUN_ALREADY_FINISHED
+    assert not cancel_err.value.retryable
     with pytest.raises(aos.NotFoundError):
         client.runs.cancel("r_" + "1" * 32)
 
@@ -517,12 +533,383 @@ def test_error_envelope_shape(aos_server: AosServer) -> None:
         assert err.value.code == "NOT_FOUND"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a plan's `budget.max_duration_ms: null` (no limit) is stored without the field and "
-    "read back as the 15-minute default (Budget skips None when serializing)",
-)
 def test_unlimited_duration_survives_storage(client: aos.Client, unique: str) -> None:
+    """``max_duration_ms: null`` (no limit) is stored and read back as null; absent is the default."""
     plan = PlanBuilder("unlimited").budget(max_duration_ms=None).json_transform("a", 1, ".").build()
     wf = client.workflows.create(f"unlimited-{unique}", plan)
     assert wf.plan.budget is not None and wf.plan.budget.max_duration_ms is None
+    assert client.workflows.get(wf.name).plan.budget.max_duration_ms is None  # type: ignore[union-attr]
+    run = client.runs.submit_and_wait(workflow=wf.name, timeout=30)
+    assert run.succeeded and run.plan.budget is not None and run.plan.budget.max_duration_ms is None
+    # A budget that does not mention the duration gets the 15-minute default, written out.
+    partial = {"name": "partial", "budget": {"max_cost_usd": 1.0}, "steps": [{"id": "a", "skill": "json_transform",
+                                                                            "input": {"data": 1, "expr": "."}}]}
+    wf2 = client.workflows.create(f"partial-{unique}", partial)
+    assert wf2.plan.budget == aos.Budget(max_cost_usd=1.0, max_duration_ms=aos.models.DEFAULT_MAX_DURATION_MS)
+    raw = client._execute(aos._ops.Call("GET", f"/api/v1/workflows/partial-{unique}", lambda r: r.json()))  # type: ignore[attr-defined]
+    assert raw["plan"]["budget"] == {"max_cost_usd": 1.0, "max_duration_ms": aos.models.DEFAULT_MAX_DURATION_MS}
+
+
+def test_required_fields_are_always_present(client: aos.Client, standin: StandIn) -> None:
+    """The fields the document now requires are in every answer, ``null`` where they have no value."""
+    plan = PlanBuilder("required").http_call("x", f"{standin.url}/status/404").build()
+    submitted = client.runs.submit(plan)
+    raw: Dict[str, Any] = client._execute(aos._ops.get_run_raw(submitted.run_id, wait_ms=10_000))  # type: ignore[attr-defined]
+    assert raw["status"] == "failed"
+    assert raw["cancel_requested"] is False and isinstance(raw["trace"], list) and raw["trace"]
+    assert "details" in raw["error"]
+    for step in raw["step_details"]:
+        for attempt in step["attempts"]:
+            outcome = attempt["outcome"]
+            assert outcome["ok"] is False and "details" in outcome["error"]
+    run = aos.RunView.from_dict(raw)
+    assert run.error is not None and run.error.code == "HTTP_404"
+    assert run.cancel_requested is False and len(run.trace) == len(raw["trace"])
+
+
+# ---- the failure catalog
+
+
+def test_catalog_list_and_get(client: aos.Client) -> None:
+    view = client.catalog.list()
+    assert isinstance(view, aos.CatalogView)
+    assert view.version >= 1 and len(view.digest) == 16 and int(view.digest, 16) >= 0
+    assert len(view) == len(view.entries) > 50
+    assert len(set(view.codes)) == len(view.codes), "entry codes are unique"
+    assert all(isinstance(e, aos.CatalogEntry) and e.explanation and e.match for e in view)
+    assert {"HTTP_NOT_FOUND", "HTTP_SERVICE_UNAVAILABLE", "STEP_TIMEOUT"} <= set(view.codes)
+    # The digest is stable while the catalog is.
+    assert client.catalog.list().digest == view.digest
+    entry = client.catalog.get("HTTP_NOT_FOUND")
+    assert entry == view.entry("HTTP_NOT_FOUND")
+    assert entry.category == "NOT_FOUND" and entry.retryable is False and entry.generic is False
+    assert 404 in entry.match["http_status"] and entry.suggestions
+    assert client.catalog.get("HTTP_SERVICE_UNAVAILABLE").retryable is True
+
+
+def test_catalog_get_unknown_code_is_not_found(client: aos.Client) -> None:
+    with pytest.raises(aos.NotFoundError) as err:
+        client.catalog.get("NO_SUCH_ENTRY")
+    assert err.value.status == 404 and err.value.code == "NOT_FOUND" and "NO_SUCH_ENTRY" in err.value.message
+    assert not err.value.retryable
+    # The code is one path segment: a slash in it does not reach another route.
+    with pytest.raises(aos.NotFoundError):
+        client.catalog.get("match/x")
+    with pytest.raises(ValueError):
+        client.catalog.get("")
+
+
+def test_match_a_503_is_transient_and_retryable(client: aos.Client) -> None:
+    verdict = client.catalog.match("upstream answered 503 Service Unavailable")
+    assert isinstance(verdict, aos.MatchResponse)
+    assert verdict.matched and verdict.code == "HTTP_SERVICE_UNAVAILABLE"
+    assert verdict.category == "TRANSIENT" and verdict.retryable is True
+    assert verdict.recovery_mode is not None and verdict.recovery_mode.startswith("retry_")
+    assert verdict.match_type == "pattern" and 0.4 <= verdict.confidence <= 0.9
+    assert verdict.explanation and verdict.suggestions
+    assert len(verdict.signature) == 16
+    # Structured evidence (the status) decides with more confidence than the message.
+    structured = client.catalog.match("upstream failed", code="HTTP_503", http_status=503, skill="http_call")
+    assert structured.code == "HTTP_SERVICE_UNAVAILABLE" and structured.category == "TRANSIENT"
+    assert structured.match_type in ("http_status", "structured_code") and structured.confidence >= 0.7
+    # The entry's advice is the catalog entry's.
+    entry = client.catalog.get("HTTP_SERVICE_UNAVAILABLE")
+    assert (verdict.explanation, verdict.suggestions, verdict.severity) == (entry.explanation, entry.suggestions, entry.severity)
+    # The skill only changes the signature.
+    other_skill = client.catalog.match("upstream failed", code="HTTP_503", http_status=503, skill="json_transform")
+    assert other_skill.code == structured.code and other_skill.signature != structured.signature
+    assert client.catalog.match("upstream failed", code="HTTP_503", http_status=503, skill="http_call") == structured
+
+
+def test_match_without_a_match(client: aos.Client) -> None:
+    verdict = client.catalog.match("zq xv wibble")
+    assert verdict.matched is False and verdict.match_type == "none" and verdict.confidence == 0.0
+    assert (verdict.code, verdict.category, verdict.retryable, verdict.severity, verdict.recovery_mode) == (None,) * 5
+    assert verdict.explanation is None and verdict.suggestions == []
+    assert len(verdict.signature) == 16
+
+
+def test_match_errors(client: aos.Client) -> None:
+    # The SDK refuses statuses outside 100-599 before sending, as the API would.
+    for bad in (99, 600):
+        with pytest.raises(ValueError, match="http_status"):
+            client.catalog.match("x", http_status=bad)
+    # The server agrees: 400 INVALID_FIELD naming the field.
+    raw = aos._ops.Call("POST", "/api/v1/catalog/match", lambda r: None, body={"message": "x", "http_status": 99})  # type: ignore[attr-defined]
+    with pytest.raises(aos.BadRequestError) as err:
+        client._execute(raw)  # type: ignore[attr-defined]
+    assert err.value.code == "INVALID_FIELD" and err.value.field == "http_status"
+    with pytest.raises(aos.BadRequestError) as too_long:
+        client.catalog.match("x" * (64 * 1024 + 1))
+    assert too_long.value.code == "INVALID_FIELD" and too_long.value.field == "message"
+    # A body the schema does not allow (no message, an unknown field) is 422 INVALID_FIELD.
+    for body in ({"code": "HTTP_503"}, {"message": "x", "bogus": 1}):
+        with pytest.raises(aos.ValidationError) as invalid:
+            client._execute(aos._ops.Call("POST", "/api/v1/catalog/match", lambda r: None, body=body))  # type: ignore[attr-defined]
+        assert invalid.value.code == "INVALID_FIELD"
+
+
+# ---- recorded failures
+
+
+def eventually(check: Any, timeout: float = 15.0) -> Any:
+    """Polls ``check`` until it returns something truthy (records are written as runs progress)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.1)
+
+
+def test_a_failed_http_call_is_classified_and_recorded(client: aos.Client, standin: StandIn) -> None:
+    since = now_ms()
+    plan = PlanBuilder("failure-404").http_call("fetch", f"{standin.url}/status/404").build()
+    run = client.runs.submit_and_wait(plan, timeout=30)
+    assert run.status == "failed"
+    # The run and its failed attempt carry the catalog's verdict.
+    assert isinstance(run.failure, aos.FailureMatch)
+    assert run.failure.matched and run.failure.code == "HTTP_NOT_FOUND" and run.failure.category == "NOT_FOUND"
+    assert run.failure.retryable is False and run.failure.match_type == "http_status"
+    attempt = run.step("fetch").attempts[0]
+    assert attempt.failure is not None and attempt.failure.code == "HTTP_NOT_FOUND"
+    assert attempt.failure.signature == run.failure.signature
+    # The classification is not part of the trace.
+    assert client.runs.verify(run.run_id).ok
+
+    def records() -> List[aos.FailureRecord]:
+        found = [f for f in client.failures.list(from_ms=since) if f.run_id == run.run_id]
+        return found if {f.kind for f in found} >= {"attempt", "run"} else []
+
+    mine = eventually(records)
+    by_kind = {f.kind: f for f in mine}
+    rec = by_kind["attempt"]
+    assert isinstance(rec, aos.FailureRecord)
+    assert (rec.step_id, rec.attempt, rec.skill, rec.code) == ("fetch", 1, "http_call", "HTTP_404")
+    assert rec.matched and rec.catalog_code == "HTTP_NOT_FOUND" and rec.category == "NOT_FOUND"
+    assert rec.match_type == "http_status" and rec.confidence == run.failure.confidence
+    assert rec.signature == run.failure.signature and "404" in rec.message
+    assert rec.recovery_attempted is False and rec.recovery_succeeded is None and rec.recovery_mode is None
+    assert since <= rec.at_ms <= now_ms() and rec.expires_at > rec.at_ms // 1000
+    assert by_kind["run"].code == "HTTP_404" and by_kind["run"].catalog_code == "HTTP_NOT_FOUND"
+    # Newest first.
+    listed = client.failures.list(from_ms=since).to_list()
+    assert [f.at_ms for f in listed] == sorted((f.at_ms for f in listed), reverse=True)
+
+    # Filters: by error code or catalog code, category, kind, matched, recovered.
+    def ids(**filters: Any) -> Set[str]:
+        filters.setdefault("from_ms", since)
+        return {f.id for f in client.failures.list(**filters)}
+
+    mine_ids = {f.id for f in mine}
+    assert mine_ids <= ids(code="HTTP_404") and mine_ids <= ids(code="HTTP_NOT_FOUND")
+    assert mine_ids <= ids(category="NOT_FOUND") and not mine_ids & ids(category="TRANSIENT")
+    assert mine_ids <= ids(skill="http_call") and not mine_ids & ids(skill="json_transform")
+    assert ids(kind="run") & mine_ids == {by_kind["run"].id}
+    assert mine_ids <= ids(matched=True) and not mine_ids & ids(matched=False)
+    assert not mine_ids & ids(recovered=True) and mine_ids <= ids(recovered=False)
+    assert not mine_ids & ids(to_ms=since - 1, from_ms=since - 60_000)
+
+    # Statistics see the same failures.
+    stats = client.failures.stats(from_ms=since, code="HTTP_404")
+    assert isinstance(stats, aos.FailureStats)
+    assert stats.from_ms == since and stats.to_ms >= rec.at_ms and stats.bucket_ms == 3_600_000
+    assert stats.total >= 2 and stats.matched == stats.total and stats.match_rate == 1.0
+    assert stats.by_code == {"HTTP_404": stats.total}
+    assert stats.by_catalog_code == {"HTTP_NOT_FOUND": stats.total} and stats.by_category == {"NOT_FOUND": stats.total}
+    assert stats.by_kind.get("attempt", 0) >= 1 and stats.by_kind.get("run", 0) >= 1
+    assert stats.by_skill.get("http_call", 0) >= 1
+    assert sum(b.total for b in stats.buckets) == stats.total and not stats.truncated
+    assert all(isinstance(b, aos.FailureBucket) for b in stats.buckets)
+    assert stats.recovery.attempted == 0 and stats.recovery.success_rate is None
+
+
+def test_failure_stats_agree_with_the_listing(client: aos.Client, standin: StandIn) -> None:
+    """Over a closed range, the figures of ``stats`` are those of the records ``list`` returns."""
+    since = now_ms()
+    for path in ("status/404", "status/500"):
+        client.runs.submit_and_wait(PlanBuilder("stats").http_call("x", f"{standin.url}/{path}").build(), timeout=30)
+    eventually(lambda: len([f for f in client.failures.list(from_ms=since) if f.kind == "run"]) >= 2)
+    time.sleep(0.3)
+    until = now_ms()
+    records = client.failures.list(from_ms=since, to_ms=until).to_list()
+    stats = client.failures.stats(from_ms=since, to_ms=until, bucket_ms=1000)
+    assert (stats.from_ms, stats.to_ms, stats.bucket_ms) == (since, until, 1000)
+    assert stats.total == len(records) >= 4
+    assert stats.matched == sum(f.matched for f in records)
+    assert stats.match_rate == pytest.approx(stats.matched / stats.total)
+
+    def count(key: Any) -> Dict[str, int]:
+        out: Dict[str, int] = {}
+        for f in records:
+            k = key(f)
+            if k is not None:
+                out[k] = out.get(k, 0) + 1
+        return out
+
+    assert stats.by_kind == count(lambda f: f.kind)
+    assert stats.by_code == count(lambda f: f.code)
+    assert stats.by_catalog_code == count(lambda f: f.catalog_code)
+    assert stats.by_category == count(lambda f: f.category)
+    assert stats.by_skill == count(lambda f: f.skill)
+    assert len(stats.buckets) == (until - since) // 1000 + 1
+    assert [b.start_ms for b in stats.buckets] == [since + i * 1000 for i in range(len(stats.buckets))]
+    assert sum(b.total for b in stats.buckets) == stats.total
+    kinds = client.failures.stats(from_ms=since, to_ms=until, kind="run")
+    assert kinds.total == stats.by_kind["run"] and set(kinds.by_kind) == {"run"}
+
+
+def test_recovered_failures(client: aos.Client, standin: StandIn, unique: str) -> None:
+    """Failed attempts that a retry made good are recorded as recovered, and counted so."""
+    since = now_ms()
+    plan = PlanBuilder("recovered").http_call(
+        "flaky", f"{standin.url}/flaky/{unique}",
+        retry=aos.RetryPolicy(max_attempts=4, initial_delay_ms=50, max_delay_ms=50, retry_on=["TRANSIENT"]),
+    ).build()
+    run = client.runs.submit_and_wait(plan, timeout=30)
+    assert run.succeeded and run.failure is None
+    failed = [a for a in run.step("flaky").attempts if not a.outcome.ok]
+    assert [a.failure.code for a in failed if a.failure] == ["HTTP_SERVICE_UNAVAILABLE"] * 2
+    assert [a.failure for a in run.step("flaky").attempts if a.outcome.ok] == [None]
+
+    def recovered() -> List[aos.FailureRecord]:
+        found = [f for f in client.failures.list(from_ms=since, recovered=True) if f.run_id == run.run_id]
+        return found if len(found) == 2 else []
+
+    records = eventually(recovered)
+    assert sorted(f.attempt for f in records) == [1, 2]
+    for f in records:
+        assert f.code == "HTTP_503" and f.catalog_code == "HTTP_SERVICE_UNAVAILABLE" and f.category == "TRANSIENT"
+        assert f.recovery_attempted and f.recovery_succeeded is True
+        assert f.recovery_mode is not None and f.recovery_mode.startswith("retry_")
+        assert f.advised_recovery is not None
+    stats = client.failures.stats(from_ms=since, code="HTTP_SERVICE_UNAVAILABLE")
+    assert stats.recovery.attempted >= 2 and stats.recovery.succeeded >= 2
+    assert stats.recovery.success_rate is not None and stats.recovery.success_rate > 0
+    mode = records[0].recovery_mode
+    assert mode is not None and stats.recovery_by_mode[mode].succeeded >= 2
+    assert sum(b.recovered for b in stats.buckets) >= 2
+
+
+def test_rejected_submissions_are_recorded(client: aos.Client, unique: str) -> None:
+    since = now_ms()
+    skill = f"nope_{unique}"
+    with pytest.raises(aos.ValidationError):
+        client.runs.submit({"name": "rejected", "steps": [{"id": "a", "skill": skill}]})
+
+    def rejected() -> List[aos.FailureRecord]:
+        return [f for f in client.failures.list(from_ms=since, kind="rejected") if f.skill == skill]
+
+    (rec,) = eventually(rejected)
+    assert rec.kind == "rejected" and rec.run_id is None and rec.attempt == 0
+    assert rec.code == "PLAN_UNKNOWN_SKILL" and rec.category == "VALIDATION"
+    assert rec.recovery_attempted is False and rec.recovery_succeeded is None
+
+
+def test_failures_list_across_pages(client: aos.Client, standin: StandIn) -> None:
+    since = now_ms()
+    for _ in range(3):
+        client.runs.submit_and_wait(PlanBuilder("paged-failures").http_call("x", f"{standin.url}/status/404").build(),
+                                    timeout=30)
+    eventually(lambda: len(client.failures.list(from_ms=since).to_list()) >= 6)
+    until = now_ms()
+    everything = client.failures.list(from_ms=since, to_ms=until, limit=200).to_list()
+    pages = list(client.failures.list(from_ms=since, to_ms=until, limit=2).pages())
+    assert len(pages) >= 3 and all(isinstance(p, aos.FailureList) and len(p.failures) <= 2 for p in pages)
+    assert all(p.next_cursor for p in pages[:-1]) and pages[-1].next_cursor is None
+    paged = [f for p in pages for f in p.failures]
+    assert [f.id for f in paged] == [f.id for f in everything], "the same records, in the same order"
+    assert len({f.id for f in paged}) == len(paged)
+    assert [f.id for f in client.failures.list(from_ms=since, to_ms=until, limit=2)] == [f.id for f in everything]
+    assert len(client.failures.list(from_ms=since, to_ms=until, limit=2, max_items=3).to_list()) == 3
+    first = client.failures.list_page(from_ms=since, to_ms=until, limit=2)
+    assert len(first.failures) == 2 and first.next_cursor
+    second = client.failures.list_page(from_ms=since, to_ms=until, limit=2, cursor=first.next_cursor)
+    assert [f.id for f in first.failures + second.failures] == [f.id for f in everything[:4]]
+
+
+def test_failures_errors(client: aos.Client) -> None:
+    for bad in (0, 201):
+        with pytest.raises(ValueError, match="limit"):
+            client.failures.list(limit=bad)
+        with pytest.raises(ValueError, match="limit"):
+            client.failures.list_page(limit=bad)
+    with pytest.raises(ValueError, match="bucket_ms"):
+        client.failures.stats(bucket_ms=0)
+    # What only the server can judge: 400 INVALID_QUERY naming the parameter.
+    cases = [
+        (lambda: client.failures.list_page(from_ms=10, to_ms=5), "from"),
+        (lambda: client.failures.list_page(from_ms=0, to_ms=400 * 86_400_000), "from"),
+        (lambda: client.failures.list_page(category="BOGUS"), "category"),  # type: ignore[arg-type]
+        (lambda: client.failures.list_page(kind="nope"), "kind"),  # type: ignore[arg-type]
+        (lambda: client.failures.stats(from_ms=10, to_ms=5), "from"),
+        (lambda: client.failures.stats(bucket_ms=1), "bucket_ms"),  # 86 400 001 buckets in a day
+    ]
+    for call, field in cases:
+        with pytest.raises(aos.BadRequestError) as err:
+            call()
+        assert err.value.status == 400 and err.value.code == "INVALID_QUERY" and err.value.field == field
+    with pytest.raises(aos.ValidationError) as cursor:
+        client.failures.list_page(cursor="not-a-cursor")
+    assert cursor.value.status == 422 and cursor.value.code == "INVALID_CURSOR" and cursor.value.field == "cursor"
+
+
+def test_failures_are_per_tenant(client: aos.Client, aos_server: AosServer, standin: StandIn) -> None:
+    since = now_ms()
+    run = client.runs.submit_and_wait(PlanBuilder("tenant-failure").http_call("x", f"{standin.url}/status/404").build(),
+                                      timeout=30)
+    eventually(lambda: [f for f in client.failures.list(from_ms=since) if f.run_id == run.run_id])
+    with aos.Client(aos_server.url, aos_server.other_key) as other:
+        assert run.run_id not in {f.run_id for f in other.failures.list(from_ms=since)}
+        assert other.failures.stats(from_ms=since, code="HTTP_404").total == 0
+        # The catalog is the same for every tenant.
+        assert other.catalog.list().digest == client.catalog.list().digest
+    with aos.Client(aos_server.url, "aos_deadbeef_" + "0" * 48) as bad:
+        with pytest.raises(aos.AuthenticationError):
+            bad.failures.stats()
+        with pytest.raises(aos.AuthenticationError):
+            bad.catalog.match("x")
+
+
+# ---- metrics
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one series of a Prometheus text exposition (0 when it is absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series == name or series.startswith(name + "{"):
+            found = dict(part.split("=", 1) for part in series[len(name) + 1 : -1].split(",") if "=" in part)
+            if all(found.get(k) == json.dumps(v) for k, v in labels.items()):
+                return float(value)
+    return 0.0
+
+
+def test_metrics_are_prometheus_text(client: aos.Client, standin: StandIn) -> None:
+    before = client.metrics()
+    plan = PlanBuilder("metrics-404").http_call("x", f"{standin.url}/status/404").build()
+    assert client.runs.submit_and_wait(plan, timeout=30).status == "failed"
+    failed_before = metric(before, "runs_total", status="failed")
+
+    def counted() -> Optional[str]:
+        text = client.metrics()
+        return text if metric(text, "runs_total", status="failed") > failed_before else None
+
+    after = eventually(counted)
+    assert isinstance(after, str)
+    assert "# TYPE runs_total counter" in after and "# TYPE step_duration_seconds histogram" in after
+    hits = metric(after, "failure_match_hits_total", code="HTTP_NOT_FOUND", category="NOT_FOUND")
+    assert hits >= metric(before, "failure_match_hits_total", code="HTTP_NOT_FOUND", category="NOT_FOUND") + 1
+    assert metric(after, "step_duration_seconds_count", skill="http_call") >= 1
+
+
+def test_metrics_need_a_key(aos_server: AosServer) -> None:
+    with aos.Client(aos_server.url, "aos_deadbeef_" + "0" * 48) as bad:
+        with pytest.raises(aos.AuthenticationError) as err:
+            bad.metrics()
+    assert err.value.status == 401 and err.value.code == "UNAUTHENTICATED"
+    r = httpx.get(aos_server.url + "/metrics", headers={"authorization": "Bearer " + aos_server.api_key})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")

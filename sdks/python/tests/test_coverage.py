@@ -1,9 +1,11 @@
 """Every operation of docs/openapi.json has an SDK method, and every SDK method maps to an operation.
 
-The mapping is explicit: ``aos._ops.OPERATIONS`` (operationId -> method, path, SDK method),
-``UNLISTED_OPERATIONS`` (routes the document does not list: /healthz, the document itself) and
-``HELPERS`` (SDK methods built on an operation, without a route of their own). Both clients are
-checked, and every public method of the clients and their resources must appear in the mapping.
+The mapping is explicit: ``aos._ops.OPERATIONS`` (operationId -> method, path, SDK method; the
+public routes ``/healthz`` and the document itself included) and ``HELPERS`` (SDK methods built on
+an operation, without a route of their own). Both clients are checked, and every public method of
+the clients and their resources must appear in the mapping. What each operation sends is checked
+against the document too: method, path, query parameters and their bounds, body, and whether it
+carries the key (``security``); and every error status an operation documents maps to a typed error.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 
 import aos
 from aos import _ops
+from aos._http import MAX_HTTP_STATUS, MAX_PAGE_LIMIT, MAX_WAIT_MS, MIN_BUCKET_MS, MIN_HTTP_STATUS, MIN_PAGE_LIMIT
 from conftest import DOCS
 
 OPENAPI = json.loads((DOCS / "openapi.json").read_text(encoding="utf-8"))
@@ -31,7 +34,10 @@ def openapi_operations() -> Dict[str, Tuple[str, str]]:
     return out
 
 
-RESOURCES = ("runs", "skills", "workflows", "secrets")
+RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures")
+#: Methods of AsyncClient that return an async pager (iterated with ``async for``) instead of a
+#: coroutine.
+ASYNC_PAGERS = {"runs.list", "failures.list"}
 
 
 def resolve(obj: Any, dotted: str) -> Any:
@@ -76,14 +82,8 @@ def test_every_mapped_operation_exists_in_openapi() -> None:
         assert spec[op_id] == (method, path), f"{op_id}: SDK says {method} {path}, OpenAPI says {spec[op_id]}"
 
 
-def test_unlisted_operations_are_really_unlisted() -> None:
-    listed = {(m, p) for m, p in openapi_operations().values()}
-    for name, (method, path, _) in _ops.UNLISTED_OPERATIONS.items():
-        assert (method, path) not in listed, f"{name} is in docs/openapi.json now: move it to OPERATIONS"
-
-
 def test_every_mapped_method_exists(sdk_client: Any) -> None:
-    targets = [m for _, _, m in _ops.OPERATIONS.values()] + [m for _, _, m in _ops.UNLISTED_OPERATIONS.values()]
+    targets = [m for _, _, m in _ops.OPERATIONS.values()]
     targets += list(_ops.HELPERS)
     for dotted in targets:
         method = resolve(sdk_client, dotted)
@@ -94,7 +94,6 @@ def test_every_mapped_method_exists(sdk_client: Any) -> None:
 
 def test_every_sdk_method_is_mapped(sdk_client: Any) -> None:
     mapped = {m for _, _, m in _ops.OPERATIONS.values()}
-    mapped |= {m for _, _, m in _ops.UNLISTED_OPERATIONS.values()}
     mapped |= set(_ops.HELPERS)
     unmapped = sorted(public_methods(sdk_client) - mapped)
     assert not unmapped, f"{type(sdk_client).__name__} methods missing from the operation mapping: {unmapped}"
@@ -109,16 +108,14 @@ def test_sync_and_async_clients_have_the_same_methods() -> None:
         a = inspect.signature(resolve(asyn, dotted))
         assert list(s.parameters) == list(a.parameters), dotted
         is_async = inspect.iscoroutinefunction(resolve(asyn, dotted))
-        # runs.list returns an async pager (iterated with `async for`), everything else is awaited.
-        assert is_async == (dotted != "runs.list"), dotted
+        # The listings return an async pager (iterated with `async for`), everything else is awaited.
+        assert is_async == (dotted not in ASYNC_PAGERS), dotted
     sync.close()
 
 
-def test_operations_send_what_openapi_describes() -> None:
-    """Each operation's Call uses the documented method and a path matching the template."""
-    import re
-
-    calls = {
+def sample_calls() -> Dict[str, _ops.Call[Any]]:
+    """One Call per operation, as the SDK builds it."""
+    return {
         "submit_run": _ops.submit_run({"name": "p", "steps": []}),
         "list_runs": _ops.list_runs(),
         "get_run": _ops.get_run("r_1"),
@@ -132,7 +129,33 @@ def test_operations_send_what_openapi_describes() -> None:
         "get_workflow": _ops.get_workflow("w"),
         "put_secret": _ops.put_secret("S", "v"),
         "list_secrets": _ops.list_secrets(),
+        "get_catalog": _ops.get_catalog(),
+        "get_catalog_entry": _ops.get_catalog_entry("HTTP_NOT_FOUND"),
+        "match_failure": _ops.match_failure("boom", code="HTTP_503", skill="http_call", http_status=503),
+        # Every parameter given, so that each query parameter's name is checked against the document.
+        "list_failures": _ops.list_failures(
+            from_ms=1, to_ms=2, code="HTTP_503", category="TRANSIENT", skill="http_call", matched=True,
+            recovered=False, kind="attempt", limit=10, cursor="c",
+        ),
+        "get_failure_stats": _ops.get_failure_stats(
+            from_ms=1, to_ms=2, bucket_ms=1, code="HTTP_503", category="TRANSIENT", skill="http_call", kind="run"
+        ),
+        "get_metrics": _ops.get_metrics(),
+        "healthz": _ops.health(),
+        "openapi_document": _ops.openapi(),
     }
+
+
+def operation(op_id: str) -> Dict[str, Any]:
+    method, path = openapi_operations()[op_id]
+    return OPENAPI["paths"][path][method.lower()]  # type: ignore[no-any-return]
+
+
+def test_operations_send_what_openapi_describes() -> None:
+    """Each operation's Call uses the documented method and a path matching the template."""
+    import re
+
+    calls = sample_calls()
     assert set(calls) == set(_ops.OPERATIONS)
     spec = openapi_operations()
     for op_id, call in calls.items():
@@ -143,5 +166,101 @@ def test_operations_send_what_openapi_describes() -> None:
         op = OPENAPI["paths"][template][method.lower()]
         documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
         assert set(call.params or {}) <= documented, (op_id, call.params, documented)
+        if op_id in ("list_failures", "get_failure_stats"):
+            assert set(call.params or {}) == documented, f"{op_id}: the SDK sends {sorted(call.params or {})}"
         has_body = "requestBody" in op
         assert (call.body is not _ops.Call.__dataclass_fields__["body"].default) == has_body, op_id
+
+
+def test_the_key_is_sent_exactly_where_the_document_asks_for_it() -> None:
+    """Operations without ``security`` (``/healthz``, the document) are called without a key."""
+    schemes = set(OPENAPI["components"]["securitySchemes"])
+    public = set()
+    for op_id, call in sample_calls().items():
+        security = operation(op_id).get("security", OPENAPI.get("security"))
+        if security:
+            assert {name for req in security for name in req} <= schemes, op_id
+        else:
+            public.add(op_id)
+        assert call.authenticated == bool(security), f"{op_id}: security {security}, SDK authenticated={call.authenticated}"
+    assert public == {"healthz", "openapi_document"}
+
+
+def test_every_documented_error_status_has_a_typed_error() -> None:
+    """Each 4xx/5xx an operation documents raises its own subclass of AosError, never the bare base."""
+    seen = set()
+    for op_id in _ops.OPERATIONS:
+        op = operation(op_id)
+        for status in op["responses"]:
+            if status[0] in "45":
+                cls = aos.errors.error_for_status(int(status))
+                assert cls is not aos.AosError, f"{op_id}: {status} has no typed error"
+                seen.add(int(status))
+        if op.get("security"):
+            assert {"401", "403", "503"} <= set(op["responses"]), f"{op_id}: authenticated, documents {sorted(op['responses'])}"
+        if "requestBody" in op:
+            assert {"400", "413", "415", "422"} <= set(op["responses"]), f"{op_id}: takes a body, documents {sorted(op['responses'])}"
+    assert {401, 403, 409, 503} <= seen
+    assert aos.errors.error_for_status(409) is aos.ConflictError
+
+
+def test_query_bounds_match_the_document() -> None:
+    """The SDK refuses, before sending, the values of ``limit`` and ``wait_ms`` that the API would."""
+    limit = next(p for p in operation("list_runs")["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (MIN_PAGE_LIMIT, MAX_PAGE_LIMIT)
+    wait = next(p for p in operation("get_run")["parameters"] if p["name"] == "wait_ms")["schema"]
+    assert (wait["minimum"], wait["maximum"]) == (0, MAX_WAIT_MS)
+    for ok in (MIN_PAGE_LIMIT, MAX_PAGE_LIMIT):
+        assert _ops.list_runs(limit=ok).params["limit"] == ok  # type: ignore[index]
+    for bad in (MIN_PAGE_LIMIT - 1, MAX_PAGE_LIMIT + 1):
+        with pytest.raises(ValueError, match="limit"):
+            _ops.list_runs(limit=bad)
+    for ok in (0, MAX_WAIT_MS):
+        _ops.get_run("r_1", wait_ms=ok)
+    for bad in (-1, MAX_WAIT_MS + 1):
+        with pytest.raises(ValueError, match="wait_ms"):
+            _ops.get_run("r_1", wait_ms=bad)
+
+
+def test_failure_and_catalog_bounds_match_the_document() -> None:
+    """The SDK refuses, before sending, what the document's bounds exclude: page sizes of failure
+    listings, ``bucket_ms`` below its minimum, and HTTP statuses a match request cannot carry."""
+    limit = next(p for p in operation("list_failures")["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (MIN_PAGE_LIMIT, MAX_PAGE_LIMIT)
+    for bad in (MIN_PAGE_LIMIT - 1, MAX_PAGE_LIMIT + 1):
+        with pytest.raises(ValueError, match="limit"):
+            _ops.list_failures(limit=bad)
+    bucket = next(p for p in operation("get_failure_stats")["parameters"] if p["name"] == "bucket_ms")["schema"]
+    assert bucket["minimum"] == MIN_BUCKET_MS
+    with pytest.raises(ValueError, match="bucket_ms"):
+        _ops.get_failure_stats(bucket_ms=MIN_BUCKET_MS - 1)
+    status = OPENAPI["components"]["schemas"]["MatchRequest"]["properties"]["http_status"]
+    assert (status["minimum"], status["maximum"]) == (MIN_HTTP_STATUS, MAX_HTTP_STATUS)
+    for ok in (MIN_HTTP_STATUS, MAX_HTTP_STATUS):
+        assert _ops.match_failure("m", http_status=ok).body["http_status"] == ok
+    for bad in (MIN_HTTP_STATUS - 1, MAX_HTTP_STATUS + 1, True):
+        with pytest.raises(ValueError, match="http_status"):
+            _ops.match_failure("m", http_status=bad)
+    with pytest.raises(TypeError):
+        _ops.match_failure(None)  # type: ignore[arg-type]
+
+
+def test_query_values_are_sent_as_the_api_reads_them() -> None:
+    """Booleans as ``true``/``false``, the time range as ``from``/``to``, absent filters left out."""
+    cfg = aos._http.ClientConfig("http://x", "k")
+    call = _ops.list_failures(from_ms=5, matched=False, recovered=True, kind="run")
+    assert call.request_kwargs(cfg)["params"] == {"from": "5", "matched": "false", "recovered": "true", "kind": "run"}
+    assert _ops.get_failure_stats().request_kwargs(cfg).get("params", {}) == {}
+
+
+def test_metrics_are_asked_for_as_text() -> None:
+    """``/metrics`` answers Prometheus text (errors are JSON), every other operation JSON."""
+    content = operation("get_metrics")["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]
+    cfg = aos._http.ClientConfig("http://x", "k")
+    for op_id, call in sample_calls().items():
+        accept = call.request_kwargs(cfg)["headers"]["accept"]
+        if op_id == "get_metrics":
+            assert accept.startswith("text/plain") and "application/json" in accept
+        else:
+            assert accept == "application/json", op_id

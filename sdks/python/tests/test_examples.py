@@ -86,6 +86,8 @@ def test_http_retry_demo_shows_the_retries(aos_server: AosServer, standin: Stand
     lines = [line.split() for line in out.splitlines()]
     rows = [cols for cols in lines if cols and cols[0] in ("1", "2", "3")]
     assert [r[:2] for r in rows] == [["1", "HTTP_503"], ["2", "HTTP_503"], ["3", "ok"]]
+    # Each failed attempt shows the failure catalog's entry; the successful one none.
+    assert [r[-1] for r in rows[:2]] == ["HTTP_SERVICE_UNAVAILABLE"] * 2 and rows[2][-1] != "HTTP_SERVICE_UNAVAILABLE"
     assert "Succeeded on attempt 3" in out and "verified locally" in out
     assert standin.flaky_counts[unique] == 3
 
@@ -94,6 +96,7 @@ def test_http_retry_demo_exit_codes(aos_server: AosServer, standin: StandIn) -> 
     assert run_example("http_retry_demo.py", aos_server).returncode == 2
     failing = run_example("http_retry_demo.py", aos_server, {"FLAKY_URL": f"{standin.url}/status/500"})
     assert failing.returncode == 1 and "5 attempt(s)" in failing.stdout and "HTTP_500" in failing.stderr
+    assert "Catalog: HTTP_INTERNAL_SERVER_ERROR (TRANSIENT, retryable)" in failing.stderr
 
 
 def test_examples_report_api_errors(aos_server: AosServer, standin: StandIn) -> None:

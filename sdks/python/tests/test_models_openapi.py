@@ -1,11 +1,13 @@
 """Every model is checked against its schema in docs/openapi.json, so that drift fails here.
 
-For each schema: there is a model (or, for string enums, a ``Literal`` alias with the same values);
+For each schema: there is a model (or, for enums, a ``Literal`` alias with the same values: the
+string enums, and the single-value boolean schemas ``OkTrue`` / ``OkFalse``);
 the model's fields are exactly the schema's properties (``allOf`` merged, ``oneOf`` variants
 united); a field without a default is required by the schema; a field the schema requires and
 does not allow to be null is not ``Optional``; a field the schema allows to be null is
 ``Optional``; and each field's Python type matches the property's type (strings, integers,
-numbers, booleans, arrays, maps, references to other models and enums).
+numbers, booleans, arrays, maps, references to other models and enums, and any JSON: a property
+schema without a type, ``{}``, is ``Any`` in the model).
 """
 
 from __future__ import annotations
@@ -23,9 +25,6 @@ from conftest import DOCS
 
 OPENAPI = json.loads((DOCS / "openapi.json").read_text(encoding="utf-8"))
 SCHEMAS: Dict[str, Any] = OPENAPI["components"]["schemas"]
-
-# Schemas that are markers inside other schemas rather than shapes of their own.
-BOOLEAN_MARKERS = {"OkTrue", "OkFalse"}
 
 
 def ref_name(ref: str) -> str:
@@ -93,41 +92,55 @@ def non_null(prop: Dict[str, Any]) -> Dict[str, Any]:
     return prop
 
 
-def enum_values(tp: Any) -> Optional[Set[str]]:
+def enum_values(tp: Any) -> Optional[Set[Tuple[type, Any]]]:
+    """The values of a ``Literal`` with their types (so that ``True`` is not ``1``)."""
     if get_origin(tp) is Literal:
-        return set(get_args(tp))
+        return {(type(v), v) for v in get_args(tp)}
     return None
+
+
+def typed(values: Any) -> Set[Tuple[type, Any]]:
+    return {(type(v), v) for v in values}
+
+
+def enum_of(prop: Dict[str, Any]) -> Optional[List[Any]]:
+    """The values of an enum property, inline or by reference; ``None`` when it is not an enum."""
+    if "$ref" in prop:
+        prop = SCHEMAS[ref_name(prop["$ref"])]
+    return prop.get("enum")
 
 
 def type_matches(tp: Any, prop: Dict[str, Any], where: str) -> None:
     """Assert that the Python type ``tp`` (already without Optional) fits the schema ``prop``."""
     if "oneOf" in prop:
         options = prop["oneOf"]
-        if all(o.get("type") == "string" and "enum" in o for o in options):
-            # The same field in several oneOf variants (e.g. OnError.action): union of enum values.
-            enums: Set[str] = set()
+        if all(enum_of(o) is not None for o in options):
+            # The same field in several oneOf variants, one enum each (OnError.action; Outcome.ok,
+            # the discriminator, OkTrue or OkFalse): the union of the values.
+            enums: Set[Tuple[type, Any]] = set()
             for o in options:
-                enums |= set(o["enum"])
-            assert enum_values(tp) == enums, f"{where}: {tp} != enum {sorted(enums)}"
+                enums |= typed(enum_of(o))
+            if tp is bool:
+                # A union of single-value boolean schemas that covers both values is a bool.
+                assert enums == typed([True, False]), f"{where}: bool, but the schema allows only {enums}"
+            else:
+                assert enum_values(tp) == enums, f"{where}: {tp} != enum {sorted(map(repr, enums))}"
         else:
             for o in options:
                 type_matches(tp, o, where)
         return
     if "$ref" in prop:
         name = ref_name(prop["$ref"])
-        if name in BOOLEAN_MARKERS:
-            assert tp is bool, f"{where}: {name} is a boolean marker, model has {tp}"
-            return
         target = SCHEMAS[name]
         if "enum" in target:
-            assert enum_values(tp) == set(target["enum"]), f"{where}: {tp} != enum {name} {target['enum']}"
+            assert enum_values(tp) == typed(target["enum"]), f"{where}: {tp} != enum {name} {target['enum']}"
             return
         assert tp is MODELS[name], f"{where}: expected model {name}, model has {tp}"
         return
     t = prop.get("type")
     if t == "string":
         if "enum" in prop:
-            assert enum_values(tp) == set(prop["enum"]), f"{where}: {tp} != enum {prop['enum']}"
+            assert enum_values(tp) == typed(prop["enum"]), f"{where}: {tp} != enum {prop['enum']}"
         else:
             assert tp is str, f"{where}: string, model has {tp}"
     elif t == "integer":
@@ -147,18 +160,21 @@ def type_matches(tp: Any, prop: Dict[str, Any], where: str) -> None:
         elif "properties" in prop:
             raise AssertionError(f"{where}: inline object schemas are not supported by this check")
         else:
-            # The API declares free-form JSON as "object"; the SDK keeps it as Any or a dict.
+            # A free-form JSON object (Run.inputs, Plan.input_schema, ErrorDetail.details, a
+            # fallback's input): a dict, or Any where the SDK accepts any JSON there.
             assert tp is Any or (get_origin(tp) is dict and get_args(tp) == (str, Any)), (
                 f"{where}: free-form object, model has {tp}"
             )
     elif t is None:
-        # No type at all: any JSON value.
+        # No type at all ({}): any JSON value, null included. Not a dict: the value may be a
+        # string, a number, a list or null.
+        assert set(prop) <= {"description"}, f"{where}: untyped schema with constraints {prop}"
         assert tp is Any, f"{where}: any JSON, model has {tp}"
     else:
         raise AssertionError(f"{where}: unsupported schema type {t!r}")
 
 
-OBJECT_SCHEMAS = sorted(n for n, s in SCHEMAS.items() if "enum" not in s and n not in BOOLEAN_MARKERS)
+OBJECT_SCHEMAS = sorted(n for n, s in SCHEMAS.items() if "enum" not in s)
 ENUM_SCHEMAS = sorted(n for n, s in SCHEMAS.items() if "enum" in s)
 
 
@@ -169,7 +185,25 @@ def test_every_schema_has_a_model_or_enum() -> None:
 
 @pytest.mark.parametrize("name", ENUM_SCHEMAS)
 def test_enum(name: str) -> None:
-    assert list(models.enum_values(ENUMS[name])) == SCHEMAS[name]["enum"]
+    values = list(models.enum_values(ENUMS[name]))
+    assert values == SCHEMAS[name]["enum"]
+    python_type = {"string": str, "boolean": bool}[SCHEMAS[name]["type"]]
+    assert all(type(v) is python_type for v in values), f"{name}: {values} are not all {python_type}"
+
+
+def test_outcome_is_discriminated_by_boolean_schemas() -> None:
+    """``ok`` is ``OkTrue`` (enum [true]) in the success variant and ``OkFalse`` in the failure one."""
+    assert SCHEMAS["OkTrue"] == {**SCHEMAS["OkTrue"], "type": "boolean", "enum": [True]}
+    assert SCHEMAS["OkFalse"] == {**SCHEMAS["OkFalse"], "type": "boolean", "enum": [False]}
+    variants = {v["properties"]["ok"]["$ref"]: v for v in SCHEMAS["Outcome"]["oneOf"]}
+    assert set(variants["#/components/schemas/OkTrue"]["required"]) == {"ok", "output"}
+    assert set(variants["#/components/schemas/OkFalse"]["required"]) == {"ok", "error"}
+    assert models.Outcome.from_dict({"ok": True, "output": None}).ok is True
+    assert models.Outcome.from_dict({"ok": False, "error": {"code": "X", "category": "AUTH", "message": "m",
+                                                            "retryable": False, "details": None}}).ok is False
+    for bad in (1, 0, "true", None):
+        with pytest.raises(ValueError, match="ok must be true or false"):
+            models.Outcome.from_dict({"ok": bad, "output": 1})
 
 
 # Required fields the model may still give a default, and why.
@@ -230,6 +264,31 @@ def _mutated(name: str, change: Any) -> Dict[str, Any]:
         ("Workflow", lambda s: s["properties"].update({"plan": {"$ref": "#/components/schemas/Step"}})),
         ("SecretNames", lambda s: s["properties"].update({"names": {"type": "array", "items": {"type": "integer"}}})),
         ("Run", lambda s: s["properties"].update({"status": {"$ref": "#/components/schemas/StepStatus"}})),
+        # Fields that became required: the model would give them a default again.
+        ("Run", lambda s: s["required"].remove("trace")),
+        ("Run", lambda s: s["required"].remove("cancel_requested")),
+        ("StepError", lambda s: s["required"].remove("details")),
+        ("Divergence", lambda s: s["required"].remove("attempt")),
+        # Any JSON narrowed to a type: the model's Any no longer fits.
+        ("StepError", lambda s: s["properties"]["details"].update({"type": "string"})),
+        ("Divergence", lambda s: s["properties"]["expected"].update({"type": "integer"})),
+        ("Health", lambda s: s["properties"].update({"status": {"type": "boolean"}})),
+        # The failure catalog and failure records.
+        ("FailureRecord", lambda s: s["required"].remove("recovery_succeeded")),
+        ("FailureRecord", lambda s: s["properties"].update({"kind": {"$ref": "#/components/schemas/MatchType"}})),
+        ("FailureRecord", lambda s: s["properties"].update({"run_id": {"type": "string"}}) or s["required"].append("run_id")),
+        ("MatchResponse", lambda s: s["properties"].update({"code": {"type": "string"}})),
+        ("MatchResponse", lambda s: s["properties"].update({"severity": {"$ref": "#/components/schemas/Severity"}})),
+        ("CatalogEntry", lambda s: s["properties"].update({"severity": {"$ref": "#/components/schemas/Category"}})),
+        ("CatalogEntry", lambda s: s["properties"].update({"match": {"type": "array", "items": {"type": "string"}}})),
+        ("FailureMatch", lambda s: s["required"].append("code")),
+        ("FailureStats", lambda s: s["properties"]["by_code"].update({"additionalProperties": {"type": "number"}})),
+        ("FailureStats", lambda s: s["properties"]["recovery_by_mode"].update(
+            {"additionalProperties": {"$ref": "#/components/schemas/FailureBucket"}})),
+        ("RecoveryStats", lambda s: s["properties"].update({"success_rate": {"type": "number"}})),
+        ("AttemptRecord", lambda s: s["properties"].pop("failure")),
+        ("Run", lambda s: s["properties"].update(
+            {"failure": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/StepError"}]}})),
     ],
 )
 def test_the_check_detects_drift(name: str, change: Any) -> None:
@@ -240,7 +299,14 @@ def test_the_check_detects_drift(name: str, change: Any) -> None:
 def test_additional_properties_false_schemas_are_request_models() -> None:
     # Schemas that reject unknown fields are the ones the SDK sends; to_dict must not add any.
     strict = sorted(n for n, s in SCHEMAS.items() if s.get("additionalProperties") is False)
-    assert strict == ["Budget", "CreateWorkflow", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest", "Step", "SubmitRun"]
+    assert strict == [
+        "Budget", "CreateWorkflow", "MatchRequest", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest", "Step", "SubmitRun",
+    ]
+    # A match request sends only what was given.
+    match_props, match_required = flatten(SCHEMAS["MatchRequest"])
+    assert models.MatchRequest("boom").to_dict() == {"message": "boom"}
+    full = models.MatchRequest("boom", code="HTTP_503", skill="http_call", http_status=503).to_dict()
+    assert set(full) == set(match_props) and match_required <= set(full)
     sample = {
         "name": "p",
         "input_schema": {"type": "object"},
@@ -285,6 +351,17 @@ def test_outcome_round_trip_is_exact() -> None:
     with_details = json.loads(json.dumps(err))
     with_details["error"]["details"] = {"status": 503}
     assert models.Outcome.from_dict(with_details).to_dict() == with_details
+    # Outputs and details are any JSON, not only objects; null details are written as null.
+    for value in (None, 0, 1.5, "text", [1, {"a": None}], {"nested": [True]}):
+        ok_any = {"ok": True, "output": value}
+        assert models.Outcome.from_dict(ok_any).to_dict() == ok_any
+        err_any = json.loads(json.dumps(err))
+        err_any["error"]["details"] = value
+        assert models.Outcome.from_dict(err_any).to_dict() == err_any
+    # details is required: an error without it is not a StepError.
+    no_details = {k: v for k, v in err["error"].items() if k != "details"}  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="details"):
+        models.StepError.from_dict(no_details)
 
 
 def test_from_dict_ignores_unknown_and_reports_missing() -> None:
@@ -301,8 +378,94 @@ def test_models_are_exported() -> None:
     import aos
 
     for name in ["Plan", "Step", "RunView", "StepView", "AttemptRecord", "Outcome", "StepError", "SkillSpec",
-                 "Simulation", "ReplayReport", "Workflow", "RunList", "RunSummary", "TraceEntry"]:
+                 "Simulation", "ReplayReport", "Workflow", "RunList", "RunSummary", "TraceEntry", "Health",
+                 "Divergence", "FailureMatch", "CatalogEntry", "CatalogView", "MatchResponse", "FailureRecord",
+                 "FailureList", "FailureStats", "RecoveryStats", "FailureBucket"]:
         assert getattr(aos, name) is MODELS[name]
+
+
+# Answers as the API writes them (docs/api.md, and `aos serve`): optional fields left out, required
+# nullable fields written as null.
+FAILURE_RECORD = {
+    "id": "1736467201000#r_3f#fetch#0001", "kind": "attempt", "run_id": "r_3f", "step_id": "fetch", "attempt": 1,
+    "skill": "http_call", "code": "HTTP_503", "message": "GET https://api.example.com/price answered 503",
+    "signature": "5d08f26eef7d8137", "matched": True, "catalog_code": "HTTP_SERVICE_UNAVAILABLE", "confidence": 0.93,
+    "match_type": "http_status", "category": "TRANSIENT", "severity": "medium", "advised_recovery": "retry_after",
+    "recovery_attempted": True, "recovery_mode": "retry_after", "recovery_succeeded": True, "at_ms": 1736467201000,
+    "expires_at": 1739059201,
+}
+REJECTED_RECORD = {
+    "id": "1736467201000#rejected#0001", "kind": "rejected", "attempt": 0, "code": "PLAN_UNKNOWN_SKILL",
+    "message": "unknown skill nope", "signature": "0123456789abcdef", "matched": False, "confidence": 0.0,
+    "match_type": "none", "category": "VALIDATION", "recovery_attempted": False, "recovery_succeeded": None,
+    "at_ms": 1736467201000, "expires_at": 1739059201,
+}
+UNMATCHED = {"matched": False, "code": None, "category": None, "retryable": None, "severity": None,
+             "recovery_mode": None, "confidence": 0.0, "match_type": "none", "signature": "eea7942c5b3dcc87",
+             "explanation": None, "suggestions": []}
+
+
+def test_failure_models_round_trip() -> None:
+    rec = models.FailureRecord.from_dict(FAILURE_RECORD)
+    assert rec.catalog_code == "HTTP_SERVICE_UNAVAILABLE" and rec.recovery_succeeded is True
+    assert rec.to_dict() == FAILURE_RECORD
+    rejected = models.FailureRecord.from_dict(REJECTED_RECORD)
+    assert rejected.run_id is None and rejected.step_id is None and rejected.recovery_succeeded is None
+    # recovery_succeeded is required (null until known); optional fields stay out.
+    assert rejected.to_dict() == REJECTED_RECORD
+    with pytest.raises(ValueError, match="recovery_succeeded"):
+        models.FailureRecord.from_dict({k: v for k, v in REJECTED_RECORD.items() if k != "recovery_succeeded"})
+    page = models.FailureList.from_dict({"failures": [FAILURE_RECORD, REJECTED_RECORD]})
+    assert page.next_cursor is None and [r.kind for r in page.failures] == ["attempt", "rejected"]
+    # Every nullable field of a verdict is written back as null: they are all required.
+    unmatched = models.MatchResponse.from_dict(UNMATCHED)
+    assert unmatched.code is None and unmatched.to_dict() == UNMATCHED
+    match = models.FailureMatch.from_dict({"matched": False, "confidence": 0, "match_type": "none", "signature": "s"})
+    assert match.code is None and isinstance(match.confidence, float)
+    assert match.to_dict() == {"matched": False, "confidence": 0.0, "match_type": "none", "signature": "s"}
+    stats = models.FailureStats.from_dict({
+        "from_ms": 0, "to_ms": 10, "bucket_ms": 5, "total": 1, "matched": 1, "match_rate": 1,
+        "by_kind": {"attempt": 1}, "by_code": {"HTTP_503": 1}, "by_catalog_code": {"HTTP_SERVICE_UNAVAILABLE": 1},
+        "by_category": {"TRANSIENT": 1}, "by_skill": {"http_call": 1},
+        "recovery": {"attempted": 1, "succeeded": 1, "failed": 0, "pending": 0, "success_rate": 1.0},
+        "recovery_by_mode": {"retry_after": {"attempted": 1, "succeeded": 0, "failed": 0, "pending": 1,
+                                             "success_rate": None}},
+        "buckets": [{"start_ms": 0, "total": 1, "matched": 1, "recovered": 1}, {"start_ms": 5, "total": 0,
+                                                                                "matched": 0, "recovered": 0}],
+        "truncated": False,
+    })
+    assert isinstance(stats.recovery_by_mode["retry_after"], models.RecoveryStats)
+    assert stats.recovery_by_mode["retry_after"].success_rate is None and stats.match_rate == 1.0
+    assert [b.total for b in stats.buckets] == [1, 0]
+
+
+def test_catalog_view_helpers() -> None:
+    entry = {"code": "HTTP_NOT_FOUND", "category": "NOT_FOUND", "retryable": False, "severity": "medium",
+             "recovery_mode": "fallback", "explanation": "404", "suggestions": ["check the path"], "generic": False,
+             "match": {"http_status": [404], "patterns": ["\\bnot found\\b"]}}
+    view = models.CatalogView.from_dict({"version": 2, "digest": "3b39a0f5dc1ec1d7", "entries": [entry]})
+    assert len(view) == 1 and [e.code for e in view] == view.codes == ["HTTP_NOT_FOUND"]
+    assert view.entry("HTTP_NOT_FOUND").match == entry["match"]
+    assert view.to_dict()["entries"] == [entry]
+    with pytest.raises(KeyError):
+        view.entry("NOPE")
+
+
+def test_failure_of_attempts_and_runs_is_optional() -> None:
+    """Older records have no ``failure``; it stays out of ``to_dict`` then (it is not hashed)."""
+    attempt = {"step_id": "a", "attempt": 1, "skill": "http_call", "fallback": False, "input": None,
+               "input_hash": "h", "output_hash": "o", "started_at_ms": 1, "finished_at_ms": 2, "duration_ms": 1,
+               "cost_usd": 0.0,
+               "outcome": {"ok": False, "error": {"code": "HTTP_404", "category": "NOT_FOUND", "message": "m",
+                                                  "retryable": False, "details": None}}}
+    without = models.AttemptRecord.from_dict(attempt)
+    assert without.failure is None and "failure" not in without.to_dict()
+    failure = {"matched": True, "code": "HTTP_NOT_FOUND", "category": "NOT_FOUND", "retryable": False,
+               "severity": "medium", "recovery_mode": "fallback", "confidence": 0.93, "match_type": "http_status",
+               "signature": "2fd4953ef863cc14"}
+    with_failure = models.AttemptRecord.from_dict({**attempt, "failure": failure})
+    assert isinstance(with_failure.failure, models.FailureMatch)
+    assert with_failure.failure.code == "HTTP_NOT_FOUND" and with_failure.to_dict()["failure"] == failure
 
 
 

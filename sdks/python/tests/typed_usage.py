@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 from typing_extensions import assert_type
 
@@ -34,11 +34,46 @@ def sync_usage(client: aos.Client) -> None:
     assert_type(client.workflows.get("w", version=1), aos.Workflow)
     assert_type(client.secrets.list(), List[str])
     client.secrets.put("A", "v")
+    assert_type(client.health(), aos.Health)
+    assert_type(client.health().status, str)
     try:
         client.runs.submit(plan)
     except aos.ValidationError as e:
         assert_type(e.errors, List[aos.FieldError])
         assert_type(e.code, "str | None")
+    try:
+        client.runs.cancel("r")
+    except aos.ConflictError as c:
+        assert_type(c.retryable, bool)
+        assert_type(c.retry_after, "float | None")
+        if c.code == aos.ConflictError.RUN_ALREADY_FINISHED:
+            pass
+    outcome = run.step_details[0].attempts[0].outcome
+    assert_type(outcome.ok, bool)
+    assert_type(run.failure, "aos.FailureMatch | None")
+    assert_type(run.step_details[0].attempts[0].failure, "aos.FailureMatch | None")
+    catalog = client.catalog.list()
+    assert_type(catalog, aos.CatalogView)
+    for entry in catalog:
+        assert_type(entry, aos.CatalogEntry)
+    assert_type(client.catalog.get("HTTP_NOT_FOUND").severity, aos.models.Severity)
+    verdict = client.catalog.match("503 Service Unavailable", http_status=503)
+    assert_type(verdict, aos.MatchResponse)
+    assert_type(verdict.retryable, "bool | None")
+    assert_type(verdict.category, "aos.models.Category | None")
+    for record in client.failures.list(kind="attempt", category="TRANSIENT", matched=True):
+        assert_type(record, aos.FailureRecord)
+        assert_type(record.recovery_succeeded, "bool | None")
+    for failure_page in client.failures.list().pages():
+        assert_type(failure_page, aos.FailureList)
+    assert_type(client.failures.list_page(cursor="c"), aos.FailureList)
+    stats = client.failures.stats(from_ms=0, bucket_ms=60_000)
+    assert_type(stats, aos.FailureStats)
+    assert_type(stats.by_code, Dict[str, int])
+    assert_type(stats.recovery_by_mode["fallback"].success_rate, "float | None")
+    assert_type(client.metrics(), str)
+    assert_type(run.trace, List[aos.TraceEntry])
+    assert_type(run.cancel_requested, bool)
 
 
 async def async_usage(client: aos.AsyncClient) -> None:
@@ -48,3 +83,12 @@ async def async_usage(client: aos.AsyncClient) -> None:
         assert_type(summary, aos.RunSummary)
     assert_type(await client.skills.list(), List[aos.SkillSpec])
     assert_type(await client.runs.verify(run.run_id), VerifyReport)
+    assert_type(await client.health(), aos.Health)
+    assert_type(await client.catalog.list(), aos.CatalogView)
+    assert_type(await client.catalog.get("HTTP_NOT_FOUND"), aos.CatalogEntry)
+    assert_type(await client.catalog.match("boom"), aos.MatchResponse)
+    async for record in client.failures.list(recovered=True):
+        assert_type(record, aos.FailureRecord)
+    assert_type(await client.failures.list_page(), aos.FailureList)
+    assert_type(await client.failures.stats(kind="run"), aos.FailureStats)
+    assert_type(await client.metrics(), str)

@@ -2,22 +2,28 @@
  * `AosClient`: every operation of the AOS API, grouped by resource.
  */
 
-import { WaitTimeoutError } from "./errors.js";
+import { RunFailedError, WaitTimeoutError } from "./errors.js";
 import { Transport, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
-import { Paginator } from "./pagination.js";
+import { FailurePager, RunPager } from "./pagination.js";
 import { PlanBuilder } from "./plan.js";
-import { canonicalize } from "./determinism.js";
+import { ProgressTracker, type ProgressEvent } from "./progress.js";
 import { verifyRun, type VerifyReport } from "./verify.js";
 import {
   isFinalStatus,
   type CancelResult,
+  type CatalogEntry,
+  type CatalogView,
+  type Category,
+  type FailureKind,
+  type FailureList,
+  type FailureStats,
   type Health,
   type JsonObject,
+  type MatchResponse,
   type Plan,
   type ReplayReport,
   type RunList,
   type RunStatus,
-  type RunSummary,
   type RunView,
   type SecretNames,
   type Simulation,
@@ -30,28 +36,33 @@ import {
 
 /** The default API address, as the `aos` CLI uses. */
 export const DEFAULT_BASE_URL = "http://127.0.0.1:8080";
+/** The longest long poll the API accepts (`wait_ms`). */
+export const MAX_WAIT_MS = 30_000;
 
 export interface AosClientOptions {
-  /** API base URL; default `AOS_URL` from the environment, else `http://127.0.0.1:8080`. */
+  /** API base URL; default `AOS_URL` from the environment, else `http://127.0.0.1:8080`. A trailing `/api/v1` is dropped. */
   baseUrl?: string;
-  /** An AOS API key (`aos_<8 hex>_<48 hex>`); default `AOS_API_KEY` from the environment. */
+  /** An AOS API key, sent as a bearer token; default `AOS_API_KEY` (or `AOS_TOKEN`) from the environment. */
   apiKey?: string;
   /**
-   * Another bearer credential (e.g. a token from an identity provider), or a function returning
-   * one, called before every request. Give either `apiKey` or `bearerToken`.
+   * Another bearer credential (e.g. a token from an identity provider) in place of `apiKey`, or a
+   * function returning one, called before every request.
    */
-  bearerToken?: TokenSource;
+  token?: TokenSource;
   /** The `fetch` to use; the global one by default. */
   fetch?: FetchLike;
   /** Timeout of each request in ms (long polls get their wait added); default 30000. */
   timeoutMs?: number;
   /**
-   * Retries of a request answered 429, 503 or 409 `CONCURRENT_UPDATE` (and of network failures of
-   * GET and PUT); default 3.
+   * Retries of a request answered 429, 503 or 409 `CONCURRENT_UPDATE`, for requests that are safe
+   * to repeat (reads, `PUT`, replay, simulation, submissions with an idempotency key); default 2.
    */
   maxRetries?: number;
-  /** Longest wait before a retry, also the cap on `Retry-After`; default 30000 ms. */
+  /** The longest single wait before a retry; a `Retry-After` asking for more is not waited for (the error is thrown). Default 30000 ms. */
   maxRetryDelayMs?: number;
+  /** Exponential backoff (with jitter) when there is no `Retry-After`: base 500 ms, at most 8000 ms. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
   /** Extra headers sent with every request. */
   headers?: Record<string, string>;
   /** Called before each retry. */
@@ -70,7 +81,8 @@ function env(name: string): string | undefined {
 
 const seg = (s: string | number) => encodeURIComponent(String(s));
 
-type PlanLike = Plan | PlanBuilder;
+/** A plan, or a builder of one. */
+export type PlanLike = Plan | PlanBuilder;
 const toPlan = (p: PlanLike): Plan => (p instanceof PlanBuilder ? p.build() : p);
 
 /** What a run starts from: an inline plan or a saved workflow (latest version by default). */
@@ -80,13 +92,13 @@ export type RunSource = { plan: PlanLike; workflow?: never; version?: never } | 
 export type SubmitRunParams = RunSource & {
   /** The run's inputs (`{}` when absent). */
   inputs?: JsonObject;
-  /** 1–200 bytes; the same key returns the same run for 7 days. */
+  /** 1–200 bytes; the same key returns the same run for 7 days (and makes the submission safe to retry). */
   idempotencyKey?: string;
   /** The run's seed, below 2^53; random when absent. */
   seed?: number;
 };
 
-/** `runs.list` filters. */
+/** `runs.list` and `runs.listPage` filters. */
 export interface ListRunsParams {
   status?: RunStatus;
   /** Only runs created at or after this time (ms since the epoch, or a Date). */
@@ -97,8 +109,6 @@ export interface ListRunsParams {
   limit?: number;
   /** Start from this cursor instead of the first page. */
   cursor?: string;
-  /** Stop after this many runs. */
-  maxItems?: number;
 }
 
 export interface GetRunOptions {
@@ -108,18 +118,21 @@ export interface GetRunOptions {
 }
 
 export interface WaitForRunOptions {
-  /** Give up after this long (default 300000 ms = 5 minutes), throwing `WaitTimeoutError`. */
-  timeoutMs?: number;
+  /** Give up after this long (default 300000 ms = 5 minutes; `null`: no limit), throwing `WaitTimeoutError`. */
+  timeoutMs?: number | null;
   /**
-   * Called with the run on the first read and whenever its status or any step's status or attempt
-   * changes, including the final state.
+   * Called with a `ProgressEvent` for every change of a step's status or attempt and of the run's
+   * status, starting with the state at the first read.
    */
-  onProgress?: (run: RunView) => void | Promise<void>;
+  onProgress?: (event: ProgressEvent) => unknown;
   /**
-   * Longest single long poll (1–30000 ms). Default 30000, or 1000 when `onProgress` is given (a long
-   * poll returns early only when the run finishes, so shorter polls report progress sooner).
+   * With `onProgress`, how often the run is read (default 250 ms): the API's long poll answers only
+   * when the run finishes, so changes in between are seen only by reading again. Without
+   * `onProgress`, each request waits as long as the API allows (30 s).
    */
-  pollWaitMs?: number;
+  pollIntervalMs?: number;
+  /** Throw `RunFailedError` when the run finishes without succeeding. */
+  raiseOnFailure?: boolean;
   signal?: AbortSignal;
 }
 
@@ -138,22 +151,22 @@ export class Runs {
     if (params.inputs !== undefined) body.inputs = params.inputs;
     if (params.idempotencyKey !== undefined) body.idempotency_key = params.idempotencyKey;
     if (params.seed !== undefined) body.seed = params.seed;
-    return this.client.transport.request<Submitted>("POST", "/api/v1/runs", { body });
+    return this.client.transport.request<Submitted>("POST", "/api/v1/runs", { body, retryable: params.idempotencyKey !== undefined });
   }
 
   /** `GET /api/v1/runs/{id}`: the run's whole execution context, optionally after a long poll. */
   get(runId: string, options: GetRunOptions = {}): Promise<RunView> {
-    const waitMs = options.waitMs;
+    const waitMs = options.waitMs ? Math.round(options.waitMs) : undefined;
     return this.client.transport.request<RunView>("GET", `/api/v1/runs/${seg(runId)}`, {
-      query: waitMs ? { wait_ms: Math.round(waitMs) } : undefined,
+      query: { wait_ms: waitMs },
       extraTimeoutMs: waitMs ?? 0,
-      idempotent: true,
+      retryable: true,
       signal: options.signal,
     });
   }
 
-  /** `GET /api/v1/runs`: one page of runs, newest first. */
-  listPage(params: Omit<ListRunsParams, "maxItems"> = {}): Promise<RunList> {
+  /** `GET /api/v1/runs`: one page of runs, newest first; pass its `next_cursor` as `cursor` for the next. */
+  listPage(params: ListRunsParams = {}): Promise<RunList> {
     return this.client.transport.request<RunList>("GET", "/api/v1/runs", {
       query: {
         status: params.status,
@@ -162,33 +175,27 @@ export class Runs {
         limit: params.limit,
         cursor: params.cursor,
       },
-      idempotent: true,
+      retryable: true,
     });
   }
 
   /**
    * Every run matching the filters, newest first, fetched page by page as you iterate:
-   * `for await (const run of client.runs.list({ status: "failed" }))`.
+   * `for await (const run of client.runs.list({ status: "failed" }))`. `maxItems` stops early.
    */
-  list(params: ListRunsParams = {}): Paginator<RunSummary> {
+  list(params: ListRunsParams & { maxItems?: number } = {}): RunPager {
     const { maxItems, cursor, ...filters } = params;
-    return new Paginator<RunSummary>(
-      async (c) => {
-        const page = await this.listPage({ ...filters, cursor: c });
-        return { items: page.runs, nextCursor: page.next_cursor ?? undefined };
-      },
-      { cursor, maxItems },
-    );
+    return new RunPager((c) => this.listPage({ ...filters, cursor: c }), { cursor, maxItems });
   }
 
-  /** `POST /api/v1/runs/{id}/cancel`: cancels an unfinished run (409 when it has finished). */
+  /** `POST /api/v1/runs/{id}/cancel`: cancels an unfinished run (`ConflictError` when it has finished). */
   cancel(runId: string): Promise<CancelResult> {
     return this.client.transport.request<CancelResult>("POST", `/api/v1/runs/${seg(runId)}/cancel`);
   }
 
   /** `POST /api/v1/runs/{id}/replay`: the server replays a finished run and reports parity. */
   replay(runId: string): Promise<ReplayReport> {
-    return this.client.transport.request<ReplayReport>("POST", `/api/v1/runs/${seg(runId)}/replay`);
+    return this.client.transport.request<ReplayReport>("POST", `/api/v1/runs/${seg(runId)}/replay`, { retryable: true });
   }
 
   /** Waits for the run to finish (long polling); see `AosClient.waitForRun`. */
@@ -196,17 +203,18 @@ export class Runs {
     return this.client.waitForRun(runId, options);
   }
 
-  /** Submits a run and waits for it to finish. */
+  /** `submit`, then `wait`. */
   async submitAndWait(params: SubmitRunParams, options?: WaitForRunOptions): Promise<RunView> {
     const submitted = await this.submit(params);
     return this.client.waitForRun(submitted.run_id, options);
   }
 
   /**
-   * Verifies a finished run on the client: recomputes every attempt's hashes from its record,
-   * rebuilds the trace in step order, chains the root and compares with `trace_root`.
+   * Recomputes a finished run's trace root on the client and compares it with the server's: reads
+   * the run (after waiting up to `waitMs` for it to finish) and checks it with `verifyRun`.
    */
-  async verify(runId: string): Promise<VerifyReport> {
+  async verify(runId: string, options: { waitMs?: number } = {}): Promise<VerifyReport> {
+    if (options.waitMs) await this.client.waitForRun(runId, { timeoutMs: options.waitMs });
     return verifyRun(await this.get(runId));
   }
 }
@@ -222,15 +230,14 @@ export class Workflows {
 
   /** `GET /api/v1/workflows`: every version of every workflow, by name then version. */
   async list(): Promise<Workflow[]> {
-    const res = await this.client.transport.request<WorkflowList>("GET", "/api/v1/workflows", { idempotent: true });
-    return res.workflows;
+    return (await this.client.transport.request<WorkflowList>("GET", "/api/v1/workflows", { retryable: true })).workflows;
   }
 
   /** `GET /api/v1/workflows/{name}`: the latest version, or the one given. */
   get(name: string, options: { version?: number } = {}): Promise<Workflow> {
     return this.client.transport.request<Workflow>("GET", `/api/v1/workflows/${seg(name)}`, {
       query: { version: options.version },
-      idempotent: true,
+      retryable: true,
     });
   }
 }
@@ -241,13 +248,12 @@ export class Skills {
 
   /** `GET /api/v1/skills`: every skill, sorted by id. */
   async list(): Promise<SkillSpec[]> {
-    const res = await this.client.transport.request<SkillList>("GET", "/api/v1/skills", { idempotent: true });
-    return res.skills;
+    return (await this.client.transport.request<SkillList>("GET", "/api/v1/skills", { retryable: true })).skills;
   }
 
   /** `GET /api/v1/skills/{id}`: one skill's self-description. */
   get(skillId: string): Promise<SkillSpec> {
-    return this.client.transport.request<SkillSpec>("GET", `/api/v1/skills/${seg(skillId)}`, { idempotent: true });
+    return this.client.transport.request<SkillSpec>("GET", `/api/v1/skills/${seg(skillId)}`, { retryable: true });
   }
 }
 
@@ -257,27 +263,147 @@ export class Secrets {
 
   /** `PUT /api/v1/secrets/{name}`: creates or replaces a secret. */
   async put(name: string, value: string): Promise<void> {
-    await this.client.transport.request<void>("PUT", `/api/v1/secrets/${seg(name)}`, {
-      body: { value },
-      idempotent: true,
-      noContent: true,
-    });
+    await this.client.transport.request<void>("PUT", `/api/v1/secrets/${seg(name)}`, { body: { value }, retryable: true });
   }
 
   /** `GET /api/v1/secrets`: the names of the tenant's secrets, sorted. */
   async list(): Promise<string[]> {
-    const res = await this.client.transport.request<SecretNames>("GET", "/api/v1/secrets", { idempotent: true });
-    return res.names;
+    return (await this.client.transport.request<SecretNames>("GET", "/api/v1/secrets", { retryable: true })).names;
   }
 }
 
-/** A signature of what progress callers care about: run status and each step's status and attempt. */
-function progressSignature(run: RunView): string {
-  const steps: Record<string, unknown> = {};
-  for (const [id, s] of Object.entries(run.steps ?? {})) {
-    steps[id] = [s.status, s.attempt, s.due_at_ms ?? null];
+/** `catalog.match` parameters: a failure described by hand. Only `message` is required. */
+export interface MatchFailureParams {
+  /** The error message (at most 64 KiB). */
+  message: string;
+  /** The error code, e.g. `HTTP_503` or `STEP_TIMEOUT`. */
+  code?: string;
+  /** The skill that failed; part of the signature only. */
+  skill?: string;
+  /** The HTTP status the failure came with, 100–599. */
+  httpStatus?: number;
+}
+
+/** The failure catalog: its entries, and classifying a failure on request. */
+export class Catalog {
+  constructor(private readonly client: AosClient) {}
+
+  /**
+   * `GET /api/v1/catalog`: the catalog in force: its format `version`, its `digest` (changes
+   * whenever any entry does) and every entry (`entries`).
+   */
+  list(): Promise<CatalogView> {
+    return this.client.transport.request<CatalogView>("GET", "/api/v1/catalog", { retryable: true });
   }
-  return canonicalize({ status: run.status, steps });
+
+  /** `GET /api/v1/catalog/{code}`: one entry, e.g. `HTTP_NOT_FOUND` (`NotFoundError` for an unknown code). */
+  get(code: string): Promise<CatalogEntry> {
+    return this.client.transport.request<CatalogEntry>("GET", `/api/v1/catalog/${seg(code)}`, { retryable: true });
+  }
+
+  /**
+   * `POST /api/v1/catalog/match`: classifies a failure with the matcher the runtime applies to
+   * every failed attempt: the entry it matches, how sure the match is, and what to do about it.
+   * Nothing is recorded, so it is retried like a read.
+   */
+  match(params: MatchFailureParams): Promise<MatchResponse> {
+    const body: Record<string, unknown> = { message: params.message };
+    if (params.code !== undefined) body.code = params.code;
+    if (params.skill !== undefined) body.skill = params.skill;
+    if (params.httpStatus !== undefined) body.http_status = params.httpStatus;
+    return this.client.transport.request<MatchResponse>("POST", "/api/v1/catalog/match", { body, retryable: true });
+  }
+}
+
+/** Filters shared by `failures.list`, `failures.listPage` and `failures.stats`. */
+export interface FailureFilters {
+  /** Start of the time range (ms since the epoch, or a Date), inclusive. */
+  from?: number | Date;
+  /** End of the time range (ms since the epoch, or a Date), inclusive; default now. At most 366 days after `from`. */
+  to?: number | Date;
+  /** An error code (`HTTP_503`) or a catalog entry code (`HTTP_SERVICE_UNAVAILABLE`). */
+  code?: string;
+  /** The catalog entry's category, else the error's. */
+  category?: Category;
+  /** The failing skill. */
+  skill?: string;
+  kind?: FailureKind;
+}
+
+/** `failures.list` and `failures.listPage` parameters (`from` defaults to `to` minus 7 days). */
+export interface ListFailuresParams extends FailureFilters {
+  /** `true`: only failures a catalog entry matched; `false`: only those none did. */
+  matched?: boolean;
+  /** `true`: only failures whose recovery succeeded; `false`: every other one. */
+  recovered?: boolean;
+  /** Page size, 1–200 (the server's default is 50). */
+  limit?: number;
+  /** Start from this cursor instead of the first page. */
+  cursor?: string;
+}
+
+/** `failures.stats` parameters (`from` defaults to `to` minus 24 hours). */
+export interface FailureStatsParams extends FailureFilters {
+  /** Width of the time-series buckets in ms; default one hour (or a thousandth of a longer range). At most 1000 buckets. */
+  bucketMs?: number;
+}
+
+/** The tenant's recorded failures: every failed attempt, step, run and refused submission. */
+export class Failures {
+  constructor(private readonly client: AosClient) {}
+
+  /**
+   * `GET /api/v1/failures`: one page of failures, newest first; pass its `next_cursor` as `cursor`,
+   * with the same other parameters, for the next. A page may hold fewer than `limit` records (the
+   * filters apply after the read) and still have a `next_cursor`.
+   */
+  listPage(params: ListFailuresParams = {}): Promise<FailureList> {
+    return this.client.transport.request<FailureList>("GET", "/api/v1/failures", {
+      query: {
+        from: toMs(params.from),
+        to: toMs(params.to),
+        code: params.code,
+        category: params.category,
+        skill: params.skill,
+        matched: params.matched,
+        recovered: params.recovered,
+        kind: params.kind,
+        limit: params.limit,
+        cursor: params.cursor,
+      },
+      retryable: true,
+    });
+  }
+
+  /**
+   * Every failure matching the filters, newest first, fetched page by page as you iterate:
+   * `for await (const f of client.failures.list({ code: "HTTP_503" }))`. `maxItems` stops early.
+   * Without `to`, each iteration fixes it at the time it starts, so that every page is read with
+   * the same time range.
+   */
+  list(params: ListFailuresParams & { maxItems?: number } = {}): FailurePager {
+    const { maxItems, cursor, ...filters } = params;
+    return new FailurePager((c, request) => this.listPage({ ...filters, to: filters.to ?? request.startedAtMs, cursor: c }), { cursor, maxItems });
+  }
+
+  /**
+   * `GET /api/v1/failures/stats`: totals, match rate, counts by kind, code, catalog code, category
+   * and skill, recovery success (overall and per mode) and a time series of `buckets`.
+   */
+  stats(params: FailureStatsParams = {}): Promise<FailureStats> {
+    return this.client.transport.request<FailureStats>("GET", "/api/v1/failures/stats", {
+      query: {
+        from: toMs(params.from),
+        to: toMs(params.to),
+        bucket_ms: params.bucketMs,
+        code: params.code,
+        category: params.category,
+        skill: params.skill,
+        kind: params.kind,
+      },
+      retryable: true,
+    });
+  }
 }
 
 /**
@@ -286,31 +412,38 @@ function progressSignature(run: RunView): string {
  * ```ts
  * const aos = new AosClient({ baseUrl: "http://127.0.0.1:8080", apiKey: "aos_..." });
  * const { run_id } = await aos.runs.submit({ plan, inputs: { n: 21 } });
- * const run = await aos.waitForRun(run_id, { onProgress: (r) => console.log(r.status) });
+ * const run = await aos.waitForRun(run_id, { onProgress: (e) => console.log(String(e)) });
  * ```
  */
 export class AosClient {
   readonly baseUrl: string;
-  /** @internal */
+  /** The HTTP transport (for advanced use). */
   readonly transport: Transport;
   readonly runs: Runs;
   readonly workflows: Workflows;
   readonly skills: Skills;
   readonly secrets: Secrets;
+  readonly catalog: Catalog;
+  readonly failures: Failures;
 
   constructor(options: AosClientOptions = {}) {
-    if (options.apiKey !== undefined && options.bearerToken !== undefined) {
-      throw new TypeError("give either apiKey or bearerToken, not both");
+    if (options.apiKey !== undefined && options.token !== undefined) {
+      throw new TypeError("give either apiKey or token, not both (both are sent as a bearer token)");
     }
-    this.baseUrl = (options.baseUrl ?? env("AOS_URL") ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
-    const token: TokenSource | undefined = options.bearerToken ?? options.apiKey ?? env("AOS_API_KEY");
+    let url = (options.baseUrl ?? env("AOS_URL") ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
+    if (url.endsWith("/api/v1")) url = url.slice(0, -"/api/v1".length);
+    this.baseUrl = url;
+    const maxRetries = options.maxRetries ?? 2;
+    if (!(maxRetries >= 0)) throw new RangeError("maxRetries must be >= 0");
     this.transport = new Transport({
       baseUrl: this.baseUrl,
-      token,
+      token: options.token ?? options.apiKey ?? env("AOS_API_KEY") ?? env("AOS_TOKEN"),
       fetch: options.fetch,
       timeoutMs: options.timeoutMs ?? 30_000,
-      maxRetries: options.maxRetries ?? 3,
+      maxRetries,
       maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+      backoffBaseMs: options.backoffBaseMs ?? 500,
+      backoffMaxMs: options.backoffMaxMs ?? 8_000,
       headers: options.headers,
       onRetry: options.onRetry,
     });
@@ -318,48 +451,68 @@ export class AosClient {
     this.workflows = new Workflows(this);
     this.skills = new Skills(this);
     this.secrets = new Secrets(this);
+    this.catalog = new Catalog(this);
+    this.failures = new Failures(this);
   }
 
   /** `POST /api/v1/simulate`: validates a plan and estimates its cost, latency and risk. */
   simulate(plan: PlanLike): Promise<Simulation> {
-    return this.transport.request<Simulation>("POST", "/api/v1/simulate", { body: { plan: toPlan(plan) } });
+    return this.transport.request<Simulation>("POST", "/api/v1/simulate", { body: { plan: toPlan(plan) }, retryable: true });
   }
 
   /** `GET /healthz`: liveness of the server (no key needed). */
   health(): Promise<Health> {
-    return this.transport.request<Health>("GET", "/healthz", { idempotent: true });
+    return this.transport.request<Health>("GET", "/healthz", { retryable: true, authenticated: false });
+  }
+
+  /**
+   * `GET /metrics`: the process's metrics in the Prometheus text exposition format, as text. Needs
+   * a key whose role has `MetricsRead` (admin, operator, machine); `NotFoundError` where the
+   * deployment serves no metrics (the Lambdas).
+   */
+  metrics(): Promise<string> {
+    return this.transport.request<string>("GET", "/metrics", { retryable: true, responseType: "text" });
   }
 
   /** `GET /api/v1/openapi.json`: the OpenAPI document the server implements (no key needed). */
   openapi(): Promise<Record<string, unknown>> {
-    return this.transport.request<Record<string, unknown>>("GET", "/api/v1/openapi.json", { idempotent: true });
+    return this.transport.request<Record<string, unknown>>("GET", "/api/v1/openapi.json", { retryable: true, authenticated: false });
   }
 
   /**
-   * Waits until the run has finished (`succeeded`, `failed` or `cancelled`) and returns it, using
-   * long polling (`GET /api/v1/runs/{id}?wait_ms=`). Throws `WaitTimeoutError` after `timeoutMs`.
-   * A failed run is returned, not thrown: its failure is data (`run.error`).
+   * Waits until the run has finished (`succeeded`, `failed` or `cancelled`) and returns it, long
+   * polling `GET /api/v1/runs/{id}?wait_ms=`. Throws `WaitTimeoutError` after `timeoutMs`. A run
+   * that failed is returned, not thrown (its failure is data in `run.error`), unless
+   * `raiseOnFailure` is set.
    */
   async waitForRun(runId: string, options: WaitForRunOptions = {}): Promise<RunView> {
-    const timeoutMs = options.timeoutMs ?? 300_000;
-    const pollWaitMs = Math.max(1, Math.min(options.pollWaitMs ?? (options.onProgress ? 1000 : 30_000), 30_000));
-    const deadline = Date.now() + timeoutMs;
-    let lastSig: string | undefined;
-    let run: RunView | undefined;
+    const timeoutMs = options.timeoutMs === undefined ? 300_000 : options.timeoutMs;
+    const deadline = timeoutMs === null ? undefined : Date.now() + timeoutMs;
+    const withProgress = options.onProgress !== undefined;
+    const pollMs = options.pollIntervalMs ?? 250;
+    const tracker = new ProgressTracker();
     for (let first = true; ; first = false) {
-      const remaining = deadline - Date.now();
-      if (!first && remaining <= 0) throw new WaitTimeoutError(runId, timeoutMs, run);
-      // The first read answers at once so that progress starts with the current state.
-      const waitMs = first ? 0 : Math.max(1, Math.min(pollWaitMs, remaining));
-      run = await this.runs.get(runId, { waitMs, signal: options.signal });
+      const remaining = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      // With a progress callback the first read is immediate, to report the starting state.
+      let waitMs = first && withProgress ? 0 : withProgress ? pollMs : MAX_WAIT_MS;
+      if (remaining !== undefined) waitMs = Math.min(waitMs, remaining);
+      waitMs = Math.max(0, Math.min(MAX_WAIT_MS, Math.floor(waitMs)));
+      const run = await this.runs.get(runId, { waitMs, signal: options.signal });
       if (options.onProgress) {
-        const sig = progressSignature(run);
-        if (sig !== lastSig) {
-          lastSig = sig;
-          await options.onProgress(run);
-        }
+        for (const event of tracker.update(run)) await options.onProgress(event);
       }
-      if (isFinalStatus(run.status)) return run;
+      if (isFinalStatus(run.status)) {
+        if (options.raiseOnFailure && run.status !== "succeeded") throw new RunFailedError(run);
+        return run;
+      }
+      if (deadline !== undefined && Date.now() >= deadline) {
+        throw new WaitTimeoutError(`run ${runId} did not finish within ${timeoutMs} ms (status ${run.status})`, run);
+      }
     }
+  }
+
+  /** `runs.verify`: recomputes a finished run's trace root on the client. */
+  verifyRun(runId: string, options?: { waitMs?: number }): Promise<VerifyReport> {
+    return this.runs.verify(runId, options);
   }
 }

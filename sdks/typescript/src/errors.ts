@@ -1,144 +1,211 @@
 /**
  * Typed errors. Every API error answer (`{"error": {code, message, details}}`) becomes an
  * `AosError` subclass chosen by HTTP status, carrying the API's code, message, status and details.
+ *
+ * Failures of a run's steps are not errors: they are data inside the run (`run.error`, each step's
+ * `error`, each attempt's `outcome`). Only `waitForRun(..., { raiseOnFailure: true })` turns a
+ * failed run into a `RunFailedError`.
  */
 
 import type { JsonValue, RunView, ValidationProblem } from "./types.js";
 
 /** Options of an `AosError`. */
 export interface AosErrorInit {
-  status: number;
-  code: string;
   message: string;
+  /** The API's code, or an SDK code (`CONNECTION_ERROR`, `TIMEOUT`, `WAIT_TIMEOUT`, ...). */
+  code: string;
+  /** HTTP status; 0 when there was no HTTP answer. */
+  status?: number;
   details?: JsonValue;
-  /** The request that failed, as `METHOD path`. */
-  request?: string;
-  /** The raw `Retry-After` of the answer in milliseconds, when it had one. */
-  retryAfterMs?: number;
+  method?: string;
+  url?: string;
+  /** The answer's headers (lower-case names). */
+  headers?: Record<string, string>;
   cause?: unknown;
 }
 
-/** An error answered by the AOS API (or raised by the SDK on its behalf). */
+function isObject(v: unknown): v is Record<string, JsonValue> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Parses `Retry-After` (delay-seconds or an HTTP date) into milliseconds; `undefined` when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const v = value.trim();
+  if (v === "") return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const date = Date.parse(v);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowMs);
+}
+
+/** Base class of every error the SDK throws. */
 export class AosError extends Error {
-  /** HTTP status (0 when no answer was received). */
-  readonly status: number;
-  /** The API's machine-readable code, e.g. `NOT_FOUND`, `PLAN_UNKNOWN_SKILL`. */
+  /** The API's machine-readable code (`NOT_FOUND`, `PLAN_UNKNOWN_SKILL`, ...) or an SDK code. */
   readonly code: string;
-  /** The error's `details` (`{}` for most errors; validation errors list `errors`). */
+  /** HTTP status; 0 when there was no HTTP answer. */
+  readonly status: number;
+  /** The error's `details` (`{}` when it has none; validation errors list `errors`). */
   readonly details: JsonValue;
-  /** The request that failed, as `METHOD path`. */
-  readonly request: string | undefined;
-  /** The answer's `Retry-After`, in milliseconds, when it had one. */
-  readonly retryAfterMs: number | undefined;
+  /** The request that failed, when there was one. */
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  /** The answer's headers (lower-case names), when there was an answer. */
+  readonly headers: Record<string, string>;
 
   constructor(init: AosErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = new.target.name;
-    this.status = init.status;
     this.code = init.code;
+    this.status = init.status ?? 0;
     this.details = init.details ?? {};
-    this.request = init.request;
-    this.retryAfterMs = init.retryAfterMs;
+    this.method = init.method;
+    this.url = init.url;
+    this.headers = init.headers ?? {};
   }
 
   /** `details.field` when the API named the offending field. */
   get field(): string | undefined {
-    const d = this.details;
-    if (d && typeof d === "object" && !Array.isArray(d) && typeof d.field === "string") return d.field;
-    return undefined;
+    return isObject(this.details) && typeof this.details.field === "string" ? this.details.field : undefined;
   }
 
   /** `details.step_id` when the API named the offending step. */
   get stepId(): string | undefined {
-    const d = this.details;
-    if (d && typeof d === "object" && !Array.isArray(d) && typeof d.step_id === "string") return d.step_id;
-    return undefined;
+    return isObject(this.details) && typeof this.details.step_id === "string" ? this.details.step_id : undefined;
+  }
+
+  /** The answer's `Retry-After`, in milliseconds, when it had one. */
+  get retryAfterMs(): number | undefined {
+    return parseRetryAfter(this.headers["retry-after"]);
   }
 }
 
-/** 400 or 422: the request is malformed or the plan is invalid. `errors` lists every problem. */
+/** The request got no HTTP answer (connection refused or reset, DNS failure, ...). */
+export class APIConnectionError extends AosError {}
+
+/** The request timed out before an answer arrived. */
+export class APITimeoutError extends APIConnectionError {}
+
+/** 400: malformed JSON (`INVALID_JSON`) or query (`INVALID_QUERY`). */
+export class BadRequestError extends AosError {}
+
+/** 401 `UNAUTHENTICATED`: no API key, or one that is not valid. */
+export class AuthenticationError extends AosError {}
+
+/** 403 `FORBIDDEN`: the key's role lacks the permission the route needs. */
+export class PermissionDeniedError extends AosError {}
+
+/** 404 `NOT_FOUND`: no such run, workflow (or version), skill or route. */
+export class NotFoundError extends AosError {}
+
+/** 405 `METHOD_NOT_ALLOWED`. */
+export class MethodNotAllowedError extends AosError {}
+
+/**
+ * 409: the resource's state does not allow the operation (`RUN_ALREADY_FINISHED`,
+ * `RUN_NOT_FINISHED`), or a concurrent change got in the way (`CONCURRENT_UPDATE`, retried by the
+ * SDK for requests that are safe to repeat).
+ */
+export class ConflictError extends AosError {}
+
+/** 413 `BODY_TOO_LARGE`: the body exceeds 1 MiB. */
+export class PayloadTooLargeError extends AosError {}
+
+/** 415 `UNSUPPORTED_MEDIA_TYPE`. */
+export class UnsupportedMediaTypeError extends AosError {}
+
+/**
+ * 422: well-formed JSON that is not acceptable (an invalid plan, unknown fields, bad inputs, ...).
+ * `errors` lists every problem; `code`, `field` and `stepId` repeat the first one.
+ */
 export class ValidationError extends AosError {
-  /** Every problem (`details.errors`); for errors that list none, one built from the error itself. */
+  /** Every problem (`details.errors`); errors that list none (e.g. `INVALID_FIELD`) give one. */
   get errors(): ValidationProblem[] {
     const d = this.details;
-    if (d && typeof d === "object" && !Array.isArray(d) && Array.isArray(d.errors)) {
-      return d.errors as unknown as ValidationProblem[];
+    if (isObject(d) && Array.isArray(d.errors)) {
+      const list = d.errors.filter((p): p is Record<string, JsonValue> => isObject(p) && typeof p.code === "string" && typeof p.message === "string");
+      if (list.length > 0) return list as unknown as ValidationProblem[];
     }
     return [{ code: this.code, message: this.message, field: this.field ?? null, step_id: this.stepId ?? null }];
   }
 }
 
-/** 401: no API key, or one that is not valid. */
-export class AuthenticationError extends AosError {}
-
-/** 403: the key's role lacks the permission the route needs. */
-export class PermissionDeniedError extends AosError {}
-
-/** 404: no such run, workflow (version), skill or route. */
-export class NotFoundError extends AosError {}
-
-/** 409: e.g. cancelling a finished run, replaying an unfinished one. */
-export class ConflictError extends AosError {}
-
-/** 429: too many requests (after the SDK's own retries). */
+/** 429: too many requests (after the SDK's own retries). `retryAfterMs` is the server's hint. */
 export class RateLimitError extends AosError {}
 
-/** 5xx: the server failed (e.g. 503 `STORAGE_UNAVAILABLE`, after the SDK's own retries). */
+/** 5xx. */
 export class ServerError extends AosError {}
 
-/** No answer: the connection failed or the request timed out. `status` is 0. */
-export class AosConnectionError extends AosError {}
+/** 503, e.g. `STORAGE_UNAVAILABLE` (after the SDK's own retries): retry later. */
+export class ServiceUnavailableError extends ServerError {}
 
-/** `waitForRun` gave up before the run finished. `run` is the last state read. */
+/** `waitForRun` gave up before the run finished. `run` is the run as last seen. */
 export class WaitTimeoutError extends AosError {
   readonly run: RunView | undefined;
-  constructor(runId: string, timeoutMs: number, run: RunView | undefined) {
+  constructor(message: string, run?: RunView) {
+    super({ message, code: "WAIT_TIMEOUT" });
+    this.run = run;
+  }
+}
+
+/**
+ * A waited-for run finished without succeeding (only with `raiseOnFailure: true`). `code` and
+ * `details` are the run's error; `run` is the finished run.
+ */
+export class RunFailedError extends AosError {
+  readonly run: RunView;
+  constructor(run: RunView) {
+    const err = run.error ?? undefined;
     super({
-      status: 0,
-      code: "WAIT_TIMEOUT",
-      message: `run ${runId} did not finish within ${timeoutMs} ms (last status: ${run?.status ?? "unknown"})`,
+      message: `run ${run.run_id} ${run.status}` + (err ? `: ${err.code}: ${err.message}` : ""),
+      code: err?.code ?? `RUN_${run.status.toUpperCase()}`,
+      details: err?.details ?? {},
     });
     this.run = run;
   }
 }
 
-/** The error class for an HTTP status. */
+const BY_STATUS: Record<number, typeof AosError> = {
+  400: BadRequestError,
+  401: AuthenticationError,
+  403: PermissionDeniedError,
+  404: NotFoundError,
+  405: MethodNotAllowedError,
+  409: ConflictError,
+  413: PayloadTooLargeError,
+  415: UnsupportedMediaTypeError,
+  422: ValidationError,
+  429: RateLimitError,
+  503: ServiceUnavailableError,
+};
+
+/** The error class for an HTTP error status. */
 export function errorClassFor(status: number): typeof AosError {
-  if (status === 400 || status === 422) return ValidationError;
-  if (status === 401) return AuthenticationError;
-  if (status === 403) return PermissionDeniedError;
-  if (status === 404) return NotFoundError;
-  if (status === 409) return ConflictError;
-  if (status === 429) return RateLimitError;
-  if (status >= 500) return ServerError;
-  return AosError;
+  return BY_STATUS[status] ?? (status >= 500 ? ServerError : AosError);
 }
 
-/** Builds the typed error for an error answer (`body` is the parsed JSON, when it was JSON). */
+/** Builds the typed error for an error answer (`body`: the parsed JSON, or the text when it was not JSON). */
 export function errorFromResponse(
   status: number,
   body: unknown,
-  request: string,
-  retryAfterMs?: number,
+  request: { method?: string; url?: string; headers?: Record<string, string> } = {},
 ): AosError {
   const Cls = errorClassFor(status);
-  const err = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  if (err && typeof err === "object" && typeof err.code === "string") {
+  const err = isObject(body) ? body.error : undefined;
+  if (isObject(err) && typeof err.code === "string") {
     return new Cls({
       status,
       code: err.code,
       message: typeof err.message === "string" ? err.message : err.code,
-      details: (err.details ?? {}) as JsonValue,
-      request,
-      retryAfterMs,
+      details: err.details ?? {},
+      ...request,
     });
   }
   return new Cls({
     status,
     code: `HTTP_${status}`,
-    message: `${request} answered HTTP ${status} without an AOS error body`,
-    details: body === undefined ? {} : ({ body } as JsonValue),
-    request,
-    retryAfterMs,
+    message: `${request.method ?? "request"} ${request.url ?? ""} answered HTTP ${status} without an AOS error body`.replace("  ", " "),
+    details: body === undefined ? {} : { body: body as JsonValue },
+    ...request,
   });
 }

@@ -1,9 +1,10 @@
 /**
  * The HTTP transport: native `fetch`, bearer authentication, JSON bodies, typed errors, and bounded
- * retries of 429 and 503 answers (and 409 `CONCURRENT_UPDATE`) that honour `Retry-After`.
+ * retries of 429 and 503 answers (and 409 `CONCURRENT_UPDATE`) that honour `Retry-After`, for
+ * requests that are safe to repeat.
  */
 
-import { AosConnectionError, AosError, errorFromResponse } from "./errors.js";
+import { APIConnectionError, APITimeoutError, AosError, errorFromResponse } from "./errors.js";
 
 /** A `fetch` implementation (the global one by default). */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -13,13 +14,13 @@ export type TokenSource = string | (() => string | undefined | Promise<string | 
 
 /** Information passed to `onRetry` before the SDK waits and sends a request again. */
 export interface RetryInfo {
-  /** `METHOD path` of the request. */
-  request: string;
+  method: string;
+  url: string;
   /** The retry about to happen, from 1. */
   retry: number;
-  /** How long the SDK waits first. */
+  /** How long the SDK waits first, in ms. */
   delayMs: number;
-  /** The error that triggered the retry. */
+  /** The error answer that triggered the retry. */
   error: AosError;
 }
 
@@ -30,6 +31,8 @@ export interface TransportOptions {
   timeoutMs: number;
   maxRetries: number;
   maxRetryDelayMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
   headers?: Record<string, string>;
   onRetry?: (info: RetryInfo) => void;
 }
@@ -41,37 +44,30 @@ export interface RequestOptions {
   body?: unknown;
   /** Extra time the server may legitimately take (long polling), added to the timeout. */
   extraTimeoutMs?: number;
-  /** Is a network failure safe to retry? (GET and PUT are; POST is not.) */
-  idempotent?: boolean;
+  /**
+   * Safe to send again after a 429/503 answer: reads, `PUT`, replay, simulation, and submissions
+   * that carry an idempotency key.
+   */
+  retryable?: boolean;
+  /** Send the credential (every route but `/healthz` and `/api/v1/openapi.json`). Default true. */
+  authenticated?: boolean;
+  /**
+   * `"json"` (default): the answer is parsed as JSON. `"text"`: a successful answer is returned as
+   * its text (e.g. the Prometheus metrics); error answers are still read as the JSON envelope.
+   */
+  responseType?: "json" | "text";
   signal?: AbortSignal;
-  /** Expect no body (204). */
-  noContent?: boolean;
 }
 
-/** Statuses the SDK retries by itself: rate limiting and temporary unavailability. */
+/** Statuses the SDK retries by itself (for retryable requests): rate limiting, temporary unavailability. */
 export const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 
-/** Error codes of other statuses that the API marks as worth retrying (409 `CONCURRENT_UPDATE`). */
+/** Error codes of other statuses that the API marks as worth retrying: 409 `CONCURRENT_UPDATE`. */
 export const RETRY_CODES: ReadonlySet<string> = new Set(["CONCURRENT_UPDATE"]);
 
-/** Does the SDK retry this error by itself? */
-export function isRetryable(error: AosError, idempotent: boolean): boolean {
-  if (RETRY_STATUSES.has(error.status) || RETRY_CODES.has(error.code)) return true;
-  return error instanceof AosConnectionError && idempotent;
-}
-
-/**
- * Parses `Retry-After` (delay-seconds or an HTTP date) into milliseconds; `undefined` when absent
- * or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const v = value.trim();
-  if (v === "") return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const date = Date.parse(v);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - nowMs);
+/** Does the API say this error answer is worth retrying? */
+export function isRetryable(error: AosError): boolean {
+  return RETRY_STATUSES.has(error.status) || (error.status === 409 && RETRY_CODES.has(error.code));
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -80,19 +76,19 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(signal.reason);
       return;
     }
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
     const onAbort = () => {
       clearTimeout(t);
       reject(signal!.reason);
     };
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 
-/** Joins a base URL (which may carry a path prefix) and an absolute API path. */
+/** Joins a base URL (which may carry a path prefix) and an absolute API path, with a query. */
 export function joinUrl(baseUrl: string, path: string, query?: Record<string, QueryValue>): string {
   let url = baseUrl.replace(/\/+$/, "") + path;
   if (query) {
@@ -106,6 +102,14 @@ export function joinUrl(baseUrl: string, path: string, query?: Record<string, Qu
   return url;
 }
 
+function headersOf(res: Response): Record<string, string> {
+  const out: Record<string, string> = {};
+  res.headers.forEach((value, name) => {
+    out[name.toLowerCase()] = value;
+  });
+  return out;
+}
+
 export class Transport {
   readonly options: TransportOptions;
 
@@ -113,37 +117,47 @@ export class Transport {
     this.options = options;
   }
 
-  private async authHeader(): Promise<string | undefined> {
-    const t = this.options.token;
-    const value = typeof t === "function" ? await t() : t;
-    return value ? `Bearer ${value}` : undefined;
+  /**
+   * The wait before retry number `retry + 1` (0-based `retry`), or `undefined` to give up:
+   * exponential with equal jitter, at least the answer's `Retry-After`; gives up after
+   * `maxRetries` retries or when `Retry-After` asks for more than `maxRetryDelayMs`.
+   */
+  backoffMs(retry: number, retryAfterMs: number | undefined): number | undefined {
+    const { maxRetries, maxRetryDelayMs, backoffBaseMs, backoffMaxMs } = this.options;
+    if (retry >= maxRetries) return undefined;
+    if (retryAfterMs !== undefined && retryAfterMs > maxRetryDelayMs) return undefined;
+    const base = Math.min(backoffMaxMs, backoffBaseMs * 2 ** retry);
+    let delay = base / 2 + (Math.random() * base) / 2;
+    if (retryAfterMs !== undefined) delay = Math.max(delay, retryAfterMs);
+    return Math.round(Math.min(delay, maxRetryDelayMs));
   }
 
-  /** Sends one API request and returns the parsed JSON answer (or `undefined` for 204). */
+  /**
+   * Sends one API request and returns the parsed JSON answer (`undefined` for an empty body), or
+   * the answer's text with `responseType: "text"`.
+   */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const label = `${method} ${path}`;
-    const { maxRetries, maxRetryDelayMs } = this.options;
     for (let retry = 0; ; retry++) {
-      let error: AosError;
       try {
-        return await this.once<T>(method, path, label, opts);
+        return await this.once<T>(method, path, opts);
       } catch (e) {
-        if (!(e instanceof AosError)) throw e;
-        error = e;
+        if (!(e instanceof AosError) || !opts.retryable || !isRetryable(e) || opts.signal?.aborted) throw e;
+        const delayMs = this.backoffMs(retry, e.retryAfterMs);
+        if (delayMs === undefined) throw e;
+        this.options.onRetry?.({ method, url: e.url ?? path, retry: retry + 1, delayMs, error: e });
+        await sleep(delayMs, opts.signal);
       }
-      if (opts.signal?.aborted || !isRetryable(error, opts.idempotent === true) || retry >= maxRetries) throw error;
-      // Honour Retry-After when given (capped); otherwise exponential: 0.5 s, 1 s, 2 s, ...
-      const fallback = Math.min(500 * 2 ** retry, maxRetryDelayMs);
-      const delayMs = Math.min(error.retryAfterMs ?? fallback, maxRetryDelayMs);
-      this.options.onRetry?.({ request: label, retry: retry + 1, delayMs, error });
-      await sleep(delayMs, opts.signal);
     }
   }
 
-  private async once<T>(method: string, path: string, label: string, opts: RequestOptions): Promise<T> {
-    const headers: Record<string, string> = { accept: "application/json", ...this.options.headers };
-    const auth = await this.authHeader();
-    if (auth) headers.authorization = auth;
+  private async once<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
+    const accept = opts.responseType === "text" ? "text/plain, application/json;q=0.5" : "application/json";
+    const headers: Record<string, string> = { accept, ...this.options.headers };
+    if (opts.authenticated !== false) {
+      const t = this.options.token;
+      const token = typeof t === "function" ? await t() : t;
+      if (token) headers.authorization = `Bearer ${token.trim()}`;
+    }
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers["content-type"] = "application/json";
@@ -165,19 +179,18 @@ export class Transport {
     const doFetch: FetchLike = this.options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     try {
       let res: Response;
+      let text: string;
       try {
         res = await doFetch(url, { method, headers, body, signal: controller.signal });
+        text = await res.text();
       } catch (e) {
         if (opts.signal?.aborted) throw opts.signal.reason ?? e;
-        throw new AosConnectionError({
-          status: 0,
-          code: timedOut ? "TIMEOUT" : "CONNECTION_ERROR",
-          message: timedOut ? `${label} timed out after ${timeoutMs} ms` : `${label} failed: ${(e as Error)?.message ?? String(e)}`,
-          request: label,
-          cause: e,
-        });
+        if (timedOut) {
+          throw new APITimeoutError({ message: `${method} ${url} timed out after ${timeoutMs} ms`, code: "TIMEOUT", method, url, cause: e });
+        }
+        const reason = (e as { cause?: { message?: string } })?.cause?.message ?? (e as Error)?.message ?? String(e);
+        throw new APIConnectionError({ message: `${method} ${url} failed: ${reason}`, code: "CONNECTION_ERROR", method, url, cause: e });
       }
-      const text = await res.text();
       let parsed: unknown = undefined;
       if (text.length > 0) {
         try {
@@ -187,15 +200,18 @@ export class Transport {
         }
       }
       if (!res.ok) {
-        throw errorFromResponse(res.status, parsed ?? (text.length > 0 ? text : undefined), label, parseRetryAfter(res.headers.get("retry-after")));
+        throw errorFromResponse(res.status, parsed ?? (text.length > 0 ? text : undefined), { method, url, headers: headersOf(res) });
       }
-      if (opts.noContent || text.length === 0) return undefined as T;
+      if (opts.responseType === "text") return text as T;
+      if (text.length === 0) return undefined as T;
       if (parsed === undefined) {
         throw new AosError({
           status: res.status,
           code: "INVALID_RESPONSE",
-          message: `${label} answered ${res.status} with a body that is not JSON`,
-          request: label,
+          message: `${method} ${url} answered ${res.status} with a body that is not JSON`,
+          method,
+          url,
+          headers: headersOf(res),
         });
       }
       return parsed as T;

@@ -1,48 +1,70 @@
 /**
  * The TypeScript SDK of AOS: a client for every API operation, typed errors, pagination, long
- * polling, a plan builder and client-side trace verification.
+ * polling with progress, a plan builder and client-side trace verification.
  */
 
 export {
   AosClient,
   DEFAULT_BASE_URL,
+  MAX_WAIT_MS,
   Runs,
   Workflows,
   Skills,
   Secrets,
+  Catalog,
+  Failures,
   type AosClientOptions,
+  type PlanLike,
   type SubmitRunParams,
   type RunSource,
   type ListRunsParams,
   type GetRunOptions,
   type WaitForRunOptions,
+  type MatchFailureParams,
+  type FailureFilters,
+  type ListFailuresParams,
+  type FailureStatsParams,
 } from "./client.js";
 export {
   AosError,
-  ValidationError,
+  APIConnectionError,
+  APITimeoutError,
+  BadRequestError,
   AuthenticationError,
   PermissionDeniedError,
   NotFoundError,
+  MethodNotAllowedError,
   ConflictError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
   RateLimitError,
   ServerError,
-  AosConnectionError,
+  ServiceUnavailableError,
   WaitTimeoutError,
+  RunFailedError,
   errorClassFor,
   errorFromResponse,
+  parseRetryAfter,
   type AosErrorInit,
 } from "./errors.js";
-export { parseRetryAfter, isRetryable, RETRY_STATUSES, RETRY_CODES, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
-export { Paginator, type Page } from "./pagination.js";
+export { Transport, isRetryable, RETRY_STATUSES, RETRY_CODES, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
+export { Pager, RunPager, FailurePager, type PageFetcher, type PageRequest, type PagerOptions } from "./pagination.js";
+export { ProgressEvent, ProgressTracker } from "./progress.js";
 export {
   PlanBuilder,
+  PlanBuildError,
   plan,
   ref,
+  refInput,
+  refStep,
+  refSecret,
+  fallback,
+  stepReferences,
   type StepOptions,
   type RetryOptions,
   type BudgetOptions,
   type HttpCallInput,
-  type JsonTransformInput,
 } from "./plan.js";
 export {
   canonicalize,

@@ -29,6 +29,12 @@ export const OPERATIONS = {
   get_skill: { method: "GET", path: "/api/v1/skills/{id}", sdk: "skills.get" },
   put_secret: { method: "PUT", path: "/api/v1/secrets/{name}", sdk: "secrets.put" },
   list_secrets: { method: "GET", path: "/api/v1/secrets", sdk: "secrets.list" },
+  get_catalog: { method: "GET", path: "/api/v1/catalog", sdk: "catalog.list" },
+  get_catalog_entry: { method: "GET", path: "/api/v1/catalog/{code}", sdk: "catalog.get" },
+  match_failure: { method: "POST", path: "/api/v1/catalog/match", sdk: "catalog.match" },
+  list_failures: { method: "GET", path: "/api/v1/failures", sdk: "failures.listPage" },
+  get_failure_stats: { method: "GET", path: "/api/v1/failures/stats", sdk: "failures.stats" },
+  get_metrics: { method: "GET", path: "/metrics", sdk: "metrics" },
   healthz: { method: "GET", path: "/healthz", sdk: "health" },
   openapi_document: { method: "GET", path: "/api/v1/openapi.json", sdk: "openapi" },
 } as const satisfies Record<string, OperationMapping>;
@@ -36,9 +42,11 @@ export const OPERATIONS = {
 /** Public SDK methods that are conveniences over the operations above, not operations of their own. */
 export const HELPER_METHODS = {
   "runs.list": "async iterator over list_runs, following next_cursor",
+  "failures.list": "async iterator over list_failures, following next_cursor",
   "runs.wait": "waitForRun",
   "runs.submitAndWait": "submit_run, then waitForRun",
   "runs.verify": "get_run, then client-side trace verification",
+  verifyRun: "runs.verify",
   waitForRun: "long polling over get_run",
 } as const;
 

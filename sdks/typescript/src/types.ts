@@ -10,7 +10,8 @@
  *   `JsonValue`;
  * - `ok` of an outcome, which the document types as an untyped `OkTrue`/`OkFalse`, is the literal
  *   `true` or `false`, so `Outcome` is a discriminated union;
- * - `StepError.details` and `ErrorDetail.details` may be `null`.
+ * - `StepError.details` and `ErrorDetail.details` may be `null`;
+ * - a catalog entry's `match`, an untyped object in the document, is `CatalogMatchRules`.
  */
 
 import type { components, operations, paths } from "./generated/openapi.js";
@@ -31,11 +32,20 @@ export type Determinism = Schemas["Determinism"];
 export type RunStatus = Schemas["RunStatus"];
 export type SideEffects = Schemas["SideEffects"];
 export type StepStatus = Schemas["StepStatus"];
+/** Which failure a failure record is about: an attempt, a step, a run, or a refused submission. */
+export type FailureKind = Schemas["FailureKind"];
+export type Severity = Schemas["Severity"];
+/** What the failure catalog advises doing about a failure (and the recovery a record carried out). */
+export type RecoveryMode = Schemas["RecoveryMode"];
+/** The kind of evidence that decided a catalog match (`none` when nothing matched). */
+export type MatchType = Schemas["MatchType"];
 
 /** Every run status, in lifecycle order. */
 export const RUN_STATUSES: readonly RunStatus[] = ["queued", "running", "succeeded", "failed", "cancelled"];
 /** The statuses after which a run never changes again. */
 export const FINAL_RUN_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "cancelled"];
+/** Every failure record kind. */
+export const FAILURE_KINDS: readonly FailureKind[] = ["attempt", "step", "run", "rejected"];
 /** Is the status final (`succeeded`, `failed` or `cancelled`)? */
 export function isFinalStatus(status: RunStatus | string): boolean {
   return status === "succeeded" || status === "failed" || status === "cancelled";
@@ -68,6 +78,47 @@ export type OutcomeError = { ok: OkFalse; error: StepError };
 /** The result of one attempt: `{ok: true, output}` or `{ok: false, error}`. */
 export type Outcome = OutcomeOk | OutcomeError;
 
+// --- failure catalog -------------------------------------------------------------------------
+/**
+ * The failure catalog's classification of one failure (`failure` of a failed attempt and of a
+ * failed run). Not part of any hash: replay and trace verification ignore it.
+ */
+export type FailureMatch = Schemas["FailureMatch"];
+/**
+ * How a catalog entry recognizes a failure. Every member is left out when empty. Structured keys
+ * are compared exactly (ASCII case folded); `patterns` are regexes over the normalized message.
+ */
+export interface CatalogMatchRules {
+  /** Error codes, e.g. `HTTP_503`, `STEP_TIMEOUT`. */
+  codes?: string[];
+  /** HTTP statuses: a number, or a range written `"5xx"` or `"520-527"`. */
+  http_status?: Array<number | string>;
+  aws_codes?: string[];
+  smtp_codes?: string[];
+  os_kinds?: string[];
+  patterns?: string[];
+}
+/** One known failure of the catalog. */
+export type CatalogEntry = Omit<Schemas["CatalogEntry"], "match"> & { match: CatalogMatchRules };
+/** `GET /api/v1/catalog`: the catalog in force (format version, digest, entries). */
+export type CatalogView = Omit<Schemas["CatalogView"], "entries"> & { entries: CatalogEntry[] };
+/** The body of `POST /api/v1/catalog/match` (only `message` is required). */
+export type MatchRequest = Schemas["MatchRequest"];
+/** The catalog's verdict on a failure, with the entry's advice (`null`s when nothing matched). */
+export type MatchResponse = Schemas["MatchResponse"];
+
+// --- recorded failures -------------------------------------------------------------------------
+/** One recorded failure: what failed, the catalog's match, and the recovery that followed. */
+export type FailureRecord = Schemas["FailureRecord"];
+/** `GET /api/v1/failures`: one page of failure records, newest first. */
+export type FailureList = Schemas["FailureList"];
+/** Recoveries of some failures and how they ended. */
+export type RecoveryStats = Schemas["RecoveryStats"];
+/** One interval of the failure time series. */
+export type FailureBucket = Schemas["FailureBucket"];
+/** `GET /api/v1/failures/stats`: totals, match rate, counts, recovery success and a time series. */
+export type FailureStats = Schemas["FailureStats"];
+
 // --- runs --------------------------------------------------------------------------------------
 export type WorkflowRef = Schemas["WorkflowRef"];
 export type TraceEntry = Schemas["TraceEntry"];
@@ -86,6 +137,17 @@ export type Run = Omit<Schemas["Run"], "plan" | "inputs" | "error" | "steps"> & 
 export type StepView = StepState & { step_id: string; attempts: AttemptRecord[]; output?: JsonValue };
 /** `GET /api/v1/runs/{id}`: the run's whole execution context. */
 export type RunView = Run & { step_details: StepView[] };
+
+/** One step of a run's execution context, by id. */
+export function runStep(run: RunView, stepId: string): StepView | undefined {
+  return run.step_details.find((s) => s.step_id === stepId);
+}
+
+/** The output of a step that succeeded (`undefined` when it did not, or has no such step). */
+export function runOutput(run: RunView, stepId: string): JsonValue | undefined {
+  const step = runStep(run, stepId);
+  return step && step.status === "succeeded" ? step.output ?? null : undefined;
+}
 export type RunSummary = Schemas["RunSummary"];
 export type RunList = Schemas["RunList"];
 export type Submitted = Schemas["Submitted"];

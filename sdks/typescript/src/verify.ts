@@ -1,145 +1,172 @@
 /**
- * Client-side verification of a finished run: recompute every attempt's input and output hash from
- * the attempt records, rebuild the trace in the deterministic step order, chain the root and
- * compare with the run's recorded `trace` and `trace_root` (docs/determinism.md).
+ * Client-side verification of a finished run (docs/determinism.md): for every entry of the run's
+ * `trace`, the attempt record is looked up in `step_details` and its `input_hash` (SHA-256 of the
+ * canonical `input`), `output_hash` (SHA-256 of the canonical `outcome`) and trace entry are
+ * recomputed; the entries are chained into a root that must equal `trace_root`. The trace must also
+ * follow the plan's step order and name each attempt once.
  */
 
-import { AosError } from "./errors.js";
-import { canonicalize, hashValue, rootHash, stepOrder } from "./determinism.js";
+import { canonicalize, hashValue, rootHash, stepOrder, traceEntryOf } from "./determinism.js";
 import type { AttemptRecord, JsonValue, Outcome, RunView, TraceEntry } from "./types.js";
 import { isFinalStatus } from "./types.js";
 
 /** Why verification failed at one place. */
 export type VerifyReason =
+  /** The run has not finished (or has no `trace_root`): there is nothing to verify yet. */
+  | "not_finished"
   /** An attempt's input no longer hashes to its recorded `input_hash`. */
   | "input_hash_mismatch"
   /** An attempt's outcome no longer hashes to its recorded `output_hash`. */
   | "output_hash_mismatch"
-  /** The recorded trace names an attempt that has no record. */
+  /** The trace names an attempt that has no record. */
   | "missing_attempt"
-  /** The rebuilt trace entry differs from the recorded one (or the traces differ in length). */
+  /** The same attempt appears twice in the trace, or has two records. */
+  | "duplicate_attempt"
+  /** A trace entry differs from the one recomputed from its record. */
   | "trace_mismatch"
-  /** The chained root of the rebuilt trace differs from `trace_root`. */
+  /** The trace names a step the plan lacks. */
+  | "unknown_step"
+  /** The trace is not in the plan's step order (topological, ties by plan position, attempts ascending). */
+  | "trace_order"
+  /** The chained root differs from `trace_root`. */
   | "root_mismatch";
 
 export interface VerifyProblem {
   reason: VerifyReason;
-  /** The step at fault (empty for a root mismatch). */
+  /** The step at fault (empty when no single step is). */
   stepId: string;
-  /** The attempt at fault (0 for a root mismatch). */
+  /** The attempt at fault (0 when no single attempt is). */
   attempt: number;
   /** What the run recorded. */
   expected: JsonValue;
   /** What the SDK recomputed. */
   actual: JsonValue;
+  /** The problem in words. */
+  message: string;
 }
 
 export interface VerifyReport {
   runId: string;
   /** True when every hash, the trace and the root match. */
   ok: boolean;
-  /** The run's recorded `trace_root`. */
+  /** The run's `trace_root` as the server recorded it. */
   traceRoot: string | null;
-  /** The root chained from the recomputed trace. */
+  /** The root recomputed from the attempt records. */
   computedRoot: string;
-  /** The trace rebuilt from the attempt records, in step order. */
+  /** The recomputed trace entries, in trace order. */
   entries: TraceEntry[];
-  /** Attempts recorded after the run finished: they are not part of the trace. */
-  lateAttempts: Array<{ stepId: string; attempt: number }>;
-  /** Every difference found, in trace order; empty when `ok`. */
+  /** Everything that did not match; empty when `ok`. */
   problems: VerifyProblem[];
+  /** Observations that do not fail verification (e.g. an attempt recorded after the run finished). */
+  warnings: string[];
 }
 
 /** The outcome exactly as AOS hashes it: an error always carries `details` (`null` when it has none). */
-function hashedOutcome(outcome: Outcome): JsonValue {
+function hashedOutcome(outcome: Outcome): unknown {
   if (outcome && outcome.ok === false && outcome.error && outcome.error.details === undefined) {
-    return { ok: false, error: { ...outcome.error, details: null } } as unknown as JsonValue;
+    return { ok: false, error: { ...outcome.error, details: null } };
   }
-  return outcome as unknown as JsonValue;
+  return outcome;
 }
 
-const key = (stepId: string, attempt: number) => `${attempt}\u0000${stepId}`;
+const keyOf = (stepId: string, attempt: number) => `${stepId}#${attempt}`;
+const asJson = (v: unknown) => (v === undefined ? null : (v as JsonValue));
 
 /**
- * Verifies a run's execution context (`GET /api/v1/runs/{id}`) offline. The run must be finished;
- * otherwise an `AosError` with code `RUN_NOT_FINISHED` is thrown.
+ * Verifies a run's execution context (the JSON of `GET /api/v1/runs/{id}`) offline. A run that has
+ * not finished gets a `not_finished` problem.
  */
 export async function verifyRun(run: RunView): Promise<VerifyReport> {
+  const problems: VerifyProblem[] = [];
+  const warnings: string[] = [];
+  const problem = (reason: VerifyReason, stepId: string, attempt: number, expected: unknown, actual: unknown, message: string) =>
+    problems.push({ reason, stepId, attempt, expected: asJson(expected), actual: asJson(actual), message });
+
+  const traceRoot = typeof run.trace_root === "string" ? run.trace_root : null;
   if (!isFinalStatus(run.status)) {
-    throw new AosError({ status: 0, code: "RUN_NOT_FINISHED", message: `run ${run.run_id} is ${run.status}; only a finished run has a trace to verify` });
+    problem("not_finished", "", 0, null, run.status, `run is not finished (status ${run.status}); only a finished run has a trace root`);
+  } else if (traceRoot === null) {
+    problem("not_finished", "", 0, null, null, "the run has no trace_root");
   }
+
   const records = new Map<string, AttemptRecord>();
   for (const step of run.step_details ?? []) {
-    for (const a of step.attempts ?? []) records.set(key(a.step_id, a.attempt), a);
+    for (const rec of step.attempts ?? []) {
+      const k = keyOf(rec.step_id, rec.attempt);
+      if (records.has(k)) problem("duplicate_attempt", rec.step_id, rec.attempt, null, null, `attempt ${k} has two records`);
+      records.set(k, rec);
+    }
   }
-  const recordedTrace: TraceEntry[] = run.trace ?? [];
-  const inTrace = new Set(recordedTrace.map((e) => key(e.step_id, e.attempt)));
-  const problems: VerifyProblem[] = [];
+
+  const trace: TraceEntry[] = run.trace ?? [];
   const entries: TraceEntry[] = [];
-  const lateAttempts: Array<{ stepId: string; attempt: number }> = [];
+  const seen = new Set<string>();
+  for (const [i, recorded] of trace.entries()) {
+    const k = keyOf(recorded.step_id, recorded.attempt);
+    const where = `trace[${i}] (${k})`;
+    if (seen.has(k)) problem("duplicate_attempt", recorded.step_id, recorded.attempt, null, null, `${where} appears twice in the trace`);
+    seen.add(k);
+    const rec = records.get(k);
+    if (!rec) {
+      problem("missing_attempt", recorded.step_id, recorded.attempt, traceEntryOf(recorded), null, `${where} has no attempt record`);
+      // Chain the recorded entry so that later entries are still compared.
+      entries.push(traceEntryOf(recorded));
+      continue;
+    }
+    const inputHash = await hashValue(rec.input);
+    const outputHash = await hashValue(hashedOutcome(rec.outcome));
+    const entry: TraceEntry = {
+      step_id: recorded.step_id,
+      attempt: recorded.attempt,
+      skill: rec.skill,
+      input_hash: inputHash,
+      output_hash: outputHash,
+      ok: rec.outcome?.ok === true,
+    };
+    if (rec.input_hash !== inputHash) {
+      problem("input_hash_mismatch", recorded.step_id, recorded.attempt, rec.input_hash, inputHash, `${where}: input_hash ${rec.input_hash} != sha256(JCS(input)) ${inputHash}`);
+    }
+    if (rec.output_hash !== outputHash) {
+      problem("output_hash_mismatch", recorded.step_id, recorded.attempt, rec.output_hash, outputHash, `${where}: output_hash ${rec.output_hash} != sha256(JCS(outcome)) ${outputHash}`);
+    }
+    if (canonicalize(traceEntryOf(recorded)) !== canonicalize(entry)) {
+      const fields = (Object.keys(entry) as Array<keyof TraceEntry>).filter((f) => recorded[f] !== entry[f]).sort();
+      problem("trace_mismatch", recorded.step_id, recorded.attempt, traceEntryOf(recorded), entry, `${where}: the trace entry differs from the recomputed one in ${fields.join(", ")}`);
+    }
+    entries.push(entry);
+  }
 
-  // The attempts that belong to the run's history: 1..the step's last attempt, in step order.
-  for (const stepId of stepOrder(run.plan)) {
-    const last = run.steps?.[stepId]?.attempt ?? 0;
-    for (let n = 1; n <= last; n++) {
-      const rec = records.get(key(stepId, n));
-      if (!rec) continue;
-      // An attempt still executing when the run finished is recorded later and is not in the trace.
-      if (!inTrace.has(key(stepId, n)) && run.finished_at_ms != null && rec.finished_at_ms >= run.finished_at_ms) {
-        lateAttempts.push({ stepId, attempt: n });
-        continue;
+  // The trace's order: the plan's step order, attempts ascending within a step.
+  if (run.plan && Array.isArray(run.plan.steps)) {
+    const order = stepOrder(run.plan);
+    const known = new Set(order);
+    const unknown = [...new Set(trace.map((e) => e.step_id).filter((s) => !known.has(s)))].sort();
+    if (unknown.length > 0) {
+      problem("unknown_step", unknown[0]!, 0, null, unknown, `the trace names steps the plan lacks: ${unknown.join(", ")}`);
+    } else {
+      const actual = trace.map((e) => keyOf(e.step_id, e.attempt));
+      const expected = order.flatMap((id) =>
+        trace
+          .filter((e) => e.step_id === id)
+          .map((e) => e.attempt)
+          .sort((a, b) => a - b)
+          .map((n) => keyOf(id, n)),
+      );
+      if (actual.join("\n") !== expected.join("\n")) {
+        problem("trace_order", "", 0, expected, actual, "the trace is not in the plan's step order (topological, ties by plan position)");
       }
-      const inputHash = await hashValue(rec.input);
-      const outputHash = await hashValue(hashedOutcome(rec.outcome));
-      if (inputHash !== rec.input_hash) {
-        problems.push({ reason: "input_hash_mismatch", stepId, attempt: n, expected: rec.input_hash, actual: inputHash });
-      }
-      if (outputHash !== rec.output_hash) {
-        problems.push({ reason: "output_hash_mismatch", stepId, attempt: n, expected: rec.output_hash, actual: outputHash });
-      }
-      entries.push({ step_id: stepId, attempt: n, skill: rec.skill, input_hash: inputHash, output_hash: outputHash, ok: rec.outcome?.ok === true });
     }
   }
 
-  // Compare the rebuilt trace with the recorded one, entry by entry; report the first difference.
-  for (const e of recordedTrace) {
-    if (!records.has(key(e.step_id, e.attempt))) {
-      problems.push({ reason: "missing_attempt", stepId: e.step_id, attempt: e.attempt, expected: e as unknown as JsonValue, actual: null });
-    }
-  }
-  const n = Math.max(entries.length, recordedTrace.length);
-  for (let i = 0; i < n; i++) {
-    const expected = recordedTrace[i];
-    const actual = entries[i];
-    const same =
-      expected !== undefined &&
-      actual !== undefined &&
-      canonicalize({ ...actual }) ===
-        canonicalize({
-          step_id: expected.step_id,
-          attempt: expected.attempt,
-          skill: expected.skill,
-          input_hash: expected.input_hash,
-          output_hash: expected.output_hash,
-          ok: expected.ok,
-        });
-    if (!same) {
-      const where = actual ?? expected!;
-      problems.push({
-        reason: "trace_mismatch",
-        stepId: where.step_id,
-        attempt: where.attempt,
-        expected: (expected ?? null) as unknown as JsonValue,
-        actual: (actual ?? null) as unknown as JsonValue,
-      });
-      break;
-    }
+  for (const [k, rec] of [...records.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (seen.has(k)) continue;
+    const late = typeof run.finished_at_ms === "number" && rec.finished_at_ms >= run.finished_at_ms;
+    warnings.push(`attempt ${k} ${late ? "finished after the run did" : "is not in the trace"}; it is not part of the trace root`);
   }
 
   const computedRoot = await rootHash(entries);
-  const traceRoot = run.trace_root ?? null;
-  if (computedRoot !== traceRoot) {
-    problems.push({ reason: "root_mismatch", stepId: "", attempt: 0, expected: traceRoot, actual: computedRoot });
+  if (traceRoot !== null && computedRoot !== traceRoot) {
+    problem("root_mismatch", "", 0, traceRoot, computedRoot, `trace_root ${traceRoot} != recomputed root ${computedRoot}`);
   }
-  return { runId: run.run_id, ok: problems.length === 0, traceRoot, computedRoot, entries, lateAttempts, problems };
+  return { runId: run.run_id, ok: problems.length === 0, traceRoot, computedRoot, entries, problems, warnings };
 }

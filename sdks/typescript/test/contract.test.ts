@@ -3,9 +3,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   AosClient,
-  AosConnectionError,
+  APIConnectionError,
+  BadRequestError,
+  RunFailedError,
+  runOutput,
+  type ProgressEvent,
   AuthenticationError,
   ConflictError,
   NotFoundError,
@@ -15,7 +20,7 @@ import {
   ValidationError,
   verifyRun,
   WaitTimeoutError,
-  AosError,
+  type FailureRecord,
   type FetchLike,
   type Plan,
   type RunView,
@@ -28,6 +33,8 @@ import { OPENAPI_PATH } from "./helpers/paths.js";
 let aos: AosServer;
 let web: StandIns;
 let client: AosClient;
+/** A client of a second tenant (`sdk-other`), whose failures start out empty. */
+let other: AosClient;
 const calls: Array<{ method: string; path: string; status: number }> = [];
 
 const recordingFetch: FetchLike = async (url, init) => {
@@ -36,12 +43,14 @@ const recordingFetch: FetchLike = async (url, init) => {
   return res;
 };
 
-const double: Plan = plan("double").jsonTransform("a", { data: 21, expr: ". * 2" }).build();
+const double: Plan = plan("double").jsonTransform("a", 21, ". * 2").build();
 
 before(async () => {
   web = await startStandIns();
-  aos = await startAos();
+  aos = await startAos({ AOS_EXTRA_TENANTS: "sdk-other" });
   client = new AosClient({ baseUrl: aos.url, apiKey: aos.apiKey, fetch: recordingFetch });
+  const otherKey = readFileSync(join(aos.dataDir, "sdk-other.key"), "utf8").trim();
+  other = new AosClient({ baseUrl: aos.url, apiKey: otherKey, fetch: recordingFetch });
 });
 
 after(async () => {
@@ -67,7 +76,8 @@ describe("authentication", () => {
       assert.equal(e.status, 401);
       assert.equal(e.code, "UNAUTHENTICATED");
       assert.equal(e.message, "the API key is not valid");
-      assert.equal(e.request, "GET /api/v1/skills");
+      assert.equal(e.method, "GET");
+      assert.equal(e.url, `${aos.url}/api/v1/skills`);
       return true;
     });
   });
@@ -77,24 +87,27 @@ describe("authentication", () => {
     await assert.rejects(none.runs.listPage(), AuthenticationError);
   });
 
-  test("a bearer token function is called per request", async () => {
+  test("a token function is called per request", async () => {
     let n = 0;
-    const c = new AosClient({ baseUrl: aos.url, bearerToken: () => (n++, aos.apiKey) });
+    const c = new AosClient({ baseUrl: aos.url, token: () => (n++, aos.apiKey) });
     await c.secrets.list();
     await c.secrets.list();
     assert.equal(n, 2);
   });
 
-  test("an unreachable server is an AosConnectionError", async () => {
-    const c = new AosClient({ baseUrl: "http://127.0.0.1:9", apiKey: "x", maxRetries: 1, maxRetryDelayMs: 10 });
+  test("an unreachable server is an APIConnectionError", async () => {
     let retries = 0;
-    const c2 = new AosClient({ baseUrl: "http://127.0.0.1:9", apiKey: "x", maxRetries: 2, maxRetryDelayMs: 10, onRetry: () => retries++ });
-    await assert.rejects(c.health(), (e: unknown) => e instanceof AosConnectionError && e.status === 0 && e.code === "CONNECTION_ERROR");
-    await assert.rejects(c2.skills.list(), AosConnectionError);
-    assert.equal(retries, 2, "GET is retried on network failures");
-    retries = 0;
-    await assert.rejects(c2.runs.submit({ plan: double }), AosConnectionError);
-    assert.equal(retries, 0, "POST is not retried on network failures");
+    const c = new AosClient({ baseUrl: "http://127.0.0.1:9", apiKey: "x", onRetry: () => retries++ });
+    await assert.rejects(c.health(), (e: unknown) => {
+      assert.ok(e instanceof APIConnectionError);
+      assert.equal(e.status, 0);
+      assert.equal(e.code, "CONNECTION_ERROR");
+      assert.equal(e.method, "GET");
+      assert.equal(e.url, "http://127.0.0.1:9/healthz");
+      return true;
+    });
+    await assert.rejects(c.runs.submit({ plan: double }), APIConnectionError);
+    assert.equal(retries, 0, "network failures are not retried");
   });
 });
 
@@ -202,12 +215,17 @@ describe("runs", () => {
     const submitted = await client.runs.submit({ plan: double, seed: 42 });
     assert.match(submitted.run_id, /^r_[0-9a-f]{32}$/);
     assert.equal(submitted.created, true);
-    const seen: RunView[] = [];
-    const run = await client.waitForRun(submitted.run_id, { timeoutMs: 30_000, onProgress: (r) => void seen.push(r) });
+    const seen: ProgressEvent[] = [];
+    const run = await client.waitForRun(submitted.run_id, { timeoutMs: 30_000, onProgress: (e) => void seen.push(e) });
     assert.equal(run.status, "succeeded");
-    assert.ok(seen.length >= 1);
+    // The first read reports the starting state of the step and the run; the last event is the run's end.
+    assert.equal(seen[0]!.stepId, "a");
+    assert.equal(seen[0]!.previousStatus, null);
+    assert.equal(seen.at(-1)!.stepId, null);
     assert.equal(seen.at(-1)!.status, "succeeded");
-    assert.equal(seen.filter((r) => r.status === "succeeded").length, 1, "the final state is reported once");
+    assert.equal(seen.filter((e) => e.stepId === null && e.status === "succeeded").length, 1, "the final state is reported once");
+    assert.ok(seen.some((e) => e.stepId === "a" && e.status === "succeeded" && e.attempt === 1));
+    assert.equal(runOutput(run, "a"), 42);
     assert.equal(run.seed, 42);
     const step = run.step_details[0]!;
     assert.equal(step.output, 42);
@@ -223,12 +241,21 @@ describe("runs", () => {
     const p = plan("slow").httpCall("call", { url: `${web.url}/always503` }, { retry: { maxAttempts: 2, initialDelayMs: 1500, retryOn: ["TRANSIENT"] } }).build();
     const { run_id } = await client.runs.submit({ plan: p });
     const t0 = Date.now();
-    const progress: string[] = [];
-    const run = await client.waitForRun(run_id, { timeoutMs: 30_000, onProgress: (r) => void progress.push(r.status) });
+    const progress: ProgressEvent[] = [];
+    const run = await client.waitForRun(run_id, { timeoutMs: 30_000, onProgress: (e) => void progress.push(e), pollIntervalMs: 100 });
     assert.equal(run.status, "failed");
     assert.equal(run.error?.code, "HTTP_503");
     assert.ok(Date.now() - t0 >= 700, "the retry delay is at least half its base");
-    assert.equal(progress.at(-1), "failed");
+    assert.equal(progress.at(-1)!.status, "failed");
+    // The first attempt fails within milliseconds, so the step may be first seen at attempt 2.
+    assert.ok(progress.some((e) => e.stepId === "call" && e.attempt === 2), progress.map(String).join("; "));
+    // raiseOnFailure turns the failed run into an exception.
+    await assert.rejects(client.waitForRun(run_id, { raiseOnFailure: true }), (e: unknown) => {
+      assert.ok(e instanceof RunFailedError);
+      assert.equal(e.code, "HTTP_503");
+      assert.equal(e.run.run_id, run_id);
+      return true;
+    });
     // A failed attempt: its outcome carries the structured error (failures are data).
     const attempts = run.step_details[0]!.attempts;
     assert.equal(attempts.length, 2);
@@ -244,7 +271,7 @@ describe("runs", () => {
   test("waitForRun gives up with WaitTimeoutError", async () => {
     const p = plan("stuck").httpCall("call", { url: `${web.url}/always503` }, { retry: { maxAttempts: 2, initialDelayMs: 20_000, maxDelayMs: 20_000, retryOn: ["TRANSIENT"] } }).build();
     const { run_id } = await client.runs.submit({ plan: p });
-    await assert.rejects(client.waitForRun(run_id, { timeoutMs: 400, pollWaitMs: 100 }), (e: unknown) => {
+    await assert.rejects(client.waitForRun(run_id, { timeoutMs: 400 }), (e: unknown) => {
       assert.ok(e instanceof WaitTimeoutError);
       assert.equal(e.code, "WAIT_TIMEOUT");
       assert.ok(e.run && (e.run.status === "queued" || e.run.status === "running"));
@@ -262,10 +289,10 @@ describe("runs", () => {
     });
   });
 
-  test("wait_ms out of range is a ValidationError (400 INVALID_QUERY)", async () => {
+  test("wait_ms out of range is a BadRequestError (400 INVALID_QUERY)", async () => {
     const { run_id } = await client.runs.submit({ plan: double });
     await assert.rejects(client.runs.get(run_id, { waitMs: 30_001 }), (e: unknown) => {
-      assert.ok(e instanceof ValidationError);
+      assert.ok(e instanceof BadRequestError);
       assert.equal(e.status, 400);
       assert.equal(e.code, "INVALID_QUERY");
       return true;
@@ -291,7 +318,9 @@ describe("runs", () => {
     }
     // Replay of an unfinished run is a conflict.
     await assert.rejects(client.runs.replay(run_id), (e: unknown) => e instanceof ConflictError && e.status === 409 && e.code === "RUN_NOT_FINISHED");
-    await assert.rejects(client.runs.verify(run_id), (e: unknown) => e instanceof AosError && e.code === "RUN_NOT_FINISHED");
+    const early = await client.runs.verify(run_id);
+    assert.equal(early.ok, false);
+    assert.deepEqual(early.problems.map((p) => p.reason), ["not_finished"]);
     const res = await client.runs.cancel(run_id);
     assert.deepEqual(res, { run_id, status: "cancelled" });
     const run = await client.runs.get(run_id);
@@ -319,8 +348,8 @@ describe("replay and verify", () => {
   before(async () => {
     const p = plan("verify-me")
       .httpCall("fetch", { url: `${web.url}/flaky/verify` }, { retry: { maxAttempts: 4, initialDelayMs: 10, retryOn: ["TRANSIENT"] } })
-      .jsonTransform("shape", { data: ref.step("fetch", "body"), expr: "{ok, hits, note: \"x\\(.hits)\"}" }, { dependsOn: ["fetch"] })
-      .jsonTransform("side", { data: [1.5, 2, 1e21, 0.000001], expr: "map(. * 2)" })
+      .jsonTransform("shape", ref.step("fetch", "output.body"), "{ok, hits, note: \"x\\(.hits)\"}", { dependsOn: ["fetch"] })
+      .jsonTransform("side", [1.5, 2, 1e21, 0.000001], "map(. * 2)")
       .build();
     run = await client.runs.submitAndWait({ plan: p, seed: 7 }, { timeoutMs: 30_000 });
   });
@@ -380,7 +409,7 @@ describe("replay and verify", () => {
     c.trace!.reverse();
     const rc = await verifyRun(c);
     assert.equal(rc.ok, false);
-    assert.ok(rc.problems.some((p) => p.reason === "trace_mismatch"));
+    assert.deepEqual(rc.problems.map((p) => p.reason), ["trace_order", "root_mismatch"]);
 
     const d = structuredClone(run);
     d.step_details.find((s) => s.step_id === "fetch")!.attempts.splice(1, 1);
@@ -390,7 +419,7 @@ describe("replay and verify", () => {
   });
 
   test("verify of a failed run (error outcomes hash with details)", async () => {
-    const p = plan("fails").jsonTransform("boom", { data: 1, expr: "error(\"nope\")" }).build();
+    const p = plan("fails").jsonTransform("boom", 1, "error(\"nope\")").build();
     const failed = await client.runs.submitAndWait({ plan: p }, { timeoutMs: 30_000 });
     assert.equal(failed.status, "failed");
     assert.equal(failed.error?.code, "JQ_RUNTIME_ERROR");
@@ -403,7 +432,7 @@ describe("simulate", () => {
   test("estimates a valid plan", async () => {
     const p = plan("sim")
       .httpCall("fetch", { url: "https://example.com/x" })
-      .jsonTransform("t", { data: ref.step("fetch", "body"), expr: "." }, { dependsOn: ["fetch"] })
+      .jsonTransform("t", ref.step("fetch", "output.body"), ".", { dependsOn: ["fetch"] })
       .budget({ maxCostUsd: 1 })
       .build();
     const sim = await client.simulate(p);
@@ -429,7 +458,7 @@ describe("workflows", () => {
     const v1 = await client.workflows.create("sdk-flow", double);
     assert.equal(v1.name, "sdk-flow");
     assert.equal(v1.version, 1);
-    const v2 = await client.workflows.create("sdk-flow", plan("double-v2").jsonTransform("a", { data: 1, expr: ". + 1" }));
+    const v2 = await client.workflows.create("sdk-flow", plan("double-v2").jsonTransform("a", 1, ". + 1"));
     assert.equal(v2.version, 2);
     const all = await client.workflows.list();
     assert.deepEqual(all.filter((w) => w.name === "sdk-flow").map((w) => w.version), [1, 2]);
@@ -457,12 +486,12 @@ describe("workflows", () => {
 describe("pagination", () => {
   test("for await follows next_cursor through every page", async () => {
     const fresh = new Set<string>();
-    for (let i = 0; i < 7; i++) fresh.add((await client.runs.submit({ plan: plan(`page-${i}`).jsonTransform("a", { data: i, expr: "." }) })).run_id);
+    for (let i = 0; i < 7; i++) fresh.add((await client.runs.submit({ plan: plan(`page-${i}`).jsonTransform("a", i, ".") })).run_id);
     const total = (await client.runs.list().toArray()).length;
     assert.ok(total >= 7);
 
     const pagesSeen: number[] = [];
-    for await (const page of client.runs.list({ limit: 3 }).pages()) pagesSeen.push(page.items.length);
+    for await (const page of client.runs.list({ limit: 3 }).pages()) pagesSeen.push(page.runs.length);
     assert.ok(pagesSeen.length >= 3, `pages: ${pagesSeen}`);
     assert.equal(pagesSeen.reduce((a, b) => a + b, 0), total);
     assert.ok(pagesSeen.slice(0, -1).every((n) => n === 3));
@@ -511,7 +540,288 @@ describe("pagination", () => {
       assert.equal(e.field, "cursor");
       return true;
     });
-    await assert.rejects(client.runs.listPage({ limit: 500 }), (e: unknown) => e instanceof ValidationError && e.code === "INVALID_QUERY");
+    await assert.rejects(client.runs.listPage({ limit: 500 }), (e: unknown) => e instanceof BadRequestError && e.code === "INVALID_QUERY");
+  });
+});
+
+describe("failure catalog", () => {
+  test("list: version, digest and entries; get: one entry", async () => {
+    const catalog = await client.catalog.list();
+    assert.equal(typeof catalog.version, "number");
+    assert.match(catalog.digest, /^[0-9a-f]{16}$/);
+    const codes = catalog.entries.map((e) => e.code);
+    assert.ok(codes.length > 20, `${codes.length} entries`);
+    assert.equal(new Set(codes).size, codes.length, "codes are unique");
+    for (const code of ["HTTP_NOT_FOUND", "HTTP_SERVICE_UNAVAILABLE", "STEP_TIMEOUT"]) assert.ok(codes.includes(code), code);
+    const listed = catalog.entries.find((e) => e.code === "HTTP_SERVICE_UNAVAILABLE")!;
+    assert.equal(listed.category, "TRANSIENT");
+    assert.equal(listed.retryable, true);
+    assert.deepEqual(listed.match.http_status, [503]);
+    assert.ok(listed.explanation.length > 0 && listed.suggestions.length > 0);
+    const one = await client.catalog.get("HTTP_SERVICE_UNAVAILABLE");
+    assert.deepEqual(one, listed);
+    // The same catalog again: same digest.
+    assert.equal((await client.catalog.list()).digest, catalog.digest);
+  });
+
+  test("an unknown catalog code is NotFoundError (404)", async () => {
+    await assert.rejects(client.catalog.get("NO_SUCH_ENTRY"), (e: unknown) => {
+      assert.ok(e instanceof NotFoundError);
+      assert.equal(e.status, 404);
+      assert.equal(e.code, "NOT_FOUND");
+      assert.match(e.message, /NO_SUCH_ENTRY/);
+      return true;
+    });
+  });
+
+  test("match: a 503 is TRANSIENT and retryable, with the entry's advice", async () => {
+    const m = await client.catalog.match({
+      message: "upstream answered 503 Service Unavailable",
+      code: "HTTP_503",
+      skill: "http_call",
+      httpStatus: 503,
+    });
+    assert.equal(m.matched, true);
+    assert.equal(m.code, "HTTP_SERVICE_UNAVAILABLE");
+    assert.equal(m.category, "TRANSIENT");
+    assert.equal(m.retryable, true);
+    assert.equal(m.recovery_mode, "retry_after");
+    assert.equal(m.severity, "medium");
+    assert.ok(m.confidence >= 0.7 && m.confidence <= 0.98, String(m.confidence));
+    assert.match(m.signature, /^[0-9a-f]{16}$/);
+    const entry = await client.catalog.get("HTTP_SERVICE_UNAVAILABLE");
+    assert.equal(m.explanation, entry.explanation);
+    assert.deepEqual(m.suggestions, entry.suggestions);
+    // Only the message: still classified, from its text.
+    const byText = await client.catalog.match({ message: "upstream answered 503 Service Unavailable" });
+    assert.equal(byText.matched, true);
+    assert.equal(byText.category, "TRANSIENT");
+    assert.equal(byText.retryable, true);
+    // The signature is stable, and depends on the skill.
+    const again = await client.catalog.match({ message: "upstream answered 503 Service Unavailable", code: "HTTP_503", skill: "http_call", httpStatus: 503 });
+    assert.equal(again.signature, m.signature);
+    const otherSkill = await client.catalog.match({ message: "upstream answered 503 Service Unavailable", code: "HTTP_503", skill: "other_skill", httpStatus: 503 });
+    assert.notEqual(otherSkill.signature, m.signature);
+  });
+
+  test("match: nothing matched answers nulls", async () => {
+    const m = await client.catalog.match({ message: "zzqq florp wibble" });
+    assert.deepEqual({ ...m, signature: "" }, {
+      matched: false,
+      code: null,
+      category: null,
+      retryable: null,
+      severity: null,
+      recovery_mode: null,
+      confidence: 0,
+      match_type: "none",
+      signature: "",
+      explanation: null,
+      suggestions: [],
+    });
+  });
+
+  test("match: an HTTP status out of range is a BadRequestError (400 INVALID_FIELD)", async () => {
+    await assert.rejects(client.catalog.match({ message: "x", httpStatus: 700 }), (e: unknown) => {
+      assert.ok(e instanceof BadRequestError);
+      assert.equal(e.status, 400);
+      assert.equal(e.code, "INVALID_FIELD");
+      assert.equal(e.field, "http_status");
+      return true;
+    });
+  });
+});
+
+describe("failures", () => {
+  // In the second tenant: a run whose http_call gets a 404, and one that recovers from two 503s.
+  let t0: number;
+  let notFound: RunView;
+  let recovered: RunView;
+
+  before(async () => {
+    t0 = Date.now();
+    const nf = plan("not-found").httpCall("fetch", { url: `${web.url}/missing` }).build();
+    notFound = await other.runs.submitAndWait({ plan: nf }, { timeoutMs: 30_000 });
+    const flaky = plan("recovers")
+      .httpCall("call", { url: `${web.url}/flaky/failures` }, { retry: { maxAttempts: 4, initialDelayMs: 10, retryOn: ["TRANSIENT"] } })
+      .build();
+    recovered = await other.runs.submitAndWait({ plan: flaky }, { timeoutMs: 30_000 });
+  });
+
+  test("a failed run and its failed attempt carry the catalog's classification", async () => {
+    assert.equal(notFound.status, "failed");
+    assert.equal(notFound.error?.code, "HTTP_404");
+    const expected = { matched: true, code: "HTTP_NOT_FOUND", category: "NOT_FOUND", retryable: false, recovery_mode: "fallback", match_type: "http_status" };
+    for (const failure of [notFound.failure, notFound.step_details[0]!.attempts[0]!.failure]) {
+      assert.ok(failure);
+      assert.deepEqual(
+        { matched: failure.matched, code: failure.code, category: failure.category, retryable: failure.retryable, recovery_mode: failure.recovery_mode, match_type: failure.match_type },
+        expected,
+      );
+      assert.match(failure.signature, /^[0-9a-f]{16}$/);
+    }
+    // A successful attempt has no classification, and the classification is not part of the trace.
+    assert.equal(recovered.status, "succeeded");
+    assert.equal(recovered.step_details[0]!.attempts.at(-1)!.failure ?? null, null);
+    assert.ok((await other.runs.verify(notFound.run_id)).ok);
+    assert.ok((await other.runs.verify(recovered.run_id)).ok);
+  });
+
+  test("list: the 404 shows up as an attempt and a run failure", async () => {
+    const records = await other.failures.list({ code: "HTTP_NOT_FOUND" }).toArray();
+    assert.deepEqual(records.map((r) => r.kind).sort(), ["attempt", "run"]);
+    for (const r of records) {
+      assert.equal(r.run_id, notFound.run_id);
+      assert.equal(r.step_id, "fetch");
+      assert.equal(r.attempt, 1);
+      assert.equal(r.skill, "http_call");
+      assert.equal(r.code, "HTTP_404");
+      assert.equal(r.catalog_code, "HTTP_NOT_FOUND");
+      assert.equal(r.matched, true);
+      assert.equal(r.category, "NOT_FOUND");
+      assert.equal(r.match_type, "http_status");
+      assert.equal(r.advised_recovery, "fallback");
+      assert.equal(r.recovery_attempted, false);
+      assert.equal(r.recovery_succeeded, null);
+      assert.equal(r.signature, notFound.failure!.signature);
+      assert.match(r.message, /answered HTTP 404/);
+      assert.ok(r.at_ms >= t0 && r.at_ms <= Date.now());
+      assert.ok(r.expires_at > r.at_ms / 1000);
+    }
+    // The match endpoint, given the same failure, classifies it the same way.
+    const m = await other.catalog.match({ message: records[0]!.message, code: "HTTP_404", skill: "http_call", httpStatus: 404 });
+    assert.equal(m.code, "HTTP_NOT_FOUND");
+    assert.equal(m.signature, records[0]!.signature);
+    // The error code filters the same records; a filter that excludes them finds none.
+    assert.deepEqual((await other.failures.list({ code: "HTTP_404" }).toArray()).map((r) => r.id), records.map((r) => r.id));
+    assert.deepEqual(await other.failures.list({ code: "HTTP_NOT_FOUND", matched: false }).toArray(), []);
+    assert.deepEqual((await other.failures.list({ code: "HTTP_404", kind: "attempt" }).toArray()).map((r) => r.kind), ["attempt"]);
+    // Another tenant sees none of them.
+    const mine = await client.failures.list({ code: "HTTP_404" }).toArray();
+    assert.equal(mine.some((r) => r.run_id === notFound.run_id), false);
+  });
+
+  test("list: recovered failures, filters and a time range", async () => {
+    const retried = await other.failures.list({ recovered: true }).toArray();
+    assert.equal(retried.length, 2);
+    for (const r of retried) {
+      assert.equal(r.run_id, recovered.run_id);
+      assert.equal(r.code, "HTTP_503");
+      assert.equal(r.category, "TRANSIENT");
+      assert.equal(r.recovery_attempted, true);
+      assert.equal(r.recovery_succeeded, true);
+      assert.match(r.recovery_mode ?? "", /^retry_/);
+    }
+    assert.deepEqual(retried.map((r) => r.attempt), [2, 1], "newest first");
+    assert.equal((await other.failures.list({ category: "TRANSIENT" }).toArray()).length, 2);
+    assert.equal((await other.failures.list({ skill: "http_call" }).toArray()).length, 4);
+    assert.deepEqual(await other.failures.list({ skill: "json_transform" }).toArray(), []);
+    assert.deepEqual(await other.failures.list({ to: new Date(t0 - 1) }).toArray(), []);
+    assert.equal((await other.failures.list({ from: new Date(t0), to: Date.now() }).toArray()).length, 4);
+  });
+
+  test("list: pagination across pages, newest first", async () => {
+    const all: FailureRecord[] = [];
+    for await (const r of other.failures.list({ limit: 1 })) all.push(r);
+    assert.equal(all.length, 4);
+    assert.equal(new Set(all.map((r) => r.id)).size, 4, "no record twice");
+    for (let i = 1; i < all.length; i++) assert.ok(all[i - 1]!.at_ms >= all[i]!.at_ms);
+    const sizes: number[] = [];
+    for await (const page of other.failures.list({ limit: 3 }).pages()) sizes.push(page.failures.length);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 4);
+    assert.ok(sizes.length >= 2, `pages: ${sizes}`);
+
+    const page1 = await other.failures.listPage({ limit: 2 });
+    assert.deepEqual(page1.failures.map((r) => r.id), all.slice(0, 2).map((r) => r.id));
+    assert.ok(page1.next_cursor);
+    const page2 = await other.failures.listPage({ limit: 2, cursor: page1.next_cursor! });
+    assert.deepEqual(page2.failures.map((r) => r.id), all.slice(2).map((r) => r.id));
+    assert.deepEqual((await other.failures.list({ limit: 2, cursor: page1.next_cursor! }).toArray()).map((r) => r.id), all.slice(2).map((r) => r.id));
+    assert.equal((await other.failures.list({ limit: 1, maxItems: 3 }).toArray()).length, 3);
+  });
+
+  test("list: a bad cursor is INVALID_CURSOR, a bad limit INVALID_QUERY", async () => {
+    await assert.rejects(other.failures.list({ cursor: "not-a-cursor" }).toArray(), (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.equal(e.code, "INVALID_CURSOR");
+      assert.equal(e.field, "cursor");
+      return true;
+    });
+    await assert.rejects(other.failures.listPage({ limit: 500 }), (e: unknown) => e instanceof BadRequestError && e.code === "INVALID_QUERY" && e.field === "limit");
+    await assert.rejects(other.failures.listPage({ from: 5, to: 1 }), (e: unknown) => e instanceof BadRequestError && e.code === "INVALID_QUERY" && e.field === "from");
+  });
+
+  test("stats: totals, match rate, counts, recovery and buckets", async () => {
+    const s = await other.failures.stats();
+    assert.equal(s.total, 4);
+    assert.equal(s.matched, 4);
+    assert.equal(s.match_rate, 1);
+    assert.deepEqual(s.by_kind, { attempt: 3, run: 1 });
+    assert.deepEqual(s.by_code, { HTTP_404: 2, HTTP_503: 2 });
+    assert.deepEqual(s.by_catalog_code, { HTTP_NOT_FOUND: 2, HTTP_SERVICE_UNAVAILABLE: 2 });
+    assert.deepEqual(s.by_category, { NOT_FOUND: 2, TRANSIENT: 2 });
+    assert.deepEqual(s.by_skill, { http_call: 4 });
+    assert.deepEqual(s.recovery, { attempted: 2, succeeded: 2, failed: 0, pending: 0, success_rate: 1 });
+    const modes = Object.entries(s.recovery_by_mode);
+    assert.equal(modes.length, 1);
+    assert.match(modes[0]![0], /^retry_/);
+    assert.equal(modes[0]![1].succeeded, 2);
+    assert.equal(s.truncated, false);
+    assert.equal(s.bucket_ms, 3_600_000);
+    assert.equal(s.to_ms - s.from_ms, 86_400_000);
+    assert.equal(s.buckets.reduce((a, b) => a + b.total, 0), 4);
+    assert.equal(s.buckets.reduce((a, b) => a + b.recovered, 0), 2);
+
+    // A narrower range with small buckets, and a filter.
+    const to = Date.now();
+    const narrow = await other.failures.stats({ from: new Date(t0 - 60_000), to, bucketMs: 10_000, code: "HTTP_404" });
+    assert.equal(narrow.from_ms, t0 - 60_000);
+    assert.equal(narrow.to_ms, to);
+    assert.equal(narrow.bucket_ms, 10_000);
+    assert.equal(narrow.total, 2);
+    assert.deepEqual(narrow.by_kind, { attempt: 1, run: 1 });
+    assert.equal(narrow.buckets[0]!.start_ms, narrow.from_ms);
+    for (let i = 1; i < narrow.buckets.length; i++) assert.equal(narrow.buckets[i]!.start_ms - narrow.buckets[i - 1]!.start_ms, 10_000);
+    assert.equal(narrow.buckets.reduce((a, b) => a + b.total, 0), 2);
+    const attempts = await other.failures.stats({ kind: "attempt", category: "TRANSIENT", skill: "http_call" });
+    assert.equal(attempts.total, 2);
+    // Nothing before the runs.
+    assert.equal((await other.failures.stats({ to: t0 - 1 })).total, 0);
+    assert.equal((await other.failures.stats({ to: t0 - 1 })).recovery.success_rate, null);
+  });
+
+  test("stats: too many buckets is a BadRequestError naming bucket_ms", async () => {
+    await assert.rejects(other.failures.stats({ bucketMs: 1 }), (e: unknown) => {
+      assert.ok(e instanceof BadRequestError);
+      assert.equal(e.code, "INVALID_QUERY");
+      assert.equal(e.field, "bucket_ms");
+      return true;
+    });
+  });
+
+  test("a refused submission is recorded as a rejected failure without a run", async () => {
+    await assert.rejects(other.runs.submit({ plan: plan("refused").step("a", "nope", {}).build() }), ValidationError);
+    const rejected = await other.failures.list({ kind: "rejected" }).toArray();
+    assert.equal(rejected.length, 1);
+    assert.equal(rejected[0]!.code, "PLAN_UNKNOWN_SKILL");
+    assert.equal(rejected[0]!.run_id ?? null, null);
+    assert.equal(rejected[0]!.attempt, 0);
+    assert.equal((await other.failures.stats()).by_kind.rejected, 1);
+  });
+});
+
+describe("metrics", () => {
+  test("the Prometheus text, with the catalog's hits", async () => {
+    const text = await client.metrics();
+    assert.equal(typeof text, "string");
+    assert.match(text, /^# (HELP|TYPE) /m);
+    assert.match(text, /^# TYPE runs_total counter$/m);
+    assert.match(text, /^failure_match_hits_total\{code="HTTP_NOT_FOUND",category="NOT_FOUND"\} [1-9]\d*$/m);
+  });
+
+  test("metrics need a key", async () => {
+    const none = new AosClient({ baseUrl: aos.url, apiKey: "" });
+    await assert.rejects(none.metrics(), (e: unknown) => e instanceof AuthenticationError && e.status === 401 && e.code === "UNAUTHENTICATED");
   });
 });
 

@@ -23,11 +23,11 @@ after(async () => {
   await Promise.all([aos?.stop(), web?.close()]);
 });
 
-const baseEnv = () => ({ AOS_URL: aos.url, AOS_API_KEY: aos.apiKey, SLACK_WEBHOOK_URL: undefined, PRICE_URL: undefined, FLAKY_URL: undefined });
+const baseEnv = () => ({ AOS_URL: aos.url, AOS_API_KEY: aos.apiKey, SLACK_WEBHOOK_URL: undefined, PRICE_URL: undefined, FLAKY_URL: undefined, FAILING_URL: undefined });
 
 test("every example source has a compiled ESM and CJS build, and a test below", () => {
   const sources = readdirSync(EXAMPLES_SRC_DIR).filter((f) => f.endsWith(".ts")).sort();
-  assert.deepEqual(sources, ["btc_price_slack.ts", "http_retry_demo.ts", "json_transform_demo.ts"]);
+  assert.deepEqual(sources, ["btc_price_slack.ts", "failure_report.ts", "http_retry_demo.ts", "json_transform_demo.ts"]);
   for (const s of sources) {
     assert.ok(existsSync(join(ESM_DIR, s.replace(/\.ts$/, ".js"))), `${s} not compiled to ESM`);
     assert.ok(existsSync(join(CJS_DIR, s.replace(/\.ts$/, ".cjs"))), `${s} not compiled to CJS`);
@@ -93,4 +93,27 @@ test("http_retry_demo without FLAKY_URL explains itself", async () => {
   const r = await runNode(join(ESM_DIR, "http_retry_demo.js"), baseEnv());
   assert.equal(r.code, 2);
   assert.match(r.stderr, /set FLAKY_URL/);
+});
+
+test("failure_report classifies a 404, shows its records and statistics (ESM and CJS builds)", async () => {
+  for (const file of [join(ESM_DIR, "failure_report.js"), join(CJS_DIR, "failure_report.cjs")]) {
+    const r = await runNode(file, { ...baseEnv(), FAILING_URL: `${web.url}/missing` });
+    assert.equal(r.code, 0, file + "\n" + r.stdout + r.stderr);
+    assert.match(r.stdout, /^catalog v\d+ \([0-9a-f]{16}\): \d+ entries$/m);
+    assert.match(r.stdout, /^a 503 is HTTP_SERVICE_UNAVAILABLE \(TRANSIENT, retryable=true, advice: retry_after, confidence 0\.\d+ by http_status\)$/m);
+    assert.match(r.stdout, /^run r_[0-9a-f]{32} failed: HTTP_404$/m);
+    assert.match(r.stdout, /^classified as HTTP_NOT_FOUND \(NOT_FOUND, retryable=false, advice: fallback, confidence 0\.\d+ by http_status\)$/m);
+    assert.match(r.stdout, /^explanation: .+/m);
+    assert.match(r.stdout, /^ {2}- .+/m);
+    // The failed attempt and the failed run, newest first.
+    const records = [...r.stdout.matchAll(/^failure record: (\w+) (\S+) HTTP_404 -> HTTP_NOT_FOUND \(signature [0-9a-f]{16}\)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(records, ["run call#1", "attempt call#1"]);
+    assert.match(r.stdout, /^last hour: \d+ failures, match rate \d\.\d\d, by entry \{.*"HTTP_NOT_FOUND":\d+.*\}$/m);
+  }
+});
+
+test("failure_report without FAILING_URL explains itself", async () => {
+  const r = await runNode(join(ESM_DIR, "failure_report.js"), baseEnv());
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /set FAILING_URL/);
 });

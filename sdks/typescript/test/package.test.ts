@@ -36,10 +36,10 @@ test("npm pack produces a tarball with the builds and nothing else", () => {
   assert.equal(info!.name, "@aos/sdk");
   tarball = join(work, info!.filename);
   const files = info!.files.map((f) => f.path).sort();
-  for (const f of ["package.json", "README.md", "dist/esm/index.js", "dist/esm/index.d.ts", "dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/cjs/package.json"]) {
+  for (const f of ["package.json", "README.md", "LICENSE", "dist/esm/index.js", "dist/esm/index.d.ts", "dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/cjs/package.json"]) {
     assert.ok(files.includes(f), `${f} missing from the tarball`);
   }
-  const stray = files.filter((f) => !(f.startsWith("dist/") || f === "package.json" || f === "README.md"));
+  const stray = files.filter((f) => !(f.startsWith("dist/") || ["package.json", "README.md", "LICENSE"].includes(f)));
   assert.deepEqual(stray, [], "unexpected files in the tarball");
   const pkg = JSON.parse(readFileSync(join(SDK_DIR, "package.json"), "utf8"));
   assert.equal(pkg.license, "Apache-2.0");
@@ -102,7 +102,7 @@ export const isV = (e: unknown): boolean => e instanceof ValidationError && e.er
     join(project, "cjs.cts"),
     `import sdk = require("@aos/sdk");
 const c: sdk.AosClient = new sdk.AosClient({ apiKey: "k" });
-export const p: sdk.Plan = sdk.plan("x").jsonTransform("a", { data: 1, expr: "." }).build();
+export const p: sdk.Plan = sdk.plan("x").jsonTransform("a", 1, ".").build();
 export const g = () => c.runs.list({ status: "failed" });
 `,
   );

@@ -15,8 +15,8 @@ True
 from . import models, trace
 from ._http import ProgressEvent
 from ._version import __version__
-from .async_client import AsyncClient, AsyncRunPager
-from .client import Client, RunPager
+from .async_client import AsyncClient, AsyncFailurePager, AsyncPager, AsyncRunPager
+from .client import Client, FailurePager, Pager, RunPager
 from .errors import (
     AosError,
     APIConnectionError,
@@ -40,13 +40,23 @@ from .models import (
     AttemptRecord,
     Budget,
     CancelResult,
+    CatalogEntry,
+    CatalogView,
     CostModel,
     Divergence,
+    FailureBucket,
+    FailureList,
+    FailureMatch,
     FailureMode,
+    FailureRecord,
+    FailureStats,
     FieldError,
+    Health,
+    MatchResponse,
     OnError,
     Outcome,
     Plan,
+    RecoveryStats,
     ReplayReport,
     RetryPolicy,
     Run,
@@ -73,8 +83,12 @@ __all__ = [
     # clients
     "Client",
     "AsyncClient",
+    "Pager",
+    "AsyncPager",
     "RunPager",
     "AsyncRunPager",
+    "FailurePager",
+    "AsyncFailurePager",
     "ProgressEvent",
     # plans
     "PlanBuilder",
@@ -92,13 +106,23 @@ __all__ = [
     "AttemptRecord",
     "Budget",
     "CancelResult",
+    "CatalogEntry",
+    "CatalogView",
     "CostModel",
     "Divergence",
+    "FailureBucket",
+    "FailureList",
+    "FailureMatch",
     "FailureMode",
+    "FailureRecord",
+    "FailureStats",
     "FieldError",
+    "Health",
+    "MatchResponse",
     "OnError",
     "Outcome",
     "Plan",
+    "RecoveryStats",
     "ReplayReport",
     "RetryPolicy",
     "Run",

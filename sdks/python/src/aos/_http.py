@@ -15,18 +15,24 @@ from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Tuple,
 import httpx
 
 from ._version import __version__
-from .errors import AosError, error_for_status
+from .errors import RETRY_CODES, RETRY_STATUSES, AosError, error_for_status
 from .models import RunView, StepView
 
-__all__ = ["ClientConfig", "Call", "ProgressEvent", "ProgressCallback"]
+__all__ = ["ClientConfig", "Call", "ProgressEvent", "ProgressCallback", "RETRY_CODES", "RETRY_STATUSES"]
 
 T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-#: The longest ``wait_ms`` the API accepts.
+#: The longest ``wait_ms`` the API accepts (``GET /api/v1/runs/{id}``).
 MAX_WAIT_MS = 30_000
-#: HTTP statuses that are retried (for requests that are safe to repeat).
-RETRY_STATUSES = frozenset({429, 503})
+#: The page sizes (``limit``) the API accepts (``GET /api/v1/runs``, ``GET /api/v1/failures``).
+MIN_PAGE_LIMIT = 1
+MAX_PAGE_LIMIT = 200
+#: The HTTP statuses ``POST /api/v1/catalog/match`` accepts.
+MIN_HTTP_STATUS = 100
+MAX_HTTP_STATUS = 599
+#: The narrowest time-series bucket ``GET /api/v1/failures/stats`` accepts (ms).
+MIN_BUCKET_MS = 1
 
 
 class _NoBody:
@@ -86,8 +92,8 @@ class ClientConfig:
             headers=dict(headers or {}),
         )
 
-    def request_headers(self, authenticated: bool, has_body: bool) -> Dict[str, str]:
-        h = {"accept": "application/json", "user-agent": f"aos-sdk-python/{__version__}"}
+    def request_headers(self, authenticated: bool, has_body: bool, accept: str = "application/json") -> Dict[str, str]:
+        h = {"accept": accept, "user-agent": f"aos-sdk-python/{__version__}"}
         h.update(self.headers)
         if authenticated and self.api_key:
             h["authorization"] = f"Bearer {self.api_key}"
@@ -121,18 +127,21 @@ class Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     params: Optional[Dict[str, Any]] = None
     body: Any = NO_BODY
-    #: Safe to repeat on 429/503: idempotent, or carrying an idempotency key.
+    #: Safe to repeat on 429, 503 and 409 ``CONCURRENT_UPDATE``: idempotent, or carrying an
+    #: idempotency key.
     retryable: bool = False
     #: Seconds added to the client's timeout (long polling).
     extra_timeout: float = 0.0
     authenticated: bool = True
+    #: The ``accept`` header: JSON, except for ``GET /metrics`` (errors are JSON either way).
+    accept: str = "application/json"
 
     def request_kwargs(self, cfg: ClientConfig) -> Dict[str, Any]:
         has_body = self.body is not NO_BODY
         kwargs: Dict[str, Any] = {
             "method": self.method,
             "url": cfg.base_url + self.path,
-            "headers": cfg.request_headers(self.authenticated, has_body),
+            "headers": cfg.request_headers(self.authenticated, has_body, self.accept),
             "timeout": cfg.timeout + self.extra_timeout,
         }
         if self.params:
@@ -198,8 +207,15 @@ def error_from_response(response: httpx.Response) -> AosError:
     )
 
 
-def retry_after_of(response: httpx.Response) -> Optional[float]:
-    return parse_retry_after(response.headers.get("retry-after"))
+def retry_delay(call: "Call[Any]", error: AosError, retry: int, cfg: ClientConfig) -> Optional[float]:
+    """Seconds to wait before repeating ``call`` after ``error``, or ``None`` to raise it.
+
+    Only a request that is safe to repeat is retried, and only on an error the API marks as worth
+    retrying (429, 503, 409 ``CONCURRENT_UPDATE``); the wait honours ``Retry-After``.
+    """
+    if not call.retryable or not error.retryable:
+        return None
+    return cfg.backoff(retry, error.retry_after)
 
 
 # --------------------------------------------------------------------------------------------

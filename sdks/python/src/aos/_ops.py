@@ -3,7 +3,8 @@ retried, and how its answer is parsed. The sync and async clients both execute t
 never differ in what they send.
 
 :data:`OPERATIONS` maps each ``operationId`` of ``docs/openapi.json`` to its method, path and the
-SDK method that calls it; ``tests/test_coverage.py`` checks it in both directions.
+SDK method that calls it; ``tests/test_coverage.py`` checks it in both directions, and that the
+operations the document lists without ``security`` are exactly the ones sent without a key.
 """
 
 from __future__ import annotations
@@ -13,9 +14,26 @@ from urllib.parse import quote
 
 import httpx
 
-from ._http import MAX_WAIT_MS, Call
+from ._http import (
+    MAX_HTTP_STATUS,
+    MAX_PAGE_LIMIT,
+    MAX_WAIT_MS,
+    MIN_BUCKET_MS,
+    MIN_HTTP_STATUS,
+    MIN_PAGE_LIMIT,
+    Call,
+)
 from .models import (
     CancelResult,
+    CatalogEntry,
+    CatalogView,
+    Category,
+    FailureKind,
+    FailureList,
+    FailureStats,
+    Health,
+    MatchRequest,
+    MatchResponse,
     ReplayReport,
     RunList,
     RunStatus,
@@ -44,17 +62,21 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "get_workflow": ("GET", "/api/v1/workflows/{name}", "workflows.get"),
     "put_secret": ("PUT", "/api/v1/secrets/{name}", "secrets.put"),
     "list_secrets": ("GET", "/api/v1/secrets", "secrets.list"),
-}
-
-#: Routes the API serves that ``docs/openapi.json`` does not list (see docs/api.md).
-UNLISTED_OPERATIONS: Dict[str, Tuple[str, str, str]] = {
-    "health": ("GET", "/healthz", "health"),
-    "openapi": ("GET", "/api/v1/openapi.json", "openapi"),
+    "get_catalog": ("GET", "/api/v1/catalog", "catalog.list"),
+    "get_catalog_entry": ("GET", "/api/v1/catalog/{code}", "catalog.get"),
+    "match_failure": ("POST", "/api/v1/catalog/match", "catalog.match"),
+    "list_failures": ("GET", "/api/v1/failures", "failures.list"),
+    "get_failure_stats": ("GET", "/api/v1/failures/stats", "failures.stats"),
+    "get_metrics": ("GET", "/metrics", "metrics"),
+    # Public routes (no key).
+    "healthz": ("GET", "/healthz", "health"),
+    "openapi_document": ("GET", "/api/v1/openapi.json", "openapi"),
 }
 
 #: SDK methods without a route of their own, and the operation they are built on.
 HELPERS: Dict[str, str] = {
     "runs.list_page": "list_runs",
+    "failures.list_page": "list_failures",
     "runs.wait": "get_run",
     "runs.submit_and_wait": "submit_run",
     "runs.verify": "get_run",
@@ -71,6 +93,12 @@ def _seg(value: str) -> str:
 
 def _json(response: httpx.Response) -> Any:
     return response.json()
+
+
+def check_limit(limit: Optional[int]) -> None:
+    """The API accepts page sizes of 1 to 200."""
+    if limit is not None and not (MIN_PAGE_LIMIT <= limit <= MAX_PAGE_LIMIT):
+        raise ValueError(f"limit must be between {MIN_PAGE_LIMIT} and {MAX_PAGE_LIMIT}")
 
 
 # ---- runs
@@ -145,6 +173,7 @@ def list_runs(
     limit: Optional[int] = None,
     cursor: Optional[str] = None,
 ) -> Call[RunList]:
+    check_limit(limit)
     return Call(
         "GET",
         "/api/v1/runs",
@@ -238,11 +267,121 @@ def list_secrets() -> Call[List[str]]:
     return Call("GET", "/api/v1/secrets", lambda r: list(r.json()["names"]), retryable=True)
 
 
-# ---- unlisted routes
+# ---- the failure catalog
 
 
-def health() -> Call[Dict[str, Any]]:
-    return Call("GET", "/healthz", _json, retryable=True, authenticated=False)
+def get_catalog() -> Call[CatalogView]:
+    return Call("GET", "/api/v1/catalog", lambda r: CatalogView.from_dict(r.json()), retryable=True)
+
+
+def get_catalog_entry(code: str) -> Call[CatalogEntry]:
+    return Call("GET", f"/api/v1/catalog/{_seg(code)}", lambda r: CatalogEntry.from_dict(r.json()), retryable=True)
+
+
+def match_failure(
+    message: str,
+    *,
+    code: Optional[str] = None,
+    skill: Optional[str] = None,
+    http_status: Optional[int] = None,
+) -> Call[MatchResponse]:
+    if not isinstance(message, str):
+        raise TypeError("message is a string")
+    if http_status is not None and (
+        isinstance(http_status, bool) or not (MIN_HTTP_STATUS <= http_status <= MAX_HTTP_STATUS)
+    ):
+        raise ValueError(f"http_status must be between {MIN_HTTP_STATUS} and {MAX_HTTP_STATUS}")
+    body = MatchRequest(message, code=code, skill=skill, http_status=http_status).to_dict()
+    # Classifying stores nothing, so repeating it is safe.
+    return Call(
+        "POST", "/api/v1/catalog/match", lambda r: MatchResponse.from_dict(r.json()), body=body, retryable=True
+    )
+
+
+# ---- recorded failures
+
+
+def list_failures(
+    *,
+    from_ms: Optional[int] = None,
+    to_ms: Optional[int] = None,
+    code: Optional[str] = None,
+    category: Optional[Category] = None,
+    skill: Optional[str] = None,
+    matched: Optional[bool] = None,
+    recovered: Optional[bool] = None,
+    kind: Optional[FailureKind] = None,
+    limit: Optional[int] = None,
+    cursor: Optional[str] = None,
+) -> Call[FailureList]:
+    check_limit(limit)
+    return Call(
+        "GET",
+        "/api/v1/failures",
+        lambda r: FailureList.from_dict(r.json()),
+        params={
+            "from": from_ms,
+            "to": to_ms,
+            "code": code,
+            "category": category,
+            "skill": skill,
+            "matched": matched,
+            "recovered": recovered,
+            "kind": kind,
+            "limit": limit,
+            "cursor": cursor,
+        },
+        retryable=True,
+    )
+
+
+def get_failure_stats(
+    *,
+    from_ms: Optional[int] = None,
+    to_ms: Optional[int] = None,
+    bucket_ms: Optional[int] = None,
+    code: Optional[str] = None,
+    category: Optional[Category] = None,
+    skill: Optional[str] = None,
+    kind: Optional[FailureKind] = None,
+) -> Call[FailureStats]:
+    if bucket_ms is not None and bucket_ms < MIN_BUCKET_MS:
+        raise ValueError(f"bucket_ms must be at least {MIN_BUCKET_MS}")
+    return Call(
+        "GET",
+        "/api/v1/failures/stats",
+        lambda r: FailureStats.from_dict(r.json()),
+        params={
+            "from": from_ms,
+            "to": to_ms,
+            "bucket_ms": bucket_ms,
+            "code": code,
+            "category": category,
+            "skill": skill,
+            "kind": kind,
+        },
+        retryable=True,
+    )
+
+
+# ---- metrics
+
+
+def get_metrics() -> Call[str]:
+    return Call(
+        "GET",
+        "/metrics",
+        lambda r: r.text,
+        retryable=True,
+        accept="text/plain; version=0.0.4, application/json;q=0.5",
+    )
+
+
+# ---- public routes (no key)
+
+
+def health() -> Call[Health]:
+    return Call("GET", "/healthz", lambda r: Health.from_dict(r.json()), retryable=True, authenticated=False)
 
 
 def openapi() -> Call[Dict[str, Any]]:

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Generic, List, Mapping, Optional, TypeVar
 
 import httpx
 
 from . import _ops
 from ._http import (
-    RETRY_STATUSES,
     Call,
     ClientConfig,
     ProgressCallback,
     ProgressTracker,
     T,
     error_from_response,
-    retry_after_of,
+    retry_delay,
     wait_chunk_ms,
 )
 from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
 from .models import (
     CancelResult,
+    CatalogEntry,
+    CatalogView,
+    Category,
+    FailureKind,
+    FailureList,
+    FailureRecord,
+    FailureStats,
+    Health,
+    MatchResponse,
     ReplayReport,
     RunList,
     RunStatus,
@@ -36,44 +44,81 @@ from .models import (
 from .plan import PlanLike
 from .trace import VerifyReport, verify_run
 
-__all__ = ["AsyncClient", "AsyncRunPager"]
+__all__ = ["AsyncClient", "AsyncFailurePager", "AsyncPager", "AsyncRunPager"]
+
+PageT = TypeVar("PageT")
+ItemT = TypeVar("ItemT")
 
 
-class AsyncRunPager:
-    """The runs of a listing, across pages: ``async for run in client.runs.list(): ...``."""
+class AsyncPager(Generic[PageT, ItemT]):
+    """The items of a cursor-paginated listing, across pages: ``async for item in pager``, or
+    ``async for page in pager.pages()``. Each iteration starts from the first page."""
 
-    def __init__(self, runs: "AsyncRuns", params: Dict[str, Any], max_items: Optional[int]) -> None:
-        self._runs = runs
-        self._params = params
+    def __init__(
+        self,
+        fetch: Callable[[Optional[str]], Awaitable[PageT]],
+        items: Callable[[PageT], List[ItemT]],
+        next_cursor: Callable[[PageT], Optional[str]],
+        max_items: Optional[int],
+    ) -> None:
+        self._fetch = fetch
+        self._items = items
+        self._next_cursor = next_cursor
         self._max_items = max_items
 
-    async def pages(self) -> AsyncIterator[RunList]:
+    async def pages(self) -> AsyncIterator[PageT]:
         cursor: Optional[str] = None
         while True:
-            page = await self._runs.list_page(cursor=cursor, **self._params)
+            page = await self._fetch(cursor)
             yield page
-            if not page.next_cursor:
+            nxt = self._next_cursor(page)
+            if not nxt:
                 return
-            if page.next_cursor == cursor:
+            if nxt == cursor:
                 raise AosError("the API returned the same cursor twice", code="PAGINATION_STUCK")
-            cursor = page.next_cursor
+            cursor = nxt
 
-    async def _items(self) -> AsyncIterator[RunSummary]:
+    async def _iterate(self) -> AsyncIterator[ItemT]:
         count = 0
         async for page in self.pages():
-            for run in page.runs:
+            for item in self._items(page):
                 if self._max_items is not None and count >= self._max_items:
                     return
                 count += 1
-                yield run
+                yield item
             if self._max_items is not None and count >= self._max_items:
                 return
 
-    def __aiter__(self) -> AsyncIterator[RunSummary]:
-        return self._items()
+    def __aiter__(self) -> AsyncIterator[ItemT]:
+        return self._iterate()
 
-    async def to_list(self) -> List[RunSummary]:
-        return [run async for run in self]
+    async def to_list(self) -> List[ItemT]:
+        return [item async for item in self]
+
+
+class AsyncRunPager(AsyncPager[RunList, RunSummary]):
+    """The runs of a listing, across pages: ``async for run in client.runs.list(): ...``."""
+
+    def __init__(self, runs: "AsyncRuns", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        super().__init__(
+            lambda cursor: runs.list_page(cursor=cursor, **params),
+            lambda page: page.runs,
+            lambda page: page.next_cursor,
+            max_items,
+        )
+
+
+class AsyncFailurePager(AsyncPager[FailureList, FailureRecord]):
+    """The failure records of a listing, newest first, across pages:
+    ``async for record in client.failures.list(): ...``."""
+
+    def __init__(self, failures: "AsyncFailures", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        super().__init__(
+            lambda cursor: failures.list_page(cursor=cursor, **params),
+            lambda page: page.failures,
+            lambda page: page.next_cursor,
+            max_items,
+        )
 
 
 class _Resource:
@@ -112,6 +157,7 @@ class AsyncRuns(_Resource):
         limit: Optional[int] = None,
         max_items: Optional[int] = None,
     ) -> AsyncRunPager:
+        _ops.check_limit(limit)
         params = {"status": status, "created_after": created_after, "created_before": created_before, "limit": limit}
         return AsyncRunPager(self, params, max_items)
 
@@ -227,6 +273,105 @@ class AsyncSecrets(_Resource):
         return await self._client._execute(_ops.list_secrets())
 
 
+class AsyncCatalog(_Resource):
+    """``client.catalog`` of :class:`AsyncClient`; see :class:`aos.client.Catalog`."""
+
+    async def list(self) -> CatalogView:
+        return await self._client._execute(_ops.get_catalog())
+
+    async def get(self, code: str) -> CatalogEntry:
+        return await self._client._execute(_ops.get_catalog_entry(code))
+
+    async def match(
+        self,
+        message: str,
+        code: Optional[str] = None,
+        skill: Optional[str] = None,
+        http_status: Optional[int] = None,
+    ) -> MatchResponse:
+        return await self._client._execute(
+            _ops.match_failure(message, code=code, skill=skill, http_status=http_status)
+        )
+
+
+class AsyncFailures(_Resource):
+    """``client.failures`` of :class:`AsyncClient`; see :class:`aos.client.Failures`."""
+
+    def list(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        code: Optional[str] = None,
+        category: Optional[Category] = None,
+        skill: Optional[str] = None,
+        matched: Optional[bool] = None,
+        recovered: Optional[bool] = None,
+        kind: Optional[FailureKind] = None,
+        limit: Optional[int] = None,
+        max_items: Optional[int] = None,
+    ) -> AsyncFailurePager:
+        _ops.check_limit(limit)
+        params = {
+            "from_ms": from_ms,
+            "to_ms": to_ms,
+            "code": code,
+            "category": category,
+            "skill": skill,
+            "matched": matched,
+            "recovered": recovered,
+            "kind": kind,
+            "limit": limit,
+        }
+        return AsyncFailurePager(self, params, max_items)
+
+    async def list_page(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        code: Optional[str] = None,
+        category: Optional[Category] = None,
+        skill: Optional[str] = None,
+        matched: Optional[bool] = None,
+        recovered: Optional[bool] = None,
+        kind: Optional[FailureKind] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> FailureList:
+        return await self._client._execute(
+            _ops.list_failures(
+                from_ms=from_ms,
+                to_ms=to_ms,
+                code=code,
+                category=category,
+                skill=skill,
+                matched=matched,
+                recovered=recovered,
+                kind=kind,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    async def stats(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        bucket_ms: Optional[int] = None,
+        code: Optional[str] = None,
+        category: Optional[Category] = None,
+        skill: Optional[str] = None,
+        kind: Optional[FailureKind] = None,
+    ) -> FailureStats:
+        return await self._client._execute(
+            _ops.get_failure_stats(
+                from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms, code=code, category=category, skill=skill, kind=kind
+            )
+        )
+
+
 class AsyncClient:
     """An asynchronous AOS client; the arguments are those of :class:`aos.Client`
     (``http_client`` is an ``httpx.AsyncClient``)."""
@@ -262,6 +407,8 @@ class AsyncClient:
         self.skills = AsyncSkills(self)
         self.workflows = AsyncWorkflows(self)
         self.secrets = AsyncSecrets(self)
+        self.catalog = AsyncCatalog(self)
+        self.failures = AsyncFailures(self)
 
     @property
     def base_url(self) -> str:
@@ -283,11 +430,15 @@ class AsyncClient:
     async def simulate(self, plan: PlanLike) -> Simulation:
         return await self._execute(_ops.simulate_plan(plan))
 
-    async def health(self) -> Dict[str, Any]:
+    async def health(self) -> Health:
         return await self._execute(_ops.health())
 
     async def openapi(self) -> Dict[str, Any]:
         return await self._execute(_ops.openapi())
+
+    async def metrics(self) -> str:
+        """See :meth:`aos.Client.metrics`."""
+        return await self._execute(_ops.get_metrics())
 
     async def wait_for_run(
         self,
@@ -324,11 +475,10 @@ class AsyncClient:
                 ) from e
             if response.status_code < 400:
                 return call.parse(response)
-            if call.retryable and response.status_code in RETRY_STATUSES:
-                delay = self.config.backoff(retry, retry_after_of(response))
-                if delay is not None:
-                    await response.aclose()
-                    await asyncio.sleep(delay)
-                    retry += 1
-                    continue
-            raise error_from_response(response)
+            error = error_from_response(response)
+            delay = retry_delay(call, error, retry, self.config)
+            if delay is None:
+                raise error
+            await response.aclose()
+            await asyncio.sleep(delay)
+            retry += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, TypeVar
 
 import httpx
 
@@ -15,13 +15,21 @@ from ._http import (
     ProgressTracker,
     T,
     error_from_response,
-    retry_after_of,
+    retry_delay,
     wait_chunk_ms,
-    RETRY_STATUSES,
 )
 from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
 from .models import (
     CancelResult,
+    CatalogEntry,
+    CatalogView,
+    Category,
+    FailureKind,
+    FailureList,
+    FailureRecord,
+    FailureStats,
+    Health,
+    MatchResponse,
     ReplayReport,
     RunList,
     RunStatus,
@@ -35,42 +43,81 @@ from .models import (
 from .plan import PlanLike
 from .trace import VerifyReport, verify_run
 
-__all__ = ["Client", "RunPager"]
+__all__ = ["Client", "FailurePager", "Pager", "RunPager"]
+
+PageT = TypeVar("PageT")
+ItemT = TypeVar("ItemT")
 
 
-class RunPager:
+class Pager(Generic[PageT, ItemT]):
+    """The items of a cursor-paginated listing, across pages. Iterate it for the items, or call
+    :meth:`pages` for the pages. Each iteration starts from the first page; ``max_items`` stops
+    after that many items."""
+
+    def __init__(
+        self,
+        fetch: Callable[[Optional[str]], PageT],
+        items: Callable[[PageT], List[ItemT]],
+        next_cursor: Callable[[PageT], Optional[str]],
+        max_items: Optional[int],
+    ) -> None:
+        self._fetch = fetch
+        self._items = items
+        self._next_cursor = next_cursor
+        self._max_items = max_items
+
+    def pages(self) -> Iterator[PageT]:
+        cursor: Optional[str] = None
+        while True:
+            page = self._fetch(cursor)
+            yield page
+            nxt = self._next_cursor(page)
+            if not nxt:
+                return
+            if nxt == cursor:
+                raise AosError("the API returned the same cursor twice", code="PAGINATION_STUCK")
+            cursor = nxt
+
+    def __iter__(self) -> Iterator[ItemT]:
+        count = 0
+        for page in self.pages():
+            for item in self._items(page):
+                if self._max_items is not None and count >= self._max_items:
+                    return
+                count += 1
+                yield item
+            if self._max_items is not None and count >= self._max_items:
+                return
+
+    def to_list(self) -> List[ItemT]:
+        return list(self)
+
+
+class RunPager(Pager[RunList, RunSummary]):
     """The runs of a listing, across pages. Iterate it for :class:`RunSummary` items, or call
     :meth:`pages` for the :class:`RunList` pages. Each iteration starts from the first page."""
 
     def __init__(self, runs: "Runs", params: Dict[str, Any], max_items: Optional[int]) -> None:
-        self._runs = runs
-        self._params = params
-        self._max_items = max_items
+        super().__init__(
+            lambda cursor: runs.list_page(cursor=cursor, **params),
+            lambda page: page.runs,
+            lambda page: page.next_cursor,
+            max_items,
+        )
 
-    def pages(self) -> Iterator[RunList]:
-        cursor: Optional[str] = None
-        while True:
-            page = self._runs.list_page(cursor=cursor, **self._params)
-            yield page
-            if not page.next_cursor:
-                return
-            if page.next_cursor == cursor:
-                raise AosError("the API returned the same cursor twice", code="PAGINATION_STUCK")
-            cursor = page.next_cursor
 
-    def __iter__(self) -> Iterator[RunSummary]:
-        count = 0
-        for page in self.pages():
-            for run in page.runs:
-                if self._max_items is not None and count >= self._max_items:
-                    return
-                count += 1
-                yield run
-            if self._max_items is not None and count >= self._max_items:
-                return
+class FailurePager(Pager[FailureList, FailureRecord]):
+    """The failure records of a listing, newest first, across pages. Iterate it for
+    :class:`FailureRecord` items, or call :meth:`pages` for the :class:`FailureList` pages (a page
+    may be short, even empty, and still be followed by another)."""
 
-    def to_list(self) -> List[RunSummary]:
-        return list(self)
+    def __init__(self, failures: "Failures", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        super().__init__(
+            lambda cursor: failures.list_page(cursor=cursor, **params),
+            lambda page: page.failures,
+            lambda page: page.next_cursor,
+            max_items,
+        )
 
 
 class _Resource:
@@ -93,7 +140,8 @@ class Runs(_Resource):
     ) -> Submitted:
         """Start a run of an inline ``plan`` or a saved ``workflow`` (``POST /api/v1/runs``).
 
-        A submission with an ``idempotency_key`` is retried on 429/503; without one it is not.
+        A submission with an ``idempotency_key`` is retried on 429, 503 and 409
+        ``CONCURRENT_UPDATE``; without one it is not.
         """
         return self._client._execute(
             _ops.submit_run(
@@ -116,7 +164,8 @@ class Runs(_Resource):
         max_items: Optional[int] = None,
     ) -> RunPager:
         """Runs, newest first, across every page (``GET /api/v1/runs``). ``limit`` is the page
-        size (1-200); ``max_items`` stops after that many runs."""
+        size (1-200, else ``ValueError``); ``max_items`` stops after that many runs."""
+        _ops.check_limit(limit)
         params = {"status": status, "created_after": created_after, "created_before": created_before, "limit": limit}
         return RunPager(self, params, max_items)
 
@@ -137,11 +186,14 @@ class Runs(_Resource):
         )
 
     def cancel(self, run_id: str) -> CancelResult:
-        """Cancel an unfinished run. :class:`~aos.errors.ConflictError` when it has finished."""
+        """Cancel an unfinished run. :class:`~aos.errors.ConflictError` with code
+        ``RUN_ALREADY_FINISHED`` when it has finished (``CONCURRENT_UPDATE`` when it changed too fast
+        to cancel: nothing happened, try again; a cancel is not retried automatically)."""
         return self._client._execute(_ops.cancel_run(run_id))
 
     def replay(self, run_id: str) -> ReplayReport:
-        """Replay a finished run on the server and report parity."""
+        """Replay a finished run on the server and report parity. :class:`~aos.errors.ConflictError`
+        with code ``RUN_NOT_FINISHED`` when the run has not finished."""
         return self._client._execute(_ops.replay_run(run_id))
 
     def wait(
@@ -258,6 +310,133 @@ class Secrets(_Resource):
         return self._client._execute(_ops.list_secrets())
 
 
+class Catalog(_Resource):
+    """``client.catalog``: the failure catalog, and classifying a failure with it."""
+
+    def list(self) -> CatalogView:
+        """The catalog in force (``GET /api/v1/catalog``): its ``version``, ``digest`` and
+        ``entries``. Iterating the answer yields the entries."""
+        return self._client._execute(_ops.get_catalog())
+
+    def get(self, code: str) -> CatalogEntry:
+        """One entry by its code, e.g. ``HTTP_NOT_FOUND``. :class:`~aos.errors.NotFoundError` for
+        an unknown code."""
+        return self._client._execute(_ops.get_catalog_entry(code))
+
+    def match(
+        self,
+        message: str,
+        code: Optional[str] = None,
+        skill: Optional[str] = None,
+        http_status: Optional[int] = None,
+    ) -> MatchResponse:
+        """Classify a failure (``POST /api/v1/catalog/match``): the entry it matches, how sure the
+        match is, and what to do about it. ``code`` is the error code (``HTTP_503``), ``skill`` the
+        skill that failed (it only enters the signature), ``http_status`` 100 to 599 (else
+        ``ValueError``). Nothing is recorded, so the request is retried like a read."""
+        return self._client._execute(_ops.match_failure(message, code=code, skill=skill, http_status=http_status))
+
+
+class Failures(_Resource):
+    """``client.failures``: the tenant's recorded failures and their statistics.
+
+    Times are ms since the epoch. ``code`` is an error code (``HTTP_503``) or a catalog entry code
+    (``HTTP_SERVICE_UNAVAILABLE``); ``category``, ``skill`` and ``kind`` (``attempt``, ``step``,
+    ``run``, ``rejected``) filter too. A range spans at most 366 days; bad parameters are
+    :class:`~aos.errors.BadRequestError` (``INVALID_QUERY``, naming the parameter in ``field``).
+    """
+
+    def list(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        code: Optional[str] = None,
+        category: Optional[Category] = None,
+        skill: Optional[str] = None,
+        matched: Optional[bool] = None,
+        recovered: Optional[bool] = None,
+        kind: Optional[FailureKind] = None,
+        limit: Optional[int] = None,
+        max_items: Optional[int] = None,
+    ) -> FailurePager:
+        """Failure records, newest first, across every page (``GET /api/v1/failures``).
+
+        ``to_ms`` defaults to now and ``from_ms`` to seven days before ``to_ms``; without ``to_ms``
+        each page's request takes "now" afresh, so pass it to pin the range of a long iteration.
+        ``matched`` keeps the failures the catalog matched (or, false, did not); ``recovered`` those
+        whose recovery succeeded (or, false, all others). ``limit`` is the page size (1-200, else
+        ``ValueError``); ``max_items`` stops after that many records.
+        """
+        _ops.check_limit(limit)
+        params = {
+            "from_ms": from_ms,
+            "to_ms": to_ms,
+            "code": code,
+            "category": category,
+            "skill": skill,
+            "matched": matched,
+            "recovered": recovered,
+            "kind": kind,
+            "limit": limit,
+        }
+        return FailurePager(self, params, max_items)
+
+    def list_page(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        code: Optional[str] = None,
+        category: Optional[Category] = None,
+        skill: Optional[str] = None,
+        matched: Optional[bool] = None,
+        recovered: Optional[bool] = None,
+        kind: Optional[FailureKind] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> FailureList:
+        """One page of failure records; pass its ``next_cursor`` as ``cursor``, with the same other
+        parameters, for the next. :class:`~aos.errors.ValidationError` ``INVALID_CURSOR`` for a
+        cursor that is not valid."""
+        return self._client._execute(
+            _ops.list_failures(
+                from_ms=from_ms,
+                to_ms=to_ms,
+                code=code,
+                category=category,
+                skill=skill,
+                matched=matched,
+                recovered=recovered,
+                kind=kind,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    def stats(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        bucket_ms: Optional[int] = None,
+        code: Optional[str] = None,
+        category: Optional[Category] = None,
+        skill: Optional[str] = None,
+        kind: Optional[FailureKind] = None,
+    ) -> FailureStats:
+        """Statistics of the tenant's failures (``GET /api/v1/failures/stats``): totals, match rate,
+        counts by kind, code, catalog entry, category and skill, recovery success per mode, and a
+        time series. ``to_ms`` defaults to now, ``from_ms`` to 24 hours before; ``bucket_ms`` (at
+        least 1, at most 1000 buckets in the range) defaults to an hour, or a thousandth of a longer
+        range."""
+        return self._client._execute(
+            _ops.get_failure_stats(
+                from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms, code=code, category=category, skill=skill, kind=kind
+            )
+        )
+
+
 class Client:
     """A synchronous AOS client.
 
@@ -266,8 +445,9 @@ class Client:
         api_key: the API key, sent as a bearer token; default ``$AOS_API_KEY`` (or ``$AOS_TOKEN``).
         token: another bearer credential, in place of ``api_key``.
         timeout: seconds per request (long polls get their wait on top).
-        max_retries: retries of a request answered 429 or 503 (only requests that are safe to
-            repeat: reads, ``PUT``, replay, simulation, and submissions with an idempotency key).
+        max_retries: retries of a request answered 429, 503 or 409 ``CONCURRENT_UPDATE`` (only
+            requests that are safe to repeat: reads, ``PUT``, replay, simulation, and submissions
+            with an idempotency key).
         max_retry_delay: the longest single wait between retries; a ``Retry-After`` asking for
             more is not waited for and the error is raised.
         backoff_base, backoff_max: exponential backoff (with jitter) when there is no
@@ -307,6 +487,8 @@ class Client:
         self.skills = Skills(self)
         self.workflows = Workflows(self)
         self.secrets = Secrets(self)
+        self.catalog = Catalog(self)
+        self.failures = Failures(self)
 
     @property
     def base_url(self) -> str:
@@ -331,13 +513,20 @@ class Client:
         """Validate a plan and estimate its cost, latency and risk without running it."""
         return self._execute(_ops.simulate_plan(plan))
 
-    def health(self) -> Dict[str, Any]:
-        """``GET /healthz``: ``{"status": "ok"}`` when the server is up. Needs no key."""
+    def health(self) -> Health:
+        """``GET /healthz``: ``Health(status="ok")`` when the server is up. Needs no key."""
         return self._execute(_ops.health())
 
     def openapi(self) -> Dict[str, Any]:
         """The server's OpenAPI document. Needs no key."""
         return self._execute(_ops.openapi())
+
+    def metrics(self) -> str:
+        """``GET /metrics``: the process's metrics in the Prometheus text format, as text. Needs a
+        key whose role has ``MetricsRead`` (admin, operator, machine; else
+        :class:`~aos.errors.PermissionDeniedError`); :class:`~aos.errors.NotFoundError` where the
+        deployment serves no metrics (the Lambdas)."""
+        return self._execute(_ops.get_metrics())
 
     def wait_for_run(
         self,
@@ -378,11 +567,10 @@ class Client:
                 ) from e
             if response.status_code < 400:
                 return call.parse(response)
-            if call.retryable and response.status_code in RETRY_STATUSES:
-                delay = self.config.backoff(retry, retry_after_of(response))
-                if delay is not None:
-                    response.close()
-                    time.sleep(delay)
-                    retry += 1
-                    continue
-            raise error_from_response(response)
+            error = error_from_response(response)
+            delay = retry_delay(call, error, retry, self.config)
+            if delay is None:
+                raise error
+            response.close()
+            time.sleep(delay)
+            retry += 1

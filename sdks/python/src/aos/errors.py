@@ -1,6 +1,7 @@
 """Typed exceptions. Every API error carries the API's ``code``, ``message``, HTTP ``status`` and
 ``details``; the class follows the HTTP status (and :class:`ValidationError` adds the list of
-problems of a 422).
+problems of a 422). Within a status, ``code`` tells the cases apart: a 409 is
+``RUN_ALREADY_FINISHED``, ``RUN_NOT_FINISHED`` or ``CONCURRENT_UPDATE``, for example.
 
 Failures of a run's steps are not exceptions: they are data inside the run (``run.error``, each
 step's ``error`` and each attempt's ``outcome``).
@@ -33,8 +34,16 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "ValidationError",
     "WaitTimeoutError",
+    "RETRY_CODES",
+    "RETRY_STATUSES",
     "error_for_status",
 ]
+
+#: HTTP statuses the API answers for trouble that retrying can fix: rate limiting (429) and
+#: temporary unavailability (503 ``STORAGE_UNAVAILABLE``).
+RETRY_STATUSES = frozenset({429, 503})
+#: Error codes of other statuses that the API marks as worth retrying: 409 ``CONCURRENT_UPDATE``.
+RETRY_CODES = frozenset({"CONCURRENT_UPDATE"})
 
 
 class AosError(Exception):
@@ -82,6 +91,23 @@ class AosError(Exception):
         value = self.details.get("step_id")
         return value if isinstance(value, str) else None
 
+    @property
+    def retry_after(self) -> Optional[float]:
+        """The answer's ``Retry-After`` in seconds, when it had one (the API sends it with 503
+        ``STORAGE_UNAVAILABLE`` and 409 ``CONCURRENT_UPDATE``)."""
+        from ._http import parse_retry_after
+
+        return parse_retry_after(self.headers.get("retry-after"))
+
+    @property
+    def retryable(self) -> bool:
+        """True when the API says that repeating the request can succeed: 429, 503 and 409
+        ``CONCURRENT_UPDATE``. The clients retry these themselves for requests that are safe to
+        repeat; this is what is left after those retries, or from a request that is not."""
+        if self.status is None:
+            return False
+        return self.status in RETRY_STATUSES or (self.status == 409 and self.code in RETRY_CODES)
+
     def __str__(self) -> str:
         parts = []
         if self.status is not None:
@@ -127,7 +153,21 @@ class MethodNotAllowedError(AosError):
 
 
 class ConflictError(AosError):
-    """409 ``CONFLICT``: cancelling a finished run, replaying an unfinished one, ..."""
+    """409: the resource's state does not allow the operation, or a concurrent change got in the way.
+
+    ``code`` tells which:
+
+    * ``RUN_ALREADY_FINISHED`` — cancelling a run that has finished;
+    * ``RUN_NOT_FINISHED`` — replaying a run that has not finished;
+    * ``CONCURRENT_UPDATE`` — a concurrent change (the same idempotency key in use by a concurrent
+      submission, a workflow saved concurrently, a run changing too fast to cancel). Nothing was
+      written and the answer carries ``Retry-After: 1``: :attr:`retryable` is true, and the clients
+      retry it themselves for requests that are safe to repeat.
+    """
+
+    RUN_ALREADY_FINISHED = "RUN_ALREADY_FINISHED"
+    RUN_NOT_FINISHED = "RUN_NOT_FINISHED"
+    CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
 
 
 class PayloadTooLargeError(AosError):
@@ -163,25 +203,13 @@ class ValidationError(AosError):
 class RateLimitError(AosError):
     """429: too many requests. ``retry_after`` is the answer's ``Retry-After`` in seconds."""
 
-    @property
-    def retry_after(self) -> Optional[float]:
-        from ._http import parse_retry_after
-
-        return parse_retry_after(self.headers.get("retry-after"))
-
 
 class ServerError(AosError):
     """5xx."""
 
 
 class ServiceUnavailableError(ServerError):
-    """503, e.g. ``STORAGE_UNAVAILABLE``: retry later."""
-
-    @property
-    def retry_after(self) -> Optional[float]:
-        from ._http import parse_retry_after
-
-        return parse_retry_after(self.headers.get("retry-after"))
+    """503 ``STORAGE_UNAVAILABLE`` (sent with ``Retry-After: 1``): retry later."""
 
 
 class WaitTimeoutError(AosError, TimeoutError):

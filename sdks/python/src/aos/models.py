@@ -5,11 +5,13 @@ checks each model's fields, required fields, nullability and types against that 
 of the API that the SDK does not follow fails the tests.
 
 Models are built from the API's JSON with :meth:`Model.from_dict` (unknown fields are ignored, so a
-newer server does not break an older SDK) and turned back into JSON with :meth:`Model.to_dict`
-(optional fields that are ``None`` are left out, as the server does).
+newer server does not break an older SDK; a missing required field is a ``ValueError``) and turned
+back into JSON with :meth:`Model.to_dict` (optional fields that are ``None`` are left out, as the
+server does; required fields, such as ``StepError.details``, are always written, ``null`` included).
 
-Values that the API types as "any JSON" (step inputs, outputs, run inputs, error details) are kept
-as the plain Python values :func:`json.loads` produces.
+Values that the API types as any JSON (the schema ``{}``: step and attempt inputs, outcome and step
+outputs, ``StepError.details``, ``Divergence.expected`` / ``actual``, a fallback's input) are kept as
+the plain Python values :func:`json.loads` produces (:data:`JSON`), ``None`` for ``null`` included.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import (
     ClassVar,
     Dict,
     FrozenSet,
+    Iterator,
     List,
     Literal,
     Mapping,
@@ -38,6 +41,8 @@ __all__ = [
     "AttemptRecord",
     "Budget",
     "CancelResult",
+    "CatalogEntry",
+    "CatalogView",
     "Category",
     "CostModel",
     "CreateWorkflow",
@@ -47,16 +52,30 @@ __all__ = [
     "ENUMS",
     "ErrorBody",
     "ErrorDetail",
+    "FailureBucket",
+    "FailureKind",
+    "FailureList",
+    "FailureMatch",
     "FailureMode",
+    "FailureRecord",
+    "FailureStats",
     "FieldError",
+    "Health",
     "JSON",
+    "MatchRequest",
+    "MatchResponse",
+    "MatchType",
     "Model",
     "MODELS",
+    "OkFalse",
+    "OkTrue",
     "OnError",
     "OnErrorAction",
     "Outcome",
     "Plan",
     "PutSecret",
+    "RecoveryMode",
+    "RecoveryStats",
     "ReplayReport",
     "RetryPolicy",
     "Run",
@@ -65,6 +84,7 @@ __all__ = [
     "RunSummary",
     "RunView",
     "SecretNames",
+    "Severity",
     "SideEffects",
     "SimulateRequest",
     "Simulation",
@@ -105,6 +125,29 @@ Category = Literal[
 SideEffects = Literal["none", "read", "write"]
 Determinism = Literal["deterministic", "non_deterministic"]
 OnErrorAction = Literal["abort", "continue", "fallback"]
+#: Which failure a failure record is about: a failed attempt, a step that failed before an attempt,
+#: a failed or cancelled run, or a submission refused with 422.
+FailureKind = Literal["attempt", "step", "run", "rejected"]
+#: The kind of evidence that decided a catalog match (``none`` when nothing matched).
+MatchType = Literal["structured_code", "http_status", "aws_code", "smtp_code", "os_error", "pattern", "none"]
+#: What the failure catalog advises doing about a failure (and, on a failure record, the recovery
+#: that was carried out).
+RecoveryMode = Literal[
+    "retry_exponential",
+    "retry_after",
+    "retry_immediate",
+    "fallback",
+    "refresh_credentials",
+    "reduce_payload",
+    "skip",
+    "abort",
+    "escalate",
+]
+Severity = Literal["low", "medium", "high", "critical"]
+#: The ``ok`` of a successful outcome: the boolean schema with the single value ``true``.
+OkTrue = Literal[True]
+#: The ``ok`` of a failed outcome: the boolean schema with the single value ``false``.
+OkFalse = Literal[False]
 
 #: Run statuses after which a run never changes again.
 TERMINAL_RUN_STATUSES: FrozenSet[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -259,8 +302,9 @@ class OnError(Model):
 class Budget(Model):
     """Per-run limits.
 
-    ``max_duration_ms`` defaults to 15 minutes, as on the server; ``None`` lifts the limit and is
-    sent as an explicit ``null``.
+    ``max_duration_ms`` defaults to 15 minutes, as on the server (where an absent field means the
+    default); ``None`` lifts the limit and is sent as an explicit ``null``. The server always writes
+    the field back, so a stored plan (a workflow, a run's plan) keeps ``None`` as ``None``.
     """
 
     __schema__ = "Budget"
@@ -311,27 +355,38 @@ class Plan(Model):
 
 @dataclass
 class StepError(Model):
-    """A structured step failure. ``details`` is ``None`` when the error has none."""
+    """A structured step failure.
+
+    ``details`` is always present in the API's JSON and may be any JSON value: structured context
+    (status, headers, ``retry_after_ms``, ...), or ``None`` when the error has none.
+    """
 
     __schema__ = "StepError"
-    _keep_null = frozenset({"details"})
 
     code: str
     category: Category
     message: str
     retryable: bool
-    details: JSON = None
+    details: JSON
 
 
 @dataclass
 class Outcome(Model):
-    """The result of one attempt: ``ok`` with an ``output``, or not ``ok`` with an ``error``."""
+    """The result of one attempt: ``ok`` with an ``output``, or not ``ok`` with an ``error``.
+
+    ``ok`` is the discriminator of the API's two variants (:data:`OkTrue` / :data:`OkFalse`): the
+    ``output`` (any JSON) of a successful attempt, the ``error`` of a failed one.
+    """
 
     __schema__ = "Outcome"
 
     ok: bool
     output: JSON = None
     error: Optional[StepError] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ok, bool):
+            raise ValueError(f"Outcome: ok must be true or false, got {self.ok!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         if self.ok:
@@ -356,8 +411,36 @@ class TraceEntry(Model):
 
 
 @dataclass
+class FailureMatch(Model):
+    """The failure catalog's verdict on one failure: ``failure`` of a failed attempt and of a failed
+    run.
+
+    ``code`` is the matching catalog entry (e.g. ``HTTP_NOT_FOUND``); it and the entry's
+    ``category``, ``retryable``, ``severity`` and ``recovery_mode`` are ``None`` when nothing matched
+    (``matched`` false, ``match_type`` ``none``, ``confidence`` 0). ``signature`` groups recurring
+    failures. Not part of any hash: replay and trace verification ignore it.
+    """
+
+    __schema__ = "FailureMatch"
+
+    matched: bool
+    #: 0 when nothing matched; structured evidence (codes, statuses) scores 0.7 to 0.98, message
+    #: patterns 0.4 to 0.9.
+    confidence: float
+    match_type: MatchType
+    #: Stable grouping key (skill, code, normalized message): 16 hex digits.
+    signature: str
+    code: Optional[str] = None
+    category: Optional[Category] = None
+    retryable: Optional[bool] = None
+    severity: Optional[Severity] = None
+    recovery_mode: Optional[RecoveryMode] = None
+
+
+@dataclass
 class AttemptRecord(Model):
-    """One attempt of one step: input, outcome, hashes, cost and timing."""
+    """One attempt of one step: input, outcome, hashes, cost and timing; a failed attempt also has
+    ``failure``, its classification by the failure catalog (not part of the trace)."""
 
     __schema__ = "AttemptRecord"
 
@@ -373,6 +456,7 @@ class AttemptRecord(Model):
     finished_at_ms: int
     duration_ms: int
     cost_usd: float
+    failure: Optional[FailureMatch] = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,13 +524,16 @@ class Run(Model):
     created_at_ms: int
     steps: Dict[str, StepState]
     cost_usd: float
+    cancel_requested: bool
+    #: The hashed trace, fixed when the run finishes.
+    trace: List[TraceEntry]
     started_at_ms: Optional[int] = None
     finished_at_ms: Optional[int] = None
     workflow: Optional[WorkflowRef] = None
     idempotency_key: Optional[str] = None
     error: Optional[StepError] = None
-    cancel_requested: bool = False
-    trace: List[TraceEntry] = field(default_factory=list)
+    #: The failure catalog's classification of ``error``.
+    failure: Optional[FailureMatch] = None
     trace_root: Optional[str] = None
 
     @property
@@ -544,7 +631,8 @@ class CancelResult(Model):
 
 @dataclass
 class Divergence(Model):
-    """Where a replay first differed from the recorded run."""
+    """Where a replay first differed from the recorded run. ``expected`` and ``actual`` are any
+    JSON; ``step`` is empty for a root-hash mismatch with no step at fault."""
 
     __schema__ = "Divergence"
 
@@ -552,7 +640,7 @@ class Divergence(Model):
     reason: str
     expected: JSON
     actual: JSON
-    attempt: int = 0
+    attempt: int
 
 
 @dataclass
@@ -705,7 +793,232 @@ class SecretNames(Model):
 
 
 # --------------------------------------------------------------------------------------------
-# API errors
+# The failure catalog
+
+
+@dataclass
+class CatalogEntry(Model):
+    """One known failure of the catalog: what it is, how it is recognized and what to do about it.
+
+    ``match`` holds the entry's rules as the API gives them (each key left out when empty): error
+    ``codes``, ``http_status`` (numbers, or ranges such as ``"5xx"``), ``aws_codes``,
+    ``smtp_codes``, ``os_kinds`` and message ``patterns`` (regexes over the normalized message).
+    """
+
+    __schema__ = "CatalogEntry"
+
+    code: str
+    category: Category
+    retryable: bool
+    severity: Severity
+    recovery_mode: RecoveryMode
+    explanation: str
+    suggestions: List[str]
+    #: A family catch-all (e.g. any 4xx): a specific entry's match outranks it.
+    generic: bool
+    match: Dict[str, Any]
+
+
+@dataclass
+class CatalogView(Model):
+    """``GET /api/v1/catalog``: the catalog in force. Iterating it yields its entries."""
+
+    __schema__ = "CatalogView"
+
+    #: The catalog format version.
+    version: int
+    #: SHA-256 of the catalog document (first 16 hex digits): changes whenever any entry does.
+    digest: str
+    entries: List[CatalogEntry]
+
+    def __iter__(self) -> Iterator[CatalogEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def entry(self, code: str) -> CatalogEntry:
+        """The entry with this code; ``KeyError`` when there is none."""
+        for e in self.entries:
+            if e.code == code:
+                return e
+        raise KeyError(code)
+
+    @property
+    def codes(self) -> List[str]:
+        return [e.code for e in self.entries]
+
+
+@dataclass
+class MatchRequest(Model):
+    """The body of ``POST /api/v1/catalog/match``: a failure to classify. Only ``message`` is
+    required; ``http_status`` is 100 to 599; ``skill`` only enters the signature."""
+
+    __schema__ = "MatchRequest"
+
+    message: str
+    code: Optional[str] = None
+    skill: Optional[str] = None
+    http_status: Optional[int] = None
+
+
+@dataclass
+class MatchResponse(Model):
+    """The catalog's verdict on a failure, with the matching entry's advice.
+
+    When nothing matched, ``matched`` is false, ``match_type`` is ``none``, ``code``,
+    ``category``, ``retryable``, ``severity``, ``recovery_mode`` and ``explanation`` are ``None``
+    and ``suggestions`` is empty.
+    """
+
+    __schema__ = "MatchResponse"
+
+    matched: bool
+    #: The matching entry's code, e.g. ``HTTP_SERVICE_UNAVAILABLE``.
+    code: Optional[str]
+    category: Optional[Category]
+    retryable: Optional[bool]
+    severity: Optional[Severity]
+    recovery_mode: Optional[RecoveryMode]
+    confidence: float
+    match_type: MatchType
+    signature: str
+    explanation: Optional[str]
+    suggestions: List[str]
+
+
+# --------------------------------------------------------------------------------------------
+# Recorded failures
+
+
+@dataclass
+class FailureRecord(Model):
+    """One recorded failure: what failed, the catalog's match and the recovery that followed.
+
+    ``run_id`` is ``None`` for ``rejected`` submissions (they never became runs), ``step_id`` for
+    run failures no step caused; ``attempt`` is 0 when the failure was not an attempt's.
+    ``recovery_succeeded`` is ``None`` until the outcome is known, and when nothing was attempted.
+    """
+
+    __schema__ = "FailureRecord"
+
+    #: The record's id, unique within the tenant.
+    id: str
+    kind: FailureKind
+    attempt: int
+    #: The error code, e.g. ``HTTP_503``, ``STEP_TIMEOUT``, ``PLAN_UNKNOWN_SKILL``.
+    code: str
+    #: The error message, secret values redacted, cut to 2000 characters.
+    message: str
+    signature: str
+    matched: bool
+    confidence: float
+    match_type: MatchType
+    #: The catalog entry's category, or the error's own when nothing matched.
+    category: Category
+    #: Whether a retry or the plan's fallback followed this failure.
+    recovery_attempted: bool
+    recovery_succeeded: Optional[bool]
+    #: When the failure happened (ms since the epoch).
+    at_ms: int
+    #: When the record expires (seconds since the epoch).
+    expires_at: int
+    run_id: Optional[str] = None
+    step_id: Optional[str] = None
+    skill: Optional[str] = None
+    #: The matching catalog entry, e.g. ``HTTP_SERVICE_UNAVAILABLE``.
+    catalog_code: Optional[str] = None
+    severity: Optional[Severity] = None
+    #: The recovery the catalog advises.
+    advised_recovery: Optional[RecoveryMode] = None
+    #: The recovery that followed (``retry_*`` or ``fallback``).
+    recovery_mode: Optional[RecoveryMode] = None
+
+
+@dataclass
+class FailureList(Model):
+    """One page of failure records, newest first; ``next_cursor`` is ``None`` on the last page. A
+    page may hold fewer records than the page size (even none) and still have a ``next_cursor``."""
+
+    __schema__ = "FailureList"
+
+    failures: List[FailureRecord]
+    next_cursor: Optional[str] = None
+
+
+@dataclass
+class RecoveryStats(Model):
+    """Recoveries (retries and fallbacks) of some failures and how they ended."""
+
+    __schema__ = "RecoveryStats"
+
+    #: Failures followed by a retry or a fallback.
+    attempted: int
+    succeeded: int
+    failed: int
+    #: Attempted, outcome not known yet.
+    pending: int
+    #: ``succeeded / (succeeded + failed)``; ``None`` while no outcome is known.
+    success_rate: Optional[float]
+
+
+@dataclass
+class FailureBucket(Model):
+    """One interval of the failure time series; it lasts ``FailureStats.bucket_ms``."""
+
+    __schema__ = "FailureBucket"
+
+    #: Start of the interval (ms since the epoch).
+    start_ms: int
+    total: int
+    matched: int
+    #: Failures whose recovery succeeded.
+    recovered: int
+
+
+@dataclass
+class FailureStats(Model):
+    """``GET /api/v1/failures/stats``: totals, match rate, counts, recovery success and a time
+    series of the tenant's failures in ``from_ms`` to ``to_ms``."""
+
+    __schema__ = "FailureStats"
+
+    from_ms: int
+    to_ms: int
+    bucket_ms: int
+    total: int
+    matched: int
+    #: ``matched / total``; 0 when there is no failure.
+    match_rate: float
+    #: By record kind: ``attempt``, ``step``, ``run``, ``rejected``.
+    by_kind: Dict[str, int]
+    #: By error code (``HTTP_503``).
+    by_code: Dict[str, int]
+    #: By catalog entry (``HTTP_SERVICE_UNAVAILABLE``), matched failures only.
+    by_catalog_code: Dict[str, int]
+    by_category: Dict[str, int]
+    #: By skill, for failures that have one.
+    by_skill: Dict[str, int]
+    recovery: RecoveryStats
+    #: Recoveries by the mode carried out (``retry_exponential``, ``fallback``, ...).
+    recovery_by_mode: Dict[str, RecoveryStats]
+    #: Every interval of ``bucket_ms`` from ``from_ms`` on, oldest first (empty ones included).
+    buckets: List[FailureBucket]
+    #: More than 100000 records were in range; the figures cover the oldest 100000.
+    truncated: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Meta and API errors
+
+
+@dataclass
+class Health(Model):
+    """``GET /healthz``: ``status`` is ``ok`` when the server answers."""
+
+    __schema__ = "Health"
+
+    status: str
 
 
 @dataclass
@@ -752,16 +1065,23 @@ def _registry() -> Dict[str, Type[Model]]:
 #: Every model, by the name of its OpenAPI schema.
 MODELS: Dict[str, Type[Model]] = _registry()
 
-#: The string enums of the API, by the name of their OpenAPI schema.
+#: The enums of the API, by the name of their OpenAPI schema: the string enums and the two
+#: single-value boolean schemas that discriminate an :class:`Outcome`.
 ENUMS: Dict[str, Any] = {
     "RunStatus": RunStatus,
     "StepStatus": StepStatus,
     "Category": Category,
     "SideEffects": SideEffects,
     "Determinism": Determinism,
+    "OkTrue": OkTrue,
+    "OkFalse": OkFalse,
+    "FailureKind": FailureKind,
+    "MatchType": MatchType,
+    "RecoveryMode": RecoveryMode,
+    "Severity": Severity,
 }
 
 
-def enum_values(alias: Any) -> Tuple[str, ...]:
+def enum_values(alias: Any) -> Tuple[Any, ...]:
     """The values of one of the ``Literal`` enums above."""
     return tuple(get_args(alias))

@@ -4,6 +4,94 @@
  */
 
 export interface paths {
+    "/api/v1/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The failure catalog in force: its version, digest and every entry. */
+        get: operations["get_catalog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/catalog/match": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Classify a failure: the entry it matches, how sure the match is, and what to do about it. */
+        post: operations["match_failure"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/catalog/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One catalog entry by its code. */
+        get: operations["get_catalog_entry"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the tenant's recorded failures, newest first. */
+        get: operations["list_failures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Statistics of the tenant's failures: totals, match rate, counts by code, category and skill,
+         *     recovery success per mode, and a time series.
+         */
+        get: operations["get_failure_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -230,6 +318,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The process's metrics (Prometheus text exposition format 0.0.4). */
+        get: operations["get_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -242,6 +347,7 @@ export interface components {
             cost_usd: number;
             /** Format: int64 */
             duration_ms: number;
+            failure?: null | components["schemas"]["FailureMatch"];
             fallback: boolean;
             /** Format: int64 */
             finished_at_ms: number;
@@ -271,6 +377,34 @@ export interface components {
         CancelResult: {
             run_id: string;
             status: components["schemas"]["RunStatus"];
+        };
+        /** @description One known failure of the catalog. */
+        CatalogEntry: {
+            category: components["schemas"]["Category"];
+            code: string;
+            explanation: string;
+            /** @description A family catch-all (e.g. any 4xx): a specific entry's match outranks it. */
+            generic: boolean;
+            /**
+             * @description How the entry recognizes a failure: error `codes`, `http_status`, `aws_codes`,
+             *     `smtp_codes`, `os_kinds`, and message `patterns` (regexes over the normalized message).
+             */
+            match: Record<string, unknown>;
+            recovery_mode: components["schemas"]["RecoveryMode"];
+            retryable: boolean;
+            severity: components["schemas"]["Severity"];
+            suggestions: string[];
+        };
+        /** @description The catalog in force. */
+        CatalogView: {
+            /** @description SHA-256 of the catalog document (first 16 hex digits): changes whenever any entry does. */
+            digest: string;
+            entries: components["schemas"]["CatalogEntry"][];
+            /**
+             * Format: int32
+             * @description The catalog format version.
+             */
+            version: number;
         };
         /**
          * @description Failure categories shared with the failure catalog.
@@ -321,16 +455,193 @@ export interface components {
             details: Record<string, unknown>;
             message: string;
         };
+        /** @description One interval of the time series. */
+        FailureBucket: {
+            /** Format: int64 */
+            matched: number;
+            /**
+             * Format: int64
+             * @description Failures whose recovery succeeded.
+             */
+            recovered: number;
+            /**
+             * Format: int64
+             * @description Start of the interval (ms since the epoch); it lasts `bucket_ms`.
+             */
+            start_ms: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /**
+         * @description Which failure a record or event is about.
+         * @enum {string}
+         */
+        FailureKind: "attempt" | "step" | "run" | "rejected";
+        FailureList: {
+            /** @description Newest first. */
+            failures: components["schemas"]["FailureRecord"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description The failure catalog's verdict on one failure. Not part of any hash: replay and trace
+         *     verification ignore it.
+         */
+        FailureMatch: {
+            category?: null | components["schemas"]["Category"];
+            /** @description The catalog entry's code, e.g. `HTTP_NOT_FOUND`. */
+            code?: string | null;
+            /**
+             * Format: double
+             * @description 0 when nothing matched; structured evidence (codes, statuses) scores 0.7 to 0.98,
+             *     message patterns 0.4 to 0.9.
+             */
+            confidence: number;
+            match_type: components["schemas"]["MatchType"];
+            /** @description Whether a catalog entry matched. */
+            matched: boolean;
+            recovery_mode?: null | components["schemas"]["RecoveryMode"];
+            retryable?: boolean | null;
+            severity?: null | components["schemas"]["Severity"];
+            /** @description Stable grouping key of the failure (skill, code, normalized message): 16 hex digits. */
+            signature: string;
+        };
         FailureMode: {
             category: components["schemas"]["Category"];
             code: string;
             description: string;
             retryable: boolean;
         };
+        /** @description One recorded failure. */
+        FailureRecord: {
+            advised_recovery?: null | components["schemas"]["RecoveryMode"];
+            /**
+             * Format: int64
+             * @description When the failure happened (ms since the epoch).
+             */
+            at_ms: number;
+            /**
+             * Format: int32
+             * @description The attempt number; 0 when the failure was not an attempt's.
+             */
+            attempt: number;
+            /** @description The matching catalog entry, e.g. `HTTP_SERVICE_UNAVAILABLE`. */
+            catalog_code?: string | null;
+            /** @description The catalog entry's category, or the error's own when nothing matched. */
+            category: components["schemas"]["Category"];
+            /** @description The error code, e.g. `HTTP_503`, `STEP_TIMEOUT`, `PLAN_UNKNOWN_SKILL`. */
+            code: string;
+            /** Format: double */
+            confidence: number;
+            /**
+             * Format: int64
+             * @description When the record expires (seconds since the epoch).
+             */
+            expires_at: number;
+            /** @description The record's id, unique within the tenant. */
+            id: string;
+            kind: components["schemas"]["FailureKind"];
+            match_type: components["schemas"]["MatchType"];
+            matched: boolean;
+            /** @description The error message, secret values redacted, cut to 2000 characters. */
+            message: string;
+            /** @description Whether a retry or the plan's fallback followed this failure. */
+            recovery_attempted: boolean;
+            recovery_mode?: null | components["schemas"]["RecoveryMode"];
+            /** @description Whether the step eventually succeeded: `null` until known, and when nothing was attempted. */
+            recovery_succeeded: boolean | null;
+            /** @description Absent for rejected submissions (they never became runs). */
+            run_id?: string | null;
+            severity?: null | components["schemas"]["Severity"];
+            /** @description Groups recurring failures: skill, code and normalized message, hashed (16 hex digits). */
+            signature: string;
+            skill?: string | null;
+            step_id?: string | null;
+        };
+        FailureStats: {
+            /** Format: int64 */
+            bucket_ms: number;
+            /** @description Every interval of `bucket_ms` from `from_ms` on, oldest first (empty ones included). */
+            buckets: components["schemas"]["FailureBucket"][];
+            /** @description By catalog entry (`HTTP_SERVICE_UNAVAILABLE`), matched failures only. */
+            by_catalog_code: {
+                [key: string]: number;
+            };
+            by_category: {
+                [key: string]: number;
+            };
+            /** @description By error code (`HTTP_503`). */
+            by_code: {
+                [key: string]: number;
+            };
+            /** @description By record kind: `attempt`, `step`, `run`, `rejected`. */
+            by_kind: {
+                [key: string]: number;
+            };
+            /** @description By skill, for failures that have one. */
+            by_skill: {
+                [key: string]: number;
+            };
+            /** Format: int64 */
+            from_ms: number;
+            /**
+             * Format: double
+             * @description `matched / total`; 0 when there is no failure.
+             */
+            match_rate: number;
+            /** Format: int64 */
+            matched: number;
+            recovery: components["schemas"]["RecoveryStats"];
+            /** @description Recoveries by the mode carried out (`retry_exponential`, `fallback`, ...). */
+            recovery_by_mode: {
+                [key: string]: components["schemas"]["RecoveryStats"];
+            };
+            /** Format: int64 */
+            to_ms: number;
+            /** Format: int64 */
+            total: number;
+            /** @description More than 100000 records were in range; the figures cover the oldest 100000. */
+            truncated: boolean;
+        };
         Health: {
             /** @description Always `ok` when the server answers. */
             status: string;
         };
+        /** @description A failure to classify. */
+        MatchRequest: {
+            /** @description The error code, e.g. `HTTP_503` or `STEP_TIMEOUT`. */
+            code?: string | null;
+            /**
+             * Format: int32
+             * @description The HTTP status the failure came with.
+             */
+            http_status?: number | null;
+            /** @description The error message. */
+            message: string;
+            /** @description The skill that failed; part of the signature only. */
+            skill?: string | null;
+        };
+        /** @description The catalog's verdict, with its advice. */
+        MatchResponse: {
+            category: null | components["schemas"]["Category"];
+            /** @description The matching entry's code; `null` when nothing matched. */
+            code: string | null;
+            /** Format: double */
+            confidence: number;
+            explanation: string | null;
+            match_type: components["schemas"]["MatchType"];
+            matched: boolean;
+            recovery_mode: null | components["schemas"]["RecoveryMode"];
+            retryable: boolean | null;
+            severity: null | components["schemas"]["Severity"];
+            signature: string;
+            suggestions: string[];
+        };
+        /**
+         * @description The kind of evidence that decided a match.
+         * @enum {string}
+         */
+        MatchType: "structured_code" | "http_status" | "aws_code" | "smtp_code" | "os_error" | "pattern" | "none";
         /**
          * @description Always `false`: the attempt failed.
          * @enum {boolean}
@@ -375,6 +686,33 @@ export interface components {
         PutSecret: {
             value: string;
         };
+        /**
+         * @description What the catalog advises doing about a failure.
+         * @enum {string}
+         */
+        RecoveryMode: "retry_exponential" | "retry_after" | "retry_immediate" | "fallback" | "refresh_credentials" | "reduce_payload" | "skip" | "abort" | "escalate";
+        /** @description Recoveries of some failures and how they ended. */
+        RecoveryStats: {
+            /**
+             * Format: int64
+             * @description Failures followed by a retry or a fallback.
+             */
+            attempted: number;
+            /** Format: int64 */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Attempted, outcome not known yet.
+             */
+            pending: number;
+            /** Format: int64 */
+            succeeded: number;
+            /**
+             * Format: double
+             * @description `succeeded / (succeeded + failed)`; `null` while no outcome is known.
+             */
+            success_rate: number | null;
+        };
         ReplayReport: {
             divergence?: null | components["schemas"]["Divergence"];
             parity: boolean;
@@ -408,6 +746,7 @@ export interface components {
             /** Format: int64 */
             created_at_ms: number;
             error?: null | components["schemas"]["StepError"];
+            failure?: null | components["schemas"]["FailureMatch"];
             /** Format: int64 */
             finished_at_ms?: number | null;
             idempotency_key?: string | null;
@@ -459,6 +798,8 @@ export interface components {
         SecretNames: {
             names: string[];
         };
+        /** @enum {string} */
+        Severity: "low" | "medium" | "high" | "critical";
         /**
          * @description Does running the skill change the world outside AOS?
          * @enum {string}
@@ -536,7 +877,7 @@ export interface components {
         /** @description A structured step failure. */
         StepError: {
             category: components["schemas"]["Category"];
-            /** @description Machine-readable code, e.g. `HTTP_STATUS_503`, `STEP_TIMEOUT`, `SKILL_PANIC`. */
+            /** @description Machine-readable code, e.g. `HTTP_503`, `STEP_TIMEOUT`, `SKILL_PANIC`. */
             code: string;
             /** @description Structured context (status, headers, `retry_after_ms`, ...); `null` when there is none. */
             details: unknown;
@@ -651,6 +992,334 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_catalog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogView"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    match_failure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MatchResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_catalog_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Entry code, e.g. `HTTP_NOT_FOUND` */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogEntry"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_failures: {
+        parameters: {
+            query?: {
+                /** @description Failures at or after this time (ms since the epoch); default `to` minus 7 days. */
+                from?: number;
+                /** @description Failures at or before this time (ms since the epoch); default now. At most 366 days after `from`. */
+                to?: number;
+                /** @description An error code (`HTTP_503`) or a catalog entry code (`HTTP_SERVICE_UNAVAILABLE`). */
+                code?: string;
+                category?: components["schemas"]["Category"];
+                skill?: string;
+                /** @description Only failures the catalog matched (`true`) or did not (`false`). */
+                matched?: boolean;
+                /** @description Only failures whose recovery succeeded (`true`), or all others (`false`). */
+                recovered?: boolean;
+                kind?: components["schemas"]["FailureKind"];
+                /** @description Page size, 1..=200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (with the same other parameters). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FailureList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_failure_stats: {
+        parameters: {
+            query?: {
+                /** @description Start of the range (ms since the epoch); default `to` minus 24 hours. */
+                from?: number;
+                /** @description End of the range (ms since the epoch); default now. At most 366 days after `from`. */
+                to?: number;
+                /**
+                 * @description Width of the time-series buckets in ms; default one hour (or a thousandth of a longer
+                 *     range). At most 1000 buckets.
+                 */
+                bucket_ms?: number;
+                /** @description Count only failures with this error or catalog entry code. */
+                code?: string;
+                category?: components["schemas"]["Category"];
+                skill?: string;
+                kind?: components["schemas"]["FailureKind"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FailureStats"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     openapi_document: {
         parameters: {
             query?: never;
@@ -1533,6 +2202,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    get_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
