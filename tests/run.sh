@@ -26,6 +26,9 @@ if ! diff -q docs/openapi.json /tmp/aos-openapi.$$.json >/dev/null; then
 fi
 rm -f /tmp/aos-openapi.$$.json
 
+echo "== SAM template: cfn-lint and sam validate --lint"
+bash tests/e2e/lint.sh
+
 echo "== test services"
 # moto server: DynamoDB, SQS and Secrets Manager for the AWS adapters' and Lambda handlers' tests.
 bash tests/stack/python-env.sh moto

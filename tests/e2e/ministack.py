@@ -5,7 +5,7 @@ Deploys template.yaml the way `sam deploy` would — the SAM transform done offl
 aws-sam-translator, the functions' `bootstrap` binaries zipped and uploaded, CloudFormation
 `create_stack` — then runs examples/btc-price.json through the deployed HTTP API against a local
 stand-in for the outside world, and checks the run's records in DynamoDB. The pieces the emulator
-cannot create from the template are created through its API (see docs/deploy.md, "Emulators").
+cannot create from the template are created through its API (docs/deploy.md, "Emulator gaps").
 
 Run it through tests/e2e/ministack.sh, which installs the pinned tools, starts the emulator and
 stops it again. Needs: boto3 and aws-sam-translator (the `ministack` test venv), `cargo lambda`
@@ -34,6 +34,7 @@ from samtranslator.yaml_helper import yaml_parse
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra"))
 import bootstrap_admin_key as bootstrap  # noqa: E402 - the operator's script, tested here
+
 STACK = "aos-e2e"
 TENANT = "e2e"
 CODE_BUCKET = "aos-e2e-code"
@@ -415,6 +416,17 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     expect(status == 200 and any(r["run_id"] == run_id for r in body["runs"]), "GET /api/v1/runs lists the run (index gsi1)", [status, body])
     status, body = api.call("POST", f"/api/v1/runs/{run_id}/replay")
     expect(status == 200 and body.get("parity") is True, "replay of the run shows parity", [status, body])
+    # Failures as data: the status step's 503 was recorded with its catalog match and its recovery.
+    status, body = api.call("GET", "/api/v1/failures?kind=attempt")
+    mine = [f for f in (body or {}).get("failures", []) if f.get("run_id") == run_id] if status == 200 else []
+    expect(
+        len(mine) == 1 and mine[0].get("step_id") == "status" and mine[0].get("code") == "HTTP_503" and mine[0].get("recovery_succeeded") is True,
+        "GET /api/v1/failures lists the status step's recovered 503",
+        [status, body],
+    )
+    status, body = api.call("GET", "/api/v1/catalog")
+    expect(status == 200 and body.get("entries"), "GET /api/v1/catalog serves the failure catalog", status)
+
     status, body = api.call("PUT", "/api/v1/secrets/e2e_token", {"value": "s3cr3t-value"})
     expect(status == 204, "PUT /api/v1/secrets/e2e_token stores a secret (Secrets Manager)", [status, body])
     status, body = api.call("GET", "/api/v1/secrets")
