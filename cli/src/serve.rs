@@ -3,6 +3,7 @@
 //! writes it to `<data dir>/admin.key` (mode 0600) for local tools and examples. It installs the
 //! process's Prometheus recorder and serves it at `GET /metrics`.
 
+use aos_api::auth::RateLimits;
 use aos_api::{app, AppState};
 use aos_core::ports::QueueSpec;
 use aos_runtime::auth::Role;
@@ -43,9 +44,57 @@ pub struct ServeArgs {
     /// Days to keep failure records (1 to 3650).
     #[arg(long, env = "AOS_FAILURE_RETENTION_DAYS", default_value_t = aos_runtime::failures::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub failure_retention_days: u32,
+    /// Requests a minute per API key or user (a token bucket each); 0 turns the limit off.
+    #[arg(long, env = "AOS_RATE_LIMIT_PER_MINUTE", default_value_t = 6000)]
+    pub rate_limit_per_minute: u32,
+    /// The bucket's size: how many requests may come at once.
+    #[arg(long, env = "AOS_RATE_LIMIT_BURST", default_value_t = 300)]
+    pub rate_limit_burst: u32,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+}
+
+/// People log in through an OpenID Connect provider: its tokens are accepted besides API keys.
+#[derive(clap::Args, Debug, Default)]
+pub struct OidcArgs {
+    /// The issuer (`iss`) of accepted tokens, e.g. `https://cognito-idp.<region>.amazonaws.com/<pool id>`.
+    #[arg(long, env = "AOS_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Accepted audiences / app client ids (comma-separated).
+    #[arg(long, env = "AOS_OIDC_AUDIENCE", value_delimiter = ',')]
+    pub oidc_audience: Vec<String>,
+    /// Where the provider's signing keys are (default `<issuer>/.well-known/jwks.json`).
+    #[arg(long, env = "AOS_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+    /// The claim listing the user's groups, named after AOS roles (`admin`, `operator`, ... or `aos-admin`, ...).
+    #[arg(long, env = "AOS_OIDC_GROUPS_CLAIM", default_value = "cognito:groups")]
+    pub oidc_groups_claim: String,
+    /// The claim naming the user's tenant.
+    #[arg(long, env = "AOS_OIDC_TENANT_CLAIM", default_value = "custom:tenant")]
+    pub oidc_tenant_claim: String,
+    /// The tenant of users whose token names none (otherwise such tokens are refused).
+    #[arg(long, env = "AOS_OIDC_DEFAULT_TENANT")]
+    pub oidc_default_tenant: Option<String>,
+}
+
+impl OidcArgs {
+    /// The verified configuration, or `None` when no issuer is set.
+    pub fn config(&self) -> anyhow::Result<Option<aos_runtime::oidc::OidcConfig>> {
+        let Some(issuer) = self.oidc_issuer.as_deref().filter(|i| !i.trim().is_empty()) else { return Ok(None) };
+        let mut cfg = aos_runtime::oidc::OidcConfig::new(issuer.trim(), self.oidc_audience.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect());
+        if let Some(url) = &self.oidc_jwks_url {
+            cfg.jwks_url = url.clone();
+        }
+        cfg.groups_claim = self.oidc_groups_claim.clone();
+        cfg.tenant_claim = self.oidc_tenant_claim.clone();
+        cfg.default_tenant = self.oidc_default_tenant.clone();
+        cfg.check().map_err(anyhow::Error::msg)?;
+        Ok(Some(cfg))
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let oidc = args.oidc.config()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     // The database holds secrets and key hashes: only the owner may enter the directory.
     #[cfg(unix)]
@@ -124,7 +173,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     };
-    let state = AppState::new(rt).with_metrics(Arc::new(move || metrics.render()));
+    let mut state = AppState::new(rt).with_metrics(Arc::new(move || metrics.render())).with_rate_limits(RateLimits::new(args.rate_limit_per_minute, args.rate_limit_burst));
+    if let Some(cfg) = oidc {
+        tracing::info!(issuer = %cfg.issuer, jwks = %cfg.jwks_url, "accepting identity-provider tokens");
+        state = state.with_oidc(cfg);
+    }
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     for w in workers {

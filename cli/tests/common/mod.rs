@@ -34,13 +34,20 @@ pub async fn spawn_app() -> App {
 
 /// Starts `aos serve` over an existing (or new) data dir, with extra environment.
 pub async fn spawn_app_in(dir: &Path, env: &[(&str, &str)]) -> App {
+    spawn_app_logging(dir, env, Stdio::inherit()).await
+}
+
+/// Starts `aos serve` with its log (stderr) sent to `log`. Rate limits are off unless `env` sets
+/// them: tests drive more requests per second through one key than the default allows.
+pub async fn spawn_app_logging(dir: &Path, env: &[(&str, &str)], log: Stdio) -> App {
     let mut cmd = Command::new(aos_bin());
     cmd.args(["serve", "--port", "0", "--data-dir"]).arg(dir)
         .env("AOS_HTTP_ALLOW_HOSTS", "127.0.0.1")
         .env("AOS_EXTRA_TENANTS", "other")
         .env("AOS_LOG", "warn")
+        .env("AOS_RATE_LIMIT_PER_MINUTE", "0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(log);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -5,5 +5,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     aos_lambda::init_telemetry();
     let rt = aos_lambda::runtime_from_env().await?;
-    lambda_http::run(aos_lambda::api::app(rt, aos_lambda::api::SECRETS)).await
+    lambda_http::run(aos_lambda::api::app(rt, aos_lambda::api::SECRETS)?).await
 }

@@ -1,62 +1,293 @@
-//! Authentication and permissions. Every `/api/v1` route needs a verified principal (a bearer API
-//! key today; OIDC tokens plug in through the same `Principal`); the tenant comes only from it.
-//! Handlers state their permission in their signature with `Auth<P>`; a role lacking it gets 403.
+//! Authentication, permissions and abuse limits. Every `/api/v1` route (and `/metrics`) sits
+//! behind [`authenticate`]: a request without a verified principal never reaches a handler. The
+//! principal comes from an API key (`aos_...`) or an OpenID Connect token, or — in AWS — from the
+//! authorizer Lambda's verified context; the tenant comes only from it. Handlers state their
+//! permission in their signature with `Auth<need::X>` and in their OpenAPI `security` scope;
+//! a role lacking it gets 403, and a test checks both against the matrix below for every route
+//! and role (`docs/rbac.md`).
 
 use crate::error::ApiError;
 use crate::AppState;
-use aos_runtime::auth::{Principal, Role};
+use aos_runtime::audit::AuditAction;
+use aos_runtime::auth::{Principal, PrincipalKind, Role};
+use aos_runtime::oidc::{OidcVerifier, TokenError};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::{Quota, RateLimiter};
+use serde_json::json;
+use std::collections::HashSet;
 use std::marker::PhantomData;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a route needs. The OpenAPI scope of each is [`Permission::scope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     RunsRead,
     RunsWrite,
+    /// Raw step inputs and outputs (and replay, whose divergences show them). Without it, runs
+    /// are shown with sensitive fields and anything derived from secrets redacted.
+    RunsReadRaw,
     WorkflowsRead,
     WorkflowsWrite,
     SkillsRead,
     SecretsWrite,
+    /// Secret names (never values: no route returns a secret's value).
     SecretsRead,
     FailuresRead,
     CatalogRead,
     /// The process's Prometheus metrics: aggregates over every tenant the process serves (no
     /// tenant labels), so only operating roles and scrapers (machine keys) get it.
     MetricsRead,
+    /// Create, list, rotate and revoke the tenant's API keys.
+    KeysManage,
+    AuditRead,
+    /// Who am I: every role.
+    ProfileRead,
 }
 
-/// The role → permission matrix (see `docs/api.md`).
-pub fn allows(role: Role, p: Permission) -> bool {
-    use Permission::*;
-    match role {
-        Role::Admin | Role::Operator => true,
-        Role::Developer => !matches!(p, MetricsRead),
-        Role::Machine => !matches!(p, SecretsWrite),
-        Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead | FailuresRead | CatalogRead),
+impl Permission {
+    pub const ALL: [Permission; 14] = [
+        Permission::RunsRead,
+        Permission::RunsWrite,
+        Permission::RunsReadRaw,
+        Permission::WorkflowsRead,
+        Permission::WorkflowsWrite,
+        Permission::SkillsRead,
+        Permission::SecretsWrite,
+        Permission::SecretsRead,
+        Permission::FailuresRead,
+        Permission::CatalogRead,
+        Permission::MetricsRead,
+        Permission::KeysManage,
+        Permission::AuditRead,
+        Permission::ProfileRead,
+    ];
+
+    /// The OpenAPI security scope naming the permission, e.g. `runs:write`.
+    pub fn scope(self) -> &'static str {
+        use Permission::*;
+        match self {
+            RunsRead => "runs:read",
+            RunsWrite => "runs:write",
+            RunsReadRaw => "runs:read_raw",
+            WorkflowsRead => "workflows:read",
+            WorkflowsWrite => "workflows:write",
+            SkillsRead => "skills:read",
+            SecretsWrite => "secrets:write",
+            SecretsRead => "secrets:read",
+            FailuresRead => "failures:read",
+            CatalogRead => "catalog:read",
+            MetricsRead => "metrics:read",
+            KeysManage => "keys:manage",
+            AuditRead => "audit:read",
+            ProfileRead => "profile:read",
+        }
+    }
+
+    pub fn from_scope(scope: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.scope() == scope)
     }
 }
 
-/// Resolves the bearer credential to a principal, or answers 401.
+/// The role → permission matrix (`docs/rbac.md` is generated from the same table by a test).
+pub fn allows(role: Role, p: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Admin => true,
+        Role::Operator => !matches!(p, KeysManage | AuditRead),
+        Role::Developer => !matches!(p, MetricsRead | KeysManage | AuditRead),
+        Role::Machine => !matches!(p, SecretsWrite | KeysManage | AuditRead),
+        Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead | FailuresRead | CatalogRead | ProfileRead),
+    }
+}
+
+/// Every permission `role` holds, by scope.
+pub fn scopes_of(role: Role) -> Vec<&'static str> {
+    Permission::ALL.into_iter().filter(|p| allows(role, *p)).map(Permission::scope).collect()
+}
+
+/// Per-principal request limits: a token bucket per key or user (`governor`, GCRA), answering 429
+/// with `Retry-After` and `X-RateLimit-*` headers. Per process: in AWS each API function
+/// container limits on its own, and API Gateway's route throttling caps the total.
+pub struct RateLimits {
+    limiter: Option<RateLimiter<String, governor::state::keyed::DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>>,
+    per_minute: u32,
+    /// Callers already recorded in the audit log as limited, this minute.
+    audited: Mutex<(i64, HashSet<String>)>,
+}
+
+impl RateLimits {
+    /// `per_minute` requests a minute with bursts of `burst`; `per_minute == 0` turns limits off.
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(per_minute).map(|n| {
+            let quota = Quota::per_minute(n).allow_burst(NonZeroU32::new(burst).unwrap_or(n));
+            RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
+        });
+        Self { limiter, per_minute, audited: Mutex::default() }
+    }
+
+    pub fn off() -> Self {
+        Self::new(0, 0)
+    }
+
+    /// From `AOS_RATE_LIMIT_PER_MINUTE` (default 6000, `0` turns limits off) and
+    /// `AOS_RATE_LIMIT_BURST` (default 300).
+    pub fn from_env() -> Result<Self, String> {
+        let read = |name: &str, default: u32| -> Result<u32, String> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("{name} must be a whole number, not `{v}`")),
+                _ => Ok(default),
+            }
+        };
+        Ok(Self::new(read("AOS_RATE_LIMIT_PER_MINUTE", 6000)?, read("AOS_RATE_LIMIT_BURST", 300)?))
+    }
+
+    /// Takes one request from the caller's bucket: `Ok(headers)` or `Err(response)` (429).
+    fn check(&self, actor: &str) -> Result<Vec<(&'static str, String)>, (u64, Vec<(&'static str, String)>)> {
+        let Some(limiter) = &self.limiter else { return Ok(Vec::new()) };
+        if limiter.len() > 100_000 {
+            limiter.retain_recent();
+        }
+        let key = actor.to_string();
+        match limiter.check_key(&key) {
+            Ok(snapshot) => Ok(vec![("x-ratelimit-limit", self.per_minute.to_string()), ("x-ratelimit-remaining", snapshot.remaining_burst_capacity().to_string())]),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                Err((secs.max(1), vec![("x-ratelimit-limit", self.per_minute.to_string()), ("x-ratelimit-remaining", "0".into()), ("x-ratelimit-reset", secs.max(1).to_string())]))
+            }
+        }
+    }
+
+    /// True the first time `actor` is limited in a minute (so the audit log gets one record).
+    fn first_this_minute(&self, actor: &str) -> bool {
+        let minute = aos_runtime::runs::now_ms() / 60_000;
+        let mut a = self.audited.lock().unwrap_or_else(|e| e.into_inner());
+        if a.0 != minute {
+            *a = (minute, HashSet::new());
+        }
+        a.1.insert(actor.to_string())
+    }
+}
+
+/// Token ids this process has seen, for recording each login once (bounded).
+#[derive(Default)]
+pub struct SeenSessions(Mutex<HashSet<String>>);
+
+impl SeenSessions {
+    fn first(&self, id: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= 10_000 {
+            seen.clear();
+        }
+        seen.insert(id.to_string())
+    }
+}
+
+/// How credentials are verified: API keys always, OIDC tokens when an issuer is configured.
+#[derive(Clone, Default)]
+pub struct Authn {
+    pub oidc: Option<Arc<OidcVerifier>>,
+    pub limits: Arc<RateLimits>,
+    pub sessions: Arc<SeenSessions>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self::off()
+    }
+}
+
+/// Why a credential was refused: 401, or 403 for a verified user entitled to nothing.
+pub enum AuthFailure {
+    Unauthenticated(String),
+    NoRole(String),
+    Unavailable(String),
+}
+
+/// Verifies a bearer credential: an API key (`aos_...`) or, when configured, a JWT.
+pub async fn verify_bearer(state: &AppState, token: &str) -> Result<(Principal, Option<String>), AuthFailure> {
+    if token.starts_with("aos_") {
+        return match state.rt.keys.authenticate(token).await {
+            Ok(Some(p)) => Ok((p, None)),
+            Ok(None) => Err(AuthFailure::Unauthenticated("the API key is not valid (unknown, revoked or expired)".into())),
+            Err(e) => Err(AuthFailure::Unavailable(e.to_string())),
+        };
+    }
+    let Some(oidc) = &state.authn.oidc else {
+        return Err(AuthFailure::Unauthenticated("the credential is not an AOS API key, and this deployment accepts no identity-provider tokens".into()));
+    };
+    match oidc.verify(token).await {
+        Ok(v) => Ok((v.principal, v.token_id)),
+        Err(TokenError::NoRole(c)) => Err(AuthFailure::NoRole(TokenError::NoRole(c).to_string())),
+        Err(TokenError::Jwks(e)) => Err(AuthFailure::Unavailable(e)),
+        Err(e) => {
+            tracing::info!(reason = e.reason(), "refused a token");
+            Err(AuthFailure::Unauthenticated(e.to_string()))
+        }
+    }
+}
+
+/// Resolves the caller to a principal (or answers 401), then applies the caller's rate limit.
+/// A principal already attached by the deployment (the AWS authorizer's verified context) is used
+/// as is; nothing in the request itself can attach one.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(|| unauthenticated("missing `Authorization: Bearer <api key>` header"))?;
-    let principal = state
-        .rt
-        .keys
-        .authenticate(token)
-        .await
-        .map_err(|e| ApiError::from(aos_core::DomainError::Storage(e.to_string())))?
-        .ok_or_else(|| unauthenticated("the API key is not valid"))?;
-    req.extensions_mut().insert(principal);
-    Ok(next.run(req).await)
+    let principal = match req.extensions().get::<Principal>().cloned() {
+        Some(p) => p,
+        None => {
+            let token = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim)
+                .ok_or_else(|| unauthenticated("missing `Authorization: Bearer <API key or token>` header"))?;
+            let (principal, session) = match verify_bearer(&state, token).await {
+                Ok(found) => found,
+                Err(AuthFailure::Unauthenticated(m)) => return Err(unauthenticated(&m)),
+                Err(AuthFailure::NoRole(m)) => return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", m)),
+                Err(AuthFailure::Unavailable(m)) => return Err(ApiError::from(aos_core::DomainError::Storage(m))),
+            };
+            if let (PrincipalKind::User, Some(id)) = (principal.kind, session.as_deref()) {
+                if state.authn.sessions.first(id) {
+                    let detail = json!({"name": principal.name, "expires_at_ms": principal.expires_at_ms});
+                    state.rt.audit.record(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail).await;
+                }
+            }
+            req.extensions_mut().insert(principal.clone());
+            principal
+        }
+    };
+    let actor = principal.actor();
+    let headers = match state.authn.limits.check(&actor) {
+        Ok(h) => h,
+        Err((retry, headers)) => {
+            if state.authn.limits.first_this_minute(&actor) {
+                let target = format!("{} {}", req.method(), req.uri().path());
+                state.rt.audit.record(&principal.tenant, AuditAction::RateLimited, &actor, principal.role.as_str(), &target, json!({"limit_per_minute": state.authn.limits.per_minute})).await;
+            }
+            let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests from {actor}; retry in {retry} s")).retry_after(retry as u32).into_response();
+            set_headers(&mut resp, &headers);
+            return Ok(resp);
+        }
+    };
+    let mut resp = next.run(req).await;
+    set_headers(&mut resp, &headers);
+    Ok(resp)
+}
+
+fn set_headers(resp: &mut Response, headers: &[(&'static str, String)]) {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(*name, v);
+        }
+    }
 }
 
 fn unauthenticated(message: &str) -> ApiError {
@@ -75,7 +306,7 @@ macro_rules! permission_markers {
         }
     };
 }
-permission_markers!(RunsRead, RunsWrite, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, CatalogRead, MetricsRead);
+permission_markers!(RunsRead, RunsWrite, RunsReadRaw, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, CatalogRead, MetricsRead, KeysManage, AuditRead, ProfileRead);
 
 /// The verified caller, holding permission `P`.
 pub struct Auth<P> {
@@ -87,15 +318,23 @@ impl<P> Auth<P> {
     pub fn tenant(&self) -> &str {
         &self.principal.tenant
     }
+
+    /// Whether the caller also holds `p` (for responses that depend on it, e.g. redaction).
+    pub fn may(&self, p: Permission) -> bool {
+        allows(self.principal.role, p)
+    }
 }
 
-impl<S: Send + Sync, P: NeedsPermission> FromRequestParts<S> for Auth<P> {
+impl<P: NeedsPermission> FromRequestParts<AppState> for Auth<P> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = parts.extensions.get::<Principal>().cloned().ok_or_else(|| unauthenticated("authentication required"))?;
         if !allows(principal.role, P::PERMISSION) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", format!("role {:?} lacks permission {:?}", principal.role, P::PERMISSION)));
+            let target = format!("{} {}", parts.method, parts.uri.path());
+            let detail = json!({"permission": P::PERMISSION.scope()});
+            state.rt.audit.record(&principal.tenant, AuditAction::PermissionDenied, &principal.actor(), principal.role.as_str(), &target, detail).await;
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", format!("role {} lacks permission {}", principal.role.as_str(), P::PERMISSION.scope())));
         }
         Ok(Auth { principal, _p: PhantomData })
     }
@@ -106,13 +345,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn viewers_read_failures_and_the_catalog_and_only_operating_roles_read_metrics() {
+    fn the_matrix_keeps_keys_and_audit_to_admins_and_metrics_to_operating_roles() {
         use Permission::*;
-        for p in [FailuresRead, CatalogRead] {
-            assert!([Role::Admin, Role::Operator, Role::Developer, Role::Machine, Role::Viewer].iter().all(|r| allows(*r, p)), "{p:?}");
+        let holders = |p: Permission| -> Vec<Role> { Role::ALL.into_iter().filter(|r| allows(*r, p)).collect() };
+        assert_eq!(holders(KeysManage), [Role::Admin]);
+        assert_eq!(holders(AuditRead), [Role::Admin]);
+        assert_eq!(holders(MetricsRead), [Role::Admin, Role::Operator, Role::Machine]);
+        assert_eq!(holders(RunsReadRaw), [Role::Admin, Role::Operator, Role::Developer, Role::Machine]);
+        assert_eq!(holders(SecretsWrite), [Role::Admin, Role::Operator, Role::Developer]);
+        for p in [FailuresRead, CatalogRead, RunsRead, ProfileRead] {
+            assert_eq!(holders(p).len(), 5, "{p:?}");
         }
-        let metrics: Vec<Role> = [Role::Admin, Role::Operator, Role::Developer, Role::Machine, Role::Viewer].into_iter().filter(|r| allows(*r, MetricsRead)).collect();
-        assert_eq!(metrics, [Role::Admin, Role::Operator, Role::Machine]);
-        assert!(!allows(Role::Viewer, RunsWrite) && !allows(Role::Machine, SecretsWrite), "the existing matrix is unchanged");
+        assert!(!allows(Role::Viewer, RunsWrite) && !allows(Role::Viewer, WorkflowsWrite));
+    }
+
+    #[test]
+    fn scopes_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_scope(p.scope()), Some(p));
+        }
+        assert_eq!(Permission::from_scope("runs:delete"), None);
+    }
+
+    #[test]
+    fn the_limit_answers_with_a_retry_time_once_the_burst_is_spent() {
+        let limits = RateLimits::new(60, 2);
+        assert!(limits.check("key:a").is_ok());
+        let h = limits.check("key:a").expect("second request of the burst");
+        assert!(h.contains(&("x-ratelimit-remaining", "0".into())), "{h:?}");
+        let (retry, _) = limits.check("key:a").expect_err("the third is refused");
+        assert!((1..=2).contains(&retry), "{retry}");
+        assert!(limits.check("key:b").is_ok(), "other callers have their own bucket");
+        assert!(RateLimits::off().check("key:a").is_ok());
     }
 }

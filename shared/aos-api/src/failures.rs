@@ -60,7 +60,7 @@ pub struct FailureList {
 
 /// List the tenant's recorded failures, newest first.
 #[utoipa::path(get, path = "/api/v1/failures", tag = "failures", params(ListFailuresQuery),
-    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:read"])))]
 async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<ListFailuresQuery>) -> Result<Json<FailureList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -94,7 +94,7 @@ pub struct FailureStatsQuery {
 /// Statistics of the tenant's failures: totals, match rate, counts by code, category and skill,
 /// recovery success per mode, and a time series.
 #[utoipa::path(get, path = "/api/v1/failures/stats", tag = "failures", params(FailureStatsQuery),
-    responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:read"])))]
 async fn get_failure_stats(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<FailureStatsQuery>) -> Result<Json<FailureStats>, ApiError> {
     let range = TimeRange::new(q.from, q.to, now_ms(), DAY_MS).map_err(bad_query)?;
     let span = range.to_ms - range.from_ms + 1;

@@ -3,6 +3,7 @@
 //! Lambdas. The OpenAPI document is generated from these routers and served at
 //! `/api/v1/openapi.json`.
 
+pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod error;
@@ -35,11 +36,24 @@ pub struct AppState {
     pub rt: Arc<Runtime>,
     /// Present where the deployment records metrics (`aos serve`); `GET /metrics` answers 404 without.
     pub metrics: Option<MetricsRender>,
+    /// Identity-provider verification, rate limits and sessions seen.
+    pub authn: auth::Authn,
 }
 
 impl AppState {
     pub fn new(rt: Arc<Runtime>) -> Self {
-        Self { rt, metrics: None }
+        Self { rt, metrics: None, authn: auth::Authn::default() }
+    }
+
+    /// Accepts tokens of an OpenID Connect issuer besides API keys.
+    pub fn with_oidc(mut self, config: aos_runtime::oidc::OidcConfig) -> Self {
+        self.authn.oidc = Some(Arc::new(aos_runtime::oidc::OidcVerifier::new(config)));
+        self
+    }
+
+    pub fn with_rate_limits(mut self, limits: auth::RateLimits) -> Self {
+        self.authn.limits = Arc::new(limits);
+        self
     }
 
     pub fn with_metrics(mut self, render: MetricsRender) -> Self {
@@ -52,7 +66,7 @@ impl AppState {
 #[openapi(
     info(title = "AOS API", version = "1", description = "Run plans of skills deterministically; failures are data."),
     modifiers(&BearerAuth),
-    tags((name = "runs"), (name = "workflows"), (name = "skills"), (name = "secrets"), (name = "failures"), (name = "meta"))
+    tags((name = "runs"), (name = "workflows"), (name = "skills"), (name = "secrets"), (name = "failures"), (name = "access"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -60,7 +74,7 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key").build()));
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key (aos_...) or OpenID Connect JWT").build()));
     }
 }
 
@@ -113,11 +127,13 @@ pub enum Resource {
     Catalog,
     /// `GET /metrics`.
     Metrics,
+    /// Who am I, API keys and the audit log.
+    Access,
 }
 
 impl Resource {
     pub const ALL: &'static [Resource] =
-        &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets, Resource::Failures, Resource::Catalog, Resource::Metrics];
+        &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets, Resource::Failures, Resource::Catalog, Resource::Metrics, Resource::Access];
 
     fn router(self) -> OpenApiRouter<AppState> {
         match self {
@@ -128,6 +144,7 @@ impl Resource {
             Resource::Failures => failures::router(),
             Resource::Catalog => catalog::router(),
             Resource::Metrics => metrics::router(),
+            Resource::Access => access::router(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Runs, replay and simulation: `/api/v1/runs[...]` and `/api/v1/simulate`.
 
-use crate::auth::{need, Auth};
+use crate::auth::{need, Auth, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{from_value, ApiJson, ApiQuery};
 use crate::AppState;
@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Start a run of an inline plan or a saved workflow.
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = SubmitRun,
     responses((status = 202, body = Submitted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["runs:write"])))]
 async fn submit_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, ApiJson(body): ApiJson<serde_json::Value>) -> Result<(StatusCode, Json<Submitted>), ApiError> {
     // A body that is not a submission is a rejected run too, recorded like any other.
     let req: SubmitRun = match from_value(body) {
@@ -104,7 +104,7 @@ pub struct RunList {
 /// List runs, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(ListRunsQuery),
     responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["runs:read"])))]
 async fn list_runs(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiQuery(q): ApiQuery<ListRunsQuery>) -> Result<Json<RunList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -124,16 +124,22 @@ pub struct GetRunQuery {
     pub wait_ms: Option<u64>,
 }
 
-/// A run's whole execution context: status, steps with every attempt, cost, trace.
+/// A run's whole execution context: status, steps with every attempt, cost, trace. Callers
+/// without `runs:read_raw` (viewers) get sensitive fields and secret-derived values redacted.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id"), GetRunQuery),
     responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["runs:read"])))]
 async fn get_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>, ApiQuery(q): ApiQuery<GetRunQuery>) -> Result<Json<RunView>, ApiError> {
-    match q.wait_ms {
-        None | Some(0) => Ok(Json(s.rt.get(auth.tenant(), &id).await?)),
-        Some(ms) if ms <= 30_000 => Ok(Json(s.rt.get_when_finished(auth.tenant(), &id, std::time::Duration::from_millis(ms)).await?)),
-        Some(_) => Err(ApiError::bad_request("INVALID_QUERY", "wait_ms must be at most 30000", "wait_ms")),
+    let mut view = match q.wait_ms {
+        None | Some(0) => s.rt.get(auth.tenant(), &id).await?,
+        Some(ms) if ms <= 30_000 => s.rt.get_when_finished(auth.tenant(), &id, std::time::Duration::from_millis(ms)).await?,
+        Some(_) => return Err(ApiError::bad_request("INVALID_QUERY", "wait_ms must be at most 30000", "wait_ms")),
+    };
+    // Viewers see sensitive fields and whatever derives from secrets redacted.
+    if !auth.may(Permission::RunsReadRaw) {
+        aos_runtime::redact::for_viewer(&mut view);
     }
+    Ok(Json(view))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -145,7 +151,7 @@ pub struct CancelResult {
 /// Cancel an unfinished run.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "Run id")),
     responses((status = 200, body = CancelResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["runs:write"])))]
 async fn cancel_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, Path(id): Path<String>) -> Result<Json<CancelResult>, ApiError> {
     let status = s.rt.cancel(auth.tenant(), &id).await?;
     Ok(Json(CancelResult { run_id: id, status }))
@@ -155,8 +161,8 @@ async fn cancel_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, Path
 /// their recorded outputs.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/replay", tag = "runs", params(("id" = String, Path, description = "Run id")),
     responses((status = 200, body = ReplayReport), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
-async fn replay_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>) -> Result<Json<ReplayReport>, ApiError> {
+    security(("bearer" = ["runs:read_raw"])))]
+async fn replay_run(State(s): State<AppState>, auth: Auth<need::RunsReadRaw>, Path(id): Path<String>) -> Result<Json<ReplayReport>, ApiError> {
     Ok(Json(s.rt.replay(auth.tenant(), &id).await?))
 }
 
@@ -169,7 +175,7 @@ pub struct SimulateRequest {
 /// Validate a plan and estimate its cost, latency, budget sufficiency and risk.
 #[utoipa::path(post, path = "/api/v1/simulate", tag = "runs", request_body = SimulateRequest,
     responses((status = 200, body = Simulation), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["runs:read"])))]
 async fn simulate_plan(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiJson(req): ApiJson<SimulateRequest>) -> Result<Json<Simulation>, ApiError> {
     Ok(Json(s.rt.simulate(auth.tenant(), &req.plan).await?))
 }

@@ -17,7 +17,7 @@ const TRANSFORM: &str = "json_transform";
 
 /// Submits the sample run through the `api-runs` handler and returns its id.
 async fn submit(stack: &Stack, key: &str) -> String {
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).await;
     assert_eq!(status, 202, "{body}");
     body["run_id"].as_str().expect("run_id").to_string()
 }
@@ -49,7 +49,7 @@ async fn api_events_answer_401_for_an_unknown_api_key() {
     let cases = [("api-runs-submit.json", api::RUNS), ("api-runs-get.json", api::RUNS), ("api-skills-list.json", api::SKILLS), ("api-secrets-list.json", api::SECRETS), ("api-failures-stats.json", api::FAILURES)];
     for (event, resources) in cases {
         // The samples carry a placeholder key, which no tenant has.
-        let (status, body) = invoke_api(api::app(stack.rt.clone(), resources), &event_text(event)).await;
+        let (status, body) = invoke_api(api::app(stack.rt.clone(), resources).expect("app"), &event_text(event)).await;
         assert_eq!(status, 401, "{event}: {body}");
         assert_eq!(body["error"]["code"], "UNAUTHENTICATED", "{event}: {body}");
     }
@@ -61,21 +61,21 @@ async fn read_events_answer_from_their_own_function_only() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;
     stack.rt.put_secret(TENANT, "WEBHOOK_TOKEN", "s3cr3t-value").await.expect("put a secret");
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SKILLS), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SKILLS).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 200, "{body}");
     let ids: BTreeSet<&str> = body["skills"].as_array().expect("skills").iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ids, BTreeSet::from(["http_call", TRANSFORM]));
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SECRETS), &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SECRETS).expect("app"), &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!((status, body), (200, json!({"names": ["WEBHOOK_TOKEN"]})));
     let run_id = submit(&stack, &key).await;
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &get).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &get).await;
     assert_eq!((status, body["run_id"].as_str(), body["status"].as_str()), (200, Some(run_id.as_str()), Some("queued")), "{body}");
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES), &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES).expect("app"), &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["total"], json!(0), "failure stats of a tenant without failures: {body}");
     // Each API function serves its own resources: the skills route is not part of api-runs.
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");
 }
 
@@ -198,7 +198,7 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     let mut submit_event: Value = serde_json::from_str(&event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).expect("JSON");
     submit_event["headers"]["content-length"] = json!(body.len().to_string());
     submit_event["body"] = json!(body);
-    let (status, submitted) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &submit_event.to_string()).await;
+    let (status, submitted) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &submit_event.to_string()).await;
     assert_eq!(status, 202, "{submitted}");
     let run_id = submitted["run_id"].as_str().expect("run_id").to_string();
 
@@ -212,7 +212,7 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     assert!(handled >= 5, "{handled} messages handled");
 
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
-    let (status, view) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &get).await;
+    let (status, view) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &get).await;
     assert_eq!((status, view["status"].as_str()), (200, Some("succeeded")), "{view}");
     let summary = view["step_details"].as_array().expect("steps").iter().find(|s| s["step_id"] == "summary").expect("summary step");
     assert_eq!(summary["output"], json!({"orders": 3, "revenue": 151.5, "top": "B-7"}));
@@ -224,6 +224,6 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     replay["rawPath"] = json!(path);
     replay["requestContext"]["http"]["path"] = json!(path);
     replay["requestContext"]["http"]["method"] = json!("POST");
-    let (status, report) = invoke_api(api::app(stack.rt.clone(), api::RUNS), &replay.to_string()).await;
+    let (status, report) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &replay.to_string()).await;
     assert_eq!((status, &report["parity"], &report["reexecuted"]), (200, &json!(true), &json!(2)), "{report}");
 }

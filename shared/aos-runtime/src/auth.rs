@@ -1,88 +1,340 @@
-//! API keys: the seam for authentication. A key is `aos_<prefix>_<secret>`; only its SHA-256 is
-//! stored, mapping to a tenant and a role. Login through an identity provider plugs in beside it
-//! as another way to produce a `Principal`.
+//! Principals and API keys. A principal is who is calling — always derived from a verified
+//! credential (an API key here, an OpenID Connect token in `oidc`), never from request content.
+//!
+//! A key is `aos_<prefix>_<secret>`: the prefix is visible (lists show it), the secret is 24
+//! random bytes; only the key's SHA-256 is stored, so a lookup by hash authenticates it and no
+//! comparison of secrets happens in application code. Two items per key: the lookup item
+//! (`apikey#<hash>`, expiring with the key and deleted on revocation) and the tenant's list entry
+//! (`t#<tenant>#keys`, kept after revocation for the record, with the last-used time).
 
 use crate::keys;
-use crate::runs::now_ms;
+use crate::runs::{now_ms, storage};
+use aos_core::DomainError;
 use aos_core::ports::{Condition, Item, Query, Store, StoreError};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Everything, including keys, members and the audit log.
     Admin,
+    /// Operates production: runs, recoveries (approve/reject), metrics, failure aggregation.
     Operator,
+    /// Builds plans and workflows, runs them, reads raw inputs and outputs.
     Developer,
+    /// Reads runs (sensitive fields redacted), workflows, failures and the catalog.
     Viewer,
+    /// SDK and CI keys: submit and read runs, register workflows, scrape metrics.
     Machine,
 }
 
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Operator, Role::Developer, Role::Viewer, Role::Machine];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Developer => "developer",
+            Role::Viewer => "viewer",
+            Role::Machine => "machine",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// How much a role may do, for picking one when a user is in several groups (most first).
+    fn rank(self) -> u8 {
+        match self {
+            Role::Admin => 0,
+            Role::Operator => 1,
+            Role::Developer => 2,
+            Role::Machine => 3,
+            Role::Viewer => 4,
+        }
+    }
+
+    /// The most capable of `roles` (people in several groups act with the strongest).
+    pub fn strongest(roles: impl IntoIterator<Item = Role>) -> Option<Role> {
+        roles.into_iter().min_by_key(|r| r.rank())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A machine holding an API key.
+    ApiKey,
+    /// A person holding a token from the identity provider.
+    User,
+}
+
 /// Who is calling: always derived from a verified credential, never from request content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Principal {
     pub tenant: String,
     pub role: Role,
-    pub key_id: String,
+    pub kind: PrincipalKind,
+    /// The key id (`ApiKey`) or the provider's subject (`User`).
+    pub id: String,
+    /// The key's name, or the user's name or email when the token carries one.
+    pub name: String,
+    /// When the credential stops being valid (ms since the epoch), if it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
 }
 
+impl Principal {
+    /// How audit records and rate limits name the caller: `key:<id>` or `user:<sub>`.
+    pub fn actor(&self) -> String {
+        match self.kind {
+            PrincipalKind::ApiKey => format!("key:{}", self.id),
+            PrincipalKind::User => format!("user:{}", self.id),
+        }
+    }
+}
+
+/// A key as listed (the secret is never stored, so never listed).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ApiKeyRecord {
     pub key_id: String,
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub tenant: String,
     pub role: Role,
     /// The visible part of the key (`aos_<prefix>`), for recognising it in lists.
     pub prefix: String,
+    /// What the key is for, e.g. `ci-deploy`.
+    #[serde(default)]
+    pub name: String,
     pub created_at_ms: i64,
+    /// Who created it (`key:<id>`, `user:<sub>`, or `bootstrap`).
+    #[serde(default)]
+    pub created_by: String,
+    /// The key stops working at this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<i64>,
+    /// The last request made with the key (updated at most once a minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at_ms: Option<i64>,
+    /// The key this one replaced (rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<String>,
+}
+
+impl ApiKeyRecord {
+    pub fn active_at(&self, now_ms: i64) -> bool {
+        self.revoked_at_ms.is_none() && self.expires_at_ms.is_none_or(|e| e > now_ms)
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub role: Role,
+    pub name: String,
+    pub expires_at_ms: Option<i64>,
+    pub created_by: String,
+}
+
+impl NewKey {
+    pub fn new(role: Role, name: &str, created_by: &str) -> Self {
+        Self { role, name: name.to_string(), expires_at_ms: None, created_by: created_by.to_string() }
+    }
 }
 
 pub struct ApiKeys {
     store: Arc<dyn Store>,
+    /// key id → when this process last wrote its last-used time.
+    touched: Mutex<HashMap<String, i64>>,
 }
+
+/// Last-used times are written at most this often per key and process.
+pub const LAST_USED_EVERY_MS: i64 = 60_000;
 
 fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
 impl ApiKeys {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, touched: Mutex::default() }
+    }
+
+    /// Creates an admin or other key with no name and no expiry (bootstrap and tests).
+    pub async fn create(&self, tenant: &str, role: Role) -> Result<(String, ApiKeyRecord), StoreError> {
+        self.create_with(tenant, NewKey::new(role, "", "bootstrap")).await
     }
 
     /// Creates a key and returns its plaintext (shown once) and record.
-    pub async fn create(&self, tenant: &str, role: Role) -> Result<(String, ApiKeyRecord), StoreError> {
-        let mut bytes = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut bytes);
+    pub async fn create_with(&self, tenant: &str, new: NewKey) -> Result<(String, ApiKeyRecord), StoreError> {
+        self.insert(tenant, new, None).await
+    }
+
+    async fn insert(&self, tenant: &str, new: NewKey, rotated_from: Option<String>) -> Result<(String, ApiKeyRecord), StoreError> {
+        let mut secret = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut secret);
         let mut prefix = [0u8; 4];
         rand::thread_rng().fill_bytes(&mut prefix);
-        let prefix = format!("aos_{}", hex::encode(prefix));
-        let key = format!("{prefix}_{}", hex::encode(bytes));
-        let record = ApiKeyRecord { key_id: prefix.trim_start_matches("aos_").to_string(), tenant: tenant.to_string(), role, prefix, created_at_ms: now_ms() };
-        let data = serde_json::to_value(&record).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.store.put(Item::new(keys::api_key_pk(&hash_key(&key)), keys::API_KEY_SK, data.clone()), Condition::NotExists).await?;
-        self.store
-            .put(Item::new(keys::tenant_keys_pk(tenant), &record.key_id, json!({"record": data, "hash": hash_key(&key)})), Condition::Always)
-            .await?;
+        let key_id = hex::encode(prefix);
+        let key = format!("aos_{key_id}_{}", hex::encode(secret));
+        let hash = hash_key(&key);
+        let record = ApiKeyRecord {
+            key_id: key_id.clone(),
+            tenant: tenant.to_string(),
+            role: new.role,
+            prefix: format!("aos_{key_id}"),
+            name: new.name,
+            created_at_ms: now_ms(),
+            created_by: new.created_by,
+            expires_at_ms: new.expires_at_ms,
+            revoked_at_ms: None,
+            last_used_at_ms: None,
+            rotated_from,
+        };
+        let data = record_data(&record)?;
+        let mut lookup = Item::new(keys::api_key_pk(&hash), keys::API_KEY_SK, data.clone());
+        if let Some(exp) = record.expires_at_ms {
+            lookup = lookup.expiring_at(exp.div_euclid(1000));
+        }
+        self.store.put(lookup, Condition::NotExists).await?;
+        self.store.put(Item::new(keys::tenant_keys_pk(tenant), &record.key_id, json!({"record": data, "hash": hash})), Condition::NotExists).await?;
         Ok((key, record))
     }
 
-    /// The principal a bearer key belongs to. The lookup is by hash, so no comparison of secrets
-    /// happens in application code at all.
+    /// The principal a bearer key belongs to, if the key exists, is not revoked and has not expired.
     pub async fn authenticate(&self, key: &str) -> Result<Option<Principal>, StoreError> {
         if !key.starts_with("aos_") || key.len() > 200 {
             return Ok(None);
         }
         let Some(item) = self.store.get(&keys::api_key_pk(&hash_key(key)), keys::API_KEY_SK).await? else { return Ok(None) };
-        let rec: ApiKeyRecord = serde_json::from_value(item.data).map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(Some(Principal { tenant: rec.tenant, role: rec.role, key_id: rec.key_id }))
+        let rec = from_data(&item.data)?;
+        let now = now_ms();
+        if !rec.active_at(now) {
+            return Ok(None);
+        }
+        self.touch(&rec, now).await;
+        Ok(Some(Principal { tenant: rec.tenant, role: rec.role, kind: PrincipalKind::ApiKey, id: rec.key_id, name: rec.name, expires_at_ms: rec.expires_at_ms }))
     }
 
-    pub async fn list(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let page = self.store.query(Query::partition(keys::tenant_keys_pk(tenant))).await?;
-        Ok(page.items.into_iter().filter_map(|i| serde_json::from_value(i.data["record"].clone()).ok()).collect())
+    /// Records the key's last use, at most once a minute per process; best effort.
+    async fn touch(&self, rec: &ApiKeyRecord, now: i64) {
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            let last = touched.get(&rec.key_id).copied().unwrap_or(i64::MIN);
+            if now.saturating_sub(last) < LAST_USED_EVERY_MS {
+                return;
+            }
+            touched.insert(rec.key_id.clone(), now);
+        }
+        let updated = self.update_entry(&rec.tenant, &rec.key_id, |r| {
+            r.last_used_at_ms = Some(now);
+            true
+        });
+        if let Err(e) = updated.await {
+            tracing::debug!(key_id = %rec.key_id, error = %e, "could not record the key's last use");
+        }
     }
+
+    /// Applies `change` to the tenant's list entry with optimistic concurrency (retrying on a
+    /// concurrent write); `change` returns false to leave the entry alone.
+    async fn update_entry(&self, tenant: &str, key_id: &str, change: impl Fn(&mut ApiKeyRecord) -> bool) -> Result<Option<(ApiKeyRecord, String)>, StoreError> {
+        for _ in 0..5 {
+            let Some(item) = self.store.get(&keys::tenant_keys_pk(tenant), key_id).await? else { return Ok(None) };
+            let mut rec = from_data(&item.data["record"])?;
+            rec.tenant = tenant.to_string();
+            let hash = item.data["hash"].as_str().unwrap_or_default().to_string();
+            if !change(&mut rec) {
+                return Ok(Some((rec, hash)));
+            }
+            let entry = Item::new(keys::tenant_keys_pk(tenant), key_id, json!({"record": record_data(&rec)?, "hash": hash}));
+            match self.store.put(entry, Condition::VersionIs(item.version)).await {
+                Ok(_) => return Ok(Some((rec, hash))),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Backend(format!("key {key_id} is being changed concurrently; retry")))
+    }
+
+    /// The tenant's keys, newest first, revoked ones included.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut query = Query::partition(keys::tenant_keys_pk(tenant));
+        loop {
+            let page = self.store.query(query.clone()).await?;
+            out.extend(page.items.iter().filter_map(|i| from_data(&i.data["record"]).ok()).map(|mut r| {
+                r.tenant = tenant.to_string();
+                r
+            }));
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| a.key_id.cmp(&b.key_id)));
+        Ok(out)
+    }
+
+    pub async fn get(&self, tenant: &str, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.update_entry(tenant, key_id, |_| false).await?.map(|(r, _)| r))
+    }
+
+    /// Revokes the key: it stops authenticating at once; its entry stays listed as revoked.
+    /// Revoking a revoked key changes nothing.
+    pub async fn revoke(&self, tenant: &str, key_id: &str) -> Result<ApiKeyRecord, DomainError> {
+        let now = now_ms();
+        let changed = self.update_entry(tenant, key_id, |r| {
+            if r.revoked_at_ms.is_some() {
+                return false;
+            }
+            r.revoked_at_ms = Some(now);
+            true
+        });
+        let (rec, hash) = changed.await.map_err(storage)?.ok_or_else(|| not_found(key_id))?;
+        self.store.delete(&keys::api_key_pk(&hash), keys::API_KEY_SK, Condition::Always).await.map_err(storage)?;
+        Ok(rec)
+    }
+
+    /// Replaces an active key with a new one of the same role, name and expiry, and revokes it.
+    pub async fn rotate(&self, tenant: &str, key_id: &str, by: &str) -> Result<(String, ApiKeyRecord), DomainError> {
+        let old = self.get(tenant, key_id).await.map_err(storage)?.ok_or_else(|| not_found(key_id))?;
+        if !old.active_at(now_ms()) {
+            return Err(DomainError::InvalidState { code: "KEY_INACTIVE", message: format!("key {key_id} is revoked or expired; create a new key instead") });
+        }
+        let new = NewKey { role: old.role, name: old.name.clone(), expires_at_ms: old.expires_at_ms, created_by: by.to_string() };
+        let created = self.insert(tenant, new, Some(old.key_id.clone())).await.map_err(storage)?;
+        self.revoke(tenant, key_id).await?;
+        Ok(created)
+    }
+}
+
+fn not_found(key_id: &str) -> DomainError {
+    DomainError::NotFound(format!("API key {key_id}"))
+}
+
+fn record_data(r: &ApiKeyRecord) -> Result<serde_json::Value, StoreError> {
+    let mut data = serde_json::to_value(r).map_err(backend)?;
+    data["tenant"] = json!(r.tenant);
+    Ok(data)
+}
+
+fn from_data(data: &serde_json::Value) -> Result<ApiKeyRecord, StoreError> {
+    let mut rec: ApiKeyRecord = serde_json::from_value(data.clone()).map_err(backend)?;
+    rec.tenant = data["tenant"].as_str().unwrap_or_default().to_string();
+    Ok(rec)
 }

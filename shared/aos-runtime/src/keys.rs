@@ -64,3 +64,7 @@ pub fn failure_sk(at_ms: i64, subject: &str, step: &str, attempt: u32) -> String
 }
 /// Stands for "no step" in failure keys; never a step id (those are letters, digits, `_`, `-`).
 pub const NO_STEP: &str = "*";
+/// A tenant's audit log, ordered by time.
+pub fn audit_pk(tenant: &str) -> String {
+    format!("t#{tenant}#audit")
+}

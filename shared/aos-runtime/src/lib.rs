@@ -2,7 +2,10 @@
 //! workers, failure records and metrics, replay, simulation, workflows and API keys. Used by
 //! `aos serve` and by the Lambdas.
 
+pub mod audit;
 pub mod auth;
+pub mod oidc;
+pub mod redact;
 pub mod consumers;
 pub mod failures;
 pub mod keys;

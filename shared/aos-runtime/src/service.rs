@@ -39,6 +39,7 @@ pub struct Runtime {
     pub runs: RunRepo,
     pub workflows: Workflows,
     pub keys: ApiKeys,
+    pub audit: crate::audit::AuditLog,
     pub orchestrator: Arc<Orchestrator>,
     pub worker: SkillWorker,
     pub failures: FailureLog,
@@ -121,6 +122,7 @@ impl Runtime {
             finished,
             workflows: Workflows::new(ports.store.clone()),
             keys: ApiKeys::new(ports.store.clone()),
+            audit: crate::audit::AuditLog::new(ports.store.clone()),
             orchestrator: orchestrator.clone(),
             worker: SkillWorker {
                 runs: runs.clone(),

@@ -43,8 +43,15 @@ async fn runtime_repositories_run_on_dynamodb() {
     let keys = aos_runtime::auth::ApiKeys::new(ports.store.clone());
     let (key, record) = keys.create("acme", aos_runtime::auth::Role::Admin).await.expect("create key");
     let principal = keys.authenticate(&key).await.expect("authenticate").expect("a known key");
-    assert_eq!((principal.tenant.as_str(), principal.key_id), ("acme", record.key_id.clone()));
-    assert_eq!(keys.list("acme").await.expect("list"), [record]);
+    assert_eq!((principal.tenant.as_str(), principal.id), ("acme", record.key_id.clone()));
+    // Authenticating recorded the key's last use; otherwise the listed record is the created one.
+    let listed = keys.list("acme").await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at_ms.is_some(), "last use recorded: {listed:?}");
+    assert_eq!(aos_runtime::auth::ApiKeyRecord { last_used_at_ms: None, ..listed[0].clone() }, record);
+    let revoked = keys.revoke("acme", &record.key_id).await.expect("revoke");
+    assert!(revoked.revoked_at_ms.is_some());
+    assert!(keys.authenticate(&key).await.expect("authenticate").is_none(), "a revoked key no longer authenticates");
 
     let workflows = aos_runtime::workflows::Workflows::new(ports.store.clone());
     let plan: aos_core::plan::Plan = serde_json::from_str(include_str!("../../../../examples/hello-transform.json")).expect("plan");
