@@ -45,9 +45,17 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-echo "== SDKs against a real aos serve"
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
 export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"
+
+echo "== monitoring: alert rules (promtool) and acceptance traffic under a real Prometheus"
+# Debian's prometheus (server + promtool); the test starts aos-target, aos serve and prometheus by PID.
+bash tests/stack/prometheus.sh
+promtool check rules infra/prometheus/aos-alerts.yml
+promtool test rules infra/prometheus/aos-alerts.test.yml
+python3 tests/monitoring/prometheus_test.py
+
+echo "== SDKs against a real aos serve"
 bash sdks/python/run-tests.sh -q
 bash sdks/typescript/run-tests.sh
 

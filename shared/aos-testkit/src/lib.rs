@@ -23,7 +23,13 @@ pub struct Target {
     pub seen: Arc<Mutex<Seen>>,
 }
 
+/// Starts the target server on a free local port, in the background of the current runtime.
 pub async fn spawn_target() -> Target {
+    spawn_target_on("127.0.0.1:0").await.expect("bind a local port")
+}
+
+/// Starts the target server on `addr` (e.g. `127.0.0.1:0` for a free port).
+pub async fn spawn_target_on(addr: &str) -> std::io::Result<Target> {
     use axum::extract::{Path as AxPath, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::{get, post};
@@ -78,10 +84,10 @@ pub async fn spawn_target() -> Target {
             Json(json!({"slept": ms}))
         }))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    Target { base: format!("http://{addr}"), seen }
+    Ok(Target { base: format!("http://{addr}"), seen })
 }
 
 /// The 5-step example: two fetches in parallel (one flaky, retried), then transforms.
