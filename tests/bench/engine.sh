@@ -9,7 +9,8 @@ secs=${1:-10}
 target=${CARGO_TARGET_DIR:-target}
 cargo build -q --release -p aos-cli --bin aos --example bench_engine
 data=$(mktemp -d)
-"$target/release/aos" serve --port 0 --data-dir "$data/d" --durability fsync > "$data/out" 2> "$data/err" &
+# Rate limits off: one key drives the whole load (the limiter itself is measured by read.sh).
+"$target/release/aos" serve --port 0 --data-dir "$data/d" --durability fsync --rate-limit-per-minute "${AOS_RATE_LIMIT_PER_MINUTE:-0}" > "$data/out" 2> "$data/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$data/out" 2>/dev/null && break; sleep 0.1; done

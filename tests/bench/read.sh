@@ -11,7 +11,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wr
 target=${CARGO_TARGET_DIR:-target}
 cargo build -q --release -p aos-cli --bin aos
 data=$(mktemp -d)
-"$target/release/aos" serve --port 0 --data-dir "$data/d" > "$data/out" 2> "$data/err" &
+# One key drives the whole load: rate limits off unless AOS_RATE_LIMIT_PER_MINUTE is set (to measure the limiter).
+"$target/release/aos" serve --port 0 --data-dir "$data/d" --rate-limit-per-minute "${AOS_RATE_LIMIT_PER_MINUTE:-0}" --rate-limit-burst "${AOS_RATE_LIMIT_BURST:-300}" > "$data/out" 2> "$data/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$data/out" 2>/dev/null && break; sleep 0.1; done
