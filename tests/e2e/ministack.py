@@ -94,7 +94,7 @@ def zip_bootstrap(path):
     return buf.getvalue()
 
 
-def transformed_template(template, allow_hosts):
+def transformed_template(template, allow_hosts, endpoint):
     """The SAM template as CloudFormation sees it after `sam package`, changed for the emulator
     only: x86-64 instead of arm64 (CI builds x86-64; ministack runs binaries natively), code in
     the emulator's S3, the logging variables Lambda derives from LoggingConfig, and http_call
@@ -110,6 +110,9 @@ def transformed_template(template, allow_hosts):
             res["Properties"]["CodeUri"] = f"s3://{CODE_BUCKET}/{name}.zip"
     http_call = template["Resources"]["HttpCallFunction"]["Properties"]
     http_call.setdefault("Environment", {}).setdefault("Variables", {})["AOS_HTTP_ALLOW_HOSTS"] = allow_hosts
+    # The emulator's tokens carry AWS's issuer but its keys are served locally (as in AWS, at
+    # <endpoint>/<pool id>/.well-known/jwks.json).
+    glob["Environment"]["Variables"]["AOS_OIDC_JWKS_URL"] = {"Fn::Sub": endpoint + "/${UserPool}/.well-known/jwks.json"}
 
     class NoManagedPolicies:  # the template names no managed policy; SAM adds ARNs it knows itself
         def load(self):
@@ -187,6 +190,52 @@ class Emulator:
             apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
         log(f"created {sum(len(m) for m in paths.values())} routes through the API Gateway v2 API (emulator gap)")
         return api_id
+
+    def ensure_authorizers(self, template, ids, api_id):
+        """The HTTP API's Lambda authorizer (securitySchemes of the OpenAPI body SAM generates) and
+        each route's use of it (the operation's `security`; `NONE` for public routes), created
+        through the API Gateway v2 API where the emulator did not create them from the body."""
+        apigw = self.client("apigatewayv2")
+        lam = self.client("lambda")
+        body = template["Resources"]["HttpApi"]["Properties"]["Body"]
+        existing = {a["Name"]: a["AuthorizerId"] for a in apigw.get_authorizers(ApiId=api_id)["Items"]}
+        authorizers = {}
+        for name, scheme in body.get("components", {}).get("securitySchemes", {}).items():
+            spec = scheme.get("x-amazon-apigateway-authorizer") or {}
+            if spec.get("type") != "request":
+                continue
+            if name in existing:
+                authorizers[name] = existing[name]
+                continue
+            logical = spec["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"]["Fn::GetAtt"][0]
+            arn = lam.get_function(FunctionName=ids[logical])["Configuration"]["FunctionArn"]
+            authorizers[name] = apigw.create_authorizer(
+                ApiId=api_id,
+                Name=name,
+                AuthorizerType="REQUEST",
+                AuthorizerUri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+                IdentitySource=spec["identitySource"],
+                AuthorizerPayloadFormatVersion=spec["authorizerPayloadFormatVersion"],
+                EnableSimpleResponses=spec.get("enableSimpleResponses", False),
+                AuthorizerResultTtlInSeconds=spec.get("authorizerResultTtlInSeconds", 300),
+            )["AuthorizerId"]
+        wanted = {}
+        for path, methods in body["paths"].items():
+            for method, op in methods.items():
+                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                key = "$default" if path == "$default" else f"{verb} {path}"
+                names = [n for req in op.get("security", []) for n in req if n in authorizers]
+                wanted[key] = authorizers[names[0]] if names else None
+        changed = 0
+        for route in apigw.get_routes(ApiId=api_id)["Items"]:
+            want = wanted.get(route["RouteKey"])
+            if want and route.get("AuthorizerId") != want:
+                apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="CUSTOM", AuthorizerId=want)
+                changed += 1
+        public = sorted(k for k, v in wanted.items() if v is None)
+        log(f"authorizers {sorted(authorizers)}: {changed} routes set to use them; without: {public}")
+        if not authorizers or not changed and not existing:
+            raise Failure("the template's HTTP API has no Lambda authorizer, or no route uses it")
 
     def bootstrap_admin_key(self, secret_arn, table):
         """Registers the deploy-time admin key from its secret, as an operator does after
@@ -320,8 +369,13 @@ class Api:
     """The deployed HTTP API, reached through the emulator's path-based execute-api address."""
 
     def __init__(self, endpoint, api_id, key):
+        self.endpoint, self.api_id = endpoint, api_id
         self.base = f"{endpoint}/_aws/execute-api/{api_id}/$default"
         self.key = key
+
+    def with_key(self, key):
+        """The same API called with another bearer credential."""
+        return Api(self.endpoint, self.api_id, key)
 
     def call(self, method, path, body=None, auth=True):
         data = json.dumps(body).encode() if body is not None else None
@@ -365,6 +419,8 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     expect(status == 200 and "/api/v1/runs" in body.get("paths", {}), "the OpenAPI document is served", status)
     status, body = api.call("GET", "/api/v1/runs", auth=False)
     expect(status == 401, "an unauthenticated request is refused with 401", [status, body])
+    status, body = api.with_key("aos_deadbeef_" + "0" * 48).call("GET", "/api/v1/runs")
+    expect(status == 403, "the authorizer refuses an unknown API key (the gateway's 403)", [status, body])
     status, body = api.call("GET", "/api/v1/skills")
     expect(status == 200 and {s["id"] for s in body["skills"]} >= {"http_call", "json_transform"}, "the bootstrap admin key lists the skills", [status, body])
 
@@ -434,11 +490,47 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     status, body = api.call("GET", "/api/v1/runs/does-not-exist/nothing")
     expect(status == 404 and isinstance(body, dict) and body.get("error", {}).get("code") == "NOT_FOUND", "an unknown route answers AOS's JSON 404 ($default route)", [status, body])
 
+    access_control(emu, outputs, api, tenant)
+
     # The sweeper, as its schedule invokes it (the test is over before the first scheduled sweep).
     event = {"id": "e2e-sweep", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
     out = emu.client("lambda").invoke(FunctionName=ids["SweeperFunction"], Payload=json.dumps(event).encode())
     report = json.loads(out["Payload"].read() or b"null")
     expect("FunctionError" not in out and report == {"active_runs": 0}, "a sweep finds no unfinished run", [out.get("FunctionError"), report])
+
+
+def access_control(emu, outputs, api, tenant):
+    """Behind the authorizer: a viewer key made through the API reads but cannot write (the
+    function checks the permission on the principal the authorizer passed), and a person from the
+    stack's Cognito user pool is authorized with the tenant and role of their token."""
+    status, body = api.call("POST", "/api/v1/keys", {"name": "e2e-viewer", "role": "viewer"})
+    expect(status == 201 and body.get("key", "").startswith("aos_"), "POST /api/v1/keys creates a viewer key", [status, body and {k: v for k, v in body.items() if k != "key"}])
+    viewer = api.with_key(body["key"])
+    status, body = viewer.call("GET", "/api/v1/whoami")
+    expect(status == 200 and body.get("tenant") == tenant and body.get("role") == "viewer", "the viewer key's principal reaches the function (whoami)", [status, body])
+    status, body = viewer.call("GET", "/api/v1/runs?limit=1")
+    expect(status == 200, "the viewer key reads runs", [status, body])
+    status, body = viewer.call("POST", "/api/v1/runs", {"plan": {"steps": []}})
+    expect(status == 403 and (body or {}).get("error", {}).get("code") == "FORBIDDEN", "the viewer key may not submit: the function answers 403 FORBIDDEN", [status, body])
+
+    idp = emu.client("cognito-idp")
+    pool, client = outputs["UserPoolId"], outputs["UserPoolClientId"]
+    email, password = "dev@example.com", "E2e-Passw0rd-Long!"
+    idp.admin_create_user(
+        UserPoolId=pool,
+        Username=email,
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "custom:tenant", "Value": tenant}],
+        MessageAction="SUPPRESS",
+        TemporaryPassword="Temp-Passw0rd-Long!",
+    )
+    idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
+    idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName="developer")
+    auth = idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": email, "PASSWORD": password})
+    person = api.with_key(auth["AuthenticationResult"]["IdToken"])
+    status, body = person.call("GET", "/api/v1/whoami")
+    expect(status == 200 and body.get("tenant") == tenant and body.get("role") == "developer" and body.get("kind") == "user", "a Cognito user's ID token is authorized with its tenant and group", [status, body])
+    status, body = person.call("GET", "/api/v1/runs?limit=1")
+    expect(status == 200, "the developer reads runs with the ID token", [status, body])
 
 
 def main():
@@ -463,12 +555,13 @@ def main():
     emu = Emulator(args.endpoint)
     target = Target()
     try:
-        cf_template = transformed_template(template, allow_hosts="127.0.0.1")
+        cf_template = transformed_template(template, allow_hosts="127.0.0.1", endpoint=args.endpoint)
         started = time.time()
         outputs = emu.deploy(cf_template, zips)
         log(f"stack created in {time.time() - started:.1f} s")
         ids = emu.physical_ids()
         api_id = emu.ensure_http_api_routes(cf_template, ids)
+        emu.ensure_authorizers(cf_template, ids, api_id)
         key, tenant = emu.bootstrap_admin_key(outputs["BootstrapAdminKeySecretArn"], outputs["TableName"])
         log(f"admin key for tenant {tenant} registered from the BootstrapAdminKey secret")
         scenario(emu, outputs, ids, api_id, key, tenant, target)

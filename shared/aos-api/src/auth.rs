@@ -234,6 +234,26 @@ pub async fn verify_bearer(state: &AppState, token: &str) -> Result<(Principal, 
     }
 }
 
+/// The credential of an `Authorization` header value: `Bearer <credential>` (either case of
+/// `Bearer`), trimmed; `None` for any other scheme.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+}
+
+/// [`verify_bearer`], then records a person's first request with a token in the audit log (once
+/// per token and process). What both the `authenticate` middleware and the AWS authorizer
+/// function run on a bearer credential.
+pub async fn resolve_bearer(state: &AppState, token: &str) -> Result<Principal, AuthFailure> {
+    let (principal, session) = verify_bearer(state, token).await?;
+    if let (PrincipalKind::User, Some(id)) = (principal.kind, session.as_deref()) {
+        if state.authn.sessions.first(id) {
+            let detail = json!({"name": principal.name, "expires_at_ms": principal.expires_at_ms});
+            state.rt.audit.record(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail).await;
+        }
+    }
+    Ok(principal)
+}
+
 /// Resolves the caller to a principal (or answers 401), then applies the caller's rate limit.
 /// A principal already attached by the deployment (the AWS authorizer's verified context) is used
 /// as is; nothing in the request itself can attach one.
@@ -245,21 +265,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                .map(str::trim)
+                .and_then(bearer_token)
                 .ok_or_else(|| unauthenticated("missing `Authorization: Bearer <API key or token>` header"))?;
-            let (principal, session) = match verify_bearer(&state, token).await {
-                Ok(found) => found,
+            let principal = match resolve_bearer(&state, token).await {
+                Ok(p) => p,
                 Err(AuthFailure::Unauthenticated(m)) => return Err(unauthenticated(&m)),
                 Err(AuthFailure::NoRole(m)) => return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", m)),
                 Err(AuthFailure::Unavailable(m)) => return Err(ApiError::from(aos_core::DomainError::Storage(m))),
             };
-            if let (PrincipalKind::User, Some(id)) = (principal.kind, session.as_deref()) {
-                if state.authn.sessions.first(id) {
-                    let detail = json!({"name": principal.name, "expires_at_ms": principal.expires_at_ms});
-                    state.rt.audit.record(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail).await;
-                }
-            }
             req.extensions_mut().insert(principal.clone());
             principal
         }

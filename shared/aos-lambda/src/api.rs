@@ -3,7 +3,10 @@
 //! (HTTP API, payload 2.0) events into requests for them.
 
 use aos_api::{resource_app, AppState, Resource};
+use aos_runtime::auth::Principal;
 use aos_runtime::Runtime;
+use axum::extract::Request;
+use lambda_http::request::RequestContext;
 use std::sync::Arc;
 
 /// `functions/api-runs`: runs (with simulate and replay) and workflows.
@@ -24,5 +27,39 @@ pub fn app(rt: Arc<Runtime>, resources: &[Resource]) -> Result<axum::Router, lam
     if let Some(cfg) = aos_runtime::oidc::OidcConfig::from_env()? {
         state = state.with_oidc(cfg);
     }
-    Ok(resource_app(state, resources))
+    Ok(resource_app(state, resources).layer(axum::middleware::map_request(attach_authorizer_principal)))
+}
+
+/// Runs before `aos_api::auth::authenticate`: the principal the authorizer function verified,
+/// taken from the API Gateway request context (`requestContext.authorizer.lambda`), which only
+/// the gateway fills in — headers, query and body are never read here, so nothing a client sends
+/// can produce a principal. Without such a context (routes without the authorizer, direct
+/// invocations) or with one that is malformed or whose credential has since expired, nothing is
+/// attached and `authenticate` verifies the bearer credential itself. Handlers check permissions
+/// against the principal either way.
+async fn attach_authorizer_principal(mut req: Request) -> Request {
+    // Only this layer may attach a principal; nothing before it does, but make it certain.
+    req.extensions_mut().remove::<Principal>();
+    if let Some(p) = authorizer_principal(&req) {
+        req.extensions_mut().insert(p);
+    }
+    req
+}
+
+fn authorizer_principal(req: &Request) -> Option<Principal> {
+    #[allow(irrefutable_let_patterns)] // one variant with the `apigw_http` feature alone
+    let Some(RequestContext::ApiGatewayV2(ctx)) = req.extensions().get::<RequestContext>() else { return None };
+    let fields = &ctx.authorizer.as_ref()?.fields;
+    if fields.is_empty() {
+        return None;
+    }
+    let Some(p) = crate::authorizer::principal_from_context(fields) else {
+        tracing::warn!("the request's authorizer context is not a principal; verifying the credential instead");
+        return None;
+    };
+    if p.expires_at_ms.is_some_and(|exp| exp <= aos_runtime::runs::now_ms()) {
+        // A cached authorization can outlive the credential: verify it again (and refuse it).
+        return None;
+    }
+    Some(p)
 }

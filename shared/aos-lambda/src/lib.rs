@@ -3,6 +3,7 @@
 //! [`runtime_from_env`] and hands one of these handlers to the Lambda runtime.
 
 pub mod api;
+pub mod authorizer;
 pub mod error;
 pub mod init;
 pub mod orchestrator;
