@@ -1,12 +1,18 @@
 """Access control through the SDK, against a real `aos serve`: who am I, API keys of every role
 (create, list, rotate, revoke), permissions as typed 403s, the audit log across pages, 422s that
-name the field, and per-key rate limits (typed 429 with its headers, and the client's retry of
-reads honouring ``Retry-After``)."""
+name the field, per-key rate limits (typed 429 with its headers, and the client's retry of
+reads honouring ``Retry-After``), and people signing in with an OpenID Connect token (``token=``)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import threading
 import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, get_args
 
 import httpx
@@ -14,7 +20,7 @@ import pytest
 
 import aos
 from aos.models import Role
-from conftest import DOCS, AosServer
+from conftest import DOCS, AosServer, _stop, start_server
 
 pytestmark = pytest.mark.contract
 
@@ -321,3 +327,96 @@ def test_limits_are_per_key_and_audited(limited_server: AosServer, unique: str) 
     with aos.Client(limited_server.url, limited_server.api_key, max_retries=3) as admin:
         events = admin.audit.list_page(action="rate_limited").events
     assert events and events[0].actor == f"key:{me.id}" and events[0].detail["limit_per_minute"] == 60
+
+
+# ---- people with an OpenID Connect token: a real RS256 JWT (signed with the `openssl` CLI), checked
+# by the server against a JWKS served here
+
+
+class IdentityProvider:
+    """An RSA signing key and a JWKS endpoint on 127.0.0.1, issuing JWTs as an identity provider does."""
+
+    KID = "sdk-test-key"
+    AUDIENCE = "sdk-test-client"
+
+    def __init__(self, workdir: Path) -> None:
+        self.key = workdir / "idp.pem"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(self.key)],
+                       check=True, capture_output=True)
+        out = subprocess.run(["openssl", "rsa", "-in", str(self.key), "-noout", "-modulus"], check=True, capture_output=True, text=True)
+        modulus = bytes.fromhex(out.stdout.strip().split("=", 1)[1])
+        jwks = {"keys": [{"kty": "RSA", "kid": self.KID, "alg": "RS256", "use": "sig", "n": _b64(modulus), "e": _b64((65537).to_bytes(3, "big"))}]}
+        body = json.dumps(jwks).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def token(self, **claims: Any) -> str:
+        now = int(time.time())
+        head = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": self.KID}).encode())
+        payload = {"iss": self.issuer, "aud": self.AUDIENCE, "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex,
+                   "custom:tenant": "dev", **claims}
+        signing_input = f"{head}.{_b64(json.dumps(payload).encode())}"
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)], input=signing_input.encode(),
+                             check=True, capture_output=True).stdout
+        return f"{signing_input}.{_b64(sig)}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityProvider]:
+    provider = IdentityProvider(tmp_path_factory.mktemp("idp"))
+    yield provider
+    provider.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def oidc_server(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[AosServer]:
+    server, proc = start_server(tmp_path_factory, {"AOS_OIDC_ISSUER": idp.issuer, "AOS_OIDC_AUDIENCE": idp.AUDIENCE})
+    try:
+        yield server
+    finally:
+        _stop(proc.pid, proc)
+
+
+def test_an_oidc_token_is_a_user_with_the_role_of_its_group(oidc_server: AosServer, idp: IdentityProvider) -> None:
+    token = idp.token(sub="user-1", email="dev@example.com", **{"cognito:groups": ["developer"]})
+    with aos.Client(oidc_server.url, token=token) as c:
+        me = c.whoami()
+        assert (me.tenant, me.role, me.kind, me.id, me.name) == ("dev", "developer", "user", "user-1", "dev@example.com")
+        assert me.expires_at_ms is not None and me.expires_at_ms > now_ms()
+        with pytest.raises(aos.PermissionDeniedError):
+            c.keys.list()
+    admin_token = idp.token(sub="admin-1", **{"cognito:groups": ["viewer", "admin"]})
+    with aos.Client(oidc_server.url, token=admin_token) as admin:
+        assert admin.whoami().role == "admin", "the strongest of the user's groups"
+        made = admin.keys.create("made-by-a-person", "machine")
+        assert made.record.created_by == "user:admin-1"
+        assert any(e.actor == "user:admin-1" for e in admin.audit.list(action="login"))
+
+
+def test_refused_oidc_tokens(oidc_server: AosServer, idp: IdentityProvider) -> None:
+    now = int(time.time())
+    expired = idp.token(sub="u", exp=now - 3600, iat=now - 7200, **{"cognito:groups": ["admin"]})
+    with aos.Client(oidc_server.url, token=expired, max_retries=0) as c:
+        with pytest.raises(aos.AuthenticationError) as refused:
+            c.whoami()
+    assert refused.value.code == "UNAUTHENTICATED" and "expired" in refused.value.message
+    with aos.Client(oidc_server.url, token=idp.token(sub="u", **{"cognito:groups": ["sales"]}), max_retries=0) as c:
+        with pytest.raises(aos.PermissionDeniedError) as no_role:
+            c.whoami()
+    assert no_role.value.code == "FORBIDDEN"
