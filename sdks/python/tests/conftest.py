@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -72,6 +72,30 @@ def standin() -> Iterator[StandIn]:
 
 @pytest.fixture(scope="session")
 def aos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AosServer]:
+    server, proc = start_server(tmp_path_factory)
+    try:
+        yield server
+    finally:
+        _stop(proc.pid, proc)
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AosServer]:
+    """A second `aos serve` with a tight rate limit: 60 requests a minute per key, bursts of 2."""
+    server, proc = start_server(
+        tmp_path_factory, {"AOS_RATE_LIMIT_PER_MINUTE": "60", "AOS_RATE_LIMIT_BURST": "2"}
+    )
+    try:
+        yield server
+    finally:
+        _stop(proc.pid, proc)
+
+
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: Optional[Dict[str, str]] = None
+) -> Tuple[AosServer, "subprocess.Popen[bytes]"]:
+    """Start `aos serve` on a free port with a fresh data directory; ``extra_env`` adds to (or
+    overrides) its environment. The caller stops it with ``_stop``."""
     binary = aos_binary()
     if not binary.exists() or not os.access(binary, os.X_OK):
         raise RuntimeError(
@@ -79,7 +103,7 @@ def aos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AosServer]:
             "`CARGO_TARGET_DIR=~/.cache/aos-target cargo build -p aos-cli`"
         )
     data_dir = tmp_path_factory.mktemp("aos-data")
-    log = data_dir.parent / "aos-serve.log"
+    log = data_dir.parent / f"aos-serve-{data_dir.name}.log"
     env = dict(os.environ)
     env.update(
         {
@@ -89,8 +113,9 @@ def aos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AosServer]:
             "AOS_LOG": env.get("AOS_LOG", "warn"),
         }
     )
-    for var in ("AOS_URL", "AOS_API_KEY", "AOS_PORT", "AOS_HOST", "AOS_DATA_DIR"):
+    for var in ("AOS_URL", "AOS_API_KEY", "AOS_PORT", "AOS_HOST", "AOS_DATA_DIR", "AOS_RATE_LIMIT_PER_MINUTE", "AOS_RATE_LIMIT_BURST"):
         env.pop(var, None)
+    env.update(extra_env or {})
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(
             [str(binary), "serve", "--port", "0", "--data-dir", str(data_dir)],
@@ -138,10 +163,7 @@ def aos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AosServer]:
         pid=proc.pid,
         log=log,
     )
-    try:
-        yield server
-    finally:
-        _stop(proc.pid, proc)
+    return server, proc
 
 
 def _stop(pid: int, proc: "subprocess.Popen[bytes]") -> None:

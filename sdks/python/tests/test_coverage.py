@@ -34,10 +34,10 @@ def openapi_operations() -> Dict[str, Tuple[str, str]]:
     return out
 
 
-RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures")
+RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures", "keys", "audit")
 #: Methods of AsyncClient that return an async pager (iterated with ``async for``) instead of a
 #: coroutine.
-ASYNC_PAGERS = {"runs.list", "failures.list"}
+ASYNC_PAGERS = {"runs.list", "failures.list", "audit.list"}
 
 
 def resolve(obj: Any, dotted: str) -> Any:
@@ -141,6 +141,12 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
             from_ms=1, to_ms=2, bucket_ms=1, code="HTTP_503", category="TRANSIENT", skill="http_call", kind="run"
         ),
         "get_metrics": _ops.get_metrics(),
+        "whoami": _ops.whoami(),
+        "create_key": _ops.create_key("ci", "machine", expires_in_days=30),
+        "list_keys": _ops.list_keys(),
+        "revoke_key": _ops.revoke_key("0a1b2c3d"),
+        "rotate_key": _ops.rotate_key("0a1b2c3d"),
+        "list_audit": _ops.list_audit(from_ms=1, to_ms=2, action="key.created", limit=10, cursor="c"),
         "healthz": _ops.health(),
         "openapi_document": _ops.openapi(),
     }
@@ -166,7 +172,7 @@ def test_operations_send_what_openapi_describes() -> None:
         op = OPENAPI["paths"][template][method.lower()]
         documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
         assert set(call.params or {}) <= documented, (op_id, call.params, documented)
-        if op_id in ("list_failures", "get_failure_stats"):
+        if op_id in ("list_failures", "get_failure_stats", "list_audit"):
             assert set(call.params or {}) == documented, f"{op_id}: the SDK sends {sorted(call.params or {})}"
         has_body = "requestBody" in op
         assert (call.body is not _ops.Call.__dataclass_fields__["body"].default) == has_body, op_id
@@ -202,6 +208,9 @@ def test_every_documented_error_status_has_a_typed_error() -> None:
             assert {"400", "413", "415", "422"} <= set(op["responses"]), f"{op_id}: takes a body, documents {sorted(op['responses'])}"
     assert {401, 403, 409, 503} <= seen
     assert aos.errors.error_for_status(409) is aos.ConflictError
+    # Any authenticated operation may be answered 429 RATE_LIMITED (the document does not list it
+    # per operation): it has its typed error too.
+    assert aos.errors.error_for_status(429) is aos.RateLimitError
 
 
 def test_query_bounds_match_the_document() -> None:
@@ -243,6 +252,32 @@ def test_failure_and_catalog_bounds_match_the_document() -> None:
             _ops.match_failure("m", http_status=bad)
     with pytest.raises(TypeError):
         _ops.match_failure(None)  # type: ignore[arg-type]
+
+
+def test_access_bounds_match_the_document() -> None:
+    """The SDK refuses, before sending, audit page sizes and key expiries the API would refuse; the
+    role and action literals are the document's enums; every scope the document names is one the
+    SDK knows to be an admin's (admins hold every permission)."""
+    from aos._http import MAX_AUDIT_LIMIT, MAX_KEY_DAYS, MIN_KEY_DAYS
+
+    limit = next(p for p in operation("list_audit")["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (MIN_PAGE_LIMIT, MAX_AUDIT_LIMIT)
+    for ok in (MIN_PAGE_LIMIT, MAX_AUDIT_LIMIT):
+        assert _ops.list_audit(limit=ok).params["limit"] == ok  # type: ignore[index]
+    for bad in (MIN_PAGE_LIMIT - 1, MAX_AUDIT_LIMIT + 1):
+        with pytest.raises(ValueError, match="limit"):
+            _ops.list_audit(limit=bad)
+        with pytest.raises(ValueError, match="limit"):
+            aos.Client("http://127.0.0.1:9", "k").audit.list(limit=bad)
+    days = OPENAPI["components"]["schemas"]["CreateKey"]["properties"]["expires_in_days"]
+    assert (days["minimum"], days["maximum"]) == (MIN_KEY_DAYS, MAX_KEY_DAYS)
+    for ok in (MIN_KEY_DAYS, MAX_KEY_DAYS):
+        assert _ops.create_key("k", "viewer", ok).body == {"name": "k", "role": "viewer", "expires_in_days": ok}
+    for bad in (MIN_KEY_DAYS - 1, MAX_KEY_DAYS + 1, True):
+        with pytest.raises(ValueError, match="expires_in_days"):
+            _ops.create_key("k", "viewer", bad)
+    assert _ops.create_key("k", "admin").body == {"name": "k", "role": "admin"}
+    assert _ops.revoke_key("a/b").path == "/api/v1/keys/a%2Fb"
 
 
 def test_query_values_are_sent_as_the_api_reads_them() -> None:

@@ -289,6 +289,17 @@ def _mutated(name: str, change: Any) -> Dict[str, Any]:
         ("AttemptRecord", lambda s: s["properties"].pop("failure")),
         ("Run", lambda s: s["properties"].update(
             {"failure": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/StepError"}]}})),
+        # Access: who am I, keys, the audit log.
+        ("WhoAmI", lambda s: s["properties"].update({"role": {"$ref": "#/components/schemas/PrincipalKind"}})),
+        ("WhoAmI", lambda s: s["required"].append("expires_at_ms")),
+        ("ApiKeyRecord", lambda s: s["properties"].pop("rotated_from")),
+        ("ApiKeyRecord", lambda s: s["properties"].update({"created_by": {"type": ["string", "null"]}})),
+        ("ApiKeyRecord", lambda s: s["required"].append("name")),
+        ("CreateKey", lambda s: s["required"].append("expires_in_days")),
+        ("CreatedKey", lambda s: s["properties"].update({"record": {"$ref": "#/components/schemas/WhoAmI"}})),
+        ("AuditEvent", lambda s: s["properties"].update({"action": {"$ref": "#/components/schemas/Role"}})),
+        ("AuditEvent", lambda s: s["properties"].update({"detail": {"type": "string"}})),
+        ("AuditList", lambda s: s["required"].append("next_cursor")),
     ],
 )
 def test_the_check_detects_drift(name: str, change: Any) -> None:
@@ -300,7 +311,7 @@ def test_additional_properties_false_schemas_are_request_models() -> None:
     # Schemas that reject unknown fields are the ones the SDK sends; to_dict must not add any.
     strict = sorted(n for n, s in SCHEMAS.items() if s.get("additionalProperties") is False)
     assert strict == [
-        "Budget", "CreateWorkflow", "MatchRequest", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest", "Step", "SubmitRun",
+        "Budget", "CreateKey", "CreateWorkflow", "MatchRequest", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest", "Step", "SubmitRun",
     ]
     # A match request sends only what was given.
     match_props, match_required = flatten(SCHEMAS["MatchRequest"])
@@ -380,7 +391,8 @@ def test_models_are_exported() -> None:
     for name in ["Plan", "Step", "RunView", "StepView", "AttemptRecord", "Outcome", "StepError", "SkillSpec",
                  "Simulation", "ReplayReport", "Workflow", "RunList", "RunSummary", "TraceEntry", "Health",
                  "Divergence", "FailureMatch", "CatalogEntry", "CatalogView", "MatchResponse", "FailureRecord",
-                 "FailureList", "FailureStats", "RecoveryStats", "FailureBucket"]:
+                 "FailureList", "FailureStats", "RecoveryStats", "FailureBucket", "WhoAmI", "ApiKeyRecord",
+                 "CreatedKey", "KeyList", "AuditEvent", "AuditList"]:
         assert getattr(aos, name) is MODELS[name]
 
 
@@ -469,3 +481,26 @@ def test_failure_of_attempts_and_runs_is_optional() -> None:
 
 
 
+
+
+def test_access_models_round_trip() -> None:
+    """Answers as `aos serve` writes them: optional fields left out; the secret of a new key kept
+    out of its repr."""
+    record = {"key_id": "0a1b2c3d", "role": "machine", "prefix": "aos_0a1b2c3d", "name": "ci",
+              "created_at_ms": 1, "created_by": "key:00000000", "expires_at_ms": 86_400_001}
+    rec = models.ApiKeyRecord.from_dict(record)
+    assert rec.to_dict() == record and not rec.revoked and rec.active_at(2) and not rec.active_at(86_400_001)
+    revoked = models.ApiKeyRecord.from_dict({**record, "revoked_at_ms": 5, "rotated_from": "ffffffff"})
+    assert revoked.revoked and not revoked.active_at(2) and revoked.rotated_from == "ffffffff"
+    secret = "aos_0a1b2c3d_" + "ab" * 24
+    created = models.CreatedKey.from_dict({"key": secret, "record": record})
+    assert created.key == secret and created.record == rec and secret not in repr(created)
+    me = models.WhoAmI.from_dict({"tenant": "dev", "role": "viewer", "kind": "api_key", "id": "0a1b2c3d",
+                                  "name": "", "permissions": ["runs:read"]})
+    assert me.expires_at_ms is None and me.can("runs:read") and not me.can("keys:manage")
+    event = {"id": "0000000000001#x", "at_ms": 1, "action": "key.created", "actor": "key:00000000",
+             "role": "admin", "target": "key:0a1b2c3d", "detail": {"name": "ci", "role": "machine"}}
+    page = models.AuditList.from_dict({"events": [event]})
+    assert page.next_cursor is None and page.events[0].detail["role"] == "machine"
+    assert page.to_dict() == {"events": [event]}
+    assert models.CreateKey("ci", "machine").to_dict() == {"name": "ci", "role": "machine"}

@@ -74,6 +74,28 @@ def sync_usage(client: aos.Client) -> None:
     assert_type(client.metrics(), str)
     assert_type(run.trace, List[aos.TraceEntry])
     assert_type(run.cancel_requested, bool)
+    me = client.whoami()
+    assert_type(me, aos.WhoAmI)
+    assert_type(me.role, aos.models.Role)
+    assert_type(me.permissions, List[str])
+    created = client.keys.create("ci", "machine", expires_in_days=30)
+    assert_type(created, aos.CreatedKey)
+    assert_type(created.key, str)
+    assert_type(created.record.expires_at_ms, "int | None")
+    assert_type(client.keys.list(), List[aos.ApiKeyRecord])
+    assert_type(client.keys.revoke("k"), aos.ApiKeyRecord)
+    assert_type(client.keys.rotate("k"), aos.CreatedKey)
+    for event in client.audit.list(action="key.created", limit=10):
+        assert_type(event, aos.AuditEvent)
+        assert_type(event.action, aos.models.AuditAction)
+    assert_type(client.audit.list_page(cursor="c"), aos.AuditList)
+    try:
+        client.whoami()
+    except aos.RateLimitError as limited:
+        assert_type(limited.retry_after, "float | None")
+        assert_type(limited.limit, "int | None")
+        assert_type(limited.remaining, "int | None")
+        assert_type(limited.reset, "float | None")
 
 
 async def async_usage(client: aos.AsyncClient) -> None:
@@ -92,3 +114,9 @@ async def async_usage(client: aos.AsyncClient) -> None:
     assert_type(await client.failures.list_page(), aos.FailureList)
     assert_type(await client.failures.stats(kind="run"), aos.FailureStats)
     assert_type(await client.metrics(), str)
+    assert_type(await client.whoami(), aos.WhoAmI)
+    assert_type(await client.keys.create("ci", "viewer"), aos.CreatedKey)
+    assert_type(await client.keys.list(), List[aos.ApiKeyRecord])
+    async for event in client.audit.list():
+        assert_type(event, aos.AuditEvent)
+    assert_type(await client.audit.list_page(), aos.AuditList)

@@ -4,24 +4,30 @@
 
 import { RunFailedError, WaitTimeoutError } from "./errors.js";
 import { Transport, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
-import { FailurePager, RunPager } from "./pagination.js";
+import { AuditPager, FailurePager, RunPager } from "./pagination.js";
 import { PlanBuilder } from "./plan.js";
 import { ProgressTracker, type ProgressEvent } from "./progress.js";
 import { verifyRun, type VerifyReport } from "./verify.js";
 import {
   isFinalStatus,
+  type ApiKeyRecord,
+  type AuditAction,
+  type AuditList,
   type CancelResult,
   type CatalogEntry,
   type CatalogView,
   type Category,
+  type CreatedKey,
   type FailureKind,
   type FailureList,
   type FailureStats,
   type Health,
   type JsonObject,
+  type KeyList,
   type MatchResponse,
   type Plan,
   type ReplayReport,
+  type Role,
   type RunList,
   type RunStatus,
   type RunView,
@@ -30,6 +36,7 @@ import {
   type SkillList,
   type SkillSpec,
   type Submitted,
+  type WhoAmI,
   type Workflow,
   type WorkflowList,
 } from "./types.js";
@@ -42,11 +49,12 @@ export const MAX_WAIT_MS = 30_000;
 export interface AosClientOptions {
   /** API base URL; default `AOS_URL` from the environment, else `http://127.0.0.1:8080`. A trailing `/api/v1` is dropped. */
   baseUrl?: string;
-  /** An AOS API key, sent as a bearer token; default `AOS_API_KEY` (or `AOS_TOKEN`) from the environment. */
+  /** An AOS API key (`aos_...`), sent as a bearer token; default `AOS_API_KEY` (or `AOS_TOKEN`) from the environment. */
   apiKey?: string;
   /**
-   * Another bearer credential (e.g. a token from an identity provider) in place of `apiKey`, or a
-   * function returning one, called before every request.
+   * An OpenID Connect token from the deployment's identity provider (a JWT; the API takes the
+   * tenant and role from its claims) in place of `apiKey`, or a function returning one, called
+   * before every request (so a refreshed token is picked up). Sent the same way as `apiKey`.
    */
   token?: TokenSource;
   /** The `fetch` to use; the global one by default. */
@@ -406,6 +414,114 @@ export class Failures {
   }
 }
 
+/** `keys.create` parameters. */
+export interface CreateKeyParams {
+  /** What the key is for, 1–64 printable characters, e.g. `ci-deploy`. */
+  name: string;
+  role: Role;
+  /** Days until the key stops working, 1–3650; no expiry when absent. */
+  expiresInDays?: number;
+}
+
+/** The expiries (days) `POST /api/v1/keys` accepts. */
+export const MIN_KEY_DAYS = 1;
+export const MAX_KEY_DAYS = 3650;
+/** The largest page of `GET /api/v1/audit`. */
+export const MAX_AUDIT_LIMIT = 500;
+
+/**
+ * The tenant's API keys. Needs the `keys:manage` permission (admins only; other roles get
+ * `PermissionDeniedError`).
+ */
+export class Keys {
+  constructor(private readonly client: AosClient) {}
+
+  /**
+   * `POST /api/v1/keys`: creates a key for `role` in the caller's tenant. The answer's `key` is the
+   * secret, shown this once; `record` describes it. Not retried (a repetition would create a
+   * second key). `expiresInDays` outside 1–3650 is a `RangeError` before anything is sent.
+   */
+  create(params: CreateKeyParams): Promise<CreatedKey> {
+    const body: Record<string, unknown> = { name: params.name, role: params.role };
+    if (params.expiresInDays !== undefined) {
+      const d = params.expiresInDays;
+      if (!Number.isInteger(d) || d < MIN_KEY_DAYS || d > MAX_KEY_DAYS) {
+        throw new RangeError(`expiresInDays must be an integer from ${MIN_KEY_DAYS} to ${MAX_KEY_DAYS}`);
+      }
+      body.expires_in_days = d;
+    }
+    return this.client.transport.request<CreatedKey>("POST", "/api/v1/keys", { body });
+  }
+
+  /** `GET /api/v1/keys`: every key of the tenant, newest first, revoked and expired ones included (never their secrets). */
+  async list(): Promise<ApiKeyRecord[]> {
+    return (await this.client.transport.request<KeyList>("GET", "/api/v1/keys", { retryable: true })).keys;
+  }
+
+  /**
+   * `DELETE /api/v1/keys/{key_id}`: revokes a key; it stops working at once (`AuthenticationError`)
+   * and stays listed with `revoked_at_ms`. Revoking it again changes nothing, so it is retried like a read.
+   */
+  revoke(keyId: string): Promise<ApiKeyRecord> {
+    return this.client.transport.request<ApiKeyRecord>("DELETE", `/api/v1/keys/${seg(keyId)}`, { retryable: true });
+  }
+
+  /**
+   * `POST /api/v1/keys/{key_id}/rotate`: replaces a key with a new one of the same role, name and
+   * expiry, and revokes the old one. `ConflictError` `KEY_INACTIVE` when it is already revoked or expired.
+   */
+  rotate(keyId: string): Promise<CreatedKey> {
+    return this.client.transport.request<CreatedKey>("POST", `/api/v1/keys/${seg(keyId)}/rotate`);
+  }
+}
+
+/** `audit.list` and `audit.listPage` parameters. */
+export interface ListAuditParams {
+  /** Start of the time range (ms since the epoch, or a Date), inclusive; default 30 days before `to`. */
+  from?: number | Date;
+  /** End of the time range (ms since the epoch, or a Date), inclusive; default now. */
+  to?: number | Date;
+  /** Only events of this kind. */
+  action?: AuditAction;
+  /** Page size, 1–500 (the server's default is 100). */
+  limit?: number;
+  /** Start from this cursor instead of the first page. */
+  cursor?: string;
+}
+
+/**
+ * The tenant's audit log: key creations, rotations and revocations, permission denials, logins and
+ * rate-limit refusals. Needs the `audit:read` permission (admins only).
+ */
+export class Audit {
+  constructor(private readonly client: AosClient) {}
+
+  /**
+   * `GET /api/v1/audit`: one page of events, newest first; pass its `next_cursor` as `cursor`, with
+   * the same other parameters, for the next. `ValidationError` `INVALID_QUERY` (field `from`) when
+   * `from` is after `to`, `INVALID_CURSOR` for a cursor that is not valid.
+   */
+  listPage(params: ListAuditParams = {}): Promise<AuditList> {
+    if (params.limit !== undefined && !(Number.isInteger(params.limit) && params.limit >= 1 && params.limit <= MAX_AUDIT_LIMIT)) {
+      throw new RangeError(`limit must be an integer from 1 to ${MAX_AUDIT_LIMIT}`);
+    }
+    return this.client.transport.request<AuditList>("GET", "/api/v1/audit", {
+      query: { from: toMs(params.from), to: toMs(params.to), action: params.action, limit: params.limit, cursor: params.cursor },
+      retryable: true,
+    });
+  }
+
+  /**
+   * Every event matching the filters, newest first, fetched page by page as you iterate:
+   * `for await (const e of client.audit.list({ action: "key.created" }))`. `maxItems` stops early.
+   * Without `to`, each iteration fixes it at the time it starts, so that its pages agree.
+   */
+  list(params: ListAuditParams & { maxItems?: number } = {}): AuditPager {
+    const { maxItems, cursor, ...filters } = params;
+    return new AuditPager((c, request) => this.listPage({ ...filters, to: filters.to ?? request.startedAtMs, cursor: c }), { cursor, maxItems });
+  }
+}
+
 /**
  * A client of the AOS API.
  *
@@ -425,6 +541,8 @@ export class AosClient {
   readonly secrets: Secrets;
   readonly catalog: Catalog;
   readonly failures: Failures;
+  readonly keys: Keys;
+  readonly audit: Audit;
 
   constructor(options: AosClientOptions = {}) {
     if (options.apiKey !== undefined && options.token !== undefined) {
@@ -453,6 +571,16 @@ export class AosClient {
     this.secrets = new Secrets(this);
     this.catalog = new Catalog(this);
     this.failures = new Failures(this);
+    this.keys = new Keys(this);
+    this.audit = new Audit(this);
+  }
+
+  /**
+   * `GET /api/v1/whoami`: the caller as the API sees it: tenant, role, kind (`api_key` or `user`),
+   * id, name, expiry, and the permissions (OpenAPI scopes) its role holds. Every role may call it.
+   */
+  whoami(): Promise<WhoAmI> {
+    return this.transport.request<WhoAmI>("GET", "/api/v1/whoami", { retryable: true });
   }
 
   /** `POST /api/v1/simulate`: validates a plan and estimates its cost, latency and risk. */

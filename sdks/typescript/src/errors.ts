@@ -89,10 +89,16 @@ export class APITimeoutError extends APIConnectionError {}
 /** 400: malformed JSON (`INVALID_JSON`) or query (`INVALID_QUERY`). */
 export class BadRequestError extends AosError {}
 
-/** 401 `UNAUTHENTICATED`: no API key, or one that is not valid. */
+/**
+ * 401 `UNAUTHENTICATED`: no credential, or one that is not valid: an unknown, revoked (or rotated)
+ * or expired API key, or an identity-provider token that failed verification.
+ */
 export class AuthenticationError extends AosError {}
 
-/** 403 `FORBIDDEN`: the key's role lacks the permission the route needs. */
+/**
+ * 403 `FORBIDDEN`: the caller's role lacks the operation's permission (its OpenAPI security scope,
+ * e.g. `keys:manage`; `client.whoami()` lists the caller's), or a verified user's token maps to no role.
+ */
 export class PermissionDeniedError extends AosError {}
 
 /** 404 `NOT_FOUND`: no such run, workflow (or version), skill or route. */
@@ -130,8 +136,32 @@ export class ValidationError extends AosError {
   }
 }
 
-/** 429: too many requests (after the SDK's own retries). `retryAfterMs` is the server's hint. */
-export class RateLimitError extends AosError {}
+/**
+ * 429 `RATE_LIMITED`: the caller's request budget is spent (limits are per API key or user).
+ * `retryAfterMs` is the answer's `Retry-After`; `limit`, `remaining` and `resetMs` come from its
+ * `X-RateLimit-Limit` (requests a minute), `X-RateLimit-Remaining` and `X-RateLimit-Reset` headers.
+ * The client retries requests that are safe to repeat after `Retry-After` itself (`maxRetries`);
+ * this is what is left after those retries, or from a request that is not safe to repeat.
+ */
+export class RateLimitError extends AosError {
+  private header(name: string): number | undefined {
+    const v = this.headers[name];
+    return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined;
+  }
+  /** Requests a minute the caller may make (`X-RateLimit-Limit`). */
+  get limit(): number | undefined {
+    return this.header("x-ratelimit-limit");
+  }
+  /** Requests left in the current burst (`X-RateLimit-Remaining`), 0 when limited. */
+  get remaining(): number | undefined {
+    return this.header("x-ratelimit-remaining");
+  }
+  /** Time until the next request is allowed, in ms (`X-RateLimit-Reset`, sent in seconds). */
+  get resetMs(): number | undefined {
+    const s = this.header("x-ratelimit-reset");
+    return s === undefined ? undefined : s * 1000;
+  }
+}
 
 /** 5xx. */
 export class ServerError extends AosError {}

@@ -7,12 +7,17 @@ export {
   AosClient,
   DEFAULT_BASE_URL,
   MAX_WAIT_MS,
+  MIN_KEY_DAYS,
+  MAX_KEY_DAYS,
+  MAX_AUDIT_LIMIT,
   Runs,
   Workflows,
   Skills,
   Secrets,
   Catalog,
   Failures,
+  Keys,
+  Audit,
   type AosClientOptions,
   type PlanLike,
   type SubmitRunParams,
@@ -24,6 +29,8 @@ export {
   type FailureFilters,
   type ListFailuresParams,
   type FailureStatsParams,
+  type CreateKeyParams,
+  type ListAuditParams,
 } from "./client.js";
 export {
   AosError,
@@ -49,7 +56,7 @@ export {
   type AosErrorInit,
 } from "./errors.js";
 export { Transport, isRetryable, RETRY_STATUSES, RETRY_CODES, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
-export { Pager, RunPager, FailurePager, type PageFetcher, type PageRequest, type PagerOptions } from "./pagination.js";
+export { Pager, RunPager, FailurePager, AuditPager, type PageFetcher, type PageRequest, type PagerOptions } from "./pagination.js";
 export { ProgressEvent, ProgressTracker } from "./progress.js";
 export {
   PlanBuilder,

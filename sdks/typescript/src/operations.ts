@@ -35,6 +35,12 @@ export const OPERATIONS = {
   list_failures: { method: "GET", path: "/api/v1/failures", sdk: "failures.listPage" },
   get_failure_stats: { method: "GET", path: "/api/v1/failures/stats", sdk: "failures.stats" },
   get_metrics: { method: "GET", path: "/metrics", sdk: "metrics" },
+  whoami: { method: "GET", path: "/api/v1/whoami", sdk: "whoami" },
+  create_key: { method: "POST", path: "/api/v1/keys", sdk: "keys.create" },
+  list_keys: { method: "GET", path: "/api/v1/keys", sdk: "keys.list" },
+  revoke_key: { method: "DELETE", path: "/api/v1/keys/{key_id}", sdk: "keys.revoke" },
+  rotate_key: { method: "POST", path: "/api/v1/keys/{key_id}/rotate", sdk: "keys.rotate" },
+  list_audit: { method: "GET", path: "/api/v1/audit", sdk: "audit.listPage" },
   healthz: { method: "GET", path: "/healthz", sdk: "health" },
   openapi_document: { method: "GET", path: "/api/v1/openapi.json", sdk: "openapi" },
 } as const satisfies Record<string, OperationMapping>;
@@ -43,6 +49,7 @@ export const OPERATIONS = {
 export const HELPER_METHODS = {
   "runs.list": "async iterator over list_runs, following next_cursor",
   "failures.list": "async iterator over list_failures, following next_cursor",
+  "audit.list": "async iterator over list_audit, following next_cursor",
   "runs.wait": "waitForRun",
   "runs.submitAndWait": "submit_run, then waitForRun",
   "runs.verify": "get_run, then client-side trace verification",

@@ -4,7 +4,7 @@
  * `next_cursor` until the last page.
  */
 
-import type { FailureList, FailureRecord, RunList, RunSummary } from "./types.js";
+import type { AuditEvent, AuditList, FailureList, FailureRecord, RunList, RunSummary } from "./types.js";
 
 /** What a pager knows about the iteration a page request belongs to. */
 export interface PageRequest {
@@ -108,5 +108,18 @@ export class FailurePager extends Pager<FailureRecord, FailureList> {
   }
   protected withItems(page: FailureList, failures: FailureRecord[]): FailureList {
     return { ...page, failures };
+  }
+}
+
+/** The events of the audit log matching a filter, newest first (`client.audit.list`). */
+export class AuditPager extends Pager<AuditEvent, AuditList> {
+  constructor(fetchPage: PageFetcher<AuditList>, options: PagerOptions = {}) {
+    super(fetchPage, options);
+  }
+  protected itemsOf(page: AuditList): AuditEvent[] {
+    return page.events;
+  }
+  protected withItems(page: AuditList, events: AuditEvent[]): AuditList {
+    return { ...page, events };
   }
 }

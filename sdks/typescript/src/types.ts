@@ -194,6 +194,35 @@ export interface ValidationProblem {
   field?: string | null;
 }
 
+// --- access: who am I, API keys, the audit log -------------------------------------------------
+/**
+ * The roles a key or a user acts with (`docs/rbac.md` has the permission matrix): `admin`
+ * everything, keys and the audit log included; `operator` runs and metrics; `developer` plans,
+ * workflows and runs with raw inputs and outputs; `viewer` reads (sensitive fields redacted);
+ * `machine` SDK and CI keys.
+ */
+export type Role = Schemas["Role"];
+/** Who holds a credential: a machine with an API key, or a person with an identity provider's token. */
+export type PrincipalKind = Schemas["PrincipalKind"];
+/** What an audit record is about. */
+export type AuditAction = Schemas["AuditAction"];
+/** Every role, most capable first. */
+export const ROLES: readonly Role[] = ["admin", "operator", "developer", "viewer", "machine"];
+/** `GET /api/v1/whoami`: the caller as the API sees it, with the permissions (OpenAPI scopes) its role holds. */
+export type WhoAmI = Schemas["WhoAmI"];
+/** An API key as listed: never its secret, which only `CreatedKey` shows, once. */
+export type ApiKeyRecord = Schemas["ApiKeyRecord"];
+/** The body of `POST /api/v1/keys`. */
+export type CreateKey = Schemas["CreateKey"];
+/** A new key (created or rotated): `key` is the secret, shown this once. */
+export type CreatedKey = Schemas["CreatedKey"];
+/** `GET /api/v1/keys`: the tenant's keys, newest first, revoked and expired ones included. */
+export type KeyList = Schemas["KeyList"];
+/** One record of the tenant's audit log; `detail` is action-specific (never a secret). */
+export type AuditEvent = Omit<Schemas["AuditEvent"], "detail"> & { detail: JsonObject };
+/** `GET /api/v1/audit`: one page of the audit log, newest first. */
+export type AuditList = Omit<Schemas["AuditList"], "events"> & { events: AuditEvent[] };
+
 // --- meta --------------------------------------------------------------------------------------
 /** `GET /healthz`: `{"status": "ok"}`. */
 export type Health = Schemas["Health"];

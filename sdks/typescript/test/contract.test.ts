@@ -12,7 +12,12 @@ import {
   runOutput,
   type ProgressEvent,
   AuthenticationError,
+  AuditPager,
   ConflictError,
+  PermissionDeniedError,
+  ROLES,
+  type CreatedKey,
+  type Role,
   NotFoundError,
   OPERATIONS,
   plan,
@@ -75,7 +80,7 @@ describe("authentication", () => {
       assert.ok(e instanceof AuthenticationError);
       assert.equal(e.status, 401);
       assert.equal(e.code, "UNAUTHENTICATED");
-      assert.equal(e.message, "the API key is not valid");
+      assert.match(e.message, /^the API key is not valid/);
       assert.equal(e.method, "GET");
       assert.equal(e.url, `${aos.url}/api/v1/skills`);
       return true;
@@ -822,6 +827,171 @@ describe("metrics", () => {
   test("metrics need a key", async () => {
     const none = new AosClient({ baseUrl: aos.url, apiKey: "" });
     await assert.rejects(none.metrics(), (e: unknown) => e instanceof AuthenticationError && e.status === 401 && e.code === "UNAUTHENTICATED");
+  });
+});
+
+describe("access: whoami, keys, audit", () => {
+  const doc = JSON.parse(readFileSync(OPENAPI_PATH, "utf8")) as {
+    paths: Record<string, Record<string, { security?: Array<Record<string, string[]>> }>>;
+  };
+  /** Every permission the document names (each operation's security scope). */
+  const SCOPES = [
+    ...new Set(Object.values(doc.paths).flatMap((ops) => Object.values(ops).flatMap((op) => (op.security ?? []).flatMap((r) => Object.values(r).flat())))),
+  ].sort();
+  const as = (key: string) => new AosClient({ baseUrl: aos.url, apiKey: key, fetch: recordingFetch, maxRetries: 0 });
+  const unique = () => "t" + Math.random().toString(16).slice(2, 10);
+
+  test("whoami: the bootstrap admin holds every permission the document names", async () => {
+    const me = await client.whoami();
+    assert.equal(me.tenant, "dev");
+    assert.equal(me.role, "admin");
+    assert.equal(me.kind, "api_key");
+    assert.ok(aos.apiKey.startsWith(`aos_${me.id}_`));
+    assert.deepEqual([...me.permissions].sort(), SCOPES);
+  });
+
+  test("keys of every role; whoami as each; only admins manage keys", async () => {
+    const admin = await client.whoami();
+    const u = unique();
+    const created = new Map<Role, CreatedKey>();
+    for (const role of ROLES) {
+      const k = await client.keys.create({ name: `${u}-${role}`, role, expiresInDays: role === "machine" ? 7 : undefined });
+      assert.equal(k.record.role, role);
+      assert.equal(k.record.name, `${u}-${role}`);
+      assert.equal(k.record.prefix, `aos_${k.record.key_id}`);
+      assert.ok(k.key.startsWith(k.record.prefix + "_"));
+      assert.equal(k.record.created_by, `key:${admin.id}`);
+      created.set(role, k);
+    }
+    const machine = created.get("machine")!.record;
+    assert.ok(Math.abs(machine.expires_at_ms! - (machine.created_at_ms + 7 * 86_400_000)) < 5_000);
+    assert.equal(created.get("viewer")!.record.expires_at_ms, undefined);
+    const managers: Role[] = [];
+    for (const [role, k] of created) {
+      const c = as(k.key);
+      const me = await c.whoami();
+      assert.deepEqual([me.tenant, me.role, me.kind, me.id, me.name], ["dev", role, "api_key", k.record.key_id, `${u}-${role}`]);
+      assert.equal(me.expires_at_ms ?? undefined, k.record.expires_at_ms ?? undefined);
+      assert.ok(me.permissions.every((p) => SCOPES.includes(p)) && me.permissions.includes("profile:read"));
+      // The permissions whoami reports are the ones the API enforces.
+      if (me.permissions.includes("keys:manage")) {
+        managers.push(role);
+        assert.ok((await c.keys.list()).some((r) => r.key_id === me.id));
+      } else {
+        await assert.rejects(c.keys.list(), PermissionDeniedError);
+      }
+    }
+    assert.deepEqual(managers, ["admin"]);
+    const mine = (await client.keys.list()).filter((r) => r.name?.startsWith(u));
+    assert.deepEqual(mine.map((r) => r.key_id), [...ROLES].reverse().map((r) => created.get(r)!.record.key_id), "newest first");
+  });
+
+  test("a viewer gets PermissionDeniedError (403 FORBIDDEN) creating a key", async () => {
+    const u = unique();
+    const viewer = as((await client.keys.create({ name: `${u}-viewer`, role: "viewer" })).key);
+    await assert.rejects(viewer.keys.create({ name: `${u}-escalate`, role: "admin" }), (e: unknown) => {
+      assert.ok(e instanceof PermissionDeniedError);
+      assert.equal(e.status, 403);
+      assert.equal(e.code, "FORBIDDEN");
+      assert.match(e.message, /keys:manage/);
+      return true;
+    });
+    await assert.rejects(viewer.audit.listPage(), PermissionDeniedError);
+    assert.ok(!(await client.keys.list()).some((r) => r.name === `${u}-escalate`));
+  });
+
+  test("rotate: the old key fails with 401, the new one works; rotating again is 409 KEY_INACTIVE", async () => {
+    const u = unique();
+    const old = await client.keys.create({ name: `${u}-ci`, role: "machine", expiresInDays: 30 });
+    const rotated = await client.keys.rotate(old.record.key_id);
+    assert.notEqual(rotated.key, old.key);
+    assert.equal(rotated.record.rotated_from, old.record.key_id);
+    assert.deepEqual([rotated.record.role, rotated.record.name, rotated.record.expires_at_ms], ["machine", `${u}-ci`, old.record.expires_at_ms]);
+    await assert.rejects(as(old.key).whoami(), (e: unknown) => e instanceof AuthenticationError && e.status === 401 && e.code === "UNAUTHENTICATED");
+    assert.equal((await as(rotated.key).whoami()).id, rotated.record.key_id);
+    await assert.rejects(client.keys.rotate(old.record.key_id), (e: unknown) => e instanceof ConflictError && e.code === "KEY_INACTIVE");
+  });
+
+  test("revoke: the key stops working at once; revoking again changes nothing; unknown keys are 404", async () => {
+    const k = await client.keys.create({ name: `${unique()}-dev`, role: "developer" });
+    const c = as(k.key);
+    assert.equal((await c.whoami()).role, "developer");
+    const revoked = await client.keys.revoke(k.record.key_id);
+    assert.equal(typeof revoked.revoked_at_ms, "number");
+    await assert.rejects(c.whoami(), AuthenticationError);
+    assert.equal((await client.keys.revoke(k.record.key_id)).revoked_at_ms, revoked.revoked_at_ms);
+    const listed = (await client.keys.list()).find((r) => r.key_id === k.record.key_id)!;
+    assert.equal(listed.revoked_at_ms, revoked.revoked_at_ms);
+    await assert.rejects(client.keys.revoke("00000000"), NotFoundError);
+  });
+
+  test("bad input is a ValidationError (422) naming the field", async () => {
+    for (const name of ["   ", "x".repeat(65)]) {
+      await assert.rejects(client.keys.create({ name, role: "viewer" }), (e: unknown) => {
+        assert.ok(e instanceof ValidationError);
+        assert.deepEqual([e.status, e.code, e.field], [422, "INVALID_FIELD", "name"]);
+        assert.equal(e.errors[0]!.field, "name");
+        return true;
+      });
+    }
+    await assert.rejects(
+      client.keys.create({ name: "ok", role: "root" as Role }),
+      (e: unknown) => e instanceof ValidationError && e.field === "role" && /admin/.test(e.message),
+    );
+    assert.throws(() => client.keys.create({ name: "ok", role: "viewer", expiresInDays: 0 }), RangeError);
+    assert.throws(() => client.audit.listPage({ limit: 501 }), RangeError);
+    await assert.rejects(
+      client.audit.listPage({ from: Date.now(), to: Date.now() - 60_000 }),
+      (e: unknown) => e instanceof ValidationError && e.code === "INVALID_QUERY" && e.field === "from",
+    );
+    await assert.rejects(
+      client.audit.listPage({ cursor: "not-a-cursor" }),
+      (e: unknown) => e instanceof ValidationError && e.code === "INVALID_CURSOR" && e.field === "cursor",
+    );
+  });
+
+  test("audit: for await follows next_cursor, newest first; filters by action; tenants see their own", async () => {
+    const since = Date.now();
+    const me = await client.whoami();
+    const u = unique();
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await client.keys.create({ name: `${u}-${i}`, role: "machine" })).record.key_id);
+    const viewer = await client.keys.create({ name: `${u}-viewer`, role: "viewer" });
+    await assert.rejects(as(viewer.key).keys.list(), PermissionDeniedError);
+    await client.keys.revoke(made[0]!);
+
+    const pager = client.audit.list({ from: since, action: "key.created", limit: 2 });
+    assert.ok(pager instanceof AuditPager);
+    const pages = [];
+    for await (const p of pager.pages()) pages.push(p);
+    assert.ok(pages.length >= 3 && pages.every((p) => p.events.length <= 2));
+    assert.ok(pages.slice(0, -1).every((p) => p.next_cursor));
+    const events = pages.flatMap((p) => p.events);
+    assert.deepEqual(await pager.toList(), events);
+    assert.ok(events.every((e) => e.action === "key.created"));
+    const times = events.map((e) => e.at_ms);
+    assert.deepEqual(times, [...times].sort((a, b) => b - a), "newest first");
+    const targets = new Set(made.map((k) => `key:${k}`));
+    assert.deepEqual(events.filter((e) => targets.has(e.target)).map((e) => e.target), [...made].reverse().map((k) => `key:${k}`));
+    const first = events.find((e) => e.target === `key:${made[0]}`)!;
+    assert.deepEqual([first.actor, first.role, first.detail.name, first.detail.role], [`key:${me.id}`, "admin", `${u}-0`, "machine"]);
+    assert.equal((await client.audit.list({ from: since, action: "key.created", limit: 2, maxItems: 3 }).toList()).length, 3);
+
+    const all = await client.audit.list({ from: since }).toList();
+    for (const a of ["key.created", "key.revoked", "permission.denied"]) assert.ok(all.some((e) => e.action === a), a);
+    const denied = all.find((e) => e.action === "permission.denied" && e.actor === `key:${viewer.record.key_id}`)!;
+    assert.deepEqual([denied.role, denied.target, denied.detail.permission], ["viewer", "GET /api/v1/keys", "keys:manage"]);
+    assert.ok(!(await other.audit.list({ from: since }).toList()).some((e) => targets.has(e.target)));
+    assert.ok(!(await other.keys.list()).some((r) => r.name?.startsWith(u)));
+  });
+
+  test("token: an API key passed as token works (both are bearer credentials); a JWT needs an identity provider", async () => {
+    const k = await client.keys.create({ name: `${unique()}-tok`, role: "operator" });
+    assert.equal((await new AosClient({ baseUrl: aos.url, token: k.key }).whoami()).role, "operator");
+    await assert.rejects(
+      new AosClient({ baseUrl: aos.url, token: "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", maxRetries: 0 }).whoami(),
+      (e: unknown) => e instanceof AuthenticationError && /identity-provider tokens/.test(e.message),
+    );
   });
 });
 

@@ -15,8 +15,8 @@ True
 from . import models, trace
 from ._http import ProgressEvent
 from ._version import __version__
-from .async_client import AsyncClient, AsyncFailurePager, AsyncPager, AsyncRunPager
-from .client import Client, FailurePager, Pager, RunPager
+from .async_client import AsyncAuditPager, AsyncClient, AsyncFailurePager, AsyncPager, AsyncRunPager
+from .client import AuditPager, Client, FailurePager, Pager, RunPager
 from .errors import (
     AosError,
     APIConnectionError,
@@ -37,12 +37,16 @@ from .errors import (
     WaitTimeoutError,
 )
 from .models import (
+    ApiKeyRecord,
     AttemptRecord,
+    AuditEvent,
+    AuditList,
     Budget,
     CancelResult,
     CatalogEntry,
     CatalogView,
     CostModel,
+    CreatedKey,
     Divergence,
     FailureBucket,
     FailureList,
@@ -52,6 +56,7 @@ from .models import (
     FailureStats,
     FieldError,
     Health,
+    KeyList,
     MatchResponse,
     OnError,
     Outcome,
@@ -72,6 +77,7 @@ from .models import (
     StepView,
     Submitted,
     TraceEntry,
+    WhoAmI,
     Workflow,
     WorkflowRef,
 )
@@ -89,6 +95,8 @@ __all__ = [
     "AsyncRunPager",
     "FailurePager",
     "AsyncFailurePager",
+    "AuditPager",
+    "AsyncAuditPager",
     "ProgressEvent",
     # plans
     "PlanBuilder",
@@ -103,12 +111,16 @@ __all__ = [
     "trace",
     # models
     "models",
+    "ApiKeyRecord",
     "AttemptRecord",
+    "AuditEvent",
+    "AuditList",
     "Budget",
     "CancelResult",
     "CatalogEntry",
     "CatalogView",
     "CostModel",
+    "CreatedKey",
     "Divergence",
     "FailureBucket",
     "FailureList",
@@ -118,6 +130,7 @@ __all__ = [
     "FailureStats",
     "FieldError",
     "Health",
+    "KeyList",
     "MatchResponse",
     "OnError",
     "Outcome",
@@ -138,6 +151,7 @@ __all__ = [
     "StepView",
     "Submitted",
     "TraceEntry",
+    "WhoAmI",
     "Workflow",
     "WorkflowRef",
     # errors

@@ -28,6 +28,11 @@ MAX_WAIT_MS = 30_000
 #: The page sizes (``limit``) the API accepts (``GET /api/v1/runs``, ``GET /api/v1/failures``).
 MIN_PAGE_LIMIT = 1
 MAX_PAGE_LIMIT = 200
+#: The largest page of ``GET /api/v1/audit``.
+MAX_AUDIT_LIMIT = 500
+#: The expiries (days) ``POST /api/v1/keys`` accepts.
+MIN_KEY_DAYS = 1
+MAX_KEY_DAYS = 3650
 #: The HTTP statuses ``POST /api/v1/catalog/match`` accepts.
 MIN_HTTP_STATUS = 100
 MAX_HTTP_STATUS = 599

@@ -15,26 +15,36 @@ from urllib.parse import quote
 import httpx
 
 from ._http import (
+    MAX_AUDIT_LIMIT,
+    MAX_KEY_DAYS,
     MAX_HTTP_STATUS,
     MAX_PAGE_LIMIT,
     MAX_WAIT_MS,
     MIN_BUCKET_MS,
     MIN_HTTP_STATUS,
+    MIN_KEY_DAYS,
     MIN_PAGE_LIMIT,
     Call,
 )
 from .models import (
+    ApiKeyRecord,
+    AuditAction,
+    AuditList,
     CancelResult,
     CatalogEntry,
     CatalogView,
     Category,
+    CreatedKey,
+    CreateKey,
     FailureKind,
     FailureList,
     FailureStats,
     Health,
+    KeyList,
     MatchRequest,
     MatchResponse,
     ReplayReport,
+    Role,
     RunList,
     RunStatus,
     RunView,
@@ -42,6 +52,7 @@ from .models import (
     SkillList,
     SkillSpec,
     Submitted,
+    WhoAmI,
     Workflow,
     WorkflowList,
 )
@@ -68,6 +79,12 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "list_failures": ("GET", "/api/v1/failures", "failures.list"),
     "get_failure_stats": ("GET", "/api/v1/failures/stats", "failures.stats"),
     "get_metrics": ("GET", "/metrics", "metrics"),
+    "whoami": ("GET", "/api/v1/whoami", "whoami"),
+    "create_key": ("POST", "/api/v1/keys", "keys.create"),
+    "list_keys": ("GET", "/api/v1/keys", "keys.list"),
+    "revoke_key": ("DELETE", "/api/v1/keys/{key_id}", "keys.revoke"),
+    "rotate_key": ("POST", "/api/v1/keys/{key_id}/rotate", "keys.rotate"),
+    "list_audit": ("GET", "/api/v1/audit", "audit.list"),
     # Public routes (no key).
     "healthz": ("GET", "/healthz", "health"),
     "openapi_document": ("GET", "/api/v1/openapi.json", "openapi"),
@@ -77,6 +94,7 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
 HELPERS: Dict[str, str] = {
     "runs.list_page": "list_runs",
     "failures.list_page": "list_failures",
+    "audit.list_page": "list_audit",
     "runs.wait": "get_run",
     "runs.submit_and_wait": "submit_run",
     "runs.verify": "get_run",
@@ -99,6 +117,12 @@ def check_limit(limit: Optional[int]) -> None:
     """The API accepts page sizes of 1 to 200."""
     if limit is not None and not (MIN_PAGE_LIMIT <= limit <= MAX_PAGE_LIMIT):
         raise ValueError(f"limit must be between {MIN_PAGE_LIMIT} and {MAX_PAGE_LIMIT}")
+
+
+def check_audit_limit(limit: Optional[int]) -> None:
+    """The audit log's pages hold 1 to 500 events."""
+    if limit is not None and not (MIN_PAGE_LIMIT <= limit <= MAX_AUDIT_LIMIT):
+        raise ValueError(f"limit must be between {MIN_PAGE_LIMIT} and {MAX_AUDIT_LIMIT}")
 
 
 # ---- runs
@@ -374,6 +398,59 @@ def get_metrics() -> Call[str]:
         lambda r: r.text,
         retryable=True,
         accept="text/plain; version=0.0.4, application/json;q=0.5",
+    )
+
+
+# ---- access: who am I, API keys, the audit log
+
+
+def whoami() -> Call[WhoAmI]:
+    return Call("GET", "/api/v1/whoami", lambda r: WhoAmI.from_dict(r.json()), retryable=True)
+
+
+def create_key(name: str, role: Role, expires_in_days: Optional[int] = None) -> Call[CreatedKey]:
+    if not isinstance(name, str):
+        raise TypeError("a key name is a string")
+    if expires_in_days is not None and (
+        isinstance(expires_in_days, bool) or not (MIN_KEY_DAYS <= expires_in_days <= MAX_KEY_DAYS)
+    ):
+        raise ValueError(f"expires_in_days must be between {MIN_KEY_DAYS} and {MAX_KEY_DAYS}")
+    body = CreateKey(name, role, expires_in_days).to_dict()
+    # Not retried: a repeated creation would make a second key.
+    return Call("POST", "/api/v1/keys", lambda r: CreatedKey.from_dict(r.json()), body=body)
+
+
+def list_keys() -> Call[List[ApiKeyRecord]]:
+    return Call("GET", "/api/v1/keys", lambda r: KeyList.from_dict(r.json()).keys, retryable=True)
+
+
+def revoke_key(key_id: str) -> Call[ApiKeyRecord]:
+    # Revoking a revoked key changes nothing, so repeating it is safe.
+    return Call(
+        "DELETE", f"/api/v1/keys/{_seg(key_id)}", lambda r: ApiKeyRecord.from_dict(r.json()), retryable=True
+    )
+
+
+def rotate_key(key_id: str) -> Call[CreatedKey]:
+    # Not retried: the first rotation revokes the key, so a repetition could only fail.
+    return Call("POST", f"/api/v1/keys/{_seg(key_id)}/rotate", lambda r: CreatedKey.from_dict(r.json()))
+
+
+def list_audit(
+    *,
+    from_ms: Optional[int] = None,
+    to_ms: Optional[int] = None,
+    action: Optional[AuditAction] = None,
+    limit: Optional[int] = None,
+    cursor: Optional[str] = None,
+) -> Call[AuditList]:
+    check_audit_limit(limit)
+    return Call(
+        "GET",
+        "/api/v1/audit",
+        lambda r: AuditList.from_dict(r.json()),
+        params={"from": from_ms, "to": to_ms, "action": action, "limit": limit, "cursor": cursor},
+        retryable=True,
     )
 
 

@@ -21,10 +21,15 @@ from ._http import (
 )
 from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
 from .models import (
+    ApiKeyRecord,
+    AuditAction,
+    AuditEvent,
+    AuditList,
     CancelResult,
     CatalogEntry,
     CatalogView,
     Category,
+    CreatedKey,
     FailureKind,
     FailureList,
     FailureRecord,
@@ -32,6 +37,7 @@ from .models import (
     Health,
     MatchResponse,
     ReplayReport,
+    Role,
     RunList,
     RunStatus,
     RunSummary,
@@ -39,12 +45,13 @@ from .models import (
     Simulation,
     SkillSpec,
     Submitted,
+    WhoAmI,
     Workflow,
 )
 from .plan import PlanLike
 from .trace import VerifyReport, verify_run
 
-__all__ = ["AsyncClient", "AsyncFailurePager", "AsyncPager", "AsyncRunPager"]
+__all__ = ["AsyncAuditPager", "AsyncClient", "AsyncFailurePager", "AsyncPager", "AsyncRunPager"]
 
 PageT = TypeVar("PageT")
 ItemT = TypeVar("ItemT")
@@ -119,6 +126,22 @@ class AsyncFailurePager(AsyncPager[FailureList, FailureRecord]):
             lambda page: page.next_cursor,
             max_items,
         )
+
+
+class AsyncAuditPager(AsyncPager[AuditList, AuditEvent]):
+    """The events of the audit log, newest first, across pages:
+    ``async for event in client.audit.list(): ...``. Without ``to_ms``, each iteration fixes the
+    end of the range at the time it starts."""
+
+    def __init__(self, audit: "AsyncAudit", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        pinned: Dict[str, Any] = {}
+
+        def fetch(cursor: Optional[str]) -> Awaitable[AuditList]:
+            if cursor is None:
+                pinned["to_ms"] = params.get("to_ms") if params.get("to_ms") is not None else int(time.time() * 1000)
+            return audit.list_page(cursor=cursor, **{**params, "to_ms": pinned["to_ms"]})
+
+        super().__init__(fetch, lambda page: page.events, lambda page: page.next_cursor, max_items)
 
 
 class _Resource:
@@ -372,6 +395,53 @@ class AsyncFailures(_Resource):
         )
 
 
+class AsyncKeys(_Resource):
+    """``client.keys`` of :class:`AsyncClient` (see :class:`aos.client.Keys`)."""
+
+    async def create(self, name: str, role: Role, expires_in_days: Optional[int] = None) -> CreatedKey:
+        return await self._client._execute(_ops.create_key(name, role, expires_in_days))
+
+    async def list(self) -> List[ApiKeyRecord]:
+        return await self._client._execute(_ops.list_keys())
+
+    async def revoke(self, key_id: str) -> ApiKeyRecord:
+        return await self._client._execute(_ops.revoke_key(key_id))
+
+    async def rotate(self, key_id: str) -> CreatedKey:
+        return await self._client._execute(_ops.rotate_key(key_id))
+
+
+class AsyncAudit(_Resource):
+    """``client.audit`` of :class:`AsyncClient` (see :class:`aos.client.Audit`)."""
+
+    def list(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        action: Optional[AuditAction] = None,
+        limit: Optional[int] = None,
+        max_items: Optional[int] = None,
+    ) -> AsyncAuditPager:
+        """Audit events, newest first, across every page: ``async for event in ...``."""
+        _ops.check_audit_limit(limit)
+        params = {"from_ms": from_ms, "to_ms": to_ms, "action": action, "limit": limit}
+        return AsyncAuditPager(self, params, max_items)
+
+    async def list_page(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        action: Optional[AuditAction] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> AuditList:
+        return await self._client._execute(
+            _ops.list_audit(from_ms=from_ms, to_ms=to_ms, action=action, limit=limit, cursor=cursor)
+        )
+
+
 class AsyncClient:
     """An asynchronous AOS client; the arguments are those of :class:`aos.Client`
     (``http_client`` is an ``httpx.AsyncClient``)."""
@@ -409,6 +479,8 @@ class AsyncClient:
         self.secrets = AsyncSecrets(self)
         self.catalog = AsyncCatalog(self)
         self.failures = AsyncFailures(self)
+        self.keys = AsyncKeys(self)
+        self.audit = AsyncAudit(self)
 
     @property
     def base_url(self) -> str:
@@ -439,6 +511,10 @@ class AsyncClient:
     async def metrics(self) -> str:
         """See :meth:`aos.Client.metrics`."""
         return await self._execute(_ops.get_metrics())
+
+    async def whoami(self) -> WhoAmI:
+        """Same as :meth:`aos.Client.whoami`."""
+        return await self._execute(_ops.whoami())
 
     async def wait_for_run(
         self,

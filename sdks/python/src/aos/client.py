@@ -20,10 +20,15 @@ from ._http import (
 )
 from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
 from .models import (
+    ApiKeyRecord,
+    AuditAction,
+    AuditEvent,
+    AuditList,
     CancelResult,
     CatalogEntry,
     CatalogView,
     Category,
+    CreatedKey,
     FailureKind,
     FailureList,
     FailureRecord,
@@ -31,6 +36,7 @@ from .models import (
     Health,
     MatchResponse,
     ReplayReport,
+    Role,
     RunList,
     RunStatus,
     RunSummary,
@@ -38,12 +44,13 @@ from .models import (
     Simulation,
     SkillSpec,
     Submitted,
+    WhoAmI,
     Workflow,
 )
 from .plan import PlanLike
 from .trace import VerifyReport, verify_run
 
-__all__ = ["Client", "FailurePager", "Pager", "RunPager"]
+__all__ = ["AuditPager", "Client", "FailurePager", "Pager", "RunPager"]
 
 PageT = TypeVar("PageT")
 ItemT = TypeVar("ItemT")
@@ -118,6 +125,22 @@ class FailurePager(Pager[FailureList, FailureRecord]):
             lambda page: page.next_cursor,
             max_items,
         )
+
+
+class AuditPager(Pager[AuditList, AuditEvent]):
+    """The events of the audit log, newest first, across pages. Iterate it for :class:`AuditEvent`
+    items, or call :meth:`pages` for the :class:`AuditList` pages. Without ``to_ms``, each
+    iteration fixes the end of the range at the time it starts, so that its pages agree."""
+
+    def __init__(self, audit: "Audit", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        pinned: Dict[str, Any] = {}
+
+        def fetch(cursor: Optional[str]) -> AuditList:
+            if cursor is None:
+                pinned["to_ms"] = params.get("to_ms") if params.get("to_ms") is not None else int(time.time() * 1000)
+            return audit.list_page(cursor=cursor, **{**params, "to_ms": pinned["to_ms"]})
+
+        super().__init__(fetch, lambda page: page.events, lambda page: page.next_cursor, max_items)
 
 
 class _Resource:
@@ -437,13 +460,86 @@ class Failures(_Resource):
         )
 
 
+class Keys(_Resource):
+    """``client.keys``: the tenant's API keys (the ``keys:manage`` permission: admins only; other
+    roles get :class:`~aos.errors.PermissionDeniedError`)."""
+
+    def create(self, name: str, role: Role, expires_in_days: Optional[int] = None) -> CreatedKey:
+        """Create a key for ``role`` in the caller's tenant. ``name`` (1 to 64 printable
+        characters) says what it is for; ``expires_in_days`` (1 to 3650, else ``ValueError``)
+        makes it expire. The answer's ``key`` is the secret, shown this once; ``record`` describes
+        it. Not retried (a repetition would create a second key)."""
+        return self._client._execute(_ops.create_key(name, role, expires_in_days))
+
+    def list(self) -> List[ApiKeyRecord]:
+        """Every key of the tenant, newest first, revoked and expired ones included (never their
+        secrets)."""
+        return self._client._execute(_ops.list_keys())
+
+    def revoke(self, key_id: str) -> ApiKeyRecord:
+        """Revoke a key: it stops working at once (:class:`~aos.errors.AuthenticationError`) and
+        stays listed with ``revoked_at_ms``. Revoking it again changes nothing;
+        :class:`~aos.errors.NotFoundError` for an unknown key."""
+        return self._client._execute(_ops.revoke_key(key_id))
+
+    def rotate(self, key_id: str) -> CreatedKey:
+        """Replace a key with a new one of the same role, name and expiry, and revoke the old one.
+        :class:`~aos.errors.ConflictError` ``KEY_INACTIVE`` when the key is already revoked or
+        expired."""
+        return self._client._execute(_ops.rotate_key(key_id))
+
+
+class Audit(_Resource):
+    """``client.audit``: the tenant's audit log (the ``audit:read`` permission: admins only): key
+    creations, rotations and revocations, permission denials, logins and rate-limit refusals.
+
+    Times are ms since the epoch; ``to_ms`` defaults to now and ``from_ms`` to 30 days before it.
+    """
+
+    def list(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        action: Optional[AuditAction] = None,
+        limit: Optional[int] = None,
+        max_items: Optional[int] = None,
+    ) -> AuditPager:
+        """Audit events, newest first, across every page. ``action`` keeps one kind of event;
+        ``limit`` is the page size (1-500, else ``ValueError``); ``max_items`` stops after that
+        many events."""
+        _ops.check_audit_limit(limit)
+        params = {"from_ms": from_ms, "to_ms": to_ms, "action": action, "limit": limit}
+        return AuditPager(self, params, max_items)
+
+    def list_page(
+        self,
+        *,
+        from_ms: Optional[int] = None,
+        to_ms: Optional[int] = None,
+        action: Optional[AuditAction] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> AuditList:
+        """One page of audit events, newest first; pass its ``next_cursor`` as ``cursor``, with the
+        same other parameters, for the next. :class:`~aos.errors.ValidationError` ``INVALID_QUERY``
+        (field ``from``) when ``from_ms`` is after ``to_ms``, ``INVALID_CURSOR`` for a cursor that
+        is not valid."""
+        return self._client._execute(
+            _ops.list_audit(from_ms=from_ms, to_ms=to_ms, action=action, limit=limit, cursor=cursor)
+        )
+
+
 class Client:
     """A synchronous AOS client.
 
     Args:
         base_url: the API's base URL; default ``$AOS_URL``, else ``http://127.0.0.1:8080``.
-        api_key: the API key, sent as a bearer token; default ``$AOS_API_KEY`` (or ``$AOS_TOKEN``).
-        token: another bearer credential, in place of ``api_key``.
+        api_key: an AOS API key (``aos_...``), sent as a bearer token; default ``$AOS_API_KEY`` (or
+            ``$AOS_TOKEN``).
+        token: an OpenID Connect token from the deployment's identity provider (a JWT; the API
+            takes the tenant and role from its claims), in place of ``api_key``. Both are sent the
+            same way; give one of them.
         timeout: seconds per request (long polls get their wait on top).
         max_retries: retries of a request answered 429, 503 or 409 ``CONCURRENT_UPDATE`` (only
             requests that are safe to repeat: reads, ``PUT``, replay, simulation, and submissions
@@ -489,6 +585,8 @@ class Client:
         self.secrets = Secrets(self)
         self.catalog = Catalog(self)
         self.failures = Failures(self)
+        self.keys = Keys(self)
+        self.audit = Audit(self)
 
     @property
     def base_url(self) -> str:
@@ -527,6 +625,12 @@ class Client:
         :class:`~aos.errors.PermissionDeniedError`); :class:`~aos.errors.NotFoundError` where the
         deployment serves no metrics (the Lambdas)."""
         return self._execute(_ops.get_metrics())
+
+    def whoami(self) -> WhoAmI:
+        """``GET /api/v1/whoami``: the caller as the API sees it: tenant, role, kind (``api_key``
+        or ``user``), id, name, expiry and the permissions (OpenAPI scopes) the role holds. Every
+        role may call it."""
+        return self._execute(_ops.whoami())
 
     def wait_for_run(
         self,

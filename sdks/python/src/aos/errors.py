@@ -93,8 +93,8 @@ class AosError(Exception):
 
     @property
     def retry_after(self) -> Optional[float]:
-        """The answer's ``Retry-After`` in seconds, when it had one (the API sends it with 503
-        ``STORAGE_UNAVAILABLE`` and 409 ``CONCURRENT_UPDATE``)."""
+        """The answer's ``Retry-After`` in seconds, when it had one (the API sends it with 429
+        ``RATE_LIMITED``, 503 ``STORAGE_UNAVAILABLE`` and 409 ``CONCURRENT_UPDATE``)."""
         from ._http import parse_retry_after
 
         return parse_retry_after(self.headers.get("retry-after"))
@@ -137,11 +137,14 @@ class BadRequestError(AosError):
 
 
 class AuthenticationError(AosError):
-    """401 ``UNAUTHENTICATED``: no API key, or a key that is not valid."""
+    """401 ``UNAUTHENTICATED``: no credential, or one that is not valid: an unknown, revoked (or
+    rotated) or expired API key, or an identity-provider token that failed verification."""
 
 
 class PermissionDeniedError(AosError):
-    """403 ``FORBIDDEN``: the key's role lacks the route's permission."""
+    """403 ``FORBIDDEN``: the caller's role lacks the operation's permission (its OpenAPI security
+    scope, e.g. ``keys:manage``; :meth:`aos.Client.whoami` lists the caller's), or a verified user's
+    token maps to no role."""
 
 
 class NotFoundError(AosError):
@@ -159,6 +162,7 @@ class ConflictError(AosError):
 
     * ``RUN_ALREADY_FINISHED`` — cancelling a run that has finished;
     * ``RUN_NOT_FINISHED`` — replaying a run that has not finished;
+    * ``KEY_INACTIVE`` — rotating an API key that is revoked or expired;
     * ``CONCURRENT_UPDATE`` — a concurrent change (the same idempotency key in use by a concurrent
       submission, a workflow saved concurrently, a run changing too fast to cancel). Nothing was
       written and the answer carries ``Retry-After: 1``: :attr:`retryable` is true, and the clients
@@ -167,6 +171,7 @@ class ConflictError(AosError):
 
     RUN_ALREADY_FINISHED = "RUN_ALREADY_FINISHED"
     RUN_NOT_FINISHED = "RUN_NOT_FINISHED"
+    KEY_INACTIVE = "KEY_INACTIVE"
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
 
 
@@ -201,7 +206,37 @@ class ValidationError(AosError):
 
 
 class RateLimitError(AosError):
-    """429: too many requests. ``retry_after`` is the answer's ``Retry-After`` in seconds."""
+    """429 ``RATE_LIMITED``: the caller's request budget is spent (limits are per API key or user).
+
+    ``retry_after`` is the answer's ``Retry-After`` in seconds; ``limit``, ``remaining`` and
+    ``reset`` come from its ``X-RateLimit-Limit`` (requests a minute), ``X-RateLimit-Remaining``
+    and ``X-RateLimit-Reset`` (seconds until a request is allowed again) headers. The clients retry
+    requests that are safe to repeat after ``Retry-After`` themselves (``max_retries``); this is
+    what is left after those retries, or from a request that is not safe to repeat.
+    """
+
+    def _int_header(self, name: str) -> Optional[int]:
+        value = self.headers.get(name)
+        try:
+            return int(value.strip()) if value is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def limit(self) -> Optional[int]:
+        """Requests a minute the caller may make (``X-RateLimit-Limit``)."""
+        return self._int_header("x-ratelimit-limit")
+
+    @property
+    def remaining(self) -> Optional[int]:
+        """Requests left in the current burst (``X-RateLimit-Remaining``), 0 when limited."""
+        return self._int_header("x-ratelimit-remaining")
+
+    @property
+    def reset(self) -> Optional[float]:
+        """Seconds until the next request is allowed (``X-RateLimit-Reset``)."""
+        value = self._int_header("x-ratelimit-reset")
+        return float(value) if value is not None else None
 
 
 class ServerError(AosError):

@@ -38,13 +38,19 @@ from typing import (
 )
 
 __all__ = [
+    "ApiKeyRecord",
     "AttemptRecord",
+    "AuditAction",
+    "AuditEvent",
+    "AuditList",
     "Budget",
     "CancelResult",
     "CatalogEntry",
     "CatalogView",
     "Category",
     "CostModel",
+    "CreateKey",
+    "CreatedKey",
     "CreateWorkflow",
     "Determinism",
     "DEFAULT_MAX_DURATION_MS",
@@ -62,6 +68,7 @@ __all__ = [
     "FieldError",
     "Health",
     "JSON",
+    "KeyList",
     "MatchRequest",
     "MatchResponse",
     "MatchType",
@@ -73,11 +80,13 @@ __all__ = [
     "OnErrorAction",
     "Outcome",
     "Plan",
+    "PrincipalKind",
     "PutSecret",
     "RecoveryMode",
     "RecoveryStats",
     "ReplayReport",
     "RetryPolicy",
+    "Role",
     "Run",
     "RunList",
     "RunStatus",
@@ -101,6 +110,7 @@ __all__ = [
     "TERMINAL_RUN_STATUSES",
     "TERMINAL_STEP_STATUSES",
     "TraceEntry",
+    "WhoAmI",
     "Workflow",
     "WorkflowList",
     "WorkflowRef",
@@ -148,6 +158,16 @@ Severity = Literal["low", "medium", "high", "critical"]
 OkTrue = Literal[True]
 #: The ``ok`` of a failed outcome: the boolean schema with the single value ``false``.
 OkFalse = Literal[False]
+
+#: The roles a key or a user acts with, most capable first (``docs/rbac.md`` has the permission
+#: matrix): ``admin`` everything, keys and the audit log included; ``operator`` runs and metrics;
+#: ``developer`` plans, workflows and runs with raw inputs and outputs; ``viewer`` reads (sensitive
+#: fields redacted); ``machine`` SDK and CI keys (runs, workflows, metrics).
+Role = Literal["admin", "operator", "developer", "viewer", "machine"]
+#: Who holds a credential: a machine with an API key, or a person with an identity provider's token.
+PrincipalKind = Literal["api_key", "user"]
+#: What an audit record is about.
+AuditAction = Literal["key.created", "key.rotated", "key.revoked", "permission.denied", "login", "rate_limited"]
 
 #: Run statuses after which a run never changes again.
 TERMINAL_RUN_STATUSES: FrozenSet[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -1009,6 +1029,130 @@ class FailureStats(Model):
 
 
 # --------------------------------------------------------------------------------------------
+# Access: who am I, API keys, the audit log
+
+
+@dataclass
+class WhoAmI(Model):
+    """``GET /api/v1/whoami``: the caller as the API sees it."""
+
+    __schema__ = "WhoAmI"
+
+    tenant: str
+    role: Role
+    kind: PrincipalKind
+    #: The key id (``api_key``), or the identity provider's subject (``user``).
+    id: str
+    #: The key's name, or the user's name or email.
+    name: str
+    #: The permissions (OpenAPI security scopes, e.g. ``keys:manage``) the role holds.
+    permissions: List[str]
+    #: When the credential stops working (ms since the epoch), if it expires.
+    expires_at_ms: Optional[int] = None
+
+    def can(self, permission: str) -> bool:
+        """Whether the role holds ``permission`` (a scope such as ``runs:write``)."""
+        return permission in self.permissions
+
+
+@dataclass
+class ApiKeyRecord(Model):
+    """An API key as listed: never its secret, which only :class:`CreatedKey` shows, once."""
+
+    __schema__ = "ApiKeyRecord"
+
+    key_id: str
+    role: Role
+    #: The visible part of the key (``aos_<key_id>``), for recognising it.
+    prefix: str
+    created_at_ms: int
+    #: What the key is for, e.g. ``ci-deploy``.
+    name: str = ""
+    #: Who created it: ``key:<id>``, ``user:<sub>`` or ``bootstrap``.
+    created_by: str = ""
+    expires_at_ms: Optional[int] = None
+    revoked_at_ms: Optional[int] = None
+    #: The last request made with the key (updated at most once a minute).
+    last_used_at_ms: Optional[int] = None
+    #: The key this one replaced (rotation).
+    rotated_from: Optional[str] = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at_ms is not None
+
+    def active_at(self, now_ms: int) -> bool:
+        """Not revoked, and not expired at ``now_ms``."""
+        return self.revoked_at_ms is None and (self.expires_at_ms is None or self.expires_at_ms > now_ms)
+
+
+@dataclass
+class CreateKey(Model):
+    """The body of ``POST /api/v1/keys``."""
+
+    __schema__ = "CreateKey"
+
+    #: 1 to 64 printable characters.
+    name: str
+    role: Role
+    #: 1 to 3650; no expiry when ``None``.
+    expires_in_days: Optional[int] = None
+
+
+@dataclass
+class CreatedKey(Model):
+    """A new key (created or rotated). ``key`` is the secret, shown this once: store it now."""
+
+    __schema__ = "CreatedKey"
+
+    key: str
+    record: ApiKeyRecord
+
+    def __repr__(self) -> str:
+        # Keep the secret out of logs and tracebacks.
+        return f"CreatedKey(key='{self.record.prefix}_...', record={self.record!r})"
+
+
+@dataclass
+class KeyList(Model):
+    """``GET /api/v1/keys``: the tenant's keys, newest first, revoked and expired ones included."""
+
+    __schema__ = "KeyList"
+
+    keys: List[ApiKeyRecord]
+
+
+@dataclass
+class AuditEvent(Model):
+    """One record of the tenant's audit log."""
+
+    __schema__ = "AuditEvent"
+
+    id: str
+    #: When it happened (ms since the epoch).
+    at_ms: int
+    action: AuditAction
+    #: Who did it: ``key:<id>`` or ``user:<sub>``.
+    actor: str
+    #: The actor's role at the time.
+    role: str
+    #: What it was done to, e.g. ``key:<id>`` or ``GET /api/v1/keys``.
+    target: str
+    #: Action-specific details (never a secret or token).
+    detail: Dict[str, Any]
+
+
+@dataclass
+class AuditList(Model):
+    """One page of the audit log, newest first; ``next_cursor`` is ``None`` on the last page."""
+
+    __schema__ = "AuditList"
+
+    events: List[AuditEvent]
+    next_cursor: Optional[str] = None
+
+
+# --------------------------------------------------------------------------------------------
 # Meta and API errors
 
 
@@ -1079,6 +1223,9 @@ ENUMS: Dict[str, Any] = {
     "MatchType": MatchType,
     "RecoveryMode": RecoveryMode,
     "Severity": Severity,
+    "Role": Role,
+    "PrincipalKind": PrincipalKind,
+    "AuditAction": AuditAction,
 }
 
 

@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's audit log: key changes, permission denials, logins, rate-limit refusals. */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/catalog": {
         parameters: {
             query?: never;
@@ -92,6 +109,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's API keys (never their secrets). */
+        get: operations["list_keys"];
+        put?: never;
+        /** Create an API key for a machine (or a person's script) in the caller's tenant. */
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a key: it stops working at once and stays listed as revoked. */
+        delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys/{key_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace a key with a new one of the same role, name and expiry; the old one is revoked. */
+        post: operations["rotate_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -134,7 +203,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A run's whole execution context: status, steps with every attempt, cost, trace. */
+        /**
+         * A run's whole execution context: status, steps with every attempt, cost, trace. Callers
+         *     without `runs:read_raw` (viewers) get sensitive fields and secret-derived values redacted.
+         */
         get: operations["get_run"];
         put?: never;
         post?: never;
@@ -266,6 +338,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the credential belongs to: tenant, role and permissions. */
+        get: operations["whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows": {
         parameters: {
             query?: never;
@@ -339,6 +428,33 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A key as listed (the secret is never stored, so never listed). */
+        ApiKeyRecord: {
+            /** Format: int64 */
+            created_at_ms: number;
+            /** @description Who created it (`key:<id>`, `user:<sub>`, or `bootstrap`). */
+            created_by?: string;
+            /**
+             * Format: int64
+             * @description The key stops working at this time (ms since the epoch).
+             */
+            expires_at_ms?: number | null;
+            key_id: string;
+            /**
+             * Format: int64
+             * @description The last request made with the key (updated at most once a minute).
+             */
+            last_used_at_ms?: number | null;
+            /** @description What the key is for, e.g. `ci-deploy`. */
+            name?: string;
+            /** @description The visible part of the key (`aos_<prefix>`), for recognising it in lists. */
+            prefix: string;
+            /** Format: int64 */
+            revoked_at_ms?: number | null;
+            role: components["schemas"]["Role"];
+            /** @description The key this one replaced (rotation). */
+            rotated_from?: string | null;
+        };
         /** @description One attempt of one step: input, outcome, cost and timing. */
         AttemptRecord: {
             /** Format: int32 */
@@ -360,6 +476,28 @@ export interface components {
             /** Format: int64 */
             started_at_ms: number;
             step_id: string;
+        };
+        /** @enum {string} */
+        AuditAction: "key.created" | "key.rotated" | "key.revoked" | "permission.denied" | "login" | "rate_limited";
+        /** @description One audit record. */
+        AuditEvent: {
+            action: components["schemas"]["AuditAction"];
+            /** @description Who did it: `key:<id>` or `user:<sub>`. */
+            actor: string;
+            /** Format: int64 */
+            at_ms: number;
+            /** @description Action-specific details (never a secret or token). */
+            detail: Record<string, unknown>;
+            id: string;
+            /** @description The actor's role at the time. */
+            role: string;
+            /** @description What it was done to, e.g. `key:<id>` or `GET /api/v1/keys`. */
+            target: string;
+        };
+        AuditList: {
+            /** @description Newest first. */
+            events: components["schemas"]["AuditEvent"][];
+            next_cursor?: string | null;
         };
         /** @description Per-run limits. Exceeding either fails the run with a budget outcome. */
         Budget: {
@@ -423,9 +561,24 @@ export interface components {
              */
             usd_per_call: number;
         };
+        CreateKey: {
+            /**
+             * Format: int32
+             * @description Days until the key stops working (1 to 3650); no expiry when absent.
+             */
+            expires_in_days?: number | null;
+            /** @description What the key is for (1 to 64 characters), e.g. `ci-deploy`. */
+            name: string;
+            role: components["schemas"]["Role"];
+        };
         CreateWorkflow: {
             name: string;
             plan: components["schemas"]["Plan"];
+        };
+        /** @description A new key. `key` is shown this once: only its hash is stored. */
+        CreatedKey: {
+            key: string;
+            record: components["schemas"]["ApiKeyRecord"];
         };
         /**
          * @description Is the output a function of the input and context alone?
@@ -607,6 +760,10 @@ export interface components {
             /** @description Always `ok` when the server answers. */
             status: string;
         };
+        KeyList: {
+            /** @description Newest first, revoked and expired keys included. */
+            keys: components["schemas"]["ApiKeyRecord"][];
+        };
         /** @description A failure to classify. */
         MatchRequest: {
             /** @description The error code, e.g. `HTTP_503` or `STEP_TIMEOUT`. */
@@ -683,6 +840,8 @@ export interface components {
             /** @description The steps. Order matters only as a tie-breaker for the deterministic trace order. */
             steps: components["schemas"]["Step"][];
         };
+        /** @enum {string} */
+        PrincipalKind: "api_key" | "user";
         PutSecret: {
             value: string;
         };
@@ -738,6 +897,8 @@ export interface components {
             /** @description Categories that retry. When absent, an error retries when it says it is retryable. */
             retry_on?: components["schemas"]["Category"][] | null;
         };
+        /** @enum {string} */
+        Role: "admin" | "operator" | "developer" | "viewer" | "machine";
         /** @description The run record (without its attempts, which are stored as items of their own). */
         Run: {
             cancel_requested: boolean;
@@ -965,6 +1126,19 @@ export interface components {
             skill: string;
             step_id: string;
         };
+        /** @description The caller as the API sees it. */
+        WhoAmI: {
+            /** Format: int64 */
+            expires_at_ms?: number | null;
+            /** @description The key id, or the identity provider's subject. */
+            id: string;
+            kind: components["schemas"]["PrincipalKind"];
+            name: string;
+            /** @description The permissions (OpenAPI scopes) the role holds. */
+            permissions: string[];
+            role: components["schemas"]["Role"];
+            tenant: string;
+        };
         Workflow: {
             /** Format: int64 */
             created_at_ms: number;
@@ -992,6 +1166,78 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description Events at or after this time (ms since the epoch); default 30 days before `to`. */
+                from?: number;
+                /** @description Events at or before this time (ms since the epoch); default now. */
+                to?: number;
+                action?: components["schemas"]["AuditAction"];
+                /** @description Page size, 1..=500 (default 100). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (with the same other parameters). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_catalog: {
         parameters: {
             query?: never;
@@ -1302,6 +1548,259 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyList"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateKey"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            /** @description The body is not valid JSON (`INVALID_JSON`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Key id (the part after `aos_` in the prefix) */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyRecord"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rotate_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Key id */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1978,6 +2477,52 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhoAmI"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
