@@ -285,6 +285,11 @@ async fn bodies_over_the_limit_are_refused() {
     let big = "x".repeat(1024 * 1024 + 10);
     let (s, b) = app.request(Method::POST, "/api/v1/keys", Some(json!({"name": big, "role": "viewer"})), Some(&app.key)).await;
     assert_eq!((s, b["error"]["code"].as_str()), (413, Some("BODY_TOO_LARGE")), "{b}");
+    // A body refused unread: the server says it closes the connection, so clients do not reuse it.
+    let resp = app.http.post(app.url("/api/v1/runs")).json(&json!({"plan": {}})).send().await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.headers().get("connection").and_then(|v| v.to_str().ok())), (401, Some("close")));
+    let resp = app.http.get(app.url("/api/v1/runs")).bearer_auth(&app.key).send().await.unwrap();
+    assert!(resp.headers().get("connection").is_none(), "kept alive otherwise");
 }
 
 #[tokio::test]

@@ -43,8 +43,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// A JSON value of the wrong shape → 422 `INVALID_FIELD` naming the field path.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
+        let field = field_of(&e.path().to_string(), &e.inner().to_string());
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD", format!("{}{}", if field.is_empty() { String::new() } else { format!("{field}: ") }, e.inner()))
             .with_details(serde_json::json!({"field": field}))
     })
@@ -65,9 +64,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
+        let field = field_of(&e.path().to_string(), &e.inner().to_string());
         let prefix = if field.is_empty() { String::new() } else { format!("{field}: ") };
         ApiError::bad_request("INVALID_QUERY", format!("{prefix}{}", e.inner()), &field)
     })
+}
+
+/// The path of the offending field. serde reports a missing field at the object holding it, so
+/// the field's own name is taken from the message (`missing field `name``) and appended.
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    match missing {
+        Some(name) if parent.is_empty() => name.to_string(),
+        Some(name) => format!("{parent}.{name}"),
+        None => parent.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        id: String,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        let e = from_value::<Outer>(serde_json::json!({})).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.details["field"].as_str()), (422, Some("name")));
+        let e = from_value::<Outer>(serde_json::json!({"name": "x", "inner": {}})).unwrap_err();
+        assert_eq!(e.details["field"], "inner.id");
+        let e = from_value::<Outer>(serde_json::json!({"name": 5})).unwrap_err();
+        assert_eq!(e.details["field"], "name");
+    }
 }

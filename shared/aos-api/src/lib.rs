@@ -87,6 +87,7 @@ impl utoipa::Modify for CommonResponses {
         let common = [
             ("401", "No valid credential (`UNAUTHENTICATED`)."),
             ("403", "The caller's role lacks the permission (`FORBIDDEN`)."),
+            ("429", "Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry."),
             ("503", "Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`)."),
         ];
         for item in openapi.paths.paths.values_mut() {
@@ -199,5 +200,28 @@ pub fn resource_app(state: AppState, resources: &[Resource]) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not accept that method") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(close_after_refusal))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// A request refused before its body was read (401, 403, 413, 429, ...) leaves the body unread on
+/// the connection: the response says `Connection: close`, so that clients do not reuse a
+/// connection the server is about to drop.
+async fn close_after_refusal(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header;
+    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0") || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut resp = next.run(req).await;
+    if has_body && matches!(resp.status().as_u16(), 401 | 403 | 404 | 405 | 413 | 415 | 429) {
+        resp.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// A handler that panics (a bug) answers a JSON 500 instead of dropping the connection; the panic
+/// itself is in the log.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the server failed while handling this request; the failure is logged").into_response()
 }
