@@ -1227,6 +1227,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1266,6 +1275,15 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1357,6 +1375,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1407,6 +1434,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1486,6 +1522,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1555,6 +1600,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1594,6 +1648,15 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1686,6 +1749,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1736,6 +1808,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1801,6 +1882,15 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1892,6 +1982,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1975,6 +2074,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2027,6 +2135,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2099,6 +2216,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2164,6 +2290,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2203,6 +2338,15 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2296,6 +2440,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2381,6 +2534,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2420,6 +2582,15 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2484,6 +2655,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2530,6 +2710,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2569,6 +2758,15 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2661,6 +2859,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2714,6 +2921,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2788,6 +3004,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
