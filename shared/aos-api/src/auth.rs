@@ -22,6 +22,9 @@ pub enum Permission {
     SecretsWrite,
     SecretsRead,
     FailuresRead,
+    /// Runs the failure aggregation now (`POST /api/v1/failures/aggregate`): it reads every
+    /// tenant's failures (each tenant still sees only its own result), so operating roles only.
+    FailuresAggregate,
     CatalogRead,
     /// The process's Prometheus metrics: aggregates over every tenant the process serves (no
     /// tenant labels), so only operating roles and scrapers (machine keys) get it.
@@ -33,8 +36,8 @@ pub fn allows(role: Role, p: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Admin | Role::Operator => true,
-        Role::Developer => !matches!(p, MetricsRead),
-        Role::Machine => !matches!(p, SecretsWrite),
+        Role::Developer => !matches!(p, MetricsRead | FailuresAggregate),
+        Role::Machine => !matches!(p, SecretsWrite | FailuresAggregate),
         Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead | FailuresRead | CatalogRead),
     }
 }
@@ -75,7 +78,7 @@ macro_rules! permission_markers {
         }
     };
 }
-permission_markers!(RunsRead, RunsWrite, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, CatalogRead, MetricsRead);
+permission_markers!(RunsRead, RunsWrite, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, FailuresAggregate, CatalogRead, MetricsRead);
 
 /// The verified caller, holding permission `P`.
 pub struct Auth<P> {
@@ -114,5 +117,7 @@ mod tests {
         let metrics: Vec<Role> = [Role::Admin, Role::Operator, Role::Developer, Role::Machine, Role::Viewer].into_iter().filter(|r| allows(*r, MetricsRead)).collect();
         assert_eq!(metrics, [Role::Admin, Role::Operator, Role::Machine]);
         assert!(!allows(Role::Viewer, RunsWrite) && !allows(Role::Machine, SecretsWrite), "the existing matrix is unchanged");
+        let aggregate: Vec<Role> = [Role::Admin, Role::Operator, Role::Developer, Role::Machine, Role::Viewer].into_iter().filter(|r| allows(*r, FailuresAggregate)).collect();
+        assert_eq!(aggregate, [Role::Admin, Role::Operator], "only operating roles run the aggregation");
     }
 }

@@ -154,6 +154,15 @@ pub struct AggregateSummary {
     pub candidates: usize,
 }
 
+/// The result of one run: its summary, the platform-wide export, and the result of the tenant
+/// the run was asked for (`also`).
+#[derive(Debug, Clone)]
+pub struct AggregateRun {
+    pub summary: AggregateSummary,
+    pub export: CandidateReport,
+    pub requested: Option<CandidateReport>,
+}
+
 fn storage(e: StoreError) -> DomainError {
     match e {
         StoreError::BadCursor => bad_cursor("cursor is not valid"),
@@ -215,13 +224,14 @@ impl FailureLog {
     /// caller's result is refreshed even when it had none), stores each tenant's result and the
     /// platform-wide export, and returns the export with a summary. Concurrent runs in one process
     /// wait for each other.
-    pub async fn aggregate(&self, opts: &AggregateOptions, now: i64, also: Option<&str>) -> Result<(AggregateSummary, CandidateReport), DomainError> {
+    pub async fn aggregate(&self, opts: &AggregateOptions, now: i64, also: Option<&str>) -> Result<AggregateRun, DomainError> {
         let _one_at_a_time = self.aggregating.lock().await;
         let range = TimeRange::new(Some((now - i64::from(opts.days) * DAY_MS).max(0)), Some(now), now, 0)?;
         let window = AggregationWindow { from_ms: range.from_ms, to_ms: range.to_ms, days: opts.days };
         let mut tenants = self.tenants_in(&range).await?;
         tenants.extend(also.map(str::to_string));
         let mut platform = CandidateFold::new(opts.fold);
+        let mut requested = None;
         for (ordinal, tenant) in tenants.iter().enumerate() {
             let mut own = CandidateFold::new(opts.fold);
             scan(self.store.as_ref(), tenant, &range, usize::MAX, |r| {
@@ -231,12 +241,15 @@ impl FailureLog {
             .await?;
             let report = report(own, now, window, opts, false);
             self.store_report(&tenant_candidates_pk(tenant), &report).await?;
+            if Some(tenant.as_str()) == also {
+                requested = Some(report);
+            }
         }
         let export = report(platform, now, window, opts, true);
         self.store_report(PLATFORM_CANDIDATES_PK, &export).await?;
         let summary = AggregateSummary { generated_at_ms: now, window, tenants: tenants.len(), scanned: export.head.scanned, considered: export.head.considered, candidates: export.candidates.len() };
         tracing::info!(tenants = summary.tenants, scanned = summary.scanned, considered = summary.considered, candidates = summary.candidates, "failure aggregation finished");
-        Ok((summary, export))
+        Ok(AggregateRun { summary, export, requested })
     }
 
     /// Replaces the result stored at `pk`: the new generation's candidates, then the head that
