@@ -24,6 +24,8 @@ export {
   type FailureFilters,
   type ListFailuresParams,
   type FailureStatsParams,
+  type FailureCandidatesParams,
+  type AggregateFailuresParams,
 } from "./client.js";
 export {
   AosError,
