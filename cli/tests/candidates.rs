@@ -16,20 +16,23 @@ fn one_call(url: String) -> Value {
     json!({"name": "one-call", "steps": [{"id": "call", "skill": "http_call", "input": {"url": url}, "retry": {"max_attempts": 1}}]})
 }
 
-/// Runs that fail three ways: 3 × a status no catalog entry covers (699, with the tenant's secret
-/// in the URL path), 2 × a 4xx the catalog knows only as "some client error" (418, confidence
-/// 0.70) and 1 × a well-known 404 (confidence 0.93, not a candidate).
+/// Runs that fail four ways: 3 × a status no catalog entry covers (699), 2 × a 4xx the catalog
+/// knows only as "some client error" (418, confidence 0.70), 1 × a well-known 404 (0.93) and 1 × a
+/// jq `error(...)` whose message carries the tenant's secret (JQ_RUNTIME_ERROR, 0.98): the last two
+/// are candidates only with a higher threshold.
 async fn fail_runs(app: &App, base: &str) {
     let (s, b) = app.request(Method::PUT, "/api/v1/secrets/TOKEN", Some(json!({"value": SECRET})), Some(&app.key)).await;
     assert_eq!(s, 204, "{b}");
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(app.submit(one_call(format!("{base}/status/699/{{{{ secrets.TOKEN }}}}")), json!({})).await);
+        ids.push(app.submit(one_call(format!("{base}/status/699")), json!({})).await);
     }
     for _ in 0..2 {
         ids.push(app.submit(one_call(format!("{base}/status/418")), json!({})).await);
     }
     ids.push(app.submit(one_call(format!("{base}/status/404")), json!({})).await);
+    let leak = json!({"name": "leak", "steps": [{"id": "t", "skill": "json_transform", "input": {"data": {"token": "{{ secrets.TOKEN }}"}, "expr": "error(\"partner declined, token \" + .token)"}}]});
+    ids.push(app.submit(leak, json!({})).await);
     for id in ids {
         assert_eq!(app.wait_run(&id, WAIT).await["status"], "failed");
     }
@@ -55,15 +58,14 @@ async fn unmatched_and_low_confidence_failures_become_candidates_of_their_tenant
     assert!(report["generated_at_ms"].as_i64().unwrap() >= before);
     assert_eq!((report["window"]["days"].as_u64(), report["low_confidence"].as_f64()), (Some(7), Some(0.75)));
     let candidates = &report["candidates"];
-    assert_eq!(candidates.as_array().unwrap().len(), 2, "the 404 is known: {candidates}");
+    assert_eq!(candidates.as_array().unwrap().len(), 2, "the 404 and the jq error are known: {candidates}");
     let odd = by_code(candidates, "HTTP_699");
     assert_eq!((odd["count"].as_u64(), odd["count_error"].as_u64(), odd["unmatched"].as_u64()), (Some(3), Some(0), Some(3)), "attempts only, not the runs' own failures: {odd}");
     assert_eq!(odd["skills"], json!(["http_call"]));
     assert!(odd.get("tenant_count").is_none(), "tenant counts are for the platform export only");
     assert_eq!(odd["examples"].as_array().unwrap().len(), 1, "one distinct message");
     let example = odd["examples"][0]["message"].as_str().unwrap();
-    assert!(example.contains("[REDACTED]") && example.contains("699") && !example.contains(SECRET), "{example}");
-    assert!(!report.to_string().contains(SECRET), "the secret appears nowhere");
+    assert!(example.contains("answered HTTP 699"), "{example}");
     assert!(odd["first_seen_ms"].as_i64() <= odd["last_seen_ms"].as_i64());
     assert_eq!((odd["suggested"]["category"].as_str(), odd["suggested"]["recovery_mode"].as_str()), (Some("PERMANENT"), Some("escalate")), "{odd}");
     assert!(odd["suggested"]["reason"].as_str().unwrap().contains("PERMANENT"), "{odd}");
@@ -93,9 +95,15 @@ async fn unmatched_and_low_confidence_failures_become_candidates_of_their_tenant
     let (s, b) = app.get(&format!("/api/v1/failures/candidates?limit=1&cursor={cursor}")).await;
     assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (422, Some("INVALID_CURSOR"), Some("cursor")), "a cursor of an older result: {b}");
 
-    // A higher threshold makes the 404 a candidate too; a lower one keeps only the unmatched.
-    let (_, b) = app.request(Method::POST, "/api/v1/failures/aggregate?low_confidence=0.95", None, Some(&app.key)).await;
+    // A higher threshold makes the 404 and the jq error candidates too, the secret redacted from
+    // the example; a lower one keeps only the unmatched.
+    let (_, b) = app.request(Method::POST, "/api/v1/failures/aggregate?low_confidence=0.99", None, Some(&app.key)).await;
     assert_eq!(by_code(&b["candidates"], "HTTP_404")["count"], 1, "{b}");
+    let jq = by_code(&b["candidates"], "JQ_RUNTIME_ERROR");
+    let example = jq["examples"][0]["message"].as_str().unwrap();
+    assert!(example.contains("partner declined, token [REDACTED]") && !example.contains(SECRET), "{example}");
+    assert_eq!((jq["skills"].clone(), jq["closest_entry"].as_str()), (json!(["json_transform"]), Some("JQ_RUNTIME_ERROR")));
+    assert!(!b.to_string().contains(SECRET), "the secret appears nowhere");
     let (_, b) = app.request(Method::POST, "/api/v1/failures/aggregate?low_confidence=0.5", None, Some(&app.key)).await;
     assert_eq!(b["candidates"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect::<Vec<_>>(), ["HTTP_699"]);
 

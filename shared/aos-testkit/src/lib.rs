@@ -62,12 +62,6 @@ pub async fn spawn_target() -> Target {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, Json(json!({"error": format!("status {code}")})))
         }))
-        // The same, whatever follows the status in the path (ids, tokens), counted under the status.
-        .route("/status/{code}/{*rest}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((code, _rest)): AxPath<(u16, String)>| async move {
-            *seen.lock().unwrap().flaky_calls.entry(format!("status/{code}")).or_default() += 1;
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, Json(json!({"error": format!("status {code}")})))
-        }))
         .route("/sink", post(|State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, Json(body): Json<Value>| async move {
             let mut s = seen.lock().unwrap();
             if let Some(k) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
