@@ -259,4 +259,12 @@ async fn aggregator_event_stores_each_tenants_candidates_and_the_platform_export
     let again = stack.rt.failures.candidates(TENANT, 50, None).await.expect("read");
     assert_eq!((again.total, again.candidates.len()), (1, 1));
     assert!(again.generated_at_ms >= page.generated_at_ms);
+    // The api-failures function serves them, and runs the aggregation on demand.
+    let key = stack.api_key().await;
+    let get = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/candidates")]);
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES), &get).await;
+    assert_eq!((status, body["total"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
+    let post = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/aggregate"), ("\"GET\"", "\"POST\""), ("\"rawQueryString\": \"\"", "\"rawQueryString\": \"days=1\"")]);
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES), &post).await;
+    assert_eq!((status, body["window"]["days"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
 }
