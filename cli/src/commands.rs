@@ -313,3 +313,73 @@ pub async fn secrets(c: &Client, out: &Output, cmd: SecretsCmd) -> anyhow::Resul
     }
     Ok(())
 }
+
+#[derive(Subcommand, Debug)]
+pub enum FailuresCmd {
+    /// Run the failure aggregation now (admin or operator) and show the tenant's catalog candidates.
+    Aggregate {
+        /// Days of failures to read, back from now (default 7, or the server's AOS_AGGREGATE_DAYS).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Matched failures below this confidence are candidates (default 0.75).
+        #[arg(long)]
+        low_confidence: Option<f64>,
+        /// Also write the result (JSON) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The tenant's latest catalog candidates (every page).
+    Candidates {
+        /// Also write them (JSON) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub async fn failures(c: &Client, out: &Output, cmd: FailuresCmd) -> anyhow::Result<()> {
+    let (report, file) = match cmd {
+        FailuresCmd::Aggregate { days, low_confidence, out: file } => {
+            let mut query = Vec::new();
+            if let Some(d) = days {
+                query.push(format!("days={d}"));
+            }
+            if let Some(l) = low_confidence {
+                query.push(format!("low_confidence={l}"));
+            }
+            let path = format!("/api/v1/failures/aggregate{}{}", if query.is_empty() { "" } else { "?" }, query.join("&"));
+            (c.call(reqwest::Method::POST, &path, None).await?, file)
+        }
+        FailuresCmd::Candidates { out: file } => {
+            let mut report = c.get("/api/v1/failures/candidates?limit=200").await?;
+            let mut next = report["next_cursor"].as_str().map(str::to_string);
+            while let Some(cursor) = next {
+                let page = c.get(&format!("/api/v1/failures/candidates?limit=200&cursor={cursor}")).await?;
+                if let (Some(all), Some(more)) = (report["candidates"].as_array_mut(), page["candidates"].as_array()) {
+                    all.extend(more.iter().cloned());
+                }
+                next = page["next_cursor"].as_str().map(str::to_string);
+            }
+            if let Some(o) = report.as_object_mut() {
+                o.remove("next_cursor");
+            }
+            (report, file)
+        }
+    };
+    if let Some(path) = &file {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.emit(&report, |v| {
+        let rows = v["candidates"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| vec![s(&c["signature"]), s(&c["count"]), s(&c["code"]), c["skills"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default(), format!("{}/{}", s(&c["suggested"]["category"]), s(&c["suggested"]["recovery_mode"])), c["examples"][0]["message"].as_str().unwrap_or("").chars().take(60).collect()])
+            .collect();
+        table(&["SIGNATURE", "COUNT", "CODE", "SKILLS", "SUGGESTED", "EXAMPLE"], rows);
+        if let Some(path) = &file {
+            println!("written to {}", path.display());
+        }
+    });
+    Ok(())
+}

@@ -48,6 +48,9 @@ enum Command {
     /// Set and list tenant secrets.
     #[command(subcommand)]
     Secrets(commands::SecretsCmd),
+    /// Catalog candidates: aggregate unmatched and low-confidence failures, list the result.
+    #[command(subcommand)]
+    Failures(commands::FailuresCmd),
     /// Print the OpenAPI document generated from the code.
     Openapi,
 }
@@ -76,6 +79,7 @@ async fn main() {
                     Command::Skills(s) => commands::skills(&c, &out, s).await,
                     Command::Workflows(w) => commands::workflows(&c, &out, w).await,
                     Command::Secrets(s) => commands::secrets(&c, &out, s).await,
+                    Command::Failures(f) => commands::failures(&c, &out, f).await,
                     Command::Serve(_) | Command::Openapi => unreachable!("handled above"),
                 }
             }

@@ -1,5 +1,5 @@
-//! `aos serve`: API, orchestrator, skill workers, sweeper and the embedded durable store and queue
-//! in one process. On first start it creates the `dev` tenant's admin key, prints it once and
+//! `aos serve`: API, orchestrator, skill workers, sweeper, the nightly failure aggregation and the
+//! embedded durable store and queue in one process. On first start it creates the `dev` tenant's admin key, prints it once and
 //! writes it to `<data dir>/admin.key` (mode 0600) for local tools and examples. It installs the
 //! process's Prometheus recorder and serves it at `GET /metrics`.
 
@@ -44,6 +44,14 @@ pub struct ServeArgs {
     /// Days to keep failure records (1 to 3650).
     #[arg(long, env = "AOS_FAILURE_RETENTION_DAYS", default_value_t = aos_runtime::failures::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub failure_retention_days: u32,
+    /// How often the failure aggregation runs (`30s`, `15m`, `6h`, `1d`; `off` to never run it).
+    /// Its days and threshold come from `AOS_AGGREGATE_DAYS` and `AOS_AGGREGATE_LOW_CONFIDENCE`.
+    #[arg(long, env = "AOS_AGGREGATE_EVERY", default_value = "24h", value_parser = parse_every)]
+    pub aggregate_every: Every,
+    /// The UTC time of day (`HH:MM`) runs are aligned to: they happen at this time plus whole
+    /// multiples of `--aggregate-every`.
+    #[arg(long, env = "AOS_AGGREGATE_AT", default_value = "02:00", value_parser = parse_time_of_day)]
+    pub aggregate_at: u32,
     /// Requests a minute per API key or user (a token bucket each); 0 turns the limit off.
     #[arg(long, env = "AOS_RATE_LIMIT_PER_MINUTE", default_value_t = 6000)]
     pub rate_limit_per_minute: u32,
@@ -93,6 +101,51 @@ impl OidcArgs {
     }
 }
 
+/// An interval, or `None` for `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every(pub Option<std::time::Duration>);
+
+/// `off`, or a number with a unit `s`, `m`, `h` or `d` (at least one second).
+fn parse_every(v: &str) -> Result<Every, String> {
+    let v = v.trim();
+    if v == "off" {
+        return Ok(Every(None));
+    }
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{v}` is not `off` or a number with a unit (30s, 15m, 6h, 1d)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{v}`: the unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("the interval must be at least 1s (or `off`)".into());
+    }
+    Ok(Every(Some(std::time::Duration::from_secs(secs))))
+}
+
+/// `HH:MM` (UTC) as seconds after midnight.
+fn parse_time_of_day(v: &str) -> Result<u32, String> {
+    let bad = || format!("`{v}` is not a UTC time of day HH:MM");
+    let (h, m) = v.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(h * 3600 + m * 60)
+}
+
+/// The first run time after `now_ms`: `at` seconds after a UTC midnight plus a whole number of
+/// `every`.
+fn next_run_ms(now_ms: i64, at_secs: u32, every: std::time::Duration) -> i64 {
+    let every = (every.as_millis() as i64).max(1);
+    let anchor = now_ms.div_euclid(86_400_000) * 86_400_000 + i64::from(at_secs) * 1000;
+    anchor + ((now_ms - anchor).div_euclid(every) + 1) * every
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let oidc = args.oidc.config()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
@@ -132,6 +185,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secrets: Arc::new(EmbeddedSecrets::new(db.clone())),
         skills,
     };
+    let aggregate = aos_runtime::failures::aggregate::AggregateOptions::from_env().map_err(|e| anyhow::anyhow!(e))?;
     let metrics = install_metrics()?;
     // Compile the failure catalog now rather than in the first failing attempt's worker.
     let warm = tokio::task::spawn_blocking(|| {
@@ -173,6 +227,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     };
+    let aggregator = args.aggregate_every.0.map(|every| {
+        let (rt, mut stop, export) = (rt.clone(), stop_tx.subscribe(), args.data_dir.join(EXPORT_FILE));
+        let at = args.aggregate_at;
+        tokio::spawn(async move {
+            loop {
+                let now = aos_runtime::runs::now_ms();
+                let wait = std::time::Duration::from_millis((next_run_ms(now, at, every) - now).max(0) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => return,
+                }
+                match rt.failures.aggregate(&aggregate, aos_runtime::runs::now_ms(), None).await {
+                    Ok(run) => {
+                        if let Err(e) = write_export(&export, &run.export) {
+                            tracing::warn!(error = %e, "could not write the failure candidates export");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "failure aggregation failed"),
+                }
+            }
+        })
+    });
     let mut state = AppState::new(rt).with_metrics(Arc::new(move || metrics.render())).with_rate_limits(RateLimits::new(args.rate_limit_per_minute, args.rate_limit_burst));
     if let Some(cfg) = oidc {
         tracing::info!(issuer = %cfg.issuer, jwks = %cfg.jwks_url, "accepting identity-provider tokens");
@@ -184,7 +260,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = w.await;
     }
     let _ = upkeep.await;
+    if let Some(a) = aggregator {
+        let _ = a.await;
+    }
     drop(lock);
+    Ok(())
+}
+
+/// The platform-wide candidates export, in the data dir: every tenant's candidates with tenant
+/// counts and examples, so it is as private as the database (0600).
+pub const EXPORT_FILE: &str = "failure-candidates.json";
+
+/// Writes the export whole or not at all (a temporary file renamed over the old one).
+fn write_export(path: &Path, report: &aos_runtime::failures::aggregate::CandidateReport) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, &serde_json::to_string_pretty(report)?)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -231,6 +323,26 @@ async fn ensure_admin_key(rt: &Runtime, data_dir: &Path) -> anyhow::Result<()> {
     write_private(&path, &key)?;
     println!("Created tenant `{DEV_TENANT}` with admin API key (shown once; also saved to {}):\n  {key}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn schedules_align_to_the_time_of_day() {
+        let day = 86_400_000i64;
+        let at = parse_time_of_day("02:00").unwrap();
+        let now = 20_000 * day + 3_600_000; // 01:00 UTC
+        assert_eq!(next_run_ms(now, at, Duration::from_secs(86_400)), 20_000 * day + 7_200_000);
+        assert_eq!(next_run_ms(20_000 * day + 7_200_000, at, Duration::from_secs(86_400)), 20_001 * day + 7_200_000, "strictly after now");
+        assert_eq!(next_run_ms(now + 1, at, Duration::from_secs(1)), now + 1000);
+        assert_eq!(parse_every("off"), Ok(Every(None)));
+        assert_eq!(parse_every("15m"), Ok(Every(Some(Duration::from_secs(900)))));
+        assert!(parse_every("0s").is_err() && parse_every("5w").is_err() && parse_every("h").is_err());
+        assert!(parse_time_of_day("24:00").is_err() && parse_time_of_day("2").is_err());
+    }
 }
 
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {

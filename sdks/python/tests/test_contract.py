@@ -913,3 +913,46 @@ def test_metrics_need_a_key(aos_server: AosServer) -> None:
     assert err.value.status == 401 and err.value.code == "UNAUTHENTICATED"
     r = httpx.get(aos_server.url + "/metrics", headers={"authorization": "Bearer " + aos_server.api_key})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+
+
+# ---- catalog candidates
+
+
+def test_failure_candidates(client: aos.Client, standin: StandIn, unique: str) -> None:
+    """Failures the catalog does not know (a status no entry covers) become candidates of the
+    caller's tenant, computed on demand and then read page by page."""
+    for _ in range(2):
+        run = client.runs.submit_and_wait(PlanBuilder(f"cand-{unique}").http_call("x", f"{standin.url}/status/699").build(), timeout=30)
+        assert run.status == "failed"
+    report = client.failures.aggregate(days=1)
+    assert isinstance(report, aos.CandidateReport) and report.window.days == 1 and report.low_confidence == 0.75
+    odd = next(c for c in report.candidates if c.code == "HTTP_699")
+    assert isinstance(odd, aos.FailureCandidate) and odd.count >= 2 and odd.unmatched >= 2 and odd.tenant_count is None
+    assert odd.skills == ["http_call"] and odd.examples and isinstance(odd.suggested, aos.Suggestion)
+    assert odd.first_seen_ms <= odd.last_seen_ms
+    assert report.total == len(report.candidates)
+    first = client.failures.candidates(limit=1)
+    assert isinstance(first, aos.CandidatePage) and first.generated_at_ms == report.generated_at_ms
+    assert first.total == report.total and len(first.candidates) == 1
+    seen = [c.signature for c in first.candidates]
+    cursor = first.next_cursor
+    while cursor:
+        page = client.failures.candidates(limit=1, cursor=cursor)
+        seen += [c.signature for c in page.candidates]
+        cursor = page.next_cursor
+    assert seen == [c.signature for c in report.candidates]
+
+
+def test_failure_candidates_errors(client: aos.Client) -> None:
+    for bad in (0, 201):
+        with pytest.raises(ValueError, match="limit"):
+            client.failures.candidates(limit=bad)
+    for bad_days in (0, 367):
+        with pytest.raises(ValueError, match="days"):
+            client.failures.aggregate(days=bad_days)
+    with pytest.raises(aos.BadRequestError) as err:
+        client.failures.aggregate(low_confidence=1.5)
+    assert err.value.status == 400 and err.value.code == "INVALID_QUERY" and err.value.field == "low_confidence"
+    with pytest.raises(aos.ValidationError) as verr:
+        client.failures.candidates(cursor="zz")
+    assert verr.value.code == "INVALID_CURSOR"

@@ -168,6 +168,13 @@ async def test_catalog_failures_and_metrics(aclient: aos.AsyncClient, standin: S
     with pytest.raises(aos.BadRequestError) as bad_range:
         await aclient.failures.stats(from_ms=10, to_ms=5)
     assert bad_range.value.code == "INVALID_QUERY" and bad_range.value.field == "from"
+    # Catalog candidates: the 404 is well known, so only a lower bar makes it one.
+    report = await aclient.failures.aggregate(days=1, low_confidence=1.0)
+    assert isinstance(report, aos.CandidateReport) and any(c.code == "HTTP_404" for c in report.candidates)
+    first = await aclient.failures.candidates(limit=1)
+    assert isinstance(first, aos.CandidatePage) and first.total == report.total and first.generated_at_ms == report.generated_at_ms
+    with pytest.raises(ValueError, match="days"):
+        await aclient.failures.aggregate(days=0)
 
     text = await aclient.metrics()
     assert "# TYPE runs_total counter" in text and 'failure_match_hits_total{code="HTTP_NOT_FOUND"' in text

@@ -140,6 +140,8 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
         "get_failure_stats": _ops.get_failure_stats(
             from_ms=1, to_ms=2, bucket_ms=1, code="HTTP_503", category="TRANSIENT", skill="http_call", kind="run"
         ),
+        "list_failure_candidates": _ops.list_failure_candidates(limit=10, cursor="c"),
+        "aggregate_failures": _ops.aggregate_failures(days=7, low_confidence=0.75),
         "get_metrics": _ops.get_metrics(),
         "whoami": _ops.whoami(),
         "create_key": _ops.create_key("ci", "machine", expires_in_days=30),
@@ -172,7 +174,7 @@ def test_operations_send_what_openapi_describes() -> None:
         op = OPENAPI["paths"][template][method.lower()]
         documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
         assert set(call.params or {}) <= documented, (op_id, call.params, documented)
-        if op_id in ("list_failures", "get_failure_stats", "list_audit"):
+        if op_id in ("list_failures", "get_failure_stats", "list_audit", "list_failure_candidates", "aggregate_failures"):
             assert set(call.params or {}) == documented, f"{op_id}: the SDK sends {sorted(call.params or {})}"
         has_body = "requestBody" in op
         assert (call.body is not _ops.Call.__dataclass_fields__["body"].default) == has_body, op_id

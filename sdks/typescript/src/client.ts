@@ -21,6 +21,8 @@ import {
   type FailureKind,
   type FailureList,
   type FailureStats,
+  type CandidatePage,
+  type CandidateReport,
   type Health,
   type JsonObject,
   type KeyList,
@@ -356,6 +358,22 @@ export interface FailureStatsParams extends FailureFilters {
   bucketMs?: number;
 }
 
+/** `failures.candidates` parameters. */
+export interface FailureCandidatesParams {
+  /** Page size, 1–200 (the server's default is 50). */
+  limit?: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+/** `failures.aggregate` parameters. */
+export interface AggregateFailuresParams {
+  /** Days of failures to read, back from now: 1–366 (the server's default is 7). */
+  days?: number;
+  /** Matched failures below this confidence are candidates (default 0.75); unmatched ones always are. */
+  lowConfidence?: number;
+}
+
 /** The tenant's recorded failures: every failed attempt, step, run and refused submission. */
 export class Failures {
   constructor(private readonly client: AosClient) {}
@@ -409,6 +427,30 @@ export class Failures {
         skill: params.skill,
         kind: params.kind,
       },
+      retryable: true,
+    });
+  }
+
+  /**
+   * `GET /api/v1/failures/candidates`: one page of the tenant's latest catalog candidates (its
+   * unmatched and low-confidence failures grouped by signature), most frequent first; pass
+   * `next_cursor` as `cursor` for the next. `generated_at_ms` is `null` before the first aggregation.
+   */
+  candidates(params: FailureCandidatesParams = {}): Promise<CandidatePage> {
+    return this.client.transport.request<CandidatePage>("GET", "/api/v1/failures/candidates", {
+      query: { limit: params.limit, cursor: params.cursor },
+      retryable: true,
+    });
+  }
+
+  /**
+   * `POST /api/v1/failures/aggregate` (admin and operator keys): runs the failure aggregation now
+   * and returns the tenant's whole result. Running it again only replaces stored results, so it is
+   * retried like a read.
+   */
+  aggregate(params: AggregateFailuresParams = {}): Promise<CandidateReport> {
+    return this.client.transport.request<CandidateReport>("POST", "/api/v1/failures/aggregate", {
+      query: { days: params.days, low_confidence: params.lowConfidence },
       retryable: true,
     });
   }

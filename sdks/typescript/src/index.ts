@@ -31,6 +31,8 @@ export {
   type FailureStatsParams,
   type CreateKeyParams,
   type ListAuditParams,
+  type FailureCandidatesParams,
+  type AggregateFailuresParams,
 } from "./client.js";
 export {
   AosError,

@@ -34,6 +34,8 @@ export const OPERATIONS = {
   match_failure: { method: "POST", path: "/api/v1/catalog/match", sdk: "catalog.match" },
   list_failures: { method: "GET", path: "/api/v1/failures", sdk: "failures.listPage" },
   get_failure_stats: { method: "GET", path: "/api/v1/failures/stats", sdk: "failures.stats" },
+  list_failure_candidates: { method: "GET", path: "/api/v1/failures/candidates", sdk: "failures.candidates" },
+  aggregate_failures: { method: "POST", path: "/api/v1/failures/aggregate", sdk: "failures.aggregate" },
   get_metrics: { method: "GET", path: "/metrics", sdk: "metrics" },
   whoami: { method: "GET", path: "/api/v1/whoami", sdk: "whoami" },
   create_key: { method: "POST", path: "/api/v1/keys", sdk: "keys.create" },

@@ -119,6 +119,22 @@ export type FailureBucket = Schemas["FailureBucket"];
 /** `GET /api/v1/failures/stats`: totals, match rate, counts, recovery success and a time series. */
 export type FailureStats = Schemas["FailureStats"];
 
+// --- catalog candidates (the failure aggregation) ------------------------------------------------
+/** The time window an aggregation read, both ends inclusive. */
+export type AggregationWindow = Schemas["AggregationWindow"];
+/** A candidate's suggested category and recovery mode, and the rule that chose them. */
+export type Suggestion = Schemas["Suggestion"];
+/** One failure of a candidate, its message redacted and cut to 500 characters. */
+export type CandidateExample = Schemas["CandidateExample"];
+/** A proposed catalog entry: failures of one signature the catalog did not match confidently. */
+export type FailureCandidate = Schemas["FailureCandidate"];
+/** An aggregation result without its candidates. */
+export type CandidatesHead = Schemas["CandidatesHead"];
+/** `POST /api/v1/failures/aggregate`: the caller's whole result, most frequent first. */
+export type CandidateReport = Schemas["CandidateReport"];
+/** `GET /api/v1/failures/candidates`: one page of the tenant's latest candidates. */
+export type CandidatePage = Schemas["CandidatePage"];
+
 // --- runs --------------------------------------------------------------------------------------
 export type WorkflowRef = Schemas["WorkflowRef"];
 export type TraceEntry = Schemas["TraceEntry"];

@@ -795,6 +795,37 @@ describe("failures", () => {
     assert.equal((await other.failures.stats({ to: t0 - 1 })).recovery.success_rate, null);
   });
 
+  test("candidates: aggregated on demand, read page by page, each tenant its own", async () => {
+    // Every failure of this tenant is well known (confidence 0.93): none is a candidate at the default bar.
+    const none = await other.failures.aggregate({ days: 1 });
+    assert.equal(none.window.days, 1);
+    assert.equal(none.low_confidence, 0.75);
+    assert.deepEqual(none.candidates, []);
+    // At a bar of 1 every matched attempt is one; the runs' own failures repeat their step's.
+    const report = await other.failures.aggregate({ days: 1, lowConfidence: 1 });
+    assert.deepEqual(report.candidates.map((c) => [c.code, c.count, c.closest_entry]), [["HTTP_503", 2, "HTTP_SERVICE_UNAVAILABLE"], ["HTTP_404", 1, "HTTP_NOT_FOUND"]]);
+    const c = report.candidates[1]!;
+    assert.deepEqual([c.skills, c.unmatched, c.count_error, c.tenant_count ?? null], [["http_call"], 0, 0, null]);
+    assert.equal(c.examples[0]!.run_id, notFound.run_id);
+    assert.equal(c.suggested.category, "NOT_FOUND");
+    assert.equal(c.suggested.recovery_mode, "fallback");
+    const first = await other.failures.candidates({ limit: 1 });
+    assert.equal(first.generated_at_ms, report.generated_at_ms);
+    assert.equal(first.total, 2);
+    assert.ok(first.next_cursor);
+    const second = await other.failures.candidates({ limit: 1, cursor: first.next_cursor! });
+    assert.deepEqual([...first.candidates, ...second.candidates], report.candidates);
+    assert.equal(second.next_cursor ?? null, null);
+    // The first tenant's result (signatures may be the same: they do not depend on the tenant) holds
+    // none of the second's failures.
+    const mine = await client.failures.candidates({ limit: 200 });
+    const theirs = new Set([notFound.run_id, recovered.run_id]);
+    assert.ok(mine.candidates.flatMap((m) => m.examples).every((e) => !theirs.has(e.run_id ?? "")));
+    await assert.rejects(other.failures.aggregate({ days: 0 }), (e: unknown) => e instanceof BadRequestError && e.code === "INVALID_QUERY" && e.field === "days");
+    await assert.rejects(other.failures.candidates({ limit: 0 }), (e: unknown) => e instanceof BadRequestError && e.field === "limit");
+    await assert.rejects(other.failures.candidates({ cursor: "zz" }), (e: unknown) => e instanceof ValidationError && e.code === "INVALID_CURSOR");
+  });
+
   test("stats: too many buckets is a BadRequestError naming bucket_ms", async () => {
     await assert.rejects(other.failures.stats({ bucketMs: 1 }), (e: unknown) => {
       assert.ok(e instanceof BadRequestError);

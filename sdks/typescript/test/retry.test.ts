@@ -113,6 +113,7 @@ test("reads of the new resources are retried: failures, stats, catalog, metrics 
   for (const [name, call] of [
     ["failures.listPage", () => client.failures.listPage()],
     ["failures.stats", () => client.failures.stats()],
+    ["failures.candidates", () => client.failures.candidates()],
     ["catalog.list", () => client.catalog.list()],
     ["catalog.get", () => client.catalog.get("HTTP_NOT_FOUND")],
     ["metrics", () => client.metrics()],

@@ -40,6 +40,9 @@ pub enum Permission {
     /// Secret names (never values: no route returns a secret's value).
     SecretsRead,
     FailuresRead,
+    /// Runs the failure aggregation now (`POST /api/v1/failures/aggregate`): it reads every
+    /// tenant's failures (each tenant still sees only its own result), so operating roles only.
+    FailuresAggregate,
     CatalogRead,
     /// The process's Prometheus metrics: aggregates over every tenant the process serves (no
     /// tenant labels), so only operating roles and scrapers (machine keys) get it.
@@ -52,7 +55,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::RunsRead,
         Permission::RunsWrite,
         Permission::RunsReadRaw,
@@ -62,6 +65,7 @@ impl Permission {
         Permission::SecretsWrite,
         Permission::SecretsRead,
         Permission::FailuresRead,
+        Permission::FailuresAggregate,
         Permission::CatalogRead,
         Permission::MetricsRead,
         Permission::KeysManage,
@@ -82,6 +86,7 @@ impl Permission {
             SecretsWrite => "secrets:write",
             SecretsRead => "secrets:read",
             FailuresRead => "failures:read",
+            FailuresAggregate => "failures:aggregate",
             CatalogRead => "catalog:read",
             MetricsRead => "metrics:read",
             KeysManage => "keys:manage",
@@ -101,8 +106,8 @@ pub fn allows(role: Role, p: Permission) -> bool {
     match role {
         Role::Admin => true,
         Role::Operator => !matches!(p, KeysManage | AuditRead),
-        Role::Developer => !matches!(p, MetricsRead | KeysManage | AuditRead),
-        Role::Machine => !matches!(p, SecretsWrite | KeysManage | AuditRead),
+        Role::Developer => !matches!(p, MetricsRead | KeysManage | AuditRead | FailuresAggregate),
+        Role::Machine => !matches!(p, SecretsWrite | KeysManage | AuditRead | FailuresAggregate),
         Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead | FailuresRead | CatalogRead | ProfileRead),
     }
 }
@@ -319,7 +324,7 @@ macro_rules! permission_markers {
         }
     };
 }
-permission_markers!(RunsRead, RunsWrite, RunsReadRaw, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, CatalogRead, MetricsRead, KeysManage, AuditRead, ProfileRead);
+permission_markers!(RunsRead, RunsWrite, RunsReadRaw, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, FailuresAggregate, CatalogRead, MetricsRead, KeysManage, AuditRead, ProfileRead);
 
 /// The verified caller, holding permission `P`.
 pub struct Auth<P> {
@@ -363,6 +368,7 @@ mod tests {
         let holders = |p: Permission| -> Vec<Role> { Role::ALL.into_iter().filter(|r| allows(*r, p)).collect() };
         assert_eq!(holders(KeysManage), [Role::Admin]);
         assert_eq!(holders(AuditRead), [Role::Admin]);
+        assert_eq!(holders(FailuresAggregate), [Role::Admin, Role::Operator]);
         assert_eq!(holders(MetricsRead), [Role::Admin, Role::Operator, Role::Machine]);
         assert_eq!(holders(RunsReadRaw), [Role::Admin, Role::Operator, Role::Developer, Role::Machine]);
         assert_eq!(holders(SecretsWrite), [Role::Admin, Role::Operator, Role::Developer]);

@@ -1,5 +1,7 @@
-//! Recorded failures: `/api/v1/failures` lists them (filtered, paginated across day partitions)
-//! and `/api/v1/failures/stats` aggregates them. The tenant is the caller's; nothing else is visible.
+//! Recorded failures: `/api/v1/failures` lists them (filtered, paginated across day partitions),
+//! `/api/v1/failures/stats` aggregates them, `/api/v1/failures/candidates` serves the latest
+//! catalog candidates and `POST /api/v1/failures/aggregate` computes them now. The tenant is the
+//! caller's; nothing else is visible.
 
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
@@ -7,6 +9,7 @@ use crate::extract::ApiQuery;
 use crate::AppState;
 use aos_core::failure::FailureKind;
 use aos_core::outcome::Category;
+use aos_runtime::failures::aggregate::{AggregateOptions, CandidatePage, CandidateReport};
 use aos_runtime::failures::query::{FailureFilter, TimeRange};
 use aos_runtime::failures::record::FailureRecord;
 use aos_runtime::failures::stats::FailureStats;
@@ -22,7 +25,11 @@ const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_failures)).routes(routes!(get_failure_stats))
+    OpenApiRouter::new()
+        .routes(routes!(list_failures))
+        .routes(routes!(get_failure_stats))
+        .routes(routes!(list_failure_candidates))
+        .routes(routes!(aggregate_failures))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -101,6 +108,63 @@ async fn get_failure_stats(State(s): State<AppState>, auth: Auth<need::FailuresR
     let bucket_ms = q.bucket_ms.unwrap_or_else(|| HOUR_MS.max((span + 999) / 1000));
     let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: None, recovered: None, kind: q.kind };
     Ok(Json(s.rt.failures.stats(auth.tenant(), &range, bucket_ms, &filter).await.map_err(bad_query)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CandidatesQuery {
+    /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The tenant's latest catalog candidates, most frequent first: its unmatched and low-confidence
+/// failures of the aggregation window grouped by signature, with counts, skills, redacted
+/// examples, first and last seen, and a suggested category and recovery mode with the reason.
+/// Computed nightly and by `POST /api/v1/failures/aggregate`; `generated_at_ms` is `null` before
+/// the first aggregation.
+#[utoipa::path(get, path = "/api/v1/failures/candidates", tag = "failures", params(CandidatesQuery),
+    responses((status = 200, body = CandidatePage), (status = 400, body = ErrorBody), (status = 422, description = "The cursor is not valid, or the candidates were computed again since it was given (`INVALID_CURSOR`).", body = ErrorBody)), security(("bearer" = ["failures:read"])))]
+async fn list_failure_candidates(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<CandidatesQuery>) -> Result<Json<CandidatePage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
+    }
+    Ok(Json(s.rt.failures.candidates(auth.tenant(), limit, q.cursor.as_deref()).await.map_err(bad_query)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateQuery {
+    /// Days of failures to read, back from now: 1..=366 (default 7, or `AOS_AGGREGATE_DAYS`).
+    #[param(minimum = 1, maximum = 366)]
+    pub days: Option<u32>,
+    /// Matched failures below this confidence are candidates (default 0.75, or
+    /// `AOS_AGGREGATE_LOW_CONFIDENCE`); unmatched ones always are. Above 0, at most 1.
+    pub low_confidence: Option<f64>,
+}
+
+/// Run the failure aggregation now, over every tenant, and return the caller's result (its own
+/// failures and examples only; the same as `GET /api/v1/failures/candidates` afterwards, whole).
+#[utoipa::path(post, path = "/api/v1/failures/aggregate", tag = "failures", params(AggregateQuery),
+    responses((status = 200, body = CandidateReport), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:aggregate"])))]
+async fn aggregate_failures(State(s): State<AppState>, auth: Auth<need::FailuresAggregate>, ApiQuery(q): ApiQuery<AggregateQuery>) -> Result<Json<CandidateReport>, ApiError> {
+    // The deployment checked the environment when it started (`aos serve`, the Lambda's init).
+    let env = AggregateOptions::from_env().unwrap_or_default();
+    let mut opts = AggregateOptions::new(q.days, q.low_confidence).map_err(bad_query)?;
+    if q.days.is_none() {
+        opts.days = env.days;
+    }
+    if q.low_confidence.is_none() {
+        opts.fold.low_confidence = env.fold.low_confidence;
+    }
+    let run = s.rt.failures.aggregate(&opts, now_ms(), Some(auth.tenant())).await.map_err(bad_query)?;
+    let mine = run.requested.ok_or_else(|| ApiError::from(aos_core::DomainError::Storage("the caller's result is missing".into())))?;
+    Ok(Json(mine))
 }
 
 /// Problems with query parameters are 400 `INVALID_QUERY` naming the parameter; a cursor that is

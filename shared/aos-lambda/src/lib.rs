@@ -2,6 +2,7 @@
 //! `functions/` is a short `main` that calls [`init_telemetry`], builds the runtime once with
 //! [`runtime_from_env`] and hands one of these handlers to the Lambda runtime.
 
+pub mod aggregator;
 pub mod api;
 pub mod authorizer;
 pub mod error;

@@ -227,3 +227,44 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     let (status, report) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &replay.to_string()).await;
     assert_eq!((status, &report["parity"], &report["reexecuted"]), (200, &json!(true), &json!(2)), "{report}");
 }
+
+#[tokio::test]
+async fn aggregator_event_stores_each_tenants_candidates_and_the_platform_export() {
+    use aos_core::FieldError;
+    use aos_runtime::failures::aggregate::AggregateOptions;
+    let stack = Stack::new().await;
+    // Refused submissions with a code no catalog entry knows, recorded as the API records them.
+    for (tenant, n) in [(TENANT, 3), ("globex", 1)] {
+        for i in 0..n {
+            let refusal = FieldError::new("PARTNER_ORDER_DECLINED", format!("partner declined order 4711{i}: api_key=zzzz-secret-value")).field("inputs");
+            stack.rt.failures.record_rejection(tenant, &[refusal], None).await;
+        }
+    }
+    let event: Value = serde_json::from_str(&event_text("aggregator-schedule.json")).expect("JSON");
+    let summary = aos_lambda::aggregator::handle(stack.rt.clone(), AggregateOptions::default(), lambda_event(event)).await.expect("aggregated");
+    assert_eq!((summary.tenants, summary.scanned, summary.considered, summary.candidates), (2, 4, 4, 1), "{summary:?}");
+    let page = stack.rt.failures.candidates(TENANT, 50, None).await.expect("read back from DynamoDB");
+    assert!(page.generated_at_ms.is_some());
+    let c = &page.candidates[..];
+    assert_eq!((c.len(), c[0].code.as_str(), c[0].count, c[0].tenant_count), (1, "PARTNER_ORDER_DECLINED", 3, None), "{c:?}");
+    assert_eq!(c[0].examples.len(), 3);
+    assert!(c[0].examples.iter().all(|e| e.message.contains("api_key=[REDACTED]") && !e.message.contains("secret")), "{:?}", c[0].examples);
+    let theirs = stack.rt.failures.candidates("globex", 50, None).await.expect("read");
+    assert_eq!(theirs.candidates.iter().map(|c| c.count).collect::<Vec<_>>(), [1], "each tenant's own failures only");
+    let export = stack.rt.failures.platform_export().await.expect("read").expect("stored");
+    assert_eq!((export.candidates[0].count, export.candidates[0].tenant_count), (4, Some(2)));
+    // Again: the result is replaced, the previous generation deleted.
+    let event: Value = serde_json::from_str(&event_text("aggregator-schedule.json")).expect("JSON");
+    aos_lambda::aggregator::handle(stack.rt.clone(), AggregateOptions::default(), lambda_event(event)).await.expect("aggregated again");
+    let again = stack.rt.failures.candidates(TENANT, 50, None).await.expect("read");
+    assert_eq!((again.total, again.candidates.len()), (1, 1));
+    assert!(again.generated_at_ms >= page.generated_at_ms);
+    // The api-failures function serves them, and runs the aggregation on demand.
+    let key = stack.api_key().await;
+    let get = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/candidates")]);
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES).expect("app"), &get).await;
+    assert_eq!((status, body["total"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
+    let post = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/aggregate"), ("\"GET\"", "\"POST\""), ("\"rawQueryString\": \"\"", "\"rawQueryString\": \"days=1\"")]);
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES).expect("app"), &post).await;
+    assert_eq!((status, body["window"]["days"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
+}

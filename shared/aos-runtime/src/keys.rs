@@ -68,3 +68,16 @@ pub const NO_STEP: &str = "*";
 pub fn audit_pk(tenant: &str) -> String {
     format!("t#{tenant}#audit")
 }
+/// Platform-level index of the tenants that had failures on one UTC day (`yyyy-mm-dd`): one item
+/// per tenant, sort key = the tenant. Read only by the failure aggregation, which runs over all
+/// tenants; it holds tenant names, never tenant data.
+pub fn failure_days_pk(day: &str) -> String {
+    format!("faildays#{day}")
+}
+/// A tenant's latest catalog candidates: a `head` item and `g#<generation>#<rank>` items.
+pub fn failure_candidates_pk(tenant: &str) -> String {
+    format!("t#{tenant}#failcand")
+}
+/// The platform-wide candidates export (every tenant's failures, with tenant counts): never
+/// served to a tenant.
+pub const PLATFORM_CANDIDATES_PK: &str = "failcand#platform";

@@ -120,6 +120,8 @@ impl Orchestrator {
                 }
             }
             let mut records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
+            // The day index first: it may then name a day without records, never miss one.
+            self.failures.note_days(&records).await.map_err(|e| DomainError::Storage(e.to_string()))?;
             let in_save = records.split_off(records.len().saturating_sub(MAX_RECORDS_IN_SAVE));
             for r in records {
                 self.failures.store.put(r.item(), Condition::Always).await.map_err(|e| DomainError::Storage(e.to_string()))?;

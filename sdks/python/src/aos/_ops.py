@@ -39,6 +39,8 @@ from .models import (
     FailureKind,
     FailureList,
     FailureStats,
+    CandidatePage,
+    CandidateReport,
     Health,
     KeyList,
     MatchRequest,
@@ -78,6 +80,8 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "match_failure": ("POST", "/api/v1/catalog/match", "catalog.match"),
     "list_failures": ("GET", "/api/v1/failures", "failures.list"),
     "get_failure_stats": ("GET", "/api/v1/failures/stats", "failures.stats"),
+    "list_failure_candidates": ("GET", "/api/v1/failures/candidates", "failures.candidates"),
+    "aggregate_failures": ("POST", "/api/v1/failures/aggregate", "failures.aggregate"),
     "get_metrics": ("GET", "/metrics", "metrics"),
     "whoami": ("GET", "/api/v1/whoami", "whoami"),
     "create_key": ("POST", "/api/v1/keys", "keys.create"),
@@ -463,3 +467,30 @@ def health() -> Call[Health]:
 
 def openapi() -> Call[Dict[str, Any]]:
     return Call("GET", "/api/v1/openapi.json", _json, retryable=True, authenticated=False)
+
+
+# ---- catalog candidates
+
+
+def list_failure_candidates(*, limit: Optional[int] = None, cursor: Optional[str] = None) -> Call[CandidatePage]:
+    check_limit(limit)
+    return Call(
+        "GET",
+        "/api/v1/failures/candidates",
+        lambda r: CandidatePage.from_dict(r.json()),
+        params={"limit": limit, "cursor": cursor},
+        retryable=True,
+    )
+
+
+def aggregate_failures(*, days: Optional[int] = None, low_confidence: Optional[float] = None) -> Call[CandidateReport]:
+    if days is not None and not (1 <= days <= 366):
+        raise ValueError("days must be between 1 and 366")
+    # Running it again only replaces the stored results: safe to retry.
+    return Call(
+        "POST",
+        "/api/v1/failures/aggregate",
+        lambda r: CandidateReport.from_dict(r.json()),
+        params={"days": days, "low_confidence": low_confidence},
+        retryable=True,
+    )

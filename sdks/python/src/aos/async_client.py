@@ -34,6 +34,8 @@ from .models import (
     FailureList,
     FailureRecord,
     FailureStats,
+    CandidatePage,
+    CandidateReport,
     Health,
     MatchResponse,
     ReplayReport,
@@ -393,6 +395,18 @@ class AsyncFailures(_Resource):
                 from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms, code=code, category=category, skill=skill, kind=kind
             )
         )
+
+    async def candidates(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> CandidatePage:
+        """One page of the tenant's latest catalog candidates (``GET /api/v1/failures/candidates``),
+        most frequent first; pass ``next_cursor`` as ``cursor`` for the next. ``generated_at_ms`` is
+        ``None`` before the first aggregation."""
+        return await self._client._execute(_ops.list_failure_candidates(limit=limit, cursor=cursor))
+
+    async def aggregate(self, *, days: Optional[int] = None, low_confidence: Optional[float] = None) -> CandidateReport:
+        """Run the failure aggregation now (``POST /api/v1/failures/aggregate``; admin and operator
+        keys) and return the tenant's whole result: its unmatched and low-confidence failures of the
+        last ``days`` (1 to 366, default 7) grouped into catalog candidates."""
+        return await self._client._execute(_ops.aggregate_failures(days=days, low_confidence=low_confidence))
 
 
 class AsyncKeys(_Resource):

@@ -39,12 +39,17 @@ from typing import (
 
 __all__ = [
     "ApiKeyRecord",
+    "AggregationWindow",
     "AttemptRecord",
     "AuditAction",
     "AuditEvent",
     "AuditList",
     "Budget",
     "CancelResult",
+    "CandidateExample",
+    "CandidatePage",
+    "CandidateReport",
+    "CandidatesHead",
     "CatalogEntry",
     "CatalogView",
     "Category",
@@ -59,6 +64,7 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "FailureBucket",
+    "FailureCandidate",
     "FailureKind",
     "FailureList",
     "FailureMatch",
@@ -107,6 +113,7 @@ __all__ = [
     "StepView",
     "SubmitRun",
     "Submitted",
+    "Suggestion",
     "TERMINAL_RUN_STATUSES",
     "TERMINAL_STEP_STATUSES",
     "TraceEntry",
@@ -1149,6 +1156,116 @@ class AuditList(Model):
     __schema__ = "AuditList"
 
     events: List[AuditEvent]
+# Catalog candidates (the failure aggregation)
+
+
+@dataclass
+class AggregationWindow(Model):
+    """The time window an aggregation read, both ends inclusive."""
+
+    __schema__ = "AggregationWindow"
+
+    from_ms: int
+    to_ms: int
+    days: int
+
+
+@dataclass
+class Suggestion(Model):
+    """A candidate's suggested category and recovery mode, and the rule that chose them."""
+
+    __schema__ = "Suggestion"
+
+    category: Category
+    recovery_mode: RecoveryMode
+    reason: str
+
+
+@dataclass
+class CandidateExample(Model):
+    """One failure of a candidate, its message redacted and cut to 500 characters."""
+
+    __schema__ = "CandidateExample"
+
+    message: str
+    at_ms: int
+    #: The failure record's id.
+    failure_id: str
+    run_id: Optional[str] = None
+    skill: Optional[str] = None
+
+
+@dataclass
+class FailureCandidate(Model):
+    """A proposed catalog entry: failures of one signature the catalog did not match confidently."""
+
+    __schema__ = "FailureCandidate"
+
+    signature: str
+    #: Failures with this signature in the window (an overestimate by at most ``count_error``).
+    count: int
+    #: 0 when ``count`` is exact.
+    count_error: int
+    #: The error code, e.g. ``HTTP_418``.
+    code: str
+    skills: List[str]
+    #: How many matched no catalog entry at all (the others matched below the threshold).
+    unmatched: int
+    #: The best confidence any of them was matched with (0 when none was).
+    confidence: float
+    #: The first example's normalized message.
+    normalized: str
+    first_seen_ms: int
+    last_seen_ms: int
+    examples: List[CandidateExample]
+    suggested: Suggestion
+    #: The catalog entry that matched below the threshold, if any.
+    closest_entry: Optional[str] = None
+    #: Tenants that had the failure: in the platform-wide export only, never in a tenant's result.
+    tenant_count: Optional[int] = None
+
+
+@dataclass
+class CandidatesHead(Model):
+    """An aggregation result without its candidates."""
+
+    __schema__ = "CandidatesHead"
+
+    generated_at_ms: int
+    window: AggregationWindow
+    #: Matched failures below this confidence were candidates (unmatched ones always are).
+    low_confidence: float
+    #: Failure records read.
+    scanned: int
+    #: Records that were candidates.
+    considered: int
+    #: More signatures were seen than tracked: counts may be overestimates.
+    approximate: bool
+    #: Candidates in the result.
+    total: int
+
+
+@dataclass
+class CandidateReport(CandidatesHead):
+    """``POST /api/v1/failures/aggregate``: the caller's whole result, most frequent first."""
+
+    __schema__ = "CandidateReport"
+
+    candidates: List[FailureCandidate]
+
+
+@dataclass
+class CandidatePage(Model):
+    """``GET /api/v1/failures/candidates``: one page of the tenant's latest candidates;
+    ``generated_at_ms`` is ``None`` before the first aggregation."""
+
+    __schema__ = "CandidatePage"
+
+    generated_at_ms: Optional[int]
+    total: int
+    candidates: List[FailureCandidate]
+    window: Optional[AggregationWindow] = None
+    low_confidence: Optional[float] = None
     next_cursor: Optional[str] = None
 
 

@@ -89,6 +89,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/failures/aggregate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the failure aggregation now, over every tenant, and return the caller's result (its own
+         *     failures and examples only; the same as `GET /api/v1/failures/candidates` afterwards, whole).
+         */
+        post: operations["aggregate_failures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures/candidates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's latest catalog candidates, most frequent first: its unmatched and low-confidence
+         *     failures of the aggregation window grouped by signature, with counts, skills, redacted
+         *     examples, first and last seen, and a suggested category and recovery mode with the reason.
+         *     Computed nightly and by `POST /api/v1/failures/aggregate`; `generated_at_ms` is `null` before
+         *     the first aggregation.
+         */
+        get: operations["list_failure_candidates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/failures/stats": {
         parameters: {
             query?: never;
@@ -428,6 +471,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+<<<<<<< HEAD
         /** @description A key as listed (the secret is never stored, so never listed). */
         ApiKeyRecord: {
             /** Format: int64 */
@@ -454,6 +498,16 @@ export interface components {
             role: components["schemas"]["Role"];
             /** @description The key this one replaced (rotation). */
             rotated_from?: string | null;
+=======
+        /** @description The time window an aggregation read, both ends inclusive. */
+        AggregationWindow: {
+            /** Format: int32 */
+            days: number;
+            /** Format: int64 */
+            from_ms: number;
+            /** Format: int64 */
+            to_ms: number;
+>>>>>>> agg
         };
         /** @description One attempt of one step: input, outcome, cost and timing. */
         AttemptRecord: {
@@ -515,6 +569,70 @@ export interface components {
         CancelResult: {
             run_id: string;
             status: components["schemas"]["RunStatus"];
+        };
+        /**
+         * @description One failure of a candidate, as recorded (secret values were redacted when it was recorded;
+         *     credential-looking text is redacted again here), cut to 500 characters.
+         */
+        CandidateExample: {
+            /** Format: int64 */
+            at_ms: number;
+            /** @description The failure record's id (see `GET /api/v1/failures`). */
+            failure_id: string;
+            message: string;
+            run_id?: string | null;
+            skill?: string | null;
+        };
+        /** @description A page of a tenant's stored candidates. */
+        CandidatePage: {
+            candidates: components["schemas"]["FailureCandidate"][];
+            /**
+             * Format: int64
+             * @description When the candidates were computed; `null` before the first aggregation.
+             */
+            generated_at_ms: number | null;
+            /** Format: double */
+            low_confidence?: number | null;
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string | null;
+            /** @description Candidates in the whole result. */
+            total: number;
+            window?: null | components["schemas"]["AggregationWindow"];
+        };
+        /** @description A result: the head and its candidates, most frequent first. */
+        CandidateReport: components["schemas"]["CandidatesHead"] & {
+            candidates: components["schemas"]["FailureCandidate"][];
+        };
+        /** @description A stored aggregation result, without its candidates. */
+        CandidatesHead: {
+            /**
+             * @description Whether more signatures were seen than the fold tracks, so counts may be overestimates
+             *     (by at most each candidate's `count_error`).
+             */
+            approximate: boolean;
+            /**
+             * Format: int64
+             * @description Records that were candidates (unmatched or low-confidence; runs' own failures excluded).
+             */
+            considered: number;
+            /**
+             * Format: int64
+             * @description When the aggregation ran (ms since the epoch).
+             */
+            generated_at_ms: number;
+            /**
+             * Format: double
+             * @description Matched failures below this confidence were candidates (unmatched ones always are).
+             */
+            low_confidence: number;
+            /**
+             * Format: int64
+             * @description Failure records read.
+             */
+            scanned: number;
+            /** @description Candidates stored. */
+            total: number;
+            window: components["schemas"]["AggregationWindow"];
         };
         /** @description One known failure of the catalog. */
         CatalogEntry: {
@@ -624,6 +742,51 @@ export interface components {
             start_ms: number;
             /** Format: int64 */
             total: number;
+        };
+        /** @description A proposed catalog entry: one signature of failures the catalog did not match confidently. */
+        FailureCandidate: {
+            /** @description The catalog entry that matched below the threshold, if any. */
+            closest_entry?: string | null;
+            /** @description The error code, e.g. `HTTP_418`. */
+            code: string;
+            /**
+             * Format: double
+             * @description The best confidence any of the failures was matched with (0 when none was).
+             */
+            confidence: number;
+            /**
+             * Format: int64
+             * @description Failures with this signature in the window (an overestimate by at most `count_error`).
+             */
+            count: number;
+            /**
+             * Format: int64
+             * @description 0 when `count` is exact; see "bounded memory" in docs/concepts.md.
+             */
+            count_error: number;
+            /** @description Up to three examples with distinct messages, earliest seen first. */
+            examples: components["schemas"]["CandidateExample"][];
+            /** Format: int64 */
+            first_seen_ms: number;
+            /** Format: int64 */
+            last_seen_ms: number;
+            /** @description The first example's normalized message: a starting point for a catalog pattern. */
+            normalized: string;
+            /** @description The failures' signature (skill, error code and normalized message, hashed). */
+            signature: string;
+            /** @description Skills that failed this way (at most 10, sorted). */
+            skills: string[];
+            suggested: components["schemas"]["Suggestion"];
+            /**
+             * Format: int32
+             * @description Tenants that had this failure: in the platform-wide export only.
+             */
+            tenant_count?: number | null;
+            /**
+             * Format: int64
+             * @description How many of the failures matched no entry at all (the others matched below the threshold).
+             */
+            unmatched: number;
         };
         /**
          * @description Which failure a record or event is about.
@@ -1116,6 +1279,13 @@ export interface components {
             run_id: string;
             status: components["schemas"]["RunStatus"];
         };
+        /** @description What the catalog would gain: a category, a recovery mode and why they were chosen. */
+        Suggestion: {
+            category: components["schemas"]["Category"];
+            /** @description The rule that chose them, e.g. "the message says `timed out`". */
+            reason: string;
+            recovery_mode: components["schemas"]["RecoveryMode"];
+        };
         /** @description The hashed part of one attempt: only fields that replay reproduces (no timings). */
         TraceEntry: {
             /** Format: int32 */
@@ -1524,6 +1694,136 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    aggregate_failures: {
+        parameters: {
+            query?: {
+                /** @description Days of failures to read, back from now: 1..=366 (default 7, or `AOS_AGGREGATE_DAYS`). */
+                days?: number;
+                /**
+                 * @description Matched failures below this confidence are candidates (default 0.75, or
+                 *     `AOS_AGGREGATE_LOW_CONFIDENCE`); unmatched ones always are. Above 0, at most 1.
+                 */
+                low_confidence?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CandidateReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_failure_candidates: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..=200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CandidatePage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cursor is not valid, or the candidates were computed again since it was given (`INVALID_CURSOR`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

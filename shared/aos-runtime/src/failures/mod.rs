@@ -3,6 +3,8 @@
 //! listing and statistics. The orchestrator writes records in the same transaction that saves the
 //! run state deciding them, so a record exists exactly when its decision does.
 
+pub mod aggregate;
+pub mod candidates;
 pub mod catalog;
 pub mod classify;
 pub mod days;
@@ -47,11 +49,15 @@ pub fn parse_retention(v: &str) -> Result<u32, String> {
 pub struct FailureLog {
     pub store: Arc<dyn Store>,
     pub retention_days: u32,
+    /// Day index entries this process wrote (`aggregate::note_days`).
+    noted: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Held while an aggregation runs, so that runs in one process do not overlap.
+    aggregating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FailureLog {
     pub fn new(store: Arc<dyn Store>, retention_days: u32) -> Self {
-        Self { store, retention_days }
+        Self { store, retention_days, noted: Default::default(), aggregating: Default::default() }
     }
 
     /// Records a refused submission (its first problem, classified) as a failure with no run.
@@ -71,7 +77,8 @@ impl FailureLog {
         let subject = Subject { kind: FailureKind::Rejected, tenant, subject: &id, run_id: None, step_id: first.step_id.as_deref(), attempt: 0, skill, at_ms: now_ms() };
         let record = FailureRecord::new(&subject, &error, &matched, self.retention_days);
         crate::telemetry::run_finished("rejected");
-        if let Err(e) = self.store.put(record.item(), Condition::NotExists).await {
+        let indexed = self.note_days(std::slice::from_ref(&record)).await;
+        if let Err(e) = indexed.and(self.store.put(record.item(), Condition::NotExists).await.map(|_| ())) {
             tracing::warn!(tenant, error = %e, "could not record a rejected submission");
         }
     }
