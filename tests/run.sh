@@ -48,6 +48,9 @@ fi
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
 export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"
 
+echo "== access control: Cognito (moto) logins, forged tokens, key rotation, aos login"
+"$AOS_TEST_ENV/moto/bin/python" tests/auth/cognito_test.py
+
 echo "== monitoring: alert rules (promtool) and acceptance traffic under a real Prometheus"
 # Debian's prometheus (server + promtool); the test starts aos-target, aos serve and prometheus by PID.
 bash tests/stack/prometheus.sh

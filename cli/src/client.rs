@@ -1,5 +1,6 @@
 //! A small HTTP client for the AOS API used by the CLI commands. `AOS_URL` and `AOS_API_KEY` come
-//! from the environment; without a key, `./.aos/admin.key` (written by `aos serve`) is used.
+//! from the environment (or `--url`, `--api-key`); without a key, the token stored by `aos login`
+//! is used (refused once expired), and without one, `./.aos/admin.key` (written by `aos serve`).
 
 use anyhow::{bail, Context};
 use reqwest::Method;
@@ -13,14 +14,28 @@ pub struct Client {
 
 impl Client {
     pub fn from_env(url: Option<String>, key: Option<String>) -> anyhow::Result<Self> {
+        let stored = if key.is_none() { crate::login::load()? } else { None };
+        let url = url.or_else(|| stored.as_ref().and_then(|c| c.url.clone()));
         let base = url.unwrap_or_else(|| "http://127.0.0.1:8080".into()).trim_end_matches('/').to_string();
-        let key = match key {
-            Some(k) => k,
-            None => {
+        let key = match (key, stored) {
+            (Some(k), _) => k,
+            (None, Some(c)) => {
+                let left = c.expires_at_ms - crate::login::now_ms();
+                if left <= 0 {
+                    bail!(
+                        "the login of {} ({}) expired {} min ago: run `aos login` again, or give --api-key / AOS_API_KEY",
+                        c.username,
+                        c.provider,
+                        (-left) / 60_000
+                    );
+                }
+                c.token
+            }
+            (None, None) => {
                 let dir = std::env::var("AOS_DATA_DIR").unwrap_or_else(|_| "./.aos".into());
                 let path = std::path::Path::new(&dir).join("admin.key");
                 std::fs::read_to_string(&path).map(|s| s.trim().to_string()).with_context(|| {
-                    format!("no API key: set AOS_API_KEY, or run where `aos serve` keeps its data ({} not readable)", path.display())
+                    format!("no API key: set AOS_API_KEY, run `aos login`, or run where `aos serve` keeps its data ({} not readable)", path.display())
                 })?
             }
         };

@@ -383,3 +383,83 @@ pub async fn failures(c: &Client, out: &Output, cmd: FailuresCmd) -> anyhow::Res
     });
     Ok(())
 }
+/// Who the API says the caller is.
+pub async fn whoami(c: &Client, out: &Output) -> anyhow::Result<()> {
+    let v = c.get("/api/v1/whoami").await?;
+    out.emit(&v, |v| {
+        println!("{} {} ({}) in tenant {}", s(&v["kind"]), s(&v["name"]), s(&v["id"]), s(&v["tenant"]));
+        println!("role: {}", s(&v["role"]));
+        if let Some(exp) = v["expires_at_ms"].as_i64() {
+            println!("expires in {} min", (exp - crate::login::now_ms()) / 60_000);
+        }
+        let perms: Vec<String> = v["permissions"].as_array().cloned().unwrap_or_default().iter().map(s).collect();
+        println!("permissions: {}", perms.join(" "));
+    });
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Create an API key in the caller's tenant; the key is printed this once.
+    Create {
+        /// admin, operator, developer, viewer or machine.
+        #[arg(long)]
+        role: String,
+        /// What the key is for, e.g. `ci-deploy`.
+        #[arg(long)]
+        name: String,
+        /// Days until the key stops working (no expiry when absent).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// The tenant's keys, newest first (never their secrets).
+    List,
+    /// Revoke a key at once.
+    Revoke { key_id: String },
+    /// Replace a key with a new one of the same role, name and expiry; the old one is revoked.
+    Rotate { key_id: String },
+}
+
+fn key_row(k: &Value) -> Vec<String> {
+    let now = crate::login::now_ms();
+    let state = if k["revoked_at_ms"].is_i64() {
+        "revoked"
+    } else if k["expires_at_ms"].as_i64().is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    vec![s(&k["key_id"]), s(&k["name"]), s(&k["role"]), state.into(), s(&k["created_by"]), s(&k["expires_at_ms"]), s(&k["last_used_at_ms"])]
+}
+
+const KEY_HEADERS: [&str; 7] = ["KEY_ID", "NAME", "ROLE", "STATE", "CREATED_BY", "EXPIRES_MS", "LAST_USED_MS"];
+
+pub async fn keys(c: &Client, out: &Output, cmd: KeysCmd) -> anyhow::Result<()> {
+    let created = |v: &Value| {
+        table(&KEY_HEADERS, vec![key_row(&v["record"])]);
+        println!("\nkey (shown once, store it now):\n  {}", s(&v["key"]));
+    };
+    match cmd {
+        KeysCmd::Create { role, name, expires_in_days } => {
+            let mut body = json!({"role": role, "name": name});
+            if let Some(d) = expires_in_days {
+                body["expires_in_days"] = json!(d);
+            }
+            let v = c.post("/api/v1/keys", &body).await?;
+            out.emit(&v, created);
+        }
+        KeysCmd::List => {
+            let v = c.get("/api/v1/keys").await?;
+            out.emit(&v, |v| table(&KEY_HEADERS, v["keys"].as_array().cloned().unwrap_or_default().iter().map(key_row).collect()));
+        }
+        KeysCmd::Revoke { key_id } => {
+            let v = c.call(reqwest::Method::DELETE, &format!("/api/v1/keys/{key_id}"), None).await?;
+            out.emit(&v, |v| table(&KEY_HEADERS, vec![key_row(v)]));
+        }
+        KeysCmd::Rotate { key_id } => {
+            let v = c.post(&format!("/api/v1/keys/{key_id}/rotate"), &json!({})).await?;
+            out.emit(&v, created);
+        }
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod commands;
+mod login;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,7 +22,7 @@ struct Cli {
     /// API base URL.
     #[arg(long, global = true, env = "AOS_URL")]
     url: Option<String>,
-    /// API key (Bearer).
+    /// API key (Bearer); without it, the token stored by `aos login`.
     #[arg(long, global = true, env = "AOS_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
     #[command(subcommand)]
@@ -53,6 +54,15 @@ enum Command {
     Failures(commands::FailuresCmd),
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Sign in through Amazon Cognito (user name and password); the token is kept for the other commands.
+    Login(login::LoginArgs),
+    /// Forget the token stored by `aos login`.
+    Logout,
+    /// Who the API takes you for: tenant, role, permissions.
+    Whoami,
+    /// Create, list, revoke and rotate the tenant's API keys (admins).
+    #[command(subcommand)]
+    Keys(commands::KeysCmd),
 }
 
 #[tokio::main]
@@ -68,6 +78,8 @@ async fn main() {
             println!("{}", aos_api::openapi_json());
             Ok(())
         }
+        Command::Login(args) => login::login(args, cli.url, cli.json).await,
+        Command::Logout => login::logout(cli.json),
         cmd => match client::Client::from_env(cli.url, cli.api_key) {
             Err(e) => Err(e),
             Ok(c) => {
@@ -80,7 +92,9 @@ async fn main() {
                     Command::Workflows(w) => commands::workflows(&c, &out, w).await,
                     Command::Secrets(s) => commands::secrets(&c, &out, s).await,
                     Command::Failures(f) => commands::failures(&c, &out, f).await,
-                    Command::Serve(_) | Command::Openapi => unreachable!("handled above"),
+                    Command::Whoami => commands::whoami(&c, &out).await,
+                    Command::Keys(k) => commands::keys(&c, &out, k).await,
+                    Command::Serve(_) | Command::Openapi | Command::Login(_) | Command::Logout => unreachable!("handled above"),
                 }
             }
         },

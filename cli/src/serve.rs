@@ -83,6 +83,9 @@ pub struct OidcArgs {
     /// The tenant of users whose token names none (otherwise such tokens are refused).
     #[arg(long, env = "AOS_OIDC_DEFAULT_TENANT")]
     pub oidc_default_tenant: Option<String>,
+    /// Seconds after a JWKS fetch before a token with an unknown key id may trigger another fetch.
+    #[arg(long, env = "AOS_OIDC_JWKS_REFETCH_SECONDS", default_value_t = 30)]
+    pub oidc_jwks_refetch_seconds: u64,
 }
 
 impl OidcArgs {
@@ -96,6 +99,7 @@ impl OidcArgs {
         cfg.groups_claim = self.oidc_groups_claim.clone();
         cfg.tenant_claim = self.oidc_tenant_claim.clone();
         cfg.default_tenant = self.oidc_default_tenant.clone();
+        cfg.refetch_after = std::time::Duration::from_secs(self.oidc_jwks_refetch_seconds);
         cfg.check().map_err(anyhow::Error::msg)?;
         Ok(Some(cfg))
     }

@@ -3,7 +3,7 @@
 //!
 //! Checked: signature (RS256/RS384/RS512/ES256/ES384 only — `none` and HMAC are refused before
 //! any key is looked at), the key id against the JWKS (refetched when an unknown `kid` appears, so
-//! key rotation needs no restart, at most once per [`REFETCH_AFTER`]), issuer, audience (`aud`,
+//! key rotation needs no restart, at most once per [`OidcConfig::refetch_after`], 30 s by default), issuer, audience (`aud`,
 //! or `client_id` for Cognito access tokens), expiry and not-before (with a small leeway). The
 //! tenant comes from a claim of the verified token (or the configured default), the role from its
 //! groups claim. The JWKS URL is configured apart from the issuer because emulators keep AWS's
@@ -40,6 +40,8 @@ pub struct OidcConfig {
     pub tenant_claim: String,
     /// The tenant of users whose token has no tenant claim; without it such tokens are refused.
     pub default_tenant: Option<String>,
+    /// How soon after a fetch an unknown `kid` may trigger another one ([`REFETCH_AFTER`] by default).
+    pub refetch_after: Duration,
 }
 
 impl OidcConfig {
@@ -52,11 +54,13 @@ impl OidcConfig {
             groups_claim: "cognito:groups".into(),
             tenant_claim: "custom:tenant".into(),
             default_tenant: None,
+            refetch_after: REFETCH_AFTER,
         }
     }
 
     /// From `AOS_OIDC_ISSUER`, `AOS_OIDC_AUDIENCE` (comma-separated), `AOS_OIDC_JWKS_URL`,
-    /// `AOS_OIDC_GROUPS_CLAIM`, `AOS_OIDC_TENANT_CLAIM`, `AOS_OIDC_DEFAULT_TENANT`; `None` when no
+    /// `AOS_OIDC_GROUPS_CLAIM`, `AOS_OIDC_TENANT_CLAIM`, `AOS_OIDC_DEFAULT_TENANT`,
+    /// `AOS_OIDC_JWKS_REFETCH_SECONDS`; `None` when no
     /// issuer is configured (API keys only).
     pub fn from_env() -> Result<Option<Self>, String> {
         let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -73,6 +77,9 @@ impl OidcConfig {
             cfg.tenant_claim = c;
         }
         cfg.default_tenant = var("AOS_OIDC_DEFAULT_TENANT");
+        if let Some(s) = var("AOS_OIDC_JWKS_REFETCH_SECONDS") {
+            cfg.refetch_after = Duration::from_secs(s.parse().map_err(|_| format!("AOS_OIDC_JWKS_REFETCH_SECONDS must be a whole number of seconds, not `{s}`"))?);
+        }
         cfg.check()?;
         Ok(Some(cfg))
     }
@@ -260,7 +267,7 @@ impl OidcVerifier {
         {
             // Another request may have fetched while this one waited.
             let cache = self.cache.read().await;
-            let recent = cache.fetched_at.is_some_and(|t| t.elapsed() < REFETCH_AFTER);
+            let recent = cache.fetched_at.is_some_and(|t| t.elapsed() < self.config.refetch_after);
             match (cache.keys.get(kid), recent) {
                 (Some(k), _) if cache.fetched_at.is_some_and(|t| t.elapsed() < JWKS_TTL) => return Ok(k.clone()),
                 (None, true) => return Err(TokenError::UnknownKey(kid.to_string())),

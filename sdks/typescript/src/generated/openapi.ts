@@ -471,7 +471,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-<<<<<<< HEAD
+        /** @description The time window an aggregation read, both ends inclusive. */
+        AggregationWindow: {
+            /** Format: int32 */
+            days: number;
+            /** Format: int64 */
+            from_ms: number;
+            /** Format: int64 */
+            to_ms: number;
+        };
         /** @description A key as listed (the secret is never stored, so never listed). */
         ApiKeyRecord: {
             /** Format: int64 */
@@ -498,16 +506,6 @@ export interface components {
             role: components["schemas"]["Role"];
             /** @description The key this one replaced (rotation). */
             rotated_from?: string | null;
-=======
-        /** @description The time window an aggregation read, both ends inclusive. */
-        AggregationWindow: {
-            /** Format: int32 */
-            days: number;
-            /** Format: int64 */
-            from_ms: number;
-            /** Format: int64 */
-            to_ms: number;
->>>>>>> agg
         };
         /** @description One attempt of one step: input, outcome, cost and timing. */
         AttemptRecord: {
@@ -1763,6 +1761,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1824,6 +1831,15 @@ export interface operations {
             };
             /** @description The cursor is not valid, or the candidates were computed again since it was given (`INVALID_CURSOR`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
