@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod commands;
+mod keys_bootstrap;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,9 @@ enum Command {
     Secrets(commands::SecretsCmd),
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// API keys: `keys bootstrap --aws` creates a serverless deployment's first admin key.
+    #[command(subcommand)]
+    Keys(keys_bootstrap::KeysCmd),
 }
 
 #[tokio::main]
@@ -65,6 +69,7 @@ async fn main() {
             println!("{}", aos_api::openapi_json());
             Ok(())
         }
+        Command::Keys(k) => keys_bootstrap::keys(k).await,
         cmd => match client::Client::from_env(cli.url, cli.api_key) {
             Err(e) => Err(e),
             Ok(c) => {
@@ -76,7 +81,7 @@ async fn main() {
                     Command::Skills(s) => commands::skills(&c, &out, s).await,
                     Command::Workflows(w) => commands::workflows(&c, &out, w).await,
                     Command::Secrets(s) => commands::secrets(&c, &out, s).await,
-                    Command::Serve(_) | Command::Openapi => unreachable!("handled above"),
+                    Command::Serve(_) | Command::Openapi | Command::Keys(_) => unreachable!("handled above"),
                 }
             }
         },

@@ -2,10 +2,12 @@
 //! `functions/` is a short `main` that calls [`init_telemetry`], builds the runtime once with
 //! [`runtime_from_env`] and hands one of these handlers to the Lambda runtime.
 
+#[cfg(feature = "api")]
 pub mod api;
 pub mod error;
 pub mod init;
 pub mod orchestrator;
+pub mod registry;
 pub mod skill;
 pub mod sqs;
 pub mod sweeper;
