@@ -45,6 +45,11 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== serverless: template.yaml deployed into ministack, the 5-step example through its HTTP API"
+# The functions are the debug binaries the build above made (no cargo-lambda, no release build);
+# tests/e2e/ministack.sh without --build debug cross-builds the release binaries instead.
+bash tests/e2e/ministack.sh --build debug
+
 echo "== SDKs against a real aos serve"
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
 export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"
