@@ -17,7 +17,9 @@ echo "== build (debug, all crates and tests)"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 
 echo "== OpenAPI document is current"
-cargo run -q -p aos-cli --locked -- openapi > /tmp/aos-openapi.$$.json
+# The binary the build above made: `cargo run -p aos-cli` would build aos-cli again with its own
+# feature set (its AWS SDK dependencies differ from the workspace's unified ones).
+"${CARGO_TARGET_DIR:-$PWD/target}/debug/aos" openapi > /tmp/aos-openapi.$$.json
 if ! diff -q docs/openapi.json /tmp/aos-openapi.$$.json >/dev/null; then
   echo "docs/openapi.json differs from the code: regenerate with 'cargo run -p aos-cli -- openapi > docs/openapi.json'"
   diff docs/openapi.json /tmp/aos-openapi.$$.json | head -n 40
