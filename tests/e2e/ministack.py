@@ -110,7 +110,7 @@ def bootstrap_paths(binaries, mode):
 
 def zip_bootstrap(path, strip_debug):
     """A deployment package as Lambda wants it: one executable file named `bootstrap`. A debug
-    build's binary loses its debug info first (about 340 MB -> 50 MB; the code is the same)."""
+    build's binary loses its debug info first (about 340 MB -> 70 MB; the code is the same)."""
     with tempfile.TemporaryDirectory() as tmp:
         if strip_debug:
             stripped = Path(tmp) / "bootstrap"
