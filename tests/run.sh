@@ -17,7 +17,9 @@ echo "== build (debug, all crates and tests)"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 
 echo "== OpenAPI document is current"
-cargo run -q -p aos-cli --locked -- openapi > /tmp/aos-openapi.$$.json
+# The binary the build above made: `cargo run -p aos-cli` would build aos-cli again with its own
+# feature set (its AWS SDK dependencies differ from the workspace's unified ones).
+"${CARGO_TARGET_DIR:-$PWD/target}/debug/aos" openapi > /tmp/aos-openapi.$$.json
 if ! diff -q docs/openapi.json /tmp/aos-openapi.$$.json >/dev/null; then
   echo "docs/openapi.json differs from the code: regenerate with 'cargo run -p aos-cli -- openapi > docs/openapi.json'"
   diff docs/openapi.json /tmp/aos-openapi.$$.json | head -n 40
@@ -44,6 +46,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== serverless: template.yaml deployed into ministack, the 5-step example through its HTTP API"
+# The functions are the debug binaries the build above made (no cargo-lambda, no release build);
+# tests/e2e/ministack.sh without --build debug cross-builds the release binaries instead.
+bash tests/e2e/ministack.sh --build debug
 
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
 export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"

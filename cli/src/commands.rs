@@ -418,6 +418,9 @@ pub enum KeysCmd {
     Revoke { key_id: String },
     /// Replace a key with a new one of the same role, name and expiry; the old one is revoked.
     Rotate { key_id: String },
+    /// Create the first admin API key of a serverless deployment directly in its DynamoDB table
+    /// (no API can: there is no key yet to call it with) and print it.
+    Bootstrap(crate::keys_bootstrap::BootstrapArgs),
 }
 
 fn key_row(k: &Value) -> Vec<String> {
@@ -460,6 +463,7 @@ pub async fn keys(c: &Client, out: &Output, cmd: KeysCmd) -> anyhow::Result<()> 
             let v = c.post(&format!("/api/v1/keys/{key_id}/rotate"), &json!({})).await?;
             out.emit(&v, created);
         }
+        KeysCmd::Bootstrap(_) => unreachable!("handled without a client by main"),
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod client;
 mod commands;
 mod login;
+mod keys_bootstrap;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -80,6 +81,7 @@ async fn main() {
         }
         Command::Login(args) => login::login(args, cli.url, cli.json).await,
         Command::Logout => login::logout(cli.json),
+        Command::Keys(commands::KeysCmd::Bootstrap(args)) => keys_bootstrap::bootstrap(args).await,
         cmd => match client::Client::from_env(cli.url, cli.api_key) {
             Err(e) => Err(e),
             Ok(c) => {

@@ -4,7 +4,9 @@
 For each function binary: start it against a local stub of the Lambda runtime API and measure the
 time from exec to its first `GET /2018-06-01/runtime/invocation/next` (its init is done and it asks
 for work). The baseline is the hello-world `lambda_runtime` binary built in the same run. Reports
-the median of N starts per binary and the ratio to the baseline.
+the median of N starts per binary and the ratio to the baseline, and the median CPU time the
+process had used by then (all its threads, from /proc/<pid>/task/*/schedstat), which a busy
+machine inflates far less than the wall time.
 
 usage: tests/bench/lambda_init.py TARGET_LAMBDA_DIR [N]
   (TARGET_LAMBDA_DIR is cargo lambda's output, e.g. target/lambda, holding <fn>/bootstrap)
@@ -21,11 +23,26 @@ FUNCTIONS = ["api-runs", "api-skills", "api-secrets", "api-failures", "orchestra
 BASELINE = "hello-lambda"
 
 first_request = threading.Event()
+current = {"pid": None, "cpu_ms": None}
+
+
+def cpu_ms(pid):
+    """CPU time used so far by every thread of `pid`, in ms (schedstat's first field is ns)."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        return None
+    return total / 1e6
 
 
 class Stub(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (the runtime API's verb)
         if self.path.endswith("/runtime/invocation/next"):
+            if not first_request.is_set() and current["pid"]:
+                current["cpu_ms"] = cpu_ms(current["pid"])
             first_request.set()
             # Hold the connection: the function is now idle, waiting for work; we kill it next.
             time.sleep(0.5)
@@ -37,18 +54,23 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 
 def measure(binary, env, n):
-    times = []
+    """(median wall ms, median CPU ms) from exec to the first request for work."""
+    times, cpus = [], []
     for _ in range(n):
         first_request.clear()
+        current["cpu_ms"] = None
         start = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        current["pid"] = proc.pid
         if not first_request.wait(10):
             proc.kill()
             raise SystemExit(f"{binary} did not ask for work within 10 s")
         times.append((time.perf_counter() - start) * 1000)
+        if current["cpu_ms"] is not None:
+            cpus.append(current["cpu_ms"])
         proc.kill()
         proc.wait()
-    return statistics.median(times)
+    return statistics.median(times), (statistics.median(cpus) if cpus else float("nan"))
 
 
 def main():
@@ -65,15 +87,15 @@ def main():
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted during init
         "AOS_TABLE": "bench", "AOS_QUEUE_URLS": "{}",
     })
-    base = measure(os.path.join(lambda_dir, BASELINE, "bootstrap"), env, n)
-    print(f"| function | size MB | init p50 ms | ratio to hello-world |")
-    print(f"|---|---:|---:|---:|")
+    base, base_cpu = measure(os.path.join(lambda_dir, BASELINE, "bootstrap"), env, n)
+    print("| function | size MB | init p50 ms | ratio to hello-world | init CPU p50 ms | CPU ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
     size = os.path.getsize(os.path.join(lambda_dir, BASELINE, "bootstrap")) / 1e6
-    print(f"| {BASELINE} (baseline) | {size:.1f} | {base:.1f} | 1.00 |")
+    print(f"| {BASELINE} (baseline) | {size:.1f} | {base:.1f} | 1.00 | {base_cpu:.1f} | 1.00 |")
     for fn in FUNCTIONS:
         path = os.path.join(lambda_dir, fn, "bootstrap")
-        t = measure(path, env, n)
-        print(f"| {fn} | {os.path.getsize(path) / 1e6:.1f} | {t:.1f} | {t / base:.2f} |")
+        t, c = measure(path, env, n)
+        print(f"| {fn} | {os.path.getsize(path) / 1e6:.1f} | {t:.1f} | {t / base:.2f} | {c:.1f} | {c / base_cpu:.2f} |")
     server.shutdown()
 
 

@@ -3,13 +3,20 @@
 
 Deploys template.yaml the way `sam deploy` would — the SAM transform done offline with
 aws-sam-translator, the functions' `bootstrap` binaries zipped and uploaded, CloudFormation
-`create_stack` — then runs examples/btc-price.json through the deployed HTTP API against a local
-stand-in for the outside world, and checks the run's records in DynamoDB. The pieces the emulator
-cannot create from the template are created through its API (docs/deploy.md, "Emulator gaps").
+`create_stack` — creates the first admin key with `aos keys bootstrap --aws`, then runs
+examples/btc-price.json through the deployed HTTP API against a local stand-in for the outside
+world, and checks the run's records in DynamoDB. The pieces the emulator cannot create from the
+template are created through its API (docs/deploy.md, "Emulator gaps").
+
+The functions' binaries come from one of:
+  --build release   (default) `make lambdas LAMBDA_ARCH=--x86-64`: the lambda-release profile,
+                    one package at a time, as `sam build` builds them (needs cargo-lambda and zig);
+  --build none      the binaries a previous release build left in <target>/lambda/<fn>/bootstrap;
+  --build debug     the debug binaries `cargo build --workspace` (tests/run.sh) left in
+                    <target>/debug/<fn>, without their debug info; no cargo-lambda needed.
 
 Run it through tests/e2e/ministack.sh, which installs the pinned tools, starts the emulator and
-stops it again. Needs: boto3 and aws-sam-translator (the `ministack` test venv), `cargo lambda`
-and zig on PATH unless --no-build.
+stops it again. Needs boto3 and aws-sam-translator (the `ministack` test venv).
 """
 
 import argparse
@@ -17,7 +24,10 @@ import http.server
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -32,8 +42,6 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "infra"))
-import bootstrap_admin_key as bootstrap  # noqa: E402 - the operator's script, tested here
 
 STACK = "aos-e2e"
 TENANT = "e2e"
@@ -57,11 +65,16 @@ def load_template():
 
 
 def function_binaries(template):
-    """Logical id -> cargo binary name, from each function's Metadata.BuildProperties.Binary."""
+    """Logical id -> cargo package (and binary) name, from the Makefile `sam build` runs
+    (`build-<LogicalId>: FUNCTION = <package>`) for each function built with `BuildMethod: makefile`."""
+    makefile = (ROOT / "Makefile").read_text()
+    packages = dict(re.findall(r"^build-(\w+): FUNCTION = ([\w-]+)$", makefile, re.M))
     out = {}
     for name, res in template["Resources"].items():
         if res["Type"] == "AWS::Serverless::Function":
-            out[name] = res["Metadata"]["BuildProperties"]["Binary"]
+            if res.get("Metadata", {}).get("BuildMethod") != "makefile" or name not in packages:
+                raise Failure(f"{name}: expected BuildMethod makefile and a `build-{name}: FUNCTION = ...` line in the Makefile")
+            out[name] = packages[name]
     return out
 
 
@@ -72,26 +85,44 @@ def cargo_target_dir():
     return Path(json.loads(meta.stdout)["target_directory"])
 
 
-def build(binaries):
-    """Cross-builds every function for x86-64 Lambda (glibc <= 2.30) with cargo-lambda and zig."""
-    cmd = ["cargo", "lambda", "build", "--release", "--x86-64", "--locked"]
-    for b in sorted(set(binaries.values())):
-        cmd += ["--bin", b]
+def build_release():
+    """Cross-builds every function for x86-64 Lambda (glibc <= 2.30) with cargo-lambda and zig,
+    as `sam build` does for arm64: the Makefile, one package at a time, profile lambda-release."""
+    cmd = ["make", "-s", "lambdas", "LAMBDA_ARCH=--x86-64"]
     log("building: " + " ".join(cmd))
     started = time.time()
     subprocess.run(cmd, cwd=ROOT, check=True)
     log(f"built in {time.time() - started:.0f} s")
 
 
-def zip_bootstrap(path):
-    """A deployment package as Lambda wants it: one executable file named `bootstrap`."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
-        info.external_attr = 0o100755 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, path.read_bytes())
-    return buf.getvalue()
+def bootstrap_paths(binaries, mode):
+    """Logical id -> the executable to deploy as that function's `bootstrap`."""
+    target = cargo_target_dir()
+    paths = {}
+    for name, package in binaries.items():
+        path = target / "debug" / package if mode == "debug" else target / "lambda" / package / "bootstrap"
+        if not path.is_file():
+            hint = "cargo build --workspace" if mode == "debug" else "make lambdas LAMBDA_ARCH=--x86-64"
+            raise Failure(f"{path} is missing: build it with `{hint}`")
+        paths[name] = path
+    return paths
+
+
+def zip_bootstrap(path, strip_debug):
+    """A deployment package as Lambda wants it: one executable file named `bootstrap`. A debug
+    build's binary loses its debug info first (about 340 MB -> 70 MB; the code is the same)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if strip_debug:
+            stripped = Path(tmp) / "bootstrap"
+            subprocess.run([shutil.which("strip") or "strip", "--strip-debug", "-o", str(stripped), str(path)], check=True)
+            path = stripped
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o100755 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+        return buf.getvalue()
 
 
 def transformed_template(template, allow_hosts, endpoint):
@@ -132,17 +163,23 @@ class Emulator:
         self.client = lambda svc: session.client(svc, endpoint_url=endpoint, config=cfg)
         self.cfn = self.client("cloudformation")
 
-    def deploy(self, template, zips):
+    def upload(self, paths, strip_debug):
+        """Zips each function's binary and uploads it, one at a time (a debug binary is big)."""
         s3 = self.client("s3")
         s3.create_bucket(Bucket=CODE_BUCKET)
-        for name, data in zips.items():
+        total = 0
+        for name, path in paths.items():
+            data = zip_bootstrap(path, strip_debug)
+            total += len(data)
             s3.put_object(Bucket=CODE_BUCKET, Key=f"{name}.zip", Body=data)
+        log(f"uploaded {len(paths)} deployment packages ({total / 1e6:.0f} MB zipped)")
+
+    def deploy(self, template):
         body = json.dumps(template, separators=(",", ":"))
         log(f"create_stack {STACK} ({len(template['Resources'])} resources, {len(body)} bytes)")
         self.cfn.create_stack(
             StackName=STACK,
             TemplateBody=body,
-            Parameters=[{"ParameterKey": "BootstrapTenant", "ParameterValue": TENANT}],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         deadline = time.time() + 300
@@ -237,20 +274,20 @@ class Emulator:
         if not authorizers or not changed and not existing:
             raise Failure("the template's HTTP API has no Lambda authorizer, or no route uses it")
 
-    def bootstrap_admin_key(self, secret_arn, table):
-        """Registers the deploy-time admin key from its secret, as an operator does after
-        `sam deploy` (infra/bootstrap_admin_key.py; a second registration must be a no-op)."""
-        sm, ddb = self.client("secretsmanager"), self.client("dynamodb")
-        key, tenant, new = bootstrap.register(sm, ddb, secret_arn, table)
-        again = bootstrap.register(sm, ddb, secret_arn, table)
-        if not new or again != (key, tenant, False):
-            raise Failure("registering the bootstrap key twice did not register it once")
-        # The command an operator runs prints the same key.
-        env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
-        out = subprocess.run([sys.executable, str(ROOT / "infra" / "bootstrap_admin_key.py"), "--stack", STACK], env=env, capture_output=True, text=True)
-        if out.returncode != 0 or out.stdout.strip() != key:
-            raise Failure(f"infra/bootstrap_admin_key.py --stack {STACK} failed or printed another key: {out.stderr[-2000:]}")
-        return key, tenant
+    def bootstrap_admin_key(self, aos, table):
+        """Creates the first admin key as an operator does after `sam deploy`:
+        `AOS_TABLE=<TableName> aos keys bootstrap --aws --tenant <tenant>`; a second bootstrap of
+        the tenant must be refused. The scenario then uses the key through the gateway."""
+        env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1", AOS_TABLE=table)
+        cmd = [str(aos), "keys", "bootstrap", "--aws", "--tenant", TENANT]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        key = out.stdout.strip()
+        if out.returncode != 0 or not key.startswith("aos_"):
+            raise Failure(f"{' '.join(cmd)} failed: {out.stderr[-2000:]}")
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if again.returncode == 0 or "already" not in again.stderr:
+            raise Failure(f"a second `aos keys bootstrap` of tenant {TENANT} was not refused: {again.stdout} {again.stderr}")
+        return key, TENANT
 
     def dump_diagnostics(self):
         """Function logs (each function's log group), dead-lettered messages and the stack's events."""
@@ -536,34 +573,35 @@ def access_control(emu, outputs, api, tenant):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4567"))
-    ap.add_argument("--no-build", action="store_true", help="use the binaries already in <target>/lambda")
+    ap.add_argument("--build", choices=["release", "none", "debug"], default="release", help="where the functions' binaries come from (see above)")
+    ap.add_argument("--no-build", dest="build", action="store_const", const="none", help="same as --build none")
+    ap.add_argument("--aos", help="the aos binary that creates the first key (default: <target>/debug/aos, built if missing)")
     args = ap.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
     template = load_template()
     binaries = function_binaries(template)
-    if not args.no_build:
-        build(binaries)
-    lambda_dir = cargo_target_dir() / "lambda"
-    zips = {}
-    for name, binary in binaries.items():
-        path = lambda_dir / binary / "bootstrap"
-        if not path.is_file():
-            raise Failure(f"{path} is missing: build with `cargo lambda build --release --x86-64`")
-        zips[name] = zip_bootstrap(path)
+    if args.build == "release":
+        build_release()
+    paths = bootstrap_paths(binaries, args.build)
+    aos = Path(args.aos) if args.aos else cargo_target_dir() / "debug" / "aos"
+    if not aos.is_file():
+        log(f"{aos} is missing: cargo build -p aos-cli")
+        subprocess.run(["cargo", "build", "-q", "-p", "aos-cli", "--locked"], cwd=ROOT, check=True)
 
     emu = Emulator(args.endpoint)
     target = Target()
     try:
-        cf_template = transformed_template(template, allow_hosts="127.0.0.1", endpoint=args.endpoint)
         started = time.time()
-        outputs = emu.deploy(cf_template, zips)
-        log(f"stack created in {time.time() - started:.1f} s")
+        emu.upload(paths, strip_debug=args.build == "debug")
+        cf_template = transformed_template(template, allow_hosts="127.0.0.1", endpoint=args.endpoint)
+        outputs = emu.deploy(cf_template)
+        log(f"packaged and created the stack in {time.time() - started:.1f} s")
         ids = emu.physical_ids()
         api_id = emu.ensure_http_api_routes(cf_template, ids)
         emu.ensure_authorizers(cf_template, ids, api_id)
-        key, tenant = emu.bootstrap_admin_key(outputs["BootstrapAdminKeySecretArn"], outputs["TableName"])
-        log(f"admin key for tenant {tenant} registered from the BootstrapAdminKey secret")
+        key, tenant = emu.bootstrap_admin_key(aos, outputs["TableName"])
+        log(f"admin key for tenant {tenant} created with `aos keys bootstrap --aws`")
         scenario(emu, outputs, ids, api_id, key, tenant, target)
     except Exception as e:
         log(f"FAILED: {type(e).__name__}: {e}")

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# End-to-end test of the serverless deployment: builds the functions (x86-64), deploys
-# template.yaml into a ministack emulator on a free port, runs the 5-step example through the
-# deployed HTTP API and checks its records in DynamoDB (tests/e2e/ministack.py), then stops the
-# emulator. Extra arguments go to ministack.py (e.g. --no-build).
-# usage: tests/e2e/ministack.sh [--no-build]
+# End-to-end test of the serverless deployment: deploys template.yaml into a ministack emulator on
+# a free port, creates the first admin key with `aos keys bootstrap --aws`, runs the 5-step example
+# via the HTTP API and checks its records in DynamoDB (tests/e2e/ministack.py), then stops the
+# emulator. The functions' binaries:
+#   tests/e2e/ministack.sh                  # release build first (make lambdas, x86-64, lambda-release)
+#   tests/e2e/ministack.sh --build none     # the last release build's <target>/lambda/<fn>/bootstrap
+#   tests/e2e/ministack.sh --build debug    # the debug binaries `cargo build --workspace` made
+#                                           # (tests/run.sh does this; no cargo-lambda needed)
+# Other arguments go to ministack.py as well.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=${AOS_TEST_ENV:-$PWD/.test-env}
-tests/stack/python-env.sh ministack lambda
-# `cargo lambda` and zig (found as `python3 -m ziglang`) from the pinned venv.
-export PATH="$root/lambda/bin:$PATH"
+case " $* " in
+  *" --build debug "* | *" --build none "* | *" --no-build "*) tests/stack/python-env.sh ministack ;;
+  *)
+    tests/stack/python-env.sh ministack lambda
+    # `cargo lambda` and zig (found as `python3 -m ziglang`) from the pinned venv.
+    export PATH="$root/lambda/bin:$PATH"
+    ;;
+esac
 if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/aos-target" ]; then
   export CARGO_TARGET_DIR="$HOME/.cache/aos-target"
 fi

@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aos_lambda::init_telemetry();
-    let rt = aos_lambda::runtime_from_env().await?;
+    let rt = aos_lambda::runtime_from_env(aos_lambda::registry::declared).await?;
     let opts = aos_lambda::aggregator::options_from_env()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| aos_lambda::aggregator::handle(rt.clone(), opts, event))).await
 }

@@ -4,6 +4,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     aos_lambda::init_telemetry();
-    let rt = aos_lambda::runtime_from_env().await?;
+    let rt = aos_lambda::runtime_from_env(aos_lambda::registry::json_transform).await?;
     lambda_http::run(aos_lambda::api::app(rt, aos_lambda::api::RUNS)?).await
 }

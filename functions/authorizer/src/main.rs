@@ -8,7 +8,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aos_lambda::init_telemetry();
-    let rt = aos_lambda::runtime_from_env().await?;
+    let rt = aos_lambda::runtime_from_env(aos_lambda::registry::declared).await?;
     let authorizer = Arc::new(aos_lambda::authorizer::Authorizer::from_env(rt)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         let authorizer = authorizer.clone();

@@ -8,7 +8,7 @@ const SKILL: &str = "json_transform";
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aos_lambda::init_telemetry();
-    let rt = aos_lambda::runtime_from_env().await?;
+    let rt = aos_lambda::runtime_from_env(aos_lambda::registry::json_transform).await?;
     aos_lambda::skill::require_skill(&rt, SKILL)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| aos_lambda::skill::handle(rt.clone(), SKILL, event))).await
 }

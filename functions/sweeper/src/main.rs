@@ -6,6 +6,6 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aos_lambda::init_telemetry();
-    let rt = aos_lambda::runtime_from_env().await?;
+    let rt = aos_lambda::runtime_from_env(aos_lambda::registry::declared).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| aos_lambda::sweeper::handle(rt.clone(), event))).await
 }

@@ -3,6 +3,7 @@
 //! them. They pass the same conformance suite as the embedded adapters (`aos-store`).
 
 mod dynamo;
+mod lazy;
 mod secrets;
 mod settings;
 mod sqs;
@@ -30,10 +31,13 @@ pub enum AwsError {
 }
 
 /// The HTTPS client every SDK client uses: hyper 1 with rustls on `ring`, the crypto provider the
-/// rest of the workspace (reqwest) already links, so no second TLS stack or aws-lc build.
+/// rest of the workspace (reqwest) already links, so no second TLS stack or aws-lc build. Its
+/// connectors are made at the first request ([`lazy::LazyHttpClient`]): making one loads the
+/// platform's root certificates, which would otherwise happen while a Lambda initialises.
 fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_sdk_dynamodb::config::SharedHttpClient::new(lazy::LazyHttpClient(client))
 }
 
 /// The SDK configuration loader with the crate's HTTPS client: region, credentials and

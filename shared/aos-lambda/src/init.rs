@@ -1,8 +1,9 @@
 //! Building the runtime once per execution environment (at cold start): the skills registry, the
 //! AWS SDK clients and the ports, reused by every invocation that environment serves.
 
-use aos_runtime::{Ports, Runtime};
-use aos_skills::{builtin_registry, SkillsConfig};
+use aos_core::skill::SkillRegistry;
+use aos_runtime::{LongPoll, Ports, Runtime};
+use aos_skills::SkillsConfig;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,9 +20,11 @@ pub enum InitError {
 
 /// The runtime over the AWS adapters configured by the environment (`AOS_TABLE`,
 /// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings,
-/// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables).
-pub async fn runtime_from_env() -> Result<Arc<Runtime>, InitError> {
-    let skills = Arc::new(builtin_registry(&SkillsConfig::from_env()?));
+/// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables). `skills` is one of
+/// [`crate::registry`]'s constructors: which skills this function executes (the others are only
+/// declared, and their executors are not linked into it).
+pub async fn runtime_from_env(skills: fn(&SkillsConfig) -> SkillRegistry) -> Result<Arc<Runtime>, InitError> {
+    let skills = Arc::new(skills(&SkillsConfig::from_env()?));
     let retention = aos_runtime::failures::retention_from_env().map_err(InitError::Config)?;
     let ports = aos_aws::ports_from_env(skills).await?;
     Ok(Arc::new(runtime_with_retention(ports, retention)))
@@ -35,7 +38,10 @@ pub fn runtime_with(ports: Ports) -> Runtime {
 fn runtime_with_retention(ports: Ports, failure_retention_days: u32) -> Runtime {
     // Many execution environments run side by side: claims are leases (a claim is dead only once
     // its lease passes), and workers hand outcomes to the orchestrator through its queue.
-    Runtime::with_retention(ports, owner_id(), false, failure_retention_days)
+    let mut rt = Runtime::with_retention(ports, owner_id(), false, failure_retention_days);
+    // Behind API Gateway (30 s): long polls answer by 25 s and re-read the run every 500 ms.
+    rt.long_poll = LongPoll::LAMBDA;
+    rt
 }
 
 /// Names this execution environment in the claims it takes, for diagnosing interrupted attempts.

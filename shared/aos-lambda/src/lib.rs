@@ -3,11 +3,14 @@
 //! [`runtime_from_env`] and hands one of these handlers to the Lambda runtime.
 
 pub mod aggregator;
+#[cfg(feature = "api")]
 pub mod api;
+#[cfg(feature = "api")]
 pub mod authorizer;
 pub mod error;
 pub mod init;
 pub mod orchestrator;
+pub mod registry;
 pub mod skill;
 pub mod sqs;
 pub mod sweeper;

@@ -80,6 +80,35 @@ async fn read_events_answer_from_their_own_function_only() {
 }
 
 #[tokio::test]
+async fn long_polls_are_capped_below_api_gateways_limit_under_lambda() {
+    let stack = Stack::new().await;
+    // Every function's runtime answers a long poll by 25 s (API Gateway gives up at 30 s) and
+    // re-reads the run every 500 ms.
+    assert_eq!(stack.rt.long_poll, aos_runtime::LongPoll::LAMBDA);
+    assert!(aos_runtime::LongPoll::LAMBDA.max_wait < Duration::from_secs(29), "below the API functions' 29 s timeout");
+    let key = stack.api_key().await;
+    // No orchestrator runs here: the run stays queued, so the poll waits until the cap. The same
+    // runtime over the same table with a cap of 1.2 s shows the cap applies to `wait_ms` through
+    // the api-runs handler (30 s asked, 1.2 s waited).
+    let run_id = submit(&stack, &key).await;
+    let mut rt = aos_lambda::runtime_with(stack.rt.ports.clone());
+    rt.long_poll = aos_runtime::LongPoll { max_wait: Duration::from_millis(1200), ..aos_runtime::LongPoll::LAMBDA };
+    let mut get: Value = serde_json::from_str(&event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).expect("event");
+    get["rawQueryString"] = json!("wait_ms=30000");
+    get["queryStringParameters"] = json!({"wait_ms": "30000"});
+    let started = Instant::now();
+    let (status, body) = invoke_api(api::app(std::sync::Arc::new(rt), api::RUNS).expect("app"), &get.to_string()).await;
+    let waited = started.elapsed();
+    assert_eq!((status, body["status"].as_str()), (200, Some("queued")), "{body}");
+    assert!(waited >= Duration::from_millis(1200) && waited < Duration::from_secs(10), "waited {waited:?}, capped at 1.2 s");
+    // Above the API's own limit is still a 400, whatever the cap.
+    get["rawQueryString"] = json!("wait_ms=30001");
+    get["queryStringParameters"] = json!({"wait_ms": "30001"});
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &get.to_string()).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("INVALID_QUERY")), "{body}");
+}
+
+#[tokio::test]
 async fn orchestrator_event_dispatches_step_tasks_to_the_skill_queue() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;

@@ -19,4 +19,4 @@ pub mod telemetry;
 pub mod worker;
 pub mod workflows;
 
-pub use service::{Ports, Runtime};
+pub use service::{LongPoll, Ports, Runtime};

@@ -32,8 +32,30 @@ pub struct Ports {
     pub skills: Arc<SkillRegistry>,
 }
 
+/// How a long poll (`GET /api/v1/runs/{id}?wait_ms=`) waits for a run to finish: at most
+/// `max_wait`, whatever `wait_ms` asks, re-reading the run from the store every `interval` (a run
+/// finished by this process wakes the waiter at once; one finished elsewhere is seen at the next read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongPoll {
+    pub max_wait: Duration,
+    pub interval: Duration,
+}
+
+impl LongPoll {
+    /// `aos serve`: the API's own limit (30 s); workers usually finish runs in this process, so
+    /// the in-process wake-up ends most waits and the store read is a cheap local fallback.
+    pub const EMBEDDED: LongPoll = LongPoll { max_wait: Duration::from_secs(30), interval: Duration::from_millis(100) };
+    /// AWS Lambda behind API Gateway, which gives up on a request after 30 s (the API functions'
+    /// timeout is 29 s): answer by 25 s with the run as it is. Runs finish in other functions, so
+    /// every wake-up is a DynamoDB read: one every 500 ms (3 RRU each) rather than ten a second.
+    pub const LAMBDA: LongPoll = LongPoll { max_wait: Duration::from_secs(25), interval: Duration::from_millis(500) };
+}
+
 pub struct Runtime {
     pub ports: Ports,
+    /// Long polling's cap and store read interval ([`LongPoll::EMBEDDED`] unless the deployment
+    /// sets another).
+    pub long_poll: LongPoll,
     /// Wakes `get_when_finished` callers in this process when a run finishes.
     pub finished: Arc<crate::orchestrator::FinishedRuns>,
     pub runs: RunRepo,
@@ -119,6 +141,7 @@ impl Runtime {
             failures: failures.clone(),
         });
         Self {
+            long_poll: LongPoll::EMBEDDED,
             finished,
             workflows: Workflows::new(ports.store.clone()),
             keys: ApiKeys::new(ports.store.clone()),
@@ -254,8 +277,10 @@ impl Runtime {
     /// The run once it has finished, or as it is after `wait` (long polling). Finishing in this
     /// process wakes the caller at once; otherwise (another process finished it) it re-reads
     /// every 100 ms.
+    /// The run once it has finished, or as it is when `wait` (capped at the deployment's
+    /// [`LongPoll::max_wait`]) has passed.
     pub async fn get_when_finished(&self, tenant: &str, run_id: &str, wait: Duration) -> Result<RunView, DomainError> {
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = tokio::time::Instant::now() + wait.min(self.long_poll.max_wait);
         loop {
             let notify = self.finished.subscribe(run_id);
             let notified = notify.notified();
@@ -264,7 +289,7 @@ impl Runtime {
             if view.run.status.is_terminal() || now >= deadline {
                 return Ok(view);
             }
-            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), notified).await;
+            let _ = tokio::time::timeout((deadline - now).min(self.long_poll.interval), notified).await;
         }
     }
 

@@ -111,7 +111,8 @@ fn jq_error(expr: &str, e: JqError) -> StepError {
     }
 }
 
-fn spec() -> SkillSpec {
+/// `json_transform`'s declaration.
+pub fn spec() -> SkillSpec {
     SkillSpec {
         id: "json_transform".into(),
         version: "1.0.0".into(),

@@ -5,7 +5,6 @@ mod classify;
 pub mod guard;
 mod request;
 mod response;
-mod spec;
 
 use crate::budget::ctx_budget;
 use crate::SkillsConfig;
@@ -17,7 +16,7 @@ use guard::{AddressGuard, GuardedResolver};
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// Bytes of a failed response's body kept in the error details.
@@ -26,8 +25,10 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 pub struct HttpCall {
     spec: SkillSpec,
-    /// Built once: it holds the connection pool. Building only fails if TLS cannot be set up.
-    client: Result<Client, String>,
+    /// Built at the first request, then shared: it holds the connection pool and the root
+    /// certificates, which a process that never calls out (a Lambda's init) need not load.
+    /// Building only fails if TLS cannot be set up.
+    client: OnceLock<Result<Client, String>>,
     guard: Arc<AddressGuard>,
     max_response_bytes: u64,
     default_timeout_ms: u64,
@@ -35,33 +36,37 @@ pub struct HttpCall {
 
 impl HttpCall {
     pub fn new(config: &SkillsConfig) -> Self {
-        let guard = Arc::new(AddressGuard::new(&config.http_allow_hosts));
-        let redirect_guard = guard.clone();
-        // Redirect targets are checked like the first URL; named hosts again at resolution.
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > classify::MAX_REDIRECTS {
-                return attempt.error(classify::TooManyRedirects);
-            }
-            match redirect_guard.check_url(attempt.url()) {
-                Ok(()) => attempt.follow(),
-                Err(rejected) => attempt.error(rejected),
-            }
-        });
-        let client = Client::builder()
-            // A proxy would resolve names itself, out of the guard's sight.
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
-            .redirect(policy)
-            .user_agent(concat!("aos/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string());
         Self {
-            spec: spec::spec(config.http_default_timeout_ms),
-            client,
-            guard,
+            spec: crate::http_spec::spec(config.http_default_timeout_ms),
+            client: OnceLock::new(),
+            guard: Arc::new(AddressGuard::new(&config.http_allow_hosts)),
             max_response_bytes: config.http_max_response_bytes,
             default_timeout_ms: config.http_default_timeout_ms,
         }
+    }
+
+    fn client(&self) -> &Result<Client, String> {
+        self.client.get_or_init(|| {
+            let redirect_guard = self.guard.clone();
+            // Redirect targets are checked like the first URL; named hosts again at resolution.
+            let policy = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > classify::MAX_REDIRECTS {
+                    return attempt.error(classify::TooManyRedirects);
+                }
+                match redirect_guard.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(rejected) => attempt.error(rejected),
+                }
+            });
+            Client::builder()
+                // A proxy would resolve names itself, out of the guard's sight.
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver::new(self.guard.clone())))
+                .redirect(policy)
+                .user_agent(concat!("aos/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// The input's timeout and the step's budget, whichever is shorter; the configured default
@@ -127,7 +132,7 @@ impl Skill for HttpCall {
         let req = request::parse(input)?;
         // Before any connection: IP-literal hosts (the metadata address among them) never see a packet.
         self.guard.check_url(&req.url).map_err(|r| classify::rejected(&r))?;
-        let client = self.client.as_ref().map_err(|e| {
+        let client = self.client().as_ref().map_err(|e| {
             StepError::new(
                 "HTTP_CLIENT_UNAVAILABLE",
                 Category::Permanent,

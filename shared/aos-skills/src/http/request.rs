@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::{Map, Value};
 
-pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+pub use crate::http_spec::METHODS;
 const FIELDS: [&str; 6] = ["method", "url", "headers", "query", "body", "timeout_ms"];
 
 pub struct HttpRequest {

@@ -1,12 +1,16 @@
 //! What `http_call` declares about itself: schemas, effects, cost and every failure code it can
 //! return, so planners can decide about retries and replay without reading the code.
 
-use super::request::METHODS;
 use crate::mode;
 use aos_core::outcome::Category;
 use aos_core::skill::{CostModel, Determinism, SideEffects, SkillSpec};
 use serde_json::json;
 
+/// The request methods `http_call` accepts.
+pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// `http_call`'s declaration, with the deployment's default timeout. Needs no HTTP client: the
+/// functions that only describe the skill (API, orchestrator) build it without linking one.
 pub fn spec(default_timeout_ms: u64) -> SkillSpec {
     SkillSpec {
         id: "http_call".into(),

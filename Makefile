@@ -1,0 +1,37 @@
+# Builds the Lambda functions. `sam build` runs `make build-<LogicalId>` here for each function of
+# template.yaml (`BuildMethod: makefile`; samconfig.toml sets `build_in_source`, so the workspace's
+# target directory is reused) with ARTIFACTS_DIR set: each function is its own package, built alone
+# so that it links only what it uses (cargo features do not unify across functions), with the
+# size-optimised `lambda-release` profile (Cargo.toml). See docs/deploy.md.
+#
+#   make lambdas LAMBDA_ARCH=--x86-64   # every function into <target>/lambda/<fn>/bootstrap
+#
+# Needs cargo-lambda and zig (tests/stack/python-env.sh lambda), and for arm64 the standard
+# library: rustup target add aarch64-unknown-linux-gnu.
+
+LAMBDA_PROFILE ?= lambda-release
+LAMBDA_ARCH ?= --arm64
+CARGO_LAMBDA = cargo lambda build --profile $(LAMBDA_PROFILE) $(LAMBDA_ARCH) --locked
+
+# Logical id in template.yaml -> package under functions/ (tests/e2e/ministack.py reads these lines).
+build-ApiRunsFunction: FUNCTION = api-runs
+build-ApiSkillsFunction: FUNCTION = api-skills
+build-ApiSecretsFunction: FUNCTION = api-secrets
+build-ApiFailuresFunction: FUNCTION = api-failures
+build-OrchestratorFunction: FUNCTION = orchestrator
+build-SweeperFunction: FUNCTION = sweeper
+build-HttpCallFunction: FUNCTION = skill-http-call
+build-JsonTransformFunction: FUNCTION = skill-json-transform
+build-AuthorizerFunction: FUNCTION = authorizer
+build-AggregatorFunction: FUNCTION = aggregator
+
+FUNCTIONS = api-runs api-skills api-secrets api-failures orchestrator sweeper skill-http-call skill-json-transform authorizer aggregator
+
+build-%Function:
+	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }
+	$(CARGO_LAMBDA) -p $(FUNCTION) --lambda-dir "$(ARTIFACTS_DIR)" --flatten $(FUNCTION)
+
+lambdas:
+	for f in $(FUNCTIONS); do $(CARGO_LAMBDA) -p $$f || exit 1; done
+
+.PHONY: lambdas
