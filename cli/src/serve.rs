@@ -124,7 +124,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     };
-    let state = AppState::new(rt).with_metrics(Arc::new(move || metrics.render()));
+    let state = AppState::new(rt).with_metrics(Arc::new(move || {
+        let text = metrics.render();
+        Box::pin(async move { Ok(text) })
+    }));
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     for w in workers {

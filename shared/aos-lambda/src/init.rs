@@ -1,6 +1,7 @@
 //! Building the runtime once per execution environment (at cold start): the skills registry, the
 //! AWS SDK clients and the ports, reused by every invocation that environment serves.
 
+use aos_runtime::metric_store::MetricStore;
 use aos_runtime::{Ports, Runtime};
 use aos_skills::{builtin_registry, SkillsConfig};
 use std::sync::Arc;
@@ -19,12 +20,20 @@ pub enum InitError {
 
 /// The runtime over the AWS adapters configured by the environment (`AOS_TABLE`,
 /// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings,
-/// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables).
+/// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables). Installs the process's metrics
+/// recorder too: EMF lines on stdout, totals in the table's metric items.
 pub async fn runtime_from_env() -> Result<Arc<Runtime>, InitError> {
     let skills = Arc::new(builtin_registry(&SkillsConfig::from_env()?));
     let retention = aos_runtime::failures::retention_from_env().map_err(InitError::Config)?;
-    let ports = aos_aws::ports_from_env(skills).await?;
+    let (ports, counters) = aos_aws::ports_and_counters_from_env(skills).await?;
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+    crate::recorder::install(Some(Arc::new(counters)), Box::new(std::io::stdout()), function).map_err(|e| InitError::Config(e.to_string()))?;
     Ok(Arc::new(runtime_with_retention(ports, retention)))
+}
+
+/// The metric totals the `api-metrics` function renders (`AOS_TABLE`).
+pub async fn metric_store_from_env() -> Result<Arc<dyn MetricStore>, InitError> {
+    Ok(Arc::new(aos_aws::counters_from_env().await?))
 }
 
 /// The runtime as every function builds it, over the given ports.
