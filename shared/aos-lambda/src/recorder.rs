@@ -163,8 +163,8 @@ pub struct AlreadyInstalled;
 /// Installs the process's recorder (once): flushes print EMF lines to `emf` and add the deltas to
 /// `store` (none: EMF only). `function` names the emitting function in each EMF line.
 pub fn install(store: Option<Arc<dyn MetricStore>>, emf: Box<dyn Write + Send>, function: Option<String>) -> Result<&'static LambdaMetrics, AlreadyInstalled> {
-    let recorder = Arc::new(InvocationRecorder::new());
-    let metrics = LambdaMetrics { recorder: recorder.clone(), store, emf: Mutex::new(emf), function };
+    let metrics = LambdaMetrics::new(store, emf, function);
+    let recorder = metrics.recorder.clone();
     INSTALLED.set(metrics).map_err(|_| AlreadyInstalled)?;
     metrics::set_global_recorder(recorder).map_err(|_| AlreadyInstalled)?;
     telemetry::describe();
@@ -186,6 +186,11 @@ pub async fn flush() -> Flushed {
 }
 
 impl LambdaMetrics {
+    /// A recorder with its sinks, not installed: [`install`] makes it the process's.
+    pub fn new(store: Option<Arc<dyn MetricStore>>, emf: Box<dyn Write + Send>, function: Option<String>) -> Self {
+        Self { recorder: Arc::new(InvocationRecorder::new()), store, emf: Mutex::new(emf), function }
+    }
+
     pub fn recorder(&self) -> &InvocationRecorder {
         &self.recorder
     }
