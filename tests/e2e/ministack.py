@@ -463,7 +463,8 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     status, body = api.call("GET", "/metrics", auth=False)
     expect(status == 401, "GET /metrics without a key is refused with 401", [status, body])
     logs = emu.client("logs")
-    group = emu.client("lambda").get_function(FunctionName=ids["JsonTransformFunction"])["Configuration"]["LoggingConfig"]["LogGroup"]
+    config = emu.client("lambda").get_function(FunctionName=ids["JsonTransformFunction"])["Configuration"]
+    group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config['FunctionName']}"
     emf = []
     for e in logs.filter_log_events(logGroupName=group, limit=10000)["events"]:
         try:
