@@ -452,8 +452,8 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     want = {
         'runs_total{status="succeeded"}': 1,
         'failure_match_hits_total{category="TRANSIENT",code="HTTP_SERVICE_UNAVAILABLE"}': 1,
-        'recovery_attempts_total{code="HTTP_SERVICE_UNAVAILABLE",mode="retry_after"}': 1,
-        'recovery_success_total{code="HTTP_SERVICE_UNAVAILABLE",mode="retry_after"}': 1,
+        'recovery_attempts_total{code="HTTP_SERVICE_UNAVAILABLE",mode="retry_exponential"}': 1,
+        'recovery_success_total{code="HTTP_SERVICE_UNAVAILABLE",mode="retry_exponential"}': 1,
         'step_duration_seconds_count{skill="http_call"}': 3,
         'step_duration_seconds_count{skill="json_transform"}': 3,
         'step_duration_seconds_bucket{skill="json_transform",le="+Inf"}': 3,
