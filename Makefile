@@ -24,8 +24,9 @@ build-HttpCallFunction: FUNCTION = skill-http-call
 build-JsonTransformFunction: FUNCTION = skill-json-transform
 build-AuthorizerFunction: FUNCTION = authorizer
 build-AggregatorFunction: FUNCTION = aggregator
+build-ApiMetricsFunction: FUNCTION = api-metrics
 
-FUNCTIONS = api-runs api-skills api-secrets api-failures orchestrator sweeper skill-http-call skill-json-transform authorizer aggregator
+FUNCTIONS = api-runs api-skills api-secrets api-failures orchestrator sweeper skill-http-call skill-json-transform authorizer aggregator api-metrics
 
 build-%Function:
 	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }

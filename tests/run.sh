@@ -32,6 +32,10 @@ echo "== SAM template: cfn-lint and sam validate --lint"
 bash tests/e2e/lint.sh
 
 echo "== test services"
+# promtool (Debian's prometheus package) checks the Prometheus exposition the Lambda metrics test renders.
+if ! command -v promtool >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 # moto server: DynamoDB, SQS and Secrets Manager for the AWS adapters' and Lambda handlers' tests.
 bash tests/stack/python-env.sh moto
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -253,7 +253,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     });
-    let mut state = AppState::new(rt).with_metrics(Arc::new(move || metrics.render())).with_rate_limits(RateLimits::new(args.rate_limit_per_minute, args.rate_limit_burst));
+    let mut state = AppState::new(rt).with_metrics(Arc::new(move || {
+        let text = metrics.render();
+        Box::pin(async move { Ok(text) })
+    })).with_rate_limits(RateLimits::new(args.rate_limit_per_minute, args.rate_limit_burst));
     if let Some(cfg) = oidc {
         tracing::info!(issuer = %cfg.issuer, jwks = %cfg.jwks_url, "accepting identity-provider tokens");
         state = state.with_oidc(cfg);

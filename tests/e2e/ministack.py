@@ -535,6 +535,43 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     report = json.loads(out["Payload"].read() or b"null")
     expect("FunctionError" not in out and report == {"active_runs": 0}, "a sweep finds no unfinished run", [out.get("FunctionError"), report])
 
+    # Metrics: every function added its invocations' deltas to the DynamoDB counters, which the
+    # api-metrics function serves as Prometheus text; the functions printed them as EMF lines too.
+    status, text = api.call("GET", "/metrics")
+    samples = {}
+    if status == 200 and isinstance(text, str):
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                samples[series] = float(value)
+    want = {
+        'runs_total{status="succeeded"}': 1,
+        'failure_match_hits_total{category="TRANSIENT",code="HTTP_SERVICE_UNAVAILABLE"}': 1,
+        'recovery_attempts_total{code="HTTP_SERVICE_UNAVAILABLE",mode="retry_exponential"}': 1,
+        'recovery_success_total{code="HTTP_SERVICE_UNAVAILABLE",mode="retry_exponential"}': 1,
+        'step_duration_seconds_count{skill="http_call"}': 3,
+        'step_duration_seconds_count{skill="json_transform"}': 3,
+        'step_duration_seconds_bucket{skill="json_transform",le="+Inf"}': 3,
+    }
+    got = {k: samples.get(k) for k in want}
+    expect(got == want, "GET /metrics (api-metrics) serves the run's counters from DynamoDB", [status, got, text])
+    status, body = api.call("GET", "/metrics", auth=False)
+    expect(status == 401, "GET /metrics without a key is refused with 401", [status, body])
+    logs = emu.client("logs")
+    config = emu.client("lambda").get_function(FunctionName=ids["JsonTransformFunction"])["Configuration"]
+    group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config['FunctionName']}"
+    emf = []
+    for e in logs.filter_log_events(logGroupName=group, limit=10000)["events"]:
+        try:
+            doc = json.loads(e["message"])
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "_aws" in doc:
+            emf.append(doc)
+    counts = sum(d["step_duration_seconds"]["Count"] for d in emf if d.get("skill") == "json_transform" and "step_duration_seconds" in d)
+    namespaces = {m["Namespace"] for d in emf for m in d["_aws"]["CloudWatchMetrics"]}
+    expect(counts == 3 and namespaces == {"AOS"}, "skill-json-transform printed EMF lines (namespace AOS) for its 3 attempts", [counts, namespaces, emf[:3]])
+
 
 def access_control(emu, outputs, api, tenant):
     """Behind the authorizer: a viewer key made through the API reads but cannot write (the

@@ -636,9 +636,10 @@ export class AosClient {
   }
 
   /**
-   * `GET /metrics`: the process's metrics in the Prometheus text exposition format, as text. Needs
-   * a key whose role has `MetricsRead` (admin, operator, machine); `NotFoundError` where the
-   * deployment serves no metrics (the Lambdas).
+   * `GET /metrics`: the deployment's metrics in the Prometheus text exposition format, as text
+   * (`aos serve`'s process counters, or on AWS the totals of every function). Needs a key whose
+   * role has `MetricsRead` (admin, operator, machine); `NotFoundError` from an API function that
+   * serves no metrics.
    */
   metrics(): Promise<string> {
     return this.transport.request<string>("GET", "/metrics", { retryable: true, responseType: "text" });

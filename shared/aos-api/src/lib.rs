@@ -28,13 +28,17 @@ use utoipa_axum::router::OpenApiRouter;
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Renders the process's metrics in the Prometheus text format.
-pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+/// Renders the deployment's metrics in the Prometheus text format: from the process's own recorder
+/// (`aos serve`) or from totals kept in storage (the AWS metrics function), hence asynchronous and
+/// fallible.
+pub type MetricsRender = Arc<dyn Fn() -> MetricsFuture + Send + Sync>;
+pub type MetricsFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, aos_core::DomainError>> + Send>>;
 
 #[derive(Clone)]
 pub struct AppState {
     pub rt: Arc<Runtime>,
-    /// Present where the deployment records metrics (`aos serve`); `GET /metrics` answers 404 without.
+    /// Present where the deployment serves metrics (`aos serve`, the `api-metrics` function);
+    /// `GET /metrics` answers 404 without.
     pub metrics: Option<MetricsRender>,
     /// Identity-provider verification, rate limits and sessions seen.
     pub authn: auth::Authn,

@@ -1,7 +1,9 @@
 //! AWS adapters for the AOS ports: `DynamoStore` (one DynamoDB table), `SqsQueue` (standard SQS
-//! queues) and `SecretsManagerSecrets`, plus the settings and SDK wiring a Lambda uses to build
-//! them. They pass the same conformance suite as the embedded adapters (`aos-store`).
+//! queues), `SecretsManagerSecrets` and `DynamoCounters` (metric totals in the same table), plus
+//! the settings and SDK wiring a Lambda uses to build them. The first three pass the same
+//! conformance suite as the embedded adapters (`aos-store`).
 
+mod counters;
 mod dynamo;
 mod lazy;
 mod secrets;
@@ -9,6 +11,7 @@ mod settings;
 mod sqs;
 mod sqs_admin;
 
+pub use counters::DynamoCounters;
 pub use dynamo::{create_table, DynamoStore};
 pub use secrets::{SecretsManagerSecrets, DEFAULT_CACHE_TTL};
 pub use settings::{AwsSettings, DEFAULT_SECRETS_PREFIX};
@@ -59,8 +62,26 @@ pub fn ports(config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegist
     Ports { store: Arc::new(store), queue: Arc::new(queue), secrets: Arc::new(secrets), skills }
 }
 
+/// The metric totals in the deployment's table.
+pub fn counters(config: &SdkConfig, settings: &AwsSettings) -> DynamoCounters {
+    DynamoCounters::new(aws_sdk_dynamodb::Client::new(config), &settings.table)
+}
+
 /// `AwsSettings::from_env` + `sdk_config` + `ports`: what a Lambda's main calls.
 pub async fn ports_from_env(skills: Arc<SkillRegistry>) -> Result<Ports, AwsError> {
     let settings = AwsSettings::from_env()?;
     Ok(ports(&sdk_config().await, &settings, skills))
+}
+
+/// `ports_from_env` and the metric totals, over one SDK configuration.
+pub async fn ports_and_counters_from_env(skills: Arc<SkillRegistry>) -> Result<(Ports, DynamoCounters), AwsError> {
+    let settings = AwsSettings::from_env()?;
+    let config = sdk_config().await;
+    Ok((ports(&config, &settings, skills), counters(&config, &settings)))
+}
+
+/// `counters` from the environment (`AOS_TABLE` and the usual AWS variables).
+pub async fn counters_from_env() -> Result<DynamoCounters, AwsError> {
+    let settings = AwsSettings::from_env()?;
+    Ok(counters(&sdk_config().await, &settings))
 }

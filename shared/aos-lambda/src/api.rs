@@ -1,11 +1,16 @@
 //! The API functions: the same axum routers `aos serve` mounts, one resource group per function,
 //! behind the same authentication, fallbacks and body limit; `lambda_http` turns API Gateway
-//! (HTTP API, payload 2.0) events into requests for them.
+//! (HTTP API, payload 2.0) events into requests for them. Each request's metrics are flushed
+//! before its response goes back.
 
-use aos_api::{resource_app, AppState, Resource};
+use crate::{exposition, recorder};
+use aos_api::{resource_app, AppState, MetricsRender, Resource};
+use aos_core::DomainError;
 use aos_runtime::auth::Principal;
+use aos_runtime::metric_store::MetricStore;
 use aos_runtime::Runtime;
 use axum::extract::Request;
+use axum::response::Response;
 use lambda_http::request::RequestContext;
 use std::sync::Arc;
 
@@ -18,16 +23,44 @@ pub const SECRETS: &[Resource] = &[Resource::Secrets, Resource::Access];
 /// `api-failures`: recorded failures, their statistics, and the failure catalog with its matcher.
 pub const FAILURES: &[Resource] = &[Resource::Failures, Resource::Catalog];
 
+/// `api-metrics`: `GET /metrics`, the totals every function adds to the metric items.
+pub const METRICS: &[Resource] = &[Resource::Metrics];
+
 /// The router a function hands to `lambda_http::run`, with the rate limits
 /// (`AOS_RATE_LIMIT_PER_MINUTE`, `AOS_RATE_LIMIT_BURST`) and the identity provider (`AOS_OIDC_*`)
 /// of the environment. Behind the authorizer function the principal arrives verified in the
 /// request context; without one (or when called directly) the function verifies the credential.
 pub fn app(rt: Arc<Runtime>, resources: &[Resource]) -> Result<axum::Router, lambda_http::Error> {
+    Ok(finish(resource_app(state_from_env(rt)?, resources)))
+}
+
+/// The `api-metrics` router: `GET /metrics` renders the stored totals of every runtime metric.
+pub fn metrics_app(rt: Arc<Runtime>, store: Arc<dyn MetricStore>) -> Result<axum::Router, lambda_http::Error> {
+    let descriptions = Arc::new(recorder::catalog());
+    let render: MetricsRender = Arc::new(move || {
+        let (store, descriptions) = (store.clone(), descriptions.clone());
+        Box::pin(async move { exposition::scrape(store.as_ref(), &descriptions).await.map_err(|e| DomainError::Storage(e.to_string())) })
+    });
+    Ok(finish(resource_app(state_from_env(rt)?.with_metrics(render), METRICS)))
+}
+
+fn state_from_env(rt: Arc<Runtime>) -> Result<AppState, lambda_http::Error> {
     let mut state = AppState::new(rt).with_rate_limits(aos_api::auth::RateLimits::from_env()?);
     if let Some(cfg) = aos_runtime::oidc::OidcConfig::from_env()? {
         state = state.with_oidc(cfg);
     }
-    Ok(resource_app(state, resources).layer(axum::middleware::map_request(attach_authorizer_principal)))
+    Ok(state)
+}
+
+/// The layers every API function adds around the routers: the authorizer's principal before
+/// authentication, and each request's metrics flushed before its response goes back.
+fn finish(app: axum::Router) -> axum::Router {
+    app.layer(axum::middleware::map_request(attach_authorizer_principal)).layer(axum::middleware::map_response(flush_after))
+}
+
+async fn flush_after(response: Response) -> Response {
+    recorder::flush().await;
+    response
 }
 
 /// Runs before `aos_api::auth::authenticate`: the principal the authorizer function verified,

@@ -2,6 +2,7 @@
 //! AWS SDK clients and the ports, reused by every invocation that environment serves.
 
 use aos_core::skill::SkillRegistry;
+use aos_runtime::metric_store::MetricStore;
 use aos_runtime::{LongPoll, Ports, Runtime};
 use aos_skills::SkillsConfig;
 use std::sync::Arc;
@@ -22,12 +23,20 @@ pub enum InitError {
 /// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings,
 /// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables). `skills` is one of
 /// [`crate::registry`]'s constructors: which skills this function executes (the others are only
-/// declared, and their executors are not linked into it).
+/// declared, and their executors are not linked into it). Installs the process's metrics recorder
+/// too: EMF lines on stdout, totals in the table's metric items.
 pub async fn runtime_from_env(skills: fn(&SkillsConfig) -> SkillRegistry) -> Result<Arc<Runtime>, InitError> {
     let skills = Arc::new(skills(&SkillsConfig::from_env()?));
     let retention = aos_runtime::failures::retention_from_env().map_err(InitError::Config)?;
-    let ports = aos_aws::ports_from_env(skills).await?;
+    let (ports, counters) = aos_aws::ports_and_counters_from_env(skills).await?;
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+    crate::recorder::install(Some(Arc::new(counters)), Box::new(std::io::stdout()), function).map_err(|e| InitError::Config(e.to_string()))?;
     Ok(Arc::new(runtime_with_retention(ports, retention)))
+}
+
+/// The metric totals the `api-metrics` function renders (`AOS_TABLE`).
+pub async fn metric_store_from_env() -> Result<Arc<dyn MetricStore>, InitError> {
+    Ok(Arc::new(aos_aws::counters_from_env().await?))
 }
 
 /// The runtime as every function builds it, over the given ports.

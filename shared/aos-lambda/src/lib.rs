@@ -1,21 +1,25 @@
 //! AOS on AWS Lambda: the glue between Lambda events and the runtime services. Each function under
 //! `functions/` is a short `main` that calls [`init_telemetry`], builds the runtime once with
-//! [`runtime_from_env`] and hands one of these handlers to the Lambda runtime.
+//! [`runtime_from_env`] (which also installs the metrics [`recorder`]) and hands one of these
+//! handlers to the Lambda runtime; every handler flushes the invocation's metrics before it returns.
 
 pub mod aggregator;
 #[cfg(feature = "api")]
 pub mod api;
 #[cfg(feature = "api")]
 pub mod authorizer;
+pub mod emf;
 pub mod error;
+pub mod exposition;
 pub mod init;
 pub mod orchestrator;
 pub mod registry;
+pub mod recorder;
 pub mod skill;
 pub mod sqs;
 pub mod sweeper;
 pub mod telemetry;
 
 pub use error::RecordError;
-pub use init::{runtime_from_env, runtime_with, InitError};
+pub use init::{metric_store_from_env, runtime_from_env, runtime_with, InitError};
 pub use telemetry::init_telemetry;

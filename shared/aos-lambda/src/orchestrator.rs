@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 /// The handler `functions/orchestrator` hands to the Lambda runtime.
 pub async fn handle(rt: Arc<Runtime>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(consume_batch(event.payload, |body| advance(&rt, body)).await)
+    let response = consume_batch(event.payload, |body| advance(&rt, body)).await;
+    crate::recorder::flush().await;
+    Ok(response)
 }
 
 async fn advance(rt: &Runtime, body: String) -> Result<Handled, RecordError> {

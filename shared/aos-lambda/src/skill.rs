@@ -22,7 +22,9 @@ pub fn require_skill(rt: &Runtime, skill: &str) -> Result<(), InitError> {
 
 /// The handler `functions/skill-*` hand to the Lambda runtime, `skill` being the function's skill.
 pub async fn handle(rt: Arc<Runtime>, skill: &str, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(consume_batch(event.payload, |body| execute(&rt, skill, body)).await)
+    let response = consume_batch(event.payload, |body| execute(&rt, skill, body)).await;
+    crate::recorder::flush().await;
+    Ok(response)
 }
 
 async fn execute(rt: &Runtime, skill: &str, body: String) -> Result<Handled, RecordError> {

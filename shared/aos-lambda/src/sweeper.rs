@@ -22,7 +22,10 @@ pub struct SweepReport {
 pub async fn handle(rt: Arc<Runtime>, event: LambdaEvent<Value>) -> Result<SweepReport, lambda_runtime::Error> {
     let event_id = event.payload.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
     let span = tracing::info_span!("sweep", event_id = %event_id);
-    let active_runs = rt.orchestrator.sweep(false).instrument(span).await?;
+    let swept = rt.orchestrator.sweep(false).instrument(span).await;
+    // A sweep that fails part-way may still have finished runs: their metrics count either way.
+    crate::recorder::flush().await;
+    let active_runs = swept?;
     tracing::info!(active_runs, "sweep finished");
     Ok(SweepReport { active_runs })
 }

@@ -10,6 +10,7 @@ pub mod consumers;
 pub mod failures;
 pub mod keys;
 pub mod messages;
+pub mod metric_store;
 pub mod orchestrator;
 pub mod replay;
 pub mod runs;

@@ -634,10 +634,11 @@ class Client:
         return self._execute(_ops.openapi())
 
     def metrics(self) -> str:
-        """``GET /metrics``: the process's metrics in the Prometheus text format, as text. Needs a
-        key whose role has ``MetricsRead`` (admin, operator, machine; else
-        :class:`~aos.errors.PermissionDeniedError`); :class:`~aos.errors.NotFoundError` where the
-        deployment serves no metrics (the Lambdas)."""
+        """``GET /metrics``: the deployment's metrics in the Prometheus text format, as text
+        (``aos serve``'s process counters, or on AWS the totals of every function). Needs a key
+        whose role has ``MetricsRead`` (admin, operator, machine; else
+        :class:`~aos.errors.PermissionDeniedError`); :class:`~aos.errors.NotFoundError` from an API
+        function that serves no metrics."""
         return self._execute(_ops.get_metrics())
 
     def whoami(self) -> WhoAmI:

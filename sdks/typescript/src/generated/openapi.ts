@@ -457,7 +457,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The process's metrics (Prometheus text exposition format 0.0.4). */
+        /** The deployment's metrics (Prometheus text exposition format 0.0.4). */
         get: operations["get_metrics"];
         put?: never;
         post?: never;
