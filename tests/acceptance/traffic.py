@@ -279,11 +279,26 @@ def check_stats(api: Api, e: Expected, res: Result) -> dict:
 
 
 def check_candidates(api: Api, res: Result) -> None:
-    """LEAD: the candidates assertion goes here. The unmatched failures of this mix (HTTP 300 and
-    304 from `http_call`, 1 run each, see MIX) should surface as catalog candidates through the
-    candidates endpoint another helper is building: request it with `api.request("GET", ...)` and
-    record problems with `res.check(ok, message)`. Until then this checks nothing."""
-    return None
+    """The unmatched failures of this mix (HTTP 300 and 304 from `http_call`, see MIX) surface as
+    catalog candidates: the aggregation is run now (`POST /api/v1/failures/aggregate`, as the
+    nightly job does) and its result read back through `GET /api/v1/failures/candidates`, each
+    candidate with its signature, count, skill, examples and a suggested category and recovery."""
+    status, report = api.request("POST", "/api/v1/failures/aggregate?days=1")
+    res.check(status == 200, f"POST /api/v1/failures/aggregate answered {status}: {report}")
+    status, page = api.request("GET", "/api/v1/failures/candidates?limit=200")
+    res.check(status == 200, f"GET /api/v1/failures/candidates answered {status}: {page}")
+    if status != 200 or not isinstance(page, dict):
+        return
+    by_code = {c.get("code"): c for c in page.get("candidates", [])}
+    for code in ("HTTP_300", "HTTP_304"):
+        c = by_code.get(code)
+        res.check(c is not None, f"no catalog candidate for the unmatched {code} failures: {sorted(by_code)}")
+        if c is None:
+            continue
+        res.check(c.get("count", 0) >= 1 and c.get("skills") == [HTTP], f"candidate {code}: count {c.get('count')}, skills {c.get('skills')}")
+        res.check(bool(c.get("signature")) and bool(c.get("examples")), f"candidate {code} has no signature or examples: {c}")
+        suggested = c.get("suggested") or {}
+        res.check(bool(suggested.get("category")) and bool(suggested.get("recovery_mode")) and bool(suggested.get("reason")), f"candidate {code} has no suggestion: {suggested}")
 
 
 def drive(api: Api, target: str, mix: List[Case] = MIX, timeout_s: float = 60.0) -> Result:
@@ -319,7 +334,7 @@ def main() -> int:
     if res.failures:
         print("FAILED checks:", *res.failures, sep="\n  ", file=sys.stderr)
         return 1
-    print("traffic: all checks passed (metrics and /api/v1/failures/stats)")
+    print("traffic: all checks passed (/metrics, /api/v1/failures/stats and the catalog candidates)")
     return 0
 
 

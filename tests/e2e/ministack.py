@@ -176,10 +176,14 @@ class Emulator:
 
     def deploy(self, template):
         body = json.dumps(template, separators=(",", ":"))
-        log(f"create_stack {STACK} ({len(template['Resources'])} resources, {len(body)} bytes)")
+        # Past CloudFormation's 51,200-byte TemplateBody limit, as `sam deploy` does: the template
+        # goes to S3 and the stack is created from its URL.
+        self.client("s3").put_object(Bucket=CODE_BUCKET, Key="template.json", Body=body.encode())
+        url = f"{self.endpoint}/{CODE_BUCKET}/template.json"
+        log(f"create_stack {STACK} ({len(template['Resources'])} resources, {len(body)} bytes, TemplateURL {url})")
         self.cfn.create_stack(
             StackName=STACK,
-            TemplateBody=body,
+            TemplateURL=url,
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         deadline = time.time() + 300
