@@ -1156,6 +1156,10 @@ class AuditList(Model):
     __schema__ = "AuditList"
 
     events: List[AuditEvent]
+    next_cursor: Optional[str] = None
+
+
+# --------------------------------------------------------------------------------------------
 # Catalog candidates (the failure aggregation)
 
 
