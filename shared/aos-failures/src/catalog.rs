@@ -13,29 +13,9 @@ pub const BUILTIN_CATALOG_JSON: &str = include_str!("../catalog/catalog.json");
 /// The catalog format version this crate reads.
 pub const CATALOG_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-/// What a caller should do about the failure, in the order it is worth trying.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum RecoveryMode {
-    RetryExponential,
-    RetryAfter,
-    RetryImmediate,
-    Fallback,
-    RefreshCredentials,
-    ReducePayload,
-    Skip,
-    Abort,
-    Escalate,
-}
+/// Severity and recovery mode are the domain's own types (`aos-core`), so a catalog entry's
+/// advice needs no translation on its way into a `FailureMatch`.
+pub use aos_core::failure::{RecoveryMode, Severity};
 
 /// An HTTP status rule: one status, or a range written `5xx` or `520-527`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

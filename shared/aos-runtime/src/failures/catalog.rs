@@ -1,7 +1,7 @@
 //! The failure catalog as the API shows it: its entries, one entry, and classifying an arbitrary
 //! failure on request.
 
-use super::classify::{classify_input, matcher, recovery_mode, severity};
+use super::classify::{classify_input, matcher};
 use aos_core::failure::{MatchType, RecoveryMode, Severity};
 use aos_core::outcome::Category;
 use aos_failures::FailureInput;
@@ -99,8 +99,8 @@ fn entry_view(e: &aos_failures::Entry) -> CatalogEntry {
         code: e.code.clone(),
         category: e.category,
         retryable: e.retryable,
-        severity: severity(e.severity),
-        recovery_mode: recovery_mode(e.recovery_mode),
+        severity: e.severity,
+        recovery_mode: e.recovery_mode,
         explanation: e.explanation.clone(),
         suggestions: e.suggestions.clone(),
         generic: e.generic,

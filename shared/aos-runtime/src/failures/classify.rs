@@ -2,7 +2,7 @@
 //! classification in the runtime — worker attempts, engine run failures, rejected submissions,
 //! the match API — goes through `classify_error` or `classify_input` here.
 
-use aos_core::failure::{FailureMatch, MatchType, RecoveryMode, Severity};
+use aos_core::failure::{FailureMatch, MatchType};
 use aos_core::outcome::StepError;
 use aos_failures::{FailureInput, FailureMatcher, MatchResult};
 
@@ -28,38 +28,11 @@ pub fn to_match(r: &MatchResult<'_>) -> FailureMatch {
         code: entry.map(|e| e.code.clone()),
         category: entry.map(|e| e.category),
         retryable: entry.map(|e| e.retryable),
-        severity: entry.map(|e| severity(e.severity)),
-        recovery_mode: entry.map(|e| recovery_mode(e.recovery_mode)),
+        severity: entry.map(|e| e.severity),
+        recovery_mode: entry.map(|e| e.recovery_mode),
         confidence: r.confidence,
         match_type: match_type(r.match_type),
         signature: r.signature.clone(),
-    }
-}
-
-// Exhaustive both ways: a mode or severity added to the catalog without the domain knowing it
-// does not compile.
-pub fn recovery_mode(m: aos_failures::RecoveryMode) -> RecoveryMode {
-    use aos_failures::RecoveryMode as C;
-    match m {
-        C::RetryExponential => RecoveryMode::RetryExponential,
-        C::RetryAfter => RecoveryMode::RetryAfter,
-        C::RetryImmediate => RecoveryMode::RetryImmediate,
-        C::Fallback => RecoveryMode::Fallback,
-        C::RefreshCredentials => RecoveryMode::RefreshCredentials,
-        C::ReducePayload => RecoveryMode::ReducePayload,
-        C::Skip => RecoveryMode::Skip,
-        C::Abort => RecoveryMode::Abort,
-        C::Escalate => RecoveryMode::Escalate,
-    }
-}
-
-pub fn severity(s: aos_failures::Severity) -> Severity {
-    use aos_failures::Severity as C;
-    match s {
-        C::Low => Severity::Low,
-        C::Medium => Severity::Medium,
-        C::High => Severity::High,
-        C::Critical => Severity::Critical,
     }
 }
 
@@ -79,6 +52,7 @@ fn match_type(t: aos_failures::MatchType) -> MatchType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aos_core::failure::RecoveryMode;
     use aos_core::outcome::Category;
     use serde_json::json;
 
