@@ -52,8 +52,9 @@ else
 fi
 
 echo "== serverless: template.yaml deployed into ministack, the 5-step example through its HTTP API"
-# The functions are the debug binaries the build above made (no cargo-lambda, no release build);
-# tests/e2e/ministack.sh without --build debug cross-builds the release binaries instead.
+# The functions are dev-profile binaries built apart from the workspace, with the features a
+# deployment gives them (no cargo-lambda, no release build); tests/e2e/ministack.sh without
+# --build debug cross-builds the release binaries instead.
 bash tests/e2e/ministack.sh --build debug
 
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"

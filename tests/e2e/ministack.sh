@@ -5,7 +5,7 @@
 # emulator. The functions' binaries:
 #   tests/e2e/ministack.sh                  # release build first (make lambdas, x86-64, lambda-release)
 #   tests/e2e/ministack.sh --build none     # the last release build's <target>/lambda/<fn>/bootstrap
-#   tests/e2e/ministack.sh --build debug    # the debug binaries `cargo build --workspace` made
+#   tests/e2e/ministack.sh --build debug    # dev-profile binaries of the functions built alone
 #                                           # (tests/run.sh does this; no cargo-lambda needed)
 # Other arguments go to ministack.py as well.
 set -euo pipefail

@@ -16,15 +16,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(whoami))
-        .routes(routes!(create_key, list_keys))
-        .routes(routes!(revoke_key))
-        .routes(routes!(rotate_key))
-        .routes(routes!(list_audit))
+        .routes(api_routes!(whoami))
+        .routes(api_routes!(create_key, list_keys))
+        .routes(api_routes!(revoke_key))
+        .routes(api_routes!(rotate_key))
+        .routes(api_routes!(list_audit))
 }
 
 /// The caller as the API sees it.

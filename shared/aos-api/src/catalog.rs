@@ -9,13 +9,12 @@ use aos_runtime::failures::catalog::{catalog_entry, catalog_view, CatalogEntry, 
 use axum::extract::Path;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Longest message the match endpoint accepts (bytes).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_catalog)).routes(routes!(get_catalog_entry)).routes(routes!(match_failure))
+    OpenApiRouter::new().routes(api_routes!(get_catalog)).routes(api_routes!(get_catalog_entry)).routes(api_routes!(match_failure))
 }
 
 /// The failure catalog in force: its version, digest and every entry.

@@ -19,17 +19,16 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_failures))
-        .routes(routes!(get_failure_stats))
-        .routes(routes!(list_failure_candidates))
-        .routes(routes!(aggregate_failures))
+        .routes(api_routes!(list_failures))
+        .routes(api_routes!(get_failure_stats))
+        .routes(api_routes!(list_failure_candidates))
+        .routes(api_routes!(aggregate_failures))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

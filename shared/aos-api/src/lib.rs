@@ -3,6 +3,34 @@
 //! Lambdas. The OpenAPI document is generated from these routers and served at
 //! `/api/v1/openapi.json`.
 
+/// The axum routes of handlers annotated with `#[utoipa::path]`: `utoipa_axum::routes!` with the
+/// `openapi` feature. Without it, the same routes from each handler's declared path and methods,
+/// with none of its documentation built (or linked): the API Lambdas serve the committed
+/// document instead (see [`openapi_value`]).
+#[cfg(feature = "openapi")]
+macro_rules! api_routes {
+    ($($handler:ident),+ $(,)?) => {
+        utoipa_axum::routes!($($handler),+)
+    };
+}
+
+#[cfg(not(feature = "openapi"))]
+macro_rules! api_routes {
+    ($($handler:ident),+ $(,)?) => {{
+        use utoipa_axum::PathItemExt as _;
+        let mut paths = utoipa::openapi::path::Paths::new();
+        let mut router = axum::routing::MethodRouter::new();
+        $(
+            let (path, methods) = utoipa_axum::paste! {
+                (<[<__path_ $handler>] as utoipa::Path>::path(), <[<__path_ $handler>] as utoipa::Path>::methods())
+            };
+            router = methods.iter().fold(router, |r, m| r.on(m.to_method_filter(), $handler));
+            paths.add_path_operation(&path, methods, utoipa::openapi::path::Operation::new());
+        )+
+        (Vec::new(), paths, router)
+    }};
+}
+
 pub mod access;
 pub mod auth;
 pub mod catalog;
@@ -21,8 +49,6 @@ use axum::http::StatusCode;
 use axum::Router;
 use error::ApiError;
 use std::sync::Arc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Request bodies larger than this are refused with 413.
@@ -66,7 +92,8 @@ impl AppState {
     }
 }
 
-#[derive(OpenApi)]
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "AOS API", version = "1", description = "Run plans of skills deterministically; failures are data."),
     modifiers(&BearerAuth),
@@ -74,9 +101,12 @@ impl AppState {
 )]
 struct ApiDoc;
 
+#[cfg(feature = "openapi")]
 struct BearerAuth;
+#[cfg(feature = "openapi")]
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key (aos_...) or OpenID Connect JWT").build()));
     }
@@ -84,7 +114,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// Responses every authenticated operation can give, added to each so that clients generated from
 /// the document know them.
+#[cfg(feature = "openapi")]
 struct CommonResponses;
+#[cfg(feature = "openapi")]
 impl utoipa::Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -155,19 +187,27 @@ impl Resource {
 }
 
 fn split(resources: &[Resource]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let merged = resources.iter().fold(OpenApiRouter::with_openapi(ApiDoc::openapi()), |r, res| r.merge(res.router()));
+    #[cfg(feature = "openapi")]
+    let base = OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi());
+    #[cfg(not(feature = "openapi"))]
+    let base = OpenApiRouter::new();
+    let merged = resources.iter().fold(base, |r, res| r.merge(res.router()));
+    #[allow(unused_mut)]
     let (router, mut doc) = merged.split_for_parts();
     // After the routers are merged: the paths exist only now.
+    #[cfg(feature = "openapi")]
     utoipa::Modify::modify(&CommonResponses, &mut doc);
     (router, doc)
 }
 
 /// The authenticated resource routers and the OpenAPI document describing them.
+#[cfg(feature = "openapi")]
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     split(Resource::ALL)
 }
 
 /// The whole OpenAPI document: every authenticated resource plus the public routes.
+#[cfg(feature = "openapi")]
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api();
     let (_, public) = public::router().split_for_parts();
@@ -175,16 +215,26 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document as JSON, built once.
-pub fn openapi_value() -> &'static serde_json::Value {
-    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| serde_json::to_value(openapi()).unwrap_or_default())
-}
-
 /// The OpenAPI document as committed in `docs/openapi.json`.
+#[cfg(feature = "openapi")]
 pub fn openapi_json() -> String {
     openapi().to_pretty_json().unwrap_or_default()
 }
+
+/// The document `/api/v1/openapi.json` serves, built once: generated from the code with the
+/// `openapi` feature (`aos serve`); without it (the API Lambdas) the committed
+/// `docs/openapi.json`, which the test command checks is exactly what the code generates.
+pub fn openapi_value() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    #[cfg(feature = "openapi")]
+    let doc = || serde_json::to_value(openapi()).unwrap_or_default();
+    #[cfg(not(feature = "openapi"))]
+    let doc = || serde_json::from_str(COMMITTED_OPENAPI).unwrap_or_default();
+    DOC.get_or_init(doc)
+}
+
+#[cfg(not(feature = "openapi"))]
+const COMMITTED_OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 /// The whole application: authenticated API, OpenAPI document, health check, JSON 404s.
 pub fn app(state: AppState) -> Router {

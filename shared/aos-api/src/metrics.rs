@@ -10,10 +10,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_metrics))
+    OpenApiRouter::new().routes(api_routes!(get_metrics))
 }
 
 /// The deployment's metrics (Prometheus text exposition format 0.0.4).

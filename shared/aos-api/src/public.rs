@@ -5,10 +5,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(openapi_document))
+    OpenApiRouter::new().routes(api_routes!(healthz)).routes(api_routes!(openapi_document))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,15 +16,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(submit_run, list_runs))
-        .routes(routes!(get_run))
-        .routes(routes!(cancel_run))
-        .routes(routes!(replay_run))
-        .routes(routes!(simulate_plan))
+        .routes(api_routes!(submit_run, list_runs))
+        .routes(api_routes!(get_run))
+        .routes(api_routes!(cancel_run))
+        .routes(api_routes!(replay_run))
+        .routes(api_routes!(simulate_plan))
 }
 
 /// Start a run of an inline plan or a saved workflow.

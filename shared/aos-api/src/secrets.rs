@@ -11,10 +11,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_secrets)).routes(routes!(put_secret))
+    OpenApiRouter::new().routes(api_routes!(list_secrets)).routes(api_routes!(put_secret))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -9,10 +9,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_skills)).routes(routes!(get_skill))
+    OpenApiRouter::new().routes(api_routes!(list_skills)).routes(api_routes!(get_skill))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

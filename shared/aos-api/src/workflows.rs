@@ -12,10 +12,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_workflow, list_workflows)).routes(routes!(get_workflow))
+    OpenApiRouter::new().routes(api_routes!(create_workflow, list_workflows)).routes(api_routes!(get_workflow))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

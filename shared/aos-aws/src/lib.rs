@@ -5,13 +5,15 @@
 
 mod counters;
 mod dynamo;
-mod lazy;
+mod env_config;
+mod http;
 mod secrets;
 mod settings;
 mod sqs;
 mod sqs_admin;
 
 pub use counters::DynamoCounters;
+pub use env_config::{env_sdk_config, sdk_config_from_lookup};
 pub use dynamo::{create_table, DynamoStore};
 pub use secrets::{SecretsManagerSecrets, DEFAULT_CACHE_TTL};
 pub use settings::{AwsSettings, DEFAULT_SECRETS_PREFIX};
@@ -20,7 +22,7 @@ pub use sqs_admin::{create_queues, sqs_queue_name};
 
 use aos_core::skill::SkillRegistry;
 use aos_runtime::Ports;
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+pub use aws_types::SdkConfig;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,23 +35,21 @@ pub enum AwsError {
     Setup(String),
 }
 
-/// The HTTPS client every SDK client uses: hyper 1 with rustls on `ring`, the crypto provider the
-/// rest of the workspace (reqwest) already links, so no second TLS stack or aws-lc build. Its
-/// connectors are made at the first request ([`lazy::LazyHttpClient`]): making one loads the
-/// platform's root certificates, which would otherwise happen while a Lambda initialises.
-fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_sdk_dynamodb::config::SharedHttpClient::new(lazy::LazyHttpClient(client))
+pub use http::https_client;
+
+/// The SDK configuration loader with the crate's HTTPS client and `aws-config`'s default chains
+/// (environment, profile files, SSO, web identity, IMDS...): region, credentials and
+/// `AWS_ENDPOINT_URL` (for emulators such as moto) come from wherever the machine keeps them
+/// unless overridden. For the CLI and tests; the Lambda functions use [`env_sdk_config`], which
+/// links none of those chains.
+#[cfg(feature = "default-chain")]
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
 }
 
-/// The SDK configuration loader with the crate's HTTPS client: region, credentials and
-/// `AWS_ENDPOINT_URL` (for emulators such as moto) come from the environment unless overridden.
-pub fn config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
-}
-
-/// The SDK configuration from the environment, loaded once per process and shared by every client.
+/// The SDK configuration through [`config_loader`]'s default chains, loaded once per process and
+/// shared by every client.
+#[cfg(feature = "default-chain")]
 pub async fn sdk_config() -> SdkConfig {
     config_loader().load().await
 }
@@ -67,21 +67,21 @@ pub fn counters(config: &SdkConfig, settings: &AwsSettings) -> DynamoCounters {
     DynamoCounters::new(aws_sdk_dynamodb::Client::new(config), &settings.table)
 }
 
-/// `AwsSettings::from_env` + `sdk_config` + `ports`: what a Lambda's main calls.
-pub async fn ports_from_env(skills: Arc<SkillRegistry>) -> Result<Ports, AwsError> {
+/// `AwsSettings::from_env` + `env_sdk_config` + `ports`: what a Lambda's main calls.
+pub fn ports_from_env(skills: Arc<SkillRegistry>) -> Result<Ports, AwsError> {
     let settings = AwsSettings::from_env()?;
-    Ok(ports(&sdk_config().await, &settings, skills))
+    Ok(ports(&env_sdk_config()?, &settings, skills))
 }
 
 /// `ports_from_env` and the metric totals, over one SDK configuration.
-pub async fn ports_and_counters_from_env(skills: Arc<SkillRegistry>) -> Result<(Ports, DynamoCounters), AwsError> {
+pub fn ports_and_counters_from_env(skills: Arc<SkillRegistry>) -> Result<(Ports, DynamoCounters), AwsError> {
     let settings = AwsSettings::from_env()?;
-    let config = sdk_config().await;
+    let config = env_sdk_config()?;
     Ok((ports(&config, &settings, skills), counters(&config, &settings)))
 }
 
-/// `counters` from the environment (`AOS_TABLE` and the usual AWS variables).
-pub async fn counters_from_env() -> Result<DynamoCounters, AwsError> {
+/// `counters` from the environment (`AOS_TABLE` and the Lambda's AWS variables).
+pub fn counters_from_env() -> Result<DynamoCounters, AwsError> {
     let settings = AwsSettings::from_env()?;
-    Ok(counters(&sdk_config().await, &settings))
+    Ok(counters(&env_sdk_config()?, &settings))
 }

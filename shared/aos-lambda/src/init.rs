@@ -28,7 +28,7 @@ pub enum InitError {
 pub async fn runtime_from_env(skills: fn(&SkillsConfig) -> SkillRegistry) -> Result<Arc<Runtime>, InitError> {
     let skills = Arc::new(skills(&SkillsConfig::from_env()?));
     let retention = aos_runtime::failures::retention_from_env().map_err(InitError::Config)?;
-    let (ports, counters) = aos_aws::ports_and_counters_from_env(skills).await?;
+    let (ports, counters) = aos_aws::ports_and_counters_from_env(skills)?;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
     crate::recorder::install(Some(Arc::new(counters)), Box::new(std::io::stdout()), function).map_err(|e| InitError::Config(e.to_string()))?;
     Ok(Arc::new(runtime_with_retention(ports, retention)))
@@ -36,7 +36,7 @@ pub async fn runtime_from_env(skills: fn(&SkillsConfig) -> SkillRegistry) -> Res
 
 /// The metric totals the `api-metrics` function renders (`AOS_TABLE`).
 pub async fn metric_store_from_env() -> Result<Arc<dyn MetricStore>, InitError> {
-    Ok(Arc::new(aos_aws::counters_from_env().await?))
+    Ok(Arc::new(aos_aws::counters_from_env()?))
 }
 
 /// The runtime as every function builds it, over the given ports.

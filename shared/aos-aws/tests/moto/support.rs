@@ -5,8 +5,7 @@
 use aos_aws::{create_queues, create_table, DynamoStore, SqsQueue};
 use aos_core::ports::{Condition, Item, Query, QueueSpec, Store, StoreError, WriteOp};
 use aos_store::conformance::ConformanceQueues;
-use aws_config::{Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aos_aws::SdkConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,14 +22,12 @@ pub fn endpoint() -> String {
     })
 }
 
-/// SDK configuration for moto: fixed region and dummy credentials set here, not in the process env.
+/// SDK configuration for moto: built the way every Lambda function builds its own
+/// (`aos_aws::env_sdk_config`), from variables set here rather than in the process environment.
 pub async fn config() -> SdkConfig {
-    aos_aws::config_loader()
-        .endpoint_url(endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto-test"))
-        .load()
-        .await
+    let endpoint = endpoint();
+    let vars = [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_ENDPOINT_URL", endpoint.as_str())];
+    aos_aws::sdk_config_from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).expect("SDK configuration for moto")
 }
 
 pub fn unique(kind: &str) -> String {
