@@ -8,8 +8,9 @@ the median of N starts per binary and the ratio to the baseline, and the median 
 process had used by then (all its threads, from /proc/<pid>/task/*/schedstat), which a busy
 machine inflates far less than the wall time.
 
-usage: tests/bench/lambda_init.py TARGET_LAMBDA_DIR [N]
-  (TARGET_LAMBDA_DIR is cargo lambda's output, e.g. target/lambda, holding <fn>/bootstrap)
+usage: tests/bench/lambda_init.py TARGET_LAMBDA_DIR [N] [FUNCTION ...]
+  (TARGET_LAMBDA_DIR is cargo lambda's output, e.g. target/lambda, holding <fn>/bootstrap;
+  every function of the template unless some are named)
 """
 import http.server
 import os
@@ -19,7 +20,10 @@ import sys
 import threading
 import time
 
-FUNCTIONS = ["api-runs", "api-skills", "api-secrets", "api-failures", "orchestrator", "skill-http-call", "skill-json-transform", "sweeper"]
+FUNCTIONS = [
+    "api-runs", "api-skills", "api-secrets", "api-failures", "api-metrics", "authorizer", "orchestrator",
+    "skill-http-call", "skill-json-transform", "sweeper", "aggregator",
+]
 BASELINE = "hello-lambda"
 
 first_request = threading.Event()
@@ -76,6 +80,7 @@ def measure(binary, env, n):
 def main():
     lambda_dir = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    functions = sys.argv[3:] or FUNCTIONS
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ)
@@ -92,7 +97,7 @@ def main():
     print("|---|---:|---:|---:|---:|---:|")
     size = os.path.getsize(os.path.join(lambda_dir, BASELINE, "bootstrap")) / 1e6
     print(f"| {BASELINE} (baseline) | {size:.1f} | {base:.1f} | 1.00 | {base_cpu:.1f} | 1.00 |")
-    for fn in FUNCTIONS:
+    for fn in functions:
         path = os.path.join(lambda_dir, fn, "bootstrap")
         t, c = measure(path, env, n)
         print(f"| {fn} | {os.path.getsize(path) / 1e6:.1f} | {t:.1f} | {t / base:.2f} | {c:.1f} | {c / base_cpu:.2f} |")

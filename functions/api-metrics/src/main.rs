@@ -2,7 +2,7 @@
 //! totals every function adds to the table's metric items, behind the same API keys as the rest
 //! (permission `MetricsRead`).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")] // one invocation at a time: see aos_lambda's crate docs
 async fn main() -> Result<(), lambda_http::Error> {
     aos_lambda::init_telemetry();
     let rt = aos_lambda::runtime_from_env(aos_lambda::registry::declared).await?;

@@ -1,7 +1,7 @@
 //! The `api-secrets` Lambda: serves tenant secrets over API Gateway
 //! (HTTP API, payload 2.0) with the same axum routers `aos serve` mounts.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")] // one invocation at a time: see aos_lambda's crate docs
 async fn main() -> Result<(), lambda_http::Error> {
     aos_lambda::init_telemetry();
     let rt = aos_lambda::runtime_from_env(aos_lambda::registry::declared).await?;

@@ -3,7 +3,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")] // one invocation at a time: see aos_lambda's crate docs
 async fn main() -> Result<(), lambda_runtime::Error> {
     aos_lambda::init_telemetry();
     let rt = aos_lambda::runtime_from_env(aos_lambda::registry::declared).await?;

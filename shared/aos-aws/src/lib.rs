@@ -56,7 +56,11 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// The three adapters over one SDK configuration (each client built once, shared by clones).
 pub fn ports(config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegistry>) -> Ports {
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), &settings.table);
+    ports_with(aws_sdk_dynamodb::Client::new(config), config, settings, skills)
+}
+
+fn ports_with(dynamo: aws_sdk_dynamodb::Client, config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegistry>) -> Ports {
+    let store = DynamoStore::new(dynamo, &settings.table);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(config), settings.queue_urls.clone());
     let secrets = SecretsManagerSecrets::new(aws_sdk_secretsmanager::Client::new(config), &settings.secrets_prefix);
     Ports { store: Arc::new(store), queue: Arc::new(queue), secrets: Arc::new(secrets), skills }
@@ -77,7 +81,10 @@ pub fn ports_from_env(skills: Arc<SkillRegistry>) -> Result<Ports, AwsError> {
 pub fn ports_and_counters_from_env(skills: Arc<SkillRegistry>) -> Result<(Ports, DynamoCounters), AwsError> {
     let settings = AwsSettings::from_env()?;
     let config = env_sdk_config()?;
-    Ok((ports(&config, &settings, skills), counters(&config, &settings)))
+    // One DynamoDB client (and connection pool) for the runtime's items and the metric totals.
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let counters = DynamoCounters::new(dynamo.clone(), &settings.table);
+    Ok((ports_with(dynamo, &config, &settings, skills), counters))
 }
 
 /// `counters` from the environment (`AOS_TABLE` and the Lambda's AWS variables).

@@ -2,6 +2,12 @@
 //! `functions/` is a short `main` that calls [`init_telemetry`], builds the runtime once with
 //! [`runtime_from_env`] (which also installs the metrics [`recorder`]) and hands one of these
 //! handlers to the Lambda runtime; every handler flushes the invocation's metrics before it returns.
+//!
+//! The functions run on tokio's current-thread runtime: an execution environment serves one
+//! invocation at a time, so worker threads would only add to the cold start (spawning them and
+//! reading the cgroup CPU quota to size the pool) without serving anything in parallel; the
+//! concurrent I/O inside an invocation (an SQS batch's records, a long poll) interleaves on the
+//! one thread just the same. Nothing here blocks a thread (no `block_in_place`).
 
 pub mod aggregator;
 #[cfg(feature = "api")]
