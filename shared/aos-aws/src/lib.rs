@@ -7,6 +7,7 @@ mod counters;
 mod dynamo;
 mod env_config;
 mod http;
+mod lazy_client;
 mod secrets;
 mod settings;
 mod sqs;
@@ -61,8 +62,9 @@ pub fn ports(config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegist
 
 fn ports_with(dynamo: aws_sdk_dynamodb::Client, config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegistry>) -> Ports {
     let store = DynamoStore::new(dynamo, &settings.table);
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(config), settings.queue_urls.clone());
-    let secrets = SecretsManagerSecrets::new(aws_sdk_secretsmanager::Client::new(config), &settings.secrets_prefix);
+    // Built at their first use: many functions never send to SQS or read a secret.
+    let queue = SqsQueue::from_config(config, settings.queue_urls.clone());
+    let secrets = SecretsManagerSecrets::from_config(config, &settings.secrets_prefix);
     Ports { store: Arc::new(store), queue: Arc::new(queue), secrets: Arc::new(secrets), skills }
 }
 

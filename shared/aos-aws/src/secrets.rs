@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use aws_sdk_secretsmanager::Client;
+use crate::lazy_client::LazyClient;
+use crate::SdkConfig;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ const CACHE_ENTRIES: usize = 1024;
 
 /// Values live only in the cache and in responses; `Debug` shows neither.
 pub struct SecretsManagerSecrets {
-    client: Client,
+    client: LazyClient<Client>,
     prefix: String,
     ttl: Duration,
     cache: Mutex<HashMap<(String, String), (String, Instant)>>,
@@ -35,6 +37,15 @@ fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>
 
 impl SecretsManagerSecrets {
     pub fn new(client: Client, prefix: &str) -> Self {
+        Self::with_client(LazyClient::ready(client), prefix)
+    }
+
+    /// Secrets whose Secrets Manager client is built from `config` at the first read or write.
+    pub fn from_config(config: &SdkConfig, prefix: &str) -> Self {
+        Self::with_client(LazyClient::from_config(config, Client::new), prefix)
+    }
+
+    fn with_client(client: LazyClient<Client>, prefix: &str) -> Self {
         Self { client, prefix: prefix.trim_end_matches('/').to_string(), ttl: DEFAULT_CACHE_TTL, cache: Mutex::new(HashMap::new()) }
     }
 
@@ -78,7 +89,7 @@ impl Secrets for SecretsManagerSecrets {
         if let Some(value) = self.cached(tenant, name) {
             return Ok(Some(value));
         }
-        let out = self.client.get_secret_value().secret_id(self.secret_id(tenant, name)).send().await;
+        let out = self.client.get().get_secret_value().secret_id(self.secret_id(tenant, name)).send().await;
         match out {
             Ok(out) => {
                 let value = out.secret_string.ok_or_else(|| StoreError::Backend(format!("secret {name} has no string value")))?;
@@ -95,7 +106,7 @@ impl Secrets for SecretsManagerSecrets {
         // Update first (the common case once a secret exists), create when missing; a concurrent
         // create between the two makes the create fail, and the update is then retried once.
         for _ in 0..2 {
-            match self.client.put_secret_value().secret_id(&id).secret_string(value).send().await {
+            match self.client.get().put_secret_value().secret_id(&id).secret_string(value).send().await {
                 Ok(_) => {
                     self.remember(tenant, name, value);
                     return Ok(());
@@ -103,7 +114,7 @@ impl Secrets for SecretsManagerSecrets {
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
                 Err(e) => return Err(backend(e)),
             }
-            match self.client.create_secret().name(&id).secret_string(value).send().await {
+            match self.client.get().create_secret().name(&id).secret_string(value).send().await {
                 Ok(_) => {
                     self.remember(tenant, name, value);
                     return Ok(());
@@ -122,7 +133,7 @@ impl Secrets for SecretsManagerSecrets {
         let mut token = None;
         loop {
             let out = self
-                .client
+                .client.get()
                 .list_secrets()
                 .filters(filter.clone())
                 .max_results(100)

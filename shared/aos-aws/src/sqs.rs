@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
+use crate::lazy_client::LazyClient;
+use crate::SdkConfig;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ const SEND_RETRIES: usize = 3;
 /// costing throughput limits per message group, deduplication ids and a higher price.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
-    client: Client,
+    client: LazyClient<Client>,
     urls: HashMap<String, String>,
 }
 
@@ -45,7 +47,12 @@ fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>
 
 impl SqsQueue {
     pub fn new(client: Client, urls: HashMap<String, String>) -> Self {
-        Self { client, urls }
+        Self { client: LazyClient::ready(client), urls }
+    }
+
+    /// The queue whose SQS client is built from `config` when it first sends.
+    pub fn from_config(config: &SdkConfig, urls: HashMap<String, String>) -> Self {
+        Self { client: LazyClient::from_config(config, Client::new), urls }
     }
 
     fn url(&self, queue: &str) -> Result<&str, QueueError> {
@@ -94,7 +101,7 @@ impl SqsQueue {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
-                .client
+                .client.get()
                 .send_message_batch()
                 .queue_url(url)
                 .set_entries(Some(entries))
@@ -148,7 +155,7 @@ impl Queue for SqsQueue {
             return Ok(Vec::new());
         }
         let out = self
-            .client
+            .client.get()
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(to_i32(max.min(MAX_BATCH) as u64))
@@ -179,12 +186,12 @@ impl Queue for SqsQueue {
 
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
         let url = self.url(queue)?;
-        self.client.delete_message().queue_url(url).receipt_handle(receipt).send().await.map(drop).map_err(|e| self.receipt_err(queue, e))
+        self.client.get().delete_message().queue_url(url).receipt_handle(receipt).send().await.map(drop).map_err(|e| self.receipt_err(queue, e))
     }
 
     async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
         let url = self.url(queue)?;
-        self.client
+        self.client.get()
             .change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt)
@@ -203,7 +210,7 @@ impl Queue for SqsQueue {
             QueueAttributeName::ApproximateNumberOfMessagesDelayed,
         ];
         let out = self
-            .client
+            .client.get()
             .get_queue_attributes()
             .queue_url(url)
             .set_attribute_names(Some(names.to_vec()))
