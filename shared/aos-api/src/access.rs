@@ -15,15 +15,16 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(api_routes!(whoami))
-        .routes(api_routes!(create_key, list_keys))
-        .routes(api_routes!(revoke_key))
-        .routes(api_routes!(rotate_key))
-        .routes(api_routes!(list_audit))
+        .api(api_routes!(whoami))
+        .api(api_routes!(create_key, list_keys))
+        .api(api_routes!(revoke_key))
+        .api(api_routes!(rotate_key))
+        .api(api_routes!(list_audit))
 }
 
 /// The caller as the API sees it.

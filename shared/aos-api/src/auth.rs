@@ -132,7 +132,10 @@ impl RateLimits {
     pub fn new(per_minute: u32, burst: u32) -> Self {
         let limiter = NonZeroU32::new(per_minute).map(|n| {
             let quota = Quota::per_minute(n).allow_burst(NonZeroU32::new(burst).unwrap_or(n));
-            RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
+            // A fixed number of shards rather than dashmap's default, sized from the CPU count it
+            // reads from the cgroup files at first use: a tenth of an API function's cold start.
+            let store = governor::state::keyed::DefaultKeyedStateStore::<String>::with_hasher_and_shard_amount(Default::default(), 32);
+            RateLimiter::<_, _, _, StateInformationMiddleware>::new(quota, store, DefaultClock::default())
         });
         Self { limiter, per_minute, audited: Mutex::default() }
     }

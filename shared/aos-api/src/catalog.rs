@@ -8,13 +8,14 @@ use crate::AppState;
 use aos_runtime::failures::catalog::{catalog_entry, catalog_view, CatalogEntry, CatalogView, MatchRequest, MatchResponse};
 use axum::extract::Path;
 use axum::Json;
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Longest message the match endpoint accepts (bytes).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(api_routes!(get_catalog)).routes(api_routes!(get_catalog_entry)).routes(api_routes!(match_failure))
+    OpenApiRouter::new().api(api_routes!(get_catalog)).api(api_routes!(get_catalog_entry)).api(api_routes!(match_failure))
 }
 
 /// The failure catalog in force: its version, digest and every entry.

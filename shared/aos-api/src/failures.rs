@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 const DAY_MS: i64 = 86_400_000;
@@ -25,10 +26,10 @@ const HOUR_MS: i64 = 3_600_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(api_routes!(list_failures))
-        .routes(api_routes!(get_failure_stats))
-        .routes(api_routes!(list_failure_candidates))
-        .routes(api_routes!(aggregate_failures))
+        .api(api_routes!(list_failures))
+        .api(api_routes!(get_failure_stats))
+        .api(api_routes!(list_failure_candidates))
+        .api(api_routes!(aggregate_failures))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -16,19 +16,42 @@ macro_rules! api_routes {
 
 #[cfg(not(feature = "openapi"))]
 macro_rules! api_routes {
-    ($($handler:ident),+ $(,)?) => {{
+    ($first:ident $(, $handler:ident)* $(,)?) => {{
         use utoipa_axum::PathItemExt as _;
-        let mut paths = utoipa::openapi::path::Paths::new();
+        let path = utoipa_axum::paste! { <[<__path_ $first>] as utoipa::Path>::path() };
         let mut router = axum::routing::MethodRouter::new();
         $(
-            let (path, methods) = utoipa_axum::paste! {
-                (<[<__path_ $handler>] as utoipa::Path>::path(), <[<__path_ $handler>] as utoipa::Path>::methods())
-            };
-            router = methods.iter().fold(router, |r, m| r.on(m.to_method_filter(), $handler));
-            paths.add_path_operation(&path, methods, utoipa::openapi::path::Operation::new());
-        )+
-        (Vec::new(), paths, router)
+            let same = utoipa_axum::paste! { <[<__path_ $handler>] as utoipa::Path>::path() };
+            debug_assert_eq!(same, path, "handlers routed together share one path");
+        )*
+        router = utoipa_axum::paste! { <[<__path_ $first>] as utoipa::Path>::methods() }.iter().fold(router, |r, m| r.on(m.to_method_filter(), $first));
+        $(
+            router = utoipa_axum::paste! { <[<__path_ $handler>] as utoipa::Path>::methods() }.iter().fold(router, |r, m| r.on(m.to_method_filter(), $handler));
+        )*
+        (path, router)
     }};
+}
+
+/// What `api_routes!` makes: with the `openapi` feature the routes and their documentation,
+/// without it a path and its method router.
+#[cfg(feature = "openapi")]
+type ApiRoutes = utoipa_axum::router::UtoipaMethodRouter<AppState>;
+#[cfg(not(feature = "openapi"))]
+type ApiRoutes = (String, axum::routing::MethodRouter<AppState>);
+
+/// `.api(api_routes!(...))` adds a resource's routes: documented with the `openapi` feature,
+/// plain axum routes without it (no document is built at all).
+trait ApiRouterExt {
+    fn api(self, routes: ApiRoutes) -> Self;
+}
+
+impl ApiRouterExt for OpenApiRouter<AppState> {
+    fn api(self, routes: ApiRoutes) -> Self {
+        #[cfg(feature = "openapi")]
+        return self.routes(routes);
+        #[cfg(not(feature = "openapi"))]
+        return self.route(&routes.0, routes.1);
+    }
 }
 
 pub mod access;

@@ -9,10 +9,11 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(api_routes!(get_metrics))
+    OpenApiRouter::new().api(api_routes!(get_metrics))
 }
 
 /// The deployment's metrics (Prometheus text exposition format 0.0.4).

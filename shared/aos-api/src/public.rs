@@ -4,10 +4,11 @@ use crate::AppState;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(api_routes!(healthz)).routes(api_routes!(openapi_document))
+    OpenApiRouter::new().api(api_routes!(healthz)).api(api_routes!(openapi_document))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

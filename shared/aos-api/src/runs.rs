@@ -15,15 +15,16 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(api_routes!(submit_run, list_runs))
-        .routes(api_routes!(get_run))
-        .routes(api_routes!(cancel_run))
-        .routes(api_routes!(replay_run))
-        .routes(api_routes!(simulate_plan))
+        .api(api_routes!(submit_run, list_runs))
+        .api(api_routes!(get_run))
+        .api(api_routes!(cancel_run))
+        .api(api_routes!(replay_run))
+        .api(api_routes!(simulate_plan))
 }
 
 /// Start a run of an inline plan or a saved workflow.

@@ -10,10 +10,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(api_routes!(list_secrets)).routes(api_routes!(put_secret))
+    OpenApiRouter::new().api(api_routes!(list_secrets)).api(api_routes!(put_secret))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,10 +8,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(api_routes!(list_skills)).routes(api_routes!(get_skill))
+    OpenApiRouter::new().api(api_routes!(list_skills)).api(api_routes!(get_skill))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

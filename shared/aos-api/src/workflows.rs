@@ -11,10 +11,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(api_routes!(create_workflow, list_workflows)).routes(api_routes!(get_workflow))
+    OpenApiRouter::new().api(api_routes!(create_workflow, list_workflows)).api(api_routes!(get_workflow))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
