@@ -72,7 +72,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use error::ApiError;
 use std::sync::Arc;
-use utoipa_axum::router::OpenApiRouter;
+pub use utoipa_axum::router::OpenApiRouter;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -195,7 +195,9 @@ impl Resource {
     pub const ALL: &'static [Resource] =
         &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets, Resource::Failures, Resource::Catalog, Resource::Metrics, Resource::Access];
 
-    fn router(self) -> OpenApiRouter<AppState> {
+    /// This resource's router (`aos serve` mounts them all through this match; an API Lambda names
+    /// its routers directly, e.g. `runs::router()`, so that the others are not linked into it).
+    pub fn router(self) -> OpenApiRouter<AppState> {
         match self {
             Resource::Runs => runs::router(),
             Resource::Workflows => workflows::router(),
@@ -209,12 +211,16 @@ impl Resource {
     }
 }
 
+#[cfg(feature = "openapi")]
 fn split(resources: &[Resource]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    split_routers(resources.iter().fold(OpenApiRouter::new(), |r, res| r.merge(res.router())))
+}
+
+fn split_routers(routers: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     #[cfg(feature = "openapi")]
-    let base = OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi());
+    let merged = OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi()).merge(routers);
     #[cfg(not(feature = "openapi"))]
-    let base = OpenApiRouter::new();
-    let merged = resources.iter().fold(base, |r, res| r.merge(res.router()));
+    let merged = routers;
     #[allow(unused_mut)]
     let (router, mut doc) = merged.split_for_parts();
     // After the routers are merged: the paths exist only now.
@@ -268,7 +274,13 @@ pub fn app(state: AppState) -> Router {
 /// limit as [`app`]. The OpenAPI document always describes the whole API: whichever function a
 /// gateway routes `/api/v1/openapi.json` to, clients get the full contract.
 pub fn resource_app(state: AppState, resources: &[Resource]) -> Router {
-    let (api, _) = split(resources);
+    routers_app(state, resources.iter().fold(OpenApiRouter::new(), |r, res| r.merge(res.router())))
+}
+
+/// [`resource_app`] over routers the caller merged itself (`runs::router().merge(...)`): what the
+/// API Lambdas use, so that each links only its own resources' handlers.
+pub fn routers_app(state: AppState, routers: OpenApiRouter<AppState>) -> Router {
+    let (api, _) = split_routers(routers);
     let api = api.layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (public, _) = public::router().split_for_parts();
     Router::new()

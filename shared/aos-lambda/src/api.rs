@@ -4,7 +4,7 @@
 //! before its response goes back.
 
 use crate::{exposition, recorder};
-use aos_api::{resource_app, AppState, MetricsRender, Resource};
+use aos_api::{routers_app, AppState, MetricsRender};
 use aos_core::DomainError;
 use aos_runtime::auth::Principal;
 use aos_runtime::metric_store::MetricStore;
@@ -13,25 +13,29 @@ use axum::extract::Request;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 use std::sync::Arc;
+use aos_api::OpenApiRouter;
+
+/// The resources one API function serves. Each is a function naming its routers, not a list
+/// matched at run time, so that a function's binary links only its own handlers (a list of
+/// `aos_api::Resource`s linked every router into every API function: 3.5 MB each).
+#[derive(Clone, Copy)]
+pub struct Resources(fn() -> OpenApiRouter<AppState>);
 
 /// `functions/api-runs`: runs (with simulate and replay) and workflows.
-pub const RUNS: &[Resource] = &[Resource::Runs, Resource::Workflows];
+pub const RUNS: Resources = Resources(|| aos_api::runs::router().merge(aos_api::workflows::router()));
 /// `functions/api-skills`.
-pub const SKILLS: &[Resource] = &[Resource::Skills];
-/// `functions/api-secrets`.
-pub const SECRETS: &[Resource] = &[Resource::Secrets, Resource::Access];
+pub const SKILLS: Resources = Resources(aos_api::skills::router);
+/// `functions/api-secrets`: secrets, and who am I, API keys and the audit log.
+pub const SECRETS: Resources = Resources(|| aos_api::secrets::router().merge(aos_api::access::router()));
 /// `api-failures`: recorded failures, their statistics, and the failure catalog with its matcher.
-pub const FAILURES: &[Resource] = &[Resource::Failures, Resource::Catalog];
-
-/// `api-metrics`: `GET /metrics`, the totals every function adds to the metric items.
-pub const METRICS: &[Resource] = &[Resource::Metrics];
+pub const FAILURES: Resources = Resources(|| aos_api::failures::router().merge(aos_api::catalog::router()));
 
 /// The router a function hands to `lambda_http::run`, with the rate limits
 /// (`AOS_RATE_LIMIT_PER_MINUTE`, `AOS_RATE_LIMIT_BURST`) and the identity provider (`AOS_OIDC_*`)
 /// of the environment. Behind the authorizer function the principal arrives verified in the
 /// request context; without one (or when called directly) the function verifies the credential.
-pub fn app(rt: Arc<Runtime>, resources: &[Resource]) -> Result<axum::Router, lambda_http::Error> {
-    Ok(finish(resource_app(state_from_env(rt)?, resources)))
+pub fn app(rt: Arc<Runtime>, resources: Resources) -> Result<axum::Router, lambda_http::Error> {
+    Ok(finish(routers_app(state_from_env(rt)?, (resources.0)())))
 }
 
 /// The `api-metrics` router: `GET /metrics` renders the stored totals of every runtime metric.
@@ -41,7 +45,7 @@ pub fn metrics_app(rt: Arc<Runtime>, store: Arc<dyn MetricStore>) -> Result<axum
         let (store, descriptions) = (store.clone(), descriptions.clone());
         Box::pin(async move { exposition::scrape(store.as_ref(), &descriptions).await.map_err(|e| DomainError::Storage(e.to_string())) })
     });
-    Ok(finish(resource_app(state_from_env(rt)?.with_metrics(render), METRICS)))
+    Ok(finish(routers_app(state_from_env(rt)?.with_metrics(render), aos_api::metrics::router())))
 }
 
 fn state_from_env(rt: Arc<Runtime>) -> Result<AppState, lambda_http::Error> {
