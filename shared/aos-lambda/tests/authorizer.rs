@@ -195,9 +195,13 @@ async fn tampered_and_foreign_tokens_are_not_authorized() {
     let forged = format!("{}.{}.{}", parts[0], b64.encode(claims.to_string()), parts[2]);
     assert_eq!(authorize(&a, Some(&forged)).await, denied, "a rewritten payload");
     // One character of the signature changed.
+    // (The second-to-last character: the last one's low bits can be padding. It is replaced by a
+    // different character, whatever it was.)
     let mut sig = parts[2].to_string();
-    let flipped = if sig.ends_with('A') { 'B' } else { 'A' };
-    sig.replace_range(sig.len() - 2..sig.len() - 1, &flipped.to_string());
+    let at = sig.len() - 2;
+    let flipped = if &sig[at..at + 1] == "A" { "B" } else { "A" };
+    sig.replace_range(at..at + 1, flipped);
+    assert_ne!(sig, parts[2]);
     assert_eq!(authorize(&a, Some(&format!("{}.{}.{sig}", parts[0], parts[1]))).await, denied, "a changed signature");
     // Signed by the same provider for another app client: not this deployment's audience.
     let mut other = pool.oidc();

@@ -41,9 +41,11 @@ pub fn moto_url() -> String {
     }
 }
 
-pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
-    let credentials = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "aos-lambda-tests");
-    aos_aws::config_loader().endpoint_url(url).region(aws_config::Region::new("us-east-1")).credentials_provider(credentials).load().await
+/// The SDK configuration the functions build (`aos_aws::env_sdk_config`), from variables given
+/// here rather than the process environment.
+pub async fn sdk_config(url: &str) -> aos_aws::SdkConfig {
+    let vars = [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_ENDPOINT_URL", url)];
+    aos_aws::sdk_config_from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).expect("SDK configuration for moto")
 }
 
 /// The queues a deployment has: the orchestrator's and one per skill, each with a dead-letter queue.
