@@ -43,7 +43,12 @@ impl ReqwestHttpClient {
         if let Some((_, client)) = clients.iter().find(|(t, _)| *t == timeouts) {
             return Ok(client.clone());
         }
-        let mut builder = reqwest::Client::builder().http1_only().tcp_nodelay(true).pool_idle_timeout(Duration::from_secs(60));
+        // Redirects go back to the SDK as responses (as with its own client), never followed here.
+        let mut builder = reqwest::Client::builder()
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60));
         if let Some(t) = timeouts.0 {
             builder = builder.connect_timeout(t);
         }
@@ -183,6 +188,18 @@ mod tests {
         let err = aws_smithy_runtime_api::client::result::SdkError::into_source(err.expect_err("times out")).expect("source");
         let connector = err.downcast_ref::<ConnectorError>().expect("a connector error");
         assert!(connector.is_timeout(), "{connector:?}");
+    }
+
+    #[tokio::test]
+    async fn redirects_are_handed_to_the_sdk_not_followed() {
+        const MOVED: &str = "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\n\r\n";
+        let (url, attempts) = server(|_| Reply::Answer(MOVED)).await;
+        let http = ReqwestHttpClient::default();
+        let components = aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder::for_tests().build().expect("components");
+        let request = HttpRequest::get(url.as_str()).expect("request");
+        let response = http.http_connector(&HttpConnectorSettings::builder().build(), &components).call(request).await.expect("answered");
+        assert_eq!(response.status().as_u16(), 307);
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
