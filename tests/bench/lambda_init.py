@@ -27,7 +27,7 @@ FUNCTIONS = [
 BASELINE = "hello-lambda"
 
 first_request = threading.Event()
-current = {"pid": None, "cpu_ms": None}
+current = {"pid": None, "cpu_ms": None, "faults": None}
 
 
 def cpu_ms(pid):
@@ -42,11 +42,21 @@ def cpu_ms(pid):
     return total / 1e6
 
 
+def minor_faults(pid):
+    """Minor page faults of `pid` so far (/proc/<pid>/stat, field 10)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[7])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class Stub(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (the runtime API's verb)
         if self.path.endswith("/runtime/invocation/next"):
             if not first_request.is_set() and current["pid"]:
                 current["cpu_ms"] = cpu_ms(current["pid"])
+                current["faults"] = minor_faults(current["pid"])
             first_request.set()
             # Hold the connection: the function is now idle, waiting for work; we kill it next.
             time.sleep(0.5)
@@ -58,11 +68,13 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 
 def measure(binary, env, n):
-    """(median wall ms, median CPU ms) from exec to the first request for work."""
-    times, cpus = [], []
+    """(median wall ms, median CPU ms, median minor page faults) from exec to the first request
+    for work."""
+    times, cpus, faults = [], [], []
     for _ in range(n):
         first_request.clear()
         current["cpu_ms"] = None
+        current["faults"] = None
         start = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         current["pid"] = proc.pid
@@ -72,9 +84,12 @@ def measure(binary, env, n):
         times.append((time.perf_counter() - start) * 1000)
         if current["cpu_ms"] is not None:
             cpus.append(current["cpu_ms"])
+        if current["faults"] is not None:
+            faults.append(current["faults"])
         proc.kill()
         proc.wait()
-    return statistics.median(times), (statistics.median(cpus) if cpus else float("nan"))
+    median = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    return statistics.median(times), median(cpus), median(faults)
 
 
 def main():
@@ -92,15 +107,15 @@ def main():
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted during init
         "AOS_TABLE": "bench", "AOS_QUEUE_URLS": "{}",
     })
-    base, base_cpu = measure(os.path.join(lambda_dir, BASELINE, "bootstrap"), env, n)
-    print("| function | size MB | init p50 ms | ratio to hello-world | init CPU p50 ms | CPU ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    base, base_cpu, base_faults = measure(os.path.join(lambda_dir, BASELINE, "bootstrap"), env, n)
+    print("| function | size MB | init p50 ms | ratio to hello-world | init CPU p50 ms | CPU ratio | page faults |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     size = os.path.getsize(os.path.join(lambda_dir, BASELINE, "bootstrap")) / 1e6
-    print(f"| {BASELINE} (baseline) | {size:.1f} | {base:.1f} | 1.00 | {base_cpu:.1f} | 1.00 |")
+    print(f"| {BASELINE} (baseline) | {size:.2f} | {base:.1f} | 1.00 | {base_cpu:.1f} | 1.00 | {base_faults:.0f} |")
     for fn in functions:
         path = os.path.join(lambda_dir, fn, "bootstrap")
-        t, c = measure(path, env, n)
-        print(f"| {fn} | {os.path.getsize(path) / 1e6:.1f} | {t:.1f} | {t / base:.2f} | {c:.1f} | {c / base_cpu:.2f} |")
+        t, c, f = measure(path, env, n)
+        print(f"| {fn} | {os.path.getsize(path) / 1e6:.2f} | {t:.1f} | {t / base:.2f} | {c:.1f} | {c / base_cpu:.2f} | {f:.0f} |")
     server.shutdown()
 
 

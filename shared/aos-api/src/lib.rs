@@ -195,6 +195,11 @@ impl Resource {
     pub const ALL: &'static [Resource] =
         &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets, Resource::Failures, Resource::Catalog, Resource::Metrics, Resource::Access];
 
+    /// The routers of `resources`, merged.
+    pub fn routers(resources: &[Resource]) -> OpenApiRouter<AppState> {
+        resources.iter().fold(OpenApiRouter::new(), |r, res| r.merge(res.router()))
+    }
+
     /// This resource's router (`aos serve` mounts them all through this match; an API Lambda names
     /// its routers directly, e.g. `runs::router()`, so that the others are not linked into it).
     pub fn router(self) -> OpenApiRouter<AppState> {
@@ -213,7 +218,7 @@ impl Resource {
 
 #[cfg(feature = "openapi")]
 fn split(resources: &[Resource]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    split_routers(resources.iter().fold(OpenApiRouter::new(), |r, res| r.merge(res.router())))
+    split_routers(Resource::routers(resources))
 }
 
 fn split_routers(routers: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -274,7 +279,7 @@ pub fn app(state: AppState) -> Router {
 /// limit as [`app`]. The OpenAPI document always describes the whole API: whichever function a
 /// gateway routes `/api/v1/openapi.json` to, clients get the full contract.
 pub fn resource_app(state: AppState, resources: &[Resource]) -> Router {
-    routers_app(state, resources.iter().fold(OpenApiRouter::new(), |r, res| r.merge(res.router())))
+    routers_app(state, Resource::routers(resources))
 }
 
 /// [`resource_app`] over routers the caller merged itself (`runs::router().merge(...)`): what the
