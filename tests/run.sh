@@ -74,4 +74,8 @@ echo "== SDKs against a real aos serve"
 bash sdks/python/run-tests.sh -q
 bash sdks/typescript/run-tests.sh
 
+echo "== hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
+# Starts its own aos serve (temp data dir, free port) and local HTTP servers, stops them by PID.
+python3 tests/hostile/run.py --aos "$AOS_BIN"
+
 echo "== total test time: $(( $(date +%s) - start )) s"

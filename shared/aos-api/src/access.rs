@@ -3,7 +3,7 @@
 
 use crate::auth::{need, scopes_of, Auth};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{check_time, ApiJson, ApiQuery};
 use crate::AppState;
 use aos_core::{DomainError, FieldError};
 use aos_runtime::audit::{AuditAction, AuditEvent};
@@ -53,7 +53,10 @@ async fn whoami(auth: Auth<need::ProfileRead>) -> Json<WhoAmI> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// What the key is for (1 to 64 characters), e.g. `ci-deploy`.
+    /// What the key is for, e.g. `ci-deploy`: 1 to 64 characters (after trimming), no control
+    /// characters and no bidirectional formatting characters (U+061C, U+200E, U+200F,
+    /// U+202A–U+202E, U+2066–U+2069). Otherwise 422 `INVALID_FIELD` with `details.field` `name`.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     pub role: Role,
     /// Days until the key stops working (1 to 3650); no expiry when absent.
@@ -78,9 +81,7 @@ fn invalid(field: &str, message: &str) -> ApiError {
     responses((status = 201, body = CreatedKey), (status = 422, body = ErrorBody)), security(("bearer" = ["keys:manage"])))]
 async fn create_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, ApiJson(req): ApiJson<CreateKey>) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(invalid("name", "name must be 1 to 64 printable characters"));
-    }
+    aos_runtime::auth::check_key_name(name).map_err(|m| invalid("name", &m))?;
     let expires_at_ms = match req.expires_in_days {
         None => None,
         Some(d) if (1..=3650).contains(&d) => Some(now_ms() + i64::from(d) * 86_400_000),
@@ -132,8 +133,10 @@ async fn rotate_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, Pat
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Events at or after this time (ms since the epoch); default 30 days before `to`.
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub from: Option<i64>,
     /// Events at or before this time (ms since the epoch); default now.
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub to: Option<i64>,
     pub action: Option<AuditAction>,
     /// Page size, 1..=500 (default 100).
@@ -159,8 +162,10 @@ async fn list_audit(State(s): State<AppState>, auth: Auth<need::AuditRead>, ApiQ
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be from 1 to 500", "limit"));
     }
+    check_time("from", q.from)?;
+    check_time("to", q.to)?;
     let to = q.to.unwrap_or_else(now_ms);
-    let from = q.from.unwrap_or(to - 30 * 86_400_000).max(0);
+    let from = q.from.unwrap_or_else(|| to.saturating_sub(30 * 86_400_000).max(0));
     let (events, next_cursor) = s.rt.audit.list(auth.tenant(), from, to, q.action, limit, q.cursor).await?;
     Ok(Json(AuditList { events, next_cursor }))
 }

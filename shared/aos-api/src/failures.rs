@@ -5,7 +5,7 @@
 
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{check_time, ApiQuery};
 use crate::AppState;
 use aos_core::failure::FailureKind;
 use aos_core::outcome::Category;
@@ -23,6 +23,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
+/// Narrowest and widest time-series bucket of `/api/v1/failures/stats`.
+pub const MIN_BUCKET_MS: i64 = 1_000;
+pub const MAX_BUCKET_MS: i64 = 30 * DAY_MS;
+/// Most buckets one statistics request may ask for.
+pub const MAX_BUCKETS: i64 = 1_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,8 +42,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ListFailuresQuery {
     /// Failures at or after this time (ms since the epoch); default `to` minus 7 days.
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub from: Option<i64>,
     /// Failures at or before this time (ms since the epoch); default now. At most 366 days after `from`.
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub to: Option<i64>,
     /// An error code (`HTTP_503`) or a catalog entry code (`HTTP_SERVICE_UNAVAILABLE`).
     pub code: Option<String>,
@@ -73,6 +80,8 @@ async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
     }
+    check_time("from", q.from)?;
+    check_time("to", q.to)?;
     let range = TimeRange::new(q.from, q.to, now_ms(), 7 * DAY_MS).map_err(bad_query)?;
     let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: q.matched, recovered: q.recovered, kind: q.kind };
     let (failures, next_cursor) = s.rt.failures.list(auth.tenant(), &range, &filter, limit, q.cursor.as_deref()).await.map_err(bad_query)?;
@@ -84,12 +93,14 @@ async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>
 #[serde(deny_unknown_fields)]
 pub struct FailureStatsQuery {
     /// Start of the range (ms since the epoch); default `to` minus 24 hours.
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub from: Option<i64>,
     /// End of the range (ms since the epoch); default now. At most 366 days after `from`.
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub to: Option<i64>,
-    /// Width of the time-series buckets in ms; default one hour (or a thousandth of a longer
-    /// range). At most 1000 buckets.
-    #[param(minimum = 1)]
+    /// Width of the time-series buckets in ms, from 1 second to 30 days; default one hour (or a
+    /// thousandth of a longer range). At most 1000 buckets.
+    #[param(minimum = 1000, maximum = 2592000000i64)]
     pub bucket_ms: Option<i64>,
     /// Count only failures with this error or catalog entry code.
     pub code: Option<String>,
@@ -103,9 +114,13 @@ pub struct FailureStatsQuery {
 #[utoipa::path(get, path = "/api/v1/failures/stats", tag = "failures", params(FailureStatsQuery),
     responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:read"])))]
 async fn get_failure_stats(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<FailureStatsQuery>) -> Result<Json<FailureStats>, ApiError> {
+    check_time("from", q.from)?;
+    check_time("to", q.to)?;
     let range = TimeRange::new(q.from, q.to, now_ms(), DAY_MS).map_err(bad_query)?;
+    // Both ends are checked times, at most 366 days apart: nothing below can overflow.
     let span = range.to_ms - range.from_ms + 1;
-    let bucket_ms = q.bucket_ms.unwrap_or_else(|| HOUR_MS.max((span + 999) / 1000));
+    let bucket_ms = q.bucket_ms.unwrap_or_else(|| HOUR_MS.max((span + MAX_BUCKETS - 1) / MAX_BUCKETS));
+    check_bucket(bucket_ms, span)?;
     let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: None, recovered: None, kind: q.kind };
     Ok(Json(s.rt.failures.stats(auth.tenant(), &range, bucket_ms, &filter).await.map_err(bad_query)?))
 }
@@ -165,6 +180,19 @@ async fn aggregate_failures(State(s): State<AppState>, auth: Auth<need::Failures
     let run = s.rt.failures.aggregate(&opts, now_ms(), Some(auth.tenant())).await.map_err(bad_query)?;
     let mine = run.requested.ok_or_else(|| ApiError::from(aos_core::DomainError::Storage("the caller's result is missing".into())))?;
     Ok(Json(mine))
+}
+
+/// `bucket_ms` from [`MIN_BUCKET_MS`] to [`MAX_BUCKET_MS`], making at most [`MAX_BUCKETS`]
+/// buckets of `span` ms; otherwise 400 `INVALID_QUERY` naming it.
+fn check_bucket(bucket_ms: i64, span: i64) -> Result<(), ApiError> {
+    if !(MIN_BUCKET_MS..=MAX_BUCKET_MS).contains(&bucket_ms) {
+        return Err(ApiError::bad_request("INVALID_QUERY", format!("bucket_ms must be from {MIN_BUCKET_MS} (1 second) to {MAX_BUCKET_MS} (30 days)"), "bucket_ms"));
+    }
+    let buckets = (span + bucket_ms - 1) / bucket_ms;
+    if buckets > MAX_BUCKETS {
+        return Err(ApiError::bad_request("INVALID_QUERY", format!("bucket_ms {bucket_ms} makes {buckets} buckets of the range ({span} ms); at most {MAX_BUCKETS} are allowed"), "bucket_ms"));
+    }
+    Ok(())
 }
 
 /// Problems with query parameters are 400 `INVALID_QUERY` naming the parameter; a cursor that is

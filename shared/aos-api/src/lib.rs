@@ -147,6 +147,7 @@ impl utoipa::Modify for CommonResponses {
             ("401", "No valid credential (`UNAUTHENTICATED`)."),
             ("403", "The caller's role lacks the permission (`FORBIDDEN`)."),
             ("429", "Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry."),
+            ("500", "A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data."),
             ("503", "Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`)."),
         ];
         for item in openapi.paths.paths.values_mut() {
@@ -284,19 +285,82 @@ pub fn resource_app(state: AppState, resources: &[Resource]) -> Router {
 
 /// [`resource_app`] over routers the caller merged itself (`runs::router().merge(...)`): what the
 /// API Lambdas use, so that each links only its own resources' handlers.
+///
+/// Authentication wraps every authenticated route *including its 405 answer*: the method
+/// fallback is set on those routes before the middleware is layered over them (a fallback set
+/// afterwards, by the outer router, would replace the layered default one and answer 405 before
+/// 401). So a request without a valid credential gets 401 on every non-public path whatever its
+/// method; unknown paths answer 404 with or without a key.
 pub fn routers_app(state: AppState, routers: OpenApiRouter<AppState>) -> Router {
     let (api, _) = split_routers(routers);
-    let api = api.layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let api = api
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(valid_path))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (public, _) = public::router().split_for_parts();
     Router::new()
         .merge(api)
         .merge(public)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not accept that method") })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(close_after_refusal))
+        .layer(axum::middleware::from_fn(in_envelope))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not accept that method")
+}
+
+/// 400 `INVALID_PATH` for a path that does not decode to UTF-8 (after authentication, like every
+/// other problem with the request).
+async fn valid_path(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match extract::check_path(req.uri().path()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Every answer in the error envelope: refuses over-long request targets (414 `URI_TOO_LONG`)
+/// before anything reads them, and rewrites an error that is not JSON — a rejection produced by
+/// the framework rather than by AOS code — into the envelope, with a code from its status.
+async fn in_envelope(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    if let Err(e) = extract::check_uri(req.uri()) {
+        return e.into_response();
+    }
+    let resp = next.run(req).await;
+    let is_json = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
+    if resp.status().as_u16() < 400 || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let status = parts.status;
+    let code = match status.as_u16() {
+        400 if text.starts_with("Invalid URL") || text.contains("path param") => "INVALID_PATH".to_string(),
+        400 => "BAD_REQUEST".into(),
+        404 => "NOT_FOUND".into(),
+        405 => "METHOD_NOT_ALLOWED".into(),
+        408 => "REQUEST_TIMEOUT".into(),
+        413 => "BODY_TOO_LARGE".into(),
+        414 => "URI_TOO_LONG".into(),
+        415 => "UNSUPPORTED_MEDIA_TYPE".into(),
+        500 => "INTERNAL".into(),
+        other => format!("HTTP_{other}"),
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    let mut fixed = ApiError::new(status, &code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    fixed
 }
 
 /// A request refused before its body was read (401, 403, 413, 429, ...) leaves the body unread on
@@ -306,7 +370,7 @@ async fn close_after_refusal(req: axum::extract::Request, next: axum::middleware
     use axum::http::header;
     let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0") || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut resp = next.run(req).await;
-    if has_body && matches!(resp.status().as_u16(), 401 | 403 | 404 | 405 | 413 | 415 | 429) {
+    if has_body && matches!(resp.status().as_u16(), 401 | 403 | 404 | 405 | 408 | 413 | 414 | 415 | 429) {
         resp.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
     resp

@@ -37,6 +37,40 @@ pub fn topo_order(plan: &Plan) -> Result<Vec<usize>, Vec<String>> {
     }
 }
 
+/// For each step (by plan index), the set of steps it transitively depends on, as a bitset over
+/// plan indices. Computed once in topological order; steps on a cycle get what could be computed.
+pub fn ancestors(plan: &Plan) -> Vec<Vec<u64>> {
+    let n = plan.steps.len();
+    let words = n.div_ceil(64);
+    let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let deps: Vec<Vec<usize>> = plan.steps.iter().map(|s| s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
+    let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            children[d].push(i);
+        }
+    }
+    let mut sets = vec![vec![0u64; words]; n];
+    let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        for &d in &deps[i] {
+            let (head, tail) = if d < i { let (h, t) = sets.split_at_mut(i); (&h[d], &mut t[0]) } else { let (h, t) = sets.split_at_mut(d); (&t[0], &mut h[i]) };
+            for (w, src) in tail.iter_mut().zip(head) {
+                *w |= src;
+            }
+            tail[d / 64] |= 1 << (d % 64);
+        }
+        for &c in &children[i] {
+            indegree[c] -= 1;
+            if indegree[c] == 0 {
+                ready.push(c);
+            }
+        }
+    }
+    sets
+}
+
 /// Every step `step_id` transitively depends on.
 pub fn upstream(plan: &Plan, step_id: &str) -> HashSet<String> {
     let mut seen = HashSet::new();
@@ -71,6 +105,10 @@ mod tests {
         let ids: Vec<&str> = topo_order(&p).unwrap().into_iter().map(|i| p.steps[i].id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
         assert_eq!(upstream(&p, "d"), ["a", "b", "c"].iter().map(|s| s.to_string()).collect());
+        let anc = ancestors(&p);
+        assert_eq!(anc[0], vec![0b1110], "d depends on b, c and a");
+        assert_eq!(anc[1], vec![0b1000], "b depends on a");
+        assert_eq!(anc[3], vec![0]);
         let cyc = plan(json!([
             {"id": "a", "skill": "x", "depends_on": ["c"]},
             {"id": "b", "skill": "x", "depends_on": ["a"]},

@@ -9,7 +9,7 @@ use crate::outcome::{Category, StepError};
 use crate::plan::{OnError, RetryPolicy, Step};
 use crate::recovery::{decide, match_of, recovered_attempts, NextStep};
 use crate::run::{AttemptRecord, Run, RunStatus, StepState, StepStatus};
-use crate::template::{resolve, Scope};
+use crate::template::{resolve_input, Resolved, Scope, SecretSlot, TemplateError};
 use crate::trace::root_hash;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -18,8 +18,11 @@ use std::collections::HashMap;
 pub trait EngineEnv {
     /// The skill's default per-attempt timeout.
     fn default_timeout_ms(&self, skill: &str) -> u64;
-    /// Evaluates a step condition over `{inputs, steps}`.
-    fn eval_condition(&self, expr: &str, context: &Value) -> Result<bool, String>;
+    /// The result of a step's condition over `context` (`{inputs, steps}`), or `None` when it has
+    /// not been evaluated yet: the decision then asks for it in [`Decision::conditions`] and the
+    /// step waits. Conditions are user code: the shell evaluates them in the jq sandbox, off the
+    /// engine, and advances again with the results.
+    fn eval_condition(&self, step_id: &str, expr: &str, context: &Value) -> Option<Result<bool, StepError>>;
     /// Classifies a failure against the failure catalog.
     fn classify(&self, error: &StepError, skill: Option<&str>) -> FailureMatch;
 }
@@ -33,6 +36,8 @@ pub struct Dispatch {
     pub fallback: bool,
     /// Resolved input; secret references are still as written.
     pub input: Value,
+    /// Where the worker puts secret values (from the plan's own template only).
+    pub secrets: Vec<SecretSlot>,
     pub delay_ms: u64,
     pub timeout_ms: u64,
     /// How much cost the attempt may still incur before breaching the run's budget.
@@ -50,6 +55,58 @@ pub struct Decision {
     /// Failures absorbed by this decision and recoveries that reached their outcome, in the
     /// order they were decided. Each failed attempt is reported by exactly one decision.
     pub failures: Vec<FailureEvent>,
+    /// Conditions the shell must evaluate before the steps that carry them can start.
+    pub conditions: Vec<ConditionRequest>,
+}
+
+/// A step condition to evaluate: a jq program over `context`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionRequest {
+    pub step_id: String,
+    pub expr: String,
+    pub context: Value,
+}
+
+impl Decision {
+    /// Folds the decision of a later `advance` over the same facts (after conditions were
+    /// evaluated) into this one.
+    pub fn merge(&mut self, later: Decision) {
+        self.dispatches.extend(later.dispatches);
+        self.wake_at_ms = match (self.wake_at_ms, later.wake_at_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if self.changed || later.changed {
+            self.changed = true;
+        }
+        self.failures.extend(later.failures);
+        self.conditions = later.conditions;
+    }
+}
+
+/// The input of a step attempt: its template (the fallback's on a fallback attempt) resolved
+/// against the run's inputs and the outputs of finished steps. The one place that decides what a
+/// step receives, for first attempts, retries, fallbacks, re-dispatches and replay.
+pub fn step_input(run: &Run, step: &Step, fallback: bool, outputs: &HashMap<String, Value>) -> Result<Resolved, TemplateError> {
+    let template = match (&step.on_error, fallback) {
+        (OnError::Fallback { input, .. }, true) => input,
+        _ => &step.input,
+    };
+    resolve_input(template, &Scope { inputs: &run.inputs, outputs, secrets: None })
+}
+
+/// A resolved input as a dispatch carries it: an unresolvable one is handed to the worker, which
+/// records it as the attempt's `TEMPLATE_UNRESOLVED` failure.
+pub fn dispatch_input(resolved: Result<Resolved, TemplateError>) -> (Value, Vec<SecretSlot>) {
+    match resolved {
+        Ok(r) => (r.value, r.secrets),
+        Err(e) => (json!({"__template_error": e.to_string()}), Vec::new()),
+    }
+}
+
+/// `start + ms` in epoch milliseconds, saturating instead of overflowing.
+fn after(start: i64, ms: u64) -> i64 {
+    start.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// Why a run is failing, with the step that caused it if any.
@@ -100,7 +157,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
         let recovery = match (next, &step.on_error) {
             (NextStep::Retry { delay_ms, mode }, _) => {
                 st.attempt += 1;
-                st.due_at_ms = Some(now_ms + delay_ms as i64);
+                st.due_at_ms = Some(after(now_ms, delay_ms));
                 st.dispatched_at_ms = Some(now_ms);
                 d.dispatches.push(pending_dispatch(&step, st, delay_ms));
                 Some(mode)
@@ -152,13 +209,14 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
             }
         }
         if let Some(max) = run.plan.budget.max_duration_ms {
-            if now_ms - started > max as i64 {
-                let message = format!("run has taken {} ms, over its budget of {max} ms", now_ms - started);
+            let elapsed = now_ms.saturating_sub(started);
+            if elapsed > i64::try_from(max).unwrap_or(i64::MAX) {
+                let message = format!("run has taken {elapsed} ms, over its budget of {max} ms");
                 failure = Some(run_failure(budget_error("BUDGET_DURATION_EXCEEDED", message), env));
             } else if starting {
                 // One wake-up at the deadline, armed when the run starts (the periodic sweep
                 // covers deadlines beyond the queue's maximum delay).
-                d.wake_at_ms = Some(started + max as i64 + 1);
+                d.wake_at_ms = Some(after(started, max).saturating_add(1));
             }
         }
     }
@@ -192,24 +250,32 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
         }
         let gate = match &step.condition {
             None => Ok(true),
-            Some(expr) => env.eval_condition(expr, &condition_context(&run.inputs, &outputs, &run.steps, &crate::dag::upstream(&run.plan, &step.id))),
+            Some(expr) => {
+                let context = condition_context(&run.inputs, &outputs, &run.steps, &crate::dag::upstream(&run.plan, &step.id));
+                match env.eval_condition(&step.id, expr, &context) {
+                    Some(result) => result,
+                    None => {
+                        d.conditions.push(ConditionRequest { step_id: step.id.clone(), expr: expr.clone(), context });
+                        continue;
+                    }
+                }
+            }
+        };
+        let resolved = match gate {
+            Ok(true) => Some(step_input(run, &step, false, &outputs)),
+            _ => None,
         };
         let st = run.steps.get_mut(&step.id).expect("state exists");
-        let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
-        let started = gate
-            .map_err(|e| StepError::new("CONDITION_ERROR", Category::Validation, false, format!("condition of step `{}`: {e}", step.id)))
-            .and_then(|go| match go {
-                false => Ok(None),
-                true => resolve(&step.input, &scope)
-                    .map(Some)
-                    .map_err(|e| StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, e.to_string())),
-            });
+        let started = gate.and_then(|go| match (go, resolved) {
+            (true, Some(r)) => r.map(Some).map_err(|e| StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, e.to_string())),
+            _ => Ok(None),
+        });
         match started {
             Ok(None) => {
                 st.status = StepStatus::Skipped;
                 st.skip_reason = Some("condition is false".into());
             }
-            Ok(Some(input)) => {
+            Ok(Some(Resolved { value: input, secrets })) => {
                 st.status = StepStatus::Running;
                 st.attempt = 1;
                 st.dispatched_at_ms = Some(now_ms);
@@ -220,6 +286,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
                     skill: step.skill.clone(),
                     fallback: false,
                     input,
+                    secrets,
                     delay_ms: 0,
                     timeout_ms: timeout,
                     cost_limit_usd: None,
@@ -251,16 +318,11 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
     // Retried and fallback dispatches were created before their inputs could be resolved.
     for disp in d.dispatches.iter_mut().filter(|x| x.input.is_null()) {
         let step = run.plan.step(&disp.step_id).expect("dispatched step exists");
-        let template = match (&step.on_error, disp.fallback) {
-            (OnError::Fallback { input, .. }, true) => input,
-            _ => &step.input,
-        };
-        let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
         // The same templates resolved before; a fallback's may fail, which the worker reports.
-        disp.input = resolve(template, &scope).unwrap_or_else(|e| json!({"__template_error": e.to_string()}));
+        (disp.input, disp.secrets) = dispatch_input(step_input(run, step, disp.fallback, &outputs));
         disp.timeout_ms = step.timeout_ms.unwrap_or_else(|| env.default_timeout_ms(&disp.skill));
     }
-    let remaining_ms = run.plan.budget.max_duration_ms.map(|max| (started + max as i64 - now_ms).max(1) as u64);
+    let remaining_ms = run.plan.budget.max_duration_ms.map(|max| after(started, max).saturating_sub(now_ms).max(1) as u64);
     for disp in &mut d.dispatches {
         if let Some(rem) = remaining_ms {
             disp.timeout_ms = disp.timeout_ms.min(rem);
@@ -283,6 +345,7 @@ fn pending_dispatch(step: &Step, st: &StepState, delay: u64) -> Dispatch {
         skill: st.skill.clone(),
         fallback: st.fallback,
         input: Value::Null,
+        secrets: Vec::new(),
         delay_ms: delay,
         timeout_ms: 0,
         cost_limit_usd: None,
@@ -291,6 +354,19 @@ fn pending_dispatch(step: &Step, st: &StepState, delay: u64) -> Dispatch {
 
 fn budget_error(code: &str, message: String) -> StepError {
     StepError::new(code, Category::Resource, false, message)
+}
+
+/// Fails the run with `error` (no step caused it), as a budget breach would: unfinished steps are
+/// cancelled and the decision reports the failure.
+pub fn fail_run(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, error: StepError, env: &dyn EngineEnv) -> Decision {
+    let mut d = Decision::default();
+    if run.status.is_terminal() {
+        return d;
+    }
+    let by_key: HashMap<(&str, u32), &AttemptRecord> = attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
+    let why = run_failure(error, env);
+    end_run(run, &mut d, &by_key, now_ms, env, RunStatus::Failed, why);
+    d
 }
 
 /// A run failure that no step caused (budget, cancellation), classified.

@@ -11,12 +11,14 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Human-readable name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Optional JSON Schema the run's `inputs` must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub input_schema: Option<Value>,
     /// The steps. Order matters only as a tie-breaker for the deterministic trace order.
+    #[schema(min_items = 1, max_items = 200)]
     pub steps: Vec<Step>,
     #[serde(default)]
     pub budget: Budget,
@@ -27,8 +29,10 @@ pub struct Plan {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Unique within the plan: letters, digits, `_` and `-`.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_-]+$")]
     pub id: String,
     /// A registered skill id, e.g. `http_call`.
+    #[schema(min_length = 1, max_length = 100)]
     pub skill: String,
     /// The skill input. Strings may reference `{{ inputs.x }}`, `{{ steps.<id>.output.<path> }}`
     /// and `{{ secrets.NAME }}`.
@@ -39,6 +43,7 @@ pub struct Step {
     pub depends_on: Vec<String>,
     /// A jq expression over `{inputs, steps}`; the step runs only when it yields a truthy value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4096)]
     pub condition: Option<String>,
     #[serde(default)]
     pub on_error: OnError,
@@ -46,6 +51,7 @@ pub struct Step {
     pub retry: Option<RetryPolicy>,
     /// Per-attempt timeout; the skill's default applies when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 900000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -72,12 +78,15 @@ pub enum OnError {
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Total attempts including the first (1 = no retry).
+    #[schema(minimum = 1, maximum = 20)]
     pub max_attempts: u32,
     #[serde(default = "default_initial_delay")]
     pub initial_delay_ms: u64,
     #[serde(default = "default_max_delay")]
+    #[schema(maximum = 900000)]
     pub max_delay_ms: u64,
     #[serde(default = "default_multiplier")]
+    #[schema(minimum = 1, maximum = 10)]
     pub multiplier: f64,
     /// Categories that retry. When absent, an error retries when it says it is retryable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,10 +122,12 @@ impl Default for RetryPolicy {
 pub struct Budget {
     /// Maximum total cost in USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
     pub max_cost_usd: Option<f64>,
     /// Maximum wall-clock duration of the run: 15 minutes when absent, unlimited when `null`.
     // Serialized even when `null`: an absent field means the default, so "unlimited" must be stored.
     #[serde(default = "default_max_duration")]
+    #[schema(minimum = 1, maximum = 2592000000_u64)]
     pub max_duration_ms: Option<u64>,
 }
 

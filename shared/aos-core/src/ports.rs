@@ -118,6 +118,10 @@ pub enum StoreError {
     BadCursor,
     #[error("store backend: {0}")]
     Backend(String),
+    /// A record or the database itself is damaged (undecodable data, SQLite's
+    /// `SQLITE_CORRUPT`/`SQLITE_NOTADB`): retrying cannot help, restoring the data does.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
 }
 
 #[async_trait]

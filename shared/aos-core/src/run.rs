@@ -138,6 +138,14 @@ pub struct Run {
     pub trace: Vec<TraceEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_root: Option<String>,
+    /// Restarts that began advancing this run and did not finish (the server stopped meanwhile);
+    /// at three the run is failed as poisoned instead of being advanced again.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub recoveries: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One attempt of one step: input, outcome, cost and timing.
@@ -160,6 +168,14 @@ pub struct AttemptRecord {
     /// part of the trace: replay and verification ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureMatch>,
+    /// Bytes of the serialized outcome, counted against the run's output limit (0 in records
+    /// written before the limit existed). Not part of the trace.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl AttemptRecord {

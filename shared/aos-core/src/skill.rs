@@ -62,9 +62,21 @@ pub struct SkillSpec {
     /// Default per-attempt timeout when the step gives none.
     pub default_timeout_ms: u64,
     pub failure_modes: Vec<FailureMode>,
+    /// JSON pointers of the input fields where a plan may reference `{{ secrets.NAME }}` (the
+    /// field and everything inside it, e.g. `/headers`). Anywhere else a secret reference is
+    /// refused (`PLAN_SECRET_NOT_ALLOWED`): a skill that could compute on a secret (a transform)
+    /// could also encode it past redaction, so only fields that hand the secret to the outside
+    /// world as it is take one. Empty: the skill takes no secrets.
+    #[serde(default)]
+    pub secret_fields: Vec<String>,
 }
 
 impl SkillSpec {
+    /// May a secret be referenced at `pointer` (an RFC 6901 pointer into the input)?
+    pub fn accepts_secret_at(&self, pointer: &str) -> bool {
+        self.secret_fields.iter().any(|f| pointer == f || pointer.strip_prefix(f.as_str()).is_some_and(|rest| rest.starts_with('/')))
+    }
+
     /// Replay may re-execute this skill and expect identical output.
     pub fn replayable(&self) -> bool {
         self.side_effects == SideEffects::None && self.determinism == Determinism::Deterministic

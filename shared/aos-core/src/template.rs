@@ -2,8 +2,15 @@
 //! A string that is exactly one reference becomes the referenced JSON value; references inside
 //! longer strings are interpolated as text. Secrets are resolved last, by the worker, so they are
 //! never stored in run records.
+//!
+//! A secret is filled in only where the plan's own text names it: [`resolve_input`] returns, beside
+//! the resolved value, a [`SecretSlot`] for every string of the template that references a secret,
+//! built from the template (never from substituted data). The worker rebuilds exactly those strings
+//! and never scans the input again, so a run input or a fetched response that contains the text
+//! `{{ secrets.X }}` stays that text (no second-order template injection).
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -203,6 +210,176 @@ fn resolve_one(text: &str, scope: &Scope) -> Result<Option<Value>, TemplateError
     }
 }
 
+/// A string of a step input that references secrets, as the plan wrote it: the worker builds the
+/// string from `parts` (text already resolved, secrets by name) and puts it at `pointer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretSlot {
+    /// RFC 6901 JSON pointer of the string inside the resolved input.
+    pub pointer: String,
+    pub parts: Vec<SlotPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotPart {
+    Text(String),
+    Secret(String),
+}
+
+impl SecretSlot {
+    /// The secret names this slot needs.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            SlotPart::Secret(n) => Some(n.as_str()),
+            SlotPart::Text(_) => None,
+        })
+    }
+}
+
+/// A step input with its non-secret references resolved, and the slots where secrets go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// Secret references are left as written, so this value is safe to store and hash.
+    pub value: Value,
+    pub secrets: Vec<SecretSlot>,
+}
+
+/// Resolves a step input template: the value [`resolve`] gives without secrets, and a slot for
+/// every templated string that names a secret.
+pub fn resolve_input(template: &Value, scope: &Scope) -> Result<Resolved, TemplateError> {
+    let plain = Scope { inputs: scope.inputs, outputs: scope.outputs, secrets: None };
+    let value = resolve(template, &plain)?;
+    let mut secrets = Vec::new();
+    collect_slots(template, &mut String::new(), &plain, &mut secrets)?;
+    Ok(Resolved { value, secrets })
+}
+
+fn collect_slots(template: &Value, pointer: &mut String, scope: &Scope, out: &mut Vec<SecretSlot>) -> Result<(), TemplateError> {
+    match template {
+        Value::String(s) => {
+            if let Some(parts) = slot_parts(s, scope)? {
+                out.push(SecretSlot { pointer: pointer.clone(), parts });
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                collect_slots(v, pointer, scope, out)?;
+                pointer.truncate(len);
+            }
+        }
+        Value::Object(m) => {
+            for (k, v) in m {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                collect_slots(v, pointer, scope, out)?;
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The parts of a template string that names at least one secret; `None` when it names none.
+fn slot_parts(s: &str, scope: &Scope) -> Result<Option<Vec<SlotPart>>, TemplateError> {
+    let re = ref_regex();
+    let mut parts = Vec::new();
+    let mut any_secret = false;
+    let mut last = 0;
+    let mut text = String::new();
+    for cap in re.captures_iter(s) {
+        let m = cap.get(0).expect("group 0");
+        text.push_str(&s[last..m.start()]);
+        last = m.end();
+        match parse_ref(&cap[1])? {
+            Ref::Secret(name) => {
+                any_secret = true;
+                if !text.is_empty() {
+                    parts.push(SlotPart::Text(std::mem::take(&mut text)));
+                }
+                parts.push(SlotPart::Secret(name));
+            }
+            _ => match resolve_one(&cap[1], scope)? {
+                Some(Value::String(v)) => text.push_str(&v),
+                Some(v) => text.push_str(&crate::canonical::to_canonical_string(&v)),
+                None => text.push_str(m.as_str()),
+            },
+        }
+    }
+    if !any_secret {
+        return Ok(None);
+    }
+    text.push_str(&s[last..]);
+    if !text.is_empty() {
+        parts.push(SlotPart::Text(text));
+    }
+    Ok(Some(parts))
+}
+
+/// Puts each slot's string, with the secret values, into `value`. Only the slots' names are read
+/// from `secrets`; nothing else in `value` is interpreted.
+pub fn fill_secrets(value: &mut Value, slots: &[SecretSlot], secrets: &HashMap<String, String>) -> Result<(), TemplateError> {
+    for slot in slots {
+        let mut text = String::new();
+        for part in &slot.parts {
+            match part {
+                SlotPart::Text(t) => text.push_str(t),
+                SlotPart::Secret(name) => match secrets.get(name) {
+                    Some(v) => text.push_str(v),
+                    None => return Err(TemplateError::Unresolved(format!("secrets.{name}"), "unknown secret".into())),
+                },
+            }
+        }
+        match value.pointer_mut(&slot.pointer) {
+            Some(target) => *target = Value::String(text),
+            None => return Err(TemplateError::Unresolved(format!("secrets at {}", slot.pointer), "the input has no such field".into())),
+        }
+    }
+    Ok(())
+}
+
+/// Every secret reference in a template with the JSON pointer of the string that holds it.
+pub fn secret_references(template: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk_pointers(template, &mut String::new(), &mut |pointer, s| {
+        for cap in ref_regex().captures_iter(s) {
+            if let Ok(Ref::Secret(name)) = parse_ref(&cap[1]) {
+                out.push((pointer.to_string(), name));
+            }
+        }
+    });
+    out
+}
+
+fn walk_pointers(value: &Value, pointer: &mut String, f: &mut dyn FnMut(&str, &str)) {
+    match value {
+        Value::String(s) => f(pointer, s),
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                walk_pointers(v, pointer, f);
+                pointer.truncate(len);
+            }
+        }
+        Value::Object(m) => {
+            for (k, v) in m {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                walk_pointers(v, pointer, f);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Names of the secrets `value` references.
 pub fn secret_names(value: &Value) -> Vec<String> {
     let mut names: Vec<String> = references(value, "")
@@ -250,6 +427,36 @@ mod tests {
         let secrets: HashMap<String, String> = [("TOKEN".to_string(), "s3cr3t".to_string())].into();
         let scope = Scope { inputs: &inputs, outputs: &outputs, secrets: Some(&secrets) };
         assert_eq!(resolve(&json!("Bearer {{ secrets.TOKEN }}"), &scope).unwrap(), json!("Bearer s3cr3t"));
+    }
+
+    #[test]
+    fn secrets_come_only_from_the_template_never_from_substituted_data() {
+        let inputs = json!({"name": "{{ secrets.LEAK }}", "user": "alice"});
+        let mut outputs = HashMap::new();
+        outputs.insert("fetch".to_string(), json!({"body": "{{ secrets.LEAK }}"}));
+        let scope = scope_with(&inputs, &outputs);
+        let template = json!({
+            "body": "{{ inputs.name }}",
+            "echo": "{{ steps.fetch.output.body }}",
+            "headers": {"Authorization": "Bearer {{ secrets.TOKEN }} for {{ inputs.user }} {{ inputs.name }}", "x/y": "{{secrets.TOKEN}}"},
+            "list": ["{{ secrets.OTHER }}"]
+        });
+        let r = resolve_input(&template, &scope).unwrap();
+        assert_eq!(r.value["body"], json!("{{ secrets.LEAK }}"));
+        let names: Vec<&str> = r.secrets.iter().flat_map(|s| s.names()).collect();
+        assert_eq!(names, ["TOKEN", "TOKEN", "OTHER"], "LEAK comes from data, so it is never a slot");
+        let secrets: HashMap<String, String> =
+            [("TOKEN", "t0k"), ("OTHER", "o"), ("LEAK", "must-not-appear")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        let mut value = r.value.clone();
+        fill_secrets(&mut value, &r.secrets, &secrets).unwrap();
+        assert_eq!(value["headers"]["Authorization"], json!("Bearer t0k for alice {{ secrets.LEAK }}"));
+        assert_eq!(value["headers"]["x/y"], json!("t0k"));
+        assert_eq!(value["list"][0], json!("o"));
+        assert!(!value.to_string().contains("must-not-appear"));
+        assert_eq!(
+            secret_references(&template),
+            vec![("/headers/Authorization".to_string(), "TOKEN".to_string()), ("/headers/x~1y".to_string(), "TOKEN".to_string()), ("/list/0".to_string(), "OTHER".to_string())]
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Plan and input validation. Every problem is reported (not just the first), each with a
 //! machine-readable code, the step id and the field path, for HTTP 422 responses.
 
-use crate::dag::{topo_order, upstream};
+use crate::dag::{ancestors, topo_order};
 use crate::error::FieldError;
 use crate::plan::{OnError, Plan};
 use crate::skill::SkillRegistry;
-use crate::template::{is_templated, references, Ref};
+use crate::template::{is_templated, references, secret_references, Ref};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,6 +13,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const MAX_STEPS: usize = 200;
 pub const MAX_ATTEMPTS: u32 = 20;
 pub const MAX_TIMEOUT_MS: u64 = 15 * 60 * 1000;
+/// A run's duration budget at most: 30 days.
+pub const MAX_DURATION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// Characters of a plan name, a step id, a skill id, a condition.
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_STEP_ID_CHARS: usize = 100;
+pub const MAX_SKILL_CHARS: usize = 100;
+pub const MAX_CONDITION_CHARS: usize = 4096;
 
 /// What validation needs to know beyond the plan.
 pub struct ValidationContext<'a> {
@@ -23,16 +30,22 @@ pub struct ValidationContext<'a> {
     pub check_condition: &'a dyn Fn(&str) -> Result<(), String>,
 }
 
+/// Validates a plan in time linear in its size: the step count is checked before anything else
+/// (an oversized plan is refused without further work), steps are indexed once and the upstream
+/// sets are computed once for the whole graph.
 pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<FieldError>> {
+    if plan.steps.len() > MAX_STEPS {
+        return Err(vec![FieldError::new("PLAN_TOO_LARGE", format!("a plan has at most {MAX_STEPS} steps, this one has {}", plan.steps.len())).field("steps")]);
+    }
     let mut errs = Vec::new();
     if plan.name.trim().is_empty() {
         errs.push(FieldError::new("PLAN_INVALID", "plan name must not be empty").field("name"));
     }
+    if plan.name.chars().count() > MAX_NAME_CHARS {
+        errs.push(FieldError::new("PLAN_INVALID", format!("plan name has more than {MAX_NAME_CHARS} characters")).field("name"));
+    }
     if plan.steps.is_empty() {
         errs.push(FieldError::new("PLAN_INVALID", "a plan needs at least one step").field("steps"));
-    }
-    if plan.steps.len() > MAX_STEPS {
-        errs.push(FieldError::new("PLAN_TOO_LARGE", format!("a plan has at most {MAX_STEPS} steps")).field("steps"));
     }
     if let Some(schema) = &plan.input_schema {
         if let Err(e) = compiled_schema(schema) {
@@ -42,28 +55,45 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
     check_budget(plan, &mut errs);
 
     let mut seen = HashSet::new();
-    let ids: HashSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let graph = Graph { index: &index, ancestors: ancestors(plan) };
+    let declared_inputs: Option<HashSet<&str>> =
+        plan.input_schema.as_ref().and_then(|s| s.get("properties")).and_then(|p| p.as_object()).map(|p| p.keys().map(String::as_str).collect());
     for (i, step) in plan.steps.iter().enumerate() {
         let at = |f: &str| format!("steps[{i}].{f}");
+        if step.id.len() > MAX_STEP_ID_CHARS {
+            errs.push(FieldError::new("PLAN_INVALID_STEP_ID", format!("step id `{}…` has more than {MAX_STEP_ID_CHARS} characters", clip(&step.id))).field(at("id")));
+            continue;
+        }
         if step.id.is_empty() || !step.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             errs.push(FieldError::new("PLAN_INVALID_STEP_ID", format!("step id `{}` must be non-empty letters, digits, `_` or `-`", step.id)).step(&step.id).field(at("id")));
+        }
+        if step.skill.chars().count() > MAX_SKILL_CHARS {
+            errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("skill `{}…` has more than {MAX_SKILL_CHARS} characters", clip(&step.skill))).step(&step.id).field(at("skill")));
+            continue;
         }
         if !seen.insert(step.id.as_str()) {
             errs.push(FieldError::new("PLAN_DUPLICATE_STEP", format!("step id `{}` is used twice", step.id)).step(&step.id).field(at("id")));
         }
         for (j, dep) in step.depends_on.iter().enumerate() {
-            if !ids.contains(dep.as_str()) || dep == &step.id {
-                errs.push(FieldError::new("PLAN_UNKNOWN_DEPENDENCY", format!("step `{}` depends on `{dep}`, which is not another step of this plan", step.id)).step(&step.id).field(at(&format!("depends_on[{j}]"))));
+            if !index.contains_key(dep.as_str()) || dep == &step.id {
+                errs.push(FieldError::new("PLAN_UNKNOWN_DEPENDENCY", format!("step `{}` depends on `{}`, which is not another step of this plan", step.id, clip(dep))).step(&step.id).field(at(&format!("depends_on[{j}]"))));
             }
         }
         match cx.skills.get(&step.skill) {
             None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` uses unknown skill `{}`", step.id, step.skill)).step(&step.id).field(at("skill"))),
-            Some(skill) => check_input_schema(&step.id, &at("input"), &skill.spec().input_schema, &step.input, &mut errs),
+            Some(skill) => {
+                check_input_schema(&step.id, &at("input"), &skill.spec().input_schema, &step.input, &mut errs);
+                check_secret_fields(&step.id, &at("input"), skill.spec(), &step.input, &mut errs);
+            }
         }
         if let OnError::Fallback { skill, input } = &step.on_error {
             match cx.skills.get(skill) {
-                None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` falls back to unknown skill `{skill}`", step.id)).step(&step.id).field(at("on_error.skill"))),
-                Some(s) => check_input_schema(&step.id, &at("on_error.input"), &s.spec().input_schema, input, &mut errs),
+                None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` falls back to unknown skill `{}`", step.id, clip(skill))).step(&step.id).field(at("on_error.skill"))),
+                Some(s) => {
+                    check_input_schema(&step.id, &at("on_error.input"), &s.spec().input_schema, input, &mut errs);
+                    check_secret_fields(&step.id, &at("on_error.input"), s.spec(), input, &mut errs);
+                }
             }
         }
         if let Some(r) = &step.retry {
@@ -76,6 +106,9 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
             if !(1.0..=10.0).contains(&r.multiplier) {
                 errs.push(FieldError::new("PLAN_INVALID_RETRY", "retry.multiplier must be between 1 and 10").step(&step.id).field(at("retry.multiplier")));
             }
+            if r.max_delay_ms > crate::retry::MAX_DELAY_MS {
+                errs.push(FieldError::new("PLAN_INVALID_RETRY", format!("retry.max_delay_ms must be at most {}", crate::retry::MAX_DELAY_MS)).step(&step.id).field(at("retry.max_delay_ms")));
+            }
         }
         if let Some(t) = step.timeout_ms {
             if t == 0 || t > MAX_TIMEOUT_MS {
@@ -83,11 +116,13 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
             }
         }
         if let Some(cond) = &step.condition {
-            if let Err(e) = (cx.check_condition)(cond) {
+            if cond.chars().count() > MAX_CONDITION_CHARS {
+                errs.push(FieldError::new("PLAN_INVALID_CONDITION", format!("condition has more than {MAX_CONDITION_CHARS} characters")).step(&step.id).field(at("condition")));
+            } else if let Err(e) = (cx.check_condition)(cond) {
                 errs.push(FieldError::new("PLAN_INVALID_CONDITION", format!("condition does not compile: {e}")).step(&step.id).field(at("condition")));
             }
         }
-        check_references(plan, i, cx, &mut errs);
+        check_references(plan, i, &graph, declared_inputs.as_ref(), cx, &mut errs);
     }
     if let Err(cycle) = topo_order(plan) {
         errs.push(FieldError::new("PLAN_CYCLE", format!("steps {} depend on each other in a cycle", cycle.join(", "))).step(&cycle[0]).field("steps"));
@@ -101,20 +136,50 @@ fn check_budget(plan: &Plan, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_cost_usd must be a non-negative number").field("budget.max_cost_usd"));
         }
     }
-    if plan.budget.max_duration_ms == Some(0) {
-        errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_duration_ms must be positive").field("budget.max_duration_ms"));
+    match plan.budget.max_duration_ms {
+        Some(0) => errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_duration_ms must be positive").field("budget.max_duration_ms")),
+        Some(ms) if ms > MAX_DURATION_MS => errs.push(
+            FieldError::new("PLAN_INVALID_BUDGET", format!("budget.max_duration_ms must be at most {MAX_DURATION_MS} (30 days); use null for no limit"))
+                .field("budget.max_duration_ms"),
+        ),
+        _ => {}
     }
 }
 
-fn check_references(plan: &Plan, i: usize, cx: &ValidationContext, errs: &mut Vec<FieldError>) {
+/// The step graph, indexed once per validation.
+struct Graph<'a> {
+    index: &'a HashMap<&'a str, usize>,
+    ancestors: Vec<Vec<u64>>,
+}
+
+impl Graph<'_> {
+    /// Is `target` upstream of step `i`?
+    fn is_upstream(&self, i: usize, target: &str) -> bool {
+        self.index.get(target).is_some_and(|&t| self.ancestors[i].get(t / 64).is_some_and(|w| w & (1 << (t % 64)) != 0))
+    }
+}
+
+/// At most 60 characters of a user-supplied name, for messages.
+fn clip(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+/// Secrets may be named only in the input fields the skill designates for them.
+fn check_secret_fields(step_id: &str, at: &str, spec: &crate::skill::SkillSpec, input: &Value, errs: &mut Vec<FieldError>) {
+    for (pointer, name) in secret_references(input) {
+        if !spec.accepts_secret_at(&pointer) {
+            let allowed = if spec.secret_fields.is_empty() { "this skill takes no secrets".to_string() } else { format!("secrets are allowed only in {}", spec.secret_fields.join(", ")) };
+            errs.push(
+                FieldError::new("PLAN_SECRET_NOT_ALLOWED", format!("step `{step_id}` names secret `{name}` at {pointer} of a `{}` input: {allowed}", spec.id))
+                    .step(step_id)
+                    .field(format!("{at}{}", pointer.replace('/', ".").replace("~1", "/").replace("~0", "~"))),
+            );
+        }
+    }
+}
+
+fn check_references(plan: &Plan, i: usize, graph: &Graph, declared_inputs: Option<&HashSet<&str>>, cx: &ValidationContext, errs: &mut Vec<FieldError>) {
     let step = &plan.steps[i];
-    let ups = upstream(plan, &step.id);
-    let declared_inputs: Option<HashSet<String>> = plan
-        .input_schema
-        .as_ref()
-        .and_then(|s| s.get("properties"))
-        .and_then(|p| p.as_object())
-        .map(|p| p.keys().cloned().collect());
     let mut refs = references(&step.input, &format!("steps[{i}].input"));
     if let OnError::Fallback { input, .. } = &step.on_error {
         refs.extend(references(input, &format!("steps[{i}].on_error.input")));
@@ -123,9 +188,9 @@ fn check_references(plan: &Plan, i: usize, cx: &ValidationContext, errs: &mut Ve
         match r {
             Err(e) => errs.push(FieldError::new("PLAN_BAD_REFERENCE", e.to_string()).step(&step.id).field(field)),
             Ok(Ref::StepOutput { step: target, .. }) => {
-                if plan.step(&target).is_none() {
-                    errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{target}`, which does not exist", step.id)).step(&step.id).field(field));
-                } else if !ups.contains(&target) {
+                if !graph.index.contains_key(target.as_str()) {
+                    errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{}`, which does not exist", step.id, clip(&target))).step(&step.id).field(field));
+                } else if !graph.is_upstream(i, &target) {
                     errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{target}`, which is not upstream of it (add it to depends_on)", step.id)).step(&step.id).field(field));
                 }
             }
@@ -135,8 +200,8 @@ fn check_references(plan: &Plan, i: usize, cx: &ValidationContext, errs: &mut Ve
                 }
             }
             Ok(Ref::Input(path)) => {
-                if let (Some(declared), Some(crate::template::Seg::Key(first))) = (&declared_inputs, path.first()) {
-                    if !declared.contains(first) {
+                if let (Some(declared), Some(crate::template::Seg::Key(first))) = (declared_inputs, path.first()) {
+                    if !declared.contains(first.as_str()) {
                         errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references input `{first}`, which input_schema does not declare", step.id)).step(&step.id).field(field));
                     }
                 }

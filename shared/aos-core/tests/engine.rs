@@ -14,13 +14,13 @@ impl EngineEnv for Env {
     fn default_timeout_ms(&self, _: &str) -> u64 {
         1000
     }
-    fn eval_condition(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+    fn eval_condition(&self, _: &str, expr: &str, ctx: &Value) -> Option<Result<bool, StepError>> {
         // A tiny stand-in for jq good enough for these tests: `.inputs.flag`.
-        match expr {
+        Some(match expr {
             ".inputs.flag" => Ok(ctx["inputs"]["flag"] == json!(true)),
-            "bad" => Err("syntax error".into()),
+            "bad" => Err(StepError::new("CONDITION_ERROR", aos_core::Category::Validation, false, "syntax error")),
             _ => Ok(true),
-        }
+        })
     }
     fn classify(&self, _: &StepError, _: Option<&str>) -> FailureMatch {
         FailureMatch::unmatched("")
@@ -48,6 +48,7 @@ fn run_of(plan: Value, inputs: Value) -> Run {
         cancel_requested: false,
         trace: vec![],
         trace_root: None,
+        recoveries: 0,
     }
 }
 
@@ -66,6 +67,7 @@ fn rec(step: &str, attempt: u32, outcome: Outcome, cost: f64) -> AttemptRecord {
         duration_ms: 1,
         cost_usd: cost,
         failure: None,
+        output_bytes: 0,
     }
 }
 
@@ -235,9 +237,9 @@ fn conditions_see_only_upstream_steps() {
     struct Spy(std::sync::Mutex<Vec<Value>>);
     impl EngineEnv for Spy {
         fn default_timeout_ms(&self, _: &str) -> u64 { 1000 }
-        fn eval_condition(&self, _: &str, ctx: &Value) -> Result<bool, String> {
+        fn eval_condition(&self, _: &str, _: &str, ctx: &Value) -> Option<Result<bool, StepError>> {
             self.0.lock().unwrap().push(ctx.clone());
-            Ok(true)
+            Some(Ok(true))
         }
         fn classify(&self, _: &StepError, _: Option<&str>) -> FailureMatch {
             FailureMatch::unmatched("")
@@ -253,4 +255,40 @@ fn conditions_see_only_upstream_steps() {
     let seen = spy.0.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0]["steps"], json!({"a": {"status": "succeeded", "output": 1}}), "`other` finished too but is not upstream of b");
+}
+
+/// The engine never runs a condition itself: it asks for it, leaves the step pending, and starts
+/// or skips it once the shell advances again with the result.
+#[test]
+fn conditions_are_asked_for_and_the_step_waits_for_the_result() {
+    struct Results(std::collections::HashMap<String, bool>);
+    impl EngineEnv for Results {
+        fn default_timeout_ms(&self, _: &str) -> u64 {
+            1000
+        }
+        fn eval_condition(&self, step_id: &str, _: &str, _: &Value) -> Option<Result<bool, StepError>> {
+            self.0.get(step_id).map(|go| Ok(*go))
+        }
+        fn classify(&self, _: &StepError, _: Option<&str>) -> FailureMatch {
+            FailureMatch::unmatched("")
+        }
+    }
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "condition": ".inputs.go"},
+        {"id": "b", "skill": "s", "condition": ".inputs.go | not"},
+        {"id": "c", "skill": "s"}
+    ]}), json!({"go": true}));
+    let d = advance(&mut run, &[], 0, &Results(Default::default()));
+    let asked: Vec<&str> = d.conditions.iter().map(|c| c.step_id.as_str()).collect();
+    assert_eq!(asked, ["a", "b"]);
+    assert_eq!(d.conditions[0].context["inputs"], json!({"go": true}));
+    assert_eq!(d.dispatches.iter().map(|x| x.step_id.as_str()).collect::<Vec<_>>(), ["c"], "steps without a condition start at once");
+    assert_eq!(run.steps["a"].status, StepStatus::Pending);
+    let mut decision = d;
+    let later = advance(&mut run, &[], 0, &Results([("a".to_string(), true), ("b".to_string(), false)].into()));
+    assert!(later.conditions.is_empty());
+    decision.merge(later);
+    assert_eq!(decision.dispatches.iter().map(|x| x.step_id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
+    assert_eq!(run.steps["b"].status, StepStatus::Skipped);
+    assert!(decision.changed);
 }

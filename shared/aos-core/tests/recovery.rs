@@ -34,8 +34,8 @@ impl EngineEnv for Catalog {
     fn default_timeout_ms(&self, _: &str) -> u64 {
         1000
     }
-    fn eval_condition(&self, _: &str, _: &Value) -> Result<bool, String> {
-        Err("boom".into())
+    fn eval_condition(&self, _: &str, _: &str, _: &Value) -> Option<Result<bool, StepError>> {
+        Some(Err(StepError::new("CONDITION_ERROR", aos_core::Category::Validation, false, "boom")))
     }
     fn classify(&self, error: &StepError, _: Option<&str>) -> FailureMatch {
         self.asked.lock().unwrap().push(error.code.clone());
@@ -72,6 +72,7 @@ fn run_of(plan: Value) -> Run {
         cancel_requested: false,
         trace: vec![],
         trace_root: None,
+        recoveries: 0,
     }
 }
 
@@ -90,6 +91,7 @@ fn rec(step: &str, attempt: u32, outcome: Outcome) -> AttemptRecord {
         duration_ms: 1,
         cost_usd: 0.0,
         failure: None,
+        output_bytes: 0,
     }
 }
 

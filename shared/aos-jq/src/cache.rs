@@ -1,7 +1,12 @@
 //! A bounded cache of compiled programs keyed by source. Plans run the same step (and the same
 //! condition) thousands of times, and compiling costs far more than running.
 
-use crate::{compile, JqError, Program};
+// Running a program to completion in-process (`Program::run*`, `Limits`) is for the unit tests
+// and the `unsandboxed` benchmark only; sandbox workers stream outputs with `each_output`.
+#![cfg_attr(not(any(test, feature = "unsandboxed")), allow(dead_code))]
+
+use crate::eval::{compile, Program};
+use crate::JqError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -1,7 +1,11 @@
 //! Conversion between serde_json values and jaq values. Numbers follow jq: integers stay
 //! integers, and computed floats with an exact integer value print as integers (`4 / 2` is `2`).
 
-use crate::JqError;
+// Running a program to completion in-process (`Program::run*`, `Limits`) is for the unit tests
+// and the `unsandboxed` benchmark only; sandbox workers stream outputs with `each_output`.
+#![cfg_attr(not(any(test, feature = "unsandboxed")), allow(dead_code))]
+
+use crate::{JqError, LimitKind};
 use jaq_json::{Map, Num, Val};
 use serde_json::{Number, Value};
 
@@ -34,7 +38,7 @@ fn number_to_val(n: &Number) -> Val {
 
 pub(crate) fn from_val(v: &Val, depth: usize) -> Result<Value, JqError> {
     if depth > MAX_OUTPUT_DEPTH {
-        return Err(JqError::Limit { message: format!("output is nested deeper than {MAX_OUTPUT_DEPTH} levels") });
+        return Err(JqError::limit(LimitKind::Depth, format!("output is nested deeper than {MAX_OUTPUT_DEPTH} levels")));
     }
     Ok(match v {
         Val::Null => Value::Null,
@@ -53,14 +57,14 @@ pub(crate) fn from_val(v: &Val, depth: usize) -> Result<Value, JqError> {
 }
 
 /// jaq allows non-string keys internally; JSON does not, so they become their JSON text.
-fn key_string(k: &Val) -> String {
+pub(crate) fn key_string(k: &Val) -> String {
     match k {
         Val::BStr(b) | Val::TStr(b) => String::from_utf8_lossy(b).into_owned(),
         other => other.to_string(),
     }
 }
 
-fn num_to_json(n: &Num) -> Value {
+pub(crate) fn num_to_json(n: &Num) -> Value {
     match n {
         Num::Int(i) => Value::from(*i as i64),
         Num::BigInt(b) => text_to_json(&b.to_string()),

@@ -25,16 +25,94 @@ pub enum JqError {
     /// `value` is the raised value when the program called `error(value)` with a non-string.
     #[error("jq runtime error: {message}")]
     Runtime { message: String, value: Option<Value> },
-    /// A guard against runaway programs tripped (too many outputs, output too deep, too slow).
+    /// A guard against runaway programs tripped: the program ran too long, ran out of memory or
+    /// stack, or its output was too large, too many or too deep. `kind` says which. Never
+    /// transient: the same program on the same input trips it again.
     #[error("jq limit exceeded: {message}")]
-    Limit { message: String },
+    Limit { kind: LimitKind, message: String },
+    /// No sandbox worker could take the program before its deadline (all busy, or none could be
+    /// started). Transient: retrying later may succeed.
+    #[error("jq sandbox busy: {message}")]
+    Busy { message: String },
 }
 
 impl JqError {
     pub fn message(&self) -> &str {
         match self {
-            JqError::Compile { message, .. } | JqError::Runtime { message, .. } | JqError::Limit { message } => message,
+            JqError::Compile { message, .. }
+            | JqError::Runtime { message, .. }
+            | JqError::Limit { message, .. }
+            | JqError::Busy { message } => message,
         }
+    }
+
+    /// The limit that tripped, for [`JqError::Limit`].
+    pub fn limit_kind(&self) -> Option<LimitKind> {
+        match self {
+            JqError::Limit { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn limit(kind: LimitKind, message: impl Into<String>) -> Self {
+        JqError::Limit { kind, message: message.into() }
+    }
+}
+
+/// Which guard stopped a program (machine-readable; see [`LimitKind::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitKind {
+    /// It ran past its time limit and was killed.
+    Time,
+    /// It allocated past the worker's memory cap.
+    Memory,
+    /// It recursed past the evaluation stack (deep recursion, or a value too deeply nested to drop).
+    Stack,
+    /// Its serialized outputs are larger than `max_output_bytes`.
+    OutputSize,
+    /// It yielded more than `max_outputs` results.
+    Outputs,
+    /// An output is nested deeper than the transfer allows.
+    Depth,
+    /// Its input is too large to hand to a worker.
+    InputSize,
+    /// The worker died another way (a signal other than the above); the message has the signal.
+    Crash,
+}
+
+impl LimitKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LimitKind::Time => "time",
+            LimitKind::Memory => "memory",
+            LimitKind::Stack => "stack",
+            LimitKind::OutputSize => "output_size",
+            LimitKind::Outputs => "outputs",
+            LimitKind::Depth => "depth",
+            LimitKind::InputSize => "input_size",
+            LimitKind::Crash => "crash",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [
+            LimitKind::Time,
+            LimitKind::Memory,
+            LimitKind::Stack,
+            LimitKind::OutputSize,
+            LimitKind::Outputs,
+            LimitKind::Depth,
+            LimitKind::InputSize,
+            LimitKind::Crash,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

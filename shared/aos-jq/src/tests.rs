@@ -3,6 +3,7 @@
 
 use super::*;
 use serde_json::json;
+use std::time::Instant;
 
 fn one(expr: &str, input: Value) -> Value {
     let out = compile(expr).expect("compiles").run(input).expect("runs");
@@ -141,7 +142,22 @@ fn deep_output_is_refused() {
 
 #[test]
 fn impure_filters_are_refused() {
-    for expr in ["env", "now", "localtime", "0 | strflocaltime(\"%Y\")", "$ENV"] {
+    for expr in [
+        "env",
+        "now",
+        "localtime",
+        "0 | strflocaltime(\"%Y\")",
+        "$ENV",
+        "$__loc__",
+        "input",
+        "inputs",
+        "input_filename",
+        "debug",
+        "debug(\"x\")",
+        "stderr",
+        "halt_error",
+        "\"x\" | halt_error(1)",
+    ] {
         let result = compile(expr).and_then(|p| p.run(json!(0)));
         assert!(result.is_err(), "{expr} gave {result:?}");
     }

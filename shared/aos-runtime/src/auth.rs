@@ -138,6 +138,29 @@ impl ApiKeyRecord {
     }
 }
 
+/// Longest key name, in characters.
+pub const MAX_KEY_NAME_CHARS: usize = 64;
+
+/// Whether `c` may appear in a key name: not a control character (C0, DEL, C1), and not a
+/// bidirectional formatting character (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069),
+/// which could make a name shown in a list or the audit log read as something else.
+pub fn is_name_char(c: char) -> bool {
+    !c.is_control() && !matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a key name as given (the API trims it first): 1 to [`MAX_KEY_NAME_CHARS`] characters,
+/// none of them control or bidirectional formatting characters. The error says why.
+pub fn check_key_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_KEY_NAME_CHARS {
+        return Err(format!("name must be 1 to {MAX_KEY_NAME_CHARS} characters (got {n})"));
+    }
+    if let Some(c) = name.chars().find(|c| !is_name_char(*c)) {
+        return Err(format!("name must not contain control or bidirectional formatting characters (found U+{:04X})", c as u32));
+    }
+    Ok(())
+}
+
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct NewKey {
@@ -337,4 +360,21 @@ fn from_data(data: &serde_json::Value) -> Result<ApiKeyRecord, StoreError> {
     let mut rec: ApiKeyRecord = serde_json::from_value(data.clone()).map_err(backend)?;
     rec.tenant = data["tenant"].as_str().unwrap_or_default().to_string();
     Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_refuse_control_and_bidi_characters() {
+        assert!(check_key_name("ci-deploy").is_ok());
+        assert!(check_key_name("déploiement café ✓").is_ok());
+        assert!(check_key_name(&"x".repeat(MAX_KEY_NAME_CHARS)).is_ok());
+        assert!(check_key_name(&"x".repeat(MAX_KEY_NAME_CHARS + 1)).is_err());
+        assert!(check_key_name("").is_err());
+        for bad in ["a\nb", "a\u{7f}", "a\u{85}", "a\u{202E}gpj.exe", "\u{2066}x", "\u{2069}", "\u{200E}", "\u{200F}", "\u{061C}", "\u{202A}", "\u{202D}"] {
+            assert!(check_key_name(bad).is_err(), "{bad:?}");
+        }
+    }
 }

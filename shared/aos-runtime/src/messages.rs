@@ -1,6 +1,7 @@
 //! Queue message bodies. The orchestrator queue carries `Advance`; each skill has a queue
 //! `skill.<id>` carrying `StepTask`s. Both are JSON so SQS and the embedded queue carry the same bytes.
 
+use aos_core::template::SecretSlot;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,9 +18,21 @@ pub struct Advance {
     pub run_id: String,
 }
 
-/// One step attempt for a skill worker. Secret references in `input` are still unresolved.
+/// The `StepTask` format this version writes. Version 1 (no `v` field) had no `secrets` slots:
+/// its workers found secret references by scanning the input (see `SkillWorker`).
+pub const STEP_TASK_VERSION: u32 = 2;
+
+fn version_1() -> u32 {
+    1
+}
+
+/// One step attempt for a skill worker. Secret references in `input` are still unresolved; the
+/// worker fills in exactly the strings `secrets` names (computed from the plan's template).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepTask {
+    /// Message format version ([`STEP_TASK_VERSION`]; absent in version 1).
+    #[serde(default = "version_1")]
+    pub v: u32,
     pub tenant: String,
     pub run_id: String,
     pub step_id: String,
@@ -32,4 +45,10 @@ pub struct StepTask {
     pub logical_time_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_limit_usd: Option<f64>,
+    /// Where the plan's template puts secret values (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSlot>,
+    /// The most bytes the attempt's outcome may take (the step cap, or what is left of the run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<u64>,
 }

@@ -6,10 +6,11 @@
 use crate::failures::classify::classify_error;
 use crate::failures::record::{puts, records_for_events};
 use crate::failures::FailureLog;
-use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE};
+use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE, STEP_TASK_VERSION};
+use crate::worker::OutputLimits;
 use crate::runs::{now_ms, RunRepo};
 use crate::telemetry;
-use aos_core::engine::{advance, Dispatch, EngineEnv};
+use aos_core::engine::{advance, dispatch_input, step_input, Decision, Dispatch, EngineEnv};
 use aos_core::failure::{FailureEvent, FailureMatch};
 use aos_core::outcome::StepError;
 use aos_core::ports::{Condition, OutgoingMessage, Queue, StoreError};
@@ -17,6 +18,7 @@ use aos_core::run::{AttemptRecord, Run};
 use aos_core::skill::SkillRegistry;
 use aos_core::DomainError;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +40,12 @@ pub struct Orchestrator {
     /// steps do not fight over the run's version (which still guards across processes).
     pub locks: RunLocks,
     pub failures: FailureLog,
+    pub limits: OutputLimits,
 }
+
+/// Recoveries at start a run may go through without finishing one: a run whose advance brought
+/// the process down that often is failed (`RUN_POISONED`) instead of being advanced again.
+pub const MAX_RECOVERIES: u32 = 3;
 
 #[derive(Default)]
 pub struct RunLocks(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
@@ -72,18 +79,25 @@ impl FinishedRuns {
     }
 }
 
-/// Engine environment: skill defaults from the registry, conditions evaluated with jq.
-pub struct RegistryEnv<'a>(pub &'a SkillRegistry);
+/// Engine environment: skill defaults from the registry, and the conditions evaluated so far
+/// in this advance (the engine asks for the others).
+pub struct RegistryEnv<'a> {
+    pub skills: &'a SkillRegistry,
+    pub conditions: &'a HashMap<String, Result<bool, StepError>>,
+}
+
+impl<'a> RegistryEnv<'a> {
+    pub fn new(skills: &'a SkillRegistry, conditions: &'a HashMap<String, Result<bool, StepError>>) -> Self {
+        Self { skills, conditions }
+    }
+}
 
 impl EngineEnv for RegistryEnv<'_> {
     fn default_timeout_ms(&self, skill: &str) -> u64 {
-        self.0.get(skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)
+        self.skills.get(skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)
     }
-    fn eval_condition(&self, expr: &str, context: &Value) -> Result<bool, String> {
-        static CACHE: std::sync::OnceLock<aos_jq::ProgramCache> = std::sync::OnceLock::new();
-        let program = CACHE.get_or_init(|| aos_jq::ProgramCache::new(512)).get_or_compile(expr).map_err(|e| e.to_string())?;
-        let out = program.run(context.clone()).map_err(|e| e.to_string())?;
-        Ok(out.first().is_some_and(aos_jq::truthy))
+    fn eval_condition(&self, step_id: &str, _expr: &str, _context: &Value) -> Option<Result<bool, StepError>> {
+        self.conditions.get(step_id).cloned()
     }
     fn classify(&self, error: &StepError, skill: Option<&str>) -> FailureMatch {
         classify_error(error, skill)
@@ -108,8 +122,7 @@ impl Orchestrator {
                 return Ok(());
             }
             let now = now_ms();
-            let env = RegistryEnv(&self.skills);
-            let mut decision = advance(&mut loaded.run, &loaded.attempts, now, &env);
+            let mut decision = self.decide(&mut loaded, now).await?;
             let mut redispatch = self.stale_dispatches(&loaded, now, recover);
             if !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
                 return Ok(());
@@ -133,9 +146,10 @@ impl Orchestrator {
             }
             count(&loaded.run, &decision.failures, &loaded.attempts);
             decision.dispatches.append(&mut redispatch);
-            self.dispatch(&loaded.run, decision.dispatches).await?;
+            let used = loaded.attempts.iter().map(|a| a.output_bytes).sum::<u64>();
+            self.dispatch(&loaded.run, decision.dispatches, used).await?;
             if let Some(at) = decision.wake_at_ms {
-                self.wake_at(tenant, run_id, at - now).await?;
+                self.wake_at(tenant, run_id, at.saturating_sub(now)).await?;
             }
             if loaded.run.status.is_terminal() {
                 self.finished.finish(run_id);
@@ -144,6 +158,24 @@ impl Orchestrator {
             return Ok(());
         }
         Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
+    }
+
+    /// The engine's decision, with the step conditions it asks for evaluated in the jq sandbox
+    /// in between (each round settles at least one condition, so this ends).
+    async fn decide(&self, loaded: &mut crate::runs::LoadedRun, now: i64) -> Result<Decision, DomainError> {
+        let mut conditions = HashMap::new();
+        let mut decision = advance(&mut loaded.run, &loaded.attempts, now, &RegistryEnv::new(&self.skills, &conditions));
+        while !decision.conditions.is_empty() {
+            for request in std::mem::take(&mut decision.conditions) {
+                let result = crate::conditions::evaluate(&request, &loaded.run.tenant)
+                    .await
+                    .map_err(|e| DomainError::Conflict(format!("condition of step `{}` not evaluated yet: {e}; will retry", request.step_id)))?;
+                conditions.insert(request.step_id, result);
+            }
+            let later = advance(&mut loaded.run, &loaded.attempts, now, &RegistryEnv::new(&self.skills, &conditions));
+            decision.merge(later);
+        }
+        Ok(decision)
     }
 
     /// Running attempts without an outcome whose dispatch is overdue (or all of them on recovery).
@@ -155,26 +187,21 @@ impl Orchestrator {
                 continue;
             }
             let Some(step) = run.plan.step(id) else { continue };
-            let timeout = step.timeout_ms.unwrap_or_else(|| RegistryEnv(&self.skills).default_timeout_ms(&st.skill));
+            let timeout = step.timeout_ms.unwrap_or_else(|| RegistryEnv::new(&self.skills, &HashMap::new()).default_timeout_ms(&st.skill));
             let due = st.due_at_ms.unwrap_or(0).max(st.dispatched_at_ms.unwrap_or(0));
-            if !recover && now < due + timeout as i64 + REDISPATCH_GRACE_MS {
+            if !recover && now < due.saturating_add(i64::try_from(timeout).unwrap_or(i64::MAX)).saturating_add(REDISPATCH_GRACE_MS) {
                 continue;
             }
             let outputs = self.outputs(loaded);
-            let template = match (&step.on_error, st.fallback) {
-                (aos_core::OnError::Fallback { input, .. }, true) => input,
-                _ => &step.input,
-            };
-            let scope = aos_core::template::Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
-            let input = aos_core::template::resolve(template, &scope)
-                .unwrap_or_else(|e| serde_json::json!({"__template_error": e.to_string()}));
+            let (input, secrets) = dispatch_input(step_input(run, step, st.fallback, &outputs));
             out.push(Dispatch {
                 step_id: id.clone(),
                 attempt: st.attempt,
                 skill: st.skill.clone(),
                 fallback: st.fallback,
                 input,
-                delay_ms: (st.due_at_ms.unwrap_or(now) - now).max(0) as u64,
+                secrets,
+                delay_ms: st.due_at_ms.unwrap_or(now).saturating_sub(now).max(0) as u64,
                 timeout_ms: timeout,
                 cost_limit_usd: run.plan.budget.max_cost_usd.map(|m| (m - run.cost_usd).max(0.0)),
             });
@@ -187,9 +214,13 @@ impl Orchestrator {
         aos_core::engine::final_outputs(&loaded.run, &by_key)
     }
 
-    async fn dispatch(&self, run: &aos_core::run::Run, dispatches: Vec<Dispatch>) -> Result<(), DomainError> {
+    /// Sends each dispatch to its skill's queue; `used_bytes` is what the run's attempts already
+    /// returned, so each attempt may return at most what is left of the run's output limit.
+    async fn dispatch(&self, run: &aos_core::run::Run, dispatches: Vec<Dispatch>, used_bytes: u64) -> Result<(), DomainError> {
+        let left = self.limits.run_bytes.saturating_sub(used_bytes).min(self.limits.step_bytes);
         for d in dispatches {
             let task = StepTask {
+                v: STEP_TASK_VERSION,
                 tenant: run.tenant.clone(),
                 run_id: run.run_id.clone(),
                 step_id: d.step_id,
@@ -201,6 +232,8 @@ impl Orchestrator {
                 seed: run.seed,
                 logical_time_ms: run.created_at_ms,
                 cost_limit_usd: d.cost_limit_usd,
+                secrets: d.secrets,
+                max_output_bytes: Some(left),
             };
             let body = serde_json::to_string(&task).map_err(|e| DomainError::Storage(e.to_string()))?;
             let msg = OutgoingMessage::new(body).delayed(Duration::from_millis(d.delay_ms));
@@ -220,11 +253,62 @@ impl Orchestrator {
     pub async fn sweep(&self, recover: bool) -> Result<usize, DomainError> {
         let active = self.runs.active().await.map_err(|e| DomainError::Storage(e.to_string()))?;
         for (tenant, run_id) in &active {
-            if let Err(e) = self.advance(tenant, run_id, recover).await {
+            let result = if recover { self.recover(tenant, run_id).await } else { self.advance(tenant, run_id, false).await };
+            if let Err(e) = result {
                 tracing::warn!(tenant, run_id, error = %e, "sweep could not advance run");
             }
         }
         Ok(active.len())
+    }
+
+    /// Advances a run after a restart. The run carries a count of recoveries begun and not
+    /// finished, persisted before the advance: if advancing it ever brings the process down,
+    /// the next starts see the count grow, and at [`MAX_RECOVERIES`] the run is failed with
+    /// `RUN_POISONED` rather than advanced again, so one run cannot hold every restart hostage.
+    pub async fn recover(&self, tenant: &str, run_id: &str) -> Result<(), DomainError> {
+        for _ in 0..50 {
+            let Some(mut loaded) = self.runs.load(tenant, run_id).await? else { return Ok(()) };
+            if loaded.run.status.is_terminal() {
+                return Ok(());
+            }
+            if loaded.run.recoveries >= MAX_RECOVERIES {
+                let error = StepError::new(
+                    "RUN_POISONED",
+                    aos_core::Category::Permanent,
+                    false,
+                    format!("the run was being advanced when the server stopped {} times in a row; it is failed instead of being advanced again", loaded.run.recoveries),
+                );
+                let now = now_ms();
+                let decision = aos_core::engine::fail_run(&mut loaded.run, &loaded.attempts, now, error, &RegistryEnv::new(&self.skills, &HashMap::new()));
+                let records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
+                self.failures.note_days(&records).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+                return match self.runs.save_with(&loaded.run, loaded.version, puts(&records)).await {
+                    Ok(_) => {
+                        self.finished.finish(run_id);
+                        tracing::warn!(tenant, run_id, "run failed as poisoned after repeated recoveries");
+                        Ok(())
+                    }
+                    Err(StoreError::ConditionFailed) => continue,
+                    Err(e) => Err(DomainError::Storage(e.to_string())),
+                };
+            }
+            loaded.run.recoveries += 1;
+            match self.runs.save_with(&loaded.run, loaded.version, Vec::new()).await {
+                Ok(_) => {}
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(DomainError::Storage(e.to_string())),
+            }
+            self.advance(tenant, run_id, true).await?;
+            // Survived: clear the count (unless the run finished or someone else saved it).
+            if let Some(mut after) = self.runs.load(tenant, run_id).await? {
+                if after.run.recoveries > 0 && !after.run.status.is_terminal() {
+                    after.run.recoveries = 0;
+                    let _ = self.runs.save_with(&after.run, after.version, Vec::new()).await;
+                }
+            }
+            return Ok(());
+        }
+        Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
     }
 }
 

@@ -6,8 +6,7 @@ use crate::messages::StepTask;
 use crate::runs::LoadedRun;
 use crate::worker::SkillWorker;
 use aos_core::canonical::hash_value;
-use aos_core::plan::OnError;
-use aos_core::template::{resolve, Scope};
+use aos_core::engine::{dispatch_input, step_input};
 use aos_core::trace::root_hash;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -61,18 +60,16 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
         let Some(step) = run.plan.step(step_id) else {
             return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, reexecuted, recorded);
         };
-        let template = match (&step.on_error, rec.fallback) {
-            (OnError::Fallback { input, .. }, true) => input,
-            _ => &step.input,
-        };
-        let scope = Scope { inputs: &run.inputs, outputs: &outputs, secrets: None };
-        // As the engine does: an unresolvable input is recorded as `{"__template_error": ...}`.
-        let input = resolve(template, &scope).unwrap_or_else(|e| json!({"__template_error": e.to_string()}));
+        // The engine's own resolution of the attempt's input.
+        let (input, secrets) = dispatch_input(step_input(run, step, rec.fallback, &outputs));
         let input_hash = hash_value(&input);
         if input_hash != rec.input_hash {
             return diverge(step_id, n, "input_mismatch", json!(rec.input), input, reexecuted, recorded);
         }
-        let replayable = worker.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
+        // An attempt stopped by the run's output limit depended on what other branches had
+        // returned by then (not only on its input): its recorded outcome is fed, not re-run.
+        let over_run_limit = rec.outcome.error().is_some_and(|e| e.code == "OUTPUT_LIMIT_EXCEEDED");
+        let replayable = !over_run_limit && worker.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
         let outcome = if replayable {
             reexecuted += 1;
             let task = StepTask {
@@ -87,6 +84,9 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
                 seed: run.seed,
                 logical_time_ms: run.created_at_ms,
                 cost_limit_usd: None,
+                v: crate::messages::STEP_TASK_VERSION,
+                secrets,
+                max_output_bytes: None,
             };
             let (outcome, _) = worker.run_skill(&task).await;
             let actual_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));

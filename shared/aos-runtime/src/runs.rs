@@ -35,6 +35,14 @@ pub enum Created {
     New,
     /// The idempotency key was used before: this is the earlier run's id.
     Existing(String),
+    /// The idempotency key was used before for a different request (another plan or inputs).
+    Mismatch(String),
+}
+
+/// What an idempotency key stands for: the plan and the inputs (canonical hash), so reusing a
+/// key for a different request is refused instead of silently answered with the earlier run.
+fn request_hash(run: &Run) -> String {
+    aos_core::canonical::hash_value(&json!({"plan": run.plan, "inputs": run.inputs}))
 }
 
 pub fn storage(e: StoreError) -> DomainError {
@@ -70,7 +78,7 @@ impl RunRepo {
         ];
         if let Some(key) = &run.idempotency_key {
             ops.push(WriteOp::Put {
-                item: Item::new(keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK, json!({"run_id": run.run_id}))
+                item: Item::new(keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK, json!({"run_id": run.run_id, "request_hash": request_hash(run)}))
                     .expiring_at(run.created_at_ms / 1000 + 7 * 24 * 3600),
                 condition: Condition::NotExists,
             });
@@ -80,8 +88,15 @@ impl RunRepo {
             Err(StoreError::TransactionCanceled { reasons }) if reasons.get(2) == Some(&Some(CancelReason::ConditionalCheckFailed)) => {
                 let key = run.idempotency_key.as_deref().unwrap_or_default();
                 let item = self.store.get(&keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK).await.map_err(storage)?;
-                let id = item.and_then(|i| i.data["run_id"].as_str().map(str::to_string));
-                id.map(Created::Existing).ok_or_else(|| DomainError::Conflict("idempotency key is being used concurrently; retry".into()))
+                let Some(data) = item.map(|i| i.data) else {
+                    return Err(DomainError::Conflict("idempotency key is being used concurrently; retry".into()));
+                };
+                let id = data["run_id"].as_str().map(str::to_string).ok_or_else(|| DomainError::Storage("idempotency record without a run id".into()))?;
+                // Records written before the hash existed match any request.
+                match data["request_hash"].as_str() {
+                    Some(hash) if hash != request_hash(run) => Ok(Created::Mismatch(id)),
+                    _ => Ok(Created::Existing(id)),
+                }
             }
             Err(e) => Err(storage(e)),
         }

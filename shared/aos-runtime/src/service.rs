@@ -131,6 +131,10 @@ impl Runtime {
     pub fn with_retention(ports: Ports, owner: String, single_process: bool, failure_retention_days: u32) -> Self {
         let runs = RunRepo::new(ports.store.clone());
         let failures = FailureLog::new(ports.store.clone(), failure_retention_days);
+        let limits = crate::worker::OutputLimits::from_env().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "output limits: using the defaults");
+            crate::worker::OutputLimits::default()
+        });
         let finished = Arc::new(crate::orchestrator::FinishedRuns::default());
         let orchestrator = Arc::new(Orchestrator {
             runs: runs.clone(),
@@ -139,6 +143,7 @@ impl Runtime {
             finished: finished.clone(),
             locks: Default::default(),
             failures: failures.clone(),
+            limits,
         });
         Self {
             long_poll: LongPoll::EMBEDDED,
@@ -155,6 +160,7 @@ impl Runtime {
                 owner,
                 single_process,
                 inline_orchestrator: single_process.then_some(orchestrator),
+                limits,
             },
             runs,
             ports,
@@ -163,8 +169,29 @@ impl Runtime {
     }
 
     pub async fn validate(&self, tenant: &str, plan: &Plan) -> Result<(), DomainError> {
+        if plan.steps.len() > aos_core::validate::MAX_STEPS {
+            // Refused before any other work (secret names, jq compilation).
+            return validate_plan(plan, &ValidationContext { skills: &self.ports.skills, secret_names: &HashSet::new(), check_condition: &|_| Ok(()) })
+                .map_err(DomainError::Invalid);
+        }
         let names: HashSet<String> = self.ports.secrets.names(tenant).await.map_err(storage)?.into_iter().collect();
-        let check = |expr: &str| aos_jq::compile(expr).map(|_| ()).map_err(|e| e.to_string());
+        // Conditions are compiled in the jq sandbox, all in one round trip: compiling is user code too.
+        let conditions: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| s.condition.clone())
+            .filter(|c| c.chars().count() <= aos_core::validate::MAX_CONDITION_CHARS)
+            .collect();
+        let compiled: HashMap<String, Result<(), String>> = if conditions.is_empty() {
+            HashMap::new()
+        } else {
+            let results = aos_jq::sandbox::check(&conditions).await;
+            if let Some(busy) = results.iter().find_map(|r| r.as_ref().err().filter(|e| matches!(e, aos_jq::JqError::Busy { .. }))) {
+                return Err(DomainError::Conflict(format!("conditions could not be compiled now ({}); retry", busy.message())));
+            }
+            conditions.into_iter().zip(results).map(|(c, r)| (c, r.map_err(|e| e.message().to_string()))).collect()
+        };
+        let check = |expr: &str| compiled.get(expr).cloned().unwrap_or(Ok(()));
         let cx = ValidationContext { skills: &self.ports.skills, secret_names: &names, check_condition: &check };
         validate_plan(plan, &cx).map_err(DomainError::Invalid)
     }
@@ -207,8 +234,13 @@ impl Runtime {
             cancel_requested: false,
             trace: Vec::new(),
             trace_root: None,
+            recoveries: 0,
         };
         match self.runs.create(&run).await? {
+            Created::Mismatch(id) => Err(DomainError::InvalidState {
+                code: "IDEMPOTENCY_MISMATCH",
+                message: format!("idempotency_key was already used for run {id} with a different plan or inputs; use a new key"),
+            }),
             Created::Existing(id) => {
                 let status = self.runs.get(tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
                 Ok(Submitted { run_id: id, status, created: false })

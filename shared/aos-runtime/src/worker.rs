@@ -14,7 +14,8 @@ use aos_core::outcome::{Category, Outcome, StepError};
 use aos_core::ports::{Condition, Queue, Secrets, StoreError};
 use aos_core::run::AttemptRecord;
 use aos_core::skill::{SideEffects, SkillContext, SkillRegistry};
-use aos_core::template::{resolve, secret_names, Scope};
+use aos_core::template::{fill_secrets, secret_names, Scope, SecretSlot};
+use crate::secret_mask::SecretMask;
 use aos_core::DomainError;
 use futures::FutureExt;
 use serde_json::{json, Value};
@@ -40,6 +41,38 @@ pub struct SkillWorker {
     /// (Lambda) it sends an `Advance` through the orchestrator queue. A crash between the two is
     /// covered by the startup sweep either way.
     pub inline_orchestrator: Option<Arc<crate::orchestrator::Orchestrator>>,
+    pub limits: OutputLimits,
+}
+
+/// Caps on what step attempts may return, so one run cannot fill the store or make its own view
+/// too large to read (`AOS_MAX_STEP_OUTPUT_BYTES`, `AOS_MAX_RUN_OUTPUT_BYTES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Bytes of one attempt's serialized outcome.
+    pub step_bytes: u64,
+    /// Bytes of all of a run's attempt outcomes together.
+    pub run_bytes: u64,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        Self { step_bytes: 1 << 20, run_bytes: 16 << 20 }
+    }
+}
+
+impl OutputLimits {
+    /// The defaults, overridden by `AOS_MAX_STEP_OUTPUT_BYTES` and `AOS_MAX_RUN_OUTPUT_BYTES`.
+    pub fn from_env() -> Result<Self, String> {
+        let mut limits = Self::default();
+        for (name, slot) in [("AOS_MAX_STEP_OUTPUT_BYTES", &mut limits.step_bytes), ("AOS_MAX_RUN_OUTPUT_BYTES", &mut limits.run_bytes)] {
+            if let Ok(text) = std::env::var(name) {
+                if !text.trim().is_empty() {
+                    *slot = text.trim().parse::<u64>().ok().filter(|n| *n >= 1024).ok_or_else(|| format!("{name} must be a number of bytes, at least 1024 (got `{text}`)"))?;
+                }
+            }
+        }
+        Ok(limits)
+    }
 }
 
 /// What became of a delivery.
@@ -76,7 +109,7 @@ impl SkillWorker {
                 return self.finish(task, record, Condition::VersionIs(version), false).await;
             }
             None if side_effects == SideEffects::Write => {
-                let lease = now_ms() + task.timeout_ms as i64 + LEASE_MARGIN_MS;
+                let lease = now_ms().saturating_add(i64::try_from(task.timeout_ms).unwrap_or(i64::MAX)).saturating_add(LEASE_MARGIN_MS);
                 let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
                 match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists, false).await {
                     Ok(v) => Condition::VersionIs(v),
@@ -124,6 +157,7 @@ impl SkillWorker {
     /// travels with the attempt to the engine (which decides retries by it) and the API.
     fn record(&self, task: &StepTask, outcome: Outcome, started: i64, duration_ms: u64, cost_usd: f64) -> AttemptRecord {
         let output_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
+        let output_bytes = serde_json::to_vec(&outcome).map(|b| b.len() as u64).unwrap_or(0);
         let failure = outcome.error().map(|e| classify_error(e, Some(&task.skill)));
         AttemptRecord {
             step_id: task.step_id.clone(),
@@ -139,6 +173,7 @@ impl SkillWorker {
             duration_ms,
             cost_usd,
             failure,
+            output_bytes,
         }
     }
 
@@ -151,16 +186,18 @@ impl SkillWorker {
         if let Some(msg) = task.input.get("__template_error").and_then(|v| v.as_str()) {
             return (Outcome::err(StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, msg)), 0.0);
         }
-        let secrets = match self.load_secrets(&task.tenant, &task.input).await {
+        let slots = match self.secret_slots(task).await {
+            Ok(slots) => slots,
+            Err(e) => return (Outcome::err(e), 0.0),
+        };
+        let secrets = match self.load_secrets(&task.tenant, &slots).await {
             Ok(s) => s,
             Err(e) => return (Outcome::err(e), 0.0),
         };
-        let empty = HashMap::new();
-        let scope = Scope { inputs: &Value::Null, outputs: &empty, secrets: Some(&secrets) };
-        let input = match resolve(&task.input, &scope) {
-            Ok(v) => v,
-            Err(e) => return (Outcome::err(StepError::new("SECRET_UNRESOLVED", Category::Auth, false, e.to_string())), 0.0),
-        };
+        let mut input = task.input.clone();
+        if let Err(e) = fill_secrets(&mut input, &slots, &secrets) {
+            return (Outcome::err(StepError::new("SECRET_UNRESOLVED", Category::Auth, false, e.to_string())), 0.0);
+        }
         let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms);
         let fut = AssertUnwindSafe(skill.execute(&ctx, input)).catch_unwind();
         let result = tokio::time::timeout(Duration::from_millis(task.timeout_ms.max(1)), fut).await;
@@ -179,12 +216,53 @@ impl SkillWorker {
                 _ => (Outcome::ok(out.output), out.cost_usd),
             },
         };
-        (redact(outcome, &secrets), cost)
+        let outcome = redact(outcome, &secrets);
+        (self.within_output_limit(task, outcome), cost)
     }
 
-    async fn load_secrets(&self, tenant: &str, input: &Value) -> Result<HashMap<String, String>, StepError> {
+    /// The outcome, or an `OUTPUT_LIMIT_EXCEEDED` failure in its place when it is larger than the
+    /// attempt may return.
+    fn within_output_limit(&self, task: &StepTask, outcome: Outcome) -> Outcome {
+        let limit = task.max_output_bytes.unwrap_or(self.limits.step_bytes).min(self.limits.step_bytes);
+        let bytes = serde_json::to_vec(&outcome).map(|b| b.len() as u64).unwrap_or(u64::MAX);
+        if bytes <= limit {
+            return outcome;
+        }
+        let whose = if limit < self.limits.step_bytes { "what is left of the run's output limit" } else { "the step output limit" };
+        Outcome::err(
+            StepError::new("OUTPUT_LIMIT_EXCEEDED", Category::Resource, false, format!("step `{}` returned {bytes} bytes, over {whose} ({limit} bytes)", task.step_id))
+                .with_details(json!({"output_bytes": bytes, "limit_bytes": limit})),
+        )
+    }
+
+    /// The strings of the input that take secrets. Version 2 tasks carry them, computed from the
+    /// plan's template. Version 1 tasks (queued by an earlier release) are scanned as that release
+    /// did, but only for secrets the step's own template names, so data cannot name others.
+    async fn secret_slots(&self, task: &StepTask) -> Result<Vec<SecretSlot>, StepError> {
+        if task.v >= 2 || secret_names(&task.input).is_empty() {
+            return Ok(task.secrets.clone());
+        }
+        let run = self.runs.get(&task.tenant, &task.run_id).await.map_err(|e| StepError::new("SECRET_BACKEND_ERROR", Category::Transient, true, format!("the run could not be read: {e}")))?;
+        let named: Vec<String> = run
+            .and_then(|(run, _)| run.plan.step(&task.step_id).cloned())
+            .map(|step| {
+                let template = match (&step.on_error, task.fallback) {
+                    (aos_core::OnError::Fallback { input, .. }, true) => input.clone(),
+                    _ => step.input.clone(),
+                };
+                secret_names(&template)
+            })
+            .unwrap_or_default();
+        Ok(legacy_slots(&task.input, &named))
+    }
+
+    async fn load_secrets(&self, tenant: &str, slots: &[SecretSlot]) -> Result<HashMap<String, String>, StepError> {
         let mut out = HashMap::new();
-        for name in secret_names(input) {
+        let mut names: Vec<&str> = slots.iter().flat_map(|s| s.names()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let name = name.to_string();
             match self.secrets.get(tenant, &name).await {
                 Ok(Some(v)) => {
                     out.insert(name, v);
@@ -197,16 +275,44 @@ impl SkillWorker {
     }
 }
 
-/// Replaces every secret value in the outcome with `[REDACTED]`, so records never hold them.
-fn redact(outcome: Outcome, secrets: &HashMap<String, String>) -> Outcome {
+/// Slots for a version-1 task: each string that references one of `named` (the step template's
+/// own secrets) is rebuilt with those references only.
+fn legacy_slots(input: &Value, named: &[String]) -> Vec<SecretSlot> {
+    let empty = HashMap::new();
+    let scope = Scope { inputs: &Value::Null, outputs: &empty, secrets: None };
+    let Ok(resolved) = aos_core::template::resolve_input(input, &scope) else { return Vec::new() };
+    resolved
+        .secrets
+        .into_iter()
+        .map(|mut slot| {
+            slot.parts = slot
+                .parts
+                .into_iter()
+                .map(|p| match p {
+                    aos_core::template::SlotPart::Secret(n) if !named.contains(&n) => aos_core::template::SlotPart::Text(format!("{{{{ secrets.{n} }}}}")),
+                    other => other,
+                })
+                .collect();
+            slot
+        })
+        .collect()
+}
+
+/// Masks every secret value the attempt used, in every common encoding, in the outcome (output,
+/// error message and details), so records never hold them.
+fn redact(mut outcome: Outcome, secrets: &HashMap<String, String>) -> Outcome {
     if secrets.is_empty() {
         return outcome;
     }
-    let Ok(mut text) = serde_json::to_string(&outcome) else { return outcome };
-    for value in secrets.values().filter(|v| v.len() >= 3) {
-        let encoded = serde_json::to_string(value).unwrap_or_default();
-        let inner = encoded.trim_matches('"');
-        text = text.replace(inner, "[REDACTED]");
+    let mask = SecretMask::new(secrets.values().map(String::as_str));
+    match &mut outcome {
+        Outcome::Ok { output, .. } => mask.mask_value(output),
+        Outcome::Err { error, .. } => {
+            if let Some(m) = mask.mask_str(&error.message) {
+                error.message = m;
+            }
+            mask.mask_value(&mut error.details);
+        }
     }
-    serde_json::from_str(&text).unwrap_or(outcome)
+    outcome
 }

@@ -21,7 +21,11 @@ pub fn spec(default_timeout_ms: u64) -> SkillSpec {
             so the runtime never executes it twice for one attempt. Replay never repeats any http_call, a GET included. \
             Non-GET requests carry an Idempotency-Key header (the attempt's key) unless the input sets one. Loopback, \
             private, link-local (cloud metadata), CGNAT, multicast and reserved addresses are refused after DNS resolution \
-            and on every redirect (at most 5) unless the deployment allows the host."
+            and on every redirect (at most 5) unless the deployment allows the host. A redirect within the origin keeps \
+            the request's headers; one to another origin (scheme, host or port) keeps only Accept, Accept-Language, \
+            User-Agent and, when the body goes along (307/308), Content-Type, so credentials in any header (Authorization, \
+            Cookie, X-Api-Key, ...) never leave the origin the plan named. No Referer is sent. 303, and 301/302 after a \
+            POST, continue as GET without the body."
             .into(),
         input_schema: json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -59,6 +63,7 @@ pub fn spec(default_timeout_ms: u64) -> SkillSpec {
         determinism: Determinism::NonDeterministic,
         cost_model: CostModel { usd_per_call: 0.0, latency_ms_p50: 200, latency_ms_p95: 2_000 },
         default_timeout_ms,
+        secret_fields: ["/url", "/headers", "/query", "/body"].map(String::from).to_vec(),
         failure_modes: vec![
             mode("SKILL_INPUT_INVALID", Category::Validation, false, "The input does not match the schema (unknown field, bad method, header or query value)."),
             mode("HTTP_INVALID_URL", Category::Validation, false, "The URL does not parse, has no host, or is not http/https."),

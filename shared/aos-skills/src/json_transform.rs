@@ -1,22 +1,23 @@
-//! `json_transform`: runs a jq program over JSON. Pure and deterministic, so replay re-runs it;
-//! compiled programs are cached because one plan step runs the same expression many times.
+//! `json_transform`: runs a jq program over JSON. Pure and deterministic, so replay re-runs it.
+//! The program is user code: it runs in aos-jq's sandbox (a worker process with memory, stack
+//! and time limits, killed at the step's deadline), which also caches compiled programs.
 
 use crate::budget::ctx_budget;
 use crate::mode;
 use aos_core::outcome::{Category, StepError};
 use aos_core::skill::{input_error, CostModel, Determinism, SideEffects, Skill, SkillContext, SkillOutput, SkillSpec};
-use aos_jq::{JqError, Limits, Program, ProgramCache};
+use aos_jq::sandbox::{self, EvalLimits};
+use aos_jq::JqError;
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 const USD_PER_CALL: f64 = 0.000_001;
-const CACHE_CAPACITY: usize = 1024;
+/// The sandbox needs a deadline; this one applies when the context sets no time limit.
+const UNLIMITED_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct JsonTransform {
     spec: SkillSpec,
-    cache: Arc<ProgramCache>,
 }
 
 impl Default for JsonTransform {
@@ -27,7 +28,7 @@ impl Default for JsonTransform {
 
 impl JsonTransform {
     pub fn new() -> Self {
-        Self { spec: spec(), cache: Arc::new(ProgramCache::new(CACHE_CAPACITY)) }
+        Self { spec: spec() }
     }
 }
 
@@ -39,9 +40,9 @@ impl Skill for JsonTransform {
 
     async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError> {
         let (data, expr) = parse_input(input)?;
-        let program = self.cache.get_or_compile(&expr).map_err(|e| jq_error(&expr, e))?;
-        let limits = Limits { deadline: ctx_budget(ctx).map(|b| Instant::now() + b), ..Limits::default() };
-        let outputs = run(program, data, limits).await.map_err(|e| jq_error(&expr, e))?;
+        // SkillContext carries no tenant yet, so runs are not capped per owner (`owner: None`).
+        let limits = EvalLimits::new(ctx_budget(ctx).unwrap_or(UNLIMITED_STEP_TIMEOUT));
+        let outputs = sandbox::run(&expr, &data, &limits).await.map_err(|e| jq_error(&expr, e))?;
         let output = match outputs.len() {
             0 => Value::Null,
             1 => outputs.into_iter().next().unwrap_or(Value::Null),
@@ -49,16 +50,6 @@ impl Skill for JsonTransform {
         };
         Ok(SkillOutput { output, cost_usd: USD_PER_CALL })
     }
-}
-
-/// Runs on the jq pool: a heavy program must not stall the async workers, and the step's timeout
-/// can fire while it computes.
-async fn run(program: Program, data: Value, limits: Limits) -> Result<Vec<Value>, JqError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    aos_jq::pool::execute(move || {
-        let _ = tx.send(program.run_with_limits(data, &limits));
-    });
-    rx.await.unwrap_or_else(|_| Err(JqError::Runtime { message: "jq task was dropped".into(), value: None }))
 }
 
 fn parse_input(input: Value) -> Result<(Value, String), StepError> {
@@ -104,10 +95,17 @@ fn jq_error(expr: &str, e: JqError) -> StepError {
             StepError::new("JQ_RUNTIME_ERROR", Category::Validation, false, format!("jq program failed: {message}"))
                 .with_details(json!({"expr": expr, "error_value": value}))
         }
-        JqError::Limit { message } => {
+        JqError::Limit { kind, message } => {
             StepError::new("JQ_LIMIT_EXCEEDED", Category::Resource, false, format!("jq program stopped: {message}"))
-                .with_details(json!({"expr": expr}))
+                .with_details(json!({"expr": expr, "limit": kind.as_str()}))
         }
+        JqError::Busy { message } => StepError::new(
+            "JQ_SANDBOX_BUSY",
+            Category::Transient,
+            true,
+            format!("jq program could not start: {message}"),
+        )
+        .with_details(json!({"expr": expr})),
     }
 }
 
@@ -138,11 +136,13 @@ pub fn spec() -> SkillSpec {
         determinism: Determinism::Deterministic,
         cost_model: CostModel { usd_per_call: USD_PER_CALL, latency_ms_p50: 1, latency_ms_p95: 5 },
         default_timeout_ms: 5_000,
+        secret_fields: Vec::new(),
         failure_modes: vec![
             mode("SKILL_INPUT_INVALID", Category::Validation, false, "The input is not {data, expr} with a non-empty string expr."),
             mode("JQ_COMPILE_ERROR", Category::Validation, false, "expr is not a valid jq program; details give line and column."),
             mode("JQ_RUNTIME_ERROR", Category::Validation, false, "The program failed on this data (type error, error(...), halt)."),
-            mode("JQ_LIMIT_EXCEEDED", Category::Resource, false, "The program yielded over 100000 results, nested its output over 512 levels, or ran past the step's deadline."),
+            mode("JQ_LIMIT_EXCEEDED", Category::Resource, false, "The program ran past the step's deadline, ran out of memory (256 MiB by default) or stack (recursion too deep), yielded over 100000 results or over 1 MiB of JSON, or nested an output over 127 levels; details.limit is time, memory, stack, outputs, output_size, depth, input_size or crash."),
+            mode("JQ_SANDBOX_BUSY", Category::Transient, true, "No jq sandbox worker became free before the step's deadline (other programs hold them); retry later."),
         ],
     }
 }

@@ -202,3 +202,87 @@ async fn bad_input_is_rejected() {
         assert!(!err.retryable);
     }
 }
+
+/// A server answering `/r/{status}?to=<url>` with that redirect status to `to`, for any method.
+async fn redirector() -> std::net::SocketAddr {
+    use axum::extract::{Path, Query};
+    use axum::http::{header, StatusCode};
+    use std::collections::HashMap;
+    let app = axum::Router::new().route(
+        "/r/{status}",
+        axum::routing::any(|Path(status): Path<u16>, Query(q): Query<HashMap<String, String>>| async move {
+            let status = StatusCode::from_u16(status).expect("status");
+            (status, [(header::LOCATION, q.get("to").cloned().unwrap_or_default())])
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn credential_headers() -> serde_json::Value {
+    json!({
+        "X-Api-Key": "secret-key",
+        "Authorization": "Bearer secret-token",
+        "Cookie": "session=secret",
+        "X-Custom": "custom",
+        "Accept": "application/json",
+        "Accept-Language": "en"
+    })
+}
+
+#[tokio::test]
+async fn a_redirect_within_the_origin_keeps_the_headers() {
+    let server = start().await;
+    let skill = HttpCall::new(&config(&["127.0.0.1"]));
+    let input = json!({"url": server.url("/redirect?token=secret-in-query"), "query": {"to": "/echo"}, "headers": credential_headers()});
+    let echo = call(&skill, input).await.expect("followed")["body"].clone();
+    let h = &echo["headers"];
+    assert_eq!(h["x-api-key"], "secret-key", "{echo}");
+    assert_eq!(h["authorization"], "Bearer secret-token");
+    assert_eq!(h["cookie"], "session=secret");
+    assert_eq!(h["x-custom"], "custom");
+    assert!(h.get("referer").is_none(), "no Referer, even within the origin: {echo}");
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_carries_no_credentials() {
+    let target = start().await;
+    let first = redirector().await;
+    assert_ne!(first.port(), target.port(), "another port is another origin");
+    let skill = HttpCall::new(&config(&["127.0.0.1"]));
+    for (status, method, body_kept) in [(302, "GET", false), (307, "GET", false), (303, "POST", false), (307, "POST", true), (308, "PUT", true)] {
+        let url = format!("http://{first}/r/{status}?token=secret-in-query");
+        let mut input = json!({"method": method, "url": url, "query": {"to": target.url("/echo")}, "headers": credential_headers()});
+        if method != "GET" {
+            input["body"] = json!({"k": 1});
+        }
+        let echo = call(&skill, input).await.unwrap_or_else(|e| panic!("{status} {method}: {e:?}"))["body"].clone();
+        let h = &echo["headers"];
+        for name in ["x-api-key", "authorization", "cookie", "referer", "x-custom"] {
+            assert!(h.get(name).is_none(), "{status} {method}: `{name}` crossed origins: {echo}");
+        }
+        assert_eq!((h["accept"].as_str(), h["accept-language"].as_str()), (Some("application/json"), Some("en")), "{status} {method}: safe headers are kept");
+        assert!(!echo.to_string().contains("secret"), "{status} {method}: {echo}");
+        if body_kept {
+            assert_eq!((echo["method"].as_str(), echo["body"].as_str()), (Some(method), Some(r#"{"k":1}"#)), "{echo}");
+            assert_eq!(h["content-type"], "application/json");
+            assert_eq!(h["idempotency-key"], "run1/step1/1", "the attempt's own key, for the new origin to deduplicate");
+        } else {
+            assert_eq!((echo["method"].as_str(), echo["body"].as_str()), (Some("GET"), Some("")), "{status} {method}: {echo}");
+            assert!(h.get("content-type").is_none(), "{echo}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_redirect_target_is_checked_by_the_guard() {
+    let first = redirector().await;
+    let skill = HttpCall::new(&config(&["127.0.0.1"]));
+    // Allowed: the first hop's literal. Not allowed: where it redirects.
+    let err = call(&skill, json!({"url": format!("http://{first}/r/302"), "query": {"to": "http://169.254.169.254/latest/meta-data/"}}))
+        .await
+        .expect_err("blocked");
+    assert_eq!((err.code.as_str(), err.category), ("HTTP_BLOCKED_ADDRESS", Category::Security), "{err:?}");
+}

@@ -32,6 +32,20 @@ pub enum Durability {
     Relaxed,
 }
 
+/// What [`EmbeddedDb::open_with`] checks before serving a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OpenCheck {
+    /// `PRAGMA quick_check`: every page is read once and its b-tree structure checked, so a
+    /// damaged file is refused at start instead of failing requests later. It costs one read of
+    /// the file: measured on a 326 MB database of 10 000 five-step runs, 0.15 s from the page
+    /// cache and 4.4 s from a cold cache on a slow (~75 MB/s) disk.
+    #[default]
+    Quick,
+    /// No check: for a database so large that reading it whole at every start is too slow.
+    /// Damage then shows at run time, as `StoreError::Corrupt` on the requests that meet it.
+    Skip,
+}
+
 /// The shared database handle: owns the writer thread, the reaper thread and the read pool.
 /// Dropping the last handle drains queued writes, stops both threads and checkpoints the WAL.
 pub struct EmbeddedDb {
@@ -52,10 +66,28 @@ impl std::fmt::Debug for EmbeddedDb {
 impl EmbeddedDb {
     /// Opens (creating if needed) the database file at `path`. One process should own a file at
     /// a time: the queue's in-flight state lives in this process's memory.
+    ///
+    /// The file (and the WAL and shared-memory files SQLite creates beside it, which take its
+    /// mode) is readable by the owner only: it holds secrets and key hashes. A damaged file is
+    /// refused (`StoreError::Corrupt`, with what to do) rather than served: see [`OpenCheck`].
     pub fn open(path: &Path, durability: Durability) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(path, durability, OpenCheck::Quick)
+    }
+
+    /// [`open`](Self::open), choosing whether the file's structure is checked first.
+    pub fn open_with(path: &Path, durability: Durability, check: OpenCheck) -> Result<Arc<Self>, StoreError> {
         let fsync = durability == Durability::Fsync;
+        create_private(path)?;
         let conn = Connection::open(path).map_err(db_err)?;
-        schema::init_writer(&conn, fsync)?;
+        let checked = schema::init_writer(&conn, fsync).and_then(|()| match check {
+            OpenCheck::Quick => schema::quick_check(&conn),
+            OpenCheck::Skip => Ok(()),
+        });
+        if let Err(StoreError::Corrupt(findings)) = checked {
+            return Err(StoreError::Corrupt(corrupt_message(path, &findings)));
+        }
+        checked?;
+        restrict(path);
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
         let writer = thread::Builder::new()
             .name("aos-store-writer".into())
@@ -209,6 +241,55 @@ impl Drop for EmbeddedDb {
             }
         }
     }
+}
+
+/// What to tell whoever starts a server over a damaged file.
+fn corrupt_message(path: &Path, findings: &str) -> String {
+    let p = path.display();
+    format!(
+        "the database file {p} is damaged and was not opened (SQLite: {findings}). Stop every process using it, then restore \
+         {p} from a backup, or salvage what is readable: `sqlite3 {p} .recover | sqlite3 {p}.recovered` and, after checking \
+         it, move {p}.recovered to {p} (removing {p}-wal and {p}-shm)"
+    )
+}
+
+/// Creates the database file, if it does not exist, with mode 0600 before SQLite opens it:
+/// SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::Backend(format!("cannot create {}: {e}", path.display()))),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Owner-only modes for a database made by an earlier version (or another tool) with wider ones.
+fn restrict(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = PathBuf::from(file);
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    tracing::warn!(file = %file.display(), error = %e, "could not make the database file private");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn writer_gone() -> StoreError {

@@ -15,7 +15,7 @@ mod store_ops;
 mod store_query;
 mod writer;
 
-pub use db::{Durability, EmbeddedDb};
+pub use db::{Durability, EmbeddedDb, OpenCheck};
 pub use queue::EmbeddedQueue;
 pub use secrets::EmbeddedSecrets;
 pub use store::EmbeddedStore;

@@ -150,7 +150,7 @@ pub(crate) fn increment(conn: &Connection, pk: &str, sk: &str, field: &str, delt
         write_row(conn, &row, 1)?;
         return Ok(delta);
     };
-    let mut doc: Value = serde_json::from_str(&data).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let mut doc: Value = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("item ({pk}, {sk}) has data that is not JSON: {e}")))?;
     let Value::Object(map) = &mut doc else {
         return Err(StoreError::Backend(format!("cannot increment {field}: the item's data is not an object")));
     };

@@ -33,7 +33,7 @@ impl RawItem {
     }
 
     fn into_item(self) -> Result<Item, StoreError> {
-        let data = serde_json::from_str(&self.data).map_err(|e| StoreError::Backend(format!("corrupt item data: {e}")))?;
+        let data = serde_json::from_str(&self.data).map_err(|e| StoreError::Corrupt(format!("item ({}, {}) has data that is not JSON: {e}", self.pk, self.sk)))?;
         let gsi1 = match (self.gsi1pk, self.gsi1sk) {
             (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
             _ => None,

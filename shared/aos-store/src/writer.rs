@@ -11,8 +11,17 @@ use tokio::sync::oneshot;
 /// Most requests per group: bounds how long the first request of a group waits for the others.
 const MAX_GROUP: usize = 256;
 
+/// A SQLite failure as a store error: damage (`SQLITE_CORRUPT`, `SQLITE_NOTADB`, a column that
+/// does not decode) is `Corrupt`, which no retry fixes; everything else is `Backend`.
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    let damaged = matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase))
+        || matches!(e, rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::Utf8Error(_));
+    if damaged {
+        StoreError::Corrupt(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
 }
 
 /// A write request as the writer thread sees it, whatever its result type.

@@ -10,10 +10,6 @@ use std::time::{Duration, SystemTime};
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 5;
 
-#[derive(Debug, thiserror::Error)]
-#[error("more than {MAX_REDIRECTS} redirects")]
-pub struct TooManyRedirects;
-
 pub fn rejected(r: &Rejected) -> StepError {
     match r {
         Rejected::Blocked { host, addr, reason } => StepError::new("HTTP_BLOCKED_ADDRESS", Category::Security, false, r.to_string())
@@ -33,9 +29,6 @@ pub fn transport(err: &reqwest::Error, target: &str) -> StepError {
         }
         if let Some(d) = cause.downcast_ref::<DnsFailure>() {
             return StepError::new("HTTP_DNS_ERROR", Category::Transient, true, d.to_string()).with_details(details);
-        }
-        if cause.downcast_ref::<TooManyRedirects>().is_some() {
-            return too_many_redirects(target, details);
         }
     }
     let (code, category, retryable, what) = if err.is_timeout() {
@@ -73,7 +66,7 @@ pub fn body_too_large(target: &str, limit: u64) -> StepError {
     .with_details(json!({"url": target, "max_response_bytes": limit}))
 }
 
-fn too_many_redirects(target: &str, details: Value) -> StepError {
+pub fn too_many_redirects(target: &str, details: Value) -> StepError {
     StepError::new(
         "HTTP_TOO_MANY_REDIRECTS",
         Category::Permanent,

@@ -3,6 +3,7 @@
 
 mod classify;
 pub mod guard;
+pub mod redirect;
 mod request;
 mod response;
 
@@ -47,22 +48,15 @@ impl HttpCall {
 
     fn client(&self) -> &Result<Client, String> {
         self.client.get_or_init(|| {
-            let redirect_guard = self.guard.clone();
-            // Redirect targets are checked like the first URL; named hosts again at resolution.
-            let policy = reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() > classify::MAX_REDIRECTS {
-                    return attempt.error(classify::TooManyRedirects);
-                }
-                match redirect_guard.check_url(attempt.url()) {
-                    Ok(()) => attempt.follow(),
-                    Err(rejected) => attempt.error(rejected),
-                }
-            });
             Client::builder()
                 // A proxy would resolve names itself, out of the guard's sight.
                 .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver::new(self.guard.clone())))
-                .redirect(policy)
+                // Redirects are followed by `exchange`, which checks each target and decides
+                // which headers go along (see `redirect`).
+                .redirect(reqwest::redirect::Policy::none())
+                // The previous URL, query string included, never goes to the next host.
+                .referer(false)
                 .user_agent(concat!("aos/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| e.to_string())
@@ -76,8 +70,24 @@ impl HttpCall {
         limits.into_iter().flatten().min().unwrap_or(Duration::from_millis(self.default_timeout_ms))
     }
 
-    async fn exchange(&self, request: reqwest::RequestBuilder, target: &str) -> Result<SkillOutput, StepError> {
-        let mut resp = request.send().await.map_err(|e| classify::transport(&e, target))?;
+    /// Sends the request and follows redirects (at most `MAX_REDIRECTS`), checking each target
+    /// with the guard before connecting and stripping what must not cross origins.
+    async fn exchange(&self, client: &Client, mut req: redirect::Outgoing, target: &str) -> Result<SkillOutput, StepError> {
+        let mut hops = 0;
+        let mut resp = loop {
+            let mut builder = client.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
+            if let Some(body) = &req.body {
+                builder = builder.body(body.clone());
+            }
+            let resp = builder.send().await.map_err(|e| classify::transport(&e, target))?;
+            let Some(next) = redirect::target(&resp) else { break resp };
+            hops += 1;
+            if hops > classify::MAX_REDIRECTS {
+                return Err(classify::too_many_redirects(target, json!({"url": target, "redirects": hops - 1})));
+            }
+            self.guard.check_url(&next).map_err(|r| classify::rejected(&r))?;
+            req = req.redirected(resp.status(), next);
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
         let json = response::is_json(&headers);
@@ -143,7 +153,7 @@ impl Skill for HttpCall {
         let target = guard::redact(&req.url);
         let budget = self.budget(ctx, req.timeout_ms);
         let mut headers = req.headers;
-        if req.method != Method::GET && !headers.contains_key(IDEMPOTENCY_KEY) {
+        let idempotency_key = if req.method != Method::GET {
             let key = HeaderValue::from_str(&ctx.idempotency_key).map_err(|_| {
                 StepError::new(
                     "SKILL_INPUT_INVALID",
@@ -152,26 +162,31 @@ impl Skill for HttpCall {
                     "the idempotency key is not a valid header value",
                 )
             })?;
-            headers.insert(IDEMPOTENCY_KEY, key);
-        }
-        let mut builder = client.request(req.method, req.url);
-        match req.body {
+            if !headers.contains_key(IDEMPOTENCY_KEY) {
+                headers.insert(IDEMPOTENCY_KEY, key.clone());
+            }
+            Some(key)
+        } else {
+            None
+        };
+        let body = match req.body {
             Some(request::Body::Text(text)) => {
                 if !headers.contains_key(reqwest::header::CONTENT_TYPE) {
                     headers
                         .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                 }
-                builder = builder.body(text);
+                Some(text.into_bytes())
             }
             Some(request::Body::Json(bytes)) => {
                 if !headers.contains_key(reqwest::header::CONTENT_TYPE) {
                     headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 }
-                builder = builder.body(bytes);
+                Some(bytes)
             }
-            None => {}
-        }
-        match tokio::time::timeout(budget, self.exchange(builder.headers(headers), &target)).await {
+            None => None,
+        };
+        let outgoing = redirect::Outgoing { method: req.method, url: req.url, headers, body, idempotency_key };
+        match tokio::time::timeout(budget, self.exchange(client, outgoing, &target)).await {
             Ok(result) => result,
             Err(_) => Err(classify::timeout(&target, budget)),
         }
