@@ -432,6 +432,10 @@ mod listener {
     /// other write. Hyper's answer is a lone head (`HTTP/1.1 400|414|431 ...`, `content-length: 0`);
     /// every answer of the application to those statuses has a JSON body, so none is mistaken.
     pub fn enveloped(head: &[u8]) -> Option<Vec<u8>> {
+        // Cheap refusals first: this sees every write of every response.
+        if head.len() > 512 || !head.starts_with(b"HTTP/1.1 4") {
+            return None;
+        }
         let text = std::str::from_utf8(head).ok()?;
         let (code, message) = match text.get(..13)? {
             "HTTP/1.1 400 " => ("INVALID_REQUEST", "the request line or a header could not be parsed"),

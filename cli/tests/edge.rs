@@ -183,6 +183,8 @@ async fn numbers_that_would_overflow_answer_400_naming_the_parameter() {
         (format!("/api/v1/audit?to={min}"), "to"),
         (format!("/api/v1/audit?from={min}"), "from"),
         (format!("/api/v1/audit?from={max}"), "from"),
+        ("/api/v1/audit?from=2&to=1".to_string(), "from"),
+        ("/api/v1/failures?from=2&to=1".to_string(), "from"),
         ("/api/v1/audit?limit=18446744073709551616".to_string(), "limit"),
         ("/api/v1/failures?limit=-1".to_string(), "limit"),
     ];

@@ -166,6 +166,9 @@ async fn list_audit(State(s): State<AppState>, auth: Auth<need::AuditRead>, ApiQ
     check_time("to", q.to)?;
     let to = q.to.unwrap_or_else(now_ms);
     let from = q.from.unwrap_or_else(|| to.saturating_sub(30 * 86_400_000).max(0));
+    if from > to {
+        return Err(ApiError::bad_request("INVALID_QUERY", "from must not be after to", "from"));
+    }
     let (events, next_cursor) = s.rt.audit.list(auth.tenant(), from, to, q.action, limit, q.cursor).await?;
     Ok(Json(AuditList { events, next_cursor }))
 }

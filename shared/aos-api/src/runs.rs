@@ -52,8 +52,10 @@ pub struct ListRunsQuery {
     /// Only runs in this status.
     pub status: Option<RunStatus>,
     /// Only runs created at or after this time (ms since the epoch).
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub created_after: Option<i64>,
     /// Only runs created at or before this time (ms since the epoch).
+    #[param(minimum = 0, maximum = 9999999999999i64)]
     pub created_before: Option<i64>,
     /// Page size, 1..=200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -110,6 +112,8 @@ async fn list_runs(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiQue
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
     }
+    crate::extract::check_time("created_after", q.created_after)?;
+    crate::extract::check_time("created_before", q.created_before)?;
     let filter = RunFilter { status: q.status, created_after_ms: q.created_after, created_before_ms: q.created_before };
     let (runs, next) = s.rt.list(auth.tenant(), &filter, limit, q.cursor).await?;
     Ok(Json(RunList { runs: runs.into_iter().map(RunSummary::from).collect(), next_cursor: next }))

@@ -246,6 +246,11 @@ async fn errors_round_trip() {
     let out = sandbox::run("{z: 1, a: 2} | keys_unsorted, (4 / 2)", &Value::Null, &limits(10.0)).await;
     assert_eq!(out, Ok(vec![json!(["z", "a"]), json!(2)]));
     assert_eq!(sandbox::run("empty", &Value::Null, &limits(10.0)).await, Ok(vec![]));
+
+    // Extreme timeouts: none left is a time limit at once; an unrepresentable one still works.
+    let err = sandbox::run("1", &Value::Null, &EvalLimits::new(Duration::ZERO)).await.expect_err("no time");
+    assert_eq!(err.limit_kind(), Some(LimitKind::Time), "{err:?}");
+    assert_eq!(sandbox::run("1", &Value::Null, &EvalLimits::new(Duration::MAX)).await, Ok(vec![json!(1)]));
 }
 
 #[tokio::test]
@@ -425,6 +430,13 @@ async fn workers_are_confined() {
     let rest = &stat[stat.rfind(')').expect(")") + 2..];
     // Field 19 of stat is the nice value; `rest` starts at field 3.
     assert_eq!(rest.split_whitespace().nth(16), Some("10"), "{stat}");
+    let mut fds: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd")
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, [0, 1, 2], "only the protocol's pipes and stderr are open");
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
     assert_eq!(cwd, std::path::Path::new("/"));
 }

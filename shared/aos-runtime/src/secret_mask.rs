@@ -41,6 +41,10 @@ impl SecretMask {
             caseless.push(percent(secret.as_bytes(), false));
             caseless.push(percent(secret.as_bytes(), true));
             caseless.push(percent_all(secret.as_bytes()));
+            // As a URL serializer writes it into each part of a URL (WHATWG URL sets).
+            for set in [URL_FRAGMENT, URL_QUERY, URL_SPECIAL_QUERY, URL_PATH, URL_USERINFO, URL_FORM] {
+                caseless.push(percent_set(secret.as_bytes(), set));
+            }
             caseless.push(hex::encode(secret.as_bytes()));
             for offset in 0..3 {
                 for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
@@ -121,6 +125,29 @@ fn percent(bytes: &[u8], form: bool) -> String {
     out
 }
 
+/// The characters (beside C0 controls and non-ASCII bytes) that the WHATWG URL standard's
+/// percent-encode sets encode, cumulatively: what a URL parser leaves of a secret in a URL.
+const URL_FRAGMENT: &[u8] = b" \"<>`";
+const URL_QUERY: &[u8] = b" \"#<>";
+const URL_SPECIAL_QUERY: &[u8] = b" \"#<>'";
+const URL_PATH: &[u8] = b" \"#<>?`{}";
+const URL_USERINFO: &[u8] = b" \"#<>?`{}/:;=@[\\]^|";
+/// application/x-www-form-urlencoded as `url::form_urlencoded` writes it, with `%20` for spaces
+/// (the `+` form is [`percent`] with `form`).
+const URL_FORM: &[u8] = b" !\"#$%&'()+,/:;<=>?@[\\]^`{|}~";
+
+fn percent_set(bytes: &[u8], set: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if b < 0x20 || b >= 0x7f || set.contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
 fn percent_all(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("%{b:02X}")).collect()
 }
@@ -142,7 +169,7 @@ mod tests {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE};
     use serde_json::json;
 
-    const SECRET: &str = "s3cr3t/Value+with spaces&?=";
+    const SECRET: &str = "s3cr3t/Value+with spaces&?=\"'%\\`{}";
 
     #[test]
     fn every_encoding_of_a_secret_is_masked() {
@@ -157,6 +184,9 @@ mod tests {
             percent(SECRET.as_bytes(), true),
             percent_all(SECRET.as_bytes()),
             hex::encode(SECRET),
+            percent_set(SECRET.as_bytes(), URL_SPECIAL_QUERY),
+            percent_set(SECRET.as_bytes(), URL_PATH),
+            percent_set(SECRET.as_bytes(), URL_USERINFO),
             hex::encode_upper(SECRET),
             STANDARD.encode(SECRET),
             URL_SAFE.encode(SECRET),

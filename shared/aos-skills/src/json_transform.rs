@@ -114,9 +114,10 @@ pub fn spec() -> SkillSpec {
     SkillSpec {
         id: "json_transform".into(),
         version: "1.0.0".into(),
-        description: "Runs a jq program (jq standard library; `env`, `now` and local-time filters are unavailable) over \
-            `data`. The output is the program's single result, an array of all results when it yields several, or null \
-            when it yields none. Pure and deterministic."
+        description: "Runs a jq program (jq standard library; `env`, `now`, local-time filters, `input`, `debug` and \
+            `stderr` are unavailable) over `data`, in a sandboxed worker process with time, memory and output limits. \
+            The output is the program's single result, an array of all results when it yields several, or null when \
+            it yields none. Pure and deterministic."
             .into(),
         input_schema: json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -144,5 +145,50 @@ pub fn spec() -> SkillSpec {
             mode("JQ_LIMIT_EXCEEDED", Category::Resource, false, "The program ran past the step's deadline, ran out of memory (256 MiB by default) or stack (recursion too deep), yielded over 100000 results or over 1 MiB of JSON, or nested an output over 127 levels; details.limit is time, memory, stack, outputs, output_size, depth, input_size or crash."),
             mode("JQ_SANDBOX_BUSY", Category::Transient, true, "No jq sandbox worker became free before the step's deadline (other programs hold them); retry later."),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aos_jq::LimitKind;
+
+    async fn run(expr: &str, data: Value, timeout_ms: u64) -> Result<Value, StepError> {
+        let ctx = SkillContext::new("run1", "step1", 1, 7, 0, timeout_ms);
+        JsonTransform::new().execute(&ctx, json!({"data": data, "expr": expr})).await.map(|o| o.output)
+    }
+
+    #[tokio::test]
+    async fn a_runaway_program_stops_at_the_step_deadline() {
+        let started = std::time::Instant::now();
+        let err = run("last(range(1e15))", Value::Null, 500).await.expect_err("endless");
+        assert_eq!((err.code.as_str(), err.category, err.retryable), ("JQ_LIMIT_EXCEEDED", Category::Resource, false));
+        assert_eq!(err.details["limit"], "time");
+        assert!(err.message.contains("time limit"), "{}", err.message);
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        // The sandbox serves the next step.
+        assert_eq!(run(".a + 1", json!({"a": 1}), 5_000).await.expect("ok"), json!(2));
+    }
+
+    #[tokio::test]
+    async fn limits_name_their_kind() {
+        let err = run("[range(3000000)]", Value::Null, 30_000).await.expect_err("over 1 MiB");
+        assert_eq!(err.details["limit"], "output_size");
+        let err = run("def f($n): if $n == 0 then 0 else f($n - 1) + 1 end; f(1000000)", Value::Null, 30_000)
+            .await
+            .expect_err("too deep");
+        assert_eq!(err.details["limit"], "stack");
+    }
+
+    #[test]
+    fn sandbox_errors_map_to_codes() {
+        let busy = jq_error(".", JqError::Busy { message: "all 4 jq sandbox workers stayed busy".into() });
+        assert_eq!((busy.code.as_str(), busy.category, busy.retryable), ("JQ_SANDBOX_BUSY", Category::Transient, true));
+        let memory = jq_error(".", JqError::Limit { kind: LimitKind::Memory, message: "out of memory".into() });
+        assert_eq!((memory.code.as_str(), memory.retryable), ("JQ_LIMIT_EXCEEDED", false));
+        assert_eq!(memory.details["limit"], "memory");
+        let spec = spec();
+        let codes: Vec<&str> = spec.failure_modes.iter().map(|m| m.code.as_str()).collect();
+        assert!(codes.contains(&"JQ_SANDBOX_BUSY") && codes.contains(&"JQ_LIMIT_EXCEEDED"), "{codes:?}");
     }
 }

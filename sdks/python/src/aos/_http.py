@@ -270,8 +270,7 @@ ProgressCallback = Callable[[ProgressEvent], Any]
 class ProgressTracker:
     """Compares successive views of a run and reports each change once."""
 
-    def __init__(self, callback: Optional[ProgressCallback]) -> None:
-        self._callback = callback
+    def __init__(self) -> None:
         self._steps: Dict[str, Tuple[str, int]] = {}
         self._run_status: Optional[str] = None
 
@@ -306,9 +305,6 @@ class ProgressTracker:
                 )
             )
             self._run_status = run.status
-        if self._callback is not None:
-            for e in events:
-                self._callback(e)
         return events
 
 

@@ -1,8 +1,12 @@
 """The asynchronous client: the same operations as :class:`aos.Client`, awaited."""
 
+# The source of client.py: scripts/generate_sync_client.py makes the sync client from this file.
+# After changing it, run `python scripts/generate_sync_client.py` in sdks/python
+# (tests/test_generated.py fails while client.py is stale). What does not follow from `async`,
+# `await` and the names (sleeping, awaiting a progress callback) goes through aos._primitives.
+
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Generic, List, Mapping, Optional, TypeVar
 
@@ -19,6 +23,7 @@ from ._http import (
     retry_delay,
     wait_chunk_ms,
 )
+from ._primitives import async_notify, async_sleep
 from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
 from .models import (
     ApiKeyRecord,
@@ -60,8 +65,9 @@ ItemT = TypeVar("ItemT")
 
 
 class AsyncPager(Generic[PageT, ItemT]):
-    """The items of a cursor-paginated listing, across pages: ``async for item in pager``, or
-    ``async for page in pager.pages()``. Each iteration starts from the first page."""
+    """The items of a cursor-paginated listing, across pages. Iterate it (``async for``) for the items, or call
+    :meth:`pages` for the pages. Each iteration starts from the first page; ``max_items`` stops
+    after that many items."""
 
     def __init__(
         self,
@@ -87,7 +93,7 @@ class AsyncPager(Generic[PageT, ItemT]):
                 raise AosError("the API returned the same cursor twice", code="PAGINATION_STUCK")
             cursor = nxt
 
-    async def _iterate(self) -> AsyncIterator[ItemT]:
+    async def __aiter__(self) -> AsyncIterator[ItemT]:
         count = 0
         async for page in self.pages():
             for item in self._items(page):
@@ -98,15 +104,13 @@ class AsyncPager(Generic[PageT, ItemT]):
             if self._max_items is not None and count >= self._max_items:
                 return
 
-    def __aiter__(self) -> AsyncIterator[ItemT]:
-        return self._iterate()
-
     async def to_list(self) -> List[ItemT]:
         return [item async for item in self]
 
 
 class AsyncRunPager(AsyncPager[RunList, RunSummary]):
-    """The runs of a listing, across pages: ``async for run in client.runs.list(): ...``."""
+    """The runs of a listing, across pages. Iterate it (``async for``) for :class:`RunSummary` items, or call
+    :meth:`pages` for the :class:`RunList` pages. Each iteration starts from the first page."""
 
     def __init__(self, runs: "AsyncRuns", params: Dict[str, Any], max_items: Optional[int]) -> None:
         super().__init__(
@@ -118,8 +122,9 @@ class AsyncRunPager(AsyncPager[RunList, RunSummary]):
 
 
 class AsyncFailurePager(AsyncPager[FailureList, FailureRecord]):
-    """The failure records of a listing, newest first, across pages:
-    ``async for record in client.failures.list(): ...``."""
+    """The failure records of a listing, newest first, across pages. Iterate it (``async for``) for
+    :class:`FailureRecord` items, or call :meth:`pages` for the :class:`FailureList` pages (a page
+    may be short, even empty, and still be followed by another)."""
 
     def __init__(self, failures: "AsyncFailures", params: Dict[str, Any], max_items: Optional[int]) -> None:
         super().__init__(
@@ -131,17 +136,17 @@ class AsyncFailurePager(AsyncPager[FailureList, FailureRecord]):
 
 
 class AsyncAuditPager(AsyncPager[AuditList, AuditEvent]):
-    """The events of the audit log, newest first, across pages:
-    ``async for event in client.audit.list(): ...``. Without ``to_ms``, each iteration fixes the
-    end of the range at the time it starts."""
+    """The events of the audit log, newest first, across pages. Iterate it (``async for``) for :class:`AuditEvent`
+    items, or call :meth:`pages` for the :class:`AuditList` pages. Without ``to_ms``, each
+    iteration fixes the end of the range at the time it starts, so that its pages agree."""
 
     def __init__(self, audit: "AsyncAudit", params: Dict[str, Any], max_items: Optional[int]) -> None:
         pinned: Dict[str, Any] = {}
 
-        def fetch(cursor: Optional[str]) -> Awaitable[AuditList]:
+        async def fetch(cursor: Optional[str]) -> AuditList:
             if cursor is None:
                 pinned["to_ms"] = params.get("to_ms") if params.get("to_ms") is not None else int(time.time() * 1000)
-            return audit.list_page(cursor=cursor, **{**params, "to_ms": pinned["to_ms"]})
+            return await audit.list_page(cursor=cursor, **{**params, "to_ms": pinned["to_ms"]})
 
         super().__init__(fetch, lambda page: page.events, lambda page: page.next_cursor, max_items)
 
@@ -152,7 +157,7 @@ class _Resource:
 
 
 class AsyncRuns(_Resource):
-    """``client.runs`` of :class:`AsyncClient`."""
+    """``client.runs``: submit, read, list, wait for, cancel, replay and verify runs."""
 
     async def submit(
         self,
@@ -164,6 +169,11 @@ class AsyncRuns(_Resource):
         idempotency_key: Optional[str] = None,
         seed: Optional[int] = None,
     ) -> Submitted:
+        """Start a run of an inline ``plan`` or a saved ``workflow`` (``POST /api/v1/runs``).
+
+        A submission with an ``idempotency_key`` is retried on 429, 503 and 409
+        ``CONCURRENT_UPDATE``; without one it is not.
+        """
         return await self._client._execute(
             _ops.submit_run(
                 plan, workflow=workflow, version=version, inputs=inputs, idempotency_key=idempotency_key, seed=seed
@@ -171,6 +181,8 @@ class AsyncRuns(_Resource):
         )
 
     async def get(self, run_id: str, *, wait_ms: Optional[int] = None) -> RunView:
+        """A run's whole execution context (``GET /api/v1/runs/{id}``). ``wait_ms`` (at most
+        30000) long-polls: the answer comes when the run finishes or the time is up."""
         return await self._client._execute(_ops.get_run(run_id, wait_ms))
 
     def list(
@@ -182,6 +194,8 @@ class AsyncRuns(_Resource):
         limit: Optional[int] = None,
         max_items: Optional[int] = None,
     ) -> AsyncRunPager:
+        """Runs, newest first, across every page (``GET /api/v1/runs``). ``limit`` is the page
+        size (1-200, else ``ValueError``); ``max_items`` stops after that many runs."""
         _ops.check_limit(limit)
         params = {"status": status, "created_after": created_after, "created_before": created_before, "limit": limit}
         return AsyncRunPager(self, params, max_items)
@@ -195,6 +209,7 @@ class AsyncRuns(_Resource):
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> RunList:
+        """One page of runs; pass its ``next_cursor`` as ``cursor`` for the next."""
         return await self._client._execute(
             _ops.list_runs(
                 status=status, created_after=created_after, created_before=created_before, limit=limit, cursor=cursor
@@ -202,9 +217,14 @@ class AsyncRuns(_Resource):
         )
 
     async def cancel(self, run_id: str) -> CancelResult:
+        """Cancel an unfinished run. :class:`~aos.errors.ConflictError` with code
+        ``RUN_ALREADY_FINISHED`` when it has finished (``CONCURRENT_UPDATE`` when it changed too fast
+        to cancel: nothing happened, try again; a cancel is not retried automatically)."""
         return await self._client._execute(_ops.cancel_run(run_id))
 
     async def replay(self, run_id: str) -> ReplayReport:
+        """Replay a finished run on the server and report parity. :class:`~aos.errors.ConflictError`
+        with code ``RUN_NOT_FINISHED`` when the run has not finished."""
         return await self._client._execute(_ops.replay_run(run_id))
 
     async def wait(
@@ -216,10 +236,19 @@ class AsyncRuns(_Resource):
         poll_interval: float = 0.25,
         raise_on_failure: bool = False,
     ) -> RunView:
-        """See :meth:`aos.client.Runs.wait`. ``on_progress`` may be a plain function or return an
-        awaitable, which is awaited."""
+        """Wait until the run finishes, long-polling ``GET /api/v1/runs/{id}?wait_ms=``.
+
+        ``on_progress`` is called with a :class:`~aos.ProgressEvent` for every change of a step's
+        status or attempt and of the run's status. The API's long poll answers only when the run
+        finishes, so with a callback the run is read every ``poll_interval`` seconds (changes that
+        come and go between two reads are not seen); without one each request waits up to 30 s.
+        Raises :class:`~aos.errors.WaitTimeoutError`
+        after ``timeout`` seconds (``None``: no limit) and, with ``raise_on_failure``,
+        :class:`~aos.errors.RunFailedError` when the run finished without succeeding.
+        ``on_progress`` may also return an awaitable (a coroutine or a future), which is awaited.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        tracker = ProgressTracker(None)
+        tracker = ProgressTracker()
         first = True
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -228,10 +257,7 @@ class AsyncRuns(_Resource):
             first = False
             run = await self.get(run_id, wait_ms=wait_ms or None)
             for event in tracker.update(run):
-                if on_progress is not None:
-                    result = on_progress(event)
-                    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                        await result
+                await async_notify(on_progress, event)
             if run.finished:
                 if raise_on_failure and not run.succeeded:
                     raise RunFailedError(run)
@@ -253,6 +279,7 @@ class AsyncRuns(_Resource):
         poll_interval: float = 0.25,
         raise_on_failure: bool = False,
     ) -> RunView:
+        """:meth:`submit`, then :meth:`wait`."""
         submitted = await self.submit(
             plan, workflow=workflow, version=version, inputs=inputs, idempotency_key=idempotency_key, seed=seed
         )
@@ -265,6 +292,11 @@ class AsyncRuns(_Resource):
         )
 
     async def verify(self, run_id: str, *, wait: Optional[float] = None) -> VerifyReport:
+        """Recompute a finished run's trace root locally and compare it with the server's.
+
+        Reads the run (waiting up to ``wait`` seconds for it to finish) and checks it with
+        :func:`aos.trace.verify_run` on the exact JSON the API returned.
+        """
         if wait:
             await self.wait(run_id, wait)
         data = await self._client._execute(_ops.get_run_raw(run_id))
@@ -272,39 +304,56 @@ class AsyncRuns(_Resource):
 
 
 class AsyncSkills(_Resource):
+    """``client.skills``."""
+
     async def list(self) -> List[SkillSpec]:
+        """Every skill of the deployment, sorted by id."""
         return await self._client._execute(_ops.list_skills())
 
     async def get(self, skill_id: str) -> SkillSpec:
+        """One skill's self-description."""
         return await self._client._execute(_ops.get_skill(skill_id))
 
 
 class AsyncWorkflows(_Resource):
+    """``client.workflows``."""
+
     async def create(self, name: str, plan: PlanLike) -> Workflow:
+        """Save ``plan`` as the next version of the workflow ``name``."""
         return await self._client._execute(_ops.create_workflow(name, plan))
 
     async def list(self) -> List[Workflow]:
+        """Every version of every workflow, by name then version."""
         return await self._client._execute(_ops.list_workflows())
 
     async def get(self, name: str, *, version: Optional[int] = None) -> Workflow:
+        """One version of a workflow (the latest by default)."""
         return await self._client._execute(_ops.get_workflow(name, version))
 
 
 class AsyncSecrets(_Resource):
+    """``client.secrets``. Values are write-only."""
+
     async def put(self, name: str, value: str) -> None:
+        """Create or replace a secret."""
         await self._client._execute(_ops.put_secret(name, value))
 
     async def list(self) -> List[str]:
+        """The names of the tenant's secrets, sorted."""
         return await self._client._execute(_ops.list_secrets())
 
 
 class AsyncCatalog(_Resource):
-    """``client.catalog`` of :class:`AsyncClient`; see :class:`aos.client.Catalog`."""
+    """``client.catalog``: the failure catalog, and classifying a failure with it."""
 
     async def list(self) -> CatalogView:
+        """The catalog in force (``GET /api/v1/catalog``): its ``version``, ``digest`` and
+        ``entries``. Iterating the answer yields the entries."""
         return await self._client._execute(_ops.get_catalog())
 
     async def get(self, code: str) -> CatalogEntry:
+        """One entry by its code, e.g. ``HTTP_NOT_FOUND``. :class:`~aos.errors.NotFoundError` for
+        an unknown code."""
         return await self._client._execute(_ops.get_catalog_entry(code))
 
     async def match(
@@ -314,13 +363,21 @@ class AsyncCatalog(_Resource):
         skill: Optional[str] = None,
         http_status: Optional[int] = None,
     ) -> MatchResponse:
-        return await self._client._execute(
-            _ops.match_failure(message, code=code, skill=skill, http_status=http_status)
-        )
+        """Classify a failure (``POST /api/v1/catalog/match``): the entry it matches, how sure the
+        match is, and what to do about it. ``code`` is the error code (``HTTP_503``), ``skill`` the
+        skill that failed (it only enters the signature), ``http_status`` 100 to 599 (else
+        ``ValueError``). Nothing is recorded, so the request is retried like a read."""
+        return await self._client._execute(_ops.match_failure(message, code=code, skill=skill, http_status=http_status))
 
 
 class AsyncFailures(_Resource):
-    """``client.failures`` of :class:`AsyncClient`; see :class:`aos.client.Failures`."""
+    """``client.failures``: the tenant's recorded failures and their statistics.
+
+    Times are ms since the epoch. ``code`` is an error code (``HTTP_503``) or a catalog entry code
+    (``HTTP_SERVICE_UNAVAILABLE``); ``category``, ``skill`` and ``kind`` (``attempt``, ``step``,
+    ``run``, ``rejected``) filter too. A range spans at most 366 days; bad parameters are
+    :class:`~aos.errors.BadRequestError` (``INVALID_QUERY``, naming the parameter in ``field``).
+    """
 
     def list(
         self,
@@ -336,6 +393,14 @@ class AsyncFailures(_Resource):
         limit: Optional[int] = None,
         max_items: Optional[int] = None,
     ) -> AsyncFailurePager:
+        """Failure records, newest first, across every page (``GET /api/v1/failures``).
+
+        ``to_ms`` defaults to now and ``from_ms`` to seven days before ``to_ms``; without ``to_ms``
+        each page's request takes "now" afresh, so pass it to pin the range of a long iteration.
+        ``matched`` keeps the failures the catalog matched (or, false, did not); ``recovered`` those
+        whose recovery succeeded (or, false, all others). ``limit`` is the page size (1-200, else
+        ``ValueError``); ``max_items`` stops after that many records.
+        """
         _ops.check_limit(limit)
         params = {
             "from_ms": from_ms,
@@ -364,6 +429,9 @@ class AsyncFailures(_Resource):
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> FailureList:
+        """One page of failure records; pass its ``next_cursor`` as ``cursor``, with the same other
+        parameters, for the next. :class:`~aos.errors.ValidationError` ``INVALID_CURSOR`` for a
+        cursor that is not valid."""
         return await self._client._execute(
             _ops.list_failures(
                 from_ms=from_ms,
@@ -390,6 +458,11 @@ class AsyncFailures(_Resource):
         skill: Optional[str] = None,
         kind: Optional[FailureKind] = None,
     ) -> FailureStats:
+        """Statistics of the tenant's failures (``GET /api/v1/failures/stats``): totals, match rate,
+        counts by kind, code, catalog entry, category and skill, recovery success per mode, and a
+        time series. ``to_ms`` defaults to now, ``from_ms`` to 24 hours before; ``bucket_ms`` (at
+        least 1, at most 1000 buckets in the range) defaults to an hour, or a thousandth of a longer
+        range."""
         return await self._client._execute(
             _ops.get_failure_stats(
                 from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms, code=code, category=category, skill=skill, kind=kind
@@ -410,23 +483,40 @@ class AsyncFailures(_Resource):
 
 
 class AsyncKeys(_Resource):
-    """``client.keys`` of :class:`AsyncClient` (see :class:`aos.client.Keys`)."""
+    """``client.keys``: the tenant's API keys (the ``keys:manage`` permission: admins only; other
+    roles get :class:`~aos.errors.PermissionDeniedError`)."""
 
     async def create(self, name: str, role: Role, expires_in_days: Optional[int] = None) -> CreatedKey:
+        """Create a key for ``role`` in the caller's tenant. ``name`` (1 to 64 printable
+        characters) says what it is for; ``expires_in_days`` (1 to 3650, else ``ValueError``)
+        makes it expire. The answer's ``key`` is the secret, shown this once; ``record`` describes
+        it. Not retried (a repetition would create a second key)."""
         return await self._client._execute(_ops.create_key(name, role, expires_in_days))
 
     async def list(self) -> List[ApiKeyRecord]:
+        """Every key of the tenant, newest first, revoked and expired ones included (never their
+        secrets)."""
         return await self._client._execute(_ops.list_keys())
 
     async def revoke(self, key_id: str) -> ApiKeyRecord:
+        """Revoke a key: it stops working at once (:class:`~aos.errors.AuthenticationError`) and
+        stays listed with ``revoked_at_ms``. Revoking it again changes nothing;
+        :class:`~aos.errors.NotFoundError` for an unknown key."""
         return await self._client._execute(_ops.revoke_key(key_id))
 
     async def rotate(self, key_id: str) -> CreatedKey:
+        """Replace a key with a new one of the same role, name and expiry, and revoke the old one.
+        :class:`~aos.errors.ConflictError` ``KEY_INACTIVE`` when the key is already revoked or
+        expired."""
         return await self._client._execute(_ops.rotate_key(key_id))
 
 
 class AsyncAudit(_Resource):
-    """``client.audit`` of :class:`AsyncClient` (see :class:`aos.client.Audit`)."""
+    """``client.audit``: the tenant's audit log (the ``audit:read`` permission: admins only): key
+    creations, rotations and revocations, permission denials, logins and rate-limit refusals.
+
+    Times are ms since the epoch; ``to_ms`` defaults to now and ``from_ms`` to 30 days before it.
+    """
 
     def list(
         self,
@@ -437,7 +527,9 @@ class AsyncAudit(_Resource):
         limit: Optional[int] = None,
         max_items: Optional[int] = None,
     ) -> AsyncAuditPager:
-        """Audit events, newest first, across every page: ``async for event in ...``."""
+        """Audit events, newest first, across every page. ``action`` keeps one kind of event;
+        ``limit`` is the page size (1-500, else ``ValueError``); ``max_items`` stops after that
+        many events."""
         _ops.check_audit_limit(limit)
         params = {"from_ms": from_ms, "to_ms": to_ms, "action": action, "limit": limit}
         return AsyncAuditPager(self, params, max_items)
@@ -451,14 +543,36 @@ class AsyncAudit(_Resource):
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> AuditList:
+        """One page of audit events, newest first; pass its ``next_cursor`` as ``cursor``, with the
+        same other parameters, for the next. :class:`~aos.errors.ValidationError` ``INVALID_QUERY``
+        (field ``from``) when ``from_ms`` is after ``to_ms``, ``INVALID_CURSOR`` for a cursor that
+        is not valid."""
         return await self._client._execute(
             _ops.list_audit(from_ms=from_ms, to_ms=to_ms, action=action, limit=limit, cursor=cursor)
         )
 
 
 class AsyncClient:
-    """An asynchronous AOS client; the arguments are those of :class:`aos.Client`
-    (``http_client`` is an ``httpx.AsyncClient``)."""
+    """An asynchronous AOS client.
+
+    Args:
+        base_url: the API's base URL; default ``$AOS_URL``, else ``http://127.0.0.1:8080``.
+        api_key: an AOS API key (``aos_...``), sent as a bearer token; default ``$AOS_API_KEY`` (or
+            ``$AOS_TOKEN``).
+        token: an OpenID Connect token from the deployment's identity provider (a JWT; the API
+            takes the tenant and role from its claims), in place of ``api_key``. Both are sent the
+            same way; give one of them.
+        timeout: seconds per request (long polls get their wait on top).
+        max_retries: retries of a request answered 429, 503 or 409 ``CONCURRENT_UPDATE`` (only
+            requests that are safe to repeat: reads, ``PUT``, replay, simulation, and submissions
+            with an idempotency key).
+        max_retry_delay: the longest single wait between retries; a ``Retry-After`` asking for
+            more is not waited for and the error is raised.
+        backoff_base, backoff_max: exponential backoff (with jitter) when there is no
+            ``Retry-After``.
+        headers: extra headers for every request.
+        http_client: an ``httpx.AsyncClient`` to use (the caller closes it).
+    """
 
     def __init__(
         self,
@@ -513,21 +627,32 @@ class AsyncClient:
         if self._owns_http:
             await self._http.aclose()
 
+    # ---- operations outside a resource
+
     async def simulate(self, plan: PlanLike) -> Simulation:
+        """Validate a plan and estimate its cost, latency and risk without running it."""
         return await self._execute(_ops.simulate_plan(plan))
 
     async def health(self) -> Health:
+        """``GET /healthz``: ``Health(status="ok")`` when the server is up. Needs no key."""
         return await self._execute(_ops.health())
 
     async def openapi(self) -> Dict[str, Any]:
+        """The server's OpenAPI document. Needs no key."""
         return await self._execute(_ops.openapi())
 
     async def metrics(self) -> str:
-        """See :meth:`aos.Client.metrics`."""
+        """``GET /metrics``: the deployment's metrics in the Prometheus text format, as text
+        (``aos serve``'s process counters, or on AWS the totals of every function). Needs a key
+        whose role has ``MetricsRead`` (admin, operator, machine; else
+        :class:`~aos.errors.PermissionDeniedError`); :class:`~aos.errors.NotFoundError` from an API
+        function that serves no metrics."""
         return await self._execute(_ops.get_metrics())
 
     async def whoami(self) -> WhoAmI:
-        """Same as :meth:`aos.Client.whoami`."""
+        """``GET /api/v1/whoami``: the caller as the API sees it: tenant, role, kind (``api_key``
+        or ``user``), id, name, expiry and the permissions (OpenAPI scopes) the role holds. Every
+        role may call it."""
         return await self._execute(_ops.whoami())
 
     async def wait_for_run(
@@ -539,12 +664,16 @@ class AsyncClient:
         poll_interval: float = 0.25,
         raise_on_failure: bool = False,
     ) -> RunView:
+        """Same as :meth:`AsyncRuns.wait`."""
         return await self.runs.wait(
             run_id, timeout, on_progress=on_progress, poll_interval=poll_interval, raise_on_failure=raise_on_failure
         )
 
     async def verify_run(self, run_id: str, *, wait: Optional[float] = None) -> VerifyReport:
+        """Same as :meth:`AsyncRuns.verify`."""
         return await self.runs.verify(run_id, wait=wait)
+
+    # ---- transport
 
     async def _execute(self, call: Call[T]) -> T:
         retry = 0
@@ -570,5 +699,5 @@ class AsyncClient:
             if delay is None:
                 raise error
             await response.aclose()
-            await asyncio.sleep(delay)
+            await async_sleep(delay)
             retry += 1

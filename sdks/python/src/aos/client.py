@@ -1,3 +1,7 @@
+# GENERATED from async_client.py by scripts/generate_sync_client.py: do not edit. Change
+# async_client.py (or the generator's rules) and regenerate, in sdks/python, with
+#     python scripts/generate_sync_client.py
+# tests/test_generated.py fails while this file is stale.
 """The synchronous client."""
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ._http import (
     retry_delay,
     wait_chunk_ms,
 )
+from ._primitives import notify, sleep
 from .errors import APIConnectionError, APITimeoutError, AosError, RunFailedError, WaitTimeoutError
 from .models import (
     ApiKeyRecord,
@@ -99,7 +104,7 @@ class Pager(Generic[PageT, ItemT]):
                 return
 
     def to_list(self) -> List[ItemT]:
-        return list(self)
+        return [item for item in self]
 
 
 class RunPager(Pager[RunList, RunSummary]):
@@ -241,7 +246,7 @@ class Runs(_Resource):
         :class:`~aos.errors.RunFailedError` when the run finished without succeeding.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        tracker = ProgressTracker(on_progress)
+        tracker = ProgressTracker()
         first = True
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -249,7 +254,8 @@ class Runs(_Resource):
             wait_ms = 0 if first and on_progress is not None else wait_chunk_ms(remaining, on_progress is not None, poll_interval)
             first = False
             run = self.get(run_id, wait_ms=wait_ms or None)
-            tracker.update(run)
+            for event in tracker.update(run):
+                notify(on_progress, event)
             if run.finished:
                 if raise_on_failure and not run.succeeded:
                     raise RunFailedError(run)
@@ -691,5 +697,5 @@ class Client:
             if delay is None:
                 raise error
             response.close()
-            time.sleep(delay)
+            sleep(delay)
             retry += 1

@@ -7,20 +7,23 @@
 //!
 //! **Workers.** A worker is the current executable re-executed (`/proc/self/exe`: the `aos`
 //! binary, a Lambda's `bootstrap`, a test binary) with `AOS_JQ_WORKER` in an otherwise empty
-//! environment (the server's holds credentials). A `#[ctor]` in this module runs before `main` in
-//! every binary that links aos-jq; in a worker it serves requests and `_exit`s, so the host's
-//! `main` (or test harness) never runs. On start a worker sets `PR_SET_PDEATHSIG` (SIGKILL) and
-//! checks that its parent is still the server, sets `PR_SET_NO_NEW_PRIVS`, RLIMIT_DATA (the memory
-//! cap plus the evaluation stack and 32 MiB for the runtime), RLIMIT_FSIZE 0, RLIMIT_CORE 0,
-//! RLIMIT_NOFILE 16 and nice 10 (the server's own threads win the CPU), then evaluates on one
-//! thread with a 64 MiB stack: legitimate recursion thousands of levels deep works, deeper
-//! recursion overflows that stack and kills only the worker. Compiled programs are cached in the
-//! worker by source.
+//! environment (the server's holds credentials; only `LD_LIBRARY_PATH` is passed on, and
+//! `MIMALLOC_ARENA_RESERVE` is kept small for binaries whose allocator is mimalloc), in its own
+//! process group (a terminal's Ctrl-C reaches only the server) and in `/`. A `#[ctor]` in this
+//! module runs before `main` in every binary that links aos-jq; in a worker it serves requests and
+//! `_exit`s, so the host's `main` (or test harness) never runs. On start a worker sets
+//! `PR_SET_PDEATHSIG` (SIGKILL) and checks that its parent is still the server, sets
+//! `PR_SET_NO_NEW_PRIVS`, RLIMIT_DATA (the memory cap plus the evaluation stack and 32 MiB for the
+//! runtime), RLIMIT_FSIZE 0, RLIMIT_CORE 0, RLIMIT_NOFILE 16 and nice 10 (the server's own threads
+//! win the CPU), then evaluates on one thread with a 64 MiB stack: legitimate recursion thousands
+//! of levels deep works, deeper recursion overflows that stack and kills only the worker.
+//! Compiled programs are cached in the worker by source.
 //!
 //! **Protocol.** Length-prefixed frames over the worker's stdin and stdout, one request at a
-//! time (see `protocol.rs`). The worker enforces the output caps while it serializes (a 200 MB
-//! value is refused, never shipped), and refuses outputs nested deeper than 128 levels (what
-//! serde_json parses).
+//! time (see `protocol.rs`); both sides cap the frames they accept. The worker enforces the output
+//! caps while it serializes (a 200 MB value is refused, never shipped), and refuses outputs nested
+//! deeper than 127 levels (serde_json, which parses the reply, goes no deeper). [`truthy`] stops
+//! at the first output and sends back one bit; [`check`] compiles a batch in one round trip.
 //!
 //! **Pool.** At most `AOS_JQ_WORKERS` workers (default: twice the cores, 2 to 16), started on
 //! demand and reused; a dead or killed one is replaced by the next request, and one idle for five

@@ -130,7 +130,9 @@ impl Pool {
         timeout: Duration,
         owner: Option<&str>,
     ) -> Exchanged {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add (Duration::MAX) means "a year": the deadline must be an Instant.
+        let now = Instant::now();
+        let deadline = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(365 * 86_400));
         let slot = match self.acquire(owner, deadline).await {
             Ok(slot) => slot,
             Err(e) => return Exchanged::failed(e),
@@ -373,6 +375,16 @@ impl Worker {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// SIGKILLs the worker's whole process group (a worker never starts processes, but a binary
+    /// whose worker entry was lost would run its `main`, which might). Only while the worker is
+    /// unreaped: until then its pid, the group's id, cannot be reused.
+    fn kill(&mut self) {
+        if self.alive() {
+            unsafe { libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+    }
+
     /// Runs one job. Returns what came back and whether the worker is still usable.
     fn exchange(&mut self, job: &Job, memory_mb: u64) -> (Exchanged, bool) {
         let mut replies = Vec::with_capacity(job.replies);
@@ -418,7 +430,7 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        let _ = self.child.kill();
+        self.kill();
         let status = self.child.wait().ok();
         self.drain_stderr();
         let tail = String::from_utf8_lossy(&self.tail).into_owned();
@@ -545,7 +557,7 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         // A no-op once the worker was reaped (std does not signal a reaped child).
-        let _ = self.child.kill();
+        self.kill();
         let _ = self.child.wait();
     }
 }

@@ -99,6 +99,9 @@ fn confine(memory_mb: u64) -> std::io::Result<()> {
         check(unsafe { libc::setrlimit(resource, &l) })
     }
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+    // Only the protocol's pipes and stderr stay open: a descriptor the server leaked without
+    // close-on-exec is closed (best effort: close_range needs Linux 5.9).
+    unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
     let data = memory_mb.saturating_mul(1 << 20).saturating_add(EVAL_STACK_BYTES as u64).saturating_add(RUNTIME_SLACK_BYTES);
     limit(libc::RLIMIT_DATA, data)?;
     limit(libc::RLIMIT_FSIZE, 0)?;
