@@ -116,6 +116,10 @@ def setup(ctx: Ctx) -> None:
         "AOS_AGGREGATE_EVERY": "off",
         "AOS_LOG": "info",
         "HOSTILE_ENV_MARKER": env_marker,
+        # The jq sandbox sized for the suite: 16 workers (one tenant holds at most 8), each capped
+        # at 128 MiB, so a wave of 8 hostile runs has a worker each on this 2-core machine.
+        "AOS_JQ_WORKERS": "16",
+        "AOS_JQ_MEMORY_MB": "128",
     }
     for k in ("AOS_API_KEY", "AOS_URL", "AOS_DATA_DIR", "AOS_PORT", "AOS_HOST", "AOS_EXTRA_TENANTS"):
         os.environ.pop(k, None)

@@ -161,9 +161,9 @@ def test_bad_input_names_the_field(admin: aos.Client) -> None:
     assert "admin" in bad_role.value.message, "the message lists the roles"
     with pytest.raises(ValueError, match="expires_in_days"):
         admin.keys.create("ok", "viewer", expires_in_days=0)
-    with pytest.raises(aos.ValidationError) as bad_range:
+    with pytest.raises(aos.BadRequestError) as bad_range:
         admin.audit.list_page(from_ms=now_ms(), to_ms=now_ms() - 60_000)
-    assert (bad_range.value.code, bad_range.value.field) == ("INVALID_QUERY", "from")
+    assert (bad_range.value.status, bad_range.value.code, bad_range.value.field) == (400, "INVALID_QUERY", "from")
     with pytest.raises(aos.ValidationError) as bad_cursor:
         admin.audit.list_page(cursor="not-a-cursor")
     assert (bad_cursor.value.code, bad_cursor.value.field) == ("INVALID_CURSOR", "cursor")

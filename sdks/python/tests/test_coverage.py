@@ -138,7 +138,7 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
             recovered=False, kind="attempt", limit=10, cursor="c",
         ),
         "get_failure_stats": _ops.get_failure_stats(
-            from_ms=1, to_ms=2, bucket_ms=1, code="HTTP_503", category="TRANSIENT", skill="http_call", kind="run"
+            from_ms=1, to_ms=2, bucket_ms=1000, code="HTTP_503", category="TRANSIENT", skill="http_call", kind="run"
         ),
         "list_failure_candidates": _ops.list_failure_candidates(limit=10, cursor="c"),
         "aggregate_failures": _ops.aggregate_failures(days=7, low_confidence=0.75),

@@ -973,7 +973,7 @@ describe("access: whoami, keys, audit", () => {
     assert.throws(() => client.audit.listPage({ limit: 501 }), RangeError);
     await assert.rejects(
       client.audit.listPage({ from: Date.now(), to: Date.now() - 60_000 }),
-      (e: unknown) => e instanceof ValidationError && e.code === "INVALID_QUERY" && e.field === "from",
+      (e: unknown) => e instanceof BadRequestError && e.status === 400 && e.code === "INVALID_QUERY" && e.field === "from",
     );
     await assert.rejects(
       client.audit.listPage({ cursor: "not-a-cursor" }),

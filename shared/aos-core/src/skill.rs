@@ -97,6 +97,9 @@ pub struct SkillContext {
     pub timeout_ms: u64,
     /// A stable idempotency key for side effects of this attempt (`run/step/attempt`).
     pub idempotency_key: String,
+    /// The run's tenant, for sharing resources fairly between tenants (e.g. the jq sandbox's
+    /// workers); empty when the caller has none. Not an input: it must not change an output.
+    pub tenant: String,
     rng: Mutex<SeededRng>,
 }
 
@@ -110,8 +113,15 @@ impl SkillContext {
             logical_time_ms,
             timeout_ms,
             idempotency_key: format!("{run_id}/{step_id}/{attempt}"),
+            tenant: String::new(),
             rng: Mutex::new(SeededRng::derive(seed, step_id, attempt, "skill")),
         }
+    }
+
+    /// The context for a run of `tenant`.
+    pub fn for_tenant(mut self, tenant: &str) -> Self {
+        self.tenant = tenant.to_string();
+        self
     }
 
     /// The next value of this attempt's seeded generator.

@@ -198,7 +198,7 @@ impl SkillWorker {
         if let Err(e) = fill_secrets(&mut input, &slots, &secrets) {
             return (Outcome::err(StepError::new("SECRET_UNRESOLVED", Category::Auth, false, e.to_string())), 0.0);
         }
-        let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms);
+        let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms).for_tenant(&task.tenant);
         let fut = AssertUnwindSafe(skill.execute(&ctx, input)).catch_unwind();
         let result = tokio::time::timeout(Duration::from_millis(task.timeout_ms.max(1)), fut).await;
         let (outcome, cost) = match result {

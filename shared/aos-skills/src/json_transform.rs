@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const USD_PER_CALL: f64 = 0.000_001;
+/// The longest program a step may run (characters).
+pub const MAX_EXPR_CHARS: usize = 16_384;
 /// The sandbox needs a deadline; this one applies when the context sets no time limit.
 const UNLIMITED_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -40,8 +42,15 @@ impl Skill for JsonTransform {
 
     async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError> {
         let (data, expr) = parse_input(input)?;
-        // SkillContext carries no tenant yet, so runs are not capped per owner (`owner: None`).
-        let limits = EvalLimits::new(ctx_budget(ctx).unwrap_or(UNLIMITED_STEP_TIMEOUT));
+        // One tenant's programs hold at most half of the sandbox's workers at once.
+        // The program's time limit ends before the step's own timeout, so a runaway program is
+        // reported as the limit it is (not retried), not as a transient STEP_TIMEOUT.
+        let budget = ctx_budget(ctx).unwrap_or(UNLIMITED_STEP_TIMEOUT);
+        let margin = (budget / 5).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut limits = EvalLimits::new(budget.saturating_sub(margin));
+        if !ctx.tenant.is_empty() {
+            limits = limits.with_owner(ctx.tenant.as_str());
+        }
         let outputs = sandbox::run(&expr, &data, &limits).await.map_err(|e| jq_error(&expr, e))?;
         let output = match outputs.len() {
             0 => Value::Null,
@@ -61,6 +70,9 @@ fn parse_input(input: Value) -> Result<(Value, String), StepError> {
     }
     let data = fields.remove("data").ok_or_else(|| input_error("json_transform input is missing `data`"))?;
     match fields.remove("expr") {
+        Some(Value::String(expr)) if expr.chars().count() > MAX_EXPR_CHARS => {
+            Err(input_error(format!("json_transform `expr` has more than {MAX_EXPR_CHARS} characters")))
+        }
         Some(Value::String(expr)) if !expr.trim().is_empty() => Ok((data, expr)),
         Some(Value::String(_)) => Err(input_error("json_transform `expr` is empty")),
         Some(other) => Err(input_error(format!("json_transform `expr` must be a string, got {}", kind(&other)))),
@@ -126,7 +138,7 @@ pub fn spec() -> SkillSpec {
             "additionalProperties": false,
             "properties": {
                 "data": {"description": "Any JSON value: the program's input."},
-                "expr": {"type": "string", "minLength": 1, "description": "A jq program, e.g. `.items | map(select(.ok))`."}
+                "expr": {"type": "string", "minLength": 1, "maxLength": MAX_EXPR_CHARS, "description": "A jq program, e.g. `.items | map(select(.ok))`."}
             }
         }),
         output_schema: json!({

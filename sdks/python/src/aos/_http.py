@@ -37,7 +37,7 @@ MAX_KEY_DAYS = 3650
 MIN_HTTP_STATUS = 100
 MAX_HTTP_STATUS = 599
 #: The narrowest time-series bucket ``GET /api/v1/failures/stats`` accepts (ms).
-MIN_BUCKET_MS = 1
+MIN_BUCKET_MS = 1000
 
 
 class _NoBody:

@@ -484,6 +484,8 @@ class AttemptRecord(Model):
     duration_ms: int
     cost_usd: float
     failure: Optional[FailureMatch] = None
+    #: Bytes of the serialized outcome, counted against the run's output limit.
+    output_bytes: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,6 +564,8 @@ class Run(Model):
     #: The failure catalog's classification of ``error``.
     failure: Optional[FailureMatch] = None
     trace_root: Optional[str] = None
+    #: Restarts that began advancing the run without finishing (three fail it as poisoned).
+    recoveries: int = 0
 
     @property
     def finished(self) -> bool:
@@ -765,6 +769,8 @@ class SkillSpec(Model):
     cost_model: CostModel
     default_timeout_ms: int
     failure_modes: List[FailureMode]
+    #: JSON pointers of the input fields that may reference ``{{ secrets.NAME }}``.
+    secret_fields: List[str] = field(default_factory=list)
 
 
 @dataclass

@@ -523,6 +523,12 @@ export interface components {
             input: unknown;
             input_hash: string;
             outcome: components["schemas"]["Outcome"];
+            /**
+             * Format: int64
+             * @description Bytes of the serialized outcome, counted against the run's output limit (0 in records
+             *     written before the limit existed). Not part of the trace.
+             */
+            output_bytes?: number;
             output_hash: string;
             skill: string;
             /** Format: int64 */
@@ -683,7 +689,11 @@ export interface components {
              * @description Days until the key stops working (1 to 3650); no expiry when absent.
              */
             expires_in_days?: number | null;
-            /** @description What the key is for (1 to 64 characters), e.g. `ci-deploy`. */
+            /**
+             * @description What the key is for, e.g. `ci-deploy`: 1 to 64 characters (after trimming), no control
+             *     characters and no bidirectional formatting characters (U+061C, U+200E, U+200F,
+             *     U+202A–U+202E, U+2066–U+2069). Otherwise 422 `INVALID_FIELD` with `details.field` `name`.
+             */
             name: string;
             role: components["schemas"]["Role"];
         };
@@ -1074,6 +1084,12 @@ export interface components {
             idempotency_key?: string | null;
             inputs: Record<string, unknown>;
             plan: components["schemas"]["Plan"];
+            /**
+             * Format: int32
+             * @description Restarts that began advancing this run and did not finish (the server stopped meanwhile);
+             *     at three the run is failed as poisoned instead of being advanced again.
+             */
+            recoveries?: number;
             run_id: string;
             /**
              * Format: int64
@@ -1170,6 +1186,14 @@ export interface components {
             id: string;
             input_schema: Record<string, unknown>;
             output_schema: Record<string, unknown>;
+            /**
+             * @description JSON pointers of the input fields where a plan may reference `{{ secrets.NAME }}` (the
+             *     field and everything inside it, e.g. `/headers`). Anywhere else a secret reference is
+             *     refused (`PLAN_SECRET_NOT_ALLOWED`): a skill that could compute on a secret (a transform)
+             *     could also encode it past redaction, so only fields that hand the secret to the outside
+             *     world as it is take one. Empty: the skill takes no secrets.
+             */
+            secret_fields?: string[];
             side_effects: components["schemas"]["SideEffects"];
             version: string;
         };
@@ -1404,6 +1428,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1452,6 +1485,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1552,6 +1594,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1611,6 +1662,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1699,6 +1759,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1763,6 +1832,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1847,6 +1925,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1866,8 +1953,8 @@ export interface operations {
                 /** @description End of the range (ms since the epoch); default now. At most 366 days after `from`. */
                 to?: number;
                 /**
-                 * @description Width of the time-series buckets in ms; default one hour (or a thousandth of a longer
-                 *     range). At most 1000 buckets.
+                 * @description Width of the time-series buckets in ms, from 1 second to 30 days; default one hour (or a
+                 *     thousandth of a longer range). At most 1000 buckets.
                  */
                 bucket_ms?: number;
                 /** @description Count only failures with this error or catalog entry code. */
@@ -1925,6 +2012,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -1973,6 +2069,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2074,6 +2179,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2133,6 +2247,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2207,6 +2330,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2307,6 +2439,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2399,6 +2540,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2460,6 +2610,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2541,6 +2700,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2615,6 +2783,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2663,6 +2840,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2765,6 +2951,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2859,6 +3054,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -2907,6 +3111,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2980,6 +3193,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -3035,6 +3257,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -3083,6 +3314,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3184,6 +3424,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
             503: {
                 headers: {
@@ -3246,6 +3495,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3329,6 +3587,15 @@ export interface operations {
             };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
