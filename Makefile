@@ -13,20 +13,22 @@ LAMBDA_PROFILE ?= lambda-release
 LAMBDA_ARCH ?= --arm64
 CARGO_LAMBDA = cargo lambda build --profile $(LAMBDA_PROFILE) $(LAMBDA_ARCH) --locked
 
-# Logical id in template.yaml -> package under functions/ (tests/e2e/ministack.py reads these lines).
+# Logical id in template.yaml -> package under functions/, and every function, from the lists of
+# functions (aos_lambda::functions; tests/e2e/ministack.py and tests/bench/lambda_init.py read these lines).
+# BEGIN GENERATED functions (do not edit: AOS_UPDATE_GENERATED=1 cargo test -p aos-lambda --test deployment)
+build-AuthorizerFunction: FUNCTION = authorizer
 build-ApiRunsFunction: FUNCTION = api-runs
 build-ApiSkillsFunction: FUNCTION = api-skills
 build-ApiSecretsFunction: FUNCTION = api-secrets
 build-ApiFailuresFunction: FUNCTION = api-failures
+build-ApiMetricsFunction: FUNCTION = api-metrics
 build-OrchestratorFunction: FUNCTION = orchestrator
 build-SweeperFunction: FUNCTION = sweeper
-build-HttpCallFunction: FUNCTION = skill-http-call
-build-JsonTransformFunction: FUNCTION = skill-json-transform
-build-AuthorizerFunction: FUNCTION = authorizer
 build-AggregatorFunction: FUNCTION = aggregator
-build-ApiMetricsFunction: FUNCTION = api-metrics
-
-FUNCTIONS = api-runs api-skills api-secrets api-failures orchestrator sweeper skill-http-call skill-json-transform authorizer aggregator api-metrics
+build-JsonTransformFunction: FUNCTION = skill-json-transform
+build-HttpCallFunction: FUNCTION = skill-http-call
+FUNCTIONS = authorizer api-runs api-skills api-secrets api-failures api-metrics orchestrator sweeper aggregator skill-json-transform skill-http-call
+# END GENERATED functions
 
 build-%Function:
 	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }
@@ -35,4 +37,8 @@ build-%Function:
 lambdas:
 	for f in $(FUNCTIONS); do $(CARGO_LAMBDA) -p $$f || exit 1; done
 
-.PHONY: lambdas
+# The functions' packages, one per line (tests/run.sh checks each one alone).
+functions:
+	@printf '%s\n' $(FUNCTIONS)
+
+.PHONY: lambdas functions

@@ -16,6 +16,14 @@ export RUST_BACKTRACE=1
 echo "== build (debug, all crates and tests)"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 
+echo "== each Lambda function alone, with its own features (cargo check -p <function>)"
+# The workspace build unifies features across crates; a function is deployed as its own package
+# (`aos-api` without `openapi`, one skill executor at most), so each is checked that way too. The
+# list is the Makefile's, generated from the lists of functions (aos_lambda::functions).
+for function in $(make -s --no-print-directory functions); do
+  cargo check --locked --quiet -p "$function" || { echo "cargo check -p $function failed"; exit 1; }
+done
+
 echo "== OpenAPI document is current"
 # The binary the build above made: `cargo run -p aos-cli` would build aos-cli again with its own
 # feature set (its AWS SDK dependencies differ from the workspace's unified ones).
@@ -73,6 +81,10 @@ python3 tests/monitoring/prometheus_test.py
 echo "== SDKs against a real aos serve"
 bash sdks/python/run-tests.sh -q
 bash sdks/typescript/run-tests.sh
+
+echo "== upgrade: a data dir of the previous release opened by this one"
+# Every fixture in tests/upgrade/fixtures (written by an earlier release, killed with runs in flight).
+python3 tests/upgrade/run.py --aos "$AOS_BIN"
 
 echo "== hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
 # Starts its own aos serve (temp data dir, free port) and local HTTP servers, stops them by PID.

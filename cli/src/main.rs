@@ -10,8 +10,8 @@ mod client;
 mod commands;
 mod login;
 mod keys_bootstrap;
-mod serve;
 
+use aos_cli::serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run API, orchestrator, skill workers and the embedded store in one process.
-    Serve(serve::ServeArgs),
+    Serve(aos_cli::ServeArgs),
     /// Submit, inspect, list and cancel runs.
     #[command(subcommand)]
     Runs(commands::RunsCmd),

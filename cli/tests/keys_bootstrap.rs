@@ -67,7 +67,7 @@ async fn bootstrap_creates_a_key_the_api_functions_accept() {
     let (status, body) = get(app(), "/api/v1/skills", Some(&key)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["skills"].as_array().is_some_and(|s| s.len() == 2), "{body}");
-    let principal = rt.keys.authenticate(&key).await.expect("lookup").expect("the key is known");
+    let principal = rt.keys().authenticate(&key).await.expect("lookup").expect("the key is known");
     assert_eq!((principal.tenant.as_str(), principal.role), ("ops", aos_runtime::auth::Role::Admin));
     let (status, _) = get(app(), "/api/v1/skills", Some("aos_deadbeef_0000")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -78,7 +78,7 @@ async fn bootstrap_creates_a_key_the_api_functions_accept() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already"), "{}", String::from_utf8_lossy(&again.stderr));
     let forced = bootstrap(&url, Some(&table), &["--aws", "--tenant", "ops", "--force"]);
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
-    assert_eq!(rt.keys.list("ops").await.expect("list").len(), 2);
+    assert_eq!(rt.keys().list("ops").await.expect("list").len(), 2);
     // Another tenant of the same table gets its own first key.
     assert!(bootstrap(&url, Some(&table), &["--aws", "--tenant", "dev"]).status.success());
 }

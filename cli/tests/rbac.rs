@@ -240,11 +240,11 @@ async fn viewers_see_runs_with_credentials_and_secret_derived_values_redacted() 
     for leaked in ["hunter2", "inline-key-123", "43210.5"] {
         assert!(!text.contains(leaked), "a viewer sees `{leaked}`: {text}");
     }
-    assert_eq!(seen["inputs"]["api_key"], "[redacted]");
+    assert_eq!(seen["inputs"]["api_key"], "[REDACTED]");
     assert_eq!(seen["inputs"]["order"]["sku"], "A-1", "non-sensitive fields stay");
-    assert_eq!(step(&seen, "fetch")["output"], "[redacted: derived from a secret]");
-    assert_eq!(step(&seen, "derived")["output"], "[redacted: derived from a secret]");
-    assert_eq!(step(&seen, "plain")["output"], json!({"sku": "A-1", "password": "[redacted]"}));
+    assert_eq!(step(&seen, "fetch")["output"], "[REDACTED]");
+    assert_eq!(step(&seen, "derived")["output"], "[REDACTED]");
+    assert_eq!(step(&seen, "plain")["output"], json!({"sku": "A-1", "password": "[REDACTED]"}));
     assert_eq!(seen["trace_root"], raw["trace_root"], "the trace is the same");
     let (s, _) = app.request(Method::POST, &format!("/api/v1/runs/{id}/replay"), None, Some(&viewer)).await;
     assert_eq!(s, 403, "replay shows raw values: not for viewers");

@@ -20,10 +20,20 @@ import sys
 import threading
 import time
 
-FUNCTIONS = [
-    "api-runs", "api-skills", "api-secrets", "api-failures", "api-metrics", "authorizer", "orchestrator",
-    "skill-http-call", "skill-json-transform", "sweeper", "aggregator",
-]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def template_functions():
+    """Every function of the deployment: the Makefile's `FUNCTIONS` line, generated from the lists
+    of functions (aos_lambda::functions)."""
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        for line in f:
+            if line.startswith("FUNCTIONS = "):
+                return line.split("=", 1)[1].split()
+    raise SystemExit("the Makefile has no FUNCTIONS line")
+
+
+FUNCTIONS = template_functions()
 BASELINE = "hello-lambda"
 
 first_request = threading.Event()

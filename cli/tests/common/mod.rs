@@ -1,7 +1,10 @@
-//! Test helpers: spawn the real `aos serve` binary on a random port with its own data dir, talk to
-//! it over HTTP, and run a small local HTTP target that skills can call.
+//! Test helpers: start the real server on a random port with its own data dir — in this process
+//! through the library (`aos_cli::Server::build`, zero2prod's `spawn_app`), or as the `aos serve`
+//! binary in a child process where a test needs a process (kill -9, restarts, the log, the
+//! command line) — talk to it over HTTP, and run a small local HTTP target that skills can call.
 #![allow(dead_code)]
 
+use aos_cli::{Server, ServeSettings};
 use serde_json::{json, Value};
 #[allow(unused_imports)]
 pub use aos_testkit::{five_step_plan, spawn_target};
@@ -16,6 +19,8 @@ pub struct App {
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
     child: Option<Child>,
+    /// Stops a server running in this process (dropped: it stops too), and its thread.
+    in_process: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -23,16 +28,57 @@ pub fn aos_bin() -> &'static str {
     env!("CARGO_BIN_EXE_aos")
 }
 
-/// Starts `aos serve` on a free port with a fresh data dir.
+/// Starts the server in this process on a free port with a fresh data dir, configured as
+/// [`test_settings`] says.
 pub async fn spawn_app() -> App {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("data");
-    let mut app = spawn_app_in(&dir, &[]).await;
+    let mut app = spawn_in_process(test_settings(&tmp.path().join("data"))).await;
     app._tmp = Some(tmp);
     app
 }
 
-/// Starts `aos serve` over an existing (or new) data dir, with extra environment.
+/// What the test servers run with: a free port, the given data dir, a second tenant (`other`),
+/// `http_call` allowed to reach 127.0.0.1 (the local targets), and no rate limit (tests drive
+/// more requests per second through one key than the default allows).
+pub fn test_settings(dir: &Path) -> ServeSettings {
+    let mut s = ServeSettings::default();
+    s.data_dir = dir.to_path_buf();
+    s.port = 0;
+    s.extra_tenants = vec!["other".into()];
+    s.rate_limits.per_minute = 0;
+    s.skills.http_allow_hosts = vec!["127.0.0.1".into()];
+    s
+}
+
+/// Builds a server from `settings` and runs it in this process until the `App` is dropped. The
+/// server gets a runtime (two worker threads) of its own, as `aos serve` has: a test may then
+/// block its own thread — on a CLI command, say — without stopping the server.
+pub async fn spawn_in_process(settings: ServeSettings) -> App {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready, built) = tokio::sync::oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime for the server");
+        runtime.block_on(async move {
+            let server = match Server::build(settings).await {
+                Ok(server) => server,
+                Err(e) => return drop(ready.send(Err(e))),
+            };
+            let _ = ready.send(Ok((server.addr(), server.data_dir().to_path_buf())));
+            if let Err(e) = server.run(async move {
+                let _ = stopped.await;
+            })
+            .await
+            {
+                eprintln!("the test server stopped with an error: {e:#}");
+            }
+        });
+    });
+    let (addr, data_dir) = built.await.expect("the server thread").expect("build the server");
+    let key = std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key written").trim().to_string();
+    App { base: format!("http://{addr}"), key, data_dir, http: reqwest::Client::new(), child: None, in_process: Some((stop, thread)), _tmp: None }
+}
+
+/// Starts `aos serve` in a child process over an existing (or new) data dir, with extra environment.
 pub async fn spawn_app_in(dir: &Path, env: &[(&str, &str)]) -> App {
     spawn_app_logging(dir, env, Stdio::inherit()).await
 }
@@ -63,13 +109,13 @@ pub async fn spawn_app_logging(dir: &Path, env: &[(&str, &str)], log: Stdio) -> 
     });
     let base = rx.recv_timeout(Duration::from_secs(30)).expect("aos serve did not report its address within 30 s");
     let key = std::fs::read_to_string(dir.join("admin.key")).expect("admin.key written").trim().to_string();
-    App { base, key, data_dir: dir.to_path_buf(), http: reqwest::Client::new(), child: Some(child), _tmp: None }
+    App { base, key, data_dir: dir.to_path_buf(), http: reqwest::Client::new(), child: Some(child), in_process: None, _tmp: None }
 }
 
 impl App {
     /// A handle on a server owned by another `App` (for use on other threads); does not stop it.
     pub fn detached(base: String, key: String) -> App {
-        App { base, key, data_dir: PathBuf::new(), http: reqwest::Client::new(), child: None, _tmp: None }
+        App { base, key, data_dir: PathBuf::new(), http: reqwest::Client::new(), child: None, in_process: None, _tmp: None }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -131,8 +177,13 @@ impl App {
         }
     }
 
-    /// Sends SIGTERM and waits for a graceful exit.
+    /// Stops the server gracefully and waits until it has: SIGTERM to a child process, the
+    /// shutdown signal to a server in this process (whose thread is then joined).
     pub fn stop(&mut self) {
+        if let Some((stop, thread)) = self.in_process.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
             let _ = c.wait();

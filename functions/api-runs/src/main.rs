@@ -1,9 +1,7 @@
-//! The `api-runs` Lambda: serves runs and workflows (with simulate and replay) over API Gateway
-//! (HTTP API, payload 2.0) with the same axum routers `aos serve` mounts.
+//! The `api-runs` Lambda: serves runs (with simulate and replay) and workflows over API Gateway
+//! (HTTP API, payload 2.0) with the routers `aos serve` mounts (its group of `aos_api::routers`).
 
 #[tokio::main(flavor = "current_thread")] // one invocation at a time: see aos_lambda's crate docs
-async fn main() -> Result<(), lambda_http::Error> {
-    aos_lambda::init_telemetry();
-    let rt = aos_lambda::runtime_from_env(aos_lambda::registry::json_transform).await?;
-    lambda_http::run(aos_lambda::api::app(rt, aos_lambda::api::RUNS)?).await
+async fn main() -> Result<(), aos_lambda::Error> {
+    aos_lambda::run(aos_lambda::api_function!()).await
 }

@@ -8,7 +8,6 @@ use crate::AppState;
 use aos_core::{DomainError, FieldError};
 use aos_runtime::audit::{AuditAction, AuditEvent};
 use aos_runtime::auth::{ApiKeyRecord, NewKey, Principal, PrincipalKind, Role};
-use aos_runtime::runs::{now_ms, storage};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -44,7 +43,7 @@ pub struct WhoAmI {
 
 /// Who the credential belongs to: tenant, role and permissions.
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "access",
-    responses((status = 200, body = WhoAmI)), security(("bearer" = ["profile:read"])))]
+    responses((status = 200, body = WhoAmI)))]
 async fn whoami(auth: Auth<need::ProfileRead>) -> Json<WhoAmI> {
     let Principal { tenant, role, kind, id, name, expires_at_ms } = auth.principal;
     Json(WhoAmI { tenant, role, kind, id, name, expires_at_ms, permissions: scopes_of(role).into_iter().map(str::to_string).collect() })
@@ -78,20 +77,20 @@ fn invalid(field: &str, message: &str) -> ApiError {
 
 /// Create an API key for a machine (or a person's script) in the caller's tenant.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "access", request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = 422, body = ErrorBody)), security(("bearer" = ["keys:manage"])))]
+    responses((status = 201, body = CreatedKey), (status = 422, body = ErrorBody)))]
 async fn create_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, ApiJson(req): ApiJson<CreateKey>) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let name = req.name.trim();
     aos_runtime::auth::check_key_name(name).map_err(|m| invalid("name", &m))?;
     let expires_at_ms = match req.expires_in_days {
         None => None,
-        Some(d) if (1..=3650).contains(&d) => Some(now_ms() + i64::from(d) * 86_400_000),
+        Some(d) if (1..=3650).contains(&d) => Some(s.rt.now_ms() + i64::from(d) * 86_400_000),
         Some(_) => return Err(invalid("expires_in_days", "expires_in_days must be from 1 to 3650")),
     };
     let actor = auth.principal.actor();
     let new = NewKey { role: req.role, name: name.to_string(), expires_at_ms, created_by: actor.clone() };
-    let (key, record) = s.rt.keys.create_with(auth.tenant(), new).await.map_err(storage)?;
+    let (key, record) = s.rt.create_key(auth.tenant(), new).await?;
     let detail = json!({"name": record.name, "role": record.role.as_str(), "expires_at_ms": record.expires_at_ms});
-    s.rt.audit.record(auth.tenant(), AuditAction::KeyCreated, &actor, auth.principal.role.as_str(), &format!("key:{}", record.key_id), detail).await;
+    s.rt.record_audit(auth.tenant(), AuditAction::KeyCreated, &actor, auth.principal.role.as_str(), &format!("key:{}", record.key_id), detail).await;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, record })))
 }
 
@@ -103,28 +102,28 @@ pub struct KeyList {
 
 /// The tenant's API keys (never their secrets).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "access",
-    responses((status = 200, body = KeyList)), security(("bearer" = ["keys:manage"])))]
+    responses((status = 200, body = KeyList)))]
 async fn list_keys(State(s): State<AppState>, auth: Auth<need::KeysManage>) -> Result<Json<KeyList>, ApiError> {
-    Ok(Json(KeyList { keys: s.rt.keys.list(auth.tenant()).await.map_err(storage)? }))
+    Ok(Json(KeyList { keys: s.rt.list_keys(auth.tenant()).await? }))
 }
 
 /// Revoke a key: it stops working at once and stays listed as revoked.
 #[utoipa::path(delete, path = "/api/v1/keys/{key_id}", tag = "access", params(("key_id" = String, Path, description = "Key id (the part after `aos_` in the prefix)")),
-    responses((status = 200, body = ApiKeyRecord), (status = 404, body = ErrorBody)), security(("bearer" = ["keys:manage"])))]
+    responses((status = 200, body = ApiKeyRecord), (status = 404, body = ErrorBody)))]
 async fn revoke_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, Path(key_id): Path<String>) -> Result<Json<ApiKeyRecord>, ApiError> {
-    let record = s.rt.keys.revoke(auth.tenant(), &key_id).await?;
-    s.rt.audit.record(auth.tenant(), AuditAction::KeyRevoked, &auth.principal.actor(), auth.principal.role.as_str(), &format!("key:{key_id}"), json!({"name": record.name})).await;
+    let record = s.rt.revoke_key(auth.tenant(), &key_id).await?;
+    s.rt.record_audit(auth.tenant(), AuditAction::KeyRevoked, &auth.principal.actor(), auth.principal.role.as_str(), &format!("key:{key_id}"), json!({"name": record.name})).await;
     Ok(Json(record))
 }
 
 /// Replace a key with a new one of the same role, name and expiry; the old one is revoked.
 #[utoipa::path(post, path = "/api/v1/keys/{key_id}/rotate", tag = "access", params(("key_id" = String, Path, description = "Key id")),
-    responses((status = 201, body = CreatedKey), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = ["keys:manage"])))]
+    responses((status = 201, body = CreatedKey), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rotate_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, Path(key_id): Path<String>) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let actor = auth.principal.actor();
-    let (key, record) = s.rt.keys.rotate(auth.tenant(), &key_id, &actor).await?;
+    let (key, record) = s.rt.rotate_key(auth.tenant(), &key_id, &actor).await?;
     let detail = json!({"new_key_id": record.key_id, "name": record.name});
-    s.rt.audit.record(auth.tenant(), AuditAction::KeyRotated, &actor, auth.principal.role.as_str(), &format!("key:{key_id}"), detail).await;
+    s.rt.record_audit(auth.tenant(), AuditAction::KeyRotated, &actor, auth.principal.role.as_str(), &format!("key:{key_id}"), detail).await;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, record })))
 }
 
@@ -156,7 +155,7 @@ pub struct AuditList {
 
 /// The tenant's audit log: key changes, permission denials, logins, rate-limit refusals.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "access", params(AuditQuery),
-    responses((status = 200, body = AuditList), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = ["audit:read"])))]
+    responses((status = 200, body = AuditList), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_audit(State(s): State<AppState>, auth: Auth<need::AuditRead>, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<AuditList>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -164,11 +163,11 @@ async fn list_audit(State(s): State<AppState>, auth: Auth<need::AuditRead>, ApiQ
     }
     check_time("from", q.from)?;
     check_time("to", q.to)?;
-    let to = q.to.unwrap_or_else(now_ms);
+    let to = q.to.unwrap_or_else(|| s.rt.now_ms());
     let from = q.from.unwrap_or_else(|| to.saturating_sub(30 * 86_400_000).max(0));
     if from > to {
         return Err(ApiError::bad_request("INVALID_QUERY", "from must not be after to", "from"));
     }
-    let (events, next_cursor) = s.rt.audit.list(auth.tenant(), from, to, q.action, limit, q.cursor).await?;
+    let (events, next_cursor) = s.rt.audit_events(auth.tenant(), from, to, q.action, limit, q.cursor).await?;
     Ok(Json(AuditList { events, next_cursor }))
 }

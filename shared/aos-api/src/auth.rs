@@ -1,10 +1,11 @@
 //! Authentication, permissions and abuse limits. Every `/api/v1` route (and `/metrics`) sits
 //! behind [`authenticate`]: a request without a verified principal never reaches a handler. The
 //! principal comes from an API key (`aos_...`) or an OpenID Connect token, or — in AWS — from the
-//! authorizer Lambda's verified context; the tenant comes only from it. Handlers state their
-//! permission in their signature with `Auth<need::X>` and in their OpenAPI `security` scope;
-//! a role lacking it gets 403, and a test checks both against the matrix below for every route
-//! and role (`docs/rbac.md`).
+//! authorizer Lambda's verified context; the tenant comes only from it. Permissions are declared
+//! once, in the `permissions!` table below. A handler states its permission once, in its
+//! signature (`Auth<need::X>`): a role lacking it gets 403, and the route's OpenAPI `security`
+//! scope is made from the same type ([`document_permission`]); `docs/rbac.md` is generated from
+//! the table and the document, and `cli/tests/rbac.rs` calls every route as every role.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -25,91 +26,89 @@ use std::marker::PhantomData;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
-/// What a route needs. The OpenAPI scope of each is [`Permission::scope`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    RunsRead,
-    RunsWrite,
+/// Declares every permission once, in one row: its name, its OpenAPI scope, what it covers, and
+/// the roles that hold it. Everything else is made from the rows: the [`Permission`] enum with
+/// [`Permission::ALL`], [`Permission::scope`] and [`Permission::holders`], the `need::X` marker a
+/// handler names in `Auth<need::X>` (from which its route's OpenAPI security scope is made, see
+/// [`document_permission`]), the role matrix [`allows`], and `docs/rbac.md` (generated from the
+/// matrix and the document by `tests/rbac_doc.rs`).
+macro_rules! permissions {
+    ($($(#[doc = $doc:literal])* $name:ident = $scope:literal: [$($role:ident),*],)+) => {
+        /// What a route needs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Permission {
+            $($(#[doc = $doc])* $name,)+
+        }
+
+        impl Permission {
+            /// Every permission, in declaration order (the order of `docs/rbac.md`).
+            pub const ALL: [Permission; [$(stringify!($name)),+].len()] = [$(Permission::$name),+];
+
+            /// The OpenAPI security scope naming the permission, e.g. `runs:write`.
+            pub fn scope(self) -> &'static str {
+                match self {
+                    $(Permission::$name => $scope,)+
+                }
+            }
+
+            /// The roles that hold the permission.
+            pub fn holders(self) -> &'static [Role] {
+                match self {
+                    $(Permission::$name => &[$(Role::$role),*],)+
+                }
+            }
+        }
+
+        /// The types handlers name to demand a permission: `Auth<need::RunsWrite>`.
+        pub mod need {
+            $(
+                #[doc = concat!("Demands `", $scope, "`.")]
+                pub struct $name;
+                impl super::NeedsPermission for $name {
+                    const PERMISSION: super::Permission = super::Permission::$name;
+                }
+            )+
+        }
+    };
+}
+
+permissions! {
+    RunsRead = "runs:read": [Admin, Operator, Developer, Viewer, Machine],
+    RunsWrite = "runs:write": [Admin, Operator, Developer, Machine],
     /// Raw step inputs and outputs (and replay, whose divergences show them). Without it, runs
-    /// are shown with sensitive fields and anything derived from secrets redacted.
-    RunsReadRaw,
-    WorkflowsRead,
-    WorkflowsWrite,
-    SkillsRead,
-    SecretsWrite,
+    /// are shown with sensitive fields and anything derived from secrets redacted, and so are
+    /// the messages of the failures of steps that used a secret.
+    RunsReadRaw = "runs:read_raw": [Admin, Operator, Developer, Machine],
+    WorkflowsRead = "workflows:read": [Admin, Operator, Developer, Viewer, Machine],
+    WorkflowsWrite = "workflows:write": [Admin, Operator, Developer, Machine],
+    SkillsRead = "skills:read": [Admin, Operator, Developer, Viewer, Machine],
+    SecretsWrite = "secrets:write": [Admin, Operator, Developer],
     /// Secret names (never values: no route returns a secret's value).
-    SecretsRead,
-    FailuresRead,
+    SecretsRead = "secrets:read": [Admin, Operator, Developer, Viewer, Machine],
+    FailuresRead = "failures:read": [Admin, Operator, Developer, Viewer, Machine],
     /// Runs the failure aggregation now (`POST /api/v1/failures/aggregate`): it reads every
     /// tenant's failures (each tenant still sees only its own result), so operating roles only.
-    FailuresAggregate,
-    CatalogRead,
+    FailuresAggregate = "failures:aggregate": [Admin, Operator],
+    CatalogRead = "catalog:read": [Admin, Operator, Developer, Viewer, Machine],
     /// The process's Prometheus metrics: aggregates over every tenant the process serves (no
     /// tenant labels), so only operating roles and scrapers (machine keys) get it.
-    MetricsRead,
+    MetricsRead = "metrics:read": [Admin, Operator, Machine],
     /// Create, list, rotate and revoke the tenant's API keys.
-    KeysManage,
-    AuditRead,
+    KeysManage = "keys:manage": [Admin],
+    AuditRead = "audit:read": [Admin],
     /// Who am I: every role.
-    ProfileRead,
+    ProfileRead = "profile:read": [Admin, Operator, Developer, Viewer, Machine],
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
-        Permission::RunsRead,
-        Permission::RunsWrite,
-        Permission::RunsReadRaw,
-        Permission::WorkflowsRead,
-        Permission::WorkflowsWrite,
-        Permission::SkillsRead,
-        Permission::SecretsWrite,
-        Permission::SecretsRead,
-        Permission::FailuresRead,
-        Permission::FailuresAggregate,
-        Permission::CatalogRead,
-        Permission::MetricsRead,
-        Permission::KeysManage,
-        Permission::AuditRead,
-        Permission::ProfileRead,
-    ];
-
-    /// The OpenAPI security scope naming the permission, e.g. `runs:write`.
-    pub fn scope(self) -> &'static str {
-        use Permission::*;
-        match self {
-            RunsRead => "runs:read",
-            RunsWrite => "runs:write",
-            RunsReadRaw => "runs:read_raw",
-            WorkflowsRead => "workflows:read",
-            WorkflowsWrite => "workflows:write",
-            SkillsRead => "skills:read",
-            SecretsWrite => "secrets:write",
-            SecretsRead => "secrets:read",
-            FailuresRead => "failures:read",
-            FailuresAggregate => "failures:aggregate",
-            CatalogRead => "catalog:read",
-            MetricsRead => "metrics:read",
-            KeysManage => "keys:manage",
-            AuditRead => "audit:read",
-            ProfileRead => "profile:read",
-        }
-    }
-
     pub fn from_scope(scope: &str) -> Option<Permission> {
         Permission::ALL.into_iter().find(|p| p.scope() == scope)
     }
 }
 
-/// The role → permission matrix (`docs/rbac.md` is generated from the same table by a test).
+/// The role → permission matrix (`docs/rbac.md` is generated from it by a test).
 pub fn allows(role: Role, p: Permission) -> bool {
-    use Permission::*;
-    match role {
-        Role::Admin => true,
-        Role::Operator => !matches!(p, KeysManage | AuditRead),
-        Role::Developer => !matches!(p, MetricsRead | KeysManage | AuditRead | FailuresAggregate),
-        Role::Machine => !matches!(p, SecretsWrite | KeysManage | AuditRead | FailuresAggregate),
-        Role::Viewer => matches!(p, RunsRead | WorkflowsRead | SkillsRead | SecretsRead | FailuresRead | CatalogRead | ProfileRead),
-    }
+    p.holders().contains(&role)
 }
 
 /// Every permission `role` holds, by scope.
@@ -216,16 +215,18 @@ impl Default for RateLimits {
 pub enum AuthFailure {
     Unauthenticated(String),
     NoRole(String),
-    Unavailable(String),
+    /// The key store or the identity provider could not answer (503), or a key record is
+    /// corrupt (500 `CORRUPT_RECORD`).
+    Unavailable(aos_core::DomainError),
 }
 
 /// Verifies a bearer credential: an API key (`aos_...`) or, when configured, a JWT.
 pub async fn verify_bearer(state: &AppState, token: &str) -> Result<(Principal, Option<String>), AuthFailure> {
     if token.starts_with("aos_") {
-        return match state.rt.keys.authenticate(token).await {
+        return match state.rt.authenticate_key(token).await {
             Ok(Some(p)) => Ok((p, None)),
             Ok(None) => Err(AuthFailure::Unauthenticated("the API key is not valid (unknown, revoked or expired)".into())),
-            Err(e) => Err(AuthFailure::Unavailable(e.to_string())),
+            Err(e) => Err(AuthFailure::Unavailable(e)),
         };
     }
     let Some(oidc) = &state.authn.oidc else {
@@ -234,7 +235,7 @@ pub async fn verify_bearer(state: &AppState, token: &str) -> Result<(Principal, 
     match oidc.verify(token).await {
         Ok(v) => Ok((v.principal, v.token_id)),
         Err(TokenError::NoRole(c)) => Err(AuthFailure::NoRole(TokenError::NoRole(c).to_string())),
-        Err(TokenError::Jwks(e)) => Err(AuthFailure::Unavailable(e)),
+        Err(TokenError::Jwks(e)) => Err(AuthFailure::Unavailable(aos_core::DomainError::Storage(e))),
         Err(e) => {
             tracing::info!(reason = e.reason(), "refused a token");
             Err(AuthFailure::Unauthenticated(e.to_string()))
@@ -256,7 +257,7 @@ pub async fn resolve_bearer(state: &AppState, token: &str) -> Result<Principal, 
     if let (PrincipalKind::User, Some(id)) = (principal.kind, session.as_deref()) {
         if state.authn.sessions.first(id) {
             let detail = json!({"name": principal.name, "expires_at_ms": principal.expires_at_ms});
-            state.rt.audit.record(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail).await;
+            state.rt.record_audit(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail).await;
         }
     }
     Ok(principal)
@@ -279,7 +280,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 Ok(p) => p,
                 Err(AuthFailure::Unauthenticated(m)) => return Err(unauthenticated(&m)),
                 Err(AuthFailure::NoRole(m)) => return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", m)),
-                Err(AuthFailure::Unavailable(m)) => return Err(ApiError::from(aos_core::DomainError::Storage(m))),
+                Err(AuthFailure::Unavailable(e)) => return Err(ApiError::from(e)),
             };
             req.extensions_mut().insert(principal.clone());
             principal
@@ -291,7 +292,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Err((retry, headers)) => {
             if state.authn.limits.first_this_minute(&actor) {
                 let target = format!("{} {}", req.method(), req.uri().path());
-                state.rt.audit.record(&principal.tenant, AuditAction::RateLimited, &actor, principal.role.as_str(), &target, json!({"limit_per_minute": state.authn.limits.per_minute})).await;
+                state.rt.record_audit(&principal.tenant, AuditAction::RateLimited, &actor, principal.role.as_str(), &target, json!({"limit_per_minute": state.authn.limits.per_minute})).await;
             }
             let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests from {actor}; retry in {retry} s")).retry_after(retry as u32).into_response();
             set_headers(&mut resp, &headers);
@@ -319,15 +320,69 @@ pub trait NeedsPermission {
     const PERMISSION: Permission;
 }
 
-macro_rules! permission_markers {
-    ($($name:ident),*) => {
-        pub mod need {
-            $(pub struct $name;
-              impl super::NeedsPermission for $name { const PERMISSION: super::Permission = super::Permission::$name; })*
+/// The permission a handler demands, read from the type of its `Auth<need::X>` argument (the
+/// first, or the second after `State`): the one statement of a route's permission, from which its
+/// OpenAPI security scope is made ([`document_permission`]). `Args` is inferred.
+pub trait HandlerPermission<Args> {
+    const PERMISSION: Permission;
+}
+
+macro_rules! handler_permission {
+    ($($t:ident),*) => {
+        impl<F, Fut, P: NeedsPermission, $($t,)*> HandlerPermission<(Auth<P>, $($t,)*)> for F
+        where
+            F: FnOnce(Auth<P>, $($t,)*) -> Fut,
+        {
+            const PERMISSION: Permission = P::PERMISSION;
+        }
+        impl<F, Fut, S, P: NeedsPermission, $($t,)*> HandlerPermission<(State<S>, Auth<P>, $($t,)*)> for F
+        where
+            F: FnOnce(State<S>, Auth<P>, $($t,)*) -> Fut,
+        {
+            const PERMISSION: Permission = P::PERMISSION;
         }
     };
 }
-permission_markers!(RunsRead, RunsWrite, RunsReadRaw, WorkflowsRead, WorkflowsWrite, SkillsRead, SecretsWrite, SecretsRead, FailuresRead, FailuresAggregate, CatalogRead, MetricsRead, KeysManage, AuditRead, ProfileRead);
+handler_permission!();
+handler_permission!(T1);
+handler_permission!(T1, T2);
+handler_permission!(T1, T2, T3);
+handler_permission!(T1, T2, T3, T4);
+
+/// The permission `handler` demands (see [`HandlerPermission`]).
+pub fn permission_of<F: HandlerPermission<Args>, Args>(_handler: &F) -> Permission {
+    F::PERMISSION
+}
+
+/// Makes the OpenAPI security of the operations `methods` of `path` the bearer scope of
+/// `permission` (a handler's, [`permission_of`]), so the document states exactly what the
+/// handler's type enforces. An operation that declares a security of its own must declare the
+/// same scope: a mismatch panics while the document is built (`aos openapi`, the tests).
+#[cfg(feature = "openapi")]
+pub fn document_permission(paths: &mut utoipa::openapi::path::Paths, path: &str, methods: &[utoipa::openapi::HttpMethod], permission: Permission) {
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::HttpMethod;
+    let wanted = vec![SecurityRequirement::new("bearer", [permission.scope()])];
+    let Some(item) = paths.paths.get_mut(path) else { panic!("{path} is not in the document") };
+    for method in methods {
+        let (name, op) = match method {
+            HttpMethod::Get => ("GET", &mut item.get),
+            HttpMethod::Post => ("POST", &mut item.post),
+            HttpMethod::Put => ("PUT", &mut item.put),
+            HttpMethod::Delete => ("DELETE", &mut item.delete),
+            HttpMethod::Patch => ("PATCH", &mut item.patch),
+            HttpMethod::Head => ("HEAD", &mut item.head),
+            HttpMethod::Options => ("OPTIONS", &mut item.options),
+            HttpMethod::Trace => ("TRACE", &mut item.trace),
+        };
+        let Some(op) = op.as_mut() else { panic!("{name} {path} is not in the document") };
+        if let Some(declared) = &op.security {
+            let (declared, scope) = (serde_json::to_value(declared).unwrap_or_default(), permission.scope());
+            assert_eq!(declared, json!([{"bearer": [scope]}]), "{name} {path} declares a security other than its handler's `Auth<need::{permission:?}>` ({scope})");
+        }
+        op.security = Some(wanted.clone());
+    }
+}
 
 /// The verified caller, holding permission `P`.
 pub struct Auth<P> {
@@ -354,7 +409,7 @@ impl<P: NeedsPermission> FromRequestParts<AppState> for Auth<P> {
         if !allows(principal.role, P::PERMISSION) {
             let target = format!("{} {}", parts.method, parts.uri.path());
             let detail = json!({"permission": P::PERMISSION.scope()});
-            state.rt.audit.record(&principal.tenant, AuditAction::PermissionDenied, &principal.actor(), principal.role.as_str(), &target, detail).await;
+            state.rt.record_audit(&principal.tenant, AuditAction::PermissionDenied, &principal.actor(), principal.role.as_str(), &target, detail).await;
             return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", format!("role {} lacks permission {}", principal.role.as_str(), P::PERMISSION.scope())));
         }
         Ok(Auth { principal, _p: PhantomData })

@@ -1,6 +1,6 @@
 //! The API's one error shape: `{"error": {"code", "message", "details"}}` with the right status.
-//! Bad input is a 4xx naming the field; storage trouble is a 503 (retry) and a corrupt record a
-//! 500 `CORRUPT_RECORD` (do not retry); nothing maps to a bare 500. Whatever the request itself
+//! Bad input is a 4xx naming the field; storage trouble is a 503 (retry) and a corrupt record
+//! (`DomainError::Corrupt`) a 500 `CORRUPT_RECORD` (do not retry); nothing maps to a bare 500. Whatever the request itself
 //! supplied (a field name, a value) is echoed at most [`ECHO_CHARS`] characters long.
 
 use aos_core::DomainError;
@@ -74,7 +74,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("{what} not found")),
             DomainError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "CONCURRENT_UPDATE", m).retry_after(1),
             DomainError::InvalidState { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            DomainError::Storage(m) if is_corrupt(&m) => {
+            DomainError::Corrupt(m) => {
                 tracing::error!(error = %m, "corrupt record in storage");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "CORRUPT_RECORD", "a stored record is corrupt; retrying will not help. The operator must restore the data (see the server log)")
             }
@@ -84,13 +84,6 @@ impl From<DomainError> for ApiError {
             }
         }
     }
-}
-
-/// Whether a storage failure is a corrupt record or database rather than unavailability: the
-/// store reports `StoreError::Corrupt` ("corrupt record: ..."), which reaches here as the text of
-/// a `DomainError::Storage`, as do the runtime's own decoding failures ("corrupt run record: ...").
-pub fn is_corrupt(message: &str) -> bool {
-    message.starts_with("corrupt ") || message.contains("corrupt record: ")
 }
 
 /// Longest echo of request-supplied text (a quoted name or value) in an error.
@@ -187,11 +180,15 @@ mod tests {
 
     #[test]
     fn corrupt_records_are_not_retryable() {
-        let e = ApiError::from(DomainError::Storage("store backend: corrupt record: items(t#a, run): expected value".into()));
+        use aos_core::ports::StoreError;
+        let e = ApiError::from(DomainError::from(StoreError::Corrupt("items(t#a, run): expected value".into())));
         assert_eq!((e.status.as_u16(), e.code.as_str(), e.retry_after), (500, "CORRUPT_RECORD", None));
-        let e = ApiError::from(DomainError::Storage("corrupt run record: missing field".into()));
+        let e = ApiError::from(DomainError::corrupt("run record r1", "missing field"));
         assert_eq!(e.code, "CORRUPT_RECORD");
-        let e = ApiError::from(DomainError::Storage("store backend: database is locked".into()));
-        assert_eq!((e.status.as_u16(), e.retry_after), (503, Some(1)));
+        let e = ApiError::from(DomainError::from(StoreError::Backend("database is locked".into())));
+        assert_eq!((e.status.as_u16(), e.code.as_str(), e.retry_after), (503, "STORAGE_UNAVAILABLE", Some(1)));
+        // The kind decides, not the words: unavailability that mentions corruption is still a 503.
+        let e = ApiError::from(DomainError::Storage("corrupt record: says the message".into()));
+        assert_eq!(e.status.as_u16(), 503);
     }
 }

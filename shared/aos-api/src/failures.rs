@@ -9,11 +9,10 @@ use crate::extract::{check_time, ApiQuery};
 use crate::AppState;
 use aos_core::failure::FailureKind;
 use aos_core::outcome::Category;
-use aos_runtime::failures::aggregate::{AggregateOptions, CandidatePage, CandidateReport};
+use aos_runtime::failures::aggregate::{CandidatePage, CandidateReport};
 use aos_runtime::failures::query::{FailureFilter, TimeRange};
 use aos_runtime::failures::record::FailureRecord;
 use aos_runtime::failures::stats::FailureStats;
-use aos_runtime::runs::now_ms;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -74,7 +73,7 @@ pub struct FailureList {
 
 /// List the tenant's recorded failures, newest first.
 #[utoipa::path(get, path = "/api/v1/failures", tag = "failures", params(ListFailuresQuery),
-    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:read"])))]
+    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)))]
 async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<ListFailuresQuery>) -> Result<Json<FailureList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -82,9 +81,13 @@ async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>
     }
     check_time("from", q.from)?;
     check_time("to", q.to)?;
-    let range = TimeRange::new(q.from, q.to, now_ms(), 7 * DAY_MS).map_err(bad_query)?;
+    let range = TimeRange::new(q.from, q.to, s.rt.now_ms(), 7 * DAY_MS).map_err(bad_query)?;
     let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: q.matched, recovered: q.recovered, kind: q.kind };
-    let (failures, next_cursor) = s.rt.failures.list(auth.tenant(), &range, &filter, limit, q.cursor.as_deref()).await.map_err(bad_query)?;
+    let (mut failures, next_cursor) = s.rt.list_failures(auth.tenant(), &range, &filter, limit, q.cursor.as_deref()).await.map_err(bad_query)?;
+    // Viewers do not see the messages of failures of steps that used a secret (or their output).
+    if !auth.may(crate::auth::Permission::RunsReadRaw) {
+        aos_runtime::redact::failures_for_viewer(s.rt.runs(), auth.tenant(), &mut failures).await?;
+    }
     Ok(Json(FailureList { failures, next_cursor }))
 }
 
@@ -112,17 +115,17 @@ pub struct FailureStatsQuery {
 /// Statistics of the tenant's failures: totals, match rate, counts by code, category and skill,
 /// recovery success per mode, and a time series.
 #[utoipa::path(get, path = "/api/v1/failures/stats", tag = "failures", params(FailureStatsQuery),
-    responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:read"])))]
+    responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)))]
 async fn get_failure_stats(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<FailureStatsQuery>) -> Result<Json<FailureStats>, ApiError> {
     check_time("from", q.from)?;
     check_time("to", q.to)?;
-    let range = TimeRange::new(q.from, q.to, now_ms(), DAY_MS).map_err(bad_query)?;
+    let range = TimeRange::new(q.from, q.to, s.rt.now_ms(), DAY_MS).map_err(bad_query)?;
     // Both ends are checked times, at most 366 days apart: nothing below can overflow.
     let span = range.to_ms - range.from_ms + 1;
     let bucket_ms = q.bucket_ms.unwrap_or_else(|| HOUR_MS.max((span + MAX_BUCKETS - 1) / MAX_BUCKETS));
     check_bucket(bucket_ms, span)?;
     let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: None, recovered: None, kind: q.kind };
-    Ok(Json(s.rt.failures.stats(auth.tenant(), &range, bucket_ms, &filter).await.map_err(bad_query)?))
+    Ok(Json(s.rt.failure_stats(auth.tenant(), &range, bucket_ms, &filter).await.map_err(bad_query)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -142,13 +145,13 @@ pub struct CandidatesQuery {
 /// Computed nightly and by `POST /api/v1/failures/aggregate`; `generated_at_ms` is `null` before
 /// the first aggregation.
 #[utoipa::path(get, path = "/api/v1/failures/candidates", tag = "failures", params(CandidatesQuery),
-    responses((status = 200, body = CandidatePage), (status = 400, body = ErrorBody), (status = 422, description = "The cursor is not valid, or the candidates were computed again since it was given (`INVALID_CURSOR`).", body = ErrorBody)), security(("bearer" = ["failures:read"])))]
+    responses((status = 200, body = CandidatePage), (status = 400, body = ErrorBody), (status = 422, description = "The cursor is not valid, or the candidates were computed again since it was given (`INVALID_CURSOR`).", body = ErrorBody)))]
 async fn list_failure_candidates(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<CandidatesQuery>) -> Result<Json<CandidatePage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
     }
-    Ok(Json(s.rt.failures.candidates(auth.tenant(), limit, q.cursor.as_deref()).await.map_err(bad_query)?))
+    Ok(Json(s.rt.failure_candidates(auth.tenant(), limit, q.cursor.as_deref()).await.map_err(bad_query)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -166,20 +169,10 @@ pub struct AggregateQuery {
 /// Run the failure aggregation now, over every tenant, and return the caller's result (its own
 /// failures and examples only; the same as `GET /api/v1/failures/candidates` afterwards, whole).
 #[utoipa::path(post, path = "/api/v1/failures/aggregate", tag = "failures", params(AggregateQuery),
-    responses((status = 200, body = CandidateReport), (status = 400, body = ErrorBody)), security(("bearer" = ["failures:aggregate"])))]
+    responses((status = 200, body = CandidateReport), (status = 400, body = ErrorBody)))]
 async fn aggregate_failures(State(s): State<AppState>, auth: Auth<need::FailuresAggregate>, ApiQuery(q): ApiQuery<AggregateQuery>) -> Result<Json<CandidateReport>, ApiError> {
-    // The deployment checked the environment when it started (`aos serve`, the Lambda's init).
-    let env = AggregateOptions::from_env().unwrap_or_default();
-    let mut opts = AggregateOptions::new(q.days, q.low_confidence).map_err(bad_query)?;
-    if q.days.is_none() {
-        opts.days = env.days;
-    }
-    if q.low_confidence.is_none() {
-        opts.fold.low_confidence = env.fold.low_confidence;
-    }
-    let run = s.rt.failures.aggregate(&opts, now_ms(), Some(auth.tenant())).await.map_err(bad_query)?;
-    let mine = run.requested.ok_or_else(|| ApiError::from(aos_core::DomainError::Storage("the caller's result is missing".into())))?;
-    Ok(Json(mine))
+    // Parameters not given take the deployment's settings (read once, at start).
+    Ok(Json(s.rt.aggregate_failures_for(auth.tenant(), q.days, q.low_confidence).await.map_err(bad_query)?))
 }
 
 /// `bucket_ms` from [`MIN_BUCKET_MS`] to [`MAX_BUCKET_MS`], making at most [`MAX_BUCKETS`]

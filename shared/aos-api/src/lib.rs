@@ -1,7 +1,7 @@
 //! The AOS HTTP API: one router per resource (runs, workflows, skills, secrets, failures, the
-//! failure catalog, metrics), mounted together by `aos serve` and served one by one by the API
-//! Lambdas. The OpenAPI document is generated from these routers and served at
-//! `/api/v1/openapi.json`.
+//! failure catalog, metrics), registered once in [`routers::ALL`]: mounted together by `aos serve`
+//! and served group by group by the API Lambdas. The OpenAPI document is generated from these
+//! routers and served at `/api/v1/openapi.json`.
 
 /// The axum routes of handlers annotated with `#[utoipa::path]`: `utoipa_axum::routes!` with the
 /// `openapi` feature. Without it, the same routes from each handler's declared path and methods,
@@ -9,13 +9,19 @@
 /// document instead (see [`openapi_value`]).
 #[cfg(feature = "openapi")]
 macro_rules! api_routes {
-    ($($handler:ident),+ $(,)?) => {
-        utoipa_axum::routes!($($handler),+)
-    };
+    (public: $($handler:ident),+ $(,)?) => { utoipa_axum::routes!($($handler),+) };
+    // The OpenAPI security scope of each route is written from its handler's `Auth<need::X>`
+    // type: a permission is stated once, in the handler's signature.
+    ($($handler:ident),+ $(,)?) => {{
+        let mut routes = utoipa_axum::routes!($($handler),+);
+        $( utoipa_axum::paste! { crate::auth::document_permission(&mut routes.1, &<[<__path_ $handler>] as utoipa::Path>::path(), &<[<__path_ $handler>] as utoipa::Path>::methods(), crate::auth::permission_of(&$handler)); } )+
+        routes
+    }};
 }
 
 #[cfg(not(feature = "openapi"))]
 macro_rules! api_routes {
+    (public: $($handler:ident),+ $(,)?) => { api_routes!($($handler),+) };
     ($first:ident $(, $handler:ident)* $(,)?) => {{
         use utoipa_axum::PathItemExt as _;
         let path = utoipa_axum::paste! { <[<__path_ $first>] as utoipa::Path>::path() };
@@ -174,52 +180,82 @@ impl utoipa::Modify for CommonResponses {
     }
 }
 
-/// One resource of the API. `aos serve` mounts them all; each API Lambda serves a subset, so
-/// that one resource's traffic, permissions and failures stay apart from the others'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    Runs,
-    Workflows,
-    Skills,
-    Secrets,
-    /// Recorded failures and their statistics.
-    Failures,
-    /// The failure catalog and its matcher.
-    Catalog,
-    /// `GET /metrics`.
-    Metrics,
-    /// Who am I, API keys and the audit log.
-    Access,
-}
+/// The one router registry: every resource router of the API, in the groups the serverless
+/// deployment serves, one group per API function. `aos serve` mounts every group ([`app`]); each
+/// API function serves its own (`aos_lambda::api_function!`), and `aos-lambda`'s deployment test
+/// generates the function's routes in template.yaml from its group's paths. Adding a resource
+/// router means adding it to a group here (or a new group, with its function: docs/contributing.md).
+pub mod routers {
+    use super::{access, catalog, failures, metrics, runs, secrets, skills, workflows, AppState, OpenApiRouter};
 
-impl Resource {
-    pub const ALL: &'static [Resource] =
-        &[Resource::Runs, Resource::Workflows, Resource::Skills, Resource::Secrets, Resource::Failures, Resource::Catalog, Resource::Metrics, Resource::Access];
-
-    /// The routers of `resources`, merged.
-    pub fn routers(resources: &[Resource]) -> OpenApiRouter<AppState> {
-        resources.iter().fold(OpenApiRouter::new(), |r, res| r.merge(res.router()))
+    /// Resource routers served together, by one API function.
+    #[derive(Clone, Copy)]
+    pub struct Group {
+        /// The API function that serves the group: its package under `functions/`.
+        pub function: &'static str,
+        /// The group's routers, merged. A function, not a list matched at run time, so that a
+        /// function's binary links only its own handlers (a list of every router linked them
+        /// all into every API function: 3.5 MB each).
+        pub routers: fn() -> OpenApiRouter<AppState>,
+        /// Its handlers replay runs, re-executing the replayable skills: the function executes them.
+        pub replays: bool,
+        /// It serves `GET /metrics`: the function renders the deployment's metrics.
+        pub metrics: bool,
     }
 
-    /// This resource's router (`aos serve` mounts them all through this match; an API Lambda names
-    /// its routers directly, e.g. `runs::router()`, so that the others are not linked into it).
-    pub fn router(self) -> OpenApiRouter<AppState> {
-        match self {
-            Resource::Runs => runs::router(),
-            Resource::Workflows => workflows::router(),
-            Resource::Skills => skills::router(),
-            Resource::Secrets => secrets::router(),
-            Resource::Failures => failures::router(),
-            Resource::Catalog => catalog::router(),
-            Resource::Metrics => metrics::router(),
-            Resource::Access => access::router(),
+    pub const ALL: &[Group] = &[
+        // Runs (with simulate and replay) and workflows.
+        Group { function: "api-runs", routers: || runs::router().merge(workflows::router()), replays: true, metrics: false },
+        Group { function: "api-skills", routers: skills::router, replays: false, metrics: false },
+        // Secrets, and who am I, API keys and the audit log.
+        Group { function: "api-secrets", routers: || secrets::router().merge(access::router()), replays: false, metrics: false },
+        // Recorded failures and their statistics, and the failure catalog with its matcher.
+        Group { function: "api-failures", routers: || failures::router().merge(catalog::router()), replays: false, metrics: false },
+        Group { function: "api-metrics", routers: metrics::router, replays: false, metrics: true },
+    ];
+
+    /// The group served by `function`, found at compile time when called in a `const`: a function
+    /// names its group this way, so only that group's routers are linked into it, and a function
+    /// without a group does not compile.
+    pub const fn named(function: &str) -> Group {
+        let mut i = 0;
+        while i < ALL.len() {
+            if same(ALL[i].function, function) {
+                return ALL[i];
+            }
+            i += 1;
+        }
+        panic!("this API function has no router group: add one named after its package to aos_api::routers::ALL")
+    }
+
+    const fn same(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Every group's routers, merged: the whole authenticated API.
+    pub fn all() -> OpenApiRouter<AppState> {
+        ALL.iter().fold(OpenApiRouter::new(), |r, g| r.merge((g.routers)()))
+    }
+
+    impl Group {
+        /// The paths the group's routers serve, as the OpenAPI document names them.
+        #[cfg(feature = "openapi")]
+        pub fn paths(&self) -> Vec<String> {
+            let (_, doc) = (self.routers)().split_for_parts();
+            doc.paths.paths.keys().cloned().collect()
         }
     }
-}
-
-#[cfg(feature = "openapi")]
-fn split(resources: &[Resource]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    split_routers(Resource::routers(resources))
 }
 
 fn split_routers(routers: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -238,7 +274,7 @@ fn split_routers(routers: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa:
 /// The authenticated resource routers and the OpenAPI document describing them.
 #[cfg(feature = "openapi")]
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    split(Resource::ALL)
+    split_routers(routers::all())
 }
 
 /// The whole OpenAPI document: every authenticated resource plus the public routes.
@@ -258,7 +294,8 @@ pub fn openapi_json() -> String {
 
 /// The document `/api/v1/openapi.json` serves, built once: generated from the code with the
 /// `openapi` feature (`aos serve`); without it (the API Lambdas) the committed
-/// `docs/openapi.json`, which the test command checks is exactly what the code generates.
+/// `docs/openapi.json` ([`COMMITTED_OPENAPI`]), which the test command checks is exactly what the
+/// code generates.
 pub fn openapi_value() -> &'static serde_json::Value {
     static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     #[cfg(feature = "openapi")]
@@ -268,23 +305,23 @@ pub fn openapi_value() -> &'static serde_json::Value {
     DOC.get_or_init(doc)
 }
 
+/// The committed `docs/openapi.json`, served as it is by builds without the `openapi` feature.
+/// `build.rs` copies it into `OUT_DIR` (after checking that it is JSON) rather than this crate
+/// `include_str!`ing a path outside itself: the dependency on a file of the repository is then
+/// declared in one place (`cargo:rerun-if-changed`), a missing or broken file stops the build with
+/// a message that says which file and why, and builds with the feature do not read it at all.
 #[cfg(not(feature = "openapi"))]
-const COMMITTED_OPENAPI: &str = include_str!("../../../docs/openapi.json");
+pub const COMMITTED_OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// The whole application: authenticated API, OpenAPI document, health check, JSON 404s.
 pub fn app(state: AppState) -> Router {
-    resource_app(state, Resource::ALL)
+    routers_app(state, routers::all())
 }
 
-/// The application serving only `resources`, behind the same authentication, fallbacks and body
-/// limit as [`app`]. The OpenAPI document always describes the whole API: whichever function a
-/// gateway routes `/api/v1/openapi.json` to, clients get the full contract.
-pub fn resource_app(state: AppState, resources: &[Resource]) -> Router {
-    routers_app(state, Resource::routers(resources))
-}
-
-/// [`resource_app`] over routers the caller merged itself (`runs::router().merge(...)`): what the
-/// API Lambdas use, so that each links only its own resources' handlers.
+/// The application serving `routers` (every group: [`app`]; one group: an API function), behind
+/// the same authentication, fallbacks and body limit. The OpenAPI document always describes the
+/// whole API: whichever function a gateway routes `/api/v1/openapi.json` to, clients get the full
+/// contract.
 ///
 /// Authentication wraps every authenticated route *including its 405 answer*: the method
 /// fallback is set on those routes before the middleware is layered over them (a fallback set

@@ -18,8 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The deployment's metrics (Prometheus text exposition format 0.0.4).
 #[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String), (status = 404, body = ErrorBody)),
-    security(("bearer" = ["metrics:read"])))]
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String), (status = 404, body = ErrorBody)))]
 async fn get_metrics(State(s): State<AppState>, _auth: Auth<need::MetricsRead>) -> Result<impl IntoResponse, ApiError> {
     let render = s.metrics.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "this deployment does not serve metrics"))?;
     let text = render().await?;

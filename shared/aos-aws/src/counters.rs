@@ -5,7 +5,7 @@
 
 use crate::dynamo::backend;
 use aos_core::ports::StoreError;
-use aos_runtime::metric_store::{series_pk, series_sk, MetricStore, Series, SeriesValue};
+use aos_core::ports::{series_pk, series_sk, MetricStore, Series, SeriesValue};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;

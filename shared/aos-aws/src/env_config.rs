@@ -16,6 +16,7 @@
 //! and `AWS_MAX_ATTEMPTS`.
 
 use crate::AwsError;
+use aos_core::error::ConfigError;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
@@ -34,9 +35,9 @@ pub fn env_sdk_config() -> Result<SdkConfig, AwsError> {
 /// the variable, when the region or a credential is missing or a value cannot be used.
 pub fn sdk_config_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, AwsError> {
     let get = |var: &str| get(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or(AwsError::MissingEnv("AWS_REGION"))?;
-    let key_id = get("AWS_ACCESS_KEY_ID").ok_or(AwsError::MissingEnv("AWS_ACCESS_KEY_ID"))?;
-    let secret = get("AWS_SECRET_ACCESS_KEY").ok_or(AwsError::MissingEnv("AWS_SECRET_ACCESS_KEY"))?;
+    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or(ConfigError::missing("AWS_REGION"))?;
+    let key_id = get("AWS_ACCESS_KEY_ID").ok_or(ConfigError::missing("AWS_ACCESS_KEY_ID"))?;
+    let secret = get("AWS_SECRET_ACCESS_KEY").ok_or(ConfigError::missing("AWS_SECRET_ACCESS_KEY"))?;
     let credentials = Credentials::new(key_id, secret, get("AWS_SESSION_TOKEN"), None, "environment");
 
     let mut config = SdkConfig::builder()
@@ -47,10 +48,7 @@ pub fn sdk_config_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Sd
         .use_fips(flag(&get, "AWS_USE_FIPS_ENDPOINT")?)
         .use_dual_stack(flag(&get, "AWS_USE_DUALSTACK_ENDPOINT")?);
     if let Some(n) = get("AWS_MAX_ATTEMPTS") {
-        let attempts = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| AwsError::InvalidEnv {
-            var: "AWS_MAX_ATTEMPTS",
-            reason: format!("expected a whole number of attempts of at least 1, got `{n}`"),
-        })?;
+        let attempts = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::invalid("AWS_MAX_ATTEMPTS", &n, "expected a whole number of attempts of at least 1"))?;
         config = config.retry_config(RetryConfig::standard().with_max_attempts(attempts));
     }
     if !flag(&get, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
@@ -72,19 +70,19 @@ pub fn sdk_config_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Sd
 const SERVICE_ENDPOINT_VARS: [(&str, &str); 3] =
     [("DynamoDB", "AWS_ENDPOINT_URL_DYNAMODB"), ("SQS", "AWS_ENDPOINT_URL_SQS"), ("Secrets Manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER")];
 
-fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, AwsError> {
+fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
     match get(var).map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(AwsError::InvalidEnv { var, reason: format!("expected `true` or `false`, got `{other}`") }),
+        Some(other) => Err(ConfigError::invalid(var, other, "expected `true` or `false`")),
     }
 }
 
-fn http_url(var: &'static str, url: String) -> Result<String, AwsError> {
+fn http_url(var: &'static str, url: String) -> Result<String, ConfigError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(url)
     } else {
-        Err(AwsError::InvalidEnv { var, reason: format!("expected an http(s) URL, got `{url}`") })
+        Err(ConfigError::invalid(var, url, "expected an http(s) URL"))
     }
 }
 

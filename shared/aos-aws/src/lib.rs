@@ -1,7 +1,8 @@
 //! AWS adapters for the AOS ports: `DynamoStore` (one DynamoDB table), `SqsQueue` (standard SQS
 //! queues), `SecretsManagerSecrets` and `DynamoCounters` (metric totals in the same table), plus
 //! the settings and SDK wiring a Lambda uses to build them. The first three pass the same
-//! conformance suite as the embedded adapters (`aos-store`).
+//! conformance suite as the embedded adapters (`aos-store`). The adapters depend on the domain's
+//! ports (`aos_core::ports`) only, not on the runtime.
 
 mod counters;
 mod dynamo;
@@ -21,17 +22,16 @@ pub use settings::{AwsSettings, DEFAULT_SECRETS_PREFIX};
 pub use sqs::SqsQueue;
 pub use sqs_admin::{create_queues, sqs_queue_name};
 
+use aos_core::ports::Ports;
 use aos_core::skill::SkillRegistry;
-use aos_runtime::Ports;
 pub use aws_types::SdkConfig;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
-    #[error("environment variable {0} is not set")]
-    MissingEnv(&'static str),
-    #[error("environment variable {var} is not valid: {reason}")]
-    InvalidEnv { var: &'static str, reason: String },
+    /// A variable of the function's environment is missing or cannot be used.
+    #[error(transparent)]
+    Config(#[from] aos_core::error::ConfigError),
     #[error("{0}")]
     Setup(String),
 }

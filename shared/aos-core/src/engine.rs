@@ -34,8 +34,10 @@ pub struct Dispatch {
     pub attempt: u32,
     pub skill: String,
     pub fallback: bool,
-    /// Resolved input; secret references are still as written.
-    pub input: Value,
+    /// The resolved input, secret references still as written; or the template error that fails
+    /// the attempt (a retry's or fallback's template may not resolve): the worker then records
+    /// `TEMPLATE_UNRESOLVED` as the attempt's outcome without running the skill.
+    pub input: Result<Value, TemplateError>,
     /// Where the worker puts secret values (from the plan's own template only).
     pub secrets: Vec<SecretSlot>,
     pub delay_ms: u64,
@@ -95,14 +97,25 @@ pub fn step_input(run: &Run, step: &Step, fallback: bool, outputs: &HashMap<Stri
     resolve_input(template, &Scope { inputs: &run.inputs, outputs, secrets: None })
 }
 
-/// A resolved input as a dispatch carries it: an unresolvable one is handed to the worker, which
-/// records it as the attempt's `TEMPLATE_UNRESOLVED` failure.
-pub fn dispatch_input(resolved: Result<Resolved, TemplateError>) -> (Value, Vec<SecretSlot>) {
+/// A resolved input as a dispatch carries it: the value and its secret slots, or the template
+/// error, which the worker records as the attempt's `TEMPLATE_UNRESOLVED` failure.
+pub fn dispatch_input(resolved: Result<Resolved, TemplateError>) -> (Result<Value, TemplateError>, Vec<SecretSlot>) {
     match resolved {
-        Ok(r) => (r.value, r.secrets),
-        Err(e) => (json!({"__template_error": e.to_string()}), Vec::new()),
+        Ok(r) => (Ok(r.value), r.secrets),
+        Err(e) => (Err(e), Vec::new()),
     }
 }
+
+/// The input an attempt record keeps for an attempt whose template did not resolve:
+/// `{"__template_error": message}`. Attempt records have held this form since the first release,
+/// and their input hashes are part of run traces, so replay recomputes exactly it; it exists in
+/// records only (dispatches and queue messages carry the error as a typed value).
+pub fn template_error_input(message: &str) -> Value {
+    Value::Object(Map::from_iter([(TEMPLATE_ERROR_KEY.to_string(), Value::String(message.to_string()))]))
+}
+
+/// The key of [`template_error_input`].
+pub const TEMPLATE_ERROR_KEY: &str = "__template_error";
 
 /// `start + ms` in epoch milliseconds, saturating instead of overflowing.
 fn after(start: i64, ms: u64) -> i64 {
@@ -118,35 +131,101 @@ struct RunFailure {
     skill: Option<String>,
 }
 
-/// Advances `run` given its attempt records. Mutates `run`; returns what to dispatch.
+/// The facts one `advance` decides on, besides the run itself.
+struct Facts<'a> {
+    /// Attempt records by (step, attempt).
+    by_key: HashMap<(&'a str, u32), &'a AttemptRecord>,
+    /// Plan step indexes in topological order.
+    order: Vec<usize>,
+    now_ms: i64,
+    env: &'a dyn EngineEnv,
+}
+
+/// A retry or fallback attempt decided while absorbing outcomes. It becomes a [`Dispatch`] once
+/// the outcomes are absorbed, when its input is resolved.
+struct NextAttempt {
+    step_id: String,
+    attempt: u32,
+    skill: String,
+    fallback: bool,
+    delay_ms: u64,
+}
+
+/// Advances `run` given its attempt records. Mutates `run`; returns what to dispatch. The phases,
+/// in order: start the run, absorb outcomes, account cost and budgets, end the run if it failed
+/// or was cancelled, start ready steps (with the recoveries absorbed), limit the dispatches,
+/// finish the run when every step has.
 pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn EngineEnv) -> Decision {
     let mut d = Decision::default();
     if run.status.is_terminal() {
         return d;
     }
     let before = (run.status, run.steps.clone(), run.cost_usd);
-    let starting = run.status == RunStatus::Queued;
-    if starting {
-        run.status = RunStatus::Running;
-        run.started_at_ms = Some(now_ms);
+    let starting = start_run(run, now_ms);
+    let facts = Facts {
+        by_key: attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect(),
+        order: topo_order(&run.plan).unwrap_or_else(|_| (0..run.plan.steps.len()).collect()),
+        now_ms,
+        env,
+    };
+    let (recoveries, step_failure) = absorb_outcomes(run, &facts, &mut d);
+    account_cost(run, &facts);
+    let failure = match step_failure {
+        Some(f) => Some(f),
+        None => check_budget(run, &facts, starting, &mut d),
+    };
+    if failure.is_some() || run.cancel_requested {
+        let (status, why) = match failure {
+            Some(f) => (RunStatus::Failed, f),
+            None => (RunStatus::Cancelled, run_failure(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled"), env)),
+        };
+        end_run(run, &mut d, &facts.by_key, now_ms, env, status, why);
+        return d;
     }
-    let by_key: HashMap<(&str, u32), &AttemptRecord> =
-        attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
-    let order = topo_order(&run.plan).unwrap_or_else(|_| (0..run.plan.steps.len()).collect());
-    let mut failure: Option<RunFailure> = None;
+    let outputs = final_outputs(run, &facts.by_key);
+    let (started, step_failure) = start_ready_steps(run, &facts, &outputs, &mut d);
+    if let Some(why) = step_failure {
+        end_run(run, &mut d, &facts.by_key, now_ms, env, RunStatus::Failed, why);
+        return d;
+    }
+    d.dispatches = recoveries.into_iter().map(|next| recovery_dispatch(run, next, &outputs, env)).chain(started).collect();
+    limit_dispatches(run, &mut d.dispatches, now_ms);
+    if run.steps.values().all(|s| s.status.is_terminal()) {
+        finish(run, &facts.by_key, now_ms, RunStatus::Succeeded);
+        d.wake_at_ms = None;
+    }
+    d.changed = before != (run.status, run.steps.clone(), run.cost_usd);
+    d
+}
 
-    // 1. Absorb the outcomes of running steps: success, retry, fallback or final failure.
-    for &i in &order {
+/// Start: a `queued` run becomes `running` now. Returns whether it did.
+fn start_run(run: &mut Run, now_ms: i64) -> bool {
+    if run.status != RunStatus::Queued {
+        return false;
+    }
+    run.status = RunStatus::Running;
+    run.started_at_ms = Some(now_ms);
+    true
+}
+
+/// Absorb outcomes: the outcome of every running step, in step order, becomes its success, a
+/// retry, its fallback or its final failure. Returns the recoveries to dispatch and the failure
+/// that fails the run, if a step's did.
+fn absorb_outcomes(run: &mut Run, facts: &Facts, d: &mut Decision) -> (Vec<NextAttempt>, Option<RunFailure>) {
+    let (now_ms, env) = (facts.now_ms, facts.env);
+    let mut recoveries = Vec::new();
+    let mut failure: Option<RunFailure> = None;
+    for &i in &facts.order {
         let step = run.plan.steps[i].clone();
         let st = run.steps.entry(step.id.clone()).or_insert_with(|| StepState::pending(&step.skill));
         if st.status != StepStatus::Running {
             continue;
         }
-        let Some(rec) = by_key.get(&(step.id.as_str(), st.attempt)) else { continue };
+        let Some(rec) = facts.by_key.get(&(step.id.as_str(), st.attempt)) else { continue };
         let Some(err) = rec.outcome.error() else {
             st.status = StepStatus::Succeeded;
             if st.attempt > 1 {
-                let attempts = recovered_attempts(&step, st.attempt, &by_key, run.seed, env);
+                let attempts = recovered_attempts(&step, st.attempt, &facts.by_key, run.seed, env);
                 d.failures.push(FailureEvent::Recovered { step_id: step.id.clone(), skill: step.skill.clone(), attempts, succeeded: true });
             }
             continue;
@@ -159,7 +238,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
                 st.attempt += 1;
                 st.due_at_ms = Some(after(now_ms, delay_ms));
                 st.dispatched_at_ms = Some(now_ms);
-                d.dispatches.push(pending_dispatch(&step, st, delay_ms));
+                recoveries.push(NextAttempt { step_id: step.id.clone(), attempt: st.attempt, skill: st.skill.clone(), fallback: st.fallback, delay_ms });
                 Some(mode)
             }
             (NextStep::Stop, OnError::Fallback { skill, .. }) if !on_fallback => {
@@ -168,7 +247,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
                 st.attempt += 1;
                 st.due_at_ms = None;
                 st.dispatched_at_ms = Some(now_ms);
-                d.dispatches.push(pending_dispatch(&step, st, 0));
+                recoveries.push(NextAttempt { step_id: step.id.clone(), attempt: st.attempt, skill: st.skill.clone(), fallback: true, delay_ms: 0 });
                 Some(RecoveryMode::Fallback)
             }
             (NextStep::Stop, _) => {
@@ -192,47 +271,52 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
             at_ms: rec.finished_at_ms,
         }));
         if failed_for_good {
-            let attempts = recovered_attempts(&step, st.attempt, &by_key, run.seed, env);
+            let attempts = recovered_attempts(&step, st.attempt, &facts.by_key, run.seed, env);
             d.failures.push(FailureEvent::Recovered { step_id: step.id.clone(), skill: step.skill.clone(), attempts, succeeded: false });
         }
     }
+    (recoveries, failure)
+}
 
-    // 2. Cost and budget.
-    let counted = counted_attempts(run, &by_key);
-    run.cost_usd = counted.iter().map(|a| a.cost_usd).sum();
-    let started = run.started_at_ms.unwrap_or(now_ms);
-    if failure.is_none() {
-        if let Some(max) = run.plan.budget.max_cost_usd {
-            if run.cost_usd > max + 1e-12 {
-                let message = format!("run cost {:.6} USD exceeds the budget of {max} USD", run.cost_usd);
-                failure = Some(run_failure(budget_error("BUDGET_COST_EXCEEDED", message), env));
-            }
-        }
-        if let Some(max) = run.plan.budget.max_duration_ms {
-            let elapsed = now_ms.saturating_sub(started);
-            if elapsed > i64::try_from(max).unwrap_or(i64::MAX) {
-                let message = format!("run has taken {elapsed} ms, over its budget of {max} ms");
-                failure = Some(run_failure(budget_error("BUDGET_DURATION_EXCEEDED", message), env));
-            } else if starting {
-                // One wake-up at the deadline, armed when the run starts (the periodic sweep
-                // covers deadlines beyond the queue's maximum delay).
-                d.wake_at_ms = Some(after(started, max).saturating_add(1));
-            }
+/// Cost: the run costs what its counted attempts (each step's up to its current one) cost.
+fn account_cost(run: &mut Run, facts: &Facts) {
+    run.cost_usd = counted_attempts(run, &facts.by_key).iter().map(|a| a.cost_usd).sum();
+}
+
+/// Budget: the run's cost (already accounted) and duration against the plan's budget. Returns the
+/// breach, if any (a duration breach before a cost breach); when the run starts, arms one wake-up
+/// at its duration deadline.
+fn check_budget(run: &Run, facts: &Facts, starting: bool, d: &mut Decision) -> Option<RunFailure> {
+    let mut failure = None;
+    if let Some(max) = run.plan.budget.max_cost_usd {
+        if run.cost_usd > max + 1e-12 {
+            let message = format!("run cost {:.6} USD exceeds the budget of {max} USD", run.cost_usd);
+            failure = Some(run_failure(budget_error("BUDGET_COST_EXCEEDED", message), facts.env));
         }
     }
-
-    if failure.is_some() || run.cancel_requested {
-        let (status, why) = match failure {
-            Some(f) => (RunStatus::Failed, f),
-            None => (RunStatus::Cancelled, run_failure(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled"), env)),
-        };
-        end_run(run, &mut d, &by_key, now_ms, env, status, why);
-        return d;
+    if let Some(max) = run.plan.budget.max_duration_ms {
+        let started = run.started_at_ms.unwrap_or(facts.now_ms);
+        let elapsed = facts.now_ms.saturating_sub(started);
+        if elapsed > i64::try_from(max).unwrap_or(i64::MAX) {
+            let message = format!("run has taken {elapsed} ms, over its budget of {max} ms");
+            failure = Some(run_failure(budget_error("BUDGET_DURATION_EXCEEDED", message), facts.env));
+        } else if starting {
+            // One wake-up at the deadline, armed when the run starts (the periodic sweep
+            // covers deadlines beyond the queue's maximum delay).
+            d.wake_at_ms = Some(after(started, max).saturating_add(1));
+        }
     }
+    failure
+}
 
-    // 3. Start every pending step whose upstream steps have all finished.
-    let outputs = final_outputs(run, &by_key);
-    for &i in &order {
+/// Start ready steps: every pending step whose upstream steps have all finished is skipped (an
+/// upstream step did not succeed, or its condition is false), waits for its condition to be
+/// evaluated, fails before any attempt (its condition or input template failed), or gets its
+/// first attempt. Returns the first attempts, or the failure that fails the run (then it stops).
+fn start_ready_steps(run: &mut Run, facts: &Facts, outputs: &HashMap<String, Value>, d: &mut Decision) -> (Vec<Dispatch>, Option<RunFailure>) {
+    let (now_ms, env) = (facts.now_ms, facts.env);
+    let mut dispatches = Vec::new();
+    for &i in &facts.order {
         let step = run.plan.steps[i].clone();
         if run.steps[&step.id].status != StepStatus::Pending {
             continue;
@@ -251,7 +335,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
         let gate = match &step.condition {
             None => Ok(true),
             Some(expr) => {
-                let context = condition_context(&run.inputs, &outputs, &run.steps, &crate::dag::upstream(&run.plan, &step.id));
+                let context = condition_context(&run.inputs, outputs, &run.steps, &crate::dag::upstream(&run.plan, &step.id));
                 match env.eval_condition(&step.id, expr, &context) {
                     Some(result) => result,
                     None => {
@@ -262,7 +346,7 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
             }
         };
         let resolved = match gate {
-            Ok(true) => Some(step_input(run, &step, false, &outputs)),
+            Ok(true) => Some(step_input(run, &step, false, outputs)),
             _ => None,
         };
         let st = run.steps.get_mut(&step.id).expect("state exists");
@@ -280,12 +364,12 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
                 st.attempt = 1;
                 st.dispatched_at_ms = Some(now_ms);
                 let timeout = step.timeout_ms.unwrap_or_else(|| env.default_timeout_ms(&step.skill));
-                d.dispatches.push(Dispatch {
+                dispatches.push(Dispatch {
                     step_id: step.id.clone(),
                     attempt: 1,
                     skill: step.skill.clone(),
                     fallback: false,
-                    input,
+                    input: Ok(input),
                     secrets,
                     delay_ms: 0,
                     timeout_ms: timeout,
@@ -308,47 +392,43 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
                 }));
                 if !matches!(step.on_error, OnError::Continue) {
                     let why = RunFailure { error: err, failure: matched, step_id: Some(step.id.clone()), attempt: 0, skill: Some(step.skill.clone()) };
-                    end_run(run, &mut d, &by_key, now_ms, env, RunStatus::Failed, why);
-                    return d;
+                    return (dispatches, Some(why));
                 }
             }
         }
     }
+    (dispatches, None)
+}
 
-    // Retried and fallback dispatches were created before their inputs could be resolved.
-    for disp in d.dispatches.iter_mut().filter(|x| x.input.is_null()) {
-        let step = run.plan.step(&disp.step_id).expect("dispatched step exists");
-        // The same templates resolved before; a fallback's may fail, which the worker reports.
-        (disp.input, disp.secrets) = dispatch_input(step_input(run, step, disp.fallback, &outputs));
-        disp.timeout_ms = step.timeout_ms.unwrap_or_else(|| env.default_timeout_ms(&disp.skill));
+/// A retry or fallback attempt with its input resolved: the same templates resolved before (a
+/// fallback's may fail, which the worker reports as the attempt's outcome).
+fn recovery_dispatch(run: &Run, next: NextAttempt, outputs: &HashMap<String, Value>, env: &dyn EngineEnv) -> Dispatch {
+    let step = run.plan.step(&next.step_id).expect("a recovered step is in the plan");
+    let (input, secrets) = dispatch_input(step_input(run, step, next.fallback, outputs));
+    let timeout_ms = step.timeout_ms.unwrap_or_else(|| env.default_timeout_ms(&next.skill));
+    Dispatch {
+        step_id: next.step_id,
+        attempt: next.attempt,
+        skill: next.skill,
+        fallback: next.fallback,
+        input,
+        secrets,
+        delay_ms: next.delay_ms,
+        timeout_ms,
+        cost_limit_usd: None,
     }
+}
+
+/// Limit dispatches: every attempt's timeout is cut to what is left of the run's duration budget,
+/// and it carries what is left of the cost budget.
+fn limit_dispatches(run: &Run, dispatches: &mut [Dispatch], now_ms: i64) {
+    let started = run.started_at_ms.unwrap_or(now_ms);
     let remaining_ms = run.plan.budget.max_duration_ms.map(|max| after(started, max).saturating_sub(now_ms).max(1) as u64);
-    for disp in &mut d.dispatches {
+    for disp in dispatches {
         if let Some(rem) = remaining_ms {
             disp.timeout_ms = disp.timeout_ms.min(rem);
         }
         disp.cost_limit_usd = run.plan.budget.max_cost_usd.map(|max| (max - run.cost_usd).max(0.0));
-    }
-
-    if run.steps.values().all(|s| s.status.is_terminal()) {
-        finish(run, &by_key, now_ms, RunStatus::Succeeded);
-        d.wake_at_ms = None;
-    }
-    d.changed = before != (run.status, run.steps.clone(), run.cost_usd);
-    d
-}
-
-fn pending_dispatch(step: &Step, st: &StepState, delay: u64) -> Dispatch {
-    Dispatch {
-        step_id: step.id.clone(),
-        attempt: st.attempt,
-        skill: st.skill.clone(),
-        fallback: st.fallback,
-        input: Value::Null,
-        secrets: Vec::new(),
-        delay_ms: delay,
-        timeout_ms: 0,
-        cost_limit_usd: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The orchestration rules, driven by hand: dispatch order, retries with backoff, fallback,
 //! `continue`, conditions, skipped dependents, budgets, cancellation and the trace.
 
-use aos_core::engine::{advance, EngineEnv};
+use aos_core::engine::{advance, template_error_input, EngineEnv};
+use aos_core::template::TemplateError;
 use aos_core::failure::FailureMatch;
 use aos_core::outcome::{Category, Outcome, StepError};
 use aos_core::plan::Plan;
@@ -86,11 +87,11 @@ fn dispatches_roots_then_dependents_with_resolved_inputs() {
     assert_eq!(run.status, RunStatus::Running);
     let ids: Vec<_> = d.dispatches.iter().map(|x| x.step_id.as_str()).collect();
     assert_eq!(ids, ["a", "c"]);
-    assert_eq!(d.dispatches[0].input, json!({"n": 5}));
+    assert_eq!(d.dispatches[0].input, Ok(json!({"n": 5})));
     let attempts = vec![rec("a", 1, Outcome::ok(json!({"v": 3})), 0.1), rec("c", 1, Outcome::ok(json!(1)), 0.2)];
     let d = advance(&mut run, &attempts, 2100, &Env);
     assert_eq!(d.dispatches.len(), 1);
-    assert_eq!(d.dispatches[0].input, json!({"x": 3, "t": "v=3"}));
+    assert_eq!(d.dispatches[0].input, Ok(json!({"x": 3, "t": "v=3"})));
     let mut attempts = attempts;
     attempts.push(rec("b", 1, Outcome::ok(json!("done")), 0.3));
     let d = advance(&mut run, &attempts, 2200, &Env);
@@ -157,12 +158,12 @@ fn fallback_runs_another_skill_and_continue_skips_dependents() {
     let d = advance(&mut run, &attempts, 1, &Env);
     assert_eq!(d.dispatches.len(), 1);
     assert_eq!((d.dispatches[0].skill.as_str(), d.dispatches[0].fallback, d.dispatches[0].attempt), ("backup", true, 2));
-    assert_eq!(d.dispatches[0].input, json!({"q": "x"}));
+    assert_eq!(d.dispatches[0].input, Ok(json!({"q": "x"})));
     assert_eq!(run.steps["b"].status, StepStatus::Failed);
     assert_eq!(run.steps["c"].status, StepStatus::Skipped);
     attempts.push(rec("a", 2, Outcome::ok(json!("from backup")), 0.0));
     let d = advance(&mut run, &attempts, 2, &Env);
-    assert_eq!(d.dispatches[0].input, json!({"v": "from backup"}));
+    assert_eq!(d.dispatches[0].input, Ok(json!({"v": "from backup"})));
     attempts.push(rec("d", 1, Outcome::ok(json!(null)), 0.0));
     advance(&mut run, &attempts, 3, &Env);
     assert_eq!(run.status, RunStatus::Succeeded, "a `continue` failure does not fail the run");
@@ -220,6 +221,36 @@ fn unresolvable_template_fails_the_step() {
     advance(&mut run, &[], 0, &Env);
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.unwrap().code, "TEMPLATE_UNRESOLVED");
+}
+
+#[test]
+fn a_fallback_whose_template_does_not_resolve_is_dispatched_with_its_template_error() {
+    let mut run = run_of(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "fallback", "skill": "backup", "input": {"q": "{{ inputs.missing }}"}}},
+        {"id": "b", "skill": "s", "retry": {"max_attempts": 2}, "input": {"n": "{{ inputs.n }}"}},
+        {"id": "c", "skill": "s", "depends_on": ["b"]}
+    ]}), json!({"n": 1}));
+    advance(&mut run, &[], 0, &Env);
+    let d = advance(&mut run, &[rec("a", 1, transient(), 0.0), rec("b", 1, transient(), 0.0)], 1, &Env);
+    let ids: Vec<_> = d.dispatches.iter().map(|x| (x.step_id.as_str(), x.attempt)).collect();
+    assert_eq!(ids, [("a", 2), ("b", 2)]);
+    let err = d.dispatches[0].input.clone().expect_err("the fallback's template does not resolve");
+    assert_eq!(err, TemplateError::Unresolved("inputs.missing".into(), "no such input".into()));
+    assert!(d.dispatches[0].secrets.is_empty());
+    assert_eq!((d.dispatches[0].fallback, d.dispatches[0].skill.as_str(), d.dispatches[0].timeout_ms), (true, "backup", 1000));
+    assert_eq!(d.dispatches[1].input, Ok(json!({"n": 1})), "a retry's input is resolved again");
+}
+
+#[test]
+fn a_template_error_is_recorded_in_the_attempt_input_form_of_every_release() {
+    // Attempt records of runs written by every release hold this input (its hash is in the
+    // trace): replay of those runs recomputes exactly it.
+    let message = "`{{ inputs.missing }}` does not resolve: no such input";
+    assert_eq!(template_error_input(message), json!({"__template_error": message}));
+    assert_eq!(
+        aos_core::canonical::hash_value(&template_error_input(message)),
+        aos_core::canonical::hash_value(&json!({"__template_error": message}))
+    );
 }
 
 #[test]

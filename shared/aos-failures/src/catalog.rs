@@ -6,6 +6,7 @@ use aos_core::outcome::Category;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use utoipa::ToSchema;
 
 /// The builtin catalog, embedded at compile time so classification never touches the disk.
 pub const BUILTIN_CATALOG_JSON: &str = include_str!("../catalog/catalog.json");
@@ -62,9 +63,11 @@ pub struct MatchRules {
     pub patterns: Vec<String>,
 }
 
-/// One known failure.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// One known failure of the catalog.
+// The one catalog entry type: read from the catalog file, matched against, and served as it is
+// by the API (`CatalogEntry` in the OpenAPI document, `priority` left out).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(as = CatalogEntry)]
 pub struct Entry {
     pub code: String,
     pub category: Category,
@@ -73,16 +76,27 @@ pub struct Entry {
     pub recovery_mode: RecoveryMode,
     pub explanation: String,
     pub suggestions: Vec<String>,
-    /// A family catch-all (e.g. "some 4xx", "the TLS handshake failed"): any match of a specific
-    /// entry outranks it, so the detail in a message can refine a coarse code or status.
+    /// A family catch-all (e.g. any 4xx): a specific entry's match outranks it.
+    // Any match of a specific entry outranks it ("some 4xx", "the TLS handshake failed"), so the
+    // detail in a message can refine a coarse code or status.
     #[serde(default)]
+    #[schema(required = true)]
     pub generic: bool,
-    /// Ranks the whole entry above (positive) or below (negative) entries of the same kind and
-    /// tier, before literal content is compared; 0 for almost every entry.
-    #[serde(default)]
+    // Ranks the whole entry above (positive) or below (negative) entries of the same kind and
+    // tier, before literal content is compared; 0 for almost every entry. Not served.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub priority: i32,
+    /// How the entry recognizes a failure: error `codes`, `http_status`, `aws_codes`,
+    /// `smtp_codes`, `os_kinds`, and message `patterns` (regexes over the normalized message).
     #[serde(rename = "match")]
+    #[schema(value_type = Object)]
     pub rules: MatchRules,
+    // Fields the format does not have, refused by `Catalog::validate` (in place of
+    // `deny_unknown_fields`, which would also mark the API's `CatalogEntry` as a closed object).
+    #[serde(flatten, skip_serializing)]
+    #[schema(ignore)]
+    unknown: BTreeMap<String, serde_json::Value>,
 }
 
 /// The whole catalog file.
@@ -107,6 +121,7 @@ pub enum CatalogError {
     BadStatus { code: String, rule: String },
     BadPattern { code: String, pattern: String, reason: String },
     Empty { code: String, what: &'static str },
+    UnknownField { code: String, field: String },
 }
 
 impl fmt::Display for CatalogError {
@@ -121,6 +136,7 @@ impl fmt::Display for CatalogError {
             CatalogError::BadStatus { code, rule } => write!(f, "entry {code}: bad http_status rule {rule}"),
             CatalogError::BadPattern { code, pattern, reason } => write!(f, "entry {code}: pattern {pattern:?}: {reason}"),
             CatalogError::Empty { code, what } => write!(f, "entry {code}: {what} must not be empty"),
+            CatalogError::UnknownField { code, field } => write!(f, "entry {code}: unknown field `{field}`"),
         }
     }
 }
@@ -145,13 +161,17 @@ impl Catalog {
     }
 
     /// Checks the invariants the matcher relies on: the version, unique entry codes, non-empty
-    /// explanations and suggestions, well-formed statuses, and structured keys owned by one entry.
+    /// explanations and suggestions, no unknown entry fields, well-formed statuses, and structured
+    /// keys owned by one entry.
     pub fn validate(&self) -> Result<(), CatalogError> {
         if self.version != CATALOG_VERSION {
             return Err(CatalogError::Version(self.version));
         }
         let mut codes = BTreeMap::new();
         for e in &self.entries {
+            if let Some(field) = e.unknown.keys().next() {
+                return Err(CatalogError::UnknownField { code: e.code.clone(), field: field.clone() });
+            }
             if codes.insert(e.code.as_str(), ()).is_some() {
                 return Err(CatalogError::DuplicateCode(e.code.clone()));
             }

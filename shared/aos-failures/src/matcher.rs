@@ -12,18 +12,9 @@ use aos_core::outcome::Category;
 use serde::Serialize;
 use std::sync::OnceLock;
 
-/// What kind of evidence decided the match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchType {
-    StructuredCode,
-    HttpStatus,
-    AwsCode,
-    SmtpCode,
-    OsError,
-    Pattern,
-    None,
-}
+/// What kind of evidence decided the match: the domain's own type, so a result needs no
+/// translation on its way into a `FailureMatch`.
+pub use aos_core::failure::MatchType;
 
 /// The classification of one failure.
 #[derive(Debug, Clone, PartialEq, Serialize)]

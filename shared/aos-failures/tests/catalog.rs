@@ -99,4 +99,9 @@ fn a_broken_catalog_is_rejected_not_half_loaded() {
     assert!(matches!(FailureMatcher::new(c), Err(CatalogError::AmbiguousKey { .. })));
     let text = BUILTIN_CATALOG_JSON.replacen("\"version\": 2", "\"version\": 1", 1);
     assert!(Catalog::from_json(&text).is_err());
+    // A misspelt field is refused, not ignored.
+    let text = BUILTIN_CATALOG_JSON.replacen("\"retryable\":", "\"retriable\": true, \"retryable\":", 1);
+    assert!(matches!(Catalog::from_json(&text), Err(CatalogError::UnknownField { field, .. }) if field == "retriable"));
+    let text = BUILTIN_CATALOG_JSON.replacen("\"retryable\":", "\"priority\": 1, \"retryable\":", 1);
+    assert!(Catalog::from_json(&text).is_ok(), "priority is a field of the format");
 }

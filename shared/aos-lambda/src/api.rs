@@ -1,70 +1,116 @@
-//! The API functions: the same axum routers `aos serve` mounts, one resource group per function,
-//! behind the same authentication, fallbacks and body limit; `lambda_http` turns API Gateway
-//! (HTTP API, payload 2.0) events into requests for them. Each request's metrics are flushed
-//! before its response goes back.
+//! The API functions (`functions/api-*`): each serves one group of `aos_api::routers` — the same
+//! axum routers `aos serve` mounts — behind the same authentication, fallbacks and body limit;
+//! `lambda_http` turns API Gateway (HTTP API, payload 2.0) events into requests for them. Their
+//! `main` is `aos_lambda::run(aos_lambda::api_function!())`: the group is the one named after the
+//! package. Each request's metrics are flushed by the [`crate::Invocation`] around it.
 
 use crate::{exposition, recorder};
+use aos_api::routers::Group;
 use aos_api::{routers_app, AppState, MetricsRender};
 use aos_core::DomainError;
 use aos_runtime::auth::Principal;
 use aos_runtime::metric_store::MetricStore;
 use aos_runtime::Runtime;
 use axum::extract::Request;
-use axum::response::Response;
-use lambda_http::request::RequestContext;
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Adapter, LambdaEvent, Service};
 use std::sync::Arc;
-use aos_api::OpenApiRouter;
 
-/// The resources one API function serves. Each is a function naming its routers, not a list
-/// matched at run time, so that a function's binary links only its own handlers (a list of
-/// `aos_api::Resource`s linked every router into every API function: 3.5 MB each).
-#[derive(Clone, Copy)]
-pub struct Resources(fn() -> OpenApiRouter<AppState>);
-
-/// `functions/api-runs`: runs (with simulate and replay) and workflows.
-pub const RUNS: Resources = Resources(|| aos_api::runs::router().merge(aos_api::workflows::router()));
-/// `functions/api-skills`.
-pub const SKILLS: Resources = Resources(aos_api::skills::router);
-/// `functions/api-secrets`: secrets, and who am I, API keys and the audit log.
-pub const SECRETS: Resources = Resources(|| aos_api::secrets::router().merge(aos_api::access::router()));
-/// `api-failures`: recorded failures, their statistics, and the failure catalog with its matcher.
-pub const FAILURES: Resources = Resources(|| aos_api::failures::router().merge(aos_api::catalog::router()));
-
-/// The router a function hands to `lambda_http::run`, with the rate limits
-/// (`AOS_RATE_LIMIT_PER_MINUTE`, `AOS_RATE_LIMIT_BURST`) and the identity provider (`AOS_OIDC_*`)
-/// of the environment. Behind the authorizer function the principal arrives verified in the
-/// request context; without one (or when called directly) the function verifies the credential.
-pub fn app(rt: Arc<Runtime>, resources: Resources) -> Result<axum::Router, lambda_http::Error> {
-    Ok(finish(routers_app(state_from_env(rt)?, (resources.0)())))
+/// The API function of the calling crate: the router group of `aos_api::routers` named after its
+/// package, found at compile time (a package without a group does not compile, and only its
+/// group's handlers are linked), with the skills registry its routers need.
+#[macro_export]
+macro_rules! api_function {
+    () => {{
+        const GROUP: $crate::aos_api::routers::Group = $crate::aos_api::routers::named(env!("CARGO_PKG_NAME"));
+        // Chosen here, at compile time, so that a function that replays nothing links no executor.
+        const SKILLS: $crate::registry::Registry = if GROUP.replays { $crate::registry::replaying } else { $crate::registry::declared };
+        $crate::api::Function::new(GROUP, SKILLS)
+    }};
 }
 
-/// The `api-metrics` router: `GET /metrics` renders the stored totals of every runtime metric.
-pub fn metrics_app(rt: Arc<Runtime>, store: Arc<dyn MetricStore>) -> Result<axum::Router, lambda_http::Error> {
+/// An API function (made by [`api_function!`]).
+pub struct Function {
+    group: Group,
+    skills: crate::registry::Registry,
+}
+
+impl Function {
+    pub fn new(group: Group, skills: crate::registry::Registry) -> Self {
+        Self { group, skills }
+    }
+}
+
+impl crate::Function for Function {
+    type Handler = Handler;
+
+    fn name(&self) -> &'static str {
+        self.group.function
+    }
+
+    async fn init(self) -> Result<Handler, crate::Error> {
+        let rt = crate::runtime_from_env(self.skills).await?;
+        let metrics = if self.group.metrics { Some(crate::metric_store_from_env().await?) } else { None };
+        Ok(Handler { app: app_with(rt, self.group, metrics)? })
+    }
+}
+
+/// What `lambda_http` answers API Gateway with.
+pub type ApiResponse = <Adapter<'static, axum::response::Response, axum::Router> as Service<LambdaEvent<LambdaRequest>>>::Response;
+
+/// Serves one API Gateway request with the function's router.
+pub struct Handler {
+    pub app: axum::Router,
+}
+
+impl crate::Handler for Handler {
+    type Event = LambdaRequest;
+    type Response = ApiResponse;
+
+    async fn handle(&self, event: LambdaEvent<LambdaRequest>) -> Result<ApiResponse, crate::Error> {
+        // An axum router is always ready and never fails: errors are responses.
+        let response = Adapter::from(self.app.clone()).call(event).await;
+        Ok(response.unwrap_or_else(|never| match never {}))
+    }
+}
+
+/// The router of `group`, with the rate limits (`AOS_RATE_LIMIT_PER_MINUTE`,
+/// `AOS_RATE_LIMIT_BURST`) and the identity provider (`AOS_OIDC_*`) of the environment. Behind
+/// the authorizer function the principal arrives verified in the request context; without one
+/// (or when called directly) the function verifies the credential.
+pub fn app(rt: Arc<Runtime>, group: Group) -> Result<axum::Router, crate::Error> {
+    app_with(rt, group, None)
+}
+
+/// [`app`], rendering `GET /metrics` (where the group routes it) from the totals in `metrics`.
+pub fn app_with(rt: Arc<Runtime>, group: Group, metrics: Option<Arc<dyn MetricStore>>) -> Result<axum::Router, crate::Error> {
+    let mut state = state_from_env(rt)?;
+    if let Some(store) = metrics {
+        state = state.with_metrics(stored_metrics(store));
+    }
+    Ok(routers_app(state, (group.routers)()).layer(axum::middleware::map_request(attach_authorizer_principal)))
+}
+
+/// `GET /metrics` of the serverless deployment: the stored totals of every runtime metric.
+fn stored_metrics(store: Arc<dyn MetricStore>) -> MetricsRender {
     let descriptions = Arc::new(recorder::catalog());
-    let render: MetricsRender = Arc::new(move || {
+    Arc::new(move || {
         let (store, descriptions) = (store.clone(), descriptions.clone());
         Box::pin(async move { exposition::scrape(store.as_ref(), &descriptions).await.map_err(|e| DomainError::Storage(e.to_string())) })
-    });
-    Ok(finish(routers_app(state_from_env(rt)?.with_metrics(render), aos_api::metrics::router())))
+    })
 }
 
-fn state_from_env(rt: Arc<Runtime>) -> Result<AppState, lambda_http::Error> {
+/// `cli/tests/keys_bootstrap.rs` names the `api-skills` group through this; it can say
+/// `aos_api::routers::named("api-skills")` itself, and then this goes.
+#[doc(hidden)]
+pub const SKILLS: Group = aos_api::routers::named("api-skills");
+
+fn state_from_env(rt: Arc<Runtime>) -> Result<AppState, crate::Error> {
     let mut state = AppState::new(rt).with_rate_limits(aos_api::auth::RateLimits::from_env()?);
     if let Some(cfg) = aos_runtime::oidc::OidcConfig::from_env()? {
         state = state.with_oidc(cfg);
     }
     Ok(state)
-}
-
-/// The layers every API function adds around the routers: the authorizer's principal before
-/// authentication, and each request's metrics flushed before its response goes back.
-fn finish(app: axum::Router) -> axum::Router {
-    app.layer(axum::middleware::map_request(attach_authorizer_principal)).layer(axum::middleware::map_response(flush_after))
-}
-
-async fn flush_after(response: Response) -> Response {
-    recorder::flush().await;
-    response
 }
 
 /// Runs before `aos_api::auth::authenticate`: the principal the authorizer function verified,

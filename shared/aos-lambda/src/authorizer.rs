@@ -41,6 +41,31 @@ impl AuthorizerResponse {
     }
 }
 
+/// `functions/authorizer`.
+pub struct Function;
+
+impl crate::Function for Function {
+    type Handler = Authorizer;
+
+    fn name(&self) -> &'static str {
+        "authorizer"
+    }
+
+    async fn init(self) -> Result<Authorizer, crate::Error> {
+        let rt = crate::runtime_from_env(crate::registry::declared).await?;
+        Authorizer::from_env(rt)
+    }
+}
+
+impl crate::Handler for Authorizer {
+    type Event = ApiGatewayV2CustomAuthorizerV2Request;
+    type Response = AuthorizerResponse;
+
+    async fn handle(&self, event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>) -> Result<AuthorizerResponse, crate::Error> {
+        Authorizer::handle(self, event).await
+    }
+}
+
 /// The verifier the function builds once per execution environment.
 pub struct Authorizer {
     state: AppState,

@@ -16,9 +16,12 @@ pub enum RecordError {
 
 impl From<DomainError> for RecordError {
     fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::Storage(_) | DomainError::Conflict(_) => RecordError::Retryable(e.to_string()),
-            DomainError::Invalid(_) | DomainError::NotFound(_) | DomainError::InvalidState { .. } => RecordError::NonRetryable(e.to_string()),
+        // The runtime decides, as it does for `aos serve`'s consumers (`aos_runtime::delivery`).
+        use aos_runtime::delivery::{decide, Delivery, MessageError};
+        let message = e.to_string();
+        match decide(&Err(MessageError::Failed(e))) {
+            Delivery::Retry => RecordError::Retryable(message),
+            Delivery::Done | Delivery::Drop => RecordError::NonRetryable(message),
         }
     }
 }

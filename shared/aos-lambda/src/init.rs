@@ -1,9 +1,9 @@
 //! Building the runtime once per execution environment (at cold start): the skills registry, the
 //! AWS SDK clients and the ports, reused by every invocation that environment serves.
 
+use aos_core::ports::MetricStore;
 use aos_core::skill::SkillRegistry;
-use aos_runtime::metric_store::MetricStore;
-use aos_runtime::{LongPoll, Ports, Runtime};
+use aos_runtime::{Ports, Runtime, RuntimeBuilder, RuntimeSettings, Topology};
 use aos_skills::SkillsConfig;
 use std::sync::Arc;
 
@@ -17,21 +17,24 @@ pub enum InitError {
     UnknownSkill(String),
     #[error("{0}")]
     Config(String),
+    #[error("runtime settings: {0}")]
+    Settings(#[from] aos_runtime::ConfigError),
 }
 
 /// The runtime over the AWS adapters configured by the environment (`AOS_TABLE`,
-/// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings,
-/// `AOS_FAILURE_RETENTION_DAYS` and the usual AWS variables). `skills` is one of
+/// `AOS_QUEUE_URLS`, `AOS_SECRETS_PREFIX`, the `AOS_HTTP_*` skill settings, the runtime's
+/// settings (`RuntimeSettings::from_env`: retention, output limits, aggregation) and the usual AWS
+/// variables), read once here. `skills` is one of
 /// [`crate::registry`]'s constructors: which skills this function executes (the others are only
 /// declared, and their executors are not linked into it). Installs the process's metrics recorder
 /// too: EMF lines on stdout, totals in the table's metric items.
 pub async fn runtime_from_env(skills: fn(&SkillsConfig) -> SkillRegistry) -> Result<Arc<Runtime>, InitError> {
     let skills = Arc::new(skills(&SkillsConfig::from_env()?));
-    let retention = aos_runtime::failures::retention_from_env().map_err(InitError::Config)?;
+    let settings = RuntimeSettings::from_env()?;
     let (ports, counters) = aos_aws::ports_and_counters_from_env(skills)?;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
     crate::recorder::install(Some(Arc::new(counters)), Box::new(std::io::stdout()), function).map_err(|e| InitError::Config(e.to_string()))?;
-    Ok(Arc::new(runtime_with_retention(ports, retention)))
+    Ok(Arc::new(runtime_with_settings(ports, settings)))
 }
 
 /// The metric totals the `api-metrics` function renders (`AOS_TABLE`).
@@ -39,18 +42,23 @@ pub async fn metric_store_from_env() -> Result<Arc<dyn MetricStore>, InitError> 
     Ok(Arc::new(aos_aws::counters_from_env()?))
 }
 
-/// The runtime as every function builds it, over the given ports.
+/// The runtime as every function builds it, over the given ports, with the default settings.
 pub fn runtime_with(ports: Ports) -> Runtime {
-    runtime_with_retention(ports, aos_runtime::failures::DEFAULT_RETENTION_DAYS)
+    runtime_with_settings(ports, RuntimeSettings::default())
 }
 
-fn runtime_with_retention(ports: Ports, failure_retention_days: u32) -> Runtime {
-    // Many execution environments run side by side: claims are leases (a claim is dead only once
-    // its lease passes), and workers hand outcomes to the orchestrator through its queue.
-    let mut rt = Runtime::with_retention(ports, owner_id(), false, failure_retention_days);
-    // Behind API Gateway (30 s): long polls answer by 25 s and re-read the run every 500 ms.
-    rt.long_poll = LongPoll::LAMBDA;
-    rt
+/// The runtime as every function builds it: many execution environments run side by side, so
+/// claims are leases (a claim is dead only once its lease passes), workers hand outcomes to the
+/// orchestrator through its queue, and long polls answer by 25 s behind API Gateway's 30 s
+/// ([`Topology::Distributed`]).
+pub fn runtime_with_settings(ports: Ports, settings: RuntimeSettings) -> Runtime {
+    runtime_builder(ports).settings(settings).build()
+}
+
+/// The builder behind [`runtime_with_settings`], for tests that change one more thing (a clock,
+/// the long-poll timing).
+pub fn runtime_builder(ports: Ports) -> RuntimeBuilder {
+    Runtime::builder(ports, Topology::Distributed).owner(owner_id())
 }
 
 /// Names this execution environment in the claims it takes, for diagnosing interrupted attempts.

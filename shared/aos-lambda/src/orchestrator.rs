@@ -2,26 +2,42 @@
 //! `Orchestrator::advance` that `aos serve` runs. Concurrent advances of one run from different
 //! invocations are serialized by the run's version in the store.
 
-use crate::error::RecordError;
-use crate::sqs::{consume_batch, parse_body};
-use aos_runtime::messages::Advance;
-use aos_runtime::worker::Handled;
+use crate::sqs::consume_batch;
 use aos_runtime::Runtime;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
 
-/// The handler `functions/orchestrator` hands to the Lambda runtime.
-pub async fn handle(rt: Arc<Runtime>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let response = consume_batch(event.payload, |body| advance(&rt, body)).await;
-    crate::recorder::flush().await;
-    Ok(response)
+/// `functions/orchestrator`.
+pub struct Function;
+
+impl crate::Function for Function {
+    type Handler = Handler;
+
+    fn name(&self) -> &'static str {
+        "orchestrator"
+    }
+
+    async fn init(self) -> Result<Handler, crate::Error> {
+        Ok(Handler(crate::runtime_from_env(crate::registry::declared).await?))
+    }
 }
 
-async fn advance(rt: &Runtime, body: String) -> Result<Handled, RecordError> {
-    let msg: Advance = parse_body(&body, "Advance")?;
-    let span = tracing::Span::current();
-    span.record("tenant", msg.tenant.as_str()).record("run_id", msg.run_id.as_str());
-    rt.orchestrator.advance(&msg.tenant, &msg.run_id, false).await?;
-    Ok(Handled::Done)
+/// Advances the runs of a batch of `Advance` messages.
+pub struct Handler(pub Arc<Runtime>);
+
+impl crate::Handler for Handler {
+    type Event = SqsEvent;
+    type Response = SqsBatchResponse;
+
+    async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, crate::Error> {
+        handle(self.0.clone(), event).await
+    }
+}
+
+/// One batch of `Advance` messages, each record on its own (`Runtime::handle_advance`, as in
+/// `aos serve`'s consumer).
+pub async fn handle(rt: Arc<Runtime>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let rt = &rt;
+    Ok(consume_batch(event.payload, |body| async move { rt.handle_advance(&body).await }).await)
 }

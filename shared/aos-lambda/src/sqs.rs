@@ -1,8 +1,11 @@
 //! The SQS batch consumer behind the orchestrator and skill functions: one handler call per record,
 //! a bounded number at once, and a batch response naming only the records SQS must deliver again
-//! (the event source mapping needs `FunctionResponseTypes: [ReportBatchItemFailures]`).
+//! (the event source mapping needs `FunctionResponseTypes: [ReportBatchItemFailures]`). What
+//! becomes of a record is the runtime's decision (`aos_runtime::delivery::decide`), the same as
+//! for `aos serve`'s consumers.
 
 use crate::error::RecordError;
+use aos_runtime::delivery::{settle, Delivery, MessageError};
 use aos_runtime::worker::Handled;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use futures::{Future, StreamExt};
@@ -13,18 +16,23 @@ use tracing::Instrument;
 /// mapping sets a batching window; beyond this bound records wait for a free slot.
 pub const RECORD_CONCURRENCY: usize = 10;
 
-/// Runs `handler` on every record's body and collects the failures to report.
+/// Runs `handler` on every record's body (`Runtime::handle_advance` or
+/// `Runtime::handle_step_task`, or a function's own handler returning [`RecordError`]) and
+/// collects the failures to report, as [`aos_runtime::delivery::decide`] says:
 ///
-/// - `Ok(Done)`: handled; SQS deletes the message.
-/// - `Ok(InProgress)` and `Err(Retryable)`: reported, so SQS makes the message visible again after
-///   its visibility timeout (and dead-letters it after `maxReceiveCount` receives).
-/// - `Err(NonRetryable)`: logged at error level with the message id and *not* reported. Every
-///   delivery would fail the same way, so reporting it would only cycle it to the dead-letter queue;
-///   the error log line (`non_retryable = true`) is the record to alarm on.
-pub async fn consume_batch<F, Fut>(event: SqsEvent, handler: F) -> SqsBatchResponse
+/// - `Done`: handled; SQS deletes the message.
+/// - `Retry` (in progress, storage unavailable, a concurrent change, a newer release's message):
+///   reported, so SQS makes the message visible again after its visibility timeout (and
+///   dead-letters it after `maxReceiveCount` receives).
+/// - `Drop` (malformed, for another function, about a corrupt record): logged at error level with
+///   the message id and *not* reported. Every delivery would fail the same way, so reporting it
+///   would only cycle it to the dead-letter queue; the error log line (`non_retryable = true`) is
+///   the record to alarm on.
+pub async fn consume_batch<F, Fut, E>(event: SqsEvent, handler: F) -> SqsBatchResponse
 where
     F: Fn(String) -> Fut,
-    Fut: Future<Output = Result<Handled, RecordError>>,
+    Fut: Future<Output = Result<Handled, E>>,
+    E: Into<MessageError>,
 {
     let handler = &handler;
     let failed: Vec<Option<String>> = futures::stream::iter(event.records)
@@ -44,8 +52,8 @@ where
             );
             async move {
                 let result = match record.body {
-                    Some(body) => handler(body).await,
-                    None => Err(RecordError::NonRetryable("the record has no body".into())),
+                    Some(body) => handler(body).await.map_err(Into::into),
+                    None => Err(MessageError::Unhandleable("the record has no body".into())),
                 };
                 report(result).then_some(message_id)
             }
@@ -62,20 +70,17 @@ where
 }
 
 /// Logs what became of a record and says whether SQS must deliver it again.
-fn report(result: Result<Handled, RecordError>) -> bool {
-    match result {
-        Ok(Handled::Done) => false,
-        Ok(Handled::InProgress) => {
-            tracing::info!("another worker holds this attempt; the message will be delivered again");
-            true
-        }
-        Err(RecordError::Retryable(error)) => {
-            tracing::warn!(error, "record failed; the message will be delivered again");
-            true
-        }
-        Err(RecordError::NonRetryable(error)) => {
-            tracing::error!(error, non_retryable = true, "record dropped: it can never be handled");
-            false
+fn report(result: Result<Handled, MessageError>) -> bool {
+    settle(&result) == Delivery::Retry
+}
+
+/// A function's own verdict, already classified (by `RecordError`'s conversion from the
+/// domain error, which asks the runtime too).
+impl From<RecordError> for MessageError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Retryable(m) => MessageError::Transient(m),
+            RecordError::NonRetryable(m) => MessageError::Unhandleable(m),
         }
     }
 }
@@ -110,6 +115,25 @@ mod tests {
         .await;
         let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(ids, ["m1", "m2"]);
+    }
+
+    /// The runtime's own errors through the same boundary: unavailable storage is retried, a
+    /// corrupt record and a malformed or newer-format message are handled as `aos serve` does.
+    #[tokio::test]
+    async fn the_runtime_decides_what_is_reported() {
+        use aos_core::ports::StoreError;
+        use aos_core::DomainError;
+        let bodies = [Some("unavailable"), Some("corrupt"), Some("garbage"), Some(r#"{"v": 99, "tenant": "t", "run_id": "r"}"#)];
+        let response = consume_batch(event(&bodies), |body| async move {
+            match body.as_str() {
+                "unavailable" => Err(MessageError::Failed(DomainError::from(StoreError::Backend("throttled".into())))),
+                "corrupt" => Err(MessageError::Failed(DomainError::from(StoreError::Corrupt("run record".into())))),
+                other => aos_runtime::delivery::parse_message::<aos_runtime::messages::Advance>(other).map(|_| Handled::Done),
+            }
+        })
+        .await;
+        let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(ids, ["m0", "m3"]);
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn ctx(r: &AuthorizerResponse) -> Value {
 #[tokio::test]
 async fn an_api_key_from_the_table_is_authorized_with_its_principal_as_context() {
     let stack = Stack::new().await;
-    let (key, rec) = stack.rt.keys.create_with(TENANT, NewKey::new(Role::Viewer, "dashboards", "bootstrap")).await.expect("create a key");
+    let (key, rec) = stack.rt.keys().create_with(TENANT, NewKey::new(Role::Viewer, "dashboards", "bootstrap")).await.expect("create a key");
     let a = Authorizer::new(stack.rt.clone(), None);
     let r = authorize(&a, Some(&key)).await;
     assert!(r.is_authorized, "{r:?}");
@@ -50,13 +50,13 @@ async fn an_api_key_from_the_table_is_authorized_with_its_principal_as_context()
     assert!(wire.starts_with(r#"{"isAuthorized":true,"context":{"#), "{wire}");
     assert!(!wire.contains(&key) && !wire.contains(&key[rec.prefix.len()..]), "the key is not in the response: {wire}");
     // The lookup recorded the key's use, as a request to `aos serve` does.
-    let listed = stack.rt.keys.get(TENANT, &rec.key_id).await.expect("read").expect("listed");
+    let listed = stack.rt.keys().get(TENANT, &rec.key_id).await.expect("read").expect("listed");
     assert!(listed.last_used_at_ms.is_some(), "{listed:?}");
 
     // A key with an expiry passes it on.
     let exp = aos_runtime::runs::now_ms() + 3_600_000;
     let new = NewKey { expires_at_ms: Some(exp), ..NewKey::new(Role::Machine, "ci", "bootstrap") };
-    let (key, _) = stack.rt.keys.create_with(TENANT, new).await.expect("create a key");
+    let (key, _) = stack.rt.keys().create_with(TENANT, new).await.expect("create a key");
     let r = authorize(&a, Some(&key)).await;
     assert_eq!((r.is_authorized, &ctx(&r)["role"], &ctx(&r)["expires_at_ms"]), (true, &json!("machine"), &json!(exp)));
 }
@@ -64,10 +64,10 @@ async fn an_api_key_from_the_table_is_authorized_with_its_principal_as_context()
 #[tokio::test]
 async fn revoked_unknown_and_missing_keys_are_not_authorized() {
     let stack = Stack::new().await;
-    let (key, rec) = stack.rt.keys.create(TENANT, Role::Admin).await.expect("create a key");
+    let (key, rec) = stack.rt.keys().create(TENANT, Role::Admin).await.expect("create a key");
     let a = Authorizer::new(stack.rt.clone(), None);
     assert!(authorize(&a, Some(&key)).await.is_authorized);
-    stack.rt.keys.revoke(TENANT, &rec.key_id).await.expect("revoke");
+    stack.rt.keys().revoke(TENANT, &rec.key_id).await.expect("revoke");
     let denied = AuthorizerResponse::deny();
     assert_eq!(authorize(&a, Some(&key)).await, denied, "a revoked key");
     assert_eq!(authorize(&a, Some(SAMPLE_KEY)).await, denied, "a key no tenant has");
@@ -84,7 +84,7 @@ async fn an_unreachable_table_is_an_error_not_a_cached_denial() {
     let stack = Stack::new().await;
     let config = sdk_config(&moto_url()).await;
     let settings = aos_aws::AwsSettings { table: "aos-test-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
-    let broken = Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, stack.rt.ports.skills.clone())));
+    let broken = Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, stack.rt.ports().skills.clone())));
     let key = stack.api_key().await;
     let err = Authorizer::new(broken, None).handle(lambda_event(request(Some(&key)))).await.expect_err("an invocation error");
     assert!(!err.to_string().contains(&key), "{err}");
@@ -164,7 +164,7 @@ async fn a_cognito_id_token_is_authorized_with_the_tenant_and_role_it_carries() 
     assert!(c["id"].as_str().is_some_and(|s| !s.is_empty()) && c["expires_at_ms"].as_i64().is_some_and(|e| e > aos_runtime::runs::now_ms()), "{c}");
     assert!(!serde_json::to_string(&r).expect("JSON").contains(&token));
     // The first request with a token is a login in the tenant's audit log, as with `aos serve`.
-    let (events, _) = stack.rt.audit.list(TENANT, 0, i64::MAX / 2, None, 10, None).await.expect("audit log");
+    let (events, _) = stack.rt.audit().list(TENANT, 0, i64::MAX / 2, None, 10, None).await.expect("audit log");
     assert_eq!(events.iter().map(|e| (e.action.as_str(), e.actor.clone())).collect::<Vec<_>>(), vec![("login", format!("user:{}", c["id"].as_str().unwrap()))]);
 
     // Another tenant's user gets that tenant; a user in no AOS group is refused.
@@ -256,7 +256,7 @@ async fn behind_the_authorizer_the_context_is_the_principal_and_permissions_stil
     let stack = Stack::new().await;
     // One run in each of two tenants, submitted with each tenant's admin key.
     let submit = |key: String| {
-        let app = api::app(stack.rt.clone(), api::RUNS).expect("app");
+        let app = api::app(stack.rt.clone(), group("api-runs")).expect("app");
         async move {
             let (status, body) = invoke_api(app, &event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).await;
             assert_eq!(status, 202, "{body}");
@@ -264,8 +264,8 @@ async fn behind_the_authorizer_the_context_is_the_principal_and_permissions_stil
         }
     };
     let mine = submit(stack.api_key().await).await;
-    let theirs = submit(stack.rt.keys.create("globex", Role::Admin).await.expect("key").0).await;
-    let runs = || api::app(stack.rt.clone(), api::RUNS).expect("app");
+    let theirs = submit(stack.rt.keys().create("globex", Role::Admin).await.expect("key").0).await;
+    let runs = || api::app(stack.rt.clone(), group("api-runs")).expect("app");
     let plan_body: Value = serde_json::from_str(event_text("api-runs-submit.json").as_str()).map(|e: Value| serde_json::from_str(e["body"].as_str().expect("body")).expect("JSON")).expect("JSON");
 
     // A viewer of acme, as the authorizer passes it on: reads its tenant's runs only...
@@ -279,7 +279,7 @@ async fn behind_the_authorizer_the_context_is_the_principal_and_permissions_stil
     assert_eq!((status, &body["error"]["code"]), (403, &json!("FORBIDDEN")), "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("runs:write")), "{body}");
     // The denial is in acme's audit log under the authorizer's principal.
-    let (events, _) = stack.rt.audit.list(TENANT, 0, i64::MAX / 2, None, 10, None).await.expect("audit");
+    let (events, _) = stack.rt.audit().list(TENANT, 0, i64::MAX / 2, None, 10, None).await.expect("audit");
     assert!(events.iter().any(|e| e.action.as_str() == "permission.denied" && e.actor == "user:sub-viewer"), "{events:?}");
 
     // Nothing a client sends moves the viewer to another tenant or role: tenant headers, a

@@ -17,7 +17,7 @@ const TRANSFORM: &str = "json_transform";
 
 /// Submits the sample run through the `api-runs` handler and returns its id.
 async fn submit(stack: &Stack, key: &str) -> String {
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).await;
     assert_eq!(status, 202, "{body}");
     body["run_id"].as_str().expect("run_id").to_string()
 }
@@ -46,7 +46,7 @@ async fn submit_event_answers_202_stores_the_run_and_queues_an_advance() {
 async fn api_events_answer_401_for_an_unknown_api_key() {
     let stack = Stack::new().await;
     stack.api_key().await;
-    let cases = [("api-runs-submit.json", api::RUNS), ("api-runs-get.json", api::RUNS), ("api-skills-list.json", api::SKILLS), ("api-secrets-list.json", api::SECRETS), ("api-failures-stats.json", api::FAILURES)];
+    let cases = [("api-runs-submit.json", group("api-runs")), ("api-runs-get.json", group("api-runs")), ("api-skills-list.json", group("api-skills")), ("api-secrets-list.json", group("api-secrets")), ("api-failures-stats.json", group("api-failures"))];
     for (event, resources) in cases {
         // The samples carry a placeholder key, which no tenant has.
         let (status, body) = invoke_api(api::app(stack.rt.clone(), resources).expect("app"), &event_text(event)).await;
@@ -61,21 +61,21 @@ async fn read_events_answer_from_their_own_function_only() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;
     stack.rt.put_secret(TENANT, "WEBHOOK_TOKEN", "s3cr3t-value").await.expect("put a secret");
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SKILLS).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-skills")).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 200, "{body}");
     let ids: BTreeSet<&str> = body["skills"].as_array().expect("skills").iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ids, BTreeSet::from(["http_call", TRANSFORM]));
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::SECRETS).expect("app"), &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-secrets")).expect("app"), &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!((status, body), (200, json!({"names": ["WEBHOOK_TOKEN"]})));
     let run_id = submit(&stack, &key).await;
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &get).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &get).await;
     assert_eq!((status, body["run_id"].as_str(), body["status"].as_str()), (200, Some(run_id.as_str()), Some("queued")), "{body}");
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES).expect("app"), &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["total"], json!(0), "failure stats of a tenant without failures: {body}");
     // Each API function serves its own resources: the skills route is not part of api-runs.
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");
 }
 
@@ -84,27 +84,26 @@ async fn long_polls_are_capped_below_api_gateways_limit_under_lambda() {
     let stack = Stack::new().await;
     // Every function's runtime answers a long poll by 25 s (API Gateway gives up at 30 s) and
     // re-reads the run every 500 ms.
-    assert_eq!(stack.rt.long_poll, aos_runtime::LongPoll::LAMBDA);
+    assert_eq!(stack.rt.long_poll(), aos_runtime::LongPoll::LAMBDA);
     assert!(aos_runtime::LongPoll::LAMBDA.max_wait < Duration::from_secs(29), "below the API functions' 29 s timeout");
     let key = stack.api_key().await;
     // No orchestrator runs here: the run stays queued, so the poll waits until the cap. The same
     // runtime over the same table with a cap of 1.2 s shows the cap applies to `wait_ms` through
     // the api-runs handler (30 s asked, 1.2 s waited).
     let run_id = submit(&stack, &key).await;
-    let mut rt = aos_lambda::runtime_with(stack.rt.ports.clone());
-    rt.long_poll = aos_runtime::LongPoll { max_wait: Duration::from_millis(1200), ..aos_runtime::LongPoll::LAMBDA };
+    let rt = aos_lambda::init::runtime_builder(stack.rt.ports().clone()).long_poll(aos_runtime::LongPoll { max_wait: Duration::from_millis(1200), ..aos_runtime::LongPoll::LAMBDA }).build();
     let mut get: Value = serde_json::from_str(&event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).expect("event");
     get["rawQueryString"] = json!("wait_ms=30000");
     get["queryStringParameters"] = json!({"wait_ms": "30000"});
     let started = Instant::now();
-    let (status, body) = invoke_api(api::app(std::sync::Arc::new(rt), api::RUNS).expect("app"), &get.to_string()).await;
+    let (status, body) = invoke_api(api::app(std::sync::Arc::new(rt), group("api-runs")).expect("app"), &get.to_string()).await;
     let waited = started.elapsed();
     assert_eq!((status, body["status"].as_str()), (200, Some("queued")), "{body}");
     assert!(waited >= Duration::from_millis(1200) && waited < Duration::from_secs(10), "waited {waited:?}, capped at 1.2 s");
     // Above the API's own limit is still a 400, whatever the cap.
     get["rawQueryString"] = json!("wait_ms=30001");
     get["queryStringParameters"] = json!({"wait_ms": "30001"});
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &get.to_string()).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &get.to_string()).await;
     assert_eq!((status, &body["error"]["code"]), (400, &json!("INVALID_QUERY")), "{body}");
 }
 
@@ -133,7 +132,7 @@ async fn json_transform_event_records_the_outcome_and_sends_an_advance() {
     let text = event_with("skill-json-transform-sqs.json", &[(SAMPLE_RUN_A, &run_id)]);
     let response = aos_lambda::skill::handle(stack.rt.clone(), TRANSFORM, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
     assert_eq!(failures(&response), Vec::<String>::new());
-    let attempt = stack.rt.runs.get_attempt(TENANT, &run_id, "total", 1).await.expect("read the attempt");
+    let attempt = stack.rt.runs().get_attempt(TENANT, &run_id, "total", 1).await.expect("read the attempt");
     let Some((AttemptItem::Done { record }, _)) = attempt else { panic!("no recorded outcome: {attempt:?}") };
     let outcome = serde_json::to_value(&record.outcome).expect("outcome");
     // Compared as numbers: DynamoDB keeps no integer/float distinction (19.0 reads back as 19).
@@ -147,7 +146,7 @@ async fn batch_failures_name_in_progress_records_and_leave_out_malformed_ones() 
     let stack = Stack::new().await;
     // Another live worker holds the sample's http_call attempt: the record must come back later.
     let claim = AttemptItem::Claimed { owner: "another-worker".into(), lease_until_ms: now_ms() + 120_000 };
-    stack.rt.runs.put_attempt(TENANT, SAMPLE_RUN_A, "notify", 1, &claim, Condition::NotExists, false).await.expect("claim");
+    stack.rt.runs().put_attempt(TENANT, SAMPLE_RUN_A, "notify", 1, &claim, Condition::NotExists, false).await.expect("claim");
     let mut event: Value = serde_json::from_str(&event_text("skill-http-call-sqs.json")).expect("JSON");
     let in_progress = event["Records"][0]["messageId"].as_str().expect("id").to_string();
     let template = event["Records"][0].clone();
@@ -164,9 +163,9 @@ async fn batch_failures_name_in_progress_records_and_leave_out_malformed_ones() 
     // Only the in-progress record is retried; a malformed body, a missing body and another skill's
     // task can never succeed here, so they are logged and dropped rather than cycled to the DLQ.
     assert_eq!(failures(&response), vec![in_progress]);
-    let attempt = stack.rt.runs.get_attempt(TENANT, SAMPLE_RUN_A, "notify", 1).await.expect("read");
+    let attempt = stack.rt.runs().get_attempt(TENANT, SAMPLE_RUN_A, "notify", 1).await.expect("read");
     assert!(matches!(attempt, Some((AttemptItem::Claimed { .. }, _))), "the live claim is untouched: {attempt:?}");
-    assert!(stack.rt.runs.get_attempt(TENANT, SAMPLE_RUN_A, "total", 1).await.expect("read").is_none(), "the json_transform task did not run");
+    assert!(stack.rt.runs().get_attempt(TENANT, SAMPLE_RUN_A, "total", 1).await.expect("read").is_none(), "the json_transform task did not run");
     assert!(stack.receive(ORCHESTRATOR_QUEUE, 1).await.is_empty());
     // A skill function refuses to start for a skill the deployment does not offer.
     assert!(aos_lambda::skill::require_skill(&stack.rt, "http_call").is_ok());
@@ -178,7 +177,7 @@ async fn storage_errors_are_retried_record_by_record() {
     let stack = Stack::new().await;
     let config = sdk_config(&moto_url()).await;
     let settings = aos_aws::AwsSettings { table: "aos-test-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
-    let skills = stack.rt.ports.skills.clone();
+    let skills = stack.rt.ports().skills.clone();
     let broken = std::sync::Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, skills)));
     let text = event_text("orchestrator-sqs.json");
     let response = aos_lambda::orchestrator::handle(broken, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
@@ -227,7 +226,7 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     let mut submit_event: Value = serde_json::from_str(&event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).expect("JSON");
     submit_event["headers"]["content-length"] = json!(body.len().to_string());
     submit_event["body"] = json!(body);
-    let (status, submitted) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &submit_event.to_string()).await;
+    let (status, submitted) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &submit_event.to_string()).await;
     assert_eq!(status, 202, "{submitted}");
     let run_id = submitted["run_id"].as_str().expect("run_id").to_string();
 
@@ -241,7 +240,7 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     assert!(handled >= 5, "{handled} messages handled");
 
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
-    let (status, view) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &get).await;
+    let (status, view) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &get).await;
     assert_eq!((status, view["status"].as_str()), (200, Some("succeeded")), "{view}");
     let summary = view["step_details"].as_array().expect("steps").iter().find(|s| s["step_id"] == "summary").expect("summary step");
     assert_eq!(summary["output"], json!({"orders": 3, "revenue": 151.5, "top": "B-7"}));
@@ -253,47 +252,46 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     replay["rawPath"] = json!(path);
     replay["requestContext"]["http"]["path"] = json!(path);
     replay["requestContext"]["http"]["method"] = json!("POST");
-    let (status, report) = invoke_api(api::app(stack.rt.clone(), api::RUNS).expect("app"), &replay.to_string()).await;
+    let (status, report) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &replay.to_string()).await;
     assert_eq!((status, &report["parity"], &report["reexecuted"]), (200, &json!(true), &json!(2)), "{report}");
 }
 
 #[tokio::test]
 async fn aggregator_event_stores_each_tenants_candidates_and_the_platform_export() {
     use aos_core::FieldError;
-    use aos_runtime::failures::aggregate::AggregateOptions;
     let stack = Stack::new().await;
     // Refused submissions with a code no catalog entry knows, recorded as the API records them.
     for (tenant, n) in [(TENANT, 3), ("globex", 1)] {
         for i in 0..n {
             let refusal = FieldError::new("PARTNER_ORDER_DECLINED", format!("partner declined order 4711{i}: api_key=zzzz-secret-value")).field("inputs");
-            stack.rt.failures.record_rejection(tenant, &[refusal], None).await;
+            stack.rt.failures().record_rejection(tenant, &[refusal], None).await;
         }
     }
     let event: Value = serde_json::from_str(&event_text("aggregator-schedule.json")).expect("JSON");
-    let summary = aos_lambda::aggregator::handle(stack.rt.clone(), AggregateOptions::default(), lambda_event(event)).await.expect("aggregated");
+    let summary = aos_lambda::aggregator::handle(stack.rt.clone(), lambda_event(event)).await.expect("aggregated");
     assert_eq!((summary.tenants, summary.scanned, summary.considered, summary.candidates), (2, 4, 4, 1), "{summary:?}");
-    let page = stack.rt.failures.candidates(TENANT, 50, None).await.expect("read back from DynamoDB");
+    let page = stack.rt.failures().candidates(TENANT, 50, None).await.expect("read back from DynamoDB");
     assert!(page.generated_at_ms.is_some());
     let c = &page.candidates[..];
     assert_eq!((c.len(), c[0].code.as_str(), c[0].count, c[0].tenant_count), (1, "PARTNER_ORDER_DECLINED", 3, None), "{c:?}");
     assert_eq!(c[0].examples.len(), 3);
     assert!(c[0].examples.iter().all(|e| e.message.contains("api_key=[REDACTED]") && !e.message.contains("secret")), "{:?}", c[0].examples);
-    let theirs = stack.rt.failures.candidates("globex", 50, None).await.expect("read");
+    let theirs = stack.rt.failures().candidates("globex", 50, None).await.expect("read");
     assert_eq!(theirs.candidates.iter().map(|c| c.count).collect::<Vec<_>>(), [1], "each tenant's own failures only");
-    let export = stack.rt.failures.platform_export().await.expect("read").expect("stored");
+    let export = stack.rt.failures().platform_export().await.expect("read").expect("stored");
     assert_eq!((export.candidates[0].count, export.candidates[0].tenant_count), (4, Some(2)));
     // Again: the result is replaced, the previous generation deleted.
     let event: Value = serde_json::from_str(&event_text("aggregator-schedule.json")).expect("JSON");
-    aos_lambda::aggregator::handle(stack.rt.clone(), AggregateOptions::default(), lambda_event(event)).await.expect("aggregated again");
-    let again = stack.rt.failures.candidates(TENANT, 50, None).await.expect("read");
+    aos_lambda::aggregator::handle(stack.rt.clone(), lambda_event(event)).await.expect("aggregated again");
+    let again = stack.rt.failures().candidates(TENANT, 50, None).await.expect("read");
     assert_eq!((again.total, again.candidates.len()), (1, 1));
     assert!(again.generated_at_ms >= page.generated_at_ms);
     // The api-failures function serves them, and runs the aggregation on demand.
     let key = stack.api_key().await;
     let get = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/candidates")]);
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES).expect("app"), &get).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &get).await;
     assert_eq!((status, body["total"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
     let post = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/aggregate"), ("\"GET\"", "\"POST\""), ("\"rawQueryString\": \"\"", "\"rawQueryString\": \"days=1\"")]);
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), api::FAILURES).expect("app"), &post).await;
+    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &post).await;
     assert_eq!((status, body["window"]["days"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
 }

@@ -17,7 +17,7 @@ use aos_runtime::metric_store::{MetricStore, Series, SeriesValue};
 use aos_runtime::Runtime;
 use aos_skills::{builtin_registry, SkillsConfig};
 use lambda_http::request::LambdaRequest;
-use lambda_http::tower::ServiceExt;
+use aos_lambda::Invocation;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -91,7 +91,7 @@ async fn submit(rt: &Arc<Runtime>, key: &str, plan: Value) -> (u16, Value) {
     let mut event: Value = serde_json::from_str(&event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).expect("JSON");
     event["headers"]["content-length"] = json!(body.len().to_string());
     event["body"] = json!(body);
-    invoke_api(api::app(rt.clone(), api::RUNS).expect("app"), &event.to_string()).await
+    invoke_api(api::app(rt.clone(), group("api-runs")).expect("app"), &event.to_string()).await
 }
 
 fn plan(url: &str) -> Value {
@@ -119,10 +119,14 @@ async fn pump(stack: &Stack, rt: &Arc<Runtime>, queue: &str) -> usize {
     if messages.is_empty() {
         return 0;
     }
+    // Through the wrapper every function's invocations go through, which flushes the metrics.
     let event = stack.sqs_event(queue, &messages);
     let response = match queue.strip_prefix("skill.") {
-        None => aos_lambda::orchestrator::handle(rt.clone(), event).await,
-        Some(skill) => aos_lambda::skill::handle(rt.clone(), skill, event).await,
+        None => Invocation::new("orchestrator", aos_lambda::orchestrator::Handler(rt.clone())).invoke(event).await,
+        Some(skill) => {
+            let skill = aos_skills::builtin(skill).expect("a built-in skill").id;
+            Invocation::new("skill", aos_lambda::skill::Handler { rt: rt.clone(), skill }).invoke(event).await
+        }
     };
     let failed = failures(&response.expect("handled"));
     for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref())) {
@@ -195,7 +199,7 @@ fn histogram_count(all: &BTreeMap<(String, BTreeMap<String, String>), SeriesValu
 /// Invokes an API function whose answer may be text; returns the status and the body as text.
 async fn invoke_text(app: axum::Router, event: &str) -> (u16, String, Value) {
     let request: LambdaRequest = serde_json::from_str(event).expect("an API Gateway event");
-    let response = lambda_http::Adapter::from(app).oneshot(lambda_event(request)).await.expect("the app answers");
+    let response = Invocation::new("api", api::Handler { app }).invoke(lambda_event(request)).await.expect("the app answers");
     let response = serde_json::to_value(response).expect("a serializable response");
     let status = response["statusCode"].as_u64().expect("statusCode") as u16;
     (status, response["body"].as_str().unwrap_or_default().to_string(), response["headers"].clone())
@@ -313,7 +317,7 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
     }
 
     // The metrics function: its sample event with a real key gets the totals as Prometheus text.
-    let metrics_app = || api::metrics_app(rt.clone(), counters.clone()).expect("app");
+    let metrics_app = || api::app_with(rt.clone(), group("api-metrics"), Some(counters.clone())).expect("app");
     let (status, text, headers) = invoke_text(metrics_app(), &event_with("api-metrics.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 200, "{text}");
     assert!(headers["content-type"].as_str().is_some_and(|c| c.starts_with("text/plain; version=0.0.4")), "{headers}");
@@ -344,11 +348,11 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
     let (status, body, _) = invoke_text(metrics_app(), &event_text("api-metrics.json")).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).expect("JSON error")["error"]["code"], "UNAUTHENTICATED");
-    let (viewer, _) = rt.keys.create(TENANT, Role::Viewer).await.expect("a viewer key");
+    let (viewer, _) = rt.keys().create(TENANT, Role::Viewer).await.expect("a viewer key");
     let (status, body, _) = invoke_text(metrics_app(), &event_with("api-metrics.json", &[(SAMPLE_KEY, &viewer)])).await;
     assert_eq!(status, 403, "{body}");
     // The other API functions do not serve metrics.
-    let (status, _, _) = invoke_text(api::app(rt.clone(), api::RUNS).expect("app"), &event_with("api-metrics.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, _, _) = invoke_text(api::app(rt.clone(), group("api-runs")).expect("app"), &event_with("api-metrics.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 404);
 }
 

@@ -4,9 +4,10 @@
 //! records expire after [`RETENTION_DAYS`]. Writes are best effort: a request is never failed
 //! because its audit record could not be written (the failure is logged).
 
+use crate::clock::SystemClock;
 use crate::keys;
-use crate::runs::{now_ms, storage};
-use aos_core::ports::{Condition, Item, Query, SkRange, Store};
+use crate::runs::storage;
+use aos_core::ports::{Clock, Condition, Item, Query, SkRange, Store};
 use aos_core::{DomainError, FieldError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,16 +68,24 @@ pub struct AuditEvent {
 #[derive(Clone)]
 pub struct AuditLog {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
 }
 
 impl AuditLog {
+    /// The log in `store`, on the system clock.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, clock: SystemClock::shared() }
+    }
+
+    /// The same log on another clock (the runtime's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Appends an event to the tenant's log (best effort).
     pub async fn record(&self, tenant: &str, action: AuditAction, actor: &str, role: &str, target: &str, detail: Value) {
-        let at_ms = now_ms();
+        let at_ms = self.clock.now_ms();
         let id = format!("{at_ms:013}#{}", uuid::Uuid::new_v4().simple());
         let event = AuditEvent { id: id.clone(), at_ms, action, actor: actor.to_string(), role: role.to_string(), target: target.to_string(), detail };
         let Ok(data) = serde_json::to_value(&event) else { return };

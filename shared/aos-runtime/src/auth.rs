@@ -7,10 +7,11 @@
 //! (`apikey#<hash>`, expiring with the key and deleted on revocation) and the tenant's list entry
 //! (`t#<tenant>#keys`, kept after revocation for the record, with the last-used time).
 
+use crate::clock::SystemClock;
 use crate::keys;
-use crate::runs::{now_ms, storage};
+use crate::runs::storage;
 use aos_core::DomainError;
-use aos_core::ports::{Condition, Item, Query, Store, StoreError};
+use aos_core::ports::{Clock, Condition, Item, Query, Store, StoreError};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -180,6 +181,8 @@ pub struct ApiKeys {
     store: Arc<dyn Store>,
     /// key id → when this process last wrote its last-used time.
     touched: Mutex<HashMap<String, i64>>,
+    /// Creation, expiry, revocation and last-use times.
+    clock: Arc<dyn Clock>,
 }
 
 /// Last-used times are written at most this often per key and process.
@@ -194,8 +197,19 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl ApiKeys {
+    /// The keys in `store`, on the system clock.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, touched: Mutex::default() }
+        Self { store, touched: Mutex::default(), clock: SystemClock::shared() }
+    }
+
+    /// The same keys on another clock (the runtime's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Creates an admin or other key with no name and no expiry (bootstrap and tests).
@@ -222,7 +236,7 @@ impl ApiKeys {
             role: new.role,
             prefix: format!("aos_{key_id}"),
             name: new.name,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
             created_by: new.created_by,
             expires_at_ms: new.expires_at_ms,
             revoked_at_ms: None,
@@ -246,7 +260,7 @@ impl ApiKeys {
         }
         let Some(item) = self.store.get(&keys::api_key_pk(&hash_key(key)), keys::API_KEY_SK).await? else { return Ok(None) };
         let rec = from_data(&item.data)?;
-        let now = now_ms();
+        let now = self.now_ms();
         if !rec.active_at(now) {
             return Ok(None);
         }
@@ -320,7 +334,7 @@ impl ApiKeys {
     /// Revokes the key: it stops authenticating at once; its entry stays listed as revoked.
     /// Revoking a revoked key changes nothing.
     pub async fn revoke(&self, tenant: &str, key_id: &str) -> Result<ApiKeyRecord, DomainError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let changed = self.update_entry(tenant, key_id, |r| {
             if r.revoked_at_ms.is_some() {
                 return false;
@@ -336,7 +350,7 @@ impl ApiKeys {
     /// Replaces an active key with a new one of the same role, name and expiry, and revokes it.
     pub async fn rotate(&self, tenant: &str, key_id: &str, by: &str) -> Result<(String, ApiKeyRecord), DomainError> {
         let old = self.get(tenant, key_id).await.map_err(storage)?.ok_or_else(|| not_found(key_id))?;
-        if !old.active_at(now_ms()) {
+        if !old.active_at(self.now_ms()) {
             return Err(DomainError::InvalidState { code: "KEY_INACTIVE", message: format!("key {key_id} is revoked or expired; create a new key instead") });
         }
         let new = NewKey { role: old.role, name: old.name.clone(), expires_at_ms: old.expires_at_ms, created_by: by.to_string() };
@@ -357,7 +371,7 @@ fn record_data(r: &ApiKeyRecord) -> Result<serde_json::Value, StoreError> {
 }
 
 fn from_data(data: &serde_json::Value) -> Result<ApiKeyRecord, StoreError> {
-    let mut rec: ApiKeyRecord = serde_json::from_value(data.clone()).map_err(backend)?;
+    let mut rec: ApiKeyRecord = serde_json::from_value(data.clone()).map_err(|e| StoreError::Corrupt(format!("API key record: {e}")))?;
     rec.tenant = data["tenant"].as_str().unwrap_or_default().to_string();
     Ok(rec)
 }

@@ -1,7 +1,11 @@
 //! Queue consumers for the single-process deployment: poll the orchestrator queue and each skill
-//! queue, run handlers with bounded concurrency, delete what was handled, and leave the rest for
-//! redelivery. (In AWS, SQS event source mappings do the polling and call the same handlers.)
+//! queue, run handlers with bounded concurrency, and do with each message what
+//! [`crate::delivery::decide`] says: delete it when handled or never handleable, leave it for
+//! redelivery otherwise. (In AWS, SQS event source mappings do the polling and call the same
+//! handlers, and the Lambda boundary follows the same decision.) The sweeper is one of `aos
+//! serve`'s scheduled jobs (`crate::schedule`).
 
+use crate::delivery::{settle, Delivery, MessageError};
 use crate::messages::{skill_queue, ORCHESTRATOR_QUEUE};
 use crate::worker::Handled;
 use crate::Runtime;
@@ -16,62 +20,43 @@ pub struct ConsumerConfig {
     pub batch: usize,
     pub visibility: Duration,
     pub wait: Duration,
-    pub sweep_every: Duration,
     /// How long a clean shutdown waits for handlers in progress.
     pub drain_timeout: Duration,
 }
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self { concurrency: 64, batch: 10, visibility: Duration::from_secs(60), wait: Duration::from_secs(1), sweep_every: Duration::from_secs(30), drain_timeout: Duration::from_secs(30) }
+        Self { concurrency: 64, batch: 10, visibility: Duration::from_secs(60), wait: Duration::from_secs(1), drain_timeout: Duration::from_secs(30) }
     }
 }
 
-/// Starts every consumer plus the sweeper; they stop when `shutdown` turns true.
+/// Starts a consumer for the orchestrator queue and one per skill queue; they stop when
+/// `shutdown` turns true.
 pub fn spawn_all(rt: Arc<Runtime>, cfg: ConsumerConfig, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
     handles.push(tokio::spawn(consume(rt.clone(), ORCHESTRATOR_QUEUE.to_string(), cfg.clone(), shutdown.clone(), {
         let rt = rt.clone();
         move |msg: ReceivedMessage| {
             let rt = rt.clone();
-            async move { rt.orchestrator.handle(&msg.body).await.map(|_| true) }
+            async move { rt.handle_advance(&msg.body).await }
         }
     })));
-    for spec in rt.ports.skills.specs() {
-        let rt2 = rt.clone();
+    for spec in rt.ports().skills.specs() {
+        let (rt2, skill) = (rt.clone(), spec.id.clone());
         handles.push(tokio::spawn(consume(rt.clone(), skill_queue(&spec.id), cfg.clone(), shutdown.clone(), move |msg: ReceivedMessage| {
-            let rt = rt2.clone();
-            async move { rt.worker.handle(&msg.body).await.map(|h| h == Handled::Done) }
+            let (rt, skill) = (rt2.clone(), skill.clone());
+            async move { rt.handle_step_task(&msg.body, &skill).await }
         })));
     }
-    let rt2 = rt.clone();
-    let mut stop = shutdown.clone();
-    let every = cfg.sweep_every;
-    handles.push(tokio::spawn(async move {
-        match rt2.orchestrator.sweep(true).await {
-            Ok(n) if n > 0 => tracing::info!(runs = n, "resumed unfinished runs"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "startup sweep failed"),
-        }
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
-            }
-            if let Err(e) = rt2.orchestrator.sweep(false).await {
-                tracing::warn!(error = %e, "sweep failed");
-            }
-        }
-    }));
     handles
 }
 
-/// Polls `queue` and runs `handler` per message; `Ok(true)` deletes the message, `Ok(false)`
-/// leaves it for redelivery, `Err` logs and leaves it (it dead-letters after max receives).
+/// Polls `queue` and runs `handler` per message, then settles the message as
+/// [`crate::delivery::decide`] says (a message left for redelivery dead-letters after max receives).
 async fn consume<F, Fut>(rt: Arc<Runtime>, queue: String, cfg: ConsumerConfig, mut shutdown: watch::Receiver<bool>, handler: F)
 where
     F: Fn(ReceivedMessage) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<bool, aos_core::DomainError>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Handled, MessageError>> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(cfg.concurrency));
     let handler = Arc::new(handler);
@@ -85,7 +70,7 @@ where
         };
         drop(permits);
         let received = tokio::select! {
-            r = rt.ports.queue.receive(&queue, cfg.batch, cfg.visibility, cfg.wait) => r,
+            r = rt.ports().queue.receive(&queue, cfg.batch, cfg.visibility, cfg.wait) => r,
             _ = shutdown.changed() => {
                 // Let handlers in progress finish (bounded), so a clean stop interrupts no attempt.
                 let all = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
@@ -105,7 +90,8 @@ where
             let Ok(permit) = limit.clone().acquire_owned().await else { return };
             let (rt, queue, handler) = (rt.clone(), queue.clone(), handler.clone());
             let visibility = cfg.visibility;
-            tokio::spawn(async move {
+            let span = tracing::info_span!("message", queue = %queue, message_id = %msg.id, receive_count = msg.receive_count, tenant = tracing::field::Empty, run_id = tracing::field::Empty, step_id = tracing::field::Empty, attempt = tracing::field::Empty);
+            tokio::spawn(tracing::Instrument::instrument(async move {
                 let receipt = msg.receipt.clone();
                 // Keep the message hidden while the handler runs, however long its step takes, so
                 // a slow attempt is not delivered a second time.
@@ -116,23 +102,22 @@ where
                     tokio::select! {
                         r = &mut work => break r,
                         _ = beat.tick() => {
-                            if let Err(e) = rt.ports.queue.change_visibility(&queue, &receipt, visibility).await {
+                            if let Err(e) = rt.ports().queue.change_visibility(&queue, &receipt, visibility).await {
                                 tracing::warn!(queue, error = %e, "could not extend a message's visibility");
                             }
                         }
                     }
                 };
-                match result {
-                    Ok(true) => {
-                        if let Err(e) = rt.ports.queue.delete(&queue, &receipt).await {
+                match settle(&result) {
+                    Delivery::Done | Delivery::Drop => {
+                        if let Err(e) = rt.ports().queue.delete(&queue, &receipt).await {
                             tracing::warn!(queue, error = %e, "delete failed; the message will be redelivered");
                         }
                     }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(queue, error = %e, "handler failed; the message will be redelivered"),
+                    Delivery::Retry => {}
                 }
                 drop(permit);
-            });
+            }, span));
         }
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clock;
+pub mod delivery;
 pub mod oidc;
 pub mod redact;
 pub mod conditions;
@@ -15,11 +17,14 @@ pub mod metric_store;
 pub mod orchestrator;
 pub mod replay;
 pub mod runs;
+pub mod schedule;
 pub mod secret_mask;
 pub mod service;
+pub mod settings;
 pub mod simulate;
 pub mod telemetry;
 pub mod worker;
 pub mod workflows;
 
-pub use service::{LongPoll, Ports, Runtime};
+pub use service::{LongPoll, Ports, Runtime, RuntimeBuilder, Topology};
+pub use settings::{ConfigError, RuntimeSettings};

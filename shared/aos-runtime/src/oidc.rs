@@ -58,30 +58,10 @@ impl OidcConfig {
         }
     }
 
-    /// From `AOS_OIDC_ISSUER`, `AOS_OIDC_AUDIENCE` (comma-separated), `AOS_OIDC_JWKS_URL`,
-    /// `AOS_OIDC_GROUPS_CLAIM`, `AOS_OIDC_TENANT_CLAIM`, `AOS_OIDC_DEFAULT_TENANT`,
-    /// `AOS_OIDC_JWKS_REFETCH_SECONDS`; `None` when no
-    /// issuer is configured (API keys only).
-    pub fn from_env() -> Result<Option<Self>, String> {
-        let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let Some(issuer) = var("AOS_OIDC_ISSUER") else { return Ok(None) };
-        let audiences: Vec<String> = var("AOS_OIDC_AUDIENCE").unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        let mut cfg = OidcConfig::new(&issuer, audiences);
-        if let Some(url) = var("AOS_OIDC_JWKS_URL") {
-            cfg.jwks_url = url;
-        }
-        if let Some(c) = var("AOS_OIDC_GROUPS_CLAIM") {
-            cfg.groups_claim = c;
-        }
-        if let Some(c) = var("AOS_OIDC_TENANT_CLAIM") {
-            cfg.tenant_claim = c;
-        }
-        cfg.default_tenant = var("AOS_OIDC_DEFAULT_TENANT");
-        if let Some(s) = var("AOS_OIDC_JWKS_REFETCH_SECONDS") {
-            cfg.refetch_after = Duration::from_secs(s.parse().map_err(|_| format!("AOS_OIDC_JWKS_REFETCH_SECONDS must be a whole number of seconds, not `{s}`"))?);
-        }
-        cfg.check()?;
-        Ok(Some(cfg))
+    /// From `AOS_OIDC_*` ([`OidcSettings::from_env`]); `None` when no issuer is configured (API
+    /// keys only).
+    pub fn from_env() -> Result<Option<Self>, crate::settings::ConfigError> {
+        OidcSettings::from_env()?.config()
     }
 
     pub fn check(&self) -> Result<(), String> {
@@ -106,6 +86,81 @@ impl OidcConfig {
 /// Tenant names: 1 to 64 letters, digits, `-` and `_`.
 pub fn valid_tenant(t: &str) -> bool {
     !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The identity provider's settings as given (`AOS_OIDC_*`, which `aos serve`'s `--oidc-*` flags
+/// override), before they are checked into an [`OidcConfig`]. Parsed once per process, by both
+/// deployments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `AOS_OIDC_ISSUER`; no provider when unset.
+    pub issuer: Option<String>,
+    /// `AOS_OIDC_AUDIENCE`, comma-separated.
+    pub audiences: Vec<String>,
+    /// `AOS_OIDC_JWKS_URL` (default `<issuer>/.well-known/jwks.json`).
+    pub jwks_url: Option<String>,
+    /// `AOS_OIDC_GROUPS_CLAIM` (default `cognito:groups`).
+    pub groups_claim: Option<String>,
+    /// `AOS_OIDC_TENANT_CLAIM` (default `custom:tenant`).
+    pub tenant_claim: Option<String>,
+    /// `AOS_OIDC_DEFAULT_TENANT`.
+    pub default_tenant: Option<String>,
+    /// `AOS_OIDC_JWKS_REFETCH_SECONDS` (default 30).
+    pub refetch_seconds: Option<u64>,
+}
+
+impl OidcSettings {
+    pub fn from_env() -> Result<Self, crate::settings::ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The settings from any variable source; empty variables count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, crate::settings::ConfigError> {
+        let var = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let refetch_seconds = match var("AOS_OIDC_JWKS_REFETCH_SECONDS") {
+            Some(s) => Some(s.parse().map_err(|_| crate::settings::ConfigError::invalid("AOS_OIDC_JWKS_REFETCH_SECONDS", &s, "expected a whole number of seconds"))?),
+            None => None,
+        };
+        Ok(Self {
+            issuer: var("AOS_OIDC_ISSUER"),
+            audiences: split_list(&var("AOS_OIDC_AUDIENCE").unwrap_or_default()),
+            jwks_url: var("AOS_OIDC_JWKS_URL"),
+            groups_claim: var("AOS_OIDC_GROUPS_CLAIM"),
+            tenant_claim: var("AOS_OIDC_TENANT_CLAIM"),
+            default_tenant: var("AOS_OIDC_DEFAULT_TENANT"),
+            refetch_seconds,
+        })
+    }
+
+    /// The checked configuration, or `None` when no issuer is set.
+    pub fn config(&self) -> Result<Option<OidcConfig>, crate::settings::ConfigError> {
+        let Some(issuer) = self.issuer.as_deref().map(str::trim).filter(|i| !i.is_empty()) else { return Ok(None) };
+        let mut cfg = OidcConfig::new(issuer, self.audiences.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect());
+        if let Some(url) = &self.jwks_url {
+            cfg.jwks_url = url.clone();
+        }
+        if let Some(c) = &self.groups_claim {
+            cfg.groups_claim = c.clone();
+        }
+        if let Some(c) = &self.tenant_claim {
+            cfg.tenant_claim = c.clone();
+        }
+        cfg.default_tenant = self.default_tenant.clone();
+        if let Some(s) = self.refetch_seconds {
+            cfg.refetch_after = Duration::from_secs(s);
+        }
+        cfg.check().map_err(|reason| {
+            // `check` names the variable first.
+            let name = reason.split_whitespace().next().unwrap_or("AOS_OIDC_ISSUER").to_string();
+            crate::settings::ConfigError::Inconsistent { name, reason }
+        })?;
+        Ok(Some(cfg))
+    }
+}
+
+/// A comma-separated list, trimmed, without empty entries.
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Why a token was refused. The message never contains the token.

@@ -8,12 +8,12 @@ use crate::failures::record::{puts, records_for_events};
 use crate::failures::FailureLog;
 use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE, STEP_TASK_VERSION};
 use crate::worker::OutputLimits;
-use crate::runs::{now_ms, RunRepo};
+use crate::runs::RunRepo;
 use crate::telemetry;
 use aos_core::engine::{advance, dispatch_input, step_input, Decision, Dispatch, EngineEnv};
 use aos_core::failure::{FailureEvent, FailureMatch};
 use aos_core::outcome::StepError;
-use aos_core::ports::{Condition, OutgoingMessage, Queue, StoreError};
+use aos_core::ports::{Clock, Condition, OutgoingMessage, Queue, StoreError};
 use aos_core::run::{AttemptRecord, Run};
 use aos_core::skill::SkillRegistry;
 use aos_core::DomainError;
@@ -32,15 +32,17 @@ pub const REDISPATCH_GRACE_MS: i64 = 30_000;
 const MAX_RECORDS_IN_SAVE: usize = 90;
 
 pub struct Orchestrator {
-    pub runs: RunRepo,
-    pub queue: Arc<dyn Queue>,
-    pub skills: Arc<SkillRegistry>,
-    pub finished: Arc<FinishedRuns>,
+    pub(crate) runs: RunRepo,
+    pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) skills: Arc<SkillRegistry>,
+    pub(crate) finished: Arc<FinishedRuns>,
     /// Serializes advances of one run inside this process, so concurrent outcomes of parallel
     /// steps do not fight over the run's version (which still guards across processes).
-    pub locks: RunLocks,
-    pub failures: FailureLog,
-    pub limits: OutputLimits,
+    pub(crate) locks: RunLocks,
+    pub(crate) failures: FailureLog,
+    pub(crate) limits: OutputLimits,
+    /// The time decisions are made at (due retries, overdue dispatches, budget deadlines).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// Recoveries at start a run may go through without finishing one: a run whose advance brought
@@ -105,12 +107,6 @@ impl EngineEnv for RegistryEnv<'_> {
 }
 
 impl Orchestrator {
-    /// Handles one orchestrator-queue message body.
-    pub async fn handle(&self, body: &str) -> Result<(), DomainError> {
-        let msg: Advance = serde_json::from_str(body).map_err(|e| DomainError::Storage(format!("bad advance message: {e}")))?;
-        self.advance(&msg.tenant, &msg.run_id, false).await
-    }
-
     /// Advances a run. `recover` also re-dispatches every running attempt that has no outcome yet
     /// (after a restart; duplicates are harmless because workers are idempotent).
     pub async fn advance(&self, tenant: &str, run_id: &str, recover: bool) -> Result<(), DomainError> {
@@ -121,7 +117,7 @@ impl Orchestrator {
             if loaded.run.status.is_terminal() {
                 return Ok(());
             }
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let mut decision = self.decide(&mut loaded, now).await?;
             let mut redispatch = self.stale_dispatches(&loaded, now, recover);
             if !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
@@ -134,15 +130,15 @@ impl Orchestrator {
             }
             let mut records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
             // The day index first: it may then name a day without records, never miss one.
-            self.failures.note_days(&records).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+            self.failures.note_days(&records).await?;
             let in_save = records.split_off(records.len().saturating_sub(MAX_RECORDS_IN_SAVE));
             for r in records {
-                self.failures.store.put(r.item(), Condition::Always).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+                self.failures.store.put(r.item(), Condition::Always).await?;
             }
             match self.runs.save_with(&loaded.run, loaded.version, puts(&in_save)).await {
                 Ok(_) => {}
                 Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(DomainError::Storage(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
             count(&loaded.run, &decision.failures, &loaded.attempts);
             decision.dispatches.append(&mut redispatch);
@@ -219,6 +215,7 @@ impl Orchestrator {
     async fn dispatch(&self, run: &aos_core::run::Run, dispatches: Vec<Dispatch>, used_bytes: u64) -> Result<(), DomainError> {
         let left = self.limits.run_bytes.saturating_sub(used_bytes).min(self.limits.step_bytes);
         for d in dispatches {
+            let (input, template_error) = StepTask::input_fields(d.input);
             let task = StepTask {
                 v: STEP_TASK_VERSION,
                 tenant: run.tenant.clone(),
@@ -227,7 +224,8 @@ impl Orchestrator {
                 attempt: d.attempt,
                 skill: d.skill.clone(),
                 fallback: d.fallback,
-                input: d.input,
+                input,
+                template_error,
                 timeout_ms: d.timeout_ms,
                 seed: run.seed,
                 logical_time_ms: run.created_at_ms,
@@ -250,12 +248,26 @@ impl Orchestrator {
     }
 
     /// Re-advances every unfinished run; with `recover`, re-dispatches in-flight attempts too.
+    /// A run whose record is corrupt is reported once, when first found, and marked as such on
+    /// its active marker; later sweeps still try it (so a restored record is picked up again)
+    /// but say nothing more about it.
     pub async fn sweep(&self, recover: bool) -> Result<usize, DomainError> {
-        let active = self.runs.active().await.map_err(|e| DomainError::Storage(e.to_string()))?;
-        for (tenant, run_id) in &active {
+        let active = self.runs.active_runs().await?;
+        for marker in &active {
+            let (tenant, run_id) = (marker.tenant.as_str(), marker.run_id.as_str());
             let result = if recover { self.recover(tenant, run_id).await } else { self.advance(tenant, run_id, false).await };
-            if let Err(e) = result {
-                tracing::warn!(tenant, run_id, error = %e, "sweep could not advance run");
+            match (result, marker.corrupt_since_ms) {
+                (Ok(()), None) => {}
+                (Ok(()), Some(_)) => {
+                    tracing::info!(tenant, run_id, "the run's record reads again: it is advanced as usual");
+                    self.runs.mark_corrupt(marker, None).await;
+                }
+                (Err(DomainError::Corrupt(error)), None) => {
+                    tracing::error!(tenant, run_id, error, "the run's record is corrupt: it cannot advance until the record is restored (docs/operations.md, \"Damaged storage\"); later sweeps skip it quietly");
+                    self.runs.mark_corrupt(marker, Some(self.clock.now_ms())).await;
+                }
+                (Err(DomainError::Corrupt(error)), Some(since)) => tracing::debug!(tenant, run_id, error, corrupt_since_ms = since, "run still corrupt"),
+                (Err(e), _) => tracing::warn!(tenant, run_id, error = %e, "sweep could not advance run"),
             }
         }
         Ok(active.len())
@@ -278,10 +290,10 @@ impl Orchestrator {
                     false,
                     format!("the run was being advanced when the server stopped {} times in a row; it is failed instead of being advanced again", loaded.run.recoveries),
                 );
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 let decision = aos_core::engine::fail_run(&mut loaded.run, &loaded.attempts, now, error, &RegistryEnv::new(&self.skills, &HashMap::new()));
                 let records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
-                self.failures.note_days(&records).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+                self.failures.note_days(&records).await?;
                 return match self.runs.save_with(&loaded.run, loaded.version, puts(&records)).await {
                     Ok(_) => {
                         self.finished.finish(run_id);
@@ -289,14 +301,14 @@ impl Orchestrator {
                         Ok(())
                     }
                     Err(StoreError::ConditionFailed) => continue,
-                    Err(e) => Err(DomainError::Storage(e.to_string())),
+                    Err(e) => Err(e.into()),
                 };
             }
             loaded.run.recoveries += 1;
             match self.runs.save_with(&loaded.run, loaded.version, Vec::new()).await {
                 Ok(_) => {}
                 Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(DomainError::Storage(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
             self.advance(tenant, run_id, true).await?;
             // Survived: clear the count (unless the run finished or someone else saved it).
@@ -337,7 +349,7 @@ fn count(run: &Run, events: &[FailureEvent], attempts: &[AttemptRecord]) {
 }
 
 pub async fn send_advance(queue: &dyn Queue, tenant: &str, run_id: &str, delay: Duration) -> Result<(), DomainError> {
-    let body = serde_json::to_string(&Advance { tenant: tenant.to_string(), run_id: run_id.to_string() }).map_err(|e| DomainError::Storage(e.to_string()))?;
+    let body = serde_json::to_string(&Advance::new(tenant, run_id)).map_err(|e| DomainError::Storage(e.to_string()))?;
     queue
         .send(ORCHESTRATOR_QUEUE, vec![OutgoingMessage::new(body).delayed(delay)])
         .await

@@ -6,7 +6,7 @@ use crate::messages::StepTask;
 use crate::runs::LoadedRun;
 use crate::worker::SkillWorker;
 use aos_core::canonical::hash_value;
-use aos_core::engine::{dispatch_input, step_input};
+use aos_core::engine::{dispatch_input, step_input, template_error_input};
 use aos_core::trace::root_hash;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -60,11 +60,16 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
         let Some(step) = run.plan.step(step_id) else {
             return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, reexecuted, recorded);
         };
-        // The engine's own resolution of the attempt's input.
+        // The engine's own resolution of the attempt's input, in the form its record keeps.
         let (input, secrets) = dispatch_input(step_input(run, step, rec.fallback, &outputs));
-        let input_hash = hash_value(&input);
+        let (input, template_error) = StepTask::input_fields(input);
+        let expected_input = match &template_error {
+            Some(message) => template_error_input(message),
+            None => input.clone(),
+        };
+        let input_hash = hash_value(&expected_input);
         if input_hash != rec.input_hash {
-            return diverge(step_id, n, "input_mismatch", json!(rec.input), input, reexecuted, recorded);
+            return diverge(step_id, n, "input_mismatch", json!(rec.input), expected_input, reexecuted, recorded);
         }
         // An attempt stopped by the run's output limit depended on what other branches had
         // returned by then (not only on its input): its recorded outcome is fed, not re-run.
@@ -80,6 +85,7 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
                 skill: rec.skill.clone(),
                 fallback: rec.fallback,
                 input,
+                template_error,
                 timeout_ms: step.timeout_ms.unwrap_or_else(|| worker.skills.get(&rec.skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)),
                 seed: run.seed,
                 logical_time_ms: run.created_at_ms,
@@ -119,4 +125,79 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
         return diverge("", 0, "root_mismatch", json!(run.trace_root), json!(root), reexecuted, recorded);
     }
     ReplayReport { parity: true, divergence: None, reexecuted, recorded, trace_root: root }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::consumers::{spawn_all, ConsumerConfig};
+    use crate::keys::{attempt_sk, run_pk};
+    use crate::messages::{skill_queue, ORCHESTRATOR_QUEUE};
+    use crate::service::SubmitRun;
+    use crate::{Ports, Runtime};
+    use aos_core::canonical::hash_value;
+    use aos_core::ports::{Condition, QueueSpec, Store};
+    use aos_skills::{builtin_registry, SkillsConfig};
+    use aos_store::{Durability, EmbeddedDb, EmbeddedQueue, EmbeddedSecrets, EmbeddedStore};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn runtime(dir: &std::path::Path) -> (Arc<Runtime>, Arc<dyn Store>) {
+        let db = EmbeddedDb::open(&dir.join("aos.db"), Durability::Relaxed).unwrap();
+        let skills = Arc::new(builtin_registry(&SkillsConfig::default()));
+        let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: 20, dead_letter: None }];
+        specs.extend(skills.specs().iter().map(|s| QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None }));
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(db.clone()));
+        let ports = Ports { store: store.clone(), queue: Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()), secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
+        (Arc::new(Runtime::builder(ports, crate::service::Topology::SingleProcess).owner("test").build()), store)
+    }
+
+    async fn attempt_record(store: &dyn Store, run_id: &str, step: &str, attempt: u32) -> Value {
+        store.get(&run_pk("t", run_id), &attempt_sk(step, attempt)).await.unwrap().expect("attempt recorded").data["record"].clone()
+    }
+
+    /// A fallback whose template does not resolve travels as a typed error, and its attempt is
+    /// recorded exactly as every earlier release recorded it (input `{"__template_error": ...}`),
+    /// so runs recorded before and after replay alike; a queued message of the previous release
+    /// (the error inside its input) is recorded the same way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_fallback_template_is_recorded_and_replayed_as_every_release_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, store) = runtime(dir.path());
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+        spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
+        let plan = json!({"name": "fallback-template", "steps": [
+            {"id": "b", "skill": "json_transform", "input": {"data": {"x": 1}, "expr": "."}},
+            {"id": "a", "skill": "json_transform", "depends_on": ["b"], "retry": {"max_attempts": 1},
+             "input": {"data": 1, "expr": "error(\"boom\")"},
+             "on_error": {"action": "fallback", "skill": "json_transform", "input": {"data": "{{ steps.b.output.nope }}", "expr": "."}}}
+        ]});
+        let req = SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() };
+        let id = rt.submit("t", req).await.unwrap().run_id;
+        let start = Instant::now();
+        while !rt.get("t", &id).await.unwrap().run.status.is_terminal() {
+            assert!(start.elapsed() < Duration::from_secs(30), "run did not finish");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let record = attempt_record(store.as_ref(), &id, "a", 2).await;
+        let message = "`{{ steps.b.output.nope }}` does not resolve: no such field in the step's output";
+        let previous_release_input = json!({"__template_error": message});
+        assert_eq!(record["input"], previous_release_input, "{record}");
+        assert_eq!(record["input_hash"], json!(hash_value(&previous_release_input)));
+        assert_eq!(record["outcome"]["error"]["code"], "TEMPLATE_UNRESOLVED");
+        assert_eq!(record["outcome"]["error"]["message"], message);
+        let report = rt.replay("t", &id).await.unwrap();
+        assert!(report.parity, "{report:?}");
+
+        // The attempt again, as a message queued by the previous release delivers it.
+        store.delete(&run_pk("t", &id), &attempt_sk("a", 2), Condition::Always).await.unwrap();
+        let old_message = json!({"v": 2, "tenant": "t", "run_id": id, "step_id": "a", "attempt": 2, "skill": "json_transform", "fallback": true,
+            "input": {"__template_error": message}, "timeout_ms": 30000, "seed": 1, "logical_time_ms": 0});
+        rt.worker().handle(&old_message.to_string()).await.unwrap();
+        let again = attempt_record(store.as_ref(), &id, "a", 2).await;
+        for field in ["input", "input_hash", "outcome", "output_hash", "fallback", "skill"] {
+            assert_eq!(again[field], record[field], "{field}");
+        }
+        assert!(rt.replay("t", &id).await.unwrap().parity);
+    }
 }

@@ -1,5 +1,9 @@
 //! Run persistence over the `Store` port: the run item, its attempt items, idempotency records,
 //! the active-run markers the sweeper reads, and listing by the tenant index.
+//!
+//! Each record carries its format version in `v` (absent in records written before versions were
+//! written: version 1). A reader takes every version up to its own and refuses a newer one as a
+//! corrupt record naming the version; the rule for changing a format is in docs/contributing.md.
 
 use crate::keys;
 use aos_core::ports::{CancelReason, Condition, Item, Query, SkRange, Store, StoreError, WriteOp};
@@ -8,6 +12,27 @@ use aos_core::DomainError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+/// The run record's format version this release writes and reads (absent = 1).
+pub const RUN_RECORD_VERSION: u32 = 1;
+/// The attempt item's format version this release writes and reads (absent = 1).
+pub const ATTEMPT_RECORD_VERSION: u32 = 1;
+/// The idempotency record's format version this release writes and reads (absent = 1).
+pub const IDEMPOTENCY_RECORD_VERSION: u32 = 1;
+
+/// The format version of a stored record's data: its `v`, 1 when absent. A version above `known`
+/// was written by a newer release this one cannot read: a corrupt record, as far as this
+/// release can tell, whose message names the version.
+pub fn record_version(what: &str, data: &Value, known: u32) -> Result<u32, DomainError> {
+    let v = match data.get("v") {
+        None => 1,
+        Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| DomainError::corrupt(what, format!("format version {v} is not a number")))?,
+    };
+    if v > known {
+        return Err(DomainError::corrupt(what, format!("format version {v} was written by a newer release; this release reads versions up to {known}")));
+    }
+    Ok(v)
+}
 
 /// An attempt item: claimed (a side-effecting attempt in progress) or done (with its record).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,8 +70,18 @@ fn request_hash(run: &Run) -> String {
     aos_core::canonical::hash_value(&json!({"plan": run.plan, "inputs": run.inputs}))
 }
 
+/// The domain's reading of a store error (see `From<StoreError> for DomainError`).
 pub fn storage(e: StoreError) -> DomainError {
-    DomainError::Storage(e.to_string())
+    e.into()
+}
+
+/// An unfinished run as the sweeper finds it: its active marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveRun {
+    pub tenant: String,
+    pub run_id: String,
+    /// When a sweep first found the run's record corrupt (and reported it); `None` otherwise.
+    pub corrupt_since_ms: Option<i64>,
 }
 
 impl RunRepo {
@@ -56,13 +91,16 @@ impl RunRepo {
 
     fn run_item(run: &Run) -> Result<Item, DomainError> {
         let mut data = serde_json::to_value(run).map_err(|e| DomainError::Storage(e.to_string()))?;
+        data["v"] = json!(RUN_RECORD_VERSION);
         data["tenant"] = json!(run.tenant);
         Ok(Item::new(keys::run_pk(&run.tenant, &run.run_id), keys::RUN_SK, data)
             .with_index(keys::runs_index_pk(&run.tenant), keys::runs_index_sk(run.created_at_ms, &run.run_id)))
     }
 
     fn parse_run(item: &Item) -> Result<Run, DomainError> {
-        let mut run: Run = serde_json::from_value(item.data.clone()).map_err(|e| DomainError::Storage(format!("corrupt run record: {e}")))?;
+        let what = || format!("run record ({}, {})", item.pk, item.sk);
+        record_version(&what(), &item.data, RUN_RECORD_VERSION)?;
+        let mut run: Run = serde_json::from_value(item.data.clone()).map_err(|e| DomainError::corrupt(what(), e))?;
         run.tenant = item.data["tenant"].as_str().unwrap_or_default().to_string();
         Ok(run)
     }
@@ -78,7 +116,7 @@ impl RunRepo {
         ];
         if let Some(key) = &run.idempotency_key {
             ops.push(WriteOp::Put {
-                item: Item::new(keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK, json!({"run_id": run.run_id, "request_hash": request_hash(run)}))
+                item: Item::new(keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK, json!({"v": IDEMPOTENCY_RECORD_VERSION, "run_id": run.run_id, "request_hash": request_hash(run)}))
                     .expiring_at(run.created_at_ms / 1000 + 7 * 24 * 3600),
                 condition: Condition::NotExists,
             });
@@ -91,7 +129,9 @@ impl RunRepo {
                 let Some(data) = item.map(|i| i.data) else {
                     return Err(DomainError::Conflict("idempotency key is being used concurrently; retry".into()));
                 };
-                let id = data["run_id"].as_str().map(str::to_string).ok_or_else(|| DomainError::Storage("idempotency record without a run id".into()))?;
+                let what = format!("idempotency record of key `{key}`");
+                record_version(&what, &data, IDEMPOTENCY_RECORD_VERSION)?;
+                let id = data["run_id"].as_str().map(str::to_string).ok_or_else(|| DomainError::corrupt(&what, "no run id"))?;
                 // Records written before the hash existed match any request.
                 match data["request_hash"].as_str() {
                     Some(hash) if hash != request_hash(run) => Ok(Created::Mismatch(id)),
@@ -122,7 +162,7 @@ impl RunRepo {
                 if item.sk == keys::RUN_SK {
                     run = Some((Self::parse_run(item)?, item.version));
                 } else if item.sk.starts_with(keys::ATTEMPT_PREFIX) {
-                    match serde_json::from_value::<AttemptItem>(item.data.clone()) {
+                    match parse_attempt(item) {
                         Ok(AttemptItem::Done { record }) => attempts.push(record),
                         Ok(AttemptItem::Claimed { .. }) => {
                             let mut parts = item.sk.splitn(3, '#').skip(1);
@@ -130,7 +170,7 @@ impl RunRepo {
                                 claimed.push((step.to_string(), n));
                             }
                         }
-                        Err(e) => return Err(DomainError::Storage(format!("corrupt attempt {}: {e}", item.sk))),
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -165,15 +205,22 @@ impl RunRepo {
         }
     }
 
+    /// The attempt item, if any. One that does not decode is `StoreError::Corrupt` (never taken
+    /// for absent, which would let a worker claim and run the attempt again).
     pub async fn get_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32) -> Result<Option<(AttemptItem, u64)>, StoreError> {
-        let item = self.store.get(&keys::run_pk(tenant, run_id), &keys::attempt_sk(step, attempt)).await?;
-        Ok(item.and_then(|i| serde_json::from_value(i.data).ok().map(|a| (a, i.version))))
+        let Some(item) = self.store.get(&keys::run_pk(tenant, run_id), &keys::attempt_sk(step, attempt)).await? else { return Ok(None) };
+        match parse_attempt(&item) {
+            Ok(a) => Ok(Some((a, item.version))),
+            Err(DomainError::Corrupt(m)) => Err(StoreError::Corrupt(m)),
+            Err(e) => Err(StoreError::Backend(e.to_string())),
+        }
     }
 
     /// Writes an attempt item. `relaxed` suits outcomes of pure skills, which recovery can
     /// recompute by running the attempt again (see `Store::put_relaxed`).
     pub async fn put_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32, value: &AttemptItem, condition: Condition, relaxed: bool) -> Result<u64, StoreError> {
-        let data = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut data = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+        data["v"] = json!(ATTEMPT_RECORD_VERSION);
         let mut item = Item::new(keys::run_pk(tenant, run_id), keys::attempt_sk(step, attempt), data);
         if let AttemptItem::Done { record } = value {
             item = item.with_index(
@@ -218,14 +265,23 @@ impl RunRepo {
         }
     }
 
-    /// Unfinished runs (tenant, run id), for the sweeper.
+    /// Unfinished runs (tenant, run id).
     pub async fn active(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.active_runs().await?.into_iter().map(|a| (a.tenant, a.run_id)).collect())
+    }
+
+    /// Unfinished runs as their active markers say, for the sweeper.
+    pub async fn active_runs(&self) -> Result<Vec<ActiveRun>, StoreError> {
         let mut out = Vec::new();
         for shard in 0..keys::ACTIVE_SHARDS {
             let mut q = Query::partition(keys::active_pk(shard));
             loop {
                 let page = self.store.query(q.clone()).await?;
-                out.extend(page.items.iter().map(|i| (i.data["tenant"].as_str().unwrap_or_default().to_string(), i.sk.clone())));
+                out.extend(page.items.iter().map(|i| ActiveRun {
+                    tenant: i.data["tenant"].as_str().unwrap_or_default().to_string(),
+                    run_id: i.sk.clone(),
+                    corrupt_since_ms: i.data["corrupt_since_ms"].as_i64(),
+                }));
                 match page.next {
                     Some(c) => q.cursor = Some(c),
                     None => break,
@@ -233,6 +289,21 @@ impl RunRepo {
             }
         }
         Ok(out)
+    }
+
+    /// Marks an active run's record as found corrupt since `since_ms` (or clears the mark), on
+    /// its marker, only while the marker exists (a finished run's is gone). Best effort: an
+    /// unwritten mark only means the next sweep reports the run again.
+    pub async fn mark_corrupt(&self, run: &ActiveRun, since_ms: Option<i64>) {
+        let mut data = json!({"tenant": run.tenant});
+        if let Some(since) = since_ms {
+            data["corrupt_since_ms"] = json!(since);
+        }
+        let marker = Item::new(keys::active_pk(keys::active_shard(&run.run_id)), &run.run_id, data);
+        match self.store.put(marker, Condition::Exists).await {
+            Ok(_) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => tracing::warn!(run_id = %run.run_id, error = %e, "could not mark the run's active marker"),
+        }
     }
 
     /// The tenant's most recent finished attempts of one skill (newest first).
@@ -257,10 +328,58 @@ pub struct RunFilter {
     pub created_before_ms: Option<i64>,
 }
 
+/// The system clock's time (ms since the epoch). The runtime's own paths read its injected
+/// clock instead (`Runtime::now_ms`); this is for code outside it.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    crate::clock::system_now_ms()
+}
+
+/// An attempt item's contents, checked against the versions this release reads.
+fn parse_attempt(item: &Item) -> Result<AttemptItem, DomainError> {
+    let what = || format!("attempt item ({}, {})", item.pk, item.sk);
+    record_version(&what(), &item.data, ATTEMPT_RECORD_VERSION)?;
+    serde_json::from_value::<AttemptItem>(item.data.clone()).map_err(|e| DomainError::corrupt(what(), e))
 }
 
 pub fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_data() -> Value {
+        json!({"run_id": "r1", "plan": {"name": "p", "steps": []}, "inputs": {}, "seed": 1, "status": "queued", "created_at_ms": 5, "steps": {}, "cost_usd": 0.0, "tenant": "t"})
+    }
+
+    #[test]
+    fn records_without_a_version_are_version_1_and_newer_ones_are_refused() {
+        let item = |data: Value| Item::new(keys::run_pk("t", "r1"), keys::RUN_SK, data);
+        // Written by the previous release: no `v`.
+        let old = RunRepo::parse_run(&item(run_data())).expect("version 1 reads");
+        assert_eq!((old.run_id.as_str(), old.tenant.as_str()), ("r1", "t"));
+        // Written now: `v` is the current version, and reads back the same.
+        let written = RunRepo::run_item(&old).unwrap();
+        assert_eq!(written.data["v"], json!(RUN_RECORD_VERSION));
+        assert_eq!(RunRepo::parse_run(&written).unwrap(), old);
+        // Written by a newer release: refused as a corrupt record that says why.
+        let mut newer = run_data();
+        newer["v"] = json!(RUN_RECORD_VERSION + 1);
+        let e = RunRepo::parse_run(&item(newer)).expect_err("newer");
+        assert!(matches!(&e, DomainError::Corrupt(m) if m.contains("newer release")), "{e}");
+        // Damaged: corrupt, not unavailable.
+        assert!(matches!(RunRepo::parse_run(&item(json!({"run_id": 7}))), Err(DomainError::Corrupt(_))));
+        assert!(matches!(record_version("x", &json!({"v": "2"}), 1), Err(DomainError::Corrupt(_))));
+    }
+
+    #[test]
+    fn attempt_items_carry_their_version() {
+        let claimed = AttemptItem::Claimed { owner: "o".into(), lease_until_ms: 1 };
+        let mut data = serde_json::to_value(&claimed).unwrap();
+        let item = Item::new("pk", "att#a#0001", data.clone());
+        assert_eq!(parse_attempt(&item).unwrap(), claimed, "no `v`: version 1");
+        data["v"] = json!(ATTEMPT_RECORD_VERSION + 1);
+        assert!(matches!(parse_attempt(&Item::new("pk", "att#a#0001", data)), Err(DomainError::Corrupt(_))));
+    }
 }

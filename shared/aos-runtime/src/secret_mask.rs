@@ -7,13 +7,12 @@
 //! for it (`SkillSpec::secret_fields`), so no AOS skill computes on a secret; the mask catches the
 //! outside world echoing it back.
 
+use crate::redact::REDACTED;
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::Value;
 
-/// What a masked secret becomes.
-pub const MASK: &str = "[REDACTED]";
 /// Shorter values are not masked (they would mask ordinary text); secret stores should hold
 /// real credentials.
 const MIN_LEN: usize = 3;
@@ -73,13 +72,13 @@ impl SecretMask {
         self.caseless.is_none() && self.exact.is_none()
     }
 
-    /// `text` with every form of every secret replaced by [`MASK`].
+    /// `text` with every form of every secret replaced by [`REDACTED`].
     pub fn mask_str(&self, text: &str) -> Option<String> {
         let mut out: Option<String> = None;
         for ac in [&self.caseless, &self.exact].into_iter().flatten() {
             let current = out.as_deref().unwrap_or(text);
             if ac.is_match(current) {
-                out = Some(ac.replace_all(current, &[MASK].repeat(ac.patterns_len())));
+                out = Some(ac.replace_all(current, &[REDACTED].repeat(ac.patterns_len())));
             }
         }
         out
@@ -197,7 +196,7 @@ mod tests {
         for form in forms {
             let text = format!("before {form} after");
             let masked = mask.mask_str(&text).unwrap_or_else(|| panic!("{form} was not masked"));
-            assert!(masked.contains(MASK), "{form}");
+            assert!(masked.contains(REDACTED), "{form}");
             assert!(masked.starts_with("before ") && masked.ends_with(" after"), "{masked}");
         }
         assert_eq!(mask.mask_str("nothing here"), None);

@@ -7,11 +7,12 @@
 use crate::messages::StepTask;
 use crate::orchestrator::send_advance;
 use crate::failures::classify::classify_error;
-use crate::runs::{now_ms, AttemptItem, RunRepo};
+use crate::runs::{AttemptItem, RunRepo};
+use crate::service::Topology;
 use crate::telemetry;
 use aos_core::canonical::hash_value;
 use aos_core::outcome::{Category, Outcome, StepError};
-use aos_core::ports::{Condition, Queue, Secrets, StoreError};
+use aos_core::ports::{Clock, Condition, Queue, Secrets, StoreError};
 use aos_core::run::AttemptRecord;
 use aos_core::skill::{SideEffects, SkillContext, SkillRegistry};
 use aos_core::template::{fill_secrets, secret_names, Scope, SecretSlot};
@@ -28,24 +29,33 @@ use std::time::{Duration, Instant};
 const LEASE_MARGIN_MS: i64 = 60_000;
 
 pub struct SkillWorker {
-    pub runs: RunRepo,
-    pub queue: Arc<dyn Queue>,
-    pub secrets: Arc<dyn Secrets>,
-    pub skills: Arc<SkillRegistry>,
-    /// Identifies this process; claims by another owner in a single-process deployment are dead.
-    pub owner: String,
-    /// True in `aos serve`: only this process executes skills, so any other owner's claim is from
-    /// before a restart.
-    pub single_process: bool,
-    /// In one process the worker hands outcomes straight to the orchestrator; across processes
-    /// (Lambda) it sends an `Advance` through the orchestrator queue. A crash between the two is
-    /// covered by the startup sweep either way.
-    pub inline_orchestrator: Option<Arc<crate::orchestrator::Orchestrator>>,
-    pub limits: OutputLimits,
+    pub(crate) runs: RunRepo,
+    pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) secrets: Arc<dyn Secrets>,
+    pub(crate) skills: Arc<SkillRegistry>,
+    /// Identifies this process in the claims it takes.
+    pub(crate) owner: String,
+    /// Decides when another worker's claim is dead ([`Topology::claim_is_dead`]).
+    pub(crate) topology: Topology,
+    /// Where recorded outcomes go (follows from the topology).
+    pub(crate) handoff: Handoff,
+    pub(crate) limits: OutputLimits,
+    /// Claim leases and attempt start times.
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// How a worker tells the orchestrator an outcome is recorded ([`Topology::hands_off_inline`]):
+/// in one process it calls the orchestrator directly; across processes (Lambda) it sends an
+/// `Advance` through the orchestrator queue. A crash between the two is covered by the sweeper
+/// either way.
+pub(crate) enum Handoff {
+    Inline(Arc<crate::orchestrator::Orchestrator>),
+    Queue,
 }
 
 /// Caps on what step attempts may return, so one run cannot fill the store or make its own view
-/// too large to read (`AOS_MAX_STEP_OUTPUT_BYTES`, `AOS_MAX_RUN_OUTPUT_BYTES`).
+/// too large to read (`AOS_MAX_STEP_OUTPUT_BYTES`, `AOS_MAX_RUN_OUTPUT_BYTES`, read by
+/// `crate::settings::RuntimeSettings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputLimits {
     /// Bytes of one attempt's serialized outcome.
@@ -60,21 +70,6 @@ impl Default for OutputLimits {
     }
 }
 
-impl OutputLimits {
-    /// The defaults, overridden by `AOS_MAX_STEP_OUTPUT_BYTES` and `AOS_MAX_RUN_OUTPUT_BYTES`.
-    pub fn from_env() -> Result<Self, String> {
-        let mut limits = Self::default();
-        for (name, slot) in [("AOS_MAX_STEP_OUTPUT_BYTES", &mut limits.step_bytes), ("AOS_MAX_RUN_OUTPUT_BYTES", &mut limits.run_bytes)] {
-            if let Ok(text) = std::env::var(name) {
-                if !text.trim().is_empty() {
-                    *slot = text.trim().parse::<u64>().ok().filter(|n| *n >= 1024).ok_or_else(|| format!("{name} must be a number of bytes, at least 1024 (got `{text}`)"))?;
-                }
-            }
-        }
-        Ok(limits)
-    }
-}
-
 /// What became of a delivery.
 #[derive(Debug, PartialEq)]
 pub enum Handled {
@@ -85,31 +80,37 @@ pub enum Handled {
 }
 
 impl SkillWorker {
+    /// Parses a skill-queue message body and executes it (tests; the consumers go through
+    /// `Runtime::handle_step_task`, which also decides what becomes of the message).
     pub async fn handle(&self, body: &str) -> Result<Handled, DomainError> {
-        let task: StepTask = serde_json::from_str(body).map_err(|e| DomainError::Storage(format!("bad step task: {e}")))?;
+        let task: StepTask = crate::delivery::parse_message(body).map_err(|e| DomainError::invalid(aos_core::FieldError::new("INVALID_MESSAGE", e.to_string())))?;
         self.execute(&task).await
     }
 
     pub async fn execute(&self, task: &StepTask) -> Result<Handled, DomainError> {
-        let store_err = |e: StoreError| DomainError::Storage(e.to_string());
+        let store_err = DomainError::from;
         let existing = self.runs.get_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt).await.map_err(store_err)?;
-        let side_effects = self.skills.get(&task.skill).map(|s| s.side_effects_of(&task.input)).unwrap_or(SideEffects::Write);
+        let side_effects = match self.skills.get(&task.skill) {
+            // A failed template runs nothing: its outcome is recomputed alike on every delivery.
+            Some(_) if task.template_failure().is_some() => SideEffects::None,
+            Some(s) => s.side_effects_of(&task.input),
+            None => SideEffects::Write,
+        };
         let condition = match existing {
             Some((AttemptItem::Done { .. }, _)) => return self.notify(task).await,
             Some((AttemptItem::Claimed { owner, lease_until_ms }, version)) => {
-                let dead = now_ms() > lease_until_ms || (self.single_process && owner != self.owner);
-                if !dead {
+                if !self.topology.claim_is_dead(&owner, lease_until_ms, &self.owner, self.clock.now_ms()) {
                     return Ok(Handled::InProgress);
                 }
                 // The claimant died mid-attempt: the side effect may or may not have happened, so
                 // it is not repeated; the outcome says so and the step's policies decide.
                 let err = StepError::new("STEP_INTERRUPTED", Category::Transient, false, "the worker executing this attempt stopped before recording its outcome; the attempt is not repeated because it may have had side effects")
                     .with_details(json!({"previous_owner": owner}));
-                let record = self.record(task, Outcome::err(err), now_ms(), 0, 0.0);
+                let record = self.record(task, Outcome::err(err), self.clock.now_ms(), 0, 0.0);
                 return self.finish(task, record, Condition::VersionIs(version), false).await;
             }
             None if side_effects == SideEffects::Write => {
-                let lease = now_ms().saturating_add(i64::try_from(task.timeout_ms).unwrap_or(i64::MAX)).saturating_add(LEASE_MARGIN_MS);
+                let lease = self.clock.now_ms().saturating_add(i64::try_from(task.timeout_ms).unwrap_or(i64::MAX)).saturating_add(LEASE_MARGIN_MS);
                 let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
                 match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists, false).await {
                     Ok(v) => Condition::VersionIs(v),
@@ -120,10 +121,11 @@ impl SkillWorker {
             }
             None => Condition::NotExists,
         };
-        let started = now_ms();
-        let clock = Instant::now();
+        let started = self.clock.now_ms();
+        // The duration is measured, not read off the clock: it is a fact about the attempt.
+        let timer = Instant::now();
         let (outcome, cost) = self.run_skill(task).await;
-        let elapsed = clock.elapsed().as_millis() as u64;
+        let elapsed = timer.elapsed().as_millis() as u64;
         telemetry::step_finished(&task.skill, elapsed);
         let record = self.record(task, outcome, started, elapsed, cost);
         self.finish(task, record, condition, side_effects == SideEffects::None).await
@@ -141,14 +143,14 @@ impl SkillWorker {
                 self.notify(task).await
             }
             Err(StoreError::ConditionFailed) => self.notify(task).await,
-            Err(e) => Err(DomainError::Storage(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 
     async fn notify(&self, task: &StepTask) -> Result<Handled, DomainError> {
-        match &self.inline_orchestrator {
-            Some(orchestrator) => orchestrator.advance(&task.tenant, &task.run_id, false).await?,
-            None => send_advance(self.queue.as_ref(), &task.tenant, &task.run_id, Duration::ZERO).await?,
+        match &self.handoff {
+            Handoff::Inline(orchestrator) => orchestrator.advance(&task.tenant, &task.run_id, false).await?,
+            Handoff::Queue => send_advance(self.queue.as_ref(), &task.tenant, &task.run_id, Duration::ZERO).await?,
         }
         Ok(Handled::Done)
     }
@@ -159,13 +161,14 @@ impl SkillWorker {
         let output_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
         let output_bytes = serde_json::to_vec(&outcome).map(|b| b.len() as u64).unwrap_or(0);
         let failure = outcome.error().map(|e| classify_error(e, Some(&task.skill)));
+        let input = task.recorded_input();
         AttemptRecord {
             step_id: task.step_id.clone(),
             attempt: task.attempt,
             skill: task.skill.clone(),
             fallback: task.fallback,
-            input: task.input.clone(),
-            input_hash: hash_value(&task.input),
+            input_hash: hash_value(&input),
+            input,
             output_hash,
             outcome,
             started_at_ms: started,
@@ -183,7 +186,7 @@ impl SkillWorker {
         let Some(skill) = self.skills.get(&task.skill).cloned() else {
             return (Outcome::err(StepError::new("SKILL_UNKNOWN", Category::Permanent, false, format!("no skill `{}` in this deployment", task.skill))), 0.0);
         };
-        if let Some(msg) = task.input.get("__template_error").and_then(|v| v.as_str()) {
+        if let Some(msg) = task.template_failure() {
             return (Outcome::err(StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, msg)), 0.0);
         }
         let slots = match self.secret_slots(task).await {

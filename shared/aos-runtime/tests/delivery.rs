@@ -5,7 +5,7 @@ use aos_core::ports::{Item, OutgoingMessage, Queue, QueueError, QueueSpec, Recei
 use aos_runtime::consumers::{spawn_all, ConsumerConfig};
 use aos_runtime::messages::{skill_queue, ORCHESTRATOR_QUEUE};
 use aos_runtime::service::SubmitRun;
-use aos_runtime::{Ports, Runtime};
+use aos_runtime::{Ports, Runtime, Topology};
 use aos_skills::{builtin_registry, SkillsConfig};
 use aos_store::{Durability, EmbeddedDb, EmbeddedQueue, EmbeddedSecrets, EmbeddedStore};
 use async_trait::async_trait;
@@ -48,7 +48,7 @@ fn runtime(dir: &std::path::Path, duplicate: bool) -> (Arc<Runtime>, Arc<dyn Sto
     let queue: Arc<dyn Queue> = if duplicate { Arc::new(Duplicating(inner)) } else { inner };
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(db.clone()));
     let ports = Ports { store: store.clone(), queue, secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
-    (Arc::new(Runtime::new(ports, "test".into(), true)), store)
+    (Arc::new(Runtime::builder(ports, Topology::SingleProcess).owner("test").build()), store)
 }
 
 async fn wait(rt: &Runtime, run_id: &str) -> Value {

@@ -12,7 +12,7 @@ use aos_runtime::failures::record::{FailureRecord, Subject};
 use aos_runtime::failures::FailureLog;
 use aos_runtime::messages::{skill_queue, ORCHESTRATOR_QUEUE};
 use aos_runtime::service::SubmitRun;
-use aos_runtime::{Ports, Runtime};
+use aos_runtime::{Ports, Runtime, RuntimeSettings, Topology};
 use aos_skills::{builtin_registry, SkillsConfig};
 use aos_store::{Durability, EmbeddedDb, EmbeddedQueue, EmbeddedSecrets, EmbeddedStore};
 use async_trait::async_trait;
@@ -182,7 +182,8 @@ async fn the_runtime_records_each_failure_once_even_when_messages_arrive_twice()
     specs.extend(skills.specs().into_iter().map(|s| QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None }));
     let queue: Arc<dyn Queue> = Arc::new(Duplicating(Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap())));
     let ports = Ports { store: store.clone(), queue, secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
-    let rt = Arc::new(Runtime::with_retention(ports, "test".into(), true, 7));
+    let settings = RuntimeSettings { failure_retention_days: 7, ..Default::default() };
+    let rt = Arc::new(Runtime::builder(ports, Topology::SingleProcess).owner("test").settings(settings).build());
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
     let target = aos_testkit::spawn_target().await;
@@ -214,7 +215,7 @@ async fn the_runtime_records_each_failure_once_even_when_messages_arrive_twice()
     // deliveries a moment to come and go, then count.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let range = TimeRange::new(Some(started - 1000), Some(aos_runtime::runs::now_ms() + 1000), 0, 0).unwrap();
-    let (recs, _) = rt.failures.list("t", &range, &FailureFilter::default(), 200, None).await.unwrap();
+    let (recs, _) = rt.list_failures("t", &range, &FailureFilter::default(), 200, None).await.unwrap();
     let summary: Vec<_> = recs.iter().rev().map(|r| (r.kind, r.step_id.clone().unwrap_or_default(), r.attempt, r.code.clone(), r.recovery_mode, r.recovery_succeeded)).collect();
     assert_eq!(
         summary,
@@ -229,14 +230,14 @@ async fn the_runtime_records_each_failure_once_even_when_messages_arrive_twice()
     let busy = &recs[3];
     assert_eq!((busy.catalog_code.as_deref(), busy.recovery_attempted), (Some("HTTP_SERVICE_UNAVAILABLE"), true));
     assert_eq!(busy.expires_at, busy.at_ms / 1000 + 7 * 86_400, "retention of 7 days");
-    assert!(rt.failures.list("other", &range, &FailureFilter::default(), 200, None).await.unwrap().0.is_empty());
+    assert!(rt.list_failures("other", &range, &FailureFilter::default(), 200, None).await.unwrap().0.is_empty());
 
     // A refused submission is a failure without a run.
     let bad = json!({"name": "bad", "steps": [{"id": "a", "skill": "no_such_skill"}]});
     assert!(rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(bad).unwrap()), ..Default::default() }).await.is_err());
     let f = FailureFilter { kind: Some(FailureKind::Rejected), ..Default::default() };
     let range = TimeRange::new(Some(started - 1000), Some(aos_runtime::runs::now_ms() + 1000), 0, 0).unwrap();
-    let (rejected, _) = rt.failures.list("t", &range, &f, 10, None).await.unwrap();
+    let (rejected, _) = rt.list_failures("t", &range, &f, 10, None).await.unwrap();
     assert_eq!(rejected.len(), 1);
     assert_eq!((rejected[0].run_id.as_ref(), rejected[0].step_id.as_deref(), rejected[0].category), (None, Some("a"), Category::Validation));
 }

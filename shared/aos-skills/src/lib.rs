@@ -1,6 +1,6 @@
-//! aos-skills: the skills every AOS deployment offers. `json_transform` reshapes data with jq;
-//! `http_call` talks to HTTP APIs and refuses internal addresses unless the deployment opens them.
-
+//! aos-skills: the skills every AOS deployment offers, listed once in [`BUILTINS`].
+//! `json_transform` reshapes data with jq; `http_call` talks to HTTP APIs and refuses internal
+//! addresses unless the deployment opens them.
 //!
 //! The feature `http` (default) builds `http_call`'s executor (reqwest, rustls). Without it the
 //! skill is still declared ([`http_spec`]), which is all a process that never runs it needs (the
@@ -24,22 +24,87 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The built-in skills, configured for this deployment, all executed by this process.
-#[cfg(feature = "http")]
-pub fn builtin_registry(config: &SkillsConfig) -> SkillRegistry {
-    let mut registry = SkillRegistry::new();
-    registry.register(Arc::new(JsonTransform::new()));
-    registry.register(Arc::new(HttpCall::new(config)));
-    registry
+/// Builds a skill's executor from the deployment's configuration.
+pub type Executor = fn(&SkillsConfig) -> Arc<dyn Skill>;
+
+/// One built-in skill, as every deployment knows it.
+#[derive(Clone, Copy)]
+pub struct Builtin {
+    /// The skill's id in plans (`skill.<id>` is its queue, `skill-<id with ->` its Lambda function).
+    pub id: &'static str,
+    /// Its self-description, for a process that declares the skill without executing it.
+    pub declare: fn(&SkillsConfig) -> SkillSpec,
+    /// Its executor, `None` in a build without the executor's cargo feature.
+    pub executor: Option<Executor>,
+    /// The memory of its Lambda function, in MB (Lambda gives CPU in proportion).
+    pub lambda_memory_mb: u32,
 }
+
+/// `Some(executor)` when the cargo feature `$feature` of this crate is on, else `None`.
+macro_rules! with_feature {
+    ($feature:literal, $executor:expr) => {{
+        #[cfg(feature = $feature)]
+        let executor: Option<Executor> = Some($executor);
+        #[cfg(not(feature = $feature))]
+        let executor: Option<Executor> = None;
+        executor
+    }};
+}
+
+/// Every built-in skill, once: the one list a new skill is added to (docs/contributing.md,
+/// "Adding a skill"). Both deployments follow from it: `aos serve`'s registry, queues and
+/// consumers ([`builtin_registry`]); on AWS each function's registry, the skill functions
+/// (`functions/skill-<id>`), and the skill queues, dead-letter queues, functions, roles, log
+/// groups, alarms, queue-URL map and send permissions in template.yaml, which `aos-lambda`'s
+/// deployment test generates and checks from this list.
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        id: "json_transform",
+        declare: |_| json_transform::spec(),
+        executor: Some(|_| Arc::new(JsonTransform::new())),
+        // jq runs in sandbox processes with 64 MiB stacks; more memory is also more CPU.
+        lambda_memory_mb: 512,
+    },
+    Builtin {
+        id: "http_call",
+        declare: |config| http_spec::spec(config.http_default_timeout_ms),
+        executor: with_feature!("http", |config| Arc::new(HttpCall::new(config))),
+        lambda_memory_mb: 256,
+    },
+];
+
+/// The built-in skill `id`.
+pub fn builtin(id: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.id == id)
+}
+
+/// Every built-in skill configured for this deployment, executed by this process where this build
+/// links its executor (all of them with the default features: `aos serve`), declared otherwise.
+pub fn builtin_registry(config: &SkillsConfig) -> SkillRegistry {
+    let executors = BUILTINS.iter().filter_map(|b| b.executor).map(|build| build(config)).collect();
+    described_registry(config, executors)
+}
+
+/// The declarations of [`BUILTINS`] alone, copied at compile time: a program that only declares
+/// skills references this array, so no executor is linked into it through the list.
+const DECLARATIONS: [(&str, fn(&SkillsConfig) -> SkillSpec); BUILTINS.len()] = {
+    let mut out = [("", BUILTINS[0].declare); BUILTINS.len()];
+    let mut i = 0;
+    while i < BUILTINS.len() {
+        out[i] = (BUILTINS[i].id, BUILTINS[i].declare);
+        i += 1;
+    }
+    out
+};
 
 /// The built-in skills as declarations, except `executors`, which replace their declaration (a
 /// serverless function executes one skill, or none, but validates plans against all of them).
 /// Only the executors given are linked into the program that calls this.
 pub fn described_registry(config: &SkillsConfig, executors: Vec<Arc<dyn Skill>>) -> SkillRegistry {
     let mut registry = SkillRegistry::new();
-    registry.register(Arc::new(Described(json_transform::spec())));
-    registry.register(Arc::new(Described(http_spec::spec(config.http_default_timeout_ms))));
+    for (_, declare) in DECLARATIONS {
+        registry.register(Arc::new(Described(declare(config))));
+    }
     for skill in executors {
         registry.register(skill);
     }
@@ -67,4 +132,34 @@ impl Skill for Described {
 
 fn mode(code: &str, category: Category, retryable: bool, description: &str) -> FailureMode {
     FailureMode { code: code.into(), category, retryable, description: description.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_is_listed_once_and_declares_its_own_id() {
+        let config = SkillsConfig::default();
+        for (i, b) in BUILTINS.iter().enumerate() {
+            assert!(BUILTINS[..i].iter().all(|other| other.id != b.id), "`{}` is listed twice in BUILTINS", b.id);
+            assert_eq!((b.declare)(&config).id, b.id, "BUILTINS: the declaration of `{}` names another id", b.id);
+            assert!(b.id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'), "skill ids are snake_case: `{}`", b.id);
+        }
+        let declared: Vec<String> = described_registry(&config, Vec::new()).specs().iter().map(|s| s.id.clone()).collect();
+        let mut listed: Vec<&str> = BUILTINS.iter().map(|b| b.id).collect();
+        listed.sort();
+        assert_eq!(declared, listed);
+    }
+
+    /// `aos serve` builds this crate with every feature and must execute every skill.
+    #[cfg(feature = "http")]
+    #[test]
+    fn with_every_feature_every_builtin_has_an_executor_of_its_own_id() {
+        let config = SkillsConfig::default();
+        for b in BUILTINS {
+            let executor = b.executor.unwrap_or_else(|| panic!("BUILTINS: `{}` has no executor even with every feature of aos-skills on", b.id));
+            assert_eq!(executor(&config).spec().id, b.id, "BUILTINS: the executor of `{}` runs another skill", b.id);
+        }
+    }
 }

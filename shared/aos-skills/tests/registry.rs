@@ -8,7 +8,9 @@ use std::collections::HashMap;
 fn registry_offers_both_skills_with_complete_specs() {
     let registry = builtin_registry(&SkillsConfig::default());
     let ids: Vec<&str> = registry.specs().iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["http_call", "json_transform"]);
+    let mut listed: Vec<&str> = aos_skills::BUILTINS.iter().map(|b| b.id).collect();
+    listed.sort_unstable();
+    assert_eq!(ids, listed, "the registry offers exactly the skills of aos_skills::BUILTINS");
     for spec in registry.specs() {
         assert_eq!(spec.version, "1.0.0");
         assert!(!spec.description.is_empty());
@@ -57,4 +59,27 @@ fn config_from_variables() {
         .expect_err("invalid");
     assert_eq!(err.var, "AOS_HTTP_DEFAULT_TIMEOUT_MS");
     assert_eq!(SkillsConfig::from_lookup(|_| None).expect("defaults"), SkillsConfig::default());
+}
+
+/// Every failure code a skill declares is known to the failure catalog, so its failures are
+/// classified (and recovered) as the skill says: a new skill's codes need catalog entries.
+#[test]
+fn every_declared_failure_mode_has_a_catalog_entry() {
+    let matcher = aos_failures::FailureMatcher::builtin();
+    let registry = builtin_registry(&SkillsConfig::default());
+    for spec in registry.specs() {
+        // `HTTP_<status>` stands for the family of statuses, each matched by the catalog's status rules.
+        for mode in spec.failure_modes.iter().filter(|m| !m.code.contains('<')) {
+            let status = mode.code.strip_prefix("HTTP_").and_then(|n| n.parse::<u16>().ok());
+            let input = aos_failures::FailureInput { code: Some(&mode.code), skill: Some(&spec.id), http_status: status, ..aos_failures::FailureInput::message(&mode.description) };
+            let found = matcher.classify(&input);
+            assert!(
+                found.matched,
+                "skill `{}` declares failure code {} but the failure catalog matches no entry for it (matched: {:?}): add one to shared/aos-failures/catalog/catalog.json",
+                spec.id,
+                mode.code,
+                found.entry.map(|e| &e.code)
+            );
+        }
+    }
 }

@@ -121,3 +121,35 @@ async fn a_clean_close_checkpoints_the_wal() {
     let store = EmbeddedStore::new(open(&path));
     assert!(store.get("p", "a").await.expect("get").is_some());
 }
+
+/// A clock that stands where the test puts it.
+struct StandingClock(std::sync::atomic::AtomicI64);
+
+#[async_trait::async_trait]
+impl aos_core::ports::Clock for StandingClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    async fn sleep_until(&self, _at_ms: i64) {
+        unreachable!("the store never sleeps")
+    }
+}
+
+/// Expiry is judged by the store's clock: an item is visible up to its second and gone after,
+/// for reads, queries and conditions alike, without waiting.
+#[tokio::test]
+async fn items_expire_by_the_stores_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Near the system's time: the reaper, which only reclaims space, keeps the system clock.
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let clock = Arc::new(StandingClock(std::sync::atomic::AtomicI64::new(now_s * 1000)));
+    let store = EmbeddedStore::new(open(&dir.path().join("db.sqlite"))).with_clock(clock.clone());
+    store.put(Item::new("p", "s", json!(1)).expiring_at(now_s + 3600), Condition::NotExists).await.expect("put");
+    let set = |ms: i64| clock.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    set((now_s + 3600) * 1000 - 1);
+    assert!(store.get("p", "s").await.expect("get").is_some(), "up to its second");
+    set((now_s + 3600) * 1000);
+    assert!(store.get("p", "s").await.expect("get").is_none(), "expired");
+    assert!(store.query(aos_core::ports::Query::partition("p")).await.expect("query").items.is_empty());
+    assert_eq!(store.put(Item::new("p", "s", json!(2)), Condition::NotExists).await, Ok(1), "an expired item counts as absent");
+}

@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use lambda_http::tower::ServiceExt;
 
 /// Values the sample events carry, replaced by each test with real ones.
 pub const TENANT: &str = "acme";
@@ -86,7 +85,7 @@ impl Stack {
 
     /// An admin API key of the sample events' tenant.
     pub async fn api_key(&self) -> String {
-        self.rt.keys.create(TENANT, Role::Admin).await.expect("create an API key").0
+        self.rt.keys().create(TENANT, Role::Admin).await.expect("create an API key").0
     }
 
     fn url(&self, queue: &str) -> &str {
@@ -173,11 +172,18 @@ pub fn event_with(name: &str, replacements: &[(&str, &str)]) -> String {
     replacements.iter().fold(event_text(name), |text, (from, to)| text.replace(from, to))
 }
 
-/// Invokes an API function the way `lambda_http::run` does: the API Gateway event through
-/// `lambda_http`'s adapter into the axum app, and the response as Lambda would return it.
+/// The router group an API function serves.
+pub fn group(function: &str) -> aos_api::routers::Group {
+    *aos_api::routers::ALL.iter().find(|g| g.function == function).unwrap_or_else(|| panic!("no router group {function}"))
+}
+
+/// Invokes an API function the way `aos_lambda::run` does: the API Gateway event through the
+/// invocation wrapper and `lambda_http`'s adapter into the axum app, and the response as Lambda
+/// would return it.
 pub async fn invoke_api(app: axum::Router, event: &str) -> (u16, Value) {
     let request: LambdaRequest = serde_json::from_str(event).expect("an API Gateway event");
-    let response = lambda_http::Adapter::from(app).oneshot(lambda_event(request)).await.expect("the app answers");
+    let handler = aos_lambda::api::Handler { app };
+    let response = aos_lambda::Invocation::new("api", handler).invoke(lambda_event(request)).await.expect("the app answers");
     let response = serde_json::to_value(response).expect("a serializable response");
     let status = response["statusCode"].as_u64().expect("statusCode") as u16;
     assert_eq!(response["isBase64Encoded"], json!(false), "JSON bodies go back as text: {response}");

@@ -166,7 +166,7 @@ pub struct AggregateRun {
 fn storage(e: StoreError) -> DomainError {
     match e {
         StoreError::BadCursor => bad_cursor("cursor is not valid"),
-        other => DomainError::Storage(other.to_string()),
+        other => DomainError::from(other),
     }
 }
 

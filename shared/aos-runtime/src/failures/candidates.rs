@@ -10,12 +10,12 @@
 //! Per signature, at most `MAX_SKILLS` skills and `MAX_EXAMPLES` examples are kept.
 
 use super::record::FailureRecord;
+use crate::redact::redact_credentials;
 use aos_core::failure::{FailureKind, RecoveryMode};
 use aos_core::outcome::Category;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::OnceLock;
 use utoipa::ToSchema;
 
 /// Matches below this confidence are candidates by default: every specific catalog entry scores
@@ -277,7 +277,7 @@ impl CandidateFold {
                 let normalized = s.examples.first().map(|e| aos_failures::normalize(&e.message)).unwrap_or_default();
                 let suggested = suggest(&s, &normalized, low);
                 for e in &mut s.examples {
-                    e.message = redact(&truncate(&e.message, EXAMPLE_CHARS));
+                    e.message = redact_credentials(&truncate(&e.message, EXAMPLE_CHARS));
                 }
                 s.skills.sort();
                 FailureCandidate {
@@ -290,7 +290,7 @@ impl CandidateFold {
                     unmatched: s.unmatched,
                     closest_entry: s.closest_entry,
                     confidence: s.confidence,
-                    normalized: redact(&normalized),
+                    normalized: redact_credentials(&normalized),
                     first_seen_ms: s.first_ms,
                     last_seen_ms: s.last_ms,
                     examples: s.examples,
@@ -361,31 +361,6 @@ fn suggest(s: &Slot, normalized: &str, low: f64) -> Suggestion {
         return Suggestion { category: Category::Validation, recovery_mode: RecoveryMode::Abort, reason: format!("HTTP status {st} is a client error (error code {})", s.code) };
     }
     Suggestion { category: s.category, recovery_mode: usual_recovery(s.category), reason: format!("no rule applies: the error's own category {} and its usual recovery", s.category.as_str()) }
-}
-
-/// Redacts credential-looking text that a record could still hold (bearer tokens, `key=value`
-/// secrets, AOS API keys, AWS access key ids): a second line of defence behind the worker, which
-/// redacts the values of the secrets a step used before anything is recorded.
-pub fn redact(message: &str) -> String {
-    static RULES: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
-    let rules = RULES.get_or_init(|| {
-        [
-            (r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]"),
-            (r#"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|authorization|auth)(["']?\s*[:=]\s*["']?)[^\s"',;&]+"#, "$1$2[REDACTED]"),
-            (r"\baos_[A-Za-z0-9]+_[A-Za-z0-9]{16,}\b", "[REDACTED]"),
-            (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "[REDACTED]"),
-        ]
-        .into_iter()
-        .filter_map(|(re, with)| regex::Regex::new(re).ok().map(|r| (r, with)))
-        .collect()
-    });
-    let mut out = std::borrow::Cow::Borrowed(message);
-    for (re, with) in rules {
-        if re.is_match(&out) {
-            out = std::borrow::Cow::Owned(re.replace_all(&out, *with).into_owned());
-        }
-    }
-    out.into_owned()
 }
 
 #[cfg(test)]
@@ -512,8 +487,8 @@ mod tests {
 
     #[test]
     fn redaction_covers_credential_shapes() {
-        let m = redact("call failed: Authorization: Bearer abcdefghijkl12345, api_key=XYZ123 key aos_ab12cd34_0123456789abcdefXYZ AKIAABCDEFGHIJKLMNOP password: hunter2");
+        let m = redact_credentials("call failed: Authorization: Bearer abcdefghijkl12345, api_key=XYZ123 key aos_ab12cd34_0123456789abcdefXYZ AKIAABCDEFGHIJKLMNOP password: hunter2");
         assert!(!m.contains("abcdefghijkl12345") && !m.contains("XYZ123") && !m.contains("0123456789abcdef") && !m.contains("AKIAABCDEFGHIJKLMNOP") && !m.contains("hunter2"), "{m}");
-        assert_eq!(redact("nothing to hide here"), "nothing to hide here");
+        assert_eq!(redact_credentials("nothing to hide here"), "nothing to hide here");
     }
 }

@@ -6,28 +6,11 @@ use aos_core::failure::{MatchType, RecoveryMode, Severity};
 use aos_core::outcome::Category;
 use aos_failures::FailureInput;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-/// One known failure of the catalog.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
-pub struct CatalogEntry {
-    pub code: String,
-    pub category: Category,
-    pub retryable: bool,
-    pub severity: Severity,
-    pub recovery_mode: RecoveryMode,
-    pub explanation: String,
-    pub suggestions: Vec<String>,
-    /// A family catch-all (e.g. any 4xx): a specific entry's match outranks it.
-    pub generic: bool,
-    /// How the entry recognizes a failure: error `codes`, `http_status`, `aws_codes`,
-    /// `smtp_codes`, `os_kinds`, and message `patterns` (regexes over the normalized message).
-    #[serde(rename = "match")]
-    #[schema(value_type = Object)]
-    pub rules: Value,
-}
+/// A catalog entry as the API serves it: the catalog's own entry type.
+pub use aos_failures::Entry as CatalogEntry;
 
 /// The catalog in force.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -82,30 +65,16 @@ pub struct MatchResponse {
 
 pub fn catalog_view() -> CatalogView {
     let m = matcher();
-    CatalogView { version: m.catalog().version, digest: digest(), entries: m.entries().iter().map(entry_view).collect() }
+    CatalogView { version: m.catalog().version, digest: digest(), entries: m.entries().to_vec() }
 }
 
 pub fn catalog_entry(code: &str) -> Option<CatalogEntry> {
-    matcher().entry(code).map(entry_view)
+    matcher().entry(code).cloned()
 }
 
 fn digest() -> String {
     static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DIGEST.get_or_init(|| hex::encode(&Sha256::digest(aos_failures::BUILTIN_CATALOG_JSON.as_bytes())[..8])).clone()
-}
-
-fn entry_view(e: &aos_failures::Entry) -> CatalogEntry {
-    CatalogEntry {
-        code: e.code.clone(),
-        category: e.category,
-        retryable: e.retryable,
-        severity: e.severity,
-        recovery_mode: e.recovery_mode,
-        explanation: e.explanation.clone(),
-        suggestions: e.suggestions.clone(),
-        generic: e.generic,
-        rules: serde_json::to_value(&e.rules).unwrap_or(Value::Null),
-    }
 }
 
 /// Classifies a failure described by hand.
@@ -125,5 +94,25 @@ pub fn match_failure(req: &MatchRequest) -> MatchResponse {
         signature: m.signature,
         explanation: entry.map(|e| e.explanation.clone()),
         suggestions: entry.map(|e| e.suggestions.clone()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API serves the catalog's own entries: the fields of `CatalogEntry` in the OpenAPI
+    /// document, `generic` always, `priority` (the matcher's tie-break) never.
+    #[test]
+    fn entries_are_served_with_the_documented_fields() {
+        let view = serde_json::to_value(catalog_view()).unwrap();
+        let documented = ["category", "code", "explanation", "generic", "match", "recovery_mode", "retryable", "severity", "suggestions"];
+        for entry in view["entries"].as_array().unwrap() {
+            let mut keys: Vec<&str> = entry.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, documented, "{entry}");
+        }
+        let prioritised = matcher().entries().iter().find(|e| e.priority != 0).expect("an entry with a priority");
+        assert_eq!(serde_json::to_value(catalog_entry(&prioritised.code)).unwrap()["code"], prioritised.code.as_str());
     }
 }

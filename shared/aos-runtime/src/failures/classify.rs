@@ -2,7 +2,7 @@
 //! classification in the runtime — worker attempts, engine run failures, rejected submissions,
 //! the match API — goes through `classify_error` or `classify_input` here.
 
-use aos_core::failure::{FailureMatch, MatchType};
+use aos_core::failure::FailureMatch;
 use aos_core::outcome::StepError;
 use aos_failures::{FailureInput, FailureMatcher, MatchResult};
 
@@ -31,28 +31,15 @@ pub fn to_match(r: &MatchResult<'_>) -> FailureMatch {
         severity: entry.map(|e| e.severity),
         recovery_mode: entry.map(|e| e.recovery_mode),
         confidence: r.confidence,
-        match_type: match_type(r.match_type),
+        match_type: r.match_type,
         signature: r.signature.clone(),
-    }
-}
-
-fn match_type(t: aos_failures::MatchType) -> MatchType {
-    use aos_failures::MatchType as C;
-    match t {
-        C::StructuredCode => MatchType::StructuredCode,
-        C::HttpStatus => MatchType::HttpStatus,
-        C::AwsCode => MatchType::AwsCode,
-        C::SmtpCode => MatchType::SmtpCode,
-        C::OsError => MatchType::OsError,
-        C::Pattern => MatchType::Pattern,
-        C::None => MatchType::None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aos_core::failure::RecoveryMode;
+    use aos_core::failure::{MatchType, RecoveryMode};
     use aos_core::outcome::Category;
     use serde_json::json;
 

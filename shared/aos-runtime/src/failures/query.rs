@@ -104,7 +104,7 @@ fn decode(s: &str, range: &TimeRange) -> Result<Cursor, DomainError> {
 fn storage(e: StoreError) -> DomainError {
     match e {
         StoreError::BadCursor => bad_cursor(),
-        other => DomainError::Storage(other.to_string()),
+        other => DomainError::from(other),
     }
 }
 

@@ -1,71 +1,20 @@
-//! The runtime facade the API calls: validates and submits runs, reads them back as execution
-//! contexts, cancels, replays, simulates, reads failure records, and manages workflows and
-//! secrets. Tenant is always a parameter taken from the verified principal.
+//! Runs through the facade: validation and submission, reading a run back as its execution
+//! context (at once or by long polling), listing, cancelling, replaying and simulating.
 
-use crate::auth::ApiKeys;
-use crate::failures::FailureLog;
-use crate::orchestrator::{send_advance, Orchestrator};
+use super::Runtime;
+use crate::orchestrator::send_advance;
 use crate::replay::{replay, ReplayReport};
-use crate::runs::{now_ms, storage, Created, RunFilter, RunRepo};
+use crate::runs::{Created, RunFilter};
 use crate::simulate::{estimate_step, simulate, Simulation, HISTORY_WINDOW};
-use crate::worker::SkillWorker;
-use crate::workflows::{Workflow, Workflows};
 use aos_core::plan::Plan;
-use aos_core::ports::{Queue, Secrets, Store};
 use aos_core::run::{AttemptRecord, Run, RunStatus, StepState, WorkflowRef};
-use aos_core::skill::SkillRegistry;
 use aos_core::validate::{validate_inputs, validate_plan, ValidationContext};
 use aos_core::{DomainError, FieldError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 use utoipa::ToSchema;
-
-/// The ports and registry a deployment provides.
-#[derive(Clone)]
-pub struct Ports {
-    pub store: Arc<dyn Store>,
-    pub queue: Arc<dyn Queue>,
-    pub secrets: Arc<dyn Secrets>,
-    pub skills: Arc<SkillRegistry>,
-}
-
-/// How a long poll (`GET /api/v1/runs/{id}?wait_ms=`) waits for a run to finish: at most
-/// `max_wait`, whatever `wait_ms` asks, re-reading the run from the store every `interval` (a run
-/// finished by this process wakes the waiter at once; one finished elsewhere is seen at the next read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LongPoll {
-    pub max_wait: Duration,
-    pub interval: Duration,
-}
-
-impl LongPoll {
-    /// `aos serve`: the API's own limit (30 s); workers usually finish runs in this process, so
-    /// the in-process wake-up ends most waits and the store read is a cheap local fallback.
-    pub const EMBEDDED: LongPoll = LongPoll { max_wait: Duration::from_secs(30), interval: Duration::from_millis(100) };
-    /// AWS Lambda behind API Gateway, which gives up on a request after 30 s (the API functions'
-    /// timeout is 29 s): answer by 25 s with the run as it is. Runs finish in other functions, so
-    /// every wake-up is a DynamoDB read: one every 500 ms (3 RRU each) rather than ten a second.
-    pub const LAMBDA: LongPoll = LongPoll { max_wait: Duration::from_secs(25), interval: Duration::from_millis(500) };
-}
-
-pub struct Runtime {
-    pub ports: Ports,
-    /// Long polling's cap and store read interval ([`LongPoll::EMBEDDED`] unless the deployment
-    /// sets another).
-    pub long_poll: LongPoll,
-    /// Wakes `get_when_finished` callers in this process when a run finishes.
-    pub finished: Arc<crate::orchestrator::FinishedRuns>,
-    pub runs: RunRepo,
-    pub workflows: Workflows,
-    pub keys: ApiKeys,
-    pub audit: crate::audit::AuditLog,
-    pub orchestrator: Arc<Orchestrator>,
-    pub worker: SkillWorker,
-    pub failures: FailureLog,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -122,59 +71,13 @@ pub struct RunView {
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 impl Runtime {
-    /// The runtime with failure records kept for the default 30 days.
-    pub fn new(ports: Ports, owner: String, single_process: bool) -> Self {
-        Self::with_retention(ports, owner, single_process, crate::failures::DEFAULT_RETENTION_DAYS)
-    }
-
-    /// The runtime with failure records kept for `failure_retention_days`.
-    pub fn with_retention(ports: Ports, owner: String, single_process: bool, failure_retention_days: u32) -> Self {
-        let runs = RunRepo::new(ports.store.clone());
-        let failures = FailureLog::new(ports.store.clone(), failure_retention_days);
-        let limits = crate::worker::OutputLimits::from_env().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "output limits: using the defaults");
-            crate::worker::OutputLimits::default()
-        });
-        let finished = Arc::new(crate::orchestrator::FinishedRuns::default());
-        let orchestrator = Arc::new(Orchestrator {
-            runs: runs.clone(),
-            queue: ports.queue.clone(),
-            skills: ports.skills.clone(),
-            finished: finished.clone(),
-            locks: Default::default(),
-            failures: failures.clone(),
-            limits,
-        });
-        Self {
-            long_poll: LongPoll::EMBEDDED,
-            finished,
-            workflows: Workflows::new(ports.store.clone()),
-            keys: ApiKeys::new(ports.store.clone()),
-            audit: crate::audit::AuditLog::new(ports.store.clone()),
-            orchestrator: orchestrator.clone(),
-            worker: SkillWorker {
-                runs: runs.clone(),
-                queue: ports.queue.clone(),
-                secrets: ports.secrets.clone(),
-                skills: ports.skills.clone(),
-                owner,
-                single_process,
-                inline_orchestrator: single_process.then_some(orchestrator),
-                limits,
-            },
-            runs,
-            ports,
-            failures,
-        }
-    }
-
     pub async fn validate(&self, tenant: &str, plan: &Plan) -> Result<(), DomainError> {
         if plan.steps.len() > aos_core::validate::MAX_STEPS {
             // Refused before any other work (secret names, jq compilation).
             return validate_plan(plan, &ValidationContext { skills: &self.ports.skills, secret_names: &HashSet::new(), check_condition: &|_| Ok(()) })
                 .map_err(DomainError::Invalid);
         }
-        let names: HashSet<String> = self.ports.secrets.names(tenant).await.map_err(storage)?.into_iter().collect();
+        let names: HashSet<String> = self.ports.secrets.names(tenant).await?.into_iter().collect();
         // Conditions are compiled in the jq sandbox, all in one round trip: compiling is user code too.
         let conditions: Vec<String> = plan
             .steps
@@ -222,7 +125,7 @@ impl Runtime {
             inputs,
             seed: req.seed.unwrap_or_else(|| rand::random::<u64>() & MAX_SEED),
             status: RunStatus::Queued,
-            created_at_ms: now_ms(),
+            created_at_ms: self.clock.now_ms(),
             started_at_ms: None,
             finished_at_ms: None,
             workflow,
@@ -306,22 +209,26 @@ impl Runtime {
         Ok(RunView { run, step_details })
     }
 
-    /// The run once it has finished, or as it is after `wait` (long polling). Finishing in this
-    /// process wakes the caller at once; otherwise (another process finished it) it re-reads
-    /// every 100 ms.
     /// The run once it has finished, or as it is when `wait` (capped at the deployment's
-    /// [`LongPoll::max_wait`]) has passed.
+    /// [`LongPoll::max_wait`](super::LongPoll)) has passed by the runtime's clock. Finishing in
+    /// this process wakes the caller at once; a run finished elsewhere is seen at the next read,
+    /// one every [`LongPoll::interval`](super::LongPoll).
     pub async fn get_when_finished(&self, tenant: &str, run_id: &str, wait: Duration) -> Result<RunView, DomainError> {
-        let deadline = tokio::time::Instant::now() + wait.min(self.long_poll.max_wait);
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let deadline = self.clock.now_ms().saturating_add(ms(wait.min(self.long_poll.max_wait)));
         loop {
-            let notify = self.finished.subscribe(run_id);
+            let notify = self.finished().subscribe(run_id);
             let notified = notify.notified();
             let view = self.get(tenant, run_id).await?;
-            let now = tokio::time::Instant::now();
+            let now = self.clock.now_ms();
             if view.run.status.is_terminal() || now >= deadline {
                 return Ok(view);
             }
-            let _ = tokio::time::timeout((deadline - now).min(self.long_poll.interval), notified).await;
+            let next_read = now.saturating_add(ms(self.long_poll.interval)).min(deadline);
+            tokio::select! {
+                _ = notified => {}
+                _ = self.clock.sleep_until(next_read) => {}
+            }
         }
     }
 
@@ -342,7 +249,7 @@ impl Runtime {
                     return Ok(self.runs.get(tenant, run_id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Cancelled));
                 }
                 Err(aos_core::ports::StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(storage(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(DomainError::Conflict("run is changing too fast to cancel; retry".into()))
@@ -362,27 +269,12 @@ impl Runtime {
         let mut history: HashMap<&str, Vec<AttemptRecord>> = HashMap::new();
         for s in &plan.steps {
             if !history.contains_key(s.skill.as_str()) {
-                let h = self.runs.skill_history(tenant, &s.skill, HISTORY_WINDOW).await.map_err(storage)?;
+                let h = self.runs.skill_history(tenant, &s.skill, HISTORY_WINDOW).await?;
                 history.insert(&s.skill, h);
             }
             let spec = self.ports.skills.get(&s.skill).expect("validated skill").spec();
             estimates.insert(s.id.clone(), estimate_step(&s.id, spec, &history[s.skill.as_str()]));
         }
         Ok(simulate(plan, estimates))
-    }
-
-    pub async fn save_workflow(&self, tenant: &str, name: &str, plan: Plan) -> Result<Workflow, DomainError> {
-        if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(DomainError::invalid(FieldError::new("INVALID_WORKFLOW_NAME", "workflow name must be 1-100 letters, digits, `_` or `-`").field("name")));
-        }
-        self.validate(tenant, &plan).await?;
-        self.workflows.create(tenant, name, plan).await
-    }
-
-    pub async fn put_secret(&self, tenant: &str, name: &str, value: &str) -> Result<(), DomainError> {
-        if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(DomainError::invalid(FieldError::new("INVALID_SECRET_NAME", "secret name must be 1-128 letters, digits or `_`").field("name")));
-        }
-        self.ports.secrets.put(tenant, name, value).await.map_err(storage)
     }
 }
