@@ -19,14 +19,28 @@ fn plan() -> Value {
 
 async fn one_run(http: &reqwest::Client, url: &str, key: &str, n: u64) -> Result<Duration, String> {
     let start = Instant::now();
-    let resp = http.post(format!("{url}/api/v1/runs")).bearer_auth(key).json(&json!({"plan": plan(), "inputs": {"n": n}})).send().await.map_err(|e| e.to_string())?;
+    let resp = http
+        .post(format!("{url}/api/v1/runs"))
+        .bearer_auth(key)
+        .json(&json!({"plan": plan(), "inputs": {"n": n}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     if resp.status() != 202 {
         return Err(format!("submit: {}", resp.status()));
     }
     let body: Value = resp.json().await.map_err(|e| e.to_string())?;
     let id = body["run_id"].as_str().ok_or("no run_id")?.to_string();
     loop {
-        let run: Value = http.get(format!("{url}/api/v1/runs/{id}?wait_ms=30000")).bearer_auth(key).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+        let run: Value = http
+            .get(format!("{url}/api/v1/runs/{id}?wait_ms=30000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
         match run["status"].as_str() {
             Some("succeeded") => return Ok(start.elapsed()),
             Some("failed") | Some("cancelled") => return Err(format!("run {id} {}", run["status"])),

@@ -35,7 +35,10 @@ impl Client {
                 let dir = std::env::var("AOS_DATA_DIR").unwrap_or_else(|_| "./.aos".into());
                 let path = std::path::Path::new(&dir).join("admin.key");
                 std::fs::read_to_string(&path).map(|s| s.trim().to_string()).with_context(|| {
-                    format!("no API key: set AOS_API_KEY, run `aos login`, or run where `aos serve` keeps its data ({} not readable)", path.display())
+                    format!(
+                        "no API key: set AOS_API_KEY, run `aos login`, or run where `aos serve` keeps its data ({} not readable)",
+                        path.display()
+                    )
                 })?
             }
         };

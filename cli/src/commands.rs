@@ -29,7 +29,9 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
-    let line = |cells: Vec<String>| cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let line = |cells: Vec<String>| {
+        cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
     println!("{}", line(headers.iter().map(|s| s.to_string()).collect()));
     for r in rows {
         println!("{}", line(r));
@@ -132,8 +134,21 @@ pub async fn runs(c: &Client, out: &Output, cmd: RunsCmd) -> anyhow::Result<()> 
             }
             let list = c.get(&path).await?;
             out.emit(&list, |v| {
-                let rows = v["runs"].as_array().cloned().unwrap_or_default().iter()
-                    .map(|r| vec![s(&r["run_id"]), s(&r["plan_name"]), s(&r["status"]), s(&r["created_at_ms"]), format!("{:.6}", r["cost_usd"].as_f64().unwrap_or(0.0)), s(&r["error_code"])])
+                let rows = v["runs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            s(&r["run_id"]),
+                            s(&r["plan_name"]),
+                            s(&r["status"]),
+                            s(&r["created_at_ms"]),
+                            format!("{:.6}", r["cost_usd"].as_f64().unwrap_or(0.0)),
+                            s(&r["error_code"]),
+                        ]
+                    })
                     .collect();
                 table(&["RUN", "PLAN", "STATUS", "CREATED_MS", "COST_USD", "ERROR"], rows);
             });
@@ -148,22 +163,45 @@ pub async fn runs(c: &Client, out: &Output, cmd: RunsCmd) -> anyhow::Result<()> 
 }
 
 fn print_run(v: &Value) {
-    println!("run {}  plan {}  status {}  cost {:.6} USD", s(&v["run_id"]), s(&v["plan"]["name"]), s(&v["status"]), v["cost_usd"].as_f64().unwrap_or(0.0));
+    println!(
+        "run {}  plan {}  status {}  cost {:.6} USD",
+        s(&v["run_id"]),
+        s(&v["plan"]["name"]),
+        s(&v["status"]),
+        v["cost_usd"].as_f64().unwrap_or(0.0)
+    );
     if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
         println!("error {}: {}", s(&e["code"]), s(&e["message"]));
     }
-    let rows = v["step_details"].as_array().cloned().unwrap_or_default().iter().map(|st| {
-        let attempts = st["attempts"].as_array().cloned().unwrap_or_default();
-        let last = attempts.last().cloned().unwrap_or(Value::Null);
-        let result = if last.is_null() {
-            s(&st["skip_reason"])
-        } else if last["outcome"]["ok"] == json!(true) {
-            "ok".into()
-        } else {
-            format!("{}: {}", s(&last["outcome"]["error"]["code"]), s(&last["outcome"]["error"]["message"]).chars().take(60).collect::<String>())
-        };
-        vec![s(&st["step_id"]), s(&st["skill"]), s(&st["status"]), attempts.len().to_string(), last["duration_ms"].as_u64().map(|d| format!("{d}ms")).unwrap_or("-".into()), result]
-    }).collect();
+    let rows = v["step_details"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|st| {
+            let attempts = st["attempts"].as_array().cloned().unwrap_or_default();
+            let last = attempts.last().cloned().unwrap_or(Value::Null);
+            let result = if last.is_null() {
+                s(&st["skip_reason"])
+            } else if last["outcome"]["ok"] == json!(true) {
+                "ok".into()
+            } else {
+                format!(
+                    "{}: {}",
+                    s(&last["outcome"]["error"]["code"]),
+                    s(&last["outcome"]["error"]["message"]).chars().take(60).collect::<String>()
+                )
+            };
+            vec![
+                s(&st["step_id"]),
+                s(&st["skill"]),
+                s(&st["status"]),
+                attempts.len().to_string(),
+                last["duration_ms"].as_u64().map(|d| format!("{d}ms")).unwrap_or("-".into()),
+                result,
+            ]
+        })
+        .collect();
     table(&["STEP", "SKILL", "STATUS", "ATTEMPTS", "DURATION", "RESULT"], rows);
     if let Some(root) = v["trace_root"].as_str() {
         println!("trace root {root}");
@@ -204,7 +242,14 @@ pub async fn replay(c: &Client, out: &Output, run_id: &str) -> anyhow::Result<()
             println!("parity: true  ({} re-executed, {} recorded)  root {}", v["reexecuted"], v["recorded"], s(&v["trace_root"]));
         } else {
             let d = &v["divergence"];
-            println!("parity: false  step {} attempt {}: {}\n  expected {}\n  actual   {}", s(&d["step"]), d["attempt"], s(&d["reason"]), d["expected"], d["actual"]);
+            println!(
+                "parity: false  step {} attempt {}: {}\n  expected {}\n  actual   {}",
+                s(&d["step"]),
+                d["attempt"],
+                s(&d["reason"]),
+                d["expected"],
+                d["actual"]
+            );
         }
     });
     if r["parity"] != json!(true) {
@@ -217,11 +262,32 @@ pub async fn simulate(c: &Client, out: &Output, file: &Path) -> anyhow::Result<(
     let plan = read_json(file)?;
     let r = c.post("/api/v1/simulate", &json!({ "plan": plan })).await?;
     out.emit(&r, |v| {
-        let rows = v["steps"].as_array().cloned().unwrap_or_default().iter().map(|e| vec![
-            s(&e["step_id"]), s(&e["skill"]), s(&e["source"]), s(&e["samples"]), s(&e["latency_ms_p50"]), s(&e["latency_ms_p95"]), format!("{:.6}", e["cost_usd"].as_f64().unwrap_or(0.0)), format!("{:.2}", e["risk"].as_f64().unwrap_or(0.0)),
-        ]).collect();
+        let rows = v["steps"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                vec![
+                    s(&e["step_id"]),
+                    s(&e["skill"]),
+                    s(&e["source"]),
+                    s(&e["samples"]),
+                    s(&e["latency_ms_p50"]),
+                    s(&e["latency_ms_p95"]),
+                    format!("{:.6}", e["cost_usd"].as_f64().unwrap_or(0.0)),
+                    format!("{:.2}", e["risk"].as_f64().unwrap_or(0.0)),
+                ]
+            })
+            .collect();
         table(&["STEP", "SKILL", "SOURCE", "SAMPLES", "P50_MS", "P95_MS", "COST_USD", "RISK"], rows);
-        println!("total: cost {:.6} USD, latency p50 {} ms / p95 {} ms, risk {:.2}", v["total_cost_usd"].as_f64().unwrap_or(0.0), v["total_latency_ms_p50"], v["total_latency_ms_p95"], v["risk"].as_f64().unwrap_or(0.0));
+        println!(
+            "total: cost {:.6} USD, latency p50 {} ms / p95 {} ms, risk {:.2}",
+            v["total_cost_usd"].as_f64().unwrap_or(0.0),
+            v["total_latency_ms_p50"],
+            v["total_latency_ms_p95"],
+            v["risk"].as_f64().unwrap_or(0.0)
+        );
         println!("feasible: {}", v["feasible"]);
         for r in v["reasons"].as_array().cloned().unwrap_or_default() {
             println!("  - {}", s(&r));
@@ -241,7 +307,11 @@ pub async fn skills(c: &Client, out: &Output, cmd: SkillsCmd) -> anyhow::Result<
         SkillsCmd::List => {
             let v = c.get("/api/v1/skills").await?;
             out.emit(&v, |v| {
-                let rows = v["skills"].as_array().cloned().unwrap_or_default().iter()
+                let rows = v["skills"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
                     .map(|k| vec![s(&k["id"]), s(&k["version"]), s(&k["side_effects"]), s(&k["determinism"]), s(&k["description"])])
                     .collect();
                 table(&["SKILL", "VERSION", "SIDE_EFFECTS", "DETERMINISM", "DESCRIPTION"], rows);
@@ -258,7 +328,10 @@ pub async fn skills(c: &Client, out: &Output, cmd: SkillsCmd) -> anyhow::Result<
 #[derive(Subcommand, Debug)]
 pub enum WorkflowsCmd {
     /// Save a plan file as the next version of NAME.
-    Create { name: String, file: PathBuf },
+    Create {
+        name: String,
+        file: PathBuf,
+    },
     List,
     Show {
         name: String,
@@ -277,7 +350,17 @@ pub async fn workflows(c: &Client, out: &Output, cmd: WorkflowsCmd) -> anyhow::R
     };
     out.emit(&v, |v| {
         let list = v["workflows"].as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
-        let rows = list.iter().map(|w| vec![s(&w["name"]), s(&w["version"]), w["plan"]["steps"].as_array().map(|a| a.len()).unwrap_or(0).to_string(), s(&w["created_at_ms"])]).collect();
+        let rows = list
+            .iter()
+            .map(|w| {
+                vec![
+                    s(&w["name"]),
+                    s(&w["version"]),
+                    w["plan"]["steps"].as_array().map(|a| a.len()).unwrap_or(0).to_string(),
+                    s(&w["created_at_ms"]),
+                ]
+            })
+            .collect();
         table(&["WORKFLOW", "VERSION", "STEPS", "CREATED_MS"], rows);
     });
     Ok(())
@@ -286,7 +369,10 @@ pub async fn workflows(c: &Client, out: &Output, cmd: WorkflowsCmd) -> anyhow::R
 #[derive(Subcommand, Debug)]
 pub enum SecretsCmd {
     /// Set a secret; the value is read from standard input when not given.
-    Set { name: String, value: Option<String> },
+    Set {
+        name: String,
+        value: Option<String>,
+    },
     List,
 }
 
@@ -374,7 +460,16 @@ pub async fn failures(c: &Client, out: &Output, cmd: FailuresCmd) -> anyhow::Res
             .cloned()
             .unwrap_or_default()
             .iter()
-            .map(|c| vec![s(&c["signature"]), s(&c["count"]), s(&c["code"]), c["skills"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default(), format!("{}/{}", s(&c["suggested"]["category"]), s(&c["suggested"]["recovery_mode"])), c["examples"][0]["message"].as_str().unwrap_or("").chars().take(60).collect()])
+            .map(|c| {
+                vec![
+                    s(&c["signature"]),
+                    s(&c["count"]),
+                    s(&c["code"]),
+                    c["skills"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                    format!("{}/{}", s(&c["suggested"]["category"]), s(&c["suggested"]["recovery_mode"])),
+                    c["examples"][0]["message"].as_str().unwrap_or("").chars().take(60).collect(),
+                ]
+            })
             .collect();
         table(&["SIGNATURE", "COUNT", "CODE", "SKILLS", "SUGGESTED", "EXAMPLE"], rows);
         if let Some(path) = &file {

@@ -3,8 +3,8 @@
 //! with, over `aos-aws`'s `DynamoStore`. No API can create the first key: there is no key yet to
 //! call it with. `aos serve` makes its own (`<data-dir>/admin.key`).
 
-use aos_runtime::auth::{ApiKeys, Role};
 use anyhow::Context;
+use aos_runtime::auth::{ApiKeys, Role};
 use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
@@ -30,7 +30,8 @@ pub async fn bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
         args.aws,
         "--aws is required: `aos keys bootstrap` writes to a serverless deployment's DynamoDB table (`aos serve` creates its own admin key)"
     );
-    let table = args.table.filter(|t| !t.trim().is_empty()).context("no table: set AOS_TABLE (or --table) to the stack's TableName output")?;
+    let table =
+        args.table.filter(|t| !t.trim().is_empty()).context("no table: set AOS_TABLE (or --table) to the stack's TableName output")?;
     let tenant = args.tenant;
     anyhow::ensure!(
         !tenant.is_empty() && tenant.len() <= 63 && tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),

@@ -211,7 +211,10 @@ mod tests {
         let head = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: Thu, 01 Jan 2026 00:00:00 GMT\r\n\r\n";
         let out = String::from_utf8(enveloped(head).expect("replaced")).unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n") && head.contains("\r\ndate: ") && head.contains("connection: close"), "{head}");
+        assert!(
+            head.starts_with("HTTP/1.1 414 URI Too Long\r\n") && head.contains("\r\ndate: ") && head.contains("connection: close"),
+            "{head}"
+        );
         assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["error"]["code"], "URI_TOO_LONG");

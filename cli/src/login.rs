@@ -32,7 +32,12 @@ pub struct Credentials {
 pub fn credentials_path() -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty()).context("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep credentials")?).join(".config"),
+        None => PathBuf::from(
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .context("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep credentials")?,
+        )
+        .join(".config"),
     };
     Ok(base.join("aos").join("credentials.json"))
 }
@@ -41,7 +46,10 @@ pub fn credentials_path() -> anyhow::Result<PathBuf> {
 pub fn load() -> anyhow::Result<Option<Credentials>> {
     let path = credentials_path()?;
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{} is not valid: run `aos logout` and `aos login` again", path.display()))?)),
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid: run `aos logout` and `aos login` again", path.display()))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -59,7 +67,8 @@ fn save(c: &Credentials) -> anyhow::Result<PathBuf> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("restricting {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {}", dir.display()))?;
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
@@ -113,7 +122,12 @@ pub async fn login(args: LoginArgs, url: Option<String>, json_out: bool) -> anyh
     if password.is_empty() {
         bail!("the password is empty");
     }
-    let endpoint = args.endpoint.clone().unwrap_or_else(|| format!("https://cognito-idp.{}.amazonaws.com", args.region)).trim_end_matches('/').to_string();
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://cognito-idp.{}.amazonaws.com", args.region))
+        .trim_end_matches('/')
+        .to_string();
     let body = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": args.client_id, "AuthParameters": {"USERNAME": args.username, "PASSWORD": password}});
     let resp = reqwest::Client::new()
         .post(format!("{endpoint}/"))
@@ -137,12 +151,28 @@ pub async fn login(args: LoginArgs, url: Option<String>, json_out: bool) -> anyh
     let result = &answer["AuthenticationResult"];
     let token = result["IdToken"].as_str().context("Cognito's answer has no IdToken")?.to_string();
     let expires_at_ms = jwt_exp_ms(&token).unwrap_or_else(|| now_ms() + result["ExpiresIn"].as_i64().unwrap_or(3600) * 1000);
-    let creds = Credentials { token, expires_at_ms, provider: format!("cognito:{}:{}", args.region, args.client_id), username: args.username.clone(), url };
+    let creds = Credentials {
+        token,
+        expires_at_ms,
+        provider: format!("cognito:{}:{}", args.region, args.client_id),
+        username: args.username.clone(),
+        url,
+    };
     let path = save(&creds)?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({"username": creds.username, "provider": creds.provider, "expires_at_ms": creds.expires_at_ms, "credentials": path}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"username": creds.username, "provider": creds.provider, "expires_at_ms": creds.expires_at_ms, "credentials": path})
+            )?
+        );
     } else {
-        println!("logged in as {} (token valid for {} min, kept in {})", creds.username, (creds.expires_at_ms - now_ms()) / 60_000, path.display());
+        println!(
+            "logged in as {} (token valid for {} min, kept in {})",
+            creds.username,
+            (creds.expires_at_ms - now_ms()) / 60_000,
+            path.display()
+        );
     }
     Ok(())
 }

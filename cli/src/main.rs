@@ -8,8 +8,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod commands;
-mod login;
 mod keys_bootstrap;
+mod login;
 
 use aos_cli::serve;
 use clap::{Parser, Subcommand};

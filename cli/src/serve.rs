@@ -11,6 +11,7 @@
 
 use crate::listener::{self, ListenerLimits};
 use crate::settings::{ServeArgs, ServeSettings};
+use anyhow::Context;
 use aos_api::auth::RateLimits;
 use aos_api::{app, AppState};
 use aos_core::ports::QueueSpec;
@@ -22,7 +23,6 @@ use aos_runtime::telemetry;
 use aos_runtime::{Ports, Runtime, Topology};
 use aos_skills::builtin_registry;
 use aos_store::{EmbeddedDb, EmbeddedQueue, EmbeddedSecrets, EmbeddedStore};
-use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,11 +70,17 @@ impl Server {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("restricting {}", data_dir.display()))?;
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {}", data_dir.display()))?;
         }
         // One process per data dir: two would deliver the same queue messages and take each other's
         // claims for dead ones. The lock dies with the process, so `kill -9` leaves nothing behind.
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join("aos.lock")).context("opening the lock file")?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join("aos.lock"))
+            .context("opening the lock file")?;
         if lock.try_lock().is_err() {
             anyhow::bail!("another `aos serve` is using {}; stop it first or choose another --data-dir", data_dir.display());
         }
@@ -84,7 +90,11 @@ impl Server {
             e => anyhow::anyhow!("opening the database: {e}"),
         })?;
         let skills = Arc::new(builtin_registry(&settings.skills));
-        let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: MAX_RECEIVES * 4, dead_letter: Some(format!("{ORCHESTRATOR_QUEUE}.dlq")) }];
+        let mut specs = vec![QueueSpec {
+            name: ORCHESTRATOR_QUEUE.into(),
+            max_receives: MAX_RECEIVES * 4,
+            dead_letter: Some(format!("{ORCHESTRATOR_QUEUE}.dlq")),
+        }];
         specs.push(QueueSpec { name: format!("{ORCHESTRATOR_QUEUE}.dlq"), max_receives: u32::MAX, dead_letter: None });
         for s in skills.specs() {
             let q = skill_queue(&s.id);
@@ -114,7 +124,9 @@ impl Server {
         if let Some(cfg) = &oidc {
             tracing::info!(issuer = %cfg.issuer, jwks = %cfg.jwks_url, "accepting identity-provider tokens");
         }
-        let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port)).await.with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+        let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let addr = listener.local_addr()?;
         Ok(Server { settings, rt, listener, addr, metrics, lock })
     }
@@ -142,14 +154,20 @@ impl Server {
         let cfg = ConsumerConfig { concurrency: settings.concurrency, ..Default::default() };
         let workers = spawn_all(rt.clone(), cfg, stop_rx.clone());
         let jobs = schedule(&rt, &settings, metrics.clone()).spawn(stop_rx);
-        let mut state = AppState::new(rt.clone()).with_metrics(Arc::new(move || {
-            let text = metrics.render();
-            Box::pin(async move { Ok(text) })
-        })).with_rate_limits(RateLimits::new(settings.rate_limits.per_minute, settings.rate_limits.burst));
+        let mut state = AppState::new(rt.clone())
+            .with_metrics(Arc::new(move || {
+                let text = metrics.render();
+                Box::pin(async move { Ok(text) })
+            }))
+            .with_rate_limits(RateLimits::new(settings.rate_limits.per_minute, settings.rate_limits.burst));
         if let Some(cfg) = settings.oidc.config()? {
             state = state.with_oidc(cfg);
         }
-        let limits = ListenerLimits { header_timeout: settings.header_timeout, body_timeout: settings.body_timeout, max_connections: settings.max_connections as usize };
+        let limits = ListenerLimits {
+            header_timeout: settings.header_timeout,
+            body_timeout: settings.body_timeout,
+            max_connections: settings.max_connections as usize,
+        };
         listener::serve_http(listener, app(state), limits, shutdown).await;
         let _ = stop_tx.send(true);
         for task in workers.into_iter().chain(jobs) {
@@ -182,12 +200,15 @@ fn schedule(rt: &Arc<Runtime>, settings: &ServeSettings, metrics: PrometheusHand
             }
         }
     };
-    let mut jobs = Schedule::new(rt.clock().clone())
-        .job("sweep", Cadence::Every(SWEEP_EVERY), true, sweep)
-        .job("metrics upkeep", Cadence::Every(METRICS_UPKEEP_EVERY), false, move |_| {
+    let mut jobs = Schedule::new(rt.clock().clone()).job("sweep", Cadence::Every(SWEEP_EVERY), true, sweep).job(
+        "metrics upkeep",
+        Cadence::Every(METRICS_UPKEEP_EVERY),
+        false,
+        move |_| {
             metrics.run_upkeep();
             async {}
-        });
+        },
+    );
     if let Some(every) = settings.aggregate_every {
         let (rt, export) = (rt.clone(), settings.data_dir.join(EXPORT_FILE));
         jobs = jobs.job("failure aggregation", Cadence::Aligned { every, at_secs: settings.aggregate_at_secs }, false, move |_| {
@@ -265,7 +286,10 @@ async fn ensure_admin_key(rt: &Runtime, data_dir: &Path) -> anyhow::Result<()> {
         // The database was replaced or removed but the key file stayed: it opens nothing any more.
         std::fs::remove_file(&path).with_context(|| format!("replacing the stale {}", path.display()))?;
     }
-    let (key, _) = rt.create_key(DEV_TENANT, NewKey::new(Role::Admin, "", "bootstrap")).await.map_err(|e| anyhow::anyhow!("creating the admin key: {e}"))?;
+    let (key, _) = rt
+        .create_key(DEV_TENANT, NewKey::new(Role::Admin, "", "bootstrap"))
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the admin key: {e}"))?;
     write_private(&path, &key)?;
     println!("Created tenant `{DEV_TENANT}` with admin API key (shown once; also saved to {}):\n  {key}", path.display());
     Ok(())
@@ -273,7 +297,10 @@ async fn ensure_admin_key(rt: &Runtime, data_dir: &Path) -> anyhow::Result<()> {
 
 /// Creates an admin key for one of `--extra-tenants` unless its key file still opens something.
 async fn ensure_tenant_key(rt: &Runtime, data_dir: &Path, tenant: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "tenant names are letters, digits, `-` and `_`: `{tenant}`");
+    anyhow::ensure!(
+        tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "tenant names are letters, digits, `-` and `_`: `{tenant}`"
+    );
     let path: PathBuf = data_dir.join(format!("{tenant}.key"));
     let current = match std::fs::read_to_string(&path) {
         Ok(k) => rt.authenticate_key(k.trim()).await.map_err(|e| anyhow::anyhow!("checking {tenant}'s key: {e}"))?.is_some(),
@@ -281,7 +308,10 @@ async fn ensure_tenant_key(rt: &Runtime, data_dir: &Path, tenant: &str) -> anyho
     };
     if !current {
         let _ = std::fs::remove_file(&path);
-        let (key, _) = rt.create_key(tenant, NewKey::new(Role::Admin, "", "bootstrap")).await.map_err(|e| anyhow::anyhow!("creating a key for {tenant}: {e}"))?;
+        let (key, _) = rt
+            .create_key(tenant, NewKey::new(Role::Admin, "", "bootstrap"))
+            .await
+            .map_err(|e| anyhow::anyhow!("creating a key for {tenant}: {e}"))?;
         write_private(&path, &key)?;
     }
     Ok(())

@@ -96,7 +96,9 @@ impl ServeSettings {
         if let Some(t) = var.get("AOS_EXTRA_TENANTS") {
             s.extra_tenants = split_list(&t);
         }
-        if let Some(n) = var.parse("AOS_WORKER_CONCURRENCY", "a number of handlers of at least 1", |v| v.parse().ok().filter(|n| *n >= 1))? {
+        if let Some(n) =
+            var.parse("AOS_WORKER_CONCURRENCY", "a number of handlers of at least 1", |v| v.parse().ok().filter(|n| *n >= 1))?
+        {
             s.concurrency = n;
         }
         if let Some(e) = var.get("AOS_AGGREGATE_EVERY") {
@@ -111,7 +113,9 @@ impl ServeSettings {
         if let Some(ms) = var.parse("AOS_BODY_TIMEOUT_MS", "a number of milliseconds of at least 1", positive_ms)? {
             s.body_timeout = ms;
         }
-        if let Some(n) = var.parse("AOS_MAX_CONNECTIONS", "a number of connections of at least 1", |v| v.parse().ok().filter(|n| *n >= 1))? {
+        if let Some(n) =
+            var.parse("AOS_MAX_CONNECTIONS", "a number of connections of at least 1", |v| v.parse().ok().filter(|n| *n >= 1))?
+        {
             s.max_connections = n;
         }
         if let Some(v) = var.get("AOS_SKIP_INTEGRITY_CHECK") {
@@ -342,11 +346,35 @@ mod tests {
 
     #[test]
     fn the_environment_is_read_once_and_flags_override_it() {
-        let s = from(&[("AOS_PORT", "9000"), ("AOS_DURABILITY", "relaxed"), ("AOS_FAILURE_RETENTION_DAYS", "7"), ("AOS_RATE_LIMIT_PER_MINUTE", "0"), ("AOS_EXTRA_TENANTS", "a, b,"), ("AOS_AGGREGATE_EVERY", "off"), ("AOS_HTTP_ALLOW_HOSTS", "127.0.0.1"), ("AOS_OIDC_AUDIENCE", "app")]).unwrap();
+        let s = from(&[
+            ("AOS_PORT", "9000"),
+            ("AOS_DURABILITY", "relaxed"),
+            ("AOS_FAILURE_RETENTION_DAYS", "7"),
+            ("AOS_RATE_LIMIT_PER_MINUTE", "0"),
+            ("AOS_EXTRA_TENANTS", "a, b,"),
+            ("AOS_AGGREGATE_EVERY", "off"),
+            ("AOS_HTTP_ALLOW_HOSTS", "127.0.0.1"),
+            ("AOS_OIDC_AUDIENCE", "app"),
+        ])
+        .unwrap();
         assert_eq!((s.port, s.durability, s.runtime.failure_retention_days, s.rate_limits.per_minute), (9000, Durability::Relaxed, 7, 0));
-        assert_eq!((s.extra_tenants.clone(), s.aggregate_every, s.skills.http_allow_hosts.clone()), (vec!["a".to_string(), "b".to_string()], None, vec!["127.0.0.1".to_string()]));
+        assert_eq!(
+            (s.extra_tenants.clone(), s.aggregate_every, s.skills.http_allow_hosts.clone()),
+            (vec!["a".to_string(), "b".to_string()], None, vec!["127.0.0.1".to_string()])
+        );
         let mut s = s;
-        let cli = Cli::try_parse_from(["serve", "--port", "0", "--failure-retention-days", "3650", "--aggregate-every", "15m", "--oidc-issuer", "https://idp.example"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--port",
+            "0",
+            "--failure-retention-days",
+            "3650",
+            "--aggregate-every",
+            "15m",
+            "--oidc-issuer",
+            "https://idp.example",
+        ])
+        .unwrap();
         cli.args.apply(&mut s);
         assert_eq!((s.port, s.runtime.failure_retention_days, s.aggregate_every), (0, 3650, Some(Duration::from_secs(900))));
         assert_eq!(s.durability, Durability::Relaxed, "no flag: the variable holds");
@@ -357,7 +385,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable_or_flag() {
-        for (name, value) in [("AOS_PORT", "http"), ("AOS_DURABILITY", "sometimes"), ("AOS_FAILURE_RETENTION_DAYS", "0"), ("AOS_AGGREGATE_EVERY", "5w"), ("AOS_AGGREGATE_AT", "24:00"), ("AOS_HEADER_TIMEOUT_MS", "0"), ("AOS_MAX_CONNECTIONS", "0"), ("AOS_HTTP_MAX_RESPONSE_BYTES", "-1"), ("AOS_RATE_LIMIT_BURST", "x"), ("AOS_OIDC_JWKS_REFETCH_SECONDS", "soon")] {
+        for (name, value) in [
+            ("AOS_PORT", "http"),
+            ("AOS_DURABILITY", "sometimes"),
+            ("AOS_FAILURE_RETENTION_DAYS", "0"),
+            ("AOS_AGGREGATE_EVERY", "5w"),
+            ("AOS_AGGREGATE_AT", "24:00"),
+            ("AOS_HEADER_TIMEOUT_MS", "0"),
+            ("AOS_MAX_CONNECTIONS", "0"),
+            ("AOS_HTTP_MAX_RESPONSE_BYTES", "-1"),
+            ("AOS_RATE_LIMIT_BURST", "x"),
+            ("AOS_OIDC_JWKS_REFETCH_SECONDS", "soon"),
+        ] {
             let e = from(&[(name, value)]).expect_err(name);
             assert_eq!(e.name(), name, "{e}");
             assert!(e.to_string().contains(value), "{e}");

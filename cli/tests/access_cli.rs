@@ -34,21 +34,38 @@ async fn keys_and_whoami_through_the_cli() {
     let cfg = tmp.path();
     let admin = Some(app.key.as_str());
 
-    let created = json_of(&aos(&app, cfg, admin, &["keys", "create", "--role", "developer", "--name", "ci-deploy", "--expires-in-days", "7", "--json"]));
+    let created = json_of(&aos(
+        &app,
+        cfg,
+        admin,
+        &["keys", "create", "--role", "developer", "--name", "ci-deploy", "--expires-in-days", "7", "--json"],
+    ));
     let key = created["key"].as_str().unwrap().to_string();
     let key_id = created["record"]["key_id"].as_str().unwrap().to_string();
     assert_eq!((created["record"]["role"].as_str(), created["record"]["name"].as_str()), (Some("developer"), Some("ci-deploy")));
 
     // The table form shows the key once, and the record.
     let table = ok(&aos(&app, cfg, admin, &["keys", "create", "--role", "viewer", "--name", "dashboards"]));
-    assert!(table.starts_with("KEY_ID") && table.contains("dashboards") && table.contains("viewer") && table.contains("shown once"), "{table}");
+    assert!(
+        table.starts_with("KEY_ID") && table.contains("dashboards") && table.contains("viewer") && table.contains("shown once"),
+        "{table}"
+    );
     assert!(table.lines().any(|l| l.trim().starts_with("aos_")), "{table}");
 
     // whoami with the new key: table and JSON.
     let me = json_of(&aos(&app, cfg, Some(&key), &["whoami", "--json"]));
-    assert_eq!((me["tenant"].as_str(), me["role"].as_str(), me["kind"].as_str(), me["name"].as_str()), (Some("dev"), Some("developer"), Some("api_key"), Some("ci-deploy")));
+    assert_eq!(
+        (me["tenant"].as_str(), me["role"].as_str(), me["kind"].as_str(), me["name"].as_str()),
+        (Some("dev"), Some("developer"), Some("api_key"), Some("ci-deploy"))
+    );
     let text = ok(&aos(&app, cfg, Some(&key), &["whoami"]));
-    assert!(text.contains("api_key ci-deploy") && text.contains("tenant dev") && text.contains("role: developer") && text.contains("runs:write"), "{text}");
+    assert!(
+        text.contains("api_key ci-deploy")
+            && text.contains("tenant dev")
+            && text.contains("role: developer")
+            && text.contains("runs:write"),
+        "{text}"
+    );
 
     // list: both keys, never a secret.
     let list = ok(&aos(&app, cfg, admin, &["keys", "list"]));
@@ -98,10 +115,13 @@ async fn the_stored_login_is_used_without_a_key_and_refused_once_expired() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     // A stored credential is sent as the bearer: here an API key stands in for the identity
     // provider's token (the Cognito path is tests/auth/cognito_test.py).
-    let (s, created) = app.request(reqwest::Method::POST, "/api/v1/keys", Some(serde_json::json!({"name": "stored", "role": "viewer"})), Some(&app.key)).await;
+    let (s, created) = app
+        .request(reqwest::Method::POST, "/api/v1/keys", Some(serde_json::json!({"name": "stored", "role": "viewer"})), Some(&app.key))
+        .await;
     assert_eq!(s, 201, "{created}");
     let stored = |token: &str, expires: i64| {
-        let creds = serde_json::json!({"token": token, "expires_at_ms": expires, "provider": "cognito:us-east-1:client", "username": "dora"});
+        let creds =
+            serde_json::json!({"token": token, "expires_at_ms": expires, "provider": "cognito:us-east-1:client", "username": "dora"});
         std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
     };
     stored(created["key"].as_str().unwrap(), now + 3_600_000);
@@ -126,7 +146,12 @@ async fn the_stored_login_is_used_without_a_key_and_refused_once_expired() {
     let err = String::from_utf8_lossy(&aos(&app, cfg, None, &["whoami"]).stderr).into_owned();
     assert!(err.contains("no API key") && err.contains("aos login"), "{err}");
     // `aos login` without a password source and no terminal refuses clearly.
-    let out = Command::new(aos_bin()).args(["login", "--region", "us-east-1", "--client-id", "c", "--username", "u"]).env_remove("AOS_PASSWORD").stdin(std::process::Stdio::null()).output().unwrap();
+    let out = Command::new(aos_bin())
+        .args(["login", "--region", "us-east-1", "--client-id", "c", "--username", "u"])
+        .env_remove("AOS_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--password-stdin"), "{err}");
 }

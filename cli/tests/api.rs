@@ -25,7 +25,10 @@ async fn health_openapi_and_auth() {
     let (s, doc) = app.request(Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    let committed: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json")).expect("docs/openapi.json")).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json")).expect("docs/openapi.json"),
+    )
+    .unwrap();
     assert!(doc == committed, "docs/openapi.json is stale: regenerate with `cargo run -p aos-cli -- openapi > docs/openapi.json`");
 
     for path in ["/api/v1/runs", "/api/v1/skills", "/api/v1/workflows", "/api/v1/secrets"] {
@@ -123,15 +126,60 @@ async fn invalid_plans_are_422_with_code_step_and_field() {
     let app = spawn_app().await;
     let cases = [
         (json!({"name": "p", "steps": [{"id": "a", "skill": "nope"}]}), "PLAN_UNKNOWN_SKILL", Some("a"), "steps[0].skill"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "depends_on": ["b"], "input": {"data": 1, "expr": "."}}, {"id": "b", "skill": "json_transform", "depends_on": ["a"], "input": {"data": 1, "expr": "."}}]}), "PLAN_CYCLE", Some("a"), "steps"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": "{{ steps.b.output }}", "expr": "."}}, {"id": "b", "skill": "json_transform", "input": {"data": 1, "expr": "."}}]}), "PLAN_BAD_REFERENCE", Some("a"), "steps[0].input.data"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": "{{ steps.zz.output }}", "expr": "."}}]}), "PLAN_BAD_REFERENCE", Some("a"), "steps[0].input.data"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "http_call", "input": {"url": "http://x", "headers": {"authorization": "{{ secrets.MISSING }}"}}}]}), "PLAN_UNKNOWN_SECRET", Some("a"), "steps[0].input.headers.authorization"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1}}]}), "PLAN_INPUT_SCHEMA", Some("a"), "steps[0].input"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "http_call", "input": {"url": 5}}]}), "PLAN_INPUT_SCHEMA", Some("a"), "steps[0].input.url"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "."}}, {"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "."}}]}), "PLAN_DUPLICATE_STEP", Some("a"), "steps[1].id"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "condition": "][", "input": {"data": 1, "expr": "."}}]}), "PLAN_INVALID_CONDITION", Some("a"), "steps[0].condition"),
-        (json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "retry": {"max_attempts": 0}, "input": {"data": 1, "expr": "."}}]}), "PLAN_INVALID_RETRY", Some("a"), "steps[0].retry.max_attempts"),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "depends_on": ["b"], "input": {"data": 1, "expr": "."}}, {"id": "b", "skill": "json_transform", "depends_on": ["a"], "input": {"data": 1, "expr": "."}}]}),
+            "PLAN_CYCLE",
+            Some("a"),
+            "steps",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": "{{ steps.b.output }}", "expr": "."}}, {"id": "b", "skill": "json_transform", "input": {"data": 1, "expr": "."}}]}),
+            "PLAN_BAD_REFERENCE",
+            Some("a"),
+            "steps[0].input.data",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": "{{ steps.zz.output }}", "expr": "."}}]}),
+            "PLAN_BAD_REFERENCE",
+            Some("a"),
+            "steps[0].input.data",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "http_call", "input": {"url": "http://x", "headers": {"authorization": "{{ secrets.MISSING }}"}}}]}),
+            "PLAN_UNKNOWN_SECRET",
+            Some("a"),
+            "steps[0].input.headers.authorization",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1}}]}),
+            "PLAN_INPUT_SCHEMA",
+            Some("a"),
+            "steps[0].input",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "http_call", "input": {"url": 5}}]}),
+            "PLAN_INPUT_SCHEMA",
+            Some("a"),
+            "steps[0].input.url",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "."}}, {"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "."}}]}),
+            "PLAN_DUPLICATE_STEP",
+            Some("a"),
+            "steps[1].id",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "condition": "][", "input": {"data": 1, "expr": "."}}]}),
+            "PLAN_INVALID_CONDITION",
+            Some("a"),
+            "steps[0].condition",
+        ),
+        (
+            json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "retry": {"max_attempts": 0}, "input": {"data": 1, "expr": "."}}]}),
+            "PLAN_INVALID_RETRY",
+            Some("a"),
+            "steps[0].retry.max_attempts",
+        ),
         (json!({"name": "p", "steps": []}), "PLAN_INVALID", None, "steps"),
     ];
     for (plan, code, step_id, field) in cases {
@@ -143,11 +191,21 @@ async fn invalid_plans_are_422_with_code_step_and_field() {
         assert!(!b["error"]["message"].as_str().unwrap().is_empty());
     }
     // Malformed JSON, wrong shapes and unknown fields.
-    let resp = app.http.post(app.url("/api/v1/runs")).bearer_auth(&app.key).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/api/v1/runs"))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let b: Value = resp.json().await.unwrap();
     assert_eq!(b["error"]["code"], "INVALID_JSON");
-    let (s, b) = app.post("/api/v1/runs", json!({"plan": {"name": "p", "steps": [{"id": "a", "skill": "json_transform", "depends_on": "x"}]}})).await;
+    let (s, b) = app
+        .post("/api/v1/runs", json!({"plan": {"name": "p", "steps": [{"id": "a", "skill": "json_transform", "depends_on": "x"}]}}))
+        .await;
     assert_eq!((s, b["error"]["code"].as_str()), (422, Some("INVALID_FIELD")));
     assert_eq!(b["error"]["details"]["field"], "plan.steps[0].depends_on");
     let (s, b) = app.post("/api/v1/runs", json!({"plan": {"name": "p", "steps": []}, "bogus": 1})).await;
@@ -163,7 +221,14 @@ async fn invalid_plans_are_422_with_code_step_and_field() {
     let body = json!({"plan": {"name": big, "steps": []}}).to_string();
     let mut answer = None;
     for _ in 0..5 {
-        let sent = app.http.post(app.url("/api/v1/runs")).bearer_auth(&app.key).header("content-type", "application/json").body(body.clone()).send().await;
+        let sent = app
+            .http
+            .post(app.url("/api/v1/runs"))
+            .bearer_auth(&app.key)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
         if let Ok(resp) = sent {
             let status = resp.status().as_u16();
             answer = Some((status, resp.json::<Value>().await.unwrap_or_default()));
@@ -176,7 +241,11 @@ async fn invalid_plans_are_422_with_code_step_and_field() {
     let plan = json!({"name": "p", "input_schema": {"type": "object", "required": ["x"], "properties": {"x": {"type": "integer"}}},
         "steps": [{"id": "a", "skill": "json_transform", "input": {"data": "{{ inputs.x }}", "expr": "."}}]});
     let (s, b) = app.post("/api/v1/runs", json!({"plan": plan, "inputs": {"x": "no"}})).await;
-    assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (422, Some("RUN_INVALID_INPUTS"), Some("inputs.x")), "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()),
+        (422, Some("RUN_INVALID_INPUTS"), Some("inputs.x")),
+        "{b}"
+    );
     let (s, b) = app.post("/api/v1/runs", json!({"plan": plan, "inputs": {"x": 1}, "seed": 9007199254740993u64})).await;
     assert_eq!((s, b["error"]["code"].as_str()), (422, Some("INVALID_SEED")));
 }
@@ -201,7 +270,12 @@ async fn listing_filters_and_paginates() {
     for i in 0..5 {
         ids.push(app.submit(transform_plan(1), json!({"x": i})).await);
     }
-    let bad = app.submit(json!({"name": "bad", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "error(\"boom\")"}}]}), json!({})).await;
+    let bad = app
+        .submit(
+            json!({"name": "bad", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "error(\"boom\")"}}]}),
+            json!({}),
+        )
+        .await;
     for id in ids.iter().chain([&bad]) {
         app.wait_run(id, WAIT).await;
     }
@@ -212,7 +286,8 @@ async fn listing_filters_and_paginates() {
     let (_, page2) = app.get(&format!("/api/v1/runs?limit=4&cursor={cursor}")).await;
     assert_eq!(page2["runs"].as_array().unwrap().len(), 2);
     assert!(page2.get("next_cursor").is_none());
-    let all: Vec<&str> = page1["runs"].as_array().unwrap().iter().chain(page2["runs"].as_array().unwrap()).map(|r| r["run_id"].as_str().unwrap()).collect();
+    let all: Vec<&str> =
+        page1["runs"].as_array().unwrap().iter().chain(page2["runs"].as_array().unwrap()).map(|r| r["run_id"].as_str().unwrap()).collect();
     assert_eq!(all.len(), 6);
     assert_eq!(all[0], bad, "newest first");
     let (_, failed) = app.get("/api/v1/runs?status=failed").await;

@@ -60,24 +60,43 @@ async fn unmatched_and_low_confidence_failures_become_candidates_of_their_tenant
     assert!(report["generated_at_ms"].as_i64().unwrap() >= before);
     // The staleness gauge the alert rules watch now holds the run's time.
     let metrics = app.http.get(app.url("/metrics")).bearer_auth(&app.key).send().await.unwrap().text().await.unwrap();
-    let gauge = metrics.lines().find_map(|l| l.strip_prefix("failure_aggregation_last_success_timestamp_seconds ")).unwrap_or_else(|| panic!("no aggregation gauge in:\n{metrics}"));
+    let gauge = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("failure_aggregation_last_success_timestamp_seconds "))
+        .unwrap_or_else(|| panic!("no aggregation gauge in:\n{metrics}"));
     assert!(gauge.trim().parse::<f64>().unwrap() * 1000.0 >= (before - 1000) as f64, "{gauge}");
     assert_eq!((report["window"]["days"].as_u64(), report["low_confidence"].as_f64()), (Some(7), Some(0.75)));
     let candidates = &report["candidates"];
     assert_eq!(candidates.as_array().unwrap().len(), 2, "the 404 and the jq error are known: {candidates}");
     let odd = by_code(candidates, "HTTP_699");
-    assert_eq!((odd["count"].as_u64(), odd["count_error"].as_u64(), odd["unmatched"].as_u64()), (Some(3), Some(0), Some(3)), "attempts only, not the runs' own failures: {odd}");
+    assert_eq!(
+        (odd["count"].as_u64(), odd["count_error"].as_u64(), odd["unmatched"].as_u64()),
+        (Some(3), Some(0), Some(3)),
+        "attempts only, not the runs' own failures: {odd}"
+    );
     assert_eq!(odd["skills"], json!(["http_call"]));
     assert!(odd.get("tenant_count").is_none(), "tenant counts are for the platform export only");
     assert_eq!(odd["examples"].as_array().unwrap().len(), 1, "one distinct message");
     let example = odd["examples"][0]["message"].as_str().unwrap();
     assert!(example.contains("answered HTTP 699"), "{example}");
     assert!(odd["first_seen_ms"].as_i64() <= odd["last_seen_ms"].as_i64());
-    assert_eq!((odd["suggested"]["category"].as_str(), odd["suggested"]["recovery_mode"].as_str()), (Some("PERMANENT"), Some("escalate")), "{odd}");
+    assert_eq!(
+        (odd["suggested"]["category"].as_str(), odd["suggested"]["recovery_mode"].as_str()),
+        (Some("PERMANENT"), Some("escalate")),
+        "{odd}"
+    );
     assert!(odd["suggested"]["reason"].as_str().unwrap().contains("PERMANENT"), "{odd}");
     let teapot = by_code(candidates, "HTTP_418");
-    assert_eq!((teapot["count"].as_u64(), teapot["unmatched"].as_u64(), teapot["closest_entry"].as_str(), teapot["confidence"].as_f64()), (Some(2), Some(0), Some("HTTP_CLIENT_ERROR"), Some(0.7)), "{teapot}");
-    assert_eq!((teapot["suggested"]["category"].as_str(), teapot["suggested"]["recovery_mode"].as_str()), (Some("VALIDATION"), Some("abort")), "{teapot}");
+    assert_eq!(
+        (teapot["count"].as_u64(), teapot["unmatched"].as_u64(), teapot["closest_entry"].as_str(), teapot["confidence"].as_f64()),
+        (Some(2), Some(0), Some("HTTP_CLIENT_ERROR"), Some(0.7)),
+        "{teapot}"
+    );
+    assert_eq!(
+        (teapot["suggested"]["category"].as_str(), teapot["suggested"]["recovery_mode"].as_str()),
+        (Some("VALIDATION"), Some("abort")),
+        "{teapot}"
+    );
     assert!(teapot["suggested"]["reason"].as_str().unwrap().contains("HTTP_CLIENT_ERROR"), "{teapot}");
 
     // GET serves the stored result page by page, most frequent first.
@@ -92,14 +111,22 @@ async fn unmatched_and_low_confidence_failures_become_candidates_of_their_tenant
 
     // Another tenant sees none of it, before and after aggregating for itself.
     let (s, b) = app.request(Method::GET, "/api/v1/failures/candidates", None, Some(&other)).await;
-    assert_eq!((s, b["total"].as_u64(), &b["generated_at_ms"]), (200, Some(0), &Value::Null), "a tenant without failures gets no result from another's run: {b}");
+    assert_eq!(
+        (s, b["total"].as_u64(), &b["generated_at_ms"]),
+        (200, Some(0), &Value::Null),
+        "a tenant without failures gets no result from another's run: {b}"
+    );
     let (s, b) = app.request(Method::POST, "/api/v1/failures/aggregate?days=1", None, Some(&other)).await;
     assert_eq!((s, &b["candidates"], b["window"]["days"].as_u64()), (200, &json!([]), Some(1)), "{b}");
     assert!(!b.to_string().contains("HTTP_699") && !b.to_string().contains("status/699"), "{b}");
     let (_, mine) = app.get("/api/v1/failures/candidates").await;
     assert_eq!(mine["total"], 2, "the other tenant's run refreshed the dev tenant's result too: {mine}");
     let (s, b) = app.get(&format!("/api/v1/failures/candidates?limit=1&cursor={cursor}")).await;
-    assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (422, Some("INVALID_CURSOR"), Some("cursor")), "a cursor of an older result: {b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()),
+        (422, Some("INVALID_CURSOR"), Some("cursor")),
+        "a cursor of an older result: {b}"
+    );
 
     // A higher threshold makes the 404 and the jq error candidates too, the secret redacted from
     // the example; a lower one keeps only the unmatched.
@@ -146,8 +173,17 @@ async fn unmatched_and_low_confidence_failures_become_candidates_of_their_tenant
     assert!(String::from_utf8_lossy(&out.stdout).contains("HTTP_699"));
     let exported: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!((exported["candidates"].as_array().map(Vec::len), exported["window"]["days"].as_u64()), (Some(2), Some(7)), "{exported}");
-    let out = std::process::Command::new(aos_bin()).args(["failures", "aggregate", "--days", "0"]).env("AOS_URL", &app.base).env("AOS_API_KEY", &app.key).output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("field days"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(aos_bin())
+        .args(["failures", "aggregate", "--days", "0"])
+        .env("AOS_URL", &app.base)
+        .env("AOS_API_KEY", &app.key)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("field days"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -158,7 +194,14 @@ async fn serve_aggregates_on_its_schedule_and_writes_the_platform_export() {
     let target = spawn_target().await;
     fail_runs(&app, &target.base).await;
     // The other tenant fails the same way once.
-    let (s, b) = app.request(Method::POST, "/api/v1/runs", Some(json!({"plan": one_call(format!("{}/status/418", target.base))})), Some(&app.other_tenant_key())).await;
+    let (s, b) = app
+        .request(
+            Method::POST,
+            "/api/v1/runs",
+            Some(json!({"plan": one_call(format!("{}/status/418", target.base))})),
+            Some(&app.other_tenant_key()),
+        )
+        .await;
     assert_eq!(s, 202, "{b}");
     let other_run = b["run_id"].as_str().unwrap().to_string();
     let start = Instant::now();
@@ -168,7 +211,9 @@ async fn serve_aggregates_on_its_schedule_and_writes_the_platform_export() {
         let text = std::fs::read_to_string(dir.join("failure-candidates.json")).ok();
         if let (Some(text), Some(2)) = (text, page["total"].as_u64()) {
             let export: Value = serde_json::from_str(&text).expect("the export is whole JSON");
-            if other["status"] == "failed" && export["generated_at_ms"].as_i64().unwrap_or(0) > other["finished_at_ms"].as_i64().unwrap_or(i64::MAX - 1000) + 500 {
+            if other["status"] == "failed"
+                && export["generated_at_ms"].as_i64().unwrap_or(0) > other["finished_at_ms"].as_i64().unwrap_or(i64::MAX - 1000) + 500
+            {
                 break export;
             }
         }
@@ -186,7 +231,16 @@ async fn serve_aggregates_on_its_schedule_and_writes_the_platform_export() {
     }
     // Each tenant's own result holds its own failures only.
     let (_, theirs) = app.request(Method::GET, "/api/v1/failures/candidates", None, Some(&app.other_tenant_key())).await;
-    assert_eq!(theirs["candidates"].as_array().unwrap().iter().map(|c| (c["code"].as_str().unwrap(), c["count"].as_u64().unwrap())).collect::<Vec<_>>(), [("HTTP_418", 1)], "{theirs}");
+    assert_eq!(
+        theirs["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["code"].as_str().unwrap(), c["count"].as_u64().unwrap()))
+            .collect::<Vec<_>>(),
+        [("HTTP_418", 1)],
+        "{theirs}"
+    );
     assert!(theirs["candidates"][0].get("tenant_count").is_none());
 }
 

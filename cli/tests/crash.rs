@@ -13,22 +13,27 @@ async fn kill_dash_nine_mid_load_loses_nothing_and_repeats_no_side_effect() {
     let dir = tmp.path().join("data");
     let target = spawn_target().await;
     let mut app = spawn_app_in(&dir, &[]).await;
-    let plan = |i: usize| json!({"name": "crash", "steps": [
-        {"id": "compute", "skill": "json_transform", "input": {"data": i, "expr": ". + 1000"}},
-        {"id": "notify", "skill": "http_call", "depends_on": ["compute"],
-         "input": {"method": "POST", "url": format!("{}/sink", target.base), "body": {"n": "{{ steps.compute.output }}"}}},
-        {"id": "slow", "skill": "http_call", "depends_on": ["compute"], "input": {"url": format!("{}/slow/50", target.base)}},
-        {"id": "done", "skill": "json_transform", "depends_on": ["notify", "slow"], "input": {"data": "{{ steps.notify.output.status }}", "expr": "."}}
-    ]});
+    let plan = |i: usize| {
+        json!({"name": "crash", "steps": [
+            {"id": "compute", "skill": "json_transform", "input": {"data": i, "expr": ". + 1000"}},
+            {"id": "notify", "skill": "http_call", "depends_on": ["compute"],
+             "input": {"method": "POST", "url": format!("{}/sink", target.base), "body": {"n": "{{ steps.compute.output }}"}}},
+            {"id": "slow", "skill": "http_call", "depends_on": ["compute"], "input": {"url": format!("{}/slow/50", target.base)}},
+            {"id": "done", "skill": "json_transform", "depends_on": ["notify", "slow"], "input": {"data": "{{ steps.notify.output.status }}", "expr": "."}}
+        ]})
+    };
 
     // A first wave is accepted and starts executing; a second wave is in flight when the server
     // is killed (some of it is accepted, some is not — only accepted runs must survive).
     let client = reqwest::Client::new();
     let submit = |i: usize, base: String, key: String| {
-        let req = client.post(format!("{base}/api/v1/runs")).bearer_auth(key).json(&json!({"plan": plan(i), "idempotency_key": format!("k{i}")}));
+        let req =
+            client.post(format!("{base}/api/v1/runs")).bearer_auth(key).json(&json!({"plan": plan(i), "idempotency_key": format!("k{i}")}));
         tokio::spawn(async move {
             match req.send().await {
-                Ok(resp) if resp.status() == 202 => resp.json::<serde_json::Value>().await.ok().and_then(|b| b["run_id"].as_str().map(str::to_string)),
+                Ok(resp) if resp.status() == 202 => {
+                    resp.json::<serde_json::Value>().await.ok().and_then(|b| b["run_id"].as_str().map(str::to_string))
+                }
                 _ => None,
             }
         })

@@ -26,7 +26,10 @@ fn raw(base: &str, request: &[u8], limit: Duration) -> (u16, String, String) {
 }
 
 fn code(body: &str) -> String {
-    serde_json::from_str::<Value>(body).ok().and_then(|v| v["error"]["code"].as_str().map(str::to_string)).unwrap_or_else(|| format!("not an envelope: {body:?}"))
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("not an envelope: {body:?}"))
 }
 
 #[tokio::test]
@@ -68,9 +71,19 @@ async fn errors_outside_the_handlers_are_in_the_envelope() {
     let (s, b) = app.request(Method::GET, "/api/v1/runs/%FF", None, None).await;
     assert_eq!(s, 401, "{b}");
     for path in ["/api/v1/runs/%FF", "/api/v1/runs/%C3%28/cancel", "/api/v1/workflows/%FE%FF", "/api/v1/keys/%80"] {
-        let m = if path.ends_with("cancel") { Method::POST } else if path.starts_with("/api/v1/keys") { Method::DELETE } else { Method::GET };
+        let m = if path.ends_with("cancel") {
+            Method::POST
+        } else if path.starts_with("/api/v1/keys") {
+            Method::DELETE
+        } else {
+            Method::GET
+        };
         let (s, b) = app.request(m, path, None, Some(&app.key)).await;
-        assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (400, Some("INVALID_PATH"), Some("path")), "{path}: {b}");
+        assert_eq!(
+            (s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()),
+            (400, Some("INVALID_PATH"), Some("path")),
+            "{path}: {b}"
+        );
     }
 
     // A long request target: 414 in the envelope, whether the application refuses it (over
@@ -94,7 +107,15 @@ async fn errors_outside_the_handlers_are_in_the_envelope() {
     // A huge unknown field name, in a body or a query, is not echoed back whole.
     let huge = "k".repeat(500_000);
     let body = format!("{{\"name\": \"n\", \"role\": \"viewer\", \"{huge}\": 1}}");
-    let resp = app.http.post(app.url("/api/v1/keys")).bearer_auth(&app.key).header("content-type", "application/json").body(body).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/api/v1/keys"))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 422);
     let text = resp.text().await.unwrap();
     assert!(text.len() < 1_000 && text.contains("INVALID_FIELD"), "{} bytes echoed: {}", text.len(), &text[..text.len().min(300)]);
@@ -190,17 +211,33 @@ async fn numbers_that_would_overflow_answer_400_naming_the_parameter() {
     ];
     for (path, field) in &cases {
         let (s, b) = app.get(path).await;
-        assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (400, Some("INVALID_QUERY"), Some(*field)), "{path}: {b}");
+        assert_eq!(
+            (s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()),
+            (400, Some("INVALID_QUERY"), Some(*field)),
+            "{path}: {b}"
+        );
     }
     // The limits themselves are accepted: exactly 1000 one-day buckets, the latest time, ...
-    for path in ["/api/v1/failures/stats?bucket_ms=3600000", "/api/v1/failures/stats?from=0&to=86399999&bucket_ms=86400", "/api/v1/failures?to=9999999999999&from=9999000000000", "/api/v1/audit?to=9999999999999", "/api/v1/audit?from=0&to=1"] {
+    for path in [
+        "/api/v1/failures/stats?bucket_ms=3600000",
+        "/api/v1/failures/stats?from=0&to=86399999&bucket_ms=86400",
+        "/api/v1/failures?to=9999999999999&from=9999000000000",
+        "/api/v1/audit?to=9999999999999",
+        "/api/v1/audit?from=0&to=1",
+    ] {
         let (s, b) = app.get(path).await;
         assert_eq!(s, 200, "{path}: {b}");
     }
     // The documented ranges are in the OpenAPI document.
     let (_, doc) = app.request(Method::GET, "/api/v1/openapi.json", None, None).await;
     let param = |path: &str, name: &str| -> Value {
-        doc["paths"][path]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} {name}"))["schema"].clone()
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} {name}"))["schema"]
+            .clone()
     };
     let bucket = param("/api/v1/failures/stats", "bucket_ms");
     assert_eq!((bucket["minimum"].as_i64(), bucket["maximum"].as_i64()), (Some(1000), Some(2_592_000_000)), "{bucket}");
@@ -215,9 +252,15 @@ async fn numbers_that_would_overflow_answer_400_naming_the_parameter() {
 #[tokio::test]
 async fn key_names_that_could_mislead_are_refused() {
     let app = spawn_app().await;
-    for name in ["invoice\u{202E}gpj.exe", "a\u{2066}b", "a\u{200F}", "a\u{061C}b", "line\nbreak", "bell\u{7}", "c1\u{85}x", &"n".repeat(65)] {
+    for name in
+        ["invoice\u{202E}gpj.exe", "a\u{2066}b", "a\u{200F}", "a\u{061C}b", "line\nbreak", "bell\u{7}", "c1\u{85}x", &"n".repeat(65)]
+    {
         let (s, b) = app.post("/api/v1/keys", json!({"name": name, "role": "viewer"})).await;
-        assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (422, Some("INVALID_FIELD"), Some("name")), "{name:?}: {b}");
+        assert_eq!(
+            (s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()),
+            (422, Some("INVALID_FIELD"), Some("name")),
+            "{name:?}: {b}"
+        );
     }
     let (s, b) = app.post("/api/v1/keys", json!({"name": "déploiement ✓", "role": "viewer"})).await;
     assert_eq!(s, 201, "{b}");
@@ -271,7 +314,12 @@ async fn a_damaged_database_is_refused_at_start_with_what_to_do() {
     f.write_all(&vec![0xA5; 3 * page as usize]).unwrap();
     drop(f);
 
-    let out = std::process::Command::new(aos_bin()).args(["serve", "--port", "0", "--data-dir"]).arg(&dir).env("AOS_LOG", "error").output().unwrap();
+    let out = std::process::Command::new(aos_bin())
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&dir)
+        .env("AOS_LOG", "error")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started over a damaged file: {stderr}");
     assert!(stderr.contains(&db.display().to_string()) && stderr.contains("backup") && stderr.contains(".recover"), "{stderr}");

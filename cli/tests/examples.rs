@@ -13,7 +13,13 @@ fn examples_dir() -> PathBuf {
 
 /// Runs the `aos` CLI against `app` and returns (exit code, stdout).
 fn aos(app: &App, args: &[&str]) -> (i32, String) {
-    let out = Command::new(aos_bin()).args(args).env("AOS_URL", &app.base).env("AOS_API_KEY", &app.key).env("AOS_LOG", "error").output().expect("run aos");
+    let out = Command::new(aos_bin())
+        .args(args)
+        .env("AOS_URL", &app.base)
+        .env("AOS_API_KEY", &app.key)
+        .env("AOS_LOG", "error")
+        .output()
+        .expect("run aos");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
         eprintln!("aos {args:?} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
@@ -35,17 +41,28 @@ async fn every_example_plan_succeeds_through_the_cli() {
     let dir = examples_dir();
 
     let inputs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("hello-transform.inputs.json")).unwrap()).unwrap();
-    let run = tokio::task::spawn_blocking({ let app_base = app.base.clone(); let key = app.key.clone(); let inputs = inputs.clone(); move || {
-        let app = App::detached(app_base, key);
-        submit_and_wait(&app, "hello-transform.json", &inputs)
-    }}).await.unwrap();
+    let run = tokio::task::spawn_blocking({
+        let app_base = app.base.clone();
+        let key = app.key.clone();
+        let inputs = inputs.clone();
+        move || {
+            let app = App::detached(app_base, key);
+            submit_and_wait(&app, "hello-transform.json", &inputs)
+        }
+    })
+    .await
+    .unwrap();
     assert_eq!(run["status"], "succeeded");
     assert_eq!(step(&run, "summary")["output"], json!({"orders": 3, "revenue": 151.5, "top": "B-7"}));
 
     let inputs: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("triage-with-fallback.inputs.json")).unwrap()).unwrap();
-    let run = tokio::task::spawn_blocking({ let app_base = app.base.clone(); let key = app.key.clone(); move || {
-        submit_and_wait(&App::detached(app_base, key), "triage-with-fallback.json", &inputs)
-    }}).await.unwrap();
+    let run = tokio::task::spawn_blocking({
+        let app_base = app.base.clone();
+        let key = app.key.clone();
+        move || submit_and_wait(&App::detached(app_base, key), "triage-with-fallback.json", &inputs)
+    })
+    .await
+    .unwrap();
     assert_eq!(run["status"], "succeeded", "{run}");
     let strict = step(&run, "strict_score");
     assert_eq!(strict["fallback"], true);
@@ -56,9 +73,13 @@ async fn every_example_plan_succeeds_through_the_cli() {
     // The 5-step plan with a parallel branch, against local stand-ins: the status endpoint fails
     // twice, so its retries show in the run.
     let inputs = json!({"price_url": format!("{}/price", target.base), "status_url": format!("{}/flaky/status/2", target.base)});
-    let run = tokio::task::spawn_blocking({ let app_base = app.base.clone(); let key = app.key.clone(); move || {
-        submit_and_wait(&App::detached(app_base, key), "btc-price.json", &inputs)
-    }}).await.unwrap();
+    let run = tokio::task::spawn_blocking({
+        let app_base = app.base.clone();
+        let key = app.key.clone();
+        move || submit_and_wait(&App::detached(app_base, key), "btc-price.json", &inputs)
+    })
+    .await
+    .unwrap();
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(step(&run, "status")["attempts"].as_array().unwrap().len(), 3);
     assert_eq!(step(&run, "message")["output"], json!("BTC = 43210.5 USD (2314 sats per dollar)"));
@@ -95,7 +116,10 @@ async fn every_example_plan_succeeds_through_the_cli() {
         assert_eq!(code, 0);
         let (code, out) = aos(&app, &["workflows", "list"]);
         assert!(code == 0 && out.contains("triage"), "{out}");
-        let (code, out) = aos(&app, &["--json", "runs", "submit", "--workflow", "triage", "--inputs", r#"{"ticket":{"id":"T-9","labels":["sev1"]}}"#, "--wait"]);
+        let (code, out) = aos(
+            &app,
+            &["--json", "runs", "submit", "--workflow", "triage", "--inputs", r#"{"ticket":{"id":"T-9","labels":["sev1"]}}"#, "--wait"],
+        );
         assert_eq!(code, 0, "{out}");
         assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["workflow"]["name"], "triage");
         // Errors are explained and exit non-zero.
@@ -103,11 +127,19 @@ async fn every_example_plan_succeeds_through_the_cli() {
         assert_eq!(code, 1);
         let bad = std::env::temp_dir().join(format!("aos-bad-plan-{}.json", std::process::id()));
         std::fs::write(&bad, r#"{"name":"x","steps":[{"id":"a","skill":"nope"}]}"#).unwrap();
-        let out = Command::new(aos_bin()).args(["runs", "submit", bad.to_str().unwrap()]).env("AOS_URL", &app.base).env("AOS_API_KEY", &app.key).output().unwrap();
+        let out = Command::new(aos_bin())
+            .args(["runs", "submit", bad.to_str().unwrap()])
+            .env("AOS_URL", &app.base)
+            .env("AOS_API_KEY", &app.key)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("PLAN_UNKNOWN_SKILL") && err.contains("steps[0].skill"), "{err}");
-        let out = Command::new(aos_bin()).args(["skills", "list"]).env("AOS_URL", &app.base).env("AOS_API_KEY", "aos_bad_key").output().unwrap();
+        let out =
+            Command::new(aos_bin()).args(["skills", "list"]).env("AOS_URL", &app.base).env("AOS_API_KEY", "aos_bad_key").output().unwrap();
         assert!(String::from_utf8_lossy(&out.stderr).contains("UNAUTHENTICATED"));
-    }).await.unwrap();
+    })
+    .await
+    .unwrap();
 }

@@ -42,7 +42,8 @@ async fn a_recovered_failure_is_recorded_shown_with_the_run_and_counted() {
     let app = spawn_app().await;
     let target = spawn_target().await;
     let before = scrape(&app).await;
-    let id = app.submit(one_call(format!("{}/flaky/f1/1", target.base), json!({"max_attempts": 3, "initial_delay_ms": 10})), json!({})).await;
+    let id =
+        app.submit(one_call(format!("{}/flaky/f1/1", target.base), json!({"max_attempts": 3, "initial_delay_ms": 10})), json!({})).await;
     let run = app.wait_run(&id, WAIT).await;
     assert_eq!(run["status"], "succeeded", "{run}");
 
@@ -50,7 +51,10 @@ async fn a_recovered_failure_is_recorded_shown_with_the_run_and_counted() {
     let att = &step(&run, "call")["attempts"];
     assert_eq!(att.as_array().unwrap().len(), 2);
     let m = &att[0]["failure"];
-    assert_eq!((m["matched"].as_bool(), m["code"].as_str(), m["category"].as_str()), (Some(true), Some("HTTP_SERVICE_UNAVAILABLE"), Some("TRANSIENT")));
+    assert_eq!(
+        (m["matched"].as_bool(), m["code"].as_str(), m["category"].as_str()),
+        (Some(true), Some("HTTP_SERVICE_UNAVAILABLE"), Some("TRANSIENT"))
+    );
     assert_eq!((m["recovery_mode"].as_str(), m["match_type"].as_str()), (Some("retry_after"), Some("http_status")));
     assert_eq!(m["signature"].as_str().unwrap().len(), 16);
     assert!(att[1].get("failure").is_none(), "a success has no failure");
@@ -58,9 +62,18 @@ async fn a_recovered_failure_is_recorded_shown_with_the_run_and_counted() {
     let recs = failures(&app, "").await;
     assert_eq!(recs.len(), 1, "{recs:?}");
     let r = &recs[0];
-    assert_eq!((r["kind"].as_str(), r["run_id"].as_str(), r["step_id"].as_str(), r["attempt"].as_u64()), (Some("attempt"), Some(id.as_str()), Some("call"), Some(1)));
-    assert_eq!((r["code"].as_str(), r["catalog_code"].as_str(), r["skill"].as_str()), (Some("HTTP_503"), Some("HTTP_SERVICE_UNAVAILABLE"), Some("http_call")));
-    assert_eq!((r["recovery_attempted"].as_bool(), r["recovery_mode"].as_str(), r["recovery_succeeded"].as_bool()), (Some(true), Some("retry_after"), Some(true)));
+    assert_eq!(
+        (r["kind"].as_str(), r["run_id"].as_str(), r["step_id"].as_str(), r["attempt"].as_u64()),
+        (Some("attempt"), Some(id.as_str()), Some("call"), Some(1))
+    );
+    assert_eq!(
+        (r["code"].as_str(), r["catalog_code"].as_str(), r["skill"].as_str()),
+        (Some("HTTP_503"), Some("HTTP_SERVICE_UNAVAILABLE"), Some("http_call"))
+    );
+    assert_eq!(
+        (r["recovery_attempted"].as_bool(), r["recovery_mode"].as_str(), r["recovery_succeeded"].as_bool()),
+        (Some(true), Some("retry_after"), Some(true))
+    );
     assert_eq!(r["signature"], m["signature"]);
     assert!(r["message"].as_str().unwrap().contains("503"));
     assert!(r["expires_at"].as_i64().unwrap() > r["at_ms"].as_i64().unwrap() / 1000 + 29 * 86_400);
@@ -88,7 +101,8 @@ async fn a_not_found_is_matched_and_not_retried() {
     let target = spawn_target().await;
     let before = scrape(&app).await;
     // No retry policy: three attempts would be allowed, and the error alone is not what stops it.
-    let plan = json!({"name": "lookup", "steps": [{"id": "call", "skill": "http_call", "input": {"url": format!("{}/status/404", target.base)}}]});
+    let plan =
+        json!({"name": "lookup", "steps": [{"id": "call", "skill": "http_call", "input": {"url": format!("{}/status/404", target.base)}}]});
     let id = app.submit(plan, json!({})).await;
     let run = app.wait_run(&id, WAIT).await;
     assert_eq!(run["status"], "failed", "{run}");
@@ -96,11 +110,17 @@ async fn a_not_found_is_matched_and_not_retried() {
     assert_eq!(att.len(), 1, "a 404 is not retried: {run}");
     assert_eq!(target.seen.lock().unwrap().flaky_calls["status/404"], 1);
     let m = &att[0]["failure"];
-    assert_eq!((m["code"].as_str(), m["category"].as_str(), m["recovery_mode"].as_str()), (Some("HTTP_NOT_FOUND"), Some("NOT_FOUND"), Some("fallback")));
+    assert_eq!(
+        (m["code"].as_str(), m["category"].as_str(), m["recovery_mode"].as_str()),
+        (Some("HTTP_NOT_FOUND"), Some("NOT_FOUND"), Some("fallback"))
+    );
     assert_eq!(run["failure"]["code"], "HTTP_NOT_FOUND", "the run's own failure is classified too");
 
     let recs = failures(&app, "category=NOT_FOUND").await;
-    let mut kinds: Vec<_> = recs.iter().map(|r| (r["kind"].as_str().unwrap(), r["recovery_attempted"].as_bool().unwrap(), r["recovery_succeeded"].clone())).collect();
+    let mut kinds: Vec<_> = recs
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["recovery_attempted"].as_bool().unwrap(), r["recovery_succeeded"].clone()))
+        .collect();
     kinds.sort_by_key(|k| k.0);
     assert_eq!(kinds, [("attempt", false, Value::Null), ("run", false, Value::Null)], "the attempt's failure and the run's: {recs:?}");
     let after = scrape(&app).await;
@@ -113,7 +133,8 @@ async fn a_rate_limit_is_retried_after_the_servers_delay() {
     let app = spawn_app().await;
     let target = spawn_target().await;
     // The backoff alone would wait 5-10 ms; the server asks for a second.
-    let id = app.submit(one_call(format!("{}/limited/k/1/1", target.base), json!({"max_attempts": 3, "initial_delay_ms": 10})), json!({})).await;
+    let id =
+        app.submit(one_call(format!("{}/limited/k/1/1", target.base), json!({"max_attempts": 3, "initial_delay_ms": 10})), json!({})).await;
     let run = app.wait_run(&id, WAIT).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let att = &step(&run, "call")["attempts"];
@@ -136,7 +157,8 @@ async fn failures_filter_paginate_aggregate_and_stay_in_their_tenant() {
         let id = app.submit(one_call(format!("{}/status/404", target.base), json!({"max_attempts": 2})), json!({})).await;
         app.wait_run(&id, WAIT).await;
     }
-    let id = app.submit(one_call(format!("{}/flaky/s1/1", target.base), json!({"max_attempts": 3, "initial_delay_ms": 10})), json!({})).await;
+    let id =
+        app.submit(one_call(format!("{}/flaky/s1/1", target.base), json!({"max_attempts": 3, "initial_delay_ms": 10})), json!({})).await;
     app.wait_run(&id, WAIT).await;
     // Two rejected submissions: one the validator refuses, one that is not a submission at all.
     let (s, b) = app.post("/api/v1/runs", json!({"plan": {"name": "bad", "steps": [{"id": "a", "skill": "no_such_skill"}]}})).await;
@@ -188,7 +210,10 @@ async fn failures_filter_paginate_aggregate_and_stay_in_their_tenant() {
     assert!((st["match_rate"].as_f64().unwrap() - matched / 9.0).abs() < 1e-9, "{st}");
     assert_eq!((st["by_code"]["HTTP_404"].as_u64(), st["by_code"]["HTTP_503"].as_u64()), (Some(6), Some(1)));
     assert_eq!(st["by_catalog_code"]["HTTP_NOT_FOUND"], 6);
-    assert_eq!((st["by_kind"]["attempt"].as_u64(), st["by_kind"]["run"].as_u64(), st["by_kind"]["rejected"].as_u64()), (Some(4), Some(3), Some(2)));
+    assert_eq!(
+        (st["by_kind"]["attempt"].as_u64(), st["by_kind"]["run"].as_u64(), st["by_kind"]["rejected"].as_u64()),
+        (Some(4), Some(3), Some(2))
+    );
     assert_eq!((st["by_category"]["NOT_FOUND"].as_u64(), st["by_skill"]["http_call"].as_u64()), (Some(6), Some(7)));
     assert_eq!(st["recovery"], json!({"attempted": 1, "succeeded": 1, "failed": 0, "pending": 0, "success_rate": 1.0}));
     assert_eq!(st["recovery_by_mode"]["retry_after"]["success_rate"], 1.0);
@@ -211,7 +236,11 @@ async fn failures_filter_paginate_aggregate_and_stay_in_their_tenant() {
         assert_eq!((s, b["error"]["details"]["field"].as_str()), (400, Some(field)), "{query}: {b}");
     }
     let (s, b) = app.get("/api/v1/failures?cursor=zz").await;
-    assert_eq!((s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()), (422, Some("INVALID_CURSOR"), Some("cursor")), "as for runs: {b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["details"]["field"].as_str()),
+        (422, Some("INVALID_CURSOR"), Some("cursor")),
+        "as for runs: {b}"
+    );
     let (s, b) = app.get("/api/v1/failures/stats?bucket_ms=0").await;
     assert_eq!((s, b["error"]["details"]["field"].as_str()), (400, Some("bucket_ms")), "{b}");
     let (s, b) = app.get("/api/v1/failures?nope=1").await;
@@ -243,10 +272,21 @@ async fn the_catalog_lists_entries_and_classifies_on_request() {
     let (s, b) = app.get("/api/v1/catalog/NO_SUCH_ENTRY").await;
     assert_eq!((s, b["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
 
-    let (s, m) = app.post("/api/v1/catalog/match", json!({"message": "upstream answered 503 Service Unavailable", "http_status": 503, "skill": "http_call"})).await;
+    let (s, m) = app
+        .post(
+            "/api/v1/catalog/match",
+            json!({"message": "upstream answered 503 Service Unavailable", "http_status": 503, "skill": "http_call"}),
+        )
+        .await;
     assert_eq!(s, 200, "{m}");
-    assert_eq!((m["matched"].as_bool(), m["code"].as_str(), m["category"].as_str()), (Some(true), Some("HTTP_SERVICE_UNAVAILABLE"), Some("TRANSIENT")));
-    assert_eq!((m["retryable"].as_bool(), m["recovery_mode"].as_str(), m["match_type"].as_str()), (Some(true), Some("retry_after"), Some("http_status")));
+    assert_eq!(
+        (m["matched"].as_bool(), m["code"].as_str(), m["category"].as_str()),
+        (Some(true), Some("HTTP_SERVICE_UNAVAILABLE"), Some("TRANSIENT"))
+    );
+    assert_eq!(
+        (m["retryable"].as_bool(), m["recovery_mode"].as_str(), m["match_type"].as_str()),
+        (Some(true), Some("retry_after"), Some("http_status"))
+    );
     assert!(m["confidence"].as_f64().unwrap() >= 0.9);
     assert!(!m["explanation"].as_str().unwrap().is_empty() && !m["suggestions"].as_array().unwrap().is_empty());
     let (_, by_code) = app.post("/api/v1/catalog/match", json!({"message": "step did not finish", "code": "STEP_TIMEOUT"})).await;

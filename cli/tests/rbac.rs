@@ -21,7 +21,15 @@ fn operations(doc: &Value) -> Vec<(Method, String, Vec<String>, bool)> {
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (m, op) in item.as_object().expect("path item") {
             let Ok(method) = m.to_uppercase().parse::<Method>() else { continue };
-            let scopes = op["security"].as_array().map(|reqs| reqs.iter().flat_map(|r| r["bearer"].as_array().cloned().unwrap_or_default()).filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
+            let scopes = op["security"]
+                .as_array()
+                .map(|reqs| {
+                    reqs.iter()
+                        .flat_map(|r| r["bearer"].as_array().cloned().unwrap_or_default())
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             out.push((method, path.clone(), scopes, op.get("requestBody").is_some()));
         }
     }
@@ -52,7 +60,10 @@ async fn every_route_declares_a_permission_and_each_role_gets_exactly_the_matrix
     for role in Role::ALL {
         keys.insert(role, create_key(&app, &app.key, role.as_str(), &format!("matrix-{}", role.as_str())).await.0);
     }
-    let dummies: BTreeMap<&str, String> = [("id", "run_missing"), ("name", "missing"), ("key_id", "00000000"), ("code", "HTTP_NOT_FOUND")].into_iter().map(|(k, v)| (k, v.to_string())).collect();
+    let dummies: BTreeMap<&str, String> = [("id", "run_missing"), ("name", "missing"), ("key_id", "00000000"), ("code", "HTTP_NOT_FOUND")]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
     let ops = operations(&doc);
     assert!(ops.len() >= 25, "the document lists {} operations", ops.len());
     let mut checked = 0;
@@ -77,7 +88,12 @@ async fn every_route_declares_a_permission_and_each_role_gets_exactly_the_matrix
                 assert!(s != 401 && s != 403, "{method} {path} as {role:?} (holds {}): {s} {b}", permission.scope());
                 assert!(s < 500, "{method} {path} as {role:?}: {s} {b}");
             } else {
-                assert_eq!((s, b["error"]["code"].as_str()), (403, Some("FORBIDDEN")), "{method} {path} as {role:?} (lacks {}): {b}", permission.scope());
+                assert_eq!(
+                    (s, b["error"]["code"].as_str()),
+                    (403, Some("FORBIDDEN")),
+                    "{method} {path} as {role:?} (lacks {}): {b}",
+                    permission.scope()
+                );
             }
             checked += 1;
         }
@@ -86,7 +102,10 @@ async fn every_route_declares_a_permission_and_each_role_gets_exactly_the_matrix
     // whoami reports each role with its permissions.
     for role in Role::ALL {
         let (s, me) = app.request(Method::GET, "/api/v1/whoami", None, Some(&keys[&role])).await;
-        assert_eq!((s, me["role"].as_str(), me["tenant"].as_str(), me["kind"].as_str()), (200, Some(role.as_str()), Some("dev"), Some("api_key")));
+        assert_eq!(
+            (s, me["role"].as_str(), me["tenant"].as_str(), me["kind"].as_str()),
+            (200, Some(role.as_str()), Some("dev"), Some("api_key"))
+        );
         let perms: Vec<&str> = me["permissions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         assert_eq!(perms, aos_api::auth::scopes_of(role));
     }
@@ -107,11 +126,24 @@ async fn another_tenants_principal_gets_nothing_from_any_route() {
     let (s, _) = app.request(Method::PUT, "/api/v1/secrets/SECRET_DEV_ONLY", Some(json!({"value": "v-dev-only"})), Some(&app.key)).await;
     assert_eq!(s, 204);
     let (_, key_id) = create_key(&app, &app.key, "developer", "key-dev-only").await;
-    let owned = [run_id.as_str(), failed_id.as_str(), "wf-dev-only", "SECRET_DEV_ONLY", "v-dev-only", key_id.as_str(), "key-dev-only", "sku-dev-only", "dev-only-failure"];
+    let owned = [
+        run_id.as_str(),
+        failed_id.as_str(),
+        "wf-dev-only",
+        "SECRET_DEV_ONLY",
+        "v-dev-only",
+        key_id.as_str(),
+        "key-dev-only",
+        "sku-dev-only",
+        "dev-only-failure",
+    ];
 
     let other = app.other_tenant_key();
     let (_, doc) = app.request(Method::GET, "/api/v1/openapi.json", None, None).await;
-    let targets: BTreeMap<&str, String> = [("id", run_id.clone()), ("name", "wf-dev-only".into()), ("key_id", key_id.clone()), ("code", "HTTP_NOT_FOUND".into())].into_iter().collect();
+    let targets: BTreeMap<&str, String> =
+        [("id", run_id.clone()), ("name", "wf-dev-only".into()), ("key_id", key_id.clone()), ("code", "HTTP_NOT_FOUND".into())]
+            .into_iter()
+            .collect();
     let mut calls = 0;
     for (method, path, scopes, has_body) in operations(&doc) {
         if scopes.is_empty() {
@@ -153,7 +185,9 @@ async fn another_tenants_principal_gets_nothing_from_any_route() {
 #[tokio::test]
 async fn keys_are_shown_once_used_rotated_revoked_and_every_change_is_audited() {
     let app = spawn_app().await;
-    let (s, b) = app.request(Method::POST, "/api/v1/keys", Some(json!({"name": "ci", "role": "developer", "expires_in_days": 30})), Some(&app.key)).await;
+    let (s, b) = app
+        .request(Method::POST, "/api/v1/keys", Some(json!({"name": "ci", "role": "developer", "expires_in_days": 30})), Some(&app.key))
+        .await;
     assert_eq!(s, 201, "{b}");
     let key = b["key"].as_str().unwrap().to_string();
     let key_id = b["record"]["key_id"].as_str().unwrap().to_string();
@@ -185,7 +219,10 @@ async fn keys_are_shown_once_used_rotated_revoked_and_every_change_is_audited() 
     let (s, rotated) = app.request(Method::POST, &format!("/api/v1/keys/{key_id}/rotate"), None, Some(&app.key)).await;
     assert_eq!(s, 201, "{rotated}");
     let new_key = rotated["key"].as_str().unwrap().to_string();
-    assert_eq!((rotated["record"]["role"].as_str(), rotated["record"]["rotated_from"].as_str()), (Some("developer"), Some(key_id.as_str())));
+    assert_eq!(
+        (rotated["record"]["role"].as_str(), rotated["record"]["rotated_from"].as_str()),
+        (Some("developer"), Some(key_id.as_str()))
+    );
     let (s, _) = app.request(Method::GET, "/api/v1/whoami", None, Some(&key)).await;
     assert_eq!(s, 401, "the rotated-out key is refused");
     let (s, _) = app.request(Method::GET, "/api/v1/whoami", None, Some(&new_key)).await;
@@ -207,7 +244,10 @@ async fn keys_are_shown_once_used_rotated_revoked_and_every_change_is_audited() 
     let actions: Vec<&str> = audit["events"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["key.revoked", "key.rotated", "permission.denied", "key.created"], "{audit}");
     let denied = &audit["events"][2];
-    assert_eq!((denied["actor"].as_str(), denied["target"].as_str(), denied["detail"]["permission"].as_str()), (Some(format!("key:{key_id}").as_str()), Some("GET /api/v1/audit"), Some("audit:read")));
+    assert_eq!(
+        (denied["actor"].as_str(), denied["target"].as_str(), denied["detail"]["permission"].as_str()),
+        (Some(format!("key:{key_id}").as_str()), Some("GET /api/v1/audit"), Some("audit:read"))
+    );
     let (_, only) = app.get("/api/v1/audit?action=key.created").await;
     assert_eq!(only["events"].as_array().unwrap().len(), 1, "{only}");
     let (s, b) = app.get("/api/v1/audit?action=nope").await;
@@ -222,7 +262,8 @@ async fn keys_are_shown_once_used_rotated_revoked_and_every_change_is_audited() 
 async fn viewers_see_runs_with_credentials_and_secret_derived_values_redacted() {
     let app = spawn_app().await;
     let target = spawn_target().await;
-    let (s, _) = app.request(Method::PUT, "/api/v1/secrets/PRICE_TOKEN", Some(json!({"value": "tok-viewer-test-9d1"}))  , Some(&app.key)).await;
+    let (s, _) =
+        app.request(Method::PUT, "/api/v1/secrets/PRICE_TOKEN", Some(json!({"value": "tok-viewer-test-9d1"})), Some(&app.key)).await;
     assert_eq!(s, 204);
     let plan = json!({"name": "redact", "steps": [
         {"id": "fetch", "skill": "http_call", "input": {"url": format!("{}/price", target.base), "headers": {"x-api-key": "{{ secrets.PRICE_TOKEN }}"}}},

@@ -4,10 +4,10 @@
 //! command line) — talk to it over HTTP, and run a small local HTTP target that skills can call.
 #![allow(dead_code)]
 
-use aos_cli::{Server, ServeSettings};
-use serde_json::{json, Value};
+use aos_cli::{ServeSettings, Server};
 #[allow(unused_imports)]
 pub use aos_testkit::{five_step_plan, spawn_target};
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,10 +64,11 @@ pub async fn spawn_in_process(settings: ServeSettings) -> App {
                 Err(e) => return drop(ready.send(Err(e))),
             };
             let _ = ready.send(Ok((server.addr(), server.data_dir().to_path_buf())));
-            if let Err(e) = server.run(async move {
-                let _ = stopped.await;
-            })
-            .await
+            if let Err(e) = server
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await
             {
                 eprintln!("the test server stopped with an error: {e:#}");
             }
@@ -75,7 +76,15 @@ pub async fn spawn_in_process(settings: ServeSettings) -> App {
     });
     let (addr, data_dir) = built.await.expect("the server thread").expect("build the server");
     let key = std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key written").trim().to_string();
-    App { base: format!("http://{addr}"), key, data_dir, http: reqwest::Client::new(), child: None, in_process: Some((stop, thread)), _tmp: None }
+    App {
+        base: format!("http://{addr}"),
+        key,
+        data_dir,
+        http: reqwest::Client::new(),
+        child: None,
+        in_process: Some((stop, thread)),
+        _tmp: None,
+    }
 }
 
 /// Starts `aos serve` in a child process over an existing (or new) data dir, with extra environment.
@@ -87,7 +96,8 @@ pub async fn spawn_app_in(dir: &Path, env: &[(&str, &str)]) -> App {
 /// them: tests drive more requests per second through one key than the default allows.
 pub async fn spawn_app_logging(dir: &Path, env: &[(&str, &str)], log: Stdio) -> App {
     let mut cmd = Command::new(aos_bin());
-    cmd.args(["serve", "--port", "0", "--data-dir"]).arg(dir)
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir)
         .env("AOS_HTTP_ALLOW_HOSTS", "127.0.0.1")
         .env("AOS_EXTRA_TENANTS", "other")
         .env("AOS_LOG", "warn")
@@ -200,4 +210,3 @@ impl Drop for App {
 pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
     run["step_details"].as_array().unwrap().iter().find(|s| s["step_id"] == json!(id)).unwrap_or_else(|| panic!("no step {id} in {run}"))
 }
-

@@ -4,6 +4,7 @@
 use crate::auth::{need, scopes_of, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{check_time, ApiJson, ApiQuery};
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_core::{DomainError, FieldError};
 use aos_runtime::audit::{AuditAction, AuditEvent};
@@ -14,7 +15,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -78,7 +78,11 @@ fn invalid(field: &str, message: &str) -> ApiError {
 /// Create an API key for a machine (or a person's script) in the caller's tenant.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "access", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 422, body = ErrorBody)))]
-async fn create_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, ApiJson(req): ApiJson<CreateKey>) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+async fn create_key(
+    State(s): State<AppState>,
+    auth: Auth<need::KeysManage>,
+    ApiJson(req): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let name = req.name.trim();
     aos_runtime::auth::check_key_name(name).map_err(|m| invalid("name", &m))?;
     let expires_at_ms = match req.expires_in_days {
@@ -90,7 +94,15 @@ async fn create_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, Api
     let new = NewKey { role: req.role, name: name.to_string(), expires_at_ms, created_by: actor.clone() };
     let (key, record) = s.rt.create_key(auth.tenant(), new).await?;
     let detail = json!({"name": record.name, "role": record.role.as_str(), "expires_at_ms": record.expires_at_ms});
-    s.rt.record_audit(auth.tenant(), AuditAction::KeyCreated, &actor, auth.principal.role.as_str(), &format!("key:{}", record.key_id), detail).await;
+    s.rt.record_audit(
+        auth.tenant(),
+        AuditAction::KeyCreated,
+        &actor,
+        auth.principal.role.as_str(),
+        &format!("key:{}", record.key_id),
+        detail,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, record })))
 }
 
@@ -110,16 +122,32 @@ async fn list_keys(State(s): State<AppState>, auth: Auth<need::KeysManage>) -> R
 /// Revoke a key: it stops working at once and stays listed as revoked.
 #[utoipa::path(delete, path = "/api/v1/keys/{key_id}", tag = "access", params(("key_id" = String, Path, description = "Key id (the part after `aos_` in the prefix)")),
     responses((status = 200, body = ApiKeyRecord), (status = 404, body = ErrorBody)))]
-async fn revoke_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, Path(key_id): Path<String>) -> Result<Json<ApiKeyRecord>, ApiError> {
+async fn revoke_key(
+    State(s): State<AppState>,
+    auth: Auth<need::KeysManage>,
+    Path(key_id): Path<String>,
+) -> Result<Json<ApiKeyRecord>, ApiError> {
     let record = s.rt.revoke_key(auth.tenant(), &key_id).await?;
-    s.rt.record_audit(auth.tenant(), AuditAction::KeyRevoked, &auth.principal.actor(), auth.principal.role.as_str(), &format!("key:{key_id}"), json!({"name": record.name})).await;
+    s.rt.record_audit(
+        auth.tenant(),
+        AuditAction::KeyRevoked,
+        &auth.principal.actor(),
+        auth.principal.role.as_str(),
+        &format!("key:{key_id}"),
+        json!({"name": record.name}),
+    )
+    .await;
     Ok(Json(record))
 }
 
 /// Replace a key with a new one of the same role, name and expiry; the old one is revoked.
 #[utoipa::path(post, path = "/api/v1/keys/{key_id}/rotate", tag = "access", params(("key_id" = String, Path, description = "Key id")),
     responses((status = 201, body = CreatedKey), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn rotate_key(State(s): State<AppState>, auth: Auth<need::KeysManage>, Path(key_id): Path<String>) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+async fn rotate_key(
+    State(s): State<AppState>,
+    auth: Auth<need::KeysManage>,
+    Path(key_id): Path<String>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let actor = auth.principal.actor();
     let (key, record) = s.rt.rotate_key(auth.tenant(), &key_id, &actor).await?;
     let detail = json!({"new_key_id": record.key_id, "name": record.name});
@@ -156,7 +184,11 @@ pub struct AuditList {
 /// The tenant's audit log: key changes, permission denials, logins, rate-limit refusals.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "access", params(AuditQuery),
     responses((status = 200, body = AuditList), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn list_audit(State(s): State<AppState>, auth: Auth<need::AuditRead>, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<AuditList>, ApiError> {
+async fn list_audit(
+    State(s): State<AppState>,
+    auth: Auth<need::AuditRead>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditList>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be from 1 to 500", "limit"));

@@ -163,11 +163,21 @@ impl RateLimits {
         }
         let key = actor.to_string();
         match limiter.check_key(&key) {
-            Ok(snapshot) => Ok(vec![("x-ratelimit-limit", self.per_minute.to_string()), ("x-ratelimit-remaining", snapshot.remaining_burst_capacity().to_string())]),
+            Ok(snapshot) => Ok(vec![
+                ("x-ratelimit-limit", self.per_minute.to_string()),
+                ("x-ratelimit-remaining", snapshot.remaining_burst_capacity().to_string()),
+            ]),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                Err((secs.max(1), vec![("x-ratelimit-limit", self.per_minute.to_string()), ("x-ratelimit-remaining", "0".into()), ("x-ratelimit-reset", secs.max(1).to_string())]))
+                Err((
+                    secs.max(1),
+                    vec![
+                        ("x-ratelimit-limit", self.per_minute.to_string()),
+                        ("x-ratelimit-remaining", "0".into()),
+                        ("x-ratelimit-reset", secs.max(1).to_string()),
+                    ],
+                ))
             }
         }
     }
@@ -230,7 +240,9 @@ pub async fn verify_bearer(state: &AppState, token: &str) -> Result<(Principal, 
         };
     }
     let Some(oidc) = &state.authn.oidc else {
-        return Err(AuthFailure::Unauthenticated("the credential is not an AOS API key, and this deployment accepts no identity-provider tokens".into()));
+        return Err(AuthFailure::Unauthenticated(
+            "the credential is not an AOS API key, and this deployment accepts no identity-provider tokens".into(),
+        ));
     };
     match oidc.verify(token).await {
         Ok(v) => Ok((v.principal, v.token_id)),
@@ -257,7 +269,10 @@ pub async fn resolve_bearer(state: &AppState, token: &str) -> Result<Principal, 
     if let (PrincipalKind::User, Some(id)) = (principal.kind, session.as_deref()) {
         if state.authn.sessions.first(id) {
             let detail = json!({"name": principal.name, "expires_at_ms": principal.expires_at_ms});
-            state.rt.record_audit(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail).await;
+            state
+                .rt
+                .record_audit(&principal.tenant, AuditAction::Login, &principal.actor(), principal.role.as_str(), "session", detail)
+                .await;
         }
     }
     Ok(principal)
@@ -292,9 +307,22 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Err((retry, headers)) => {
             if state.authn.limits.first_this_minute(&actor) {
                 let target = format!("{} {}", req.method(), req.uri().path());
-                state.rt.record_audit(&principal.tenant, AuditAction::RateLimited, &actor, principal.role.as_str(), &target, json!({"limit_per_minute": state.authn.limits.per_minute})).await;
+                state
+                    .rt
+                    .record_audit(
+                        &principal.tenant,
+                        AuditAction::RateLimited,
+                        &actor,
+                        principal.role.as_str(),
+                        &target,
+                        json!({"limit_per_minute": state.authn.limits.per_minute}),
+                    )
+                    .await;
             }
-            let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests from {actor}; retry in {retry} s")).retry_after(retry as u32).into_response();
+            let mut resp =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("too many requests from {actor}; retry in {retry} s"))
+                    .retry_after(retry as u32)
+                    .into_response();
             set_headers(&mut resp, &headers);
             return Ok(resp);
         }
@@ -359,7 +387,12 @@ pub fn permission_of<F: HandlerPermission<Args>, Args>(_handler: &F) -> Permissi
 /// handler's type enforces. An operation that declares a security of its own must declare the
 /// same scope: a mismatch panics while the document is built (`aos openapi`, the tests).
 #[cfg(feature = "openapi")]
-pub fn document_permission(paths: &mut utoipa::openapi::path::Paths, path: &str, methods: &[utoipa::openapi::HttpMethod], permission: Permission) {
+pub fn document_permission(
+    paths: &mut utoipa::openapi::path::Paths,
+    path: &str,
+    methods: &[utoipa::openapi::HttpMethod],
+    permission: Permission,
+) {
     use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::HttpMethod;
     let wanted = vec![SecurityRequirement::new("bearer", [permission.scope()])];
@@ -378,7 +411,11 @@ pub fn document_permission(paths: &mut utoipa::openapi::path::Paths, path: &str,
         let Some(op) = op.as_mut() else { panic!("{name} {path} is not in the document") };
         if let Some(declared) = &op.security {
             let (declared, scope) = (serde_json::to_value(declared).unwrap_or_default(), permission.scope());
-            assert_eq!(declared, json!([{"bearer": [scope]}]), "{name} {path} declares a security other than its handler's `Auth<need::{permission:?}>` ({scope})");
+            assert_eq!(
+                declared,
+                json!([{"bearer": [scope]}]),
+                "{name} {path} declares a security other than its handler's `Auth<need::{permission:?}>` ({scope})"
+            );
         }
         op.security = Some(wanted.clone());
     }
@@ -409,8 +446,22 @@ impl<P: NeedsPermission> FromRequestParts<AppState> for Auth<P> {
         if !allows(principal.role, P::PERMISSION) {
             let target = format!("{} {}", parts.method, parts.uri.path());
             let detail = json!({"permission": P::PERMISSION.scope()});
-            state.rt.record_audit(&principal.tenant, AuditAction::PermissionDenied, &principal.actor(), principal.role.as_str(), &target, detail).await;
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", format!("role {} lacks permission {}", principal.role.as_str(), P::PERMISSION.scope())));
+            state
+                .rt
+                .record_audit(
+                    &principal.tenant,
+                    AuditAction::PermissionDenied,
+                    &principal.actor(),
+                    principal.role.as_str(),
+                    &target,
+                    detail,
+                )
+                .await;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("role {} lacks permission {}", principal.role.as_str(), P::PERMISSION.scope()),
+            ));
         }
         Ok(Auth { principal, _p: PhantomData })
     }

@@ -4,11 +4,11 @@
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_runtime::failures::catalog::{catalog_entry, catalog_view, CatalogEntry, CatalogView, MatchRequest, MatchResponse};
 use axum::extract::Path;
 use axum::Json;
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Longest message the match endpoint accepts (bytes).

@@ -76,7 +76,11 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidState { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             DomainError::Corrupt(m) => {
                 tracing::error!(error = %m, "corrupt record in storage");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "CORRUPT_RECORD", "a stored record is corrupt; retrying will not help. The operator must restore the data (see the server log)")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "CORRUPT_RECORD",
+                    "a stored record is corrupt; retrying will not help. The operator must restore the data (see the server log)",
+                )
             }
             DomainError::Storage(m) => {
                 tracing::error!(error = %m, "storage error");

@@ -22,7 +22,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
         if !is_json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "send the body as JSON with Content-Type: application/json",
+            ));
         }
         let bytes = bytes::Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -47,8 +51,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let field = field_of(&e.path().to_string(), &e.inner().to_string());
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD", format!("{}{}", if field.is_empty() { String::new() } else { format!("{field}: ") }, e.inner()))
-            .with_details(serde_json::json!({"field": field}))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_FIELD",
+            format!("{}{}", if field.is_empty() { String::new() } else { format!("{field}: ") }, e.inner()),
+        )
+        .with_details(serde_json::json!({"field": field}))
     })
 }
 
@@ -88,7 +96,10 @@ impl http_body::Body for DeadlineBody {
     type Data = bytes::Bytes;
     type Error = axum::BoxError;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         use std::future::Future as _;
         if self.deadline.as_mut().poll(cx).is_ready() {
             return std::task::Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
@@ -118,7 +129,11 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
     let len = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if len > MAX_URI_BYTES {
-        return Err(ApiError::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", format!("the request target is {len} bytes; at most {MAX_URI_BYTES} are accepted")));
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+            format!("the request target is {len} bytes; at most {MAX_URI_BYTES} are accepted"),
+        ));
     }
     Ok(())
 }
@@ -139,7 +154,11 @@ pub const MAX_TIME_MS: i64 = 9_999_999_999_999;
 /// A time parameter (`from`, `to`) outside 0..=[`MAX_TIME_MS`] answers 400 `INVALID_QUERY` naming it.
 pub fn check_time(field: &str, value: Option<i64>) -> Result<(), ApiError> {
     match value {
-        Some(ms) if !(0..=MAX_TIME_MS).contains(&ms) => Err(ApiError::bad_request("INVALID_QUERY", format!("{field} must be a time in ms since the epoch, from 0 to {MAX_TIME_MS}"), field)),
+        Some(ms) if !(0..=MAX_TIME_MS).contains(&ms) => Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("{field} must be a time in ms since the epoch, from 0 to {MAX_TIME_MS}"),
+            field,
+        )),
         _ => Ok(()),
     }
 }
@@ -214,18 +233,31 @@ mod tests {
     impl http_body::Body for Stalled {
         type Data = bytes::Bytes;
         type Error = std::convert::Infallible;
-        fn poll_frame(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
             std::task::Poll::Pending
         }
     }
 
     #[tokio::test]
     async fn a_body_past_its_deadline_is_a_408() {
-        let req = axum::http::Request::builder().method("POST").uri("/x").header("content-type", "application/json").body(axum::body::Body::new(Stalled)).unwrap();
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/x")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::new(Stalled))
+            .unwrap();
         let req = with_body_deadline(req, std::time::Duration::from_millis(20));
         let e = ApiJson::<serde_json::Value>::from_request(req, &()).await.err().expect("times out");
         assert_eq!((e.status.as_u16(), e.code.as_str()), (408, "REQUEST_TIMEOUT"));
-        let req = axum::http::Request::builder().method("POST").uri("/x").header("content-type", "application/json").body(axum::body::Body::from("{\"a\": 1}")).unwrap();
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/x")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("{\"a\": 1}"))
+            .unwrap();
         let req = with_body_deadline(req, std::time::Duration::from_secs(5));
         assert!(ApiJson::<serde_json::Value>::from_request(req, &()).await.is_ok());
     }

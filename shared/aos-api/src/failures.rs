@@ -6,6 +6,7 @@
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{check_time, ApiQuery};
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_core::failure::FailureKind;
 use aos_core::outcome::Category;
@@ -17,7 +18,6 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 const DAY_MS: i64 = 86_400_000;
@@ -74,7 +74,11 @@ pub struct FailureList {
 /// List the tenant's recorded failures, newest first.
 #[utoipa::path(get, path = "/api/v1/failures", tag = "failures", params(ListFailuresQuery),
     responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)))]
-async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<ListFailuresQuery>) -> Result<Json<FailureList>, ApiError> {
+async fn list_failures(
+    State(s): State<AppState>,
+    auth: Auth<need::FailuresRead>,
+    ApiQuery(q): ApiQuery<ListFailuresQuery>,
+) -> Result<Json<FailureList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
@@ -82,8 +86,10 @@ async fn list_failures(State(s): State<AppState>, auth: Auth<need::FailuresRead>
     check_time("from", q.from)?;
     check_time("to", q.to)?;
     let range = TimeRange::new(q.from, q.to, s.rt.now_ms(), 7 * DAY_MS).map_err(bad_query)?;
-    let filter = FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: q.matched, recovered: q.recovered, kind: q.kind };
-    let (mut failures, next_cursor) = s.rt.list_failures(auth.tenant(), &range, &filter, limit, q.cursor.as_deref()).await.map_err(bad_query)?;
+    let filter =
+        FailureFilter { code: q.code, category: q.category, skill: q.skill, matched: q.matched, recovered: q.recovered, kind: q.kind };
+    let (mut failures, next_cursor) =
+        s.rt.list_failures(auth.tenant(), &range, &filter, limit, q.cursor.as_deref()).await.map_err(bad_query)?;
     // Viewers do not see the messages of failures of steps that used a secret (or their output).
     if !auth.may(crate::auth::Permission::RunsReadRaw) {
         aos_runtime::redact::failures_for_viewer(s.rt.runs(), auth.tenant(), &mut failures).await?;
@@ -116,7 +122,11 @@ pub struct FailureStatsQuery {
 /// recovery success per mode, and a time series.
 #[utoipa::path(get, path = "/api/v1/failures/stats", tag = "failures", params(FailureStatsQuery),
     responses((status = 200, body = FailureStats), (status = 400, body = ErrorBody)))]
-async fn get_failure_stats(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<FailureStatsQuery>) -> Result<Json<FailureStats>, ApiError> {
+async fn get_failure_stats(
+    State(s): State<AppState>,
+    auth: Auth<need::FailuresRead>,
+    ApiQuery(q): ApiQuery<FailureStatsQuery>,
+) -> Result<Json<FailureStats>, ApiError> {
     check_time("from", q.from)?;
     check_time("to", q.to)?;
     let range = TimeRange::new(q.from, q.to, s.rt.now_ms(), DAY_MS).map_err(bad_query)?;
@@ -146,7 +156,11 @@ pub struct CandidatesQuery {
 /// the first aggregation.
 #[utoipa::path(get, path = "/api/v1/failures/candidates", tag = "failures", params(CandidatesQuery),
     responses((status = 200, body = CandidatePage), (status = 400, body = ErrorBody), (status = 422, description = "The cursor is not valid, or the candidates were computed again since it was given (`INVALID_CURSOR`).", body = ErrorBody)))]
-async fn list_failure_candidates(State(s): State<AppState>, auth: Auth<need::FailuresRead>, ApiQuery(q): ApiQuery<CandidatesQuery>) -> Result<Json<CandidatePage>, ApiError> {
+async fn list_failure_candidates(
+    State(s): State<AppState>,
+    auth: Auth<need::FailuresRead>,
+    ApiQuery(q): ApiQuery<CandidatesQuery>,
+) -> Result<Json<CandidatePage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
@@ -170,7 +184,11 @@ pub struct AggregateQuery {
 /// failures and examples only; the same as `GET /api/v1/failures/candidates` afterwards, whole).
 #[utoipa::path(post, path = "/api/v1/failures/aggregate", tag = "failures", params(AggregateQuery),
     responses((status = 200, body = CandidateReport), (status = 400, body = ErrorBody)))]
-async fn aggregate_failures(State(s): State<AppState>, auth: Auth<need::FailuresAggregate>, ApiQuery(q): ApiQuery<AggregateQuery>) -> Result<Json<CandidateReport>, ApiError> {
+async fn aggregate_failures(
+    State(s): State<AppState>,
+    auth: Auth<need::FailuresAggregate>,
+    ApiQuery(q): ApiQuery<AggregateQuery>,
+) -> Result<Json<CandidateReport>, ApiError> {
     // Parameters not given take the deployment's settings (read once, at start).
     Ok(Json(s.rt.aggregate_failures_for(auth.tenant(), q.days, q.low_confidence).await.map_err(bad_query)?))
 }
@@ -179,11 +197,19 @@ async fn aggregate_failures(State(s): State<AppState>, auth: Auth<need::Failures
 /// buckets of `span` ms; otherwise 400 `INVALID_QUERY` naming it.
 fn check_bucket(bucket_ms: i64, span: i64) -> Result<(), ApiError> {
     if !(MIN_BUCKET_MS..=MAX_BUCKET_MS).contains(&bucket_ms) {
-        return Err(ApiError::bad_request("INVALID_QUERY", format!("bucket_ms must be from {MIN_BUCKET_MS} (1 second) to {MAX_BUCKET_MS} (30 days)"), "bucket_ms"));
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("bucket_ms must be from {MIN_BUCKET_MS} (1 second) to {MAX_BUCKET_MS} (30 days)"),
+            "bucket_ms",
+        ));
     }
     let buckets = (span + bucket_ms - 1) / bucket_ms;
     if buckets > MAX_BUCKETS {
-        return Err(ApiError::bad_request("INVALID_QUERY", format!("bucket_ms {bucket_ms} makes {buckets} buckets of the range ({span} ms); at most {MAX_BUCKETS} are allowed"), "bucket_ms"));
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("bucket_ms {bucket_ms} makes {buckets} buckets of the range ({span} ms); at most {MAX_BUCKETS} are allowed"),
+            "bucket_ms",
+        ));
     }
     Ok(())
 }

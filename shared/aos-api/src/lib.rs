@@ -137,7 +137,12 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key (aos_...) or OpenID Connect JWT").build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key (aos_...) or OpenID Connect JWT").build(),
+            ),
+        );
     }
 }
 
@@ -162,7 +167,12 @@ impl utoipa::Modify for CommonResponses {
             for op in ops.into_iter().flatten().filter(|op| op.security.is_some()) {
                 let has_body = op.request_body.is_some();
                 let extra: &[(&str, &str)] = if has_body {
-                    &[("400", "The body is not valid JSON (`INVALID_JSON`)."), ("413", "The body is larger than 1 MiB (`BODY_TOO_LARGE`)."), ("415", "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)."), ("422", "The body does not have the expected shape (`INVALID_FIELD`) or is not acceptable.")]
+                    &[
+                        ("400", "The body is not valid JSON (`INVALID_JSON`)."),
+                        ("413", "The body is larger than 1 MiB (`BODY_TOO_LARGE`)."),
+                        ("415", "The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+                        ("422", "The body does not have the expected shape (`INVALID_FIELD`) or is not acceptable."),
+                    ]
                 } else {
                     &[]
                 };
@@ -371,7 +381,8 @@ async fn in_envelope(req: axum::extract::Request, next: axum::middleware::Next) 
         return e.into_response();
     }
     let resp = next.run(req).await;
-    let is_json = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
+    let is_json =
+        resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
     if resp.status().as_u16() < 400 || is_json {
         return resp;
     }
@@ -405,7 +416,8 @@ async fn in_envelope(req: axum::extract::Request, next: axum::middleware::Next) 
 /// connection the server is about to drop.
 async fn close_after_refusal(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::http::header;
-    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0") || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut resp = next.run(req).await;
     if has_body && matches!(resp.status().as_u16(), 401 | 403 | 404 | 405 | 408 | 413 | 414 | 415 | 429) {
         resp.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
@@ -418,5 +430,6 @@ async fn close_after_refusal(req: axum::extract::Request, next: axum::middleware
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     use axum::response::IntoResponse;
     tracing::error!("a request handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the server failed while handling this request; the failure is logged").into_response()
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the server failed while handling this request; the failure is logged")
+        .into_response()
 }

@@ -5,11 +5,11 @@
 
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,7 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String), (status = 404, body = ErrorBody)))]
 async fn get_metrics(State(s): State<AppState>, _auth: Auth<need::MetricsRead>) -> Result<impl IntoResponse, ApiError> {
-    let render = s.metrics.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "this deployment does not serve metrics"))?;
+    let render =
+        s.metrics.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "this deployment does not serve metrics"))?;
     let text = render().await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }

@@ -1,10 +1,10 @@
 //! The two unauthenticated routes: the health check and the OpenAPI document itself.
 
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -3,6 +3,7 @@
 use crate::auth::{need, Auth, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{from_value, ApiJson, ApiQuery};
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_core::plan::Plan;
 use aos_core::run::{Run, RunStatus, WorkflowRef};
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,7 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Start a run of an inline plan or a saved workflow.
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = SubmitRun,
     responses((status = 202, body = Submitted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn submit_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, ApiJson(body): ApiJson<serde_json::Value>) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+async fn submit_run(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsWrite>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<(StatusCode, Json<Submitted>), ApiError> {
     // A body that is not a submission is a rejected run too, recorded like any other.
     let req: SubmitRun = match from_value(body) {
         Ok(req) => req,
@@ -105,7 +109,11 @@ pub struct RunList {
 /// List runs, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(ListRunsQuery),
     responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn list_runs(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiQuery(q): ApiQuery<ListRunsQuery>) -> Result<Json<RunList>, ApiError> {
+async fn list_runs(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsRead>,
+    ApiQuery(q): ApiQuery<ListRunsQuery>,
+) -> Result<Json<RunList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
@@ -130,7 +138,12 @@ pub struct GetRunQuery {
 /// without `runs:read_raw` (viewers) get sensitive fields and secret-derived values redacted.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id"), GetRunQuery),
     responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn get_run(State(s): State<AppState>, auth: Auth<need::RunsRead>, Path(id): Path<String>, ApiQuery(q): ApiQuery<GetRunQuery>) -> Result<Json<RunView>, ApiError> {
+async fn get_run(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsRead>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<GetRunQuery>,
+) -> Result<Json<RunView>, ApiError> {
     let mut view = match q.wait_ms {
         None | Some(0) => s.rt.get(auth.tenant(), &id).await?,
         Some(ms) if ms <= 30_000 => s.rt.get_when_finished(auth.tenant(), &id, std::time::Duration::from_millis(ms)).await?,
@@ -152,7 +165,11 @@ pub struct CancelResult {
 /// Cancel an unfinished run.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "Run id")),
     responses((status = 200, body = CancelResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn cancel_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, Path(id): Path<String>) -> Result<Json<CancelResult>, ApiError> {
+async fn cancel_run(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<CancelResult>, ApiError> {
     let status = s.rt.cancel(auth.tenant(), &id).await?;
     Ok(Json(CancelResult { run_id: id, status }))
 }
@@ -161,7 +178,11 @@ async fn cancel_run(State(s): State<AppState>, auth: Auth<need::RunsWrite>, Path
 /// their recorded outputs.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/replay", tag = "runs", params(("id" = String, Path, description = "Run id")),
     responses((status = 200, body = ReplayReport), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn replay_run(State(s): State<AppState>, auth: Auth<need::RunsReadRaw>, Path(id): Path<String>) -> Result<Json<ReplayReport>, ApiError> {
+async fn replay_run(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsReadRaw>,
+    Path(id): Path<String>,
+) -> Result<Json<ReplayReport>, ApiError> {
     Ok(Json(s.rt.replay(auth.tenant(), &id).await?))
 }
 
@@ -174,6 +195,10 @@ pub struct SimulateRequest {
 /// Validate a plan and estimate its cost, latency, budget sufficiency and risk.
 #[utoipa::path(post, path = "/api/v1/simulate", tag = "runs", request_body = SimulateRequest,
     responses((status = 200, body = Simulation), (status = 422, body = ErrorBody)))]
-async fn simulate_plan(State(s): State<AppState>, auth: Auth<need::RunsRead>, ApiJson(req): ApiJson<SimulateRequest>) -> Result<Json<Simulation>, ApiError> {
+async fn simulate_plan(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsRead>,
+    ApiJson(req): ApiJson<SimulateRequest>,
+) -> Result<Json<Simulation>, ApiError> {
     Ok(Json(s.rt.simulate(auth.tenant(), &req.plan).await?))
 }

@@ -4,13 +4,13 @@
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,7 +26,12 @@ pub struct PutSecret {
 /// Create or replace a secret.
 #[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "secrets", params(("name" = String, Path, description = "Secret name")), request_body = PutSecret,
     responses((status = 204), (status = 422, body = ErrorBody)))]
-async fn put_secret(State(s): State<AppState>, auth: Auth<need::SecretsWrite>, Path(name): Path<String>, ApiJson(req): ApiJson<PutSecret>) -> Result<StatusCode, ApiError> {
+async fn put_secret(
+    State(s): State<AppState>,
+    auth: Auth<need::SecretsWrite>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<PutSecret>,
+) -> Result<StatusCode, ApiError> {
     s.rt.put_secret(auth.tenant(), &name, &req.value).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,13 +2,13 @@
 
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_core::skill::SkillSpec;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -3,6 +3,7 @@
 use crate::auth::{need, Auth};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_core::plan::Plan;
 use aos_runtime::workflows::Workflow;
@@ -11,7 +12,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use crate::ApiRouterExt as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,7 +28,11 @@ pub struct CreateWorkflow {
 /// Save a plan as the next version of a named workflow.
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
     responses((status = 201, body = Workflow), (status = 422, body = ErrorBody)))]
-async fn create_workflow(State(s): State<AppState>, auth: Auth<need::WorkflowsWrite>, ApiJson(req): ApiJson<CreateWorkflow>) -> Result<(StatusCode, Json<Workflow>), ApiError> {
+async fn create_workflow(
+    State(s): State<AppState>,
+    auth: Auth<need::WorkflowsWrite>,
+    ApiJson(req): ApiJson<CreateWorkflow>,
+) -> Result<(StatusCode, Json<Workflow>), ApiError> {
     let wf = s.rt.save_workflow(auth.tenant(), &req.name, req.plan).await?;
     Ok((StatusCode::CREATED, Json(wf)))
 }
@@ -57,6 +61,11 @@ pub struct VersionQuery {
 /// One workflow (latest version unless `version` is given).
 #[utoipa::path(get, path = "/api/v1/workflows/{name}", tag = "workflows", params(("name" = String, Path, description = "Workflow name"), VersionQuery),
     responses((status = 200, body = Workflow), (status = 404, body = ErrorBody)))]
-async fn get_workflow(State(s): State<AppState>, auth: Auth<need::WorkflowsRead>, Path(name): Path<String>, ApiQuery(q): ApiQuery<VersionQuery>) -> Result<Json<Workflow>, ApiError> {
+async fn get_workflow(
+    State(s): State<AppState>,
+    auth: Auth<need::WorkflowsRead>,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> Result<Json<Workflow>, ApiError> {
     Ok(Json(s.rt.workflow(auth.tenant(), &name, q.version).await?))
 }

@@ -69,6 +69,9 @@ fn every_permission_has_a_unique_scope_and_admins_hold_them_all() {
     assert_eq!(scopes.len(), Permission::ALL.len());
     for p in Permission::ALL {
         assert!(allows(Role::Admin, p), "{p:?}");
-        assert!(p.holders().windows(2).all(|w| Role::ALL.iter().position(|r| *r == w[0]) < Role::ALL.iter().position(|r| *r == w[1])), "{p:?}: holders in Role::ALL order, each once");
+        assert!(
+            p.holders().windows(2).all(|w| Role::ALL.iter().position(|r| *r == w[0]) < Role::ALL.iter().position(|r| *r == w[1])),
+            "{p:?}: holders in Role::ALL order, each once"
+        );
     }
 }

@@ -41,7 +41,18 @@ fn render() -> String {
     let mut rows = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
-            let scopes: Vec<&str> = op["security"].as_array().map(|reqs| reqs.iter().flat_map(|r| r["bearer"].as_array().cloned().unwrap_or_default()).filter_map(|s| s.as_str().map(str::to_string)).collect::<Vec<_>>()).unwrap_or_default().iter().map(|s| Permission::from_scope(s).unwrap_or_else(|| panic!("{method} {path}: unknown scope {s}")).scope()).collect();
+            let scopes: Vec<&str> = op["security"]
+                .as_array()
+                .map(|reqs| {
+                    reqs.iter()
+                        .flat_map(|r| r["bearer"].as_array().cloned().unwrap_or_default())
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .iter()
+                .map(|s| Permission::from_scope(s).unwrap_or_else(|| panic!("{method} {path}: unknown scope {s}")).scope())
+                .collect();
             let (permission, cells): (String, Vec<&str>) = match scopes.as_slice() {
                 [] => ("none (public)".into(), Role::ALL.iter().map(|_| mark(true)).collect()),
                 [s] => {
@@ -50,7 +61,11 @@ fn render() -> String {
                 }
                 more => panic!("{method} {path} declares several scopes: {more:?}"),
             };
-            rows.push((path.clone(), method_rank(method), format!("| `{} {path}` | {permission} | {} |\n", method.to_uppercase(), cells.join(" | "))));
+            rows.push((
+                path.clone(),
+                method_rank(method),
+                format!("| `{} {path}` | {permission} | {} |\n", method.to_uppercase(), cells.join(" | ")),
+            ));
         }
     }
     rows.sort();
@@ -69,7 +84,8 @@ fn method_rank(m: &str) -> u8 {
 fn docs_rbac_md_shows_the_matrix_of_the_code() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/rbac.md");
     let text = std::fs::read_to_string(&path).expect("docs/rbac.md");
-    let (start, end) = (text.find(BEGIN).expect("docs/rbac.md has the BEGIN marker"), text.find(END).expect("docs/rbac.md has the END marker"));
+    let (start, end) =
+        (text.find(BEGIN).expect("docs/rbac.md has the BEGIN marker"), text.find(END).expect("docs/rbac.md has the END marker"));
     let current = &text[start..end + END.len()];
     let wanted = render();
     if current == wanted {

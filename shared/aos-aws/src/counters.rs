@@ -108,7 +108,10 @@ impl MetricStore for DynamoCounters {
                 }
             }
         }
-        let key = HashMap::from([("pk".to_string(), AttributeValue::S(series_pk(&delta.name))), ("sk".to_string(), AttributeValue::S(series_sk(&delta.labels)))]);
+        let key = HashMap::from([
+            ("pk".to_string(), AttributeValue::S(series_pk(&delta.name))),
+            ("sk".to_string(), AttributeValue::S(series_sk(&delta.labels))),
+        ]);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -150,7 +153,9 @@ impl MetricStore for DynamoCounters {
 
 fn number<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, attr: &str) -> Result<T, StoreError> {
     match item.get(attr) {
-        Some(AttributeValue::N(v)) => v.parse().map_err(|_| StoreError::Backend(format!("metric item attribute {attr} is not a number: {v}"))),
+        Some(AttributeValue::N(v)) => {
+            v.parse().map_err(|_| StoreError::Backend(format!("metric item attribute {attr} is not a number: {v}")))
+        }
         None => Err(StoreError::Backend(format!("metric item has no {attr}"))),
         Some(other) => Err(StoreError::Backend(format!("metric item attribute {attr} is not a number: {other:?}"))),
     }

@@ -48,7 +48,11 @@ pub fn sdk_config_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Sd
         .use_fips(flag(&get, "AWS_USE_FIPS_ENDPOINT")?)
         .use_dual_stack(flag(&get, "AWS_USE_DUALSTACK_ENDPOINT")?);
     if let Some(n) = get("AWS_MAX_ATTEMPTS") {
-        let attempts = n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::invalid("AWS_MAX_ATTEMPTS", &n, "expected a whole number of attempts of at least 1"))?;
+        let attempts = n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::invalid("AWS_MAX_ATTEMPTS", &n, "expected a whole number of attempts of at least 1"))?;
         config = config.retry_config(RetryConfig::standard().with_max_attempts(attempts));
     }
     if !flag(&get, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
@@ -104,7 +108,8 @@ mod tests {
         sdk_config_from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
     }
 
-    const BASE: [(&str, &str); 3] = [("AWS_REGION", "eu-west-1"), ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t")];
+    const BASE: [(&str, &str); 3] =
+        [("AWS_REGION", "eu-west-1"), ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t")];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
         BASE.iter().chain(extra).copied().collect()
@@ -125,7 +130,11 @@ mod tests {
         let dynamo = aws_sdk_dynamodb::config::Config::from(&c);
         assert_eq!(format!("{sqs:?}").contains("http://sqs:2"), true, "{sqs:?}");
         assert_eq!(format!("{dynamo:?}").contains("http://a:1"), true, "{dynamo:?}");
-        let c = config(&with(&[("AWS_DEFAULT_REGION", "x"), ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"), ("AWS_ENDPOINT_URL", "http://a:1")]));
+        let c = config(&with(&[
+            ("AWS_DEFAULT_REGION", "x"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ("AWS_ENDPOINT_URL", "http://a:1"),
+        ]));
         assert_eq!(c.expect("config").endpoint_url(), None);
     }
 

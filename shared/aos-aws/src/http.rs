@@ -117,7 +117,12 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn sqs_client(endpoint: &str, max_attempts: &str, extra: &[(&str, &str)]) -> aws_sdk_sqs::Client {
-        let mut vars = vec![("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_MAX_ATTEMPTS", max_attempts)];
+        let mut vars = vec![
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_MAX_ATTEMPTS", max_attempts),
+        ];
         vars.push(("AWS_ENDPOINT_URL", endpoint));
         vars.extend_from_slice(extra);
         let config = crate::sdk_config_from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).expect("config");
@@ -184,7 +189,8 @@ mod tests {
         let (url, _) = server(|_| Reply::Stall).await;
         let client = sqs_client(&url, "1", &[]);
         let config = aws_sdk_sqs::config::timeout::TimeoutConfig::builder().read_timeout(Duration::from_millis(200)).build();
-        let err = client.list_queues().customize().config_override(aws_sdk_sqs::config::Config::builder().timeout_config(config)).send().await;
+        let err =
+            client.list_queues().customize().config_override(aws_sdk_sqs::config::Config::builder().timeout_config(config)).send().await;
         let err = aws_smithy_runtime_api::client::result::SdkError::into_source(err.expect_err("times out")).expect("source");
         let connector = err.downcast_ref::<ConnectorError>().expect("a connector error");
         assert!(connector.is_timeout(), "{connector:?}");
@@ -195,7 +201,8 @@ mod tests {
         const MOVED: &str = "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\n\r\n";
         let (url, attempts) = server(|_| Reply::Answer(MOVED)).await;
         let http = ReqwestHttpClient::default();
-        let components = aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder::for_tests().build().expect("components");
+        let components =
+            aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder::for_tests().build().expect("components");
         let request = HttpRequest::get(url.as_str()).expect("request");
         let response = http.http_connector(&HttpConnectorSettings::builder().build(), &components).call(request).await.expect("answered");
         assert_eq!(response.status().as_u16(), 307);
@@ -206,7 +213,8 @@ mod tests {
     async fn one_client_per_timeout_pair_shared_by_every_attempt() {
         let (url, _) = server(|_| Reply::Answer(OK)).await;
         let http = ReqwestHttpClient::default();
-        let components = aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder::for_tests().build().expect("components");
+        let components =
+            aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder::for_tests().build().expect("components");
         let settings = HttpConnectorSettings::builder().read_timeout(Duration::from_secs(5)).build();
         for _ in 0..3 {
             let request = HttpRequest::get(url.as_str()).expect("request");

@@ -52,11 +52,7 @@ mod tests {
     #[test]
     fn made_once_at_first_use() {
         let lazy = LazyClient::from_config(&SdkConfig::builder().build(), make);
-        assert_eq!(
-            MADE.load(Ordering::SeqCst),
-            0,
-            "nothing is built before the first use"
-        );
+        assert_eq!(MADE.load(Ordering::SeqCst), 0, "nothing is built before the first use");
         let clone = lazy.clone();
         assert_eq!(lazy.get(), "client");
         assert_eq!(clone.get(), "client");

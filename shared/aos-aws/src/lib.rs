@@ -15,8 +15,8 @@ mod sqs;
 mod sqs_admin;
 
 pub use counters::DynamoCounters;
-pub use env_config::{env_sdk_config, sdk_config_from_lookup};
 pub use dynamo::{create_table, DynamoStore};
+pub use env_config::{env_sdk_config, sdk_config_from_lookup};
 pub use secrets::{SecretsManagerSecrets, DEFAULT_CACHE_TTL};
 pub use settings::{AwsSettings, DEFAULT_SECRETS_PREFIX};
 pub use sqs::SqsQueue;

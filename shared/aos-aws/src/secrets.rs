@@ -2,13 +2,13 @@
 //! and name (`{prefix}/{tenant}/{name}`). Reads are cached briefly in memory, because a skill
 //! worker resolves the same secrets for every attempt and Secrets Manager charges per call.
 
+use crate::lazy_client::LazyClient;
+use crate::SdkConfig;
 use aos_core::ports::{Secrets, StoreError};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use aws_sdk_secretsmanager::Client;
-use crate::lazy_client::LazyClient;
-use crate::SdkConfig;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -133,7 +133,8 @@ impl Secrets for SecretsManagerSecrets {
         let mut token = None;
         loop {
             let out = self
-                .client.get()
+                .client
+                .get()
                 .list_secrets()
                 .filters(filter.clone())
                 .max_results(100)

@@ -27,8 +27,9 @@ impl AwsSettings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, AwsError> {
         let table = get("AOS_TABLE").filter(|t| !t.trim().is_empty()).ok_or(ConfigError::missing("AOS_TABLE"))?;
         let urls = get("AOS_QUEUE_URLS").ok_or(ConfigError::missing("AOS_QUEUE_URLS"))?;
-        let queue_urls: HashMap<String, String> = serde_json::from_str(&urls)
-            .map_err(|e| ConfigError::invalid("AOS_QUEUE_URLS", &urls, format!("expected a JSON object of queue name to queue URL strings ({e})")))?;
+        let queue_urls: HashMap<String, String> = serde_json::from_str(&urls).map_err(|e| {
+            ConfigError::invalid("AOS_QUEUE_URLS", &urls, format!("expected a JSON object of queue name to queue URL strings ({e})"))
+        })?;
         if let Some((name, _)) = queue_urls.iter().find(|(_, url)| !url.starts_with("http")) {
             return Err(ConfigError::invalid("AOS_QUEUE_URLS", &urls, format!("the URL of queue `{name}` is not an http(s) URL")).into());
         }
@@ -36,7 +37,12 @@ impl AwsSettings {
             None => DEFAULT_SECRETS_PREFIX.to_string(),
             Some(p) if valid_prefix(&p) => p,
             Some(p) => {
-                return Err(ConfigError::invalid("AOS_SECRETS_PREFIX", p, "must be non-empty, without a leading or trailing `/`, using only letters, digits and /_+=.@-").into());
+                return Err(ConfigError::invalid(
+                    "AOS_SECRETS_PREFIX",
+                    p,
+                    "must be non-empty, without a leading or trailing `/`, using only letters, digits and /_+=.@-",
+                )
+                .into());
             }
         };
         Ok(Self { table: table.trim().to_string(), queue_urls, secrets_prefix })

@@ -2,13 +2,13 @@
 //! `orchestrator`, `skill.http_call`) through a name → URL map. Durations become whole seconds
 //! within SQS's limits, and dead-lettering is the queues' own RedrivePolicy (`sqs_admin.rs`).
 
+use crate::lazy_client::LazyClient;
+use crate::SdkConfig;
 use aos_core::ports::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
-use crate::lazy_client::LazyClient;
-use crate::SdkConfig;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -101,7 +101,8 @@ impl SqsQueue {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
-                .client.get()
+                .client
+                .get()
                 .send_message_batch()
                 .queue_url(url)
                 .set_entries(Some(entries))
@@ -155,7 +156,8 @@ impl Queue for SqsQueue {
             return Ok(Vec::new());
         }
         let out = self
-            .client.get()
+            .client
+            .get()
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(to_i32(max.min(MAX_BATCH) as u64))
@@ -186,12 +188,21 @@ impl Queue for SqsQueue {
 
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
         let url = self.url(queue)?;
-        self.client.get().delete_message().queue_url(url).receipt_handle(receipt).send().await.map(drop).map_err(|e| self.receipt_err(queue, e))
+        self.client
+            .get()
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| self.receipt_err(queue, e))
     }
 
     async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
         let url = self.url(queue)?;
-        self.client.get()
+        self.client
+            .get()
             .change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt)
@@ -210,7 +221,8 @@ impl Queue for SqsQueue {
             QueueAttributeName::ApproximateNumberOfMessagesDelayed,
         ];
         let out = self
-            .client.get()
+            .client
+            .get()
             .get_queue_attributes()
             .queue_url(url)
             .set_attribute_names(Some(names.to_vec()))

@@ -103,9 +103,6 @@ mod tests {
     #[test]
     fn sorts_keys_by_utf16_and_formats_numbers() {
         let v = json!({"b": 1, "a": [1.5, 1e21, 0.000001, -0.0], "\u{20ac}": "x", "\r": "\u{1f}"});
-        assert_eq!(
-            to_canonical_string(&v),
-            "{\"\\r\":\"\\u001f\",\"a\":[1.5,1e+21,0.000001,0],\"b\":1,\"€\":\"x\"}"
-        );
+        assert_eq!(to_canonical_string(&v), "{\"\\r\":\"\\u001f\",\"a\":[1.5,1e+21,0.000001,0],\"b\":1,\"€\":\"x\"}");
     }
 }

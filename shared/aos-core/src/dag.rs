@@ -43,7 +43,8 @@ pub fn ancestors(plan: &Plan) -> Vec<Vec<u64>> {
     let n = plan.steps.len();
     let words = n.div_ceil(64);
     let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let deps: Vec<Vec<usize>> = plan.steps.iter().map(|s| s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
+    let deps: Vec<Vec<usize>> =
+        plan.steps.iter().map(|s| s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
     let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, ds) in deps.iter().enumerate() {
@@ -55,7 +56,13 @@ pub fn ancestors(plan: &Plan) -> Vec<Vec<u64>> {
     let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     while let Some(i) = ready.pop() {
         for &d in &deps[i] {
-            let (head, tail) = if d < i { let (h, t) = sets.split_at_mut(i); (&h[d], &mut t[0]) } else { let (h, t) = sets.split_at_mut(d); (&t[0], &mut h[i]) };
+            let (head, tail) = if d < i {
+                let (h, t) = sets.split_at_mut(i);
+                (&h[d], &mut t[0])
+            } else {
+                let (h, t) = sets.split_at_mut(d);
+                (&t[0], &mut h[i])
+            };
             for (w, src) in tail.iter_mut().zip(head) {
                 *w |= src;
             }

@@ -177,7 +177,10 @@ pub fn advance(run: &mut Run, attempts: &[AttemptRecord], now_ms: i64, env: &dyn
     if failure.is_some() || run.cancel_requested {
         let (status, why) = match failure {
             Some(f) => (RunStatus::Failed, f),
-            None => (RunStatus::Cancelled, run_failure(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled"), env)),
+            None => (
+                RunStatus::Cancelled,
+                run_failure(StepError::new("RUN_CANCELLED", Category::Permanent, false, "the run was cancelled"), env),
+            ),
         };
         end_run(run, &mut d, &facts.by_key, now_ms, env, status, why);
         return d;
@@ -232,13 +235,23 @@ fn absorb_outcomes(run: &mut Run, facts: &Facts, d: &mut Decision) -> (Vec<NextA
         };
         let matched = match_of(rec, err, env);
         let on_fallback = st.fallback;
-        let next = if on_fallback || run.cancel_requested { NextStep::Stop } else { decide(&retry_policy(&step), err, &matched, run.seed, &step.id, st.attempt) };
+        let next = if on_fallback || run.cancel_requested {
+            NextStep::Stop
+        } else {
+            decide(&retry_policy(&step), err, &matched, run.seed, &step.id, st.attempt)
+        };
         let recovery = match (next, &step.on_error) {
             (NextStep::Retry { delay_ms, mode }, _) => {
                 st.attempt += 1;
                 st.due_at_ms = Some(after(now_ms, delay_ms));
                 st.dispatched_at_ms = Some(now_ms);
-                recoveries.push(NextAttempt { step_id: step.id.clone(), attempt: st.attempt, skill: st.skill.clone(), fallback: st.fallback, delay_ms });
+                recoveries.push(NextAttempt {
+                    step_id: step.id.clone(),
+                    attempt: st.attempt,
+                    skill: st.skill.clone(),
+                    fallback: st.fallback,
+                    delay_ms,
+                });
                 Some(mode)
             }
             (NextStep::Stop, OnError::Fallback { skill, .. }) if !on_fallback => {
@@ -247,14 +260,26 @@ fn absorb_outcomes(run: &mut Run, facts: &Facts, d: &mut Decision) -> (Vec<NextA
                 st.attempt += 1;
                 st.due_at_ms = None;
                 st.dispatched_at_ms = Some(now_ms);
-                recoveries.push(NextAttempt { step_id: step.id.clone(), attempt: st.attempt, skill: st.skill.clone(), fallback: true, delay_ms: 0 });
+                recoveries.push(NextAttempt {
+                    step_id: step.id.clone(),
+                    attempt: st.attempt,
+                    skill: st.skill.clone(),
+                    fallback: true,
+                    delay_ms: 0,
+                });
                 Some(RecoveryMode::Fallback)
             }
             (NextStep::Stop, _) => {
                 st.status = StepStatus::Failed;
                 st.error = Some(err.clone());
                 if !matches!(step.on_error, OnError::Continue) && failure.is_none() {
-                    failure = Some(RunFailure { error: err.clone(), failure: matched.clone(), step_id: Some(step.id.clone()), attempt: rec.attempt, skill: Some(rec.skill.clone()) });
+                    failure = Some(RunFailure {
+                        error: err.clone(),
+                        failure: matched.clone(),
+                        step_id: Some(step.id.clone()),
+                        attempt: rec.attempt,
+                        skill: Some(rec.skill.clone()),
+                    });
                 }
                 None
             }
@@ -313,7 +338,12 @@ fn check_budget(run: &Run, facts: &Facts, starting: bool, d: &mut Decision) -> O
 /// upstream step did not succeed, or its condition is false), waits for its condition to be
 /// evaluated, fails before any attempt (its condition or input template failed), or gets its
 /// first attempt. Returns the first attempts, or the failure that fails the run (then it stops).
-fn start_ready_steps(run: &mut Run, facts: &Facts, outputs: &HashMap<String, Value>, d: &mut Decision) -> (Vec<Dispatch>, Option<RunFailure>) {
+fn start_ready_steps(
+    run: &mut Run,
+    facts: &Facts,
+    outputs: &HashMap<String, Value>,
+    d: &mut Decision,
+) -> (Vec<Dispatch>, Option<RunFailure>) {
     let (now_ms, env) = (facts.now_ms, facts.env);
     let mut dispatches = Vec::new();
     for &i in &facts.order {
@@ -391,7 +421,13 @@ fn start_ready_steps(run: &mut Run, facts: &Facts, outputs: &HashMap<String, Val
                     at_ms: now_ms,
                 }));
                 if !matches!(step.on_error, OnError::Continue) {
-                    let why = RunFailure { error: err, failure: matched, step_id: Some(step.id.clone()), attempt: 0, skill: Some(step.skill.clone()) };
+                    let why = RunFailure {
+                        error: err,
+                        failure: matched,
+                        step_id: Some(step.id.clone()),
+                        attempt: 0,
+                        skill: Some(step.skill.clone()),
+                    };
                     return (dispatches, Some(why));
                 }
             }
@@ -457,7 +493,15 @@ fn run_failure(error: StepError, env: &dyn EngineEnv) -> RunFailure {
 
 /// Fails or cancels the run: unfinished steps are cancelled (their pending recoveries end
 /// unsuccessful), the run records its error and classification, and the decision reports it.
-fn end_run(run: &mut Run, d: &mut Decision, by_key: &HashMap<(&str, u32), &AttemptRecord>, now_ms: i64, env: &dyn EngineEnv, status: RunStatus, why: RunFailure) {
+fn end_run(
+    run: &mut Run,
+    d: &mut Decision,
+    by_key: &HashMap<(&str, u32), &AttemptRecord>,
+    now_ms: i64,
+    env: &dyn EngineEnv,
+    status: RunStatus,
+    why: RunFailure,
+) {
     let unfinished: Vec<String> = run.steps.iter().filter(|(_, st)| !st.status.is_terminal()).map(|(id, _)| id.clone()).collect();
     for id in unfinished {
         let Some(st) = run.steps.get_mut(&id) else { continue };
@@ -524,7 +568,12 @@ pub fn final_outputs(run: &Run, by_key: &HashMap<(&str, u32), &AttemptRecord>) -
 
 /// `{inputs, steps}` where `steps` holds only the step's upstream steps (all finished by then), so
 /// a condition sees the same facts whatever order parallel branches finished in.
-fn condition_context(inputs: &Value, outputs: &HashMap<String, Value>, steps: &std::collections::BTreeMap<String, StepState>, upstream: &std::collections::HashSet<String>) -> Value {
+fn condition_context(
+    inputs: &Value,
+    outputs: &HashMap<String, Value>,
+    steps: &std::collections::BTreeMap<String, StepState>,
+    upstream: &std::collections::HashSet<String>,
+) -> Value {
     let mut m = Map::new();
     for (id, st) in steps {
         if st.status.is_terminal() && upstream.contains(id) {

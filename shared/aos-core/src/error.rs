@@ -80,7 +80,9 @@ impl From<crate::ports::StoreError> for DomainError {
     fn from(e: crate::ports::StoreError) -> Self {
         use crate::ports::StoreError;
         match e {
-            StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => DomainError::Conflict(format!("a concurrent change got in the way ({e}); retry")),
+            StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => {
+                DomainError::Conflict(format!("a concurrent change got in the way ({e}); retry"))
+            }
             StoreError::BadCursor => DomainError::invalid(FieldError::new("INVALID_CURSOR", "cursor is not valid").field("cursor")),
             StoreError::Backend(m) => DomainError::Storage(m),
             StoreError::Corrupt(m) => DomainError::Corrupt(m),

@@ -166,5 +166,10 @@ pub enum FailureEvent {
     Failed(FailureNote),
     /// The recovery of a step's earlier failed attempts reached its outcome: the step succeeded
     /// (`succeeded`) or failed, or the run ended first. Each attempt with the recovery that followed it.
-    Recovered { step_id: String, skill: String, attempts: Vec<(u32, RecoveryMode)>, succeeded: bool },
+    Recovered {
+        step_id: String,
+        skill: String,
+        attempts: Vec<(u32, RecoveryMode)>,
+        succeeded: bool,
+    },
 }

@@ -65,14 +65,8 @@ impl StepError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(untagged)]
 pub enum Outcome {
-    Ok {
-        ok: OkTrue,
-        output: Value,
-    },
-    Err {
-        ok: OkFalse,
-        error: StepError,
-    },
+    Ok { ok: OkTrue, output: Value },
+    Err { ok: OkFalse, error: StepError },
 }
 
 /// Literal `true` in the outcome's `ok` field.

@@ -109,10 +109,21 @@ pub struct Page {
 /// One operation of a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, condition: Condition },
-    Delete { pk: String, sk: String, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
     /// Checks a condition without writing (DynamoDB `ConditionCheck`).
-    Check { pk: String, sk: String, condition: Condition },
+    Check {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
 }
 
 /// Why one operation of a cancelled transaction failed (`None` for operations that were fine).
@@ -218,13 +229,7 @@ pub trait Queue: Send + Sync {
     async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), QueueError>;
     /// Up to `max` visible messages, each then hidden for `visibility`. Waits up to `wait` for
     /// at least one (long polling).
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility: Duration,
-        wait: Duration,
-    ) -> Result<Vec<ReceivedMessage>, QueueError>;
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError>;
     async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError>;
     /// Approximate number of messages (visible + in flight + delayed), for operations and tests.
@@ -320,8 +325,10 @@ mod tests {
 
     #[test]
     fn the_sort_key_does_not_depend_on_label_order() {
-        let a: BTreeMap<String, String> = [("code", "X"), ("category", "TRANSIENT")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        let b: BTreeMap<String, String> = [("category", "TRANSIENT"), ("code", "X")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let a: BTreeMap<String, String> =
+            [("code", "X"), ("category", "TRANSIENT")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let b: BTreeMap<String, String> =
+            [("category", "TRANSIENT"), ("code", "X")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         assert_eq!(series_sk(&a), series_sk(&b));
         assert_eq!(series_sk(&a), r#"{"category":"TRANSIENT","code":"X"}"#);
         assert_eq!(series_sk(&BTreeMap::new()), "{}");

@@ -69,7 +69,13 @@ pub(crate) fn match_of(rec: &AttemptRecord, err: &StepError, env: &dyn EngineEnv
 /// The failed attempts before attempt `current` of a step, each with the recovery that followed
 /// it: the retry mode `decide` chose (it is pure, so deciding again gives the same), or the
 /// fallback where it stopped retrying.
-pub(crate) fn recovered_attempts(step: &Step, current: u32, by_key: &HashMap<(&str, u32), &AttemptRecord>, seed: u64, env: &dyn EngineEnv) -> Vec<(u32, RecoveryMode)> {
+pub(crate) fn recovered_attempts(
+    step: &Step,
+    current: u32,
+    by_key: &HashMap<(&str, u32), &AttemptRecord>,
+    seed: u64,
+    env: &dyn EngineEnv,
+) -> Vec<(u32, RecoveryMode)> {
     let policy = retry_policy(step);
     (1..current)
         .filter_map(|n| {
@@ -116,26 +122,51 @@ mod tests {
     #[test]
     fn retry_modes_shape_the_delay() {
         let p = policy(3);
-        assert_eq!(decide(&p, &err(true), &matched(RecoveryMode::RetryImmediate, true, 0.9), 1, "s", 1), NextStep::Retry { delay_ms: 0, mode: RecoveryMode::RetryImmediate });
+        assert_eq!(
+            decide(&p, &err(true), &matched(RecoveryMode::RetryImmediate, true, 0.9), 1, "s", 1),
+            NextStep::Retry { delay_ms: 0, mode: RecoveryMode::RetryImmediate }
+        );
         let after = err(true).with_details(json!({"retry_after_ms": 1500}));
-        assert_eq!(decide(&p, &after, &matched(RecoveryMode::RetryAfter, true, 0.9), 1, "s", 1), NextStep::Retry { delay_ms: 1500, mode: RecoveryMode::RetryAfter });
-        let NextStep::Retry { delay_ms, mode } = decide(&p, &err(true), &matched(RecoveryMode::RetryAfter, true, 0.9), 1, "s", 1) else { panic!("retries") };
+        assert_eq!(
+            decide(&p, &after, &matched(RecoveryMode::RetryAfter, true, 0.9), 1, "s", 1),
+            NextStep::Retry { delay_ms: 1500, mode: RecoveryMode::RetryAfter }
+        );
+        let NextStep::Retry { delay_ms, mode } = decide(&p, &err(true), &matched(RecoveryMode::RetryAfter, true, 0.9), 1, "s", 1) else {
+            panic!("retries")
+        };
         assert!((50..=100).contains(&delay_ms) && mode == RecoveryMode::RetryAfter, "without Retry-After: the backoff");
-        let NextStep::Retry { delay_ms, .. } = decide(&p, &err(true), &matched(RecoveryMode::RetryExponential, true, 0.9), 1, "s", 2) else { panic!("retries") };
+        let NextStep::Retry { delay_ms, .. } = decide(&p, &err(true), &matched(RecoveryMode::RetryExponential, true, 0.9), 1, "s", 2)
+        else {
+            panic!("retries")
+        };
         assert!((100..=200).contains(&delay_ms), "exponential: the second backoff");
     }
 
     #[test]
     fn other_modes_do_not_retry_even_when_the_error_says_retryable() {
-        for mode in [RecoveryMode::Fallback, RecoveryMode::Abort, RecoveryMode::Escalate, RecoveryMode::Skip, RecoveryMode::RefreshCredentials, RecoveryMode::ReducePayload] {
+        for mode in [
+            RecoveryMode::Fallback,
+            RecoveryMode::Abort,
+            RecoveryMode::Escalate,
+            RecoveryMode::Skip,
+            RecoveryMode::RefreshCredentials,
+            RecoveryMode::ReducePayload,
+        ] {
             assert_eq!(decide(&policy(3), &err(true), &matched(mode, true, 0.9), 1, "s", 1), NextStep::Stop, "{mode:?}");
         }
-        assert_eq!(decide(&policy(3), &err(true), &matched(RecoveryMode::RetryExponential, false, 0.9), 1, "s", 1), NextStep::Stop, "entry not retryable");
+        assert_eq!(
+            decide(&policy(3), &err(true), &matched(RecoveryMode::RetryExponential, false, 0.9), 1, "s", 1),
+            NextStep::Stop,
+            "entry not retryable"
+        );
     }
 
     #[test]
     fn a_match_retries_an_error_that_says_it_is_not_retryable() {
-        assert!(matches!(decide(&policy(3), &err(false), &matched(RecoveryMode::RetryExponential, true, 0.9), 1, "s", 1), NextStep::Retry { .. }));
+        assert!(matches!(
+            decide(&policy(3), &err(false), &matched(RecoveryMode::RetryExponential, true, 0.9), 1, "s", 1),
+            NextStep::Retry { .. }
+        ));
     }
 
     #[test]
@@ -149,9 +180,16 @@ mod tests {
     #[test]
     fn the_plan_overrides_the_match_and_bounds_attempts() {
         let plan = RetryPolicy { retry_on: Some(vec![Category::Transient]), ..policy(3) };
-        assert!(matches!(decide(&plan, &err(false), &matched(RecoveryMode::Abort, false, 0.98), 1, "s", 1), NextStep::Retry { mode: RecoveryMode::RetryExponential, .. }));
+        assert!(matches!(
+            decide(&plan, &err(false), &matched(RecoveryMode::Abort, false, 0.98), 1, "s", 1),
+            NextStep::Retry { mode: RecoveryMode::RetryExponential, .. }
+        ));
         let plan = RetryPolicy { retry_on: Some(vec![Category::RateLimit]), ..policy(3) };
         assert_eq!(decide(&plan, &err(true), &matched(RecoveryMode::RetryImmediate, true, 0.98), 1, "s", 1), NextStep::Stop);
-        assert_eq!(decide(&policy(2), &err(true), &matched(RecoveryMode::RetryImmediate, true, 0.98), 1, "s", 2), NextStep::Stop, "max_attempts");
+        assert_eq!(
+            decide(&policy(2), &err(true), &matched(RecoveryMode::RetryImmediate, true, 0.98), 1, "s", 2),
+            NextStep::Stop,
+            "max_attempts"
+        );
     }
 }

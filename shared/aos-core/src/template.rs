@@ -156,9 +156,9 @@ pub fn resolve(value: &Value, scope: &Scope) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => resolve_string(s, scope)?,
         Value::Array(a) => Value::Array(a.iter().map(|v| resolve(v, scope)).collect::<Result<_, _>>()?),
-        Value::Object(m) => Value::Object(
-            m.iter().map(|(k, v)| Ok((k.clone(), resolve(v, scope)?))).collect::<Result<_, TemplateError>>()?,
-        ),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| Ok((k.clone(), resolve(v, scope)?))).collect::<Result<_, TemplateError>>()?)
+        }
         other => other.clone(),
     })
 }
@@ -195,10 +195,7 @@ fn resolve_string(s: &str, scope: &Scope) -> Result<Value, TemplateError> {
 fn resolve_one(text: &str, scope: &Scope) -> Result<Option<Value>, TemplateError> {
     let unresolved = |why: &str| TemplateError::Unresolved(text.to_string(), why.to_string());
     match parse_ref(text)? {
-        Ref::Input(path) => lookup(scope.inputs, &path)
-            .cloned()
-            .map(Some)
-            .ok_or_else(|| unresolved("no such input")),
+        Ref::Input(path) => lookup(scope.inputs, &path).cloned().map(Some).ok_or_else(|| unresolved("no such input")),
         Ref::StepOutput { step, path } => {
             let out = scope.outputs.get(&step).ok_or_else(|| unresolved("that step has no output"))?;
             lookup(out, &path).cloned().map(Some).ok_or_else(|| unresolved("no such field in the step's output"))
@@ -455,7 +452,11 @@ mod tests {
         assert!(!value.to_string().contains("must-not-appear"));
         assert_eq!(
             secret_references(&template),
-            vec![("/headers/Authorization".to_string(), "TOKEN".to_string()), ("/headers/x~1y".to_string(), "TOKEN".to_string()), ("/list/0".to_string(), "OTHER".to_string())]
+            vec![
+                ("/headers/Authorization".to_string(), "TOKEN".to_string()),
+                ("/headers/x~1y".to_string(), "TOKEN".to_string()),
+                ("/list/0".to_string(), "OTHER".to_string())
+            ]
         );
     }
 

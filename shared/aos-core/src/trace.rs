@@ -33,7 +33,5 @@ impl TraceEntry {
 
 /// `root_0 = sha256("")`; `root_i = sha256(root_{i-1} ‖ step_hash_i)` over the lower-case hex strings.
 pub fn root_hash<'a>(entries: impl IntoIterator<Item = &'a TraceEntry>) -> String {
-    entries
-        .into_iter()
-        .fold(sha256_hex(b""), |acc, e| sha256_hex(format!("{acc}{}", e.hash()).as_bytes()))
+    entries.into_iter().fold(sha256_hex(b""), |acc, e| sha256_hex(format!("{acc}{}", e.hash()).as_bytes()))
 }

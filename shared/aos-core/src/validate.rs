@@ -35,7 +35,11 @@ pub struct ValidationContext<'a> {
 /// sets are computed once for the whole graph.
 pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<FieldError>> {
     if plan.steps.len() > MAX_STEPS {
-        return Err(vec![FieldError::new("PLAN_TOO_LARGE", format!("a plan has at most {MAX_STEPS} steps, this one has {}", plan.steps.len())).field("steps")]);
+        return Err(vec![FieldError::new(
+            "PLAN_TOO_LARGE",
+            format!("a plan has at most {MAX_STEPS} steps, this one has {}", plan.steps.len()),
+        )
+        .field("steps")]);
     }
     let mut errs = Vec::new();
     if plan.name.trim().is_empty() {
@@ -49,7 +53,9 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
     }
     if let Some(schema) = &plan.input_schema {
         if let Err(e) = compiled_schema(schema) {
-            errs.push(FieldError::new("PLAN_INVALID_SCHEMA", format!("input_schema is not a valid JSON Schema: {e}")).field("input_schema"));
+            errs.push(
+                FieldError::new("PLAN_INVALID_SCHEMA", format!("input_schema is not a valid JSON Schema: {e}")).field("input_schema"),
+            );
         }
     }
     check_budget(plan, &mut errs);
@@ -57,31 +63,62 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
     let mut seen = HashSet::new();
     let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let graph = Graph { index: &index, ancestors: ancestors(plan) };
-    let declared_inputs: Option<HashSet<&str>> =
-        plan.input_schema.as_ref().and_then(|s| s.get("properties")).and_then(|p| p.as_object()).map(|p| p.keys().map(String::as_str).collect());
+    let declared_inputs: Option<HashSet<&str>> = plan
+        .input_schema
+        .as_ref()
+        .and_then(|s| s.get("properties"))
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().map(String::as_str).collect());
     for (i, step) in plan.steps.iter().enumerate() {
         let at = |f: &str| format!("steps[{i}].{f}");
         if step.id.len() > MAX_STEP_ID_CHARS {
-            errs.push(FieldError::new("PLAN_INVALID_STEP_ID", format!("step id `{}…` has more than {MAX_STEP_ID_CHARS} characters", clip(&step.id))).field(at("id")));
+            errs.push(
+                FieldError::new(
+                    "PLAN_INVALID_STEP_ID",
+                    format!("step id `{}…` has more than {MAX_STEP_ID_CHARS} characters", clip(&step.id)),
+                )
+                .field(at("id")),
+            );
             continue;
         }
         if step.id.is_empty() || !step.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            errs.push(FieldError::new("PLAN_INVALID_STEP_ID", format!("step id `{}` must be non-empty letters, digits, `_` or `-`", step.id)).step(&step.id).field(at("id")));
+            errs.push(
+                FieldError::new("PLAN_INVALID_STEP_ID", format!("step id `{}` must be non-empty letters, digits, `_` or `-`", step.id))
+                    .step(&step.id)
+                    .field(at("id")),
+            );
         }
         if step.skill.chars().count() > MAX_SKILL_CHARS {
-            errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("skill `{}…` has more than {MAX_SKILL_CHARS} characters", clip(&step.skill))).step(&step.id).field(at("skill")));
+            errs.push(
+                FieldError::new("PLAN_UNKNOWN_SKILL", format!("skill `{}…` has more than {MAX_SKILL_CHARS} characters", clip(&step.skill)))
+                    .step(&step.id)
+                    .field(at("skill")),
+            );
             continue;
         }
         if !seen.insert(step.id.as_str()) {
-            errs.push(FieldError::new("PLAN_DUPLICATE_STEP", format!("step id `{}` is used twice", step.id)).step(&step.id).field(at("id")));
+            errs.push(
+                FieldError::new("PLAN_DUPLICATE_STEP", format!("step id `{}` is used twice", step.id)).step(&step.id).field(at("id")),
+            );
         }
         for (j, dep) in step.depends_on.iter().enumerate() {
             if !index.contains_key(dep.as_str()) || dep == &step.id {
-                errs.push(FieldError::new("PLAN_UNKNOWN_DEPENDENCY", format!("step `{}` depends on `{}`, which is not another step of this plan", step.id, clip(dep))).step(&step.id).field(at(&format!("depends_on[{j}]"))));
+                errs.push(
+                    FieldError::new(
+                        "PLAN_UNKNOWN_DEPENDENCY",
+                        format!("step `{}` depends on `{}`, which is not another step of this plan", step.id, clip(dep)),
+                    )
+                    .step(&step.id)
+                    .field(at(&format!("depends_on[{j}]"))),
+                );
             }
         }
         match cx.skills.get(&step.skill) {
-            None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` uses unknown skill `{}`", step.id, step.skill)).step(&step.id).field(at("skill"))),
+            None => errs.push(
+                FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` uses unknown skill `{}`", step.id, step.skill))
+                    .step(&step.id)
+                    .field(at("skill")),
+            ),
             Some(skill) => {
                 check_input_schema(&step.id, &at("input"), &skill.spec().input_schema, &step.input, &mut errs);
                 check_secret_fields(&step.id, &at("input"), skill.spec(), &step.input, &mut errs);
@@ -89,7 +126,11 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
         }
         if let OnError::Fallback { skill, input } = &step.on_error {
             match cx.skills.get(skill) {
-                None => errs.push(FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` falls back to unknown skill `{}`", step.id, clip(skill))).step(&step.id).field(at("on_error.skill"))),
+                None => errs.push(
+                    FieldError::new("PLAN_UNKNOWN_SKILL", format!("step `{}` falls back to unknown skill `{}`", step.id, clip(skill)))
+                        .step(&step.id)
+                        .field(at("on_error.skill")),
+                ),
                 Some(s) => {
                     check_input_schema(&step.id, &at("on_error.input"), &s.spec().input_schema, input, &mut errs);
                     check_secret_fields(&step.id, &at("on_error.input"), s.spec(), input, &mut errs);
@@ -98,49 +139,92 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
         }
         if let Some(r) = &step.retry {
             if r.max_attempts == 0 || r.max_attempts > MAX_ATTEMPTS {
-                errs.push(FieldError::new("PLAN_INVALID_RETRY", format!("retry.max_attempts must be 1..={MAX_ATTEMPTS}")).step(&step.id).field(at("retry.max_attempts")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_RETRY", format!("retry.max_attempts must be 1..={MAX_ATTEMPTS}"))
+                        .step(&step.id)
+                        .field(at("retry.max_attempts")),
+                );
             }
             if r.initial_delay_ms > r.max_delay_ms {
-                errs.push(FieldError::new("PLAN_INVALID_RETRY", "retry.initial_delay_ms must not exceed retry.max_delay_ms").step(&step.id).field(at("retry.initial_delay_ms")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_RETRY", "retry.initial_delay_ms must not exceed retry.max_delay_ms")
+                        .step(&step.id)
+                        .field(at("retry.initial_delay_ms")),
+                );
             }
             if !(1.0..=10.0).contains(&r.multiplier) {
-                errs.push(FieldError::new("PLAN_INVALID_RETRY", "retry.multiplier must be between 1 and 10").step(&step.id).field(at("retry.multiplier")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_RETRY", "retry.multiplier must be between 1 and 10")
+                        .step(&step.id)
+                        .field(at("retry.multiplier")),
+                );
             }
             if r.max_delay_ms > crate::retry::MAX_DELAY_MS {
-                errs.push(FieldError::new("PLAN_INVALID_RETRY", format!("retry.max_delay_ms must be at most {}", crate::retry::MAX_DELAY_MS)).step(&step.id).field(at("retry.max_delay_ms")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_RETRY", format!("retry.max_delay_ms must be at most {}", crate::retry::MAX_DELAY_MS))
+                        .step(&step.id)
+                        .field(at("retry.max_delay_ms")),
+                );
             }
         }
         if let Some(t) = step.timeout_ms {
             if t == 0 || t > MAX_TIMEOUT_MS {
-                errs.push(FieldError::new("PLAN_INVALID_TIMEOUT", format!("timeout_ms must be 1..={MAX_TIMEOUT_MS}")).step(&step.id).field(at("timeout_ms")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_TIMEOUT", format!("timeout_ms must be 1..={MAX_TIMEOUT_MS}"))
+                        .step(&step.id)
+                        .field(at("timeout_ms")),
+                );
             }
         }
         if let Some(cond) = &step.condition {
             if cond.chars().count() > MAX_CONDITION_CHARS {
-                errs.push(FieldError::new("PLAN_INVALID_CONDITION", format!("condition has more than {MAX_CONDITION_CHARS} characters")).step(&step.id).field(at("condition")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_CONDITION", format!("condition has more than {MAX_CONDITION_CHARS} characters"))
+                        .step(&step.id)
+                        .field(at("condition")),
+                );
             } else if let Err(e) = (cx.check_condition)(cond) {
-                errs.push(FieldError::new("PLAN_INVALID_CONDITION", format!("condition does not compile: {e}")).step(&step.id).field(at("condition")));
+                errs.push(
+                    FieldError::new("PLAN_INVALID_CONDITION", format!("condition does not compile: {e}"))
+                        .step(&step.id)
+                        .field(at("condition")),
+                );
             }
         }
         check_references(plan, i, &graph, declared_inputs.as_ref(), cx, &mut errs);
     }
     if let Err(cycle) = topo_order(plan) {
-        errs.push(FieldError::new("PLAN_CYCLE", format!("steps {} depend on each other in a cycle", cycle.join(", "))).step(&cycle[0]).field("steps"));
+        errs.push(
+            FieldError::new("PLAN_CYCLE", format!("steps {} depend on each other in a cycle", cycle.join(", ")))
+                .step(&cycle[0])
+                .field("steps"),
+        );
     }
-    if errs.is_empty() { Ok(()) } else { Err(errs) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
 }
 
 fn check_budget(plan: &Plan, errs: &mut Vec<FieldError>) {
     if let Some(c) = plan.budget.max_cost_usd {
         if !(c.is_finite() && c >= 0.0) {
-            errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_cost_usd must be a non-negative number").field("budget.max_cost_usd"));
+            errs.push(
+                FieldError::new("PLAN_INVALID_BUDGET", "budget.max_cost_usd must be a non-negative number").field("budget.max_cost_usd"),
+            );
         }
     }
     match plan.budget.max_duration_ms {
-        Some(0) => errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_duration_ms must be positive").field("budget.max_duration_ms")),
+        Some(0) => {
+            errs.push(FieldError::new("PLAN_INVALID_BUDGET", "budget.max_duration_ms must be positive").field("budget.max_duration_ms"))
+        }
         Some(ms) if ms > MAX_DURATION_MS => errs.push(
-            FieldError::new("PLAN_INVALID_BUDGET", format!("budget.max_duration_ms must be at most {MAX_DURATION_MS} (30 days); use null for no limit"))
-                .field("budget.max_duration_ms"),
+            FieldError::new(
+                "PLAN_INVALID_BUDGET",
+                format!("budget.max_duration_ms must be at most {MAX_DURATION_MS} (30 days); use null for no limit"),
+            )
+            .field("budget.max_duration_ms"),
         ),
         _ => {}
     }
@@ -168,17 +252,31 @@ fn clip(s: &str) -> String {
 fn check_secret_fields(step_id: &str, at: &str, spec: &crate::skill::SkillSpec, input: &Value, errs: &mut Vec<FieldError>) {
     for (pointer, name) in secret_references(input) {
         if !spec.accepts_secret_at(&pointer) {
-            let allowed = if spec.secret_fields.is_empty() { "this skill takes no secrets".to_string() } else { format!("secrets are allowed only in {}", spec.secret_fields.join(", ")) };
+            let allowed = if spec.secret_fields.is_empty() {
+                "this skill takes no secrets".to_string()
+            } else {
+                format!("secrets are allowed only in {}", spec.secret_fields.join(", "))
+            };
             errs.push(
-                FieldError::new("PLAN_SECRET_NOT_ALLOWED", format!("step `{step_id}` names secret `{name}` at {pointer} of a `{}` input: {allowed}", spec.id))
-                    .step(step_id)
-                    .field(format!("{at}{}", pointer.replace('/', ".").replace("~1", "/").replace("~0", "~"))),
+                FieldError::new(
+                    "PLAN_SECRET_NOT_ALLOWED",
+                    format!("step `{step_id}` names secret `{name}` at {pointer} of a `{}` input: {allowed}", spec.id),
+                )
+                .step(step_id)
+                .field(format!("{at}{}", pointer.replace('/', ".").replace("~1", "/").replace("~0", "~"))),
             );
         }
     }
 }
 
-fn check_references(plan: &Plan, i: usize, graph: &Graph, declared_inputs: Option<&HashSet<&str>>, cx: &ValidationContext, errs: &mut Vec<FieldError>) {
+fn check_references(
+    plan: &Plan,
+    i: usize,
+    graph: &Graph,
+    declared_inputs: Option<&HashSet<&str>>,
+    cx: &ValidationContext,
+    errs: &mut Vec<FieldError>,
+) {
     let step = &plan.steps[i];
     let mut refs = references(&step.input, &format!("steps[{i}].input"));
     if let OnError::Fallback { input, .. } = &step.on_error {
@@ -189,20 +287,48 @@ fn check_references(plan: &Plan, i: usize, graph: &Graph, declared_inputs: Optio
             Err(e) => errs.push(FieldError::new("PLAN_BAD_REFERENCE", e.to_string()).step(&step.id).field(field)),
             Ok(Ref::StepOutput { step: target, .. }) => {
                 if !graph.index.contains_key(target.as_str()) {
-                    errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{}`, which does not exist", step.id, clip(&target))).step(&step.id).field(field));
+                    errs.push(
+                        FieldError::new(
+                            "PLAN_BAD_REFERENCE",
+                            format!("step `{}` references step `{}`, which does not exist", step.id, clip(&target)),
+                        )
+                        .step(&step.id)
+                        .field(field),
+                    );
                 } else if !graph.is_upstream(i, &target) {
-                    errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references step `{target}`, which is not upstream of it (add it to depends_on)", step.id)).step(&step.id).field(field));
+                    errs.push(
+                        FieldError::new(
+                            "PLAN_BAD_REFERENCE",
+                            format!("step `{}` references step `{target}`, which is not upstream of it (add it to depends_on)", step.id),
+                        )
+                        .step(&step.id)
+                        .field(field),
+                    );
                 }
             }
             Ok(Ref::Secret(name)) => {
                 if !cx.secret_names.contains(&name) {
-                    errs.push(FieldError::new("PLAN_UNKNOWN_SECRET", format!("step `{}` references secret `{name}`, which this tenant does not have", step.id)).step(&step.id).field(field));
+                    errs.push(
+                        FieldError::new(
+                            "PLAN_UNKNOWN_SECRET",
+                            format!("step `{}` references secret `{name}`, which this tenant does not have", step.id),
+                        )
+                        .step(&step.id)
+                        .field(field),
+                    );
                 }
             }
             Ok(Ref::Input(path)) => {
                 if let (Some(declared), Some(crate::template::Seg::Key(first))) = (declared_inputs, path.first()) {
                     if !declared.contains(first.as_str()) {
-                        errs.push(FieldError::new("PLAN_BAD_REFERENCE", format!("step `{}` references input `{first}`, which input_schema does not declare", step.id)).step(&step.id).field(field));
+                        errs.push(
+                            FieldError::new(
+                                "PLAN_BAD_REFERENCE",
+                                format!("step `{}` references input `{first}`, which input_schema does not declare", step.id),
+                            )
+                            .step(&step.id)
+                            .field(field),
+                        );
                     }
                 }
             }
@@ -265,7 +391,11 @@ pub fn validate_inputs(plan: &Plan, inputs: &Value) -> Result<(), Vec<FieldError
             FieldError::new("RUN_INVALID_INPUTS", format!("inputs: {e}")).field(format!("inputs{}", p.replace('/', ".")))
         })
         .collect();
-    if errs.is_empty() { Ok(()) } else { Err(errs) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
 }
 
 /// Compiled validators, cached by the schema's canonical hash: the same skill schemas are checked

@@ -2,11 +2,11 @@
 //! `continue`, conditions, skipped dependents, budgets, cancellation and the trace.
 
 use aos_core::engine::{advance, template_error_input, EngineEnv};
-use aos_core::template::TemplateError;
 use aos_core::failure::FailureMatch;
 use aos_core::outcome::{Category, Outcome, StepError};
 use aos_core::plan::Plan;
 use aos_core::run::{AttemptRecord, Run, RunStatus, StepState, StepStatus};
+use aos_core::template::TemplateError;
 use aos_core::trace::root_hash;
 use serde_json::{json, Value};
 
@@ -78,11 +78,14 @@ fn transient() -> Outcome {
 
 #[test]
 fn dispatches_roots_then_dependents_with_resolved_inputs() {
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "input": {"n": "{{ inputs.n }}"}},
-        {"id": "b", "skill": "s", "input": {"x": "{{ steps.a.output.v }}", "t": "v={{ steps.a.output.v }}"}, "depends_on": ["a"]},
-        {"id": "c", "skill": "s", "input": {}}
-    ]}), json!({"n": 5}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "input": {"n": "{{ inputs.n }}"}},
+            {"id": "b", "skill": "s", "input": {"x": "{{ steps.a.output.v }}", "t": "v={{ steps.a.output.v }}"}, "depends_on": ["a"]},
+            {"id": "c", "skill": "s", "input": {}}
+        ]}),
+        json!({"n": 5}),
+    );
     let d = advance(&mut run, &[], 2000, &Env);
     assert_eq!(run.status, RunStatus::Running);
     let ids: Vec<_> = d.dispatches.iter().map(|x| x.step_id.as_str()).collect();
@@ -107,10 +110,13 @@ fn dispatches_roots_then_dependents_with_resolved_inputs() {
 
 #[test]
 fn retries_with_backoff_then_fails_and_aborts() {
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "retry": {"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 1000}},
-        {"id": "b", "skill": "s", "depends_on": ["a"]}
-    ]}), json!({}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "retry": {"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 1000}},
+            {"id": "b", "skill": "s", "depends_on": ["a"]}
+        ]}),
+        json!({}),
+    );
     advance(&mut run, &[], 0, &Env);
     let mut attempts = vec![rec("a", 1, transient(), 0.0)];
     let d = advance(&mut run, &attempts, 10, &Env);
@@ -131,10 +137,13 @@ fn retries_with_backoff_then_fails_and_aborts() {
 
 #[test]
 fn non_retryable_errors_do_not_retry_unless_the_policy_names_their_category() {
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "retry": {"max_attempts": 3, "retry_on": ["VALIDATION"]}},
-        {"id": "b", "skill": "s"}
-    ]}), json!({}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "retry": {"max_attempts": 3, "retry_on": ["VALIDATION"]}},
+            {"id": "b", "skill": "s"}
+        ]}),
+        json!({}),
+    );
     advance(&mut run, &[], 0, &Env);
     let bad = Outcome::err(StepError::new("X", Category::Validation, false, "bad"));
     let d = advance(&mut run, &[rec("a", 1, bad.clone(), 0.0)], 1, &Env);
@@ -147,12 +156,15 @@ fn non_retryable_errors_do_not_retry_unless_the_policy_names_their_category() {
 
 #[test]
 fn fallback_runs_another_skill_and_continue_skips_dependents() {
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "fallback", "skill": "backup", "input": {"q": "{{ inputs.q }}"}}},
-        {"id": "b", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "continue"}},
-        {"id": "c", "skill": "s", "depends_on": ["b"]},
-        {"id": "d", "skill": "s", "depends_on": ["a"], "input": {"v": "{{ steps.a.output }}"}}
-    ]}), json!({"q": "x"}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "fallback", "skill": "backup", "input": {"q": "{{ inputs.q }}"}}},
+            {"id": "b", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "continue"}},
+            {"id": "c", "skill": "s", "depends_on": ["b"]},
+            {"id": "d", "skill": "s", "depends_on": ["a"], "input": {"v": "{{ steps.a.output }}"}}
+        ]}),
+        json!({"q": "x"}),
+    );
     advance(&mut run, &[], 0, &Env);
     let mut attempts = vec![rec("a", 1, transient(), 0.0), rec("b", 1, transient(), 0.0)];
     let d = advance(&mut run, &attempts, 1, &Env);
@@ -171,10 +183,13 @@ fn fallback_runs_another_skill_and_continue_skips_dependents() {
 
 #[test]
 fn conditions_skip_and_condition_errors_fail() {
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "condition": ".inputs.flag"},
-        {"id": "b", "skill": "s", "depends_on": ["a"]}
-    ]}), json!({"flag": false}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "condition": ".inputs.flag"},
+            {"id": "b", "skill": "s", "depends_on": ["a"]}
+        ]}),
+        json!({"flag": false}),
+    );
     advance(&mut run, &[], 0, &Env);
     assert_eq!(run.steps["a"].status, StepStatus::Skipped);
     assert_eq!(run.steps["b"].status, StepStatus::Skipped);
@@ -187,9 +202,12 @@ fn conditions_skip_and_condition_errors_fail() {
 
 #[test]
 fn budgets_fail_the_run_and_limit_dispatches() {
-    let mut run = run_of(json!({"name": "p", "budget": {"max_cost_usd": 0.5, "max_duration_ms": 10000}, "steps": [
-        {"id": "a", "skill": "s"}, {"id": "b", "skill": "s", "depends_on": ["a"]}
-    ]}), json!({}));
+    let mut run = run_of(
+        json!({"name": "p", "budget": {"max_cost_usd": 0.5, "max_duration_ms": 10000}, "steps": [
+            {"id": "a", "skill": "s"}, {"id": "b", "skill": "s", "depends_on": ["a"]}
+        ]}),
+        json!({}),
+    );
     let d = advance(&mut run, &[], 0, &Env);
     assert_eq!(d.dispatches[0].cost_limit_usd, Some(0.5));
     assert_eq!(d.wake_at_ms, Some(10001), "the orchestrator is woken at the deadline");
@@ -225,11 +243,14 @@ fn unresolvable_template_fails_the_step() {
 
 #[test]
 fn a_fallback_whose_template_does_not_resolve_is_dispatched_with_its_template_error() {
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "fallback", "skill": "backup", "input": {"q": "{{ inputs.missing }}"}}},
-        {"id": "b", "skill": "s", "retry": {"max_attempts": 2}, "input": {"n": "{{ inputs.n }}"}},
-        {"id": "c", "skill": "s", "depends_on": ["b"]}
-    ]}), json!({"n": 1}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "retry": {"max_attempts": 1}, "on_error": {"action": "fallback", "skill": "backup", "input": {"q": "{{ inputs.missing }}"}}},
+            {"id": "b", "skill": "s", "retry": {"max_attempts": 2}, "input": {"n": "{{ inputs.n }}"}},
+            {"id": "c", "skill": "s", "depends_on": ["b"]}
+        ]}),
+        json!({"n": 1}),
+    );
     advance(&mut run, &[], 0, &Env);
     let d = advance(&mut run, &[rec("a", 1, transient(), 0.0), rec("b", 1, transient(), 0.0)], 1, &Env);
     let ids: Vec<_> = d.dispatches.iter().map(|x| (x.step_id.as_str(), x.attempt)).collect();
@@ -267,7 +288,9 @@ fn a_partial_budget_keeps_the_default_duration_and_null_lifts_it() {
 fn conditions_see_only_upstream_steps() {
     struct Spy(std::sync::Mutex<Vec<Value>>);
     impl EngineEnv for Spy {
-        fn default_timeout_ms(&self, _: &str) -> u64 { 1000 }
+        fn default_timeout_ms(&self, _: &str) -> u64 {
+            1000
+        }
         fn eval_condition(&self, _: &str, _: &str, ctx: &Value) -> Option<Result<bool, StepError>> {
             self.0.lock().unwrap().push(ctx.clone());
             Some(Ok(true))
@@ -276,10 +299,13 @@ fn conditions_see_only_upstream_steps() {
             FailureMatch::unmatched("")
         }
     }
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s"}, {"id": "other", "skill": "s"},
-        {"id": "b", "skill": "s", "depends_on": ["a"], "condition": ".steps.a.output"}
-    ]}), json!({}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s"}, {"id": "other", "skill": "s"},
+            {"id": "b", "skill": "s", "depends_on": ["a"], "condition": ".steps.a.output"}
+        ]}),
+        json!({}),
+    );
     let spy = Spy(Default::default());
     advance(&mut run, &[], 0, &spy);
     advance(&mut run, &[rec("a", 1, Outcome::ok(json!(1)), 0.0), rec("other", 1, Outcome::ok(json!(2)), 0.0)], 1, &spy);
@@ -304,11 +330,14 @@ fn conditions_are_asked_for_and_the_step_waits_for_the_result() {
             FailureMatch::unmatched("")
         }
     }
-    let mut run = run_of(json!({"name": "p", "steps": [
-        {"id": "a", "skill": "s", "condition": ".inputs.go"},
-        {"id": "b", "skill": "s", "condition": ".inputs.go | not"},
-        {"id": "c", "skill": "s"}
-    ]}), json!({"go": true}));
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "condition": ".inputs.go"},
+            {"id": "b", "skill": "s", "condition": ".inputs.go | not"},
+            {"id": "c", "skill": "s"}
+        ]}),
+        json!({"go": true}),
+    );
     let d = advance(&mut run, &[], 0, &Results(Default::default()));
     let asked: Vec<&str> = d.conditions.iter().map(|c| c.step_id.as_str()).collect();
     assert_eq!(asked, ["a", "b"]);

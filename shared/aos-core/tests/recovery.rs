@@ -115,10 +115,15 @@ fn first_failure(step: Value, outcome: Outcome) -> (Run, Decision) {
 
 #[test]
 fn a_fallback_match_goes_straight_to_the_plans_fallback() {
-    let step = json!({"id": "a", "skill": "http_call", "retry": {"max_attempts": 3}, "on_error": {"action": "fallback", "skill": "backup"}});
+    let step =
+        json!({"id": "a", "skill": "http_call", "retry": {"max_attempts": 3}, "on_error": {"action": "fallback", "skill": "backup"}});
     let (run, d) = first_failure(step, http(404, json!({"status": 404})));
     assert_eq!(d.dispatches.len(), 1);
-    assert_eq!((d.dispatches[0].skill.as_str(), d.dispatches[0].fallback, d.dispatches[0].attempt), ("backup", true, 2), "no retry of the 404");
+    assert_eq!(
+        (d.dispatches[0].skill.as_str(), d.dispatches[0].fallback, d.dispatches[0].attempt),
+        ("backup", true, 2),
+        "no retry of the 404"
+    );
     let n = notes(&d);
     assert_eq!(n.len(), 1);
     assert_eq!((n[0].kind, n[0].attempt, n[0].recovery), (FailureKind::Attempt, 1, Some(RecoveryMode::Fallback)));
@@ -211,7 +216,12 @@ fn recovery_outcomes_are_reported_when_known() {
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(
         d.failures,
-        [FailureEvent::Recovered { step_id: "a".into(), skill: "http_call".into(), attempts: vec![(1, RecoveryMode::RetryExponential), (2, RecoveryMode::RetryImmediate)], succeeded: true }]
+        [FailureEvent::Recovered {
+            step_id: "a".into(),
+            skill: "http_call".into(),
+            attempts: vec![(1, RecoveryMode::RetryExponential), (2, RecoveryMode::RetryImmediate)],
+            succeeded: true
+        }]
     );
     // Three failures: the recoveries failed, the last failure is final and fails the run.
     let mut run = run_of(plan);
@@ -223,10 +233,14 @@ fn recovery_outcomes_are_reported_when_known() {
         last = advance(&mut run, &atts, n as i64, &env);
     }
     assert_eq!(run.status, RunStatus::Failed);
-    let kinds: Vec<_> = last.failures.iter().map(|e| match e {
-        FailureEvent::Failed(n) => format!("{:?}:{}:{:?}", n.kind, n.attempt, n.recovery),
-        FailureEvent::Recovered { attempts, succeeded, .. } => format!("recovered:{}:{succeeded}", attempts.len()),
-    }).collect();
+    let kinds: Vec<_> = last
+        .failures
+        .iter()
+        .map(|e| match e {
+            FailureEvent::Failed(n) => format!("{:?}:{}:{:?}", n.kind, n.attempt, n.recovery),
+            FailureEvent::Recovered { attempts, succeeded, .. } => format!("recovered:{}:{succeeded}", attempts.len()),
+        })
+        .collect();
     assert_eq!(kinds, ["Attempt:3:None", "recovered:2:false", "Run:3:None"]);
 }
 
@@ -248,7 +262,9 @@ fn run_failures_without_a_step_are_classified_too() {
     let d = advance(&mut run, &[rec("a", 1, http(503, json!({})))], 2, &env);
     assert_eq!(run.status, RunStatus::Cancelled);
     assert_eq!(run.failure.as_ref().and_then(|f| f.code.as_deref()), Some("RUN_CANCELLED"));
-    assert!(matches!(&d.failures[0], FailureEvent::Recovered { succeeded: false, attempts, .. } if attempts == &vec![(1, RecoveryMode::RetryExponential)]));
+    assert!(
+        matches!(&d.failures[0], FailureEvent::Recovered { succeeded: false, attempts, .. } if attempts == &vec![(1, RecoveryMode::RetryExponential)])
+    );
     assert_eq!(notes(&d)[0].kind, FailureKind::Run);
 
     // A condition that fails is a step failure (no attempt), then the run's.

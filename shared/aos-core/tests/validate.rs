@@ -102,9 +102,13 @@ fn an_oversized_plan_is_refused_before_any_other_check() {
 
 #[test]
 fn numbers_and_lengths_are_bounded() {
-    let r = validate(json!({"name": "p", "budget": {"max_duration_ms": u64::MAX}, "steps": [{"id": "a", "skill": "send", "input": {"url": "u"}}]}));
+    let r = validate(
+        json!({"name": "p", "budget": {"max_duration_ms": u64::MAX}, "steps": [{"id": "a", "skill": "send", "input": {"url": "u"}}]}),
+    );
     assert_eq!(codes(r), vec![("PLAN_INVALID_BUDGET".to_string(), Some("budget.max_duration_ms".to_string()))]);
-    let r = validate(json!({"name": "p", "budget": {"max_duration_ms": i64::MAX}, "steps": [{"id": "a", "skill": "send", "input": {"url": "u"}}]}));
+    let r = validate(
+        json!({"name": "p", "budget": {"max_duration_ms": i64::MAX}, "steps": [{"id": "a", "skill": "send", "input": {"url": "u"}}]}),
+    );
     assert_eq!(codes(r).len(), 1);
     let long = "x".repeat(10_000);
     let r = validate(json!({"name": long, "steps": [{"id": long, "skill": long, "condition": long, "input": {}}]}));

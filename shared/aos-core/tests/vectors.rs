@@ -41,13 +41,32 @@ fn canonical_json_cases() {
 }
 
 fn trace_sample() -> Vec<TraceEntry> {
-    let outcomes = [json!({"ok": true, "output": {"price": 42000.5}}), json!({"ok": false, "error": {"code": "HTTP_503", "category": "TRANSIENT", "message": "503 Service Unavailable", "retryable": true, "details": null}}), json!({"ok": true, "output": "BTC 42000.5"})];
-    let inputs = [json!({"url": "https://example.com/price", "method": "GET"}), json!({"url": "https://example.com/flaky"}), json!({"data": {"p": 42000.5}, "expr": "\"BTC \\(.p)\""})];
-    let steps = [("fetch", 1, "http_call", 0, 0), ("flaky", 1, "http_call", 1, 1), ("flaky", 2, "http_call", 1, 0), ("format", 1, "json_transform", 2, 2)];
+    let outcomes = [
+        json!({"ok": true, "output": {"price": 42000.5}}),
+        json!({"ok": false, "error": {"code": "HTTP_503", "category": "TRANSIENT", "message": "503 Service Unavailable", "retryable": true, "details": null}}),
+        json!({"ok": true, "output": "BTC 42000.5"}),
+    ];
+    let inputs = [
+        json!({"url": "https://example.com/price", "method": "GET"}),
+        json!({"url": "https://example.com/flaky"}),
+        json!({"data": {"p": 42000.5}, "expr": "\"BTC \\(.p)\""}),
+    ];
+    let steps = [
+        ("fetch", 1, "http_call", 0, 0),
+        ("flaky", 1, "http_call", 1, 1),
+        ("flaky", 2, "http_call", 1, 0),
+        ("format", 1, "json_transform", 2, 2),
+    ];
     steps
         .iter()
         .map(|(id, attempt, skill, inp, out)| {
-            let outcome = if *out == 1 { &outcomes[1] } else if *id == "format" { &outcomes[2] } else { &outcomes[0] };
+            let outcome = if *out == 1 {
+                &outcomes[1]
+            } else if *id == "format" {
+                &outcomes[2]
+            } else {
+                &outcomes[0]
+            };
             TraceEntry {
                 step_id: id.to_string(),
                 attempt: *attempt,
@@ -79,7 +98,12 @@ fn trace_hashes() {
 #[test]
 fn seeded_rng() {
     let mut cases = Vec::new();
-    for (seed, step, attempt, stream) in [(0u64, "a", 1u32, "skill"), (42, "fetch", 1, "skill"), (42, "fetch", 2, "skill"), (9007199254740991, "format-step_2", 7, "backoff")] {
+    for (seed, step, attempt, stream) in [
+        (0u64, "a", 1u32, "skill"),
+        (42, "fetch", 1, "skill"),
+        (42, "fetch", 2, "skill"),
+        (9007199254740991, "format-step_2", 7, "backoff"),
+    ] {
         let key = to_canonical_string(&json!([seed, step, attempt, stream]));
         let mut r = SeededRng::derive(seed, step, attempt, stream);
         let mut f = SeededRng::derive(seed, step, attempt, stream);
@@ -115,8 +139,11 @@ fn backoff_schedule() {
             })
         })
         .collect();
-    check_or_write("backoff.json", json!({
-        "description": "delay after failed attempt n: base = min(max_delay_ms, initial_delay_ms * multiplier^(n-1)); u = first f64 of derive(seed, step_id, n, \"backoff\"); delay = floor(base/2 + u*base/2)",
-        "cases": cases,
-    }));
+    check_or_write(
+        "backoff.json",
+        json!({
+            "description": "delay after failed attempt n: base = min(max_delay_ms, initial_delay_ms * multiplier^(n-1)); u = first f64 of derive(seed, step_id, n, \"backoff\"); delay = floor(base/2 + u*base/2)",
+            "cases": cases,
+        }),
+    );
 }

@@ -38,7 +38,8 @@ impl Case {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/failures/corpus.jsonl").to_string());
+    let path =
+        std::env::args().nth(1).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/failures/corpus.jsonl").to_string());
     let cases = match load(&path) {
         Ok(c) if !c.is_empty() => c,
         Ok(_) => return eprintln!("{path}: no cases"),
@@ -49,7 +50,11 @@ fn main() {
     println!("catalog: {} entries, built in {:.1} ms", matcher.entries().len(), started.elapsed().as_secs_f64() * 1e3);
     let naive = Naive::new(matcher.entries());
     let bytes: usize = cases.iter().map(|c| c.message.len()).sum();
-    println!("corpus: {} messages, mean {} bytes; {RUNS} runs x {PER_RUN} classifications each, one thread\n", cases.len(), bytes / cases.len());
+    println!(
+        "corpus: {} messages, mean {} bytes; {RUNS} runs x {PER_RUN} classifications each, one thread\n",
+        cases.len(),
+        bytes / cases.len()
+    );
 
     let fast = rate(&cases, |c| black_box(matcher.classify(&c.input()).entry.map(|e| e.category)));
     let slow = rate(&cases, |c| black_box(naive.classify(&c.input()).map(|e| e.category)));
@@ -156,7 +161,9 @@ impl<'a> Naive<'a> {
                 exact.insert(k.clone(), e);
             }
             let statuses = r.http_status.iter().filter_map(|s| s.bounds()).filter(|(lo, hi)| lo == hi).map(|(lo, _)| lo.to_string());
-            let keys = std::iter::once(e.code.clone()).chain(r.codes.iter().chain(&r.aws_codes).chain(&r.smtp_codes).chain(&r.os_kinds).cloned()).chain(statuses);
+            let keys = std::iter::once(e.code.clone())
+                .chain(r.codes.iter().chain(&r.aws_codes).chain(&r.smtp_codes).chain(&r.os_kinds).cloned())
+                .chain(statuses);
             substrings.extend(keys.map(|k| (k.to_lowercase(), e)));
         }
         let by_code = |c: &str| entries.iter().find(|e| e.code == c);

@@ -117,11 +117,28 @@ pub enum CatalogError {
     Version(u32),
     DuplicateCode(String),
     /// The same structured key (table, key) is claimed by two entries.
-    AmbiguousKey { table: &'static str, key: String, entries: (String, String) },
-    BadStatus { code: String, rule: String },
-    BadPattern { code: String, pattern: String, reason: String },
-    Empty { code: String, what: &'static str },
-    UnknownField { code: String, field: String },
+    AmbiguousKey {
+        table: &'static str,
+        key: String,
+        entries: (String, String),
+    },
+    BadStatus {
+        code: String,
+        rule: String,
+    },
+    BadPattern {
+        code: String,
+        pattern: String,
+        reason: String,
+    },
+    Empty {
+        code: String,
+        what: &'static str,
+    },
+    UnknownField {
+        code: String,
+        field: String,
+    },
 }
 
 impl fmt::Display for CatalogError {

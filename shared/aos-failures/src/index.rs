@@ -63,7 +63,14 @@ impl Index {
             .entries
             .iter()
             .zip(&code_order)
-            .map(|(e, &o)| Rank { specific: !e.generic, tier: Tier::Pattern, strength: 0, anchors: 0, priority: e.priority, code_order: Reverse(o) })
+            .map(|(e, &o)| Rank {
+                specific: !e.generic,
+                tier: Tier::Pattern,
+                strength: 0,
+                anchors: 0,
+                priority: e.priority,
+                code_order: Reverse(o),
+            })
             .collect();
         let mut ix = Index {
             base,
@@ -77,7 +84,14 @@ impl Index {
             prefilter: AhoCorasick::new(Vec::<&str>::new()).map_err(|e| bad("", "", e.to_string()))?,
             literal_patterns: Vec::new(),
             status_in_text: None,
-            status_ceiling: Rank { specific: false, tier: Tier::Pattern, priority: i32::MIN, strength: 0, anchors: 0, code_order: Reverse(u32::MAX) },
+            status_ceiling: Rank {
+                specific: false,
+                tier: Tier::Pattern,
+                priority: i32::MIN,
+                strength: 0,
+                anchors: 0,
+                code_order: Reverse(u32::MAX),
+            },
             rules: Vec::new(),
         };
         let mut patterns = Vec::new();

@@ -62,7 +62,8 @@ fn exact(h: &Hir) -> Option<ExactLiteral> {
                 Some((l, mid)) if is_b(l) => (true, mid),
                 _ => (false, rest),
             };
-            matches!(mid, [lit] if matches!(lit.kind(), HirKind::Literal(_))).then_some(ExactLiteral { boundary_start: start, boundary_end: end })
+            matches!(mid, [lit] if matches!(lit.kind(), HirKind::Literal(_)))
+                .then_some(ExactLiteral { boundary_start: start, boundary_end: end })
         }
         _ => None,
     }

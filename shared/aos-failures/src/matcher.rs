@@ -91,15 +91,9 @@ impl FailureMatcher {
         let signature = signature(input.skill, input.code, &normalized);
         match hit {
             Some(h) => self.result(h, signature, normalized),
-            None => MatchResult {
-                matched: false,
-                entry: None,
-                confidence: 0.0,
-                match_type: MatchType::None,
-                rule: None,
-                signature,
-                normalized,
-            },
+            None => {
+                MatchResult { matched: false, entry: None, confidence: 0.0, match_type: MatchType::None, rule: None, signature, normalized }
+            }
         }
     }
 

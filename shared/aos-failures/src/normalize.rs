@@ -47,7 +47,9 @@ pub fn normalize_into(message: &str, out: &mut String) {
             i = j;
         } else {
             // Punctuation and non-ASCII text up to the next word or space, copied as is.
-            let j = run(s, i + 1, end, |c| !c.is_ascii_alphanumeric() && !c.is_ascii_whitespace() && !matches!(c, b'`' | b'/' | b'~' | b'.' | b':'));
+            let j = run(s, i + 1, end, |c| {
+                !c.is_ascii_alphanumeric() && !c.is_ascii_whitespace() && !matches!(c, b'`' | b'/' | b'~' | b'.' | b':')
+            });
             let j = (j..=end).find(|&k| message.is_char_boundary(k)).unwrap_or(end);
             out.push_str(&message[i..j]);
             i = j;
@@ -203,7 +205,13 @@ fn timestamp(s: &[u8], i: usize, end: usize) -> Option<usize> {
             j = time_tail(s, j + 6, end);
         }
     } else {
-        let h = if digits(i, 2) { 2 } else if digits(i, 1) { 1 } else { return None };
+        let h = if digits(i, 2) {
+            2
+        } else if digits(i, 1) {
+            1
+        } else {
+            return None;
+        };
         if !(at(i + h, b':') && digits(i + h + 1, 2) && at(i + h + 3, b':') && digits(i + h + 4, 2)) {
             return None;
         }
@@ -289,7 +297,11 @@ fn path(s: &[u8], i: usize, end: usize) -> Option<usize> {
         b'/' => i,
         b'~' | b'.' => {
             let k = run(s, i, end.min(i + 2), |c| c == b'.' || c == b'~');
-            if k < end && s[k] == b'/' { k } else { return None }
+            if k < end && s[k] == b'/' {
+                k
+            } else {
+                return None;
+            }
         }
         _ => return None,
     };

@@ -27,11 +27,31 @@ fn catalog_loads_and_builds() {
 fn runtime_and_skill_codes_are_covered() {
     let m = FailureMatcher::builtin();
     let codes = [
-        "STEP_TIMEOUT", "STEP_INTERRUPTED", "SKILL_PANIC", "SKILL_UNKNOWN", "SKILL_INPUT_INVALID", "TEMPLATE_UNRESOLVED",
-        "CONDITION_ERROR", "SECRET_NOT_FOUND", "SECRET_UNRESOLVED", "SECRET_BACKEND_ERROR", "BUDGET_COST_EXCEEDED",
-        "BUDGET_DURATION_EXCEEDED", "RUN_CANCELLED", "HTTP_BLOCKED_ADDRESS", "HTTP_INVALID_URL", "HTTP_DNS_ERROR",
-        "HTTP_TIMEOUT", "HTTP_TLS_ERROR", "HTTP_CONNECT_ERROR", "HTTP_BODY_TOO_LARGE", "HTTP_TOO_MANY_REDIRECTS",
-        "HTTP_CLIENT_UNAVAILABLE", "JQ_COMPILE_ERROR", "JQ_RUNTIME_ERROR", "JQ_LIMIT_EXCEEDED",
+        "STEP_TIMEOUT",
+        "STEP_INTERRUPTED",
+        "SKILL_PANIC",
+        "SKILL_UNKNOWN",
+        "SKILL_INPUT_INVALID",
+        "TEMPLATE_UNRESOLVED",
+        "CONDITION_ERROR",
+        "SECRET_NOT_FOUND",
+        "SECRET_UNRESOLVED",
+        "SECRET_BACKEND_ERROR",
+        "BUDGET_COST_EXCEEDED",
+        "BUDGET_DURATION_EXCEEDED",
+        "RUN_CANCELLED",
+        "HTTP_BLOCKED_ADDRESS",
+        "HTTP_INVALID_URL",
+        "HTTP_DNS_ERROR",
+        "HTTP_TIMEOUT",
+        "HTTP_TLS_ERROR",
+        "HTTP_CONNECT_ERROR",
+        "HTTP_BODY_TOO_LARGE",
+        "HTTP_TOO_MANY_REDIRECTS",
+        "HTTP_CLIENT_UNAVAILABLE",
+        "JQ_COMPILE_ERROR",
+        "JQ_RUNTIME_ERROR",
+        "JQ_LIMIT_EXCEEDED",
     ];
     for code in codes {
         let r = m.classify(&aos_failures::FailureInput::message("").with_code(code));
@@ -48,7 +68,11 @@ fn validation_codes_are_covered_by_code_and_by_message() {
         ("PLAN_INVALID", Category::Validation, "a plan needs at least one step"),
         ("PLAN_INVALID", Category::Validation, "plan name must not be empty"),
         ("PLAN_TOO_LARGE", Category::Validation, "a plan has at most 200 steps"),
-        ("PLAN_INVALID_SCHEMA", Category::Validation, "input_schema is not a valid JSON Schema: \"nope\" is not valid under any of the schemas"),
+        (
+            "PLAN_INVALID_SCHEMA",
+            Category::Validation,
+            "input_schema is not a valid JSON Schema: \"nope\" is not valid under any of the schemas",
+        ),
         ("PLAN_INVALID_STEP_ID", Category::Validation, "step id `a b` must be non-empty letters, digits, `_` or `-`"),
         ("PLAN_DUPLICATE_STEP", Category::Validation, "step id `a` is used twice"),
         ("PLAN_UNKNOWN_DEPENDENCY", Category::Validation, "step `a` depends on `zz`, which is not another step of this plan"),
@@ -77,10 +101,17 @@ fn validation_codes_are_covered_by_code_and_by_message() {
         for input in [aos_failures::FailureInput::message(message).with_code(code), aos_failures::FailureInput::message(message)] {
             let r = m.classify(&input);
             let entry = r.entry.unwrap_or_else(|| panic!("{code}: `{message}` matched nothing"));
-            assert_eq!((entry.code.as_str(), entry.category, entry.retryable), (*code, *category, false), "`{message}` (code given: {})", input.code.is_some());
+            assert_eq!(
+                (entry.code.as_str(), entry.category, entry.retryable),
+                (*code, *category, false),
+                "`{message}` (code given: {})",
+                input.code.is_some()
+            );
         }
     }
-    let r = m.classify(&aos_failures::FailureInput::message("unknown field `bogus`, expected one of `plan`, `workflow`").with_code("INVALID_FIELD"));
+    let r = m.classify(
+        &aos_failures::FailureInput::message("unknown field `bogus`, expected one of `plan`, `workflow`").with_code("INVALID_FIELD"),
+    );
     assert_eq!(r.entry.map(|e| e.code.as_str()), Some("INVALID_FIELD"));
 }
 

@@ -61,6 +61,8 @@ fn signatures_ignore_ids_times_and_addresses() {
     let other_skill = matcher().classify(&FailureInput::message(a).with_skill("smtp_send").with_code("HTTP_TIMEOUT"));
     assert_ne!(ra.signature, other_skill.signature);
     // Pinned: a signature is a stored grouping key, so changing it must be a deliberate act.
-    let pinned = matcher().classify(&FailureInput::message("https://a.example/x answered HTTP 503 Service Unavailable").with_skill("http_call").with_code("HTTP_503"));
+    let pinned = matcher().classify(
+        &FailureInput::message("https://a.example/x answered HTTP 503 Service Unavailable").with_skill("http_call").with_code("HTTP_503"),
+    );
     assert_eq!(pinned.signature, "b9e898c1f206297b");
 }

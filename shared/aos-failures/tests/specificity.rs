@@ -61,7 +61,8 @@ fn specific_detail_refines_a_generic_code_or_status() {
     let body = "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\"message\":\"Rate of requests exceeds the allowed throughput.\"}";
     assert_eq!(code_of(FailureInput::message(body).with_code("HTTP_400")), "AWS_THROTTLING");
     // HTTP_CONNECT_ERROR is generic; the cause in the message names the precise failure.
-    let refused = "request to https://a.example/ lost or could not open its connection: tcp connect error: Connection refused (os error 111)";
+    let refused =
+        "request to https://a.example/ lost or could not open its connection: tcp connect error: Connection refused (os error 111)";
     assert_eq!(code_of(FailureInput::message(refused).with_code("HTTP_CONNECT_ERROR")), "CONNECTION_REFUSED");
     // ValidationException is generic; an oversized item is a resource problem.
     let big = "Item size has exceeded the maximum allowed size";
@@ -81,7 +82,8 @@ fn structured_evidence_beats_message_text() {
     assert_eq!((r.code(), r.match_type), (Some("SMTP_USER_UNKNOWN"), MatchType::SmtpCode));
     let r = matcher().classify(&FailureInput::message("").with_os_kind("ConnectionReset"));
     assert_eq!((r.code(), r.match_type), (Some("CONNECTION_RESET"), MatchType::OsError));
-    let r = matcher().classify(&FailureInput::message("").with_aws_code("com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"));
+    let r =
+        matcher().classify(&FailureInput::message("").with_aws_code("com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"));
     assert_eq!(r.code(), Some("DYNAMODB_CONDITIONAL_CHECK_FAILED"));
 }
 
@@ -111,6 +113,8 @@ fn confidence_follows_the_kind_of_evidence() {
 fn categories_and_retry_hints_come_from_the_entry() {
     let r = matcher().classify_message("Error: getaddrinfo EAI_AGAIN api.example.com");
     assert_eq!((r.category(), r.retryable()), (Some(Category::Transient), Some(true)));
-    let r = matcher().classify_message("An error occurred (ConditionalCheckFailedException) when calling the PutItem operation: The conditional request failed");
+    let r = matcher().classify_message(
+        "An error occurred (ConditionalCheckFailedException) when calling the PutItem operation: The conditional request failed",
+    );
     assert_eq!((r.category(), r.retryable()), (Some(Category::Conflict), Some(false)));
 }

@@ -13,17 +13,19 @@ pub(crate) fn load_error(code: &str, errs: LoadErrors<'_>) -> JqError {
     let mut items = Vec::new();
     for (_file, err) in errs {
         match err {
-            load::Error::Io(paths) => items.extend(
-                paths
+            load::Error::Io(paths) => {
+                items.extend(paths.into_iter().map(|(path, why)| (format!("cannot import \"{path}\": {why}"), position_of(code, path))))
+            }
+            load::Error::Lex(lexed) => items.extend(
+                lexed
                     .into_iter()
-                    .map(|(path, why)| (format!("cannot import \"{path}\": {why}"), position_of(code, path))),
+                    .map(|(expect, found)| (format!("expected {}{}", lex_expect(&expect), near(found)), position_of(code, found))),
             ),
-            load::Error::Lex(lexed) => items.extend(lexed.into_iter().map(|(expect, found)| {
-                (format!("expected {}{}", lex_expect(&expect), near(found)), position_of(code, found))
-            })),
-            load::Error::Parse(parsed) => items.extend(parsed.into_iter().map(|(expect, found)| {
-                (format!("expected {}{}", parse_expect(&expect), near(found)), position_of(code, found))
-            })),
+            load::Error::Parse(parsed) => items.extend(
+                parsed
+                    .into_iter()
+                    .map(|(expect, found)| (format!("expected {}{}", parse_expect(&expect), near(found)), position_of(code, found))),
+            ),
         }
     }
     combine(items)

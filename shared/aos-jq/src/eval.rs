@@ -67,13 +67,8 @@ pub fn compile(expr: &str) -> Result<Program, JqError> {
 fn compile_here(expr: &str) -> Result<Program, JqError> {
     let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
     let arena = Arena::default();
-    let modules = Loader::new(defs)
-        .load(&arena, File { code: expr, path: () })
-        .map_err(|errs| diagnostics::load_error(expr, errs))?;
-    let filter = Compiler::default()
-        .with_funs(funs())
-        .compile(modules)
-        .map_err(|errs| diagnostics::undefined_error(expr, errs))?;
+    let modules = Loader::new(defs).load(&arena, File { code: expr, path: () }).map_err(|errs| diagnostics::load_error(expr, errs))?;
+    let filter = Compiler::default().with_funs(funs()).compile(modules).map_err(|errs| diagnostics::undefined_error(expr, errs))?;
     Ok(Program { filter: Arc::new(filter), source: Arc::from(expr) })
 }
 
@@ -93,10 +88,7 @@ impl Program {
         self.each_output(input, |item| {
             let result = item.map_err(Raised::into_error).and_then(|val| {
                 if out.len() >= limits.max_outputs {
-                    return Err(JqError::limit(
-                        LimitKind::Outputs,
-                        format!("program yielded more than {} outputs", limits.max_outputs),
-                    ));
+                    return Err(JqError::limit(LimitKind::Outputs, format!("program yielded more than {} outputs", limits.max_outputs)));
                 }
                 if limits.deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(JqError::limit(LimitKind::Time, "program ran past its deadline"));
@@ -183,10 +175,8 @@ macro_rules! refuse {
 }
 
 fn funs() -> impl Iterator<Item = Fun<Data>> {
-    let pure = jaq_core::funs()
-        .chain(jaq_std::funs())
-        .chain(jaq_json::funs())
-        .filter(|(name, args, _)| !IMPURE.contains(&(*name, args.len())));
+    let pure =
+        jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs()).filter(|(name, args, _)| !IMPURE.contains(&(*name, args.len())));
     let refused: [Fun<Data>; 6] = [
         refuse!("env", 0, "`env` is not available: AOS jq programs cannot read the environment"),
         refuse!("now", 0, "`now` is not available: AOS jq programs must be deterministic"),

@@ -16,8 +16,8 @@ mod error;
 mod eval;
 pub mod sandbox;
 
-pub use error::{JqError, LimitKind, Position};
 pub(crate) use cache::ProgramCache;
+pub use error::{JqError, LimitKind, Position};
 pub(crate) use eval::Raised;
 #[cfg(test)]
 pub(crate) use eval::{compile, Limits, Program};

@@ -20,10 +20,8 @@ fn field_access() {
 
 #[test]
 fn select_over_array() {
-    let out = compile(".[] | select(.n > 1) | .id")
-        .unwrap()
-        .run(json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}, {"id": "c", "n": 3}]))
-        .unwrap();
+    let out =
+        compile(".[] | select(.n > 1) | .id").unwrap().run(json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}, {"id": "c", "n": 3}])).unwrap();
     assert_eq!(out, vec![json!("b"), json!("c")]);
 }
 

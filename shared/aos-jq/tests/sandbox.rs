@@ -104,11 +104,7 @@ async fn one_owner_cannot_starve_another() {
     assert!(config.workers > per_owner, "{config:?}");
     // Owner A fills every worker it may hold with programs that never finish.
     let runaways: Vec<_> = (0..per_owner)
-        .map(|_| {
-            tokio::spawn(async {
-                sandbox::run("last(range(1e15))", &Value::Null, &limits(8.0).with_owner("tenant-a")).await
-            })
-        })
+        .map(|_| tokio::spawn(async { sandbox::run("last(range(1e15))", &Value::Null, &limits(8.0).with_owner("tenant-a")).await }))
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -131,7 +131,9 @@ async fn attach_authorizer_principal(mut req: Request) -> Request {
 
 fn authorizer_principal(req: &Request) -> Option<Principal> {
     #[allow(irrefutable_let_patterns)] // one variant with the `apigw_http` feature alone
-    let Some(RequestContext::ApiGatewayV2(ctx)) = req.extensions().get::<RequestContext>() else { return None };
+    let Some(RequestContext::ApiGatewayV2(ctx)) = req.extensions().get::<RequestContext>() else {
+        return None;
+    };
     let fields = &ctx.authorizer.as_ref()?.fields;
     if fields.is_empty() {
         return None;

@@ -88,7 +88,10 @@ impl Authorizer {
         Ok(Self::new(rt, OidcConfig::from_env()?))
     }
 
-    pub async fn handle(&self, event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>) -> Result<AuthorizerResponse, lambda_runtime::Error> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>,
+    ) -> Result<AuthorizerResponse, lambda_runtime::Error> {
         let request = event.payload;
         let route = request.route_key.as_deref().unwrap_or("$default");
         // The identity source is `$request.header.Authorization`: its value, or the header itself.
@@ -176,7 +179,10 @@ mod tests {
 
     #[test]
     fn a_malformed_context_gives_no_principal() {
-        let good: HashMap<String, Value> = [("tenant", "acme"), ("role", "viewer"), ("kind", "user"), ("id", "s"), ("name", "")].into_iter().map(|(k, v)| (k.to_string(), Value::from(v))).collect();
+        let good: HashMap<String, Value> = [("tenant", "acme"), ("role", "viewer"), ("kind", "user"), ("id", "s"), ("name", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v)))
+            .collect();
         assert!(principal_from_context(&good).is_some());
         let with = |k: &str, v: Value| {
             let mut m = good.clone();

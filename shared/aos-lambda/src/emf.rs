@@ -15,7 +15,12 @@ pub const NAMESPACE: &str = "AOS";
 const MAX_VALUES: usize = 100;
 
 /// The EMF lines (JSON objects, one per label set) for what one invocation recorded.
-pub fn lines(recorded: &[Recorded], descriptions: &BTreeMap<String, Description>, timestamp_ms: u64, function: Option<&str>) -> Vec<String> {
+pub fn lines(
+    recorded: &[Recorded],
+    descriptions: &BTreeMap<String, Description>,
+    timestamp_ms: u64,
+    function: Option<&str>,
+) -> Vec<String> {
     let mut groups: BTreeMap<&BTreeMap<String, String>, Vec<&Recorded>> = BTreeMap::new();
     for r in recorded {
         groups.entry(&r.series.labels).or_default().push(r);
@@ -23,7 +28,10 @@ pub fn lines(recorded: &[Recorded], descriptions: &BTreeMap<String, Description>
     groups
         .into_iter()
         .map(|(labels, members)| {
-            let metrics: Vec<Value> = members.iter().map(|r| json!({"Name": r.series.name, "Unit": unit(&r.series.value, descriptions.get(&r.series.name))})).collect();
+            let metrics: Vec<Value> = members
+                .iter()
+                .map(|r| json!({"Name": r.series.name, "Unit": unit(&r.series.value, descriptions.get(&r.series.name))}))
+                .collect();
             let mut root = Map::new();
             root.insert(
                 "_aws".into(),
@@ -117,21 +125,35 @@ mod tests {
         let rs = vec![
             recorded("recovery_attempts_total", &recovery, SeriesValue::Counter(2), vec![]),
             recorded("recovery_success_total", &recovery, SeriesValue::Counter(1), vec![]),
-            recorded("step_duration_seconds", &[("skill", "http_call")], SeriesValue::Histogram { buckets: vec![(0.005, 2), (0.01, 2), (1.0, 3)], sum: 0.508, count: 3 }, vec![0.004, 0.004, 0.5]),
+            recorded(
+                "step_duration_seconds",
+                &[("skill", "http_call")],
+                SeriesValue::Histogram { buckets: vec![(0.005, 2), (0.01, 2), (1.0, 3)], sum: 0.508, count: 3 },
+                vec![0.004, 0.004, 0.5],
+            ),
         ];
         let descriptions = crate::recorder::catalog();
-        let lines: Vec<Value> = lines(&rs, &descriptions, 1_767_261_723_500, Some("aos-orchestrator")).iter().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        let lines: Vec<Value> = lines(&rs, &descriptions, 1_767_261_723_500, Some("aos-orchestrator"))
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
         assert_eq!(lines.len(), 2);
         let recovery_line = &lines[0];
         let directive = &recovery_line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!((recovery_line["_aws"]["Timestamp"].as_u64(), &directive["Namespace"]), (Some(1_767_261_723_500), &json!("AOS")));
         assert_eq!(directive["Dimensions"], json!([["code", "mode"]]));
-        assert_eq!(directive["Metrics"], json!([{"Name": "recovery_attempts_total", "Unit": "Count"}, {"Name": "recovery_success_total", "Unit": "Count"}]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "recovery_attempts_total", "Unit": "Count"}, {"Name": "recovery_success_total", "Unit": "Count"}])
+        );
         assert_eq!((&recovery_line["recovery_attempts_total"], &recovery_line["recovery_success_total"]), (&json!(2), &json!(1)));
         assert_eq!((&recovery_line["code"], &recovery_line["function"]), (&json!("HTTP_SERVICE_UNAVAILABLE"), &json!("aos-orchestrator")));
         let step = &lines[1];
         assert_eq!(step["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "step_duration_seconds", "Unit": "Seconds"}]));
-        assert_eq!(step["step_duration_seconds"], json!({"Values": [0.004, 0.5], "Counts": [2, 1], "Max": 0.5, "Min": 0.004, "Count": 3, "Sum": 0.508}));
+        assert_eq!(
+            step["step_duration_seconds"],
+            json!({"Values": [0.004, 0.5], "Counts": [2, 1], "Max": 0.5, "Min": 0.004, "Count": 3, "Sum": 0.508})
+        );
     }
 
     #[test]

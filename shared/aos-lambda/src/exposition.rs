@@ -61,9 +61,20 @@ mod tests {
     #[test]
     fn histograms_render_cumulative_buckets_sum_and_count() {
         let labels: BTreeMap<String, String> = [("skill".to_string(), "http_call".to_string())].into();
-        let step = Series { name: "step_duration_seconds".into(), labels, value: SeriesValue::Histogram { buckets: vec![(0.005, 2), (1.0, 3)], sum: 0.508, count: 4 } };
-        let runs = Series { name: "runs_total".into(), labels: [("status".to_string(), "fa\"iled".to_string())].into(), value: SeriesValue::Counter(7) };
-        let text = render(&[("runs_total".into(), vec![runs]), ("step_duration_seconds".into(), vec![step]), ("recovery_success_total".into(), vec![])], &crate::recorder::catalog());
+        let step = Series {
+            name: "step_duration_seconds".into(),
+            labels,
+            value: SeriesValue::Histogram { buckets: vec![(0.005, 2), (1.0, 3)], sum: 0.508, count: 4 },
+        };
+        let runs = Series {
+            name: "runs_total".into(),
+            labels: [("status".to_string(), "fa\"iled".to_string())].into(),
+            value: SeriesValue::Counter(7),
+        };
+        let text = render(
+            &[("runs_total".into(), vec![runs]), ("step_duration_seconds".into(), vec![step]), ("recovery_success_total".into(), vec![])],
+            &crate::recorder::catalog(),
+        );
         let expected = "# HELP runs_total Runs that finished, by final status (`rejected`: submissions refused with 422).\n\
 # TYPE runs_total counter\n\
 runs_total{status=\"fa\\\"iled\"} 7\n\

@@ -19,7 +19,10 @@ pub struct Other {
 /// The functions with a `Function` of their own in this crate (`authorizer.rs`, `orchestrator.rs`,
 /// `sweeper.rs`, `aggregator.rs`).
 pub const OTHERS: &[Other] = &[
-    Other { package: "authorizer", alarm: "authorizer invocations failed (the table or the identity provider's keys unreachable); callers get 500" },
+    Other {
+        package: "authorizer",
+        alarm: "authorizer invocations failed (the table or the identity provider's keys unreachable); callers get 500",
+    },
     Other { package: "orchestrator", alarm: "orchestrator invocations failed (whole batches; per-record failures are redelivered)" },
     Other { package: "sweeper", alarm: "sweeper invocations failed" },
     Other { package: "aggregator", alarm: "aggregator invocations failed" },
@@ -66,7 +69,11 @@ impl Deployed {
 pub fn all() -> Vec<Deployed> {
     let other = |o: &'static Other| Deployed { package: o.package.into(), stem: pascal(o.package), kind: Kind::Other(o) };
     let mut out: Vec<Deployed> = OTHERS.iter().take(1).map(other).collect();
-    out.extend(aos_api::routers::ALL.iter().map(|g| Deployed { package: g.function.into(), stem: pascal(g.function), kind: Kind::Api(*g) }));
+    out.extend(aos_api::routers::ALL.iter().map(|g| Deployed {
+        package: g.function.into(),
+        stem: pascal(g.function),
+        kind: Kind::Api(*g),
+    }));
     out.extend(OTHERS.iter().skip(1).map(other));
     out.extend(BUILTINS.iter().map(|b| Deployed { package: skill_package(b.id), stem: pascal(b.id), kind: Kind::Skill(*b) }));
     out

@@ -33,7 +33,8 @@ pub async fn runtime_from_env(skills: fn(&SkillsConfig) -> SkillRegistry) -> Res
     let settings = RuntimeSettings::from_env()?;
     let (ports, counters) = aos_aws::ports_and_counters_from_env(skills)?;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
-    crate::recorder::install(Some(Arc::new(counters)), Box::new(std::io::stdout()), function).map_err(|e| InitError::Config(e.to_string()))?;
+    crate::recorder::install(Some(Arc::new(counters)), Box::new(std::io::stdout()), function)
+        .map_err(|e| InitError::Config(e.to_string()))?;
     Ok(Arc::new(runtime_with_settings(ports, settings)))
 }
 

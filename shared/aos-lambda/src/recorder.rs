@@ -162,7 +162,11 @@ pub struct AlreadyInstalled;
 
 /// Installs the process's recorder (once): flushes print EMF lines to `emf` and add the deltas to
 /// `store` (none: EMF only). `function` names the emitting function in each EMF line.
-pub fn install(store: Option<Arc<dyn MetricStore>>, emf: Box<dyn Write + Send>, function: Option<String>) -> Result<&'static LambdaMetrics, AlreadyInstalled> {
+pub fn install(
+    store: Option<Arc<dyn MetricStore>>,
+    emf: Box<dyn Write + Send>,
+    function: Option<String>,
+) -> Result<&'static LambdaMetrics, AlreadyInstalled> {
     let metrics = LambdaMetrics::new(store, emf, function);
     let recorder = metrics.recorder.clone();
     INSTALLED.set(metrics).map_err(|_| AlreadyInstalled)?;

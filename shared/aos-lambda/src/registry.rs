@@ -19,7 +19,8 @@ pub fn declared(config: &SkillsConfig) -> SkillRegistry {
 /// An API function whose routers replay runs (`aos_api::routers::Group::replays`): it executes
 /// every replayable (pure, deterministic) skill this build links.
 pub fn replaying(config: &SkillsConfig) -> SkillRegistry {
-    let executors = BUILTINS.iter().filter(|b| (b.declare)(config).replayable()).filter_map(|b| b.executor).map(|build| build(config)).collect();
+    let executors =
+        BUILTINS.iter().filter(|b| (b.declare)(config).replayable()).filter_map(|b| b.executor).map(|build| build(config)).collect();
     described_registry(config, executors)
 }
 

@@ -97,7 +97,11 @@ mod tests {
     use serde_json::json;
 
     fn event(bodies: &[Option<&str>]) -> SqsEvent {
-        let records: Vec<_> = bodies.iter().enumerate().map(|(i, b)| json!({"messageId": format!("m{i}"), "body": b, "attributes": {}, "messageAttributes": {}})).collect();
+        let records: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| json!({"messageId": format!("m{i}"), "body": b, "attributes": {}, "messageAttributes": {}}))
+            .collect();
         serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
     }
 

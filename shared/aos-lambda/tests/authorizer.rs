@@ -83,7 +83,11 @@ async fn revoked_unknown_and_missing_keys_are_not_authorized() {
 async fn an_unreachable_table_is_an_error_not_a_cached_denial() {
     let stack = Stack::new().await;
     let config = sdk_config(&moto_url()).await;
-    let settings = aos_aws::AwsSettings { table: "aos-test-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
+    let settings = aos_aws::AwsSettings {
+        table: "aos-test-no-such-table".into(),
+        queue_urls: stack.queue_urls.clone(),
+        secrets_prefix: "aos-test".into(),
+    };
     let broken = Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, stack.rt.ports().skills.clone())));
     let key = stack.api_key().await;
     let err = Authorizer::new(broken, None).handle(lambda_event(request(Some(&key)))).await.expect_err("an invocation error");
@@ -119,10 +123,19 @@ impl Pool {
     async fn new() -> Pool {
         let (http, url) = (reqwest::Client::new(), moto_url());
         let schema = json!([{"Name": "tenant", "AttributeDataType": "String", "Mutable": true}]);
-        let pool = Self::call(&http, &url, "CreateUserPool", json!({"PoolName": format!("aos-{}", uuid::Uuid::new_v4().simple()), "Schema": schema})).await;
+        let pool = Self::call(
+            &http,
+            &url,
+            "CreateUserPool",
+            json!({"PoolName": format!("aos-{}", uuid::Uuid::new_v4().simple()), "Schema": schema}),
+        )
+        .await;
         let id = pool["UserPool"]["Id"].as_str().expect("pool id").to_string();
-        let flows = json!(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]);
-        let client = Self::call(&http, &url, "CreateUserPoolClient", json!({"UserPoolId": id, "ClientName": "aos", "ExplicitAuthFlows": flows})).await;
+        let flows =
+            json!(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]);
+        let client =
+            Self::call(&http, &url, "CreateUserPoolClient", json!({"UserPoolId": id, "ClientName": "aos", "ExplicitAuthFlows": flows}))
+                .await;
         let client_id = client["UserPoolClient"]["ClientId"].as_str().expect("client id").to_string();
         for g in Role::ALL {
             Self::call(&http, &url, "CreateGroup", json!({"UserPoolId": id, "GroupName": g.as_str()})).await;
@@ -143,8 +156,15 @@ impl Pool {
         let password = "Corr3ct-Horse-Battery!";
         let attrs = json!([{"Name": "email", "Value": email}, {"Name": "custom:tenant", "Value": tenant}]);
         Self::call(&self.http, &self.url, "AdminCreateUser", json!({"UserPoolId": self.id, "Username": email, "UserAttributes": attrs, "MessageAction": "SUPPRESS", "TemporaryPassword": "Temp-Passw0rd!"})).await;
-        Self::call(&self.http, &self.url, "AdminSetUserPassword", json!({"UserPoolId": self.id, "Username": email, "Password": password, "Permanent": true})).await;
-        Self::call(&self.http, &self.url, "AdminAddUserToGroup", json!({"UserPoolId": self.id, "Username": email, "GroupName": group})).await;
+        Self::call(
+            &self.http,
+            &self.url,
+            "AdminSetUserPassword",
+            json!({"UserPoolId": self.id, "Username": email, "Password": password, "Permanent": true}),
+        )
+        .await;
+        Self::call(&self.http, &self.url, "AdminAddUserToGroup", json!({"UserPoolId": self.id, "Username": email, "GroupName": group}))
+            .await;
         let auth = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": self.client_id, "AuthParameters": {"USERNAME": email, "PASSWORD": password}});
         let out = Self::call(&self.http, &self.url, "InitiateAuth", auth).await;
         out["AuthenticationResult"]["IdToken"].as_str().unwrap_or_else(|| panic!("no IdToken: {out}")).to_string()
@@ -160,12 +180,22 @@ async fn a_cognito_id_token_is_authorized_with_the_tenant_and_role_it_carries() 
     let r = authorize(&a, Some(&token)).await;
     assert!(r.is_authorized, "{r:?}");
     let c = ctx(&r);
-    assert_eq!((&c["tenant"], &c["role"], &c["kind"], &c["name"]), (&json!(TENANT), &json!("operator"), &json!("user"), &json!("ops@example.com")), "{c}");
-    assert!(c["id"].as_str().is_some_and(|s| !s.is_empty()) && c["expires_at_ms"].as_i64().is_some_and(|e| e > aos_runtime::runs::now_ms()), "{c}");
+    assert_eq!(
+        (&c["tenant"], &c["role"], &c["kind"], &c["name"]),
+        (&json!(TENANT), &json!("operator"), &json!("user"), &json!("ops@example.com")),
+        "{c}"
+    );
+    assert!(
+        c["id"].as_str().is_some_and(|s| !s.is_empty()) && c["expires_at_ms"].as_i64().is_some_and(|e| e > aos_runtime::runs::now_ms()),
+        "{c}"
+    );
     assert!(!serde_json::to_string(&r).expect("JSON").contains(&token));
     // The first request with a token is a login in the tenant's audit log, as with `aos serve`.
     let (events, _) = stack.rt.audit().list(TENANT, 0, i64::MAX / 2, None, 10, None).await.expect("audit log");
-    assert_eq!(events.iter().map(|e| (e.action.as_str(), e.actor.clone())).collect::<Vec<_>>(), vec![("login", format!("user:{}", c["id"].as_str().unwrap()))]);
+    assert_eq!(
+        events.iter().map(|e| (e.action.as_str(), e.actor.clone())).collect::<Vec<_>>(),
+        vec![("login", format!("user:{}", c["id"].as_str().unwrap()))]
+    );
 
     // Another tenant's user gets that tenant; a user in no AOS group is refused.
     let other = pool.id_token("dev@example.org", "globex", "developer").await;
@@ -242,11 +272,23 @@ fn behind_authorizer(method: &str, path: &str, principal: Option<&Principal>, bo
 }
 
 fn viewer(tenant: &str) -> Principal {
-    Principal { tenant: tenant.into(), role: Role::Viewer, kind: PrincipalKind::User, id: "sub-viewer".into(), name: "viewer@example.com".into(), expires_at_ms: None }
+    Principal {
+        tenant: tenant.into(),
+        role: Role::Viewer,
+        kind: PrincipalKind::User,
+        id: "sub-viewer".into(),
+        name: "viewer@example.com".into(),
+        expires_at_ms: None,
+    }
 }
 
 fn run_ids(body: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = body["runs"].as_array().unwrap_or_else(|| panic!("runs: {body}")).iter().filter_map(|r| r["run_id"].as_str().map(str::to_string)).collect();
+    let mut ids: Vec<String> = body["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("runs: {body}"))
+        .iter()
+        .filter_map(|r| r["run_id"].as_str().map(str::to_string))
+        .collect();
     ids.sort();
     ids
 }
@@ -266,7 +308,9 @@ async fn behind_the_authorizer_the_context_is_the_principal_and_permissions_stil
     let mine = submit(stack.api_key().await).await;
     let theirs = submit(stack.rt.keys().create("globex", Role::Admin).await.expect("key").0).await;
     let runs = || api::app(stack.rt.clone(), group("api-runs")).expect("app");
-    let plan_body: Value = serde_json::from_str(event_text("api-runs-submit.json").as_str()).map(|e: Value| serde_json::from_str(e["body"].as_str().expect("body")).expect("JSON")).expect("JSON");
+    let plan_body: Value = serde_json::from_str(event_text("api-runs-submit.json").as_str())
+        .map(|e: Value| serde_json::from_str(e["body"].as_str().expect("body")).expect("JSON"))
+        .expect("JSON");
 
     // A viewer of acme, as the authorizer passes it on: reads its tenant's runs only...
     let v = viewer(TENANT);
@@ -299,7 +343,17 @@ async fn behind_the_authorizer_the_context_is_the_principal_and_permissions_stil
     }
     let (status, body) = invoke_api(runs(), &forged.to_string()).await;
     assert_eq!((status, run_ids(&body)), (200, vec![mine.clone()]), "{body}");
-    let (status, _) = invoke_api(runs(), &behind_authorizer("POST", "/api/v1/runs", Some(&v), Some(&json!({"principal": context_of(&admin_of_globex), "plan": plan_body["plan"]}))).to_string()).await;
+    let (status, _) = invoke_api(
+        runs(),
+        &behind_authorizer(
+            "POST",
+            "/api/v1/runs",
+            Some(&v),
+            Some(&json!({"principal": context_of(&admin_of_globex), "plan": plan_body["plan"]})),
+        )
+        .to_string(),
+    )
+    .await;
     assert_eq!(status, 403);
 
     // Without the authorizer's context, the same forged headers authenticate nobody: the function

@@ -28,13 +28,21 @@ struct Stack {
 }
 
 fn moto_url() -> String {
-    std::env::var("AOS_TEST_MOTO_URL").ok().filter(|u| !u.trim().is_empty()).expect("AOS_TEST_MOTO_URL: these tests need a moto server (bash tests/stack/moto.sh start 5599)")
+    std::env::var("AOS_TEST_MOTO_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .expect("AOS_TEST_MOTO_URL: these tests need a moto server (bash tests/stack/moto.sh start 5599)")
 }
 
 impl Stack {
     async fn new() -> Stack {
         let url = moto_url();
-        let vars = [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_ENDPOINT_URL", url.as_str())];
+        let vars = [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL", url.as_str()),
+        ];
         let config = aos_aws::sdk_config_from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (ddb, sqs) = (aws_sdk_dynamodb::Client::new(&config), aws_sdk_sqs::Client::new(&config));
@@ -55,7 +63,15 @@ impl Stack {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut out = Vec::new();
         while out.len() < want && Instant::now() < deadline {
-            let got = self.sqs.receive_message().queue_url(&self.queue_urls[queue]).max_number_of_messages(10).visibility_timeout(30).send().await.unwrap();
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_urls[queue])
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .unwrap();
             out.extend(got.messages.unwrap_or_default());
         }
         out
@@ -124,7 +140,8 @@ async fn unavailable_storage_is_delivered_again() {
     let messages = stack.receive(ORCHESTRATOR_QUEUE, 1).await;
     // The runtime over a table that does not exist: every read fails as unavailable.
     let config = stack.config.clone();
-    let settings = aos_aws::AwsSettings { table: "aos-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
+    let settings =
+        aos_aws::AwsSettings { table: "aos-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
     let skills = stack.rt.ports().skills.clone();
     let broken = std::sync::Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, skills)));
     let response = aos_lambda::orchestrator::handle(broken, stack.sqs_event(&messages)).await.unwrap();

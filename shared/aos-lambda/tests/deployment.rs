@@ -81,7 +81,10 @@ fn queues() -> Vec<(String, String)> {
 }
 
 fn queue_urls() -> String {
-    let pairs: Vec<String> = queues().iter().map(|(name, stem)| format!("\"{name}\":\"${{{stem}Queue}}\",\"{name}.dlq\":\"${{{stem}DeadLetterQueue}}\"")).collect();
+    let pairs: Vec<String> = queues()
+        .iter()
+        .map(|(name, stem)| format!("\"{name}\":\"${{{stem}Queue}}\",\"{name}.dlq\":\"${{{stem}DeadLetterQueue}}\""))
+        .collect();
     format!(
         "        # Logical queue name -> URL (`!Ref` of a queue is its URL): the orchestrator's and each skill's.\n        AOS_QUEUE_URLS: !Sub >-\n          {{{}}}\n",
         pairs.join(",\n          ")
@@ -175,7 +178,10 @@ fn routes(f: &Deployed) -> String {
     let Kind::Api(group) = f.kind else { unreachable!("an API function") };
     let route = |path: &str, public: bool| {
         let auth = if public { ", Auth: { Authorizer: NONE }" } else { "" };
-        format!("        {}: {{ Type: HttpApi, Properties: {{ ApiId: !Ref HttpApi, Path: \"{path}\", Method: ANY{auth} }} }}\n", event_name(path))
+        format!(
+            "        {}: {{ Type: HttpApi, Properties: {{ ApiId: !Ref HttpApi, Path: \"{path}\", Method: ANY{auth} }} }}\n",
+            event_name(path)
+        )
     };
     let mut out: String = group.paths().iter().map(|p| route(p, false)).collect();
     if f.package == PUBLIC_ROUTES {
@@ -195,7 +201,16 @@ fn log_groups() -> String {
         .collect()
 }
 
-fn alarm(name: &str, description: &str, namespace: &str, metric: &str, dimension: &str, value: &str, statistic: &str, period: u32) -> String {
+fn alarm(
+    name: &str,
+    description: &str,
+    namespace: &str,
+    metric: &str,
+    dimension: &str,
+    value: &str,
+    statistic: &str,
+    period: u32,
+) -> String {
     format!(
         "  {name}:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      AlarmDescription: {description}\n      Namespace: {namespace}\n      MetricName: {metric}\n      Dimensions: [{{ Name: {dimension}, Value: {value} }}]\n      Statistic: {statistic}\n      Period: {period}\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n"
     )
@@ -208,17 +223,36 @@ fn alarms() -> String {
             None => format!("Advance messages were dead-lettered ({name}.dlq); see docs/operations.md#dead-letter-queues"),
             Some(id) => format!("{id} step tasks were dead-lettered ({name}.dlq)"),
         };
-        out += &alarm(&format!("{stem}DeadLettersAlarm"), &what, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", &format!("!GetAtt {stem}DeadLetterQueue.QueueName"), "Maximum", 60);
+        out += &alarm(
+            &format!("{stem}DeadLettersAlarm"),
+            &what,
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            &format!("!GetAtt {stem}DeadLetterQueue.QueueName"),
+            "Maximum",
+            60,
+        );
     }
     for f in all() {
-        out += &alarm(&format!("{}ErrorsAlarm", f.stem), &f.alarm(), "AWS/Lambda", "Errors", "FunctionName", &format!("!Ref {}", f.logical_id()), "Sum", 300);
+        out += &alarm(
+            &format!("{}ErrorsAlarm", f.stem),
+            &f.alarm(),
+            "AWS/Lambda",
+            "Errors",
+            "FunctionName",
+            &format!("!Ref {}", f.logical_id()),
+            "Sum",
+            300,
+        );
     }
     out
 }
 
 fn outputs() -> String {
     let mut out: String = skills().iter().map(|f| format!("  {s}QueueUrl:\n    Value: !Ref {s}Queue\n", s = f.stem)).collect();
-    let (names, refs): (Vec<String>, Vec<String>) = queues().iter().map(|(n, s)| (format!("{n}.dlq"), format!("!Ref {s}DeadLetterQueue"))).unzip();
+    let (names, refs): (Vec<String>, Vec<String>) =
+        queues().iter().map(|(n, s)| (format!("{n}.dlq"), format!("!Ref {s}DeadLetterQueue"))).unzip();
     out += &format!("  DeadLetterQueueUrls:\n    Description: {}\n    Value: !Join [\" \", [{}]]\n", names.join(", "), refs.join(", "));
     out
 }
@@ -272,8 +306,14 @@ fn generated_sections_are_current() {
             std::fs::write(root().join(file), text).unwrap_or_else(|e| panic!("writing {file}: {e}"));
             continue;
         }
-        let first = committed.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(committed.lines().count().min(text.lines().count()));
-        stale.push(format!("{file}, from line {}:\n  committed: {:?}\n  generated: {:?}", first + 1, committed.lines().nth(first).unwrap_or(""), text.lines().nth(first).unwrap_or("")));
+        let first =
+            committed.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(committed.lines().count().min(text.lines().count()));
+        stale.push(format!(
+            "{file}, from line {}:\n  committed: {:?}\n  generated: {:?}",
+            first + 1,
+            committed.lines().nth(first).unwrap_or(""),
+            text.lines().nth(first).unwrap_or("")
+        ));
     }
     assert!(
         stale.is_empty(),
@@ -319,7 +359,11 @@ fn http_routes(lines: &[String]) -> Vec<(String, bool)> {
         .iter()
         .filter(|l| l.contains("Type: HttpApi"))
         .map(|l| {
-            let path = l.split("Path: ").nth(1).map(|rest| rest.trim_start_matches('"').split(['"', ',', ' ']).next().unwrap_or("").to_string()).unwrap_or_else(|| "$default".into());
+            let path = l
+                .split("Path: ")
+                .nth(1)
+                .map(|rest| rest.trim_start_matches('"').split(['"', ',', ' ']).next().unwrap_or("").to_string())
+                .unwrap_or_else(|| "$default".into());
             (path, l.contains("Authorizer: NONE"))
         })
         .collect()
@@ -331,7 +375,12 @@ fn every_function_has_its_crate_its_main_goes_through_the_wrapper_and_it_is_in_t
     let res = resources(&template);
     let workspace = read("Cargo.toml");
     let listed: BTreeSet<String> = all().iter().map(|f| f.package.clone()).collect();
-    let dirs: BTreeSet<String> = std::fs::read_dir(root().join("functions")).expect("functions/").filter_map(|e| e.ok()).filter(|e| e.path().join("Cargo.toml").is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let dirs: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .expect("functions/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     let mut problems = Vec::new();
     for d in dirs.difference(&listed) {
         problems.push(format!("functions/{d} is no function of the lists: add it to aos_lambda::functions::OTHERS (or it is a skill function or API function whose skill or router group is missing: aos_skills::BUILTINS, aos_api::routers::ALL)"));
@@ -350,14 +399,20 @@ fn every_function_has_its_crate_its_main_goes_through_the_wrapper_and_it_is_in_t
         let main = read(&format!("{dir}/src/main.rs"));
         let manifest = read(&format!("{dir}/Cargo.toml"));
         if main.lines().count() > 15 {
-            problems.push(format!("{dir}/src/main.rs has {} lines: a function's main is at most 15, its logic lives in aos-lambda", main.lines().count()));
+            problems.push(format!(
+                "{dir}/src/main.rs has {} lines: a function's main is at most 15, its logic lives in aos-lambda",
+                main.lines().count()
+            ));
         }
         if !main.contains("aos_lambda::run(") {
-            problems.push(format!("{dir}/src/main.rs does not start through `aos_lambda::run(...)`, the wrapper every function goes through"));
+            problems
+                .push(format!("{dir}/src/main.rs does not start through `aos_lambda::run(...)`, the wrapper every function goes through"));
         }
         for forbidden in ["lambda_runtime", "lambda_http"] {
             if main.contains(forbidden) || manifest.contains(forbidden) {
-                problems.push(format!("{dir} uses `{forbidden}` directly: a function reaches the Lambda runtime only through `aos_lambda::run`"));
+                problems.push(format!(
+                    "{dir} uses `{forbidden}` directly: a function reaches the Lambda runtime only through `aos_lambda::run`"
+                ));
             }
         }
         let deps = dependencies(&manifest);
@@ -404,7 +459,11 @@ fn dependencies(manifest: &str) -> Vec<String> {
 #[test]
 fn every_openapi_path_is_routed_to_a_function_that_serves_it() {
     let committed: Value = serde_json::from_str(&read("docs/openapi.json")).expect("docs/openapi.json is JSON");
-    assert_eq!(committed, document(), "docs/openapi.json differs from the code: regenerate it with `cargo run -p aos-cli -- openapi > docs/openapi.json`");
+    assert_eq!(
+        committed,
+        document(),
+        "docs/openapi.json differs from the code: regenerate it with `cargo run -p aos-cli -- openapi > docs/openapi.json`"
+    );
     let template = read("template.yaml");
     let res = resources(&template);
     let by_id: BTreeMap<String, Deployed> = all().into_iter().map(|f| (f.logical_id(), f)).collect();
@@ -417,7 +476,8 @@ fn every_openapi_path_is_routed_to_a_function_that_serves_it() {
     }
     let public = public_paths();
     let mut problems = Vec::new();
-    let doc_paths: Vec<(String, Value)> = committed["paths"].as_object().expect("paths").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let doc_paths: Vec<(String, Value)> =
+        committed["paths"].as_object().expect("paths").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (path, item) in &doc_paths {
         let serving: Vec<&Deployed> = by_id.values().filter(|f| matches!(f.kind, Kind::Api(g) if g.paths().contains(path))).collect();
         let needs_credential = item.as_object().expect("path item").values().any(|op| op.get("security").is_some());
@@ -430,13 +490,19 @@ fn every_openapi_path_is_routed_to_a_function_that_serves_it() {
             }
         };
         match routed.get(path).map(Vec::as_slice) {
-            None | Some([]) => problems.push(format!("{path} is not routed in template.yaml: it belongs in the Events of `{owner}` (run `{UPDATE}`)")),
+            None | Some([]) => {
+                problems.push(format!("{path} is not routed in template.yaml: it belongs in the Events of `{owner}` (run `{UPDATE}`)"))
+            }
             Some([(id, public_route)]) => {
                 if *id != owner {
                     problems.push(format!("template.yaml routes {path} to `{id}`, but `{owner}` serves it"));
                 }
                 if *public_route == needs_credential {
-                    problems.push(format!("template.yaml: the route of {path} {} the authorizer, but the document says the path {} a credential", if *public_route { "skips" } else { "goes through" }, if needs_credential { "needs" } else { "needs no" }));
+                    problems.push(format!(
+                        "template.yaml: the route of {path} {} the authorizer, but the document says the path {} a credential",
+                        if *public_route { "skips" } else { "goes through" },
+                        if needs_credential { "needs" } else { "needs no" }
+                    ));
                 }
             }
             Some(more) => problems.push(format!("template.yaml routes {path} to several functions: {more:?}")),
@@ -454,7 +520,9 @@ fn every_openapi_path_is_routed_to_a_function_that_serves_it() {
     }
     let fallback = routed.get("$default").map(Vec::as_slice).unwrap_or_default();
     if fallback.len() != 1 {
-        problems.push(format!("template.yaml needs exactly one $default route (an HttpApi event without a path), to an API function: {fallback:?}"));
+        problems.push(format!(
+            "template.yaml needs exactly one $default route (an HttpApi event without a path), to an API function: {fallback:?}"
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -467,7 +535,14 @@ fn every_skill_has_its_queues_function_alarms_and_send_permissions() {
     let mut problems = Vec::new();
     for b in BUILTINS {
         let stem = aos_lambda::functions::pascal(b.id);
-        for id in [format!("{stem}Queue"), format!("{stem}DeadLetterQueue"), format!("{stem}Function"), format!("{stem}Logs"), format!("{stem}DeadLettersAlarm"), format!("{stem}ErrorsAlarm")] {
+        for id in [
+            format!("{stem}Queue"),
+            format!("{stem}DeadLetterQueue"),
+            format!("{stem}Function"),
+            format!("{stem}Logs"),
+            format!("{stem}DeadLettersAlarm"),
+            format!("{stem}ErrorsAlarm"),
+        ] {
             if !res.contains_key(&id) {
                 problems.push(format!("template.yaml has no `{id}` for the skill `{}`: run `{UPDATE}`", b.id));
             }
@@ -495,7 +570,10 @@ fn aggregation_period_s(template: &str) -> u64 {
     let schedule = lines.iter().find_map(|l| l.trim().strip_prefix("Schedule: ")).expect("the aggregator's schedule");
     if let Some(cron) = schedule.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
         let f: Vec<&str> = cron.split(' ').collect();
-        assert!(f.len() == 6 && f[0].parse::<u32>().is_ok() && f[1].parse::<u32>().is_ok() && f[2..] == ["*", "*", "?", "*"], "not a daily cron: {schedule}");
+        assert!(
+            f.len() == 6 && f[0].parse::<u32>().is_ok() && f[1].parse::<u32>().is_ok() && f[2..] == ["*", "*", "?", "*"],
+            "not a daily cron: {schedule}"
+        );
         return 86_400;
     }
     let rate = schedule.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')).unwrap_or_else(|| panic!("unknown schedule {schedule}"));
@@ -513,10 +591,17 @@ fn aggregation_period_s(template: &str) -> u64 {
 fn the_staleness_alert_outlasts_the_aggregation_schedule() {
     let period = aggregation_period_s(&read("template.yaml"));
     let alerts = read("infra/prometheus/aos-alerts.yml");
-    let expr = alerts.lines().find(|l| l.contains("failure_aggregation_last_success_timestamp_seconds") && l.contains("expr:")).expect("the AosFailureAggregationStale rule");
-    let threshold: u64 = expr.rsplit('>').next().and_then(|t| t.trim().parse().ok()).unwrap_or_else(|| panic!("a threshold in seconds: {expr}"));
+    let expr = alerts
+        .lines()
+        .find(|l| l.contains("failure_aggregation_last_success_timestamp_seconds") && l.contains("expr:"))
+        .expect("the AosFailureAggregationStale rule");
+    let threshold: u64 =
+        expr.rsplit('>').next().and_then(|t| t.trim().parse().ok()).unwrap_or_else(|| panic!("a threshold in seconds: {expr}"));
     // Quiet all day between two passes (a pass may take up to the aggregator's 15 minutes), and
     // firing once one scheduled pass is missed.
-    assert!(threshold >= period + 3600, "the staleness alert ({threshold} s) fires between two scheduled passes ({period} s apart): raise it to the period plus a margin");
+    assert!(
+        threshold >= period + 3600,
+        "the staleness alert ({threshold} s) fires between two scheduled passes ({period} s apart): raise it to the period plus a margin"
+    );
     assert!(threshold < 2 * period, "the staleness alert ({threshold} s) waits for more than one missed pass ({period} s apart)");
 }

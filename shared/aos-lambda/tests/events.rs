@@ -17,7 +17,9 @@ const TRANSFORM: &str = "json_transform";
 
 /// Submits the sample run through the `api-runs` handler and returns its id.
 async fn submit(stack: &Stack, key: &str) -> String {
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)])).await;
+    let (status, body) =
+        invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, key)]))
+            .await;
     assert_eq!(status, 202, "{body}");
     body["run_id"].as_str().expect("run_id").to_string()
 }
@@ -46,7 +48,13 @@ async fn submit_event_answers_202_stores_the_run_and_queues_an_advance() {
 async fn api_events_answer_401_for_an_unknown_api_key() {
     let stack = Stack::new().await;
     stack.api_key().await;
-    let cases = [("api-runs-submit.json", group("api-runs")), ("api-runs-get.json", group("api-runs")), ("api-skills-list.json", group("api-skills")), ("api-secrets-list.json", group("api-secrets")), ("api-failures-stats.json", group("api-failures"))];
+    let cases = [
+        ("api-runs-submit.json", group("api-runs")),
+        ("api-runs-get.json", group("api-runs")),
+        ("api-skills-list.json", group("api-skills")),
+        ("api-secrets-list.json", group("api-secrets")),
+        ("api-failures-stats.json", group("api-failures")),
+    ];
     for (event, resources) in cases {
         // The samples carry a placeholder key, which no tenant has.
         let (status, body) = invoke_api(api::app(stack.rt.clone(), resources).expect("app"), &event_text(event)).await;
@@ -61,21 +69,35 @@ async fn read_events_answer_from_their_own_function_only() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;
     stack.rt.put_secret(TENANT, "WEBHOOK_TOKEN", "s3cr3t-value").await.expect("put a secret");
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-skills")).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(
+        api::app(stack.rt.clone(), group("api-skills")).expect("app"),
+        &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)]),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let ids: BTreeSet<&str> = body["skills"].as_array().expect("skills").iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ids, BTreeSet::from(["http_call", TRANSFORM]));
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-secrets")).expect("app"), &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(
+        api::app(stack.rt.clone(), group("api-secrets")).expect("app"),
+        &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)]),
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"names": ["WEBHOOK_TOKEN"]})));
     let run_id = submit(&stack, &key).await;
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
     let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &get).await;
     assert_eq!((status, body["run_id"].as_str(), body["status"].as_str()), (200, Some(run_id.as_str()), Some("queued")), "{body}");
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) = invoke_api(
+        api::app(stack.rt.clone(), group("api-failures")).expect("app"),
+        &event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key)]),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["total"], json!(0), "failure stats of a tenant without failures: {body}");
     // Each API function serves its own resources: the skills route is not part of api-runs.
-    let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, body) =
+        invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &event_with("api-skills-list.json", &[(SAMPLE_KEY, &key)]))
+            .await;
     assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")), "{body}");
 }
 
@@ -91,8 +113,11 @@ async fn long_polls_are_capped_below_api_gateways_limit_under_lambda() {
     // runtime over the same table with a cap of 1.2 s shows the cap applies to `wait_ms` through
     // the api-runs handler (30 s asked, 1.2 s waited).
     let run_id = submit(&stack, &key).await;
-    let rt = aos_lambda::init::runtime_builder(stack.rt.ports().clone()).long_poll(aos_runtime::LongPoll { max_wait: Duration::from_millis(1200), ..aos_runtime::LongPoll::LAMBDA }).build();
-    let mut get: Value = serde_json::from_str(&event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).expect("event");
+    let rt = aos_lambda::init::runtime_builder(stack.rt.ports().clone())
+        .long_poll(aos_runtime::LongPoll { max_wait: Duration::from_millis(1200), ..aos_runtime::LongPoll::LAMBDA })
+        .build();
+    let mut get: Value =
+        serde_json::from_str(&event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).expect("event");
     get["rawQueryString"] = json!("wait_ms=30000");
     get["queryStringParameters"] = json!({"wait_ms": "30000"});
     let started = Instant::now();
@@ -113,7 +138,9 @@ async fn orchestrator_event_dispatches_step_tasks_to_the_skill_queue() {
     let key = stack.api_key().await;
     let (a, b) = (submit(&stack, &key).await, submit(&stack, &key).await);
     let text = event_with("orchestrator-sqs.json", &[(SAMPLE_RUN_A, &a), (SAMPLE_RUN_B, &b)]);
-    let response = aos_lambda::orchestrator::handle(stack.rt.clone(), lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
+    let response = aos_lambda::orchestrator::handle(stack.rt.clone(), lambda_event(serde_json::from_str(&text).expect("SQS event")))
+        .await
+        .expect("handled");
     assert_eq!(failures(&response), Vec::<String>::new());
     let tasks: Vec<StepTask> = stack.receive(&skill_queue(TRANSFORM), 2).await.iter().map(parse).collect();
     assert_eq!(tasks.iter().map(|t| t.run_id.clone()).collect::<BTreeSet<_>>(), BTreeSet::from([a.clone(), b.clone()]));
@@ -130,13 +157,19 @@ async fn json_transform_event_records_the_outcome_and_sends_an_advance() {
     let run_id = submit(&stack, &stack.api_key().await).await;
     stack.drain(ORCHESTRATOR_QUEUE).await;
     let text = event_with("skill-json-transform-sqs.json", &[(SAMPLE_RUN_A, &run_id)]);
-    let response = aos_lambda::skill::handle(stack.rt.clone(), TRANSFORM, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
+    let response = aos_lambda::skill::handle(stack.rt.clone(), TRANSFORM, lambda_event(serde_json::from_str(&text).expect("SQS event")))
+        .await
+        .expect("handled");
     assert_eq!(failures(&response), Vec::<String>::new());
     let attempt = stack.rt.runs().get_attempt(TENANT, &run_id, "total", 1).await.expect("read the attempt");
     let Some((AttemptItem::Done { record }, _)) = attempt else { panic!("no recorded outcome: {attempt:?}") };
     let outcome = serde_json::to_value(&record.outcome).expect("outcome");
     // Compared as numbers: DynamoDB keeps no integer/float distinction (19.0 reads back as 19).
-    assert_eq!((&outcome["ok"], &outcome["output"]["sku"], outcome["output"]["total"].as_f64()), (&json!(true), &json!("A-1"), Some(19.0)), "{outcome}");
+    assert_eq!(
+        (&outcome["ok"], &outcome["output"]["sku"], outcome["output"]["total"].as_f64()),
+        (&json!(true), &json!("A-1"), Some(19.0)),
+        "{outcome}"
+    );
     let advances = stack.receive(ORCHESTRATOR_QUEUE, 1).await;
     assert_eq!(advances.iter().map(parse::<Advance>).collect::<Vec<_>>(), vec![Advance { tenant: TENANT.into(), run_id }]);
 }
@@ -152,20 +185,29 @@ async fn batch_failures_name_in_progress_records_and_leave_out_malformed_ones() 
     let template = event["Records"][0].clone();
     let wrong_skill: Value = serde_json::from_str(&event_text("skill-json-transform-sqs.json")).expect("JSON");
     let mut extra = vec![wrong_skill["Records"][0].clone()];
-    for (id, body) in [("5c2e9a10-0d3b-4f1e-9b6a-7c8d9e0f1a2b", json!("{\"tenant\": \"acme\", \"run_id\":")), ("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", Value::Null)] {
+    for (id, body) in [
+        ("5c2e9a10-0d3b-4f1e-9b6a-7c8d9e0f1a2b", json!("{\"tenant\": \"acme\", \"run_id\":")),
+        ("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", Value::Null),
+    ] {
         let mut r = template.clone();
         r["messageId"] = json!(id);
         r["body"] = body;
         extra.push(r);
     }
     event["Records"].as_array_mut().expect("records").extend(extra);
-    let response = aos_lambda::skill::handle(stack.rt.clone(), "http_call", lambda_event(serde_json::from_value(event).expect("SQS event"))).await.expect("handled");
+    let response =
+        aos_lambda::skill::handle(stack.rt.clone(), "http_call", lambda_event(serde_json::from_value(event).expect("SQS event")))
+            .await
+            .expect("handled");
     // Only the in-progress record is retried; a malformed body, a missing body and another skill's
     // task can never succeed here, so they are logged and dropped rather than cycled to the DLQ.
     assert_eq!(failures(&response), vec![in_progress]);
     let attempt = stack.rt.runs().get_attempt(TENANT, SAMPLE_RUN_A, "notify", 1).await.expect("read");
     assert!(matches!(attempt, Some((AttemptItem::Claimed { .. }, _))), "the live claim is untouched: {attempt:?}");
-    assert!(stack.rt.runs().get_attempt(TENANT, SAMPLE_RUN_A, "total", 1).await.expect("read").is_none(), "the json_transform task did not run");
+    assert!(
+        stack.rt.runs().get_attempt(TENANT, SAMPLE_RUN_A, "total", 1).await.expect("read").is_none(),
+        "the json_transform task did not run"
+    );
     assert!(stack.receive(ORCHESTRATOR_QUEUE, 1).await.is_empty());
     // A skill function refuses to start for a skill the deployment does not offer.
     assert!(aos_lambda::skill::require_skill(&stack.rt, "http_call").is_ok());
@@ -176,11 +218,16 @@ async fn batch_failures_name_in_progress_records_and_leave_out_malformed_ones() 
 async fn storage_errors_are_retried_record_by_record() {
     let stack = Stack::new().await;
     let config = sdk_config(&moto_url()).await;
-    let settings = aos_aws::AwsSettings { table: "aos-test-no-such-table".into(), queue_urls: stack.queue_urls.clone(), secrets_prefix: "aos-test".into() };
+    let settings = aos_aws::AwsSettings {
+        table: "aos-test-no-such-table".into(),
+        queue_urls: stack.queue_urls.clone(),
+        secrets_prefix: "aos-test".into(),
+    };
     let skills = stack.rt.ports().skills.clone();
     let broken = std::sync::Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, skills)));
     let text = event_text("orchestrator-sqs.json");
-    let response = aos_lambda::orchestrator::handle(broken, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
+    let response =
+        aos_lambda::orchestrator::handle(broken, lambda_event(serde_json::from_str(&text).expect("SQS event"))).await.expect("handled");
     assert_eq!(failures(&response), message_ids(&text));
 }
 
@@ -221,7 +268,10 @@ async fn pump(stack: &Stack, queue: &str) -> usize {
 async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;
-    let read = |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(format!("{}/../../examples/{p}", env!("CARGO_MANIFEST_DIR"))).expect("example")).expect("JSON") };
+    let read = |p: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/../../examples/{p}", env!("CARGO_MANIFEST_DIR"))).expect("example"))
+            .expect("JSON")
+    };
     let body = json!({"plan": read("hello-transform.json"), "inputs": read("hello-transform.inputs.json")}).to_string();
     let mut submit_event: Value = serde_json::from_str(&event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).expect("JSON");
     submit_event["headers"]["content-length"] = json!(body.len().to_string());
@@ -263,7 +313,8 @@ async fn aggregator_event_stores_each_tenants_candidates_and_the_platform_export
     // Refused submissions with a code no catalog entry knows, recorded as the API records them.
     for (tenant, n) in [(TENANT, 3), ("globex", 1)] {
         for i in 0..n {
-            let refusal = FieldError::new("PARTNER_ORDER_DECLINED", format!("partner declined order 4711{i}: api_key=zzzz-secret-value")).field("inputs");
+            let refusal = FieldError::new("PARTNER_ORDER_DECLINED", format!("partner declined order 4711{i}: api_key=zzzz-secret-value"))
+                .field("inputs");
             stack.rt.failures().record_rejection(tenant, &[refusal], None).await;
         }
     }
@@ -291,7 +342,15 @@ async fn aggregator_event_stores_each_tenants_candidates_and_the_platform_export
     let get = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/candidates")]);
     let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &get).await;
     assert_eq!((status, body["total"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
-    let post = event_with("api-failures-stats.json", &[(SAMPLE_KEY, &key), ("/api/v1/failures/stats", "/api/v1/failures/aggregate"), ("\"GET\"", "\"POST\""), ("\"rawQueryString\": \"\"", "\"rawQueryString\": \"days=1\"")]);
+    let post = event_with(
+        "api-failures-stats.json",
+        &[
+            (SAMPLE_KEY, &key),
+            ("/api/v1/failures/stats", "/api/v1/failures/aggregate"),
+            ("\"GET\"", "\"POST\""),
+            ("\"rawQueryString\": \"\"", "\"rawQueryString\": \"days=1\""),
+        ],
+    );
     let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &post).await;
     assert_eq!((status, body["window"]["days"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
 }

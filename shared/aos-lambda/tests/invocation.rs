@@ -69,10 +69,17 @@ async fn every_invocation_flushes_its_metrics_before_returning_names_the_functio
     let stack = Stack::new().await;
     let counters = Arc::new(DynamoCounters::new(stack.ddb.clone(), &stack.table));
     let emf = Captured::default();
-    aos_lambda::recorder::install(Some(counters.clone()), Box::new(emf.clone()), Some("aos-test-function".into())).expect("install the recorder");
+    aos_lambda::recorder::install(Some(counters.clone()), Box::new(emf.clone()), Some("aos-test-function".into()))
+        .expect("install the recorder");
     let logs = Captured::default();
     let sink = logs.clone();
-    tracing_subscriber::fmt().json().with_span_list(true).flatten_event(true).with_writer(move || sink.clone()).try_init().expect("a log subscriber");
+    tracing_subscriber::fmt()
+        .json()
+        .with_span_list(true)
+        .flatten_event(true)
+        .with_writer(move || sink.clone())
+        .try_init()
+        .expect("a log subscriber");
 
     // The aggregator, through the wrapper as `aos_lambda::run` serves it: the gauge of its last
     // successful pass is in DynamoDB and in the EMF lines as soon as the invocation returns.
@@ -88,7 +95,11 @@ async fn every_invocation_flushes_its_metrics_before_returning_names_the_functio
     assert!(at >= before.floor() && at <= before + 60.0, "{gauge} = {at}, the pass ran at {before}");
     let lines = emf.take_json();
     let line = lines.iter().find(|l| l.get(gauge).is_some()).unwrap_or_else(|| panic!("no EMF line with {gauge}: {lines:?}"));
-    assert_eq!((line[gauge].as_f64(), &line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"]), (Some(at), &Value::from("Seconds")), "{line}");
+    assert_eq!(
+        (line[gauge].as_f64(), &line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"]),
+        (Some(at), &Value::from("Seconds")),
+        "{line}"
+    );
 
     // A failed invocation and a panicked one: their metrics count too, the panic is the
     // invocation's error (the process goes on serving), and their log lines name the function.
@@ -106,12 +117,14 @@ async fn every_invocation_flushes_its_metrics_before_returning_names_the_functio
     assert!(matches!(service.call(lambda_event(Value::Null)).await, Ok(FunctionResponse::BufferedResponse(Value::Null))));
 
     let logs = logs.take_json();
-    let in_function = |l: &Value| l["spans"].as_array().is_some_and(|s| s.iter().any(|s| s["name"] == "invocation" && s["function"] == "misbehaving"));
+    let in_function =
+        |l: &Value| l["spans"].as_array().is_some_and(|s| s.iter().any(|s| s["name"] == "invocation" && s["function"] == "misbehaving"));
     let handling: Vec<&Value> = logs.iter().filter(|l| l["message"] == "handling").collect();
     assert_eq!(handling.len(), 4, "{logs:?}");
     assert!(handling.iter().all(|l| in_function(l)), "every line of an invocation is in its function's span: {handling:?}");
     let panicked = logs.iter().find(|l| l["message"] == "the handler panicked").expect("the panic is logged");
     assert!(in_function(panicked) && panicked["panic"] == "a bug in the handler", "{panicked}");
-    let cold: Vec<bool> = logs.iter().filter(|l| l["message"] == "handling").filter_map(|l| l["spans"][0]["cold_start"].as_bool()).collect();
+    let cold: Vec<bool> =
+        logs.iter().filter(|l| l["message"] == "handling").filter_map(|l| l["spans"][0]["cold_start"].as_bool()).collect();
     assert_eq!(cold, [true, false, false, false], "only the first invocation of an environment is a cold start");
 }

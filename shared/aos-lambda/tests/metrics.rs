@@ -11,13 +11,13 @@ mod support;
 
 use aos_aws::{AwsSettings, DynamoCounters};
 use aos_lambda::api;
+use aos_lambda::Invocation;
 use aos_runtime::auth::Role;
 use aos_runtime::messages::{skill_queue, ORCHESTRATOR_QUEUE};
 use aos_runtime::metric_store::{MetricStore, Series, SeriesValue};
 use aos_runtime::Runtime;
 use aos_skills::{builtin_registry, SkillsConfig};
 use lambda_http::request::LambdaRequest;
-use aos_lambda::Invocation;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -80,7 +80,11 @@ async fn spawn_target() -> String {
 async fn runtime(stack: &Stack) -> Arc<Runtime> {
     let config = sdk_config(&moto_url()).await;
     let skills = Arc::new(builtin_registry(&SkillsConfig { http_allow_hosts: vec!["127.0.0.1".into()], ..SkillsConfig::default() }));
-    let settings = AwsSettings { table: stack.table.clone(), queue_urls: stack.queue_urls.clone(), secrets_prefix: format!("aos-test/{}", stack.table) };
+    let settings = AwsSettings {
+        table: stack.table.clone(),
+        queue_urls: stack.queue_urls.clone(),
+        secrets_prefix: format!("aos-test/{}", stack.table),
+    };
     Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, skills)))
 }
 
@@ -213,7 +217,9 @@ fn promtool_check(text: &str) {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("promtool is needed to check the exposition ({e}); install Debian's `prometheus` package (tests/run.sh does)"));
+        .unwrap_or_else(|e| {
+            panic!("promtool is needed to check the exposition ({e}); install Debian's `prometheus` package (tests/run.sh does)")
+        });
     child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write to promtool");
     let out = child.wait_with_output().expect("promtool");
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -226,7 +232,8 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
     let rt = runtime(&stack).await;
     let counters = Arc::new(DynamoCounters::new(stack.ddb.clone(), &stack.table));
     let emf = Captured::default();
-    aos_lambda::recorder::install(Some(counters.clone()), Box::new(emf.clone()), Some("aos-test-function".into())).expect("install the recorder");
+    aos_lambda::recorder::install(Some(counters.clone()), Box::new(emf.clone()), Some("aos-test-function".into()))
+        .expect("install the recorder");
     let key = stack.api_key().await;
     let target = spawn_target().await;
 
@@ -251,7 +258,8 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
     let (_, b) = submit(&rt, &key, plan(&format!("{target}/flaky/b"))).await;
     let (_, c) = submit(&rt, &key, plan(&format!("{target}/missing"))).await;
     let (_, d) = submit(&rt, &key, plan(&format!("{target}/teapot"))).await;
-    let (status, refused) = submit(&rt, &key, json!({"name": "broken", "steps": [{"id": "x", "skill": "no_such_skill", "input": {}}]})).await;
+    let (status, refused) =
+        submit(&rt, &key, json!({"name": "broken", "steps": [{"id": "x", "skill": "no_such_skill", "input": {}}]})).await;
     assert_eq!(status, 422, "{refused}");
     let ids: Vec<String> = [b, c, d].iter().map(|r| r["run_id"].as_str().expect("run_id").to_string()).collect();
     finish(&stack, &rt, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
@@ -282,8 +290,12 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
         assert_eq!(directives.len(), 1, "{line}");
         let directive = &directives[0];
         assert_eq!(directive["Namespace"], "AOS", "{line}");
-        let dimensions: Vec<&str> = directive["Dimensions"][0].as_array().expect("a dimension set").iter().map(|d| d.as_str().expect("dimension name")).collect();
-        let line_labels: BTreeMap<String, String> = dimensions.iter().map(|d| (d.to_string(), line[*d].as_str().unwrap_or_else(|| panic!("dimension {d} is not a member: {line}")).to_string())).collect();
+        let dimensions: Vec<&str> =
+            directive["Dimensions"][0].as_array().expect("a dimension set").iter().map(|d| d.as_str().expect("dimension name")).collect();
+        let line_labels: BTreeMap<String, String> = dimensions
+            .iter()
+            .map(|d| (d.to_string(), line[*d].as_str().unwrap_or_else(|| panic!("dimension {d} is not a member: {line}")).to_string()))
+            .collect();
         assert_eq!(line["function"], "aos-test-function");
         for m in directive["Metrics"].as_array().expect("Metrics") {
             let name = m["Name"].as_str().expect("Name");
@@ -324,21 +336,47 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
     promtool_check(&text);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text");
     let sample = |name: &str, l: &[(&str, &str)]| {
-        scrape.samples.iter().find(|s| s.metric == name && l.iter().all(|(k, v)| s.labels.get(k) == Some(v)) && s.labels.len() == l.len()).map(|s| s.value.clone())
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && l.iter().all(|(k, v)| s.labels.get(k) == Some(v)) && s.labels.len() == l.len())
+            .map(|s| s.value.clone())
     };
     use prometheus_parse::Value as P;
     assert_eq!(sample("runs_total", &[("status", "succeeded")]), Some(P::Counter(2.0)), "{text}");
     assert_eq!(sample("runs_total", &[("status", "failed")]), Some(P::Counter(2.0)), "{text}");
     assert_eq!(sample("runs_total", &[("status", "rejected")]), Some(P::Counter(1.0)), "{text}");
-    assert_eq!(sample("failure_match_hits_total", &[("code", "HTTP_SERVICE_UNAVAILABLE"), ("category", "TRANSIENT")]), Some(P::Counter(2.0)), "{text}");
-    assert_eq!(sample("failure_match_hits_total", &[("code", "HTTP_CLIENT_ERROR"), ("category", "VALIDATION")]), Some(P::Counter(1.0)), "{text}");
-    assert_eq!(sample("recovery_attempts_total", &[("mode", "retry_after"), ("code", "HTTP_SERVICE_UNAVAILABLE")]), Some(P::Counter(2.0)), "{text}");
-    assert_eq!(sample("recovery_success_total", &[("mode", "retry_after"), ("code", "HTTP_SERVICE_UNAVAILABLE")]), Some(P::Counter(2.0)), "{text}");
-    let Some(P::Histogram(buckets)) = sample("step_duration_seconds", &[("skill", "http_call")]) else { panic!("no step_duration_seconds histogram: {text}") };
+    assert_eq!(
+        sample("failure_match_hits_total", &[("code", "HTTP_SERVICE_UNAVAILABLE"), ("category", "TRANSIENT")]),
+        Some(P::Counter(2.0)),
+        "{text}"
+    );
+    assert_eq!(
+        sample("failure_match_hits_total", &[("code", "HTTP_CLIENT_ERROR"), ("category", "VALIDATION")]),
+        Some(P::Counter(1.0)),
+        "{text}"
+    );
+    assert_eq!(
+        sample("recovery_attempts_total", &[("mode", "retry_after"), ("code", "HTTP_SERVICE_UNAVAILABLE")]),
+        Some(P::Counter(2.0)),
+        "{text}"
+    );
+    assert_eq!(
+        sample("recovery_success_total", &[("mode", "retry_after"), ("code", "HTTP_SERVICE_UNAVAILABLE")]),
+        Some(P::Counter(2.0)),
+        "{text}"
+    );
+    let Some(P::Histogram(buckets)) = sample("step_duration_seconds", &[("skill", "http_call")]) else {
+        panic!("no step_duration_seconds histogram: {text}")
+    };
     assert_eq!(buckets.len(), aos_runtime::telemetry::STEP_DURATION_BUCKETS.len() + 1, "every bucket and +Inf: {text}");
     assert!(buckets.windows(2).all(|w| w[0].less_than < w[1].less_than && w[0].count <= w[1].count), "cumulative: {buckets:?}");
     assert_eq!(buckets.last().map(|b| (b.less_than, b.count)), Some((f64::INFINITY, 6.0)));
-    assert!(text.contains("step_duration_seconds_count{skill=\"http_call\"} 6\n") && text.contains("step_duration_seconds_sum{skill=\"http_call\"} "), "{text}");
+    assert!(
+        text.contains("step_duration_seconds_count{skill=\"http_call\"} 6\n")
+            && text.contains("step_duration_seconds_sum{skill=\"http_call\"} "),
+        "{text}"
+    );
     for name in ["runs_total", "step_duration_seconds", "failure_match_hits_total"] {
         assert!(scrape.docs.contains_key(name), "HELP of {name}: {text}");
         assert!(text.contains(&format!("# TYPE {name} ")), "TYPE of {name}: {text}");
@@ -352,7 +390,8 @@ async fn invocations_add_exact_deltas_to_dynamodb_print_emf_and_api_metrics_serv
     let (status, body, _) = invoke_text(metrics_app(), &event_with("api-metrics.json", &[(SAMPLE_KEY, &viewer)])).await;
     assert_eq!(status, 403, "{body}");
     // The other API functions do not serve metrics.
-    let (status, _, _) = invoke_text(api::app(rt.clone(), group("api-runs")).expect("app"), &event_with("api-metrics.json", &[(SAMPLE_KEY, &key)])).await;
+    let (status, _, _) =
+        invoke_text(api::app(rt.clone(), group("api-runs")).expect("app"), &event_with("api-metrics.json", &[(SAMPLE_KEY, &key)])).await;
     assert_eq!(status, 404);
 }
 
@@ -387,7 +426,8 @@ async fn concurrent_flushes_of_many_execution_environments_all_count() {
     // flushing at the same time.
     let environments: Vec<_> = (1..=24u64)
         .map(|i| {
-            let env = aos_lambda::recorder::LambdaMetrics::new(Some(store.clone() as Arc<dyn MetricStore>), Box::new(std::io::sink()), None);
+            let env =
+                aos_lambda::recorder::LambdaMetrics::new(Some(store.clone() as Arc<dyn MetricStore>), Box::new(std::io::sink()), None);
             metrics::with_local_recorder(env.recorder(), || {
                 for _ in 0..i {
                     aos_runtime::telemetry::run_finished("succeeded");
@@ -405,7 +445,10 @@ async fn concurrent_flushes_of_many_execution_environments_all_count() {
     assert!(flushed.iter().all(|f| f.failed_writes == 0 && f.series == 2), "{flushed:?}");
 
     let runs = counters.series("runs_total").await.expect("read");
-    assert_eq!(runs, vec![Series { name: "runs_total".into(), labels: labels(&[("status", "succeeded")]), value: SeriesValue::Counter(24 * 25 / 2) }]);
+    assert_eq!(
+        runs,
+        vec![Series { name: "runs_total".into(), labels: labels(&[("status", "succeeded")]), value: SeriesValue::Counter(24 * 25 / 2) }]
+    );
     let steps = counters.series("step_duration_seconds").await.expect("read");
     let [Series { value: SeriesValue::Histogram { buckets, sum, count }, labels: l, .. }] = steps.as_slice() else { panic!("{steps:?}") };
     assert_eq!((l, *count), (&labels(&[("skill", "json_transform")]), 36));

@@ -85,11 +85,21 @@ fn compare(pool: &[FailureRecord], n: usize) {
         push(&mut base_wall, &mut base_cpu, n, t, c);
     }
     let (f, _) = fold(pool, n);
-    println!("{n} records per run, {RUNS} runs; fold: {} tracked of {} signatures, {} evictions, {} of the records were candidates", f.tracked(), SIGNATURES, f.evictions, f.considered);
+    println!(
+        "{n} records per run, {RUNS} runs; fold: {} tracked of {} signatures, {} evictions, {} of the records were candidates",
+        f.tracked(),
+        SIGNATURES,
+        f.evictions,
+        f.considered
+    );
     println!("{:<34} {:>16} {:>16}", "median", "records/s (wall)", "records/s (CPU)");
     println!("{:<34} {:>16.0} {:>16.0}", "fold (CandidateFold)", median(&mut fold_wall), median(&mut fold_cpu));
     println!("{:<34} {:>16.0} {:>16.0}", "baseline (hash the signature)", median(&mut base_wall), median(&mut base_cpu));
-    println!("fold / baseline: {:.2} (wall), {:.2} (CPU)", median(&mut fold_wall) / median(&mut base_wall), median(&mut fold_cpu) / median(&mut base_cpu));
+    println!(
+        "fold / baseline: {:.2} (wall), {:.2} (CPU)",
+        median(&mut fold_wall) / median(&mut base_wall),
+        median(&mut fold_cpu) / median(&mut base_cpu)
+    );
 }
 
 fn store(pool: &[FailureRecord], n: usize) {
@@ -122,7 +132,14 @@ fn store(pool: &[FailureRecord], n: usize) {
             let t = Instant::now();
             let run = log.aggregate(&AggregateOptions::default(), aos_runtime::runs::now_ms(), None).await.expect("aggregate");
             let s = t.elapsed().as_secs_f64();
-            println!("aggregate: {} tenants, {} records read, {} candidates in {:.2} s = {:.0} records/s", run.summary.tenants, run.summary.scanned, run.summary.candidates, s, run.summary.scanned as f64 / s);
+            println!(
+                "aggregate: {} tenants, {} records read, {} candidates in {:.2} s = {:.0} records/s",
+                run.summary.tenants,
+                run.summary.scanned,
+                run.summary.candidates,
+                s,
+                run.summary.scanned as f64 / s
+            );
             times.push(run.summary.scanned as f64 / s);
         }
         println!("median: {:.0} records/s end to end", median(&mut times));
@@ -172,13 +189,54 @@ fn pool() -> Vec<FailureRecord> {
             let host = hosts[fam % hosts.len()];
             let word = |k: usize| ["orders", "invoices", "customers", "shipments", "quotes", "refunds"][k % 6];
             let (skill, code, message, m): (&str, String, String, (bool, f64, Option<&str>)) = match fam % 9 {
-                0 | 1 | 2 => ("http_call", "HTTP_503".into(), format!("https://{host}/v1/{}/{} answered HTTP 503 Service Unavailable", word(fam), 100_000 + i), (true, 0.93, Some("HTTP_SERVICE_UNAVAILABLE"))),
-                3 => ("http_call", "HTTP_404".into(), format!("https://{host}/v1/{}/{} answered HTTP 404 Not Found", word(fam), 100_000 + i), (true, 0.93, Some("HTTP_NOT_FOUND"))),
-                4 => ("json_transform", "JQ_RUNTIME_ERROR".into(), format!("jq program failed: null (null) has no keys; family {}", alpha(fam)), (true, 0.98, Some("JQ_RUNTIME_ERROR"))),
-                5 => ("http_call", format!("HTTP_{}", 440 + fam % 40), format!("https://{host}/v2/{} answered HTTP {} custom refusal {}", word(fam), 440 + fam % 40, alpha(fam)), (true, 0.7, Some("HTTP_CLIENT_ERROR"))),
-                6 => ("http_call", "HTTP_699".into(), format!("https://{host}/x/{}?token=abc{i} answered HTTP 699 variant {}", 9_000_000 + i, alpha(fam)), (false, 0.0, None)),
-                7 => ("partner_sync", format!("PARTNER_{}", alpha(fam).to_uppercase()), format!("partner {} declined order {} at 2026-11-{:02}T10:00:00Z: quota {}", alpha(fam), 7_000_000 + i, 1 + i % 28, alpha(fam + 1)), (false, 0.0, None)),
-                _ => ("http_call", "HTTP_CONNECT".into(), format!("error sending request to https://{host}/{}: connection reset by peer ({})", word(fam), alpha(fam)), (true, 0.55, Some("NETWORK_CONNECTION_RESET"))),
+                0 | 1 | 2 => (
+                    "http_call",
+                    "HTTP_503".into(),
+                    format!("https://{host}/v1/{}/{} answered HTTP 503 Service Unavailable", word(fam), 100_000 + i),
+                    (true, 0.93, Some("HTTP_SERVICE_UNAVAILABLE")),
+                ),
+                3 => (
+                    "http_call",
+                    "HTTP_404".into(),
+                    format!("https://{host}/v1/{}/{} answered HTTP 404 Not Found", word(fam), 100_000 + i),
+                    (true, 0.93, Some("HTTP_NOT_FOUND")),
+                ),
+                4 => (
+                    "json_transform",
+                    "JQ_RUNTIME_ERROR".into(),
+                    format!("jq program failed: null (null) has no keys; family {}", alpha(fam)),
+                    (true, 0.98, Some("JQ_RUNTIME_ERROR")),
+                ),
+                5 => (
+                    "http_call",
+                    format!("HTTP_{}", 440 + fam % 40),
+                    format!("https://{host}/v2/{} answered HTTP {} custom refusal {}", word(fam), 440 + fam % 40, alpha(fam)),
+                    (true, 0.7, Some("HTTP_CLIENT_ERROR")),
+                ),
+                6 => (
+                    "http_call",
+                    "HTTP_699".into(),
+                    format!("https://{host}/x/{}?token=abc{i} answered HTTP 699 variant {}", 9_000_000 + i, alpha(fam)),
+                    (false, 0.0, None),
+                ),
+                7 => (
+                    "partner_sync",
+                    format!("PARTNER_{}", alpha(fam).to_uppercase()),
+                    format!(
+                        "partner {} declined order {} at 2026-11-{:02}T10:00:00Z: quota {}",
+                        alpha(fam),
+                        7_000_000 + i,
+                        1 + i % 28,
+                        alpha(fam + 1)
+                    ),
+                    (false, 0.0, None),
+                ),
+                _ => (
+                    "http_call",
+                    "HTTP_CONNECT".into(),
+                    format!("error sending request to https://{host}/{}: connection reset by peer ({})", word(fam), alpha(fam)),
+                    (true, 0.55, Some("NETWORK_CONNECTION_RESET")),
+                ),
             };
             let error = StepError::new(code.clone(), Category::Transient, true, message.clone());
             let normalized = aos_failures::normalize(&message);
@@ -195,7 +253,16 @@ fn pool() -> Vec<FailureRecord> {
                 signature,
             };
             let run = format!("r_{i:032x}");
-            let s = Subject { kind: FailureKind::Attempt, tenant: "bench", subject: &run, run_id: Some(&run), step_id: Some("call"), attempt: 1, skill: Some(skill), at_ms: 1_790_000_000_000 + i as i64 };
+            let s = Subject {
+                kind: FailureKind::Attempt,
+                tenant: "bench",
+                subject: &run,
+                run_id: Some(&run),
+                step_id: Some("call"),
+                attempt: 1,
+                skill: Some(skill),
+                at_ms: 1_790_000_000_000 + i as i64,
+            };
             FailureRecord::new(&s, &error, &fm, 30)
         })
         .collect()

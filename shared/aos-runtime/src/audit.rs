@@ -87,7 +87,15 @@ impl AuditLog {
     pub async fn record(&self, tenant: &str, action: AuditAction, actor: &str, role: &str, target: &str, detail: Value) {
         let at_ms = self.clock.now_ms();
         let id = format!("{at_ms:013}#{}", uuid::Uuid::new_v4().simple());
-        let event = AuditEvent { id: id.clone(), at_ms, action, actor: actor.to_string(), role: role.to_string(), target: target.to_string(), detail };
+        let event = AuditEvent {
+            id: id.clone(),
+            at_ms,
+            action,
+            actor: actor.to_string(),
+            role: role.to_string(),
+            target: target.to_string(),
+            detail,
+        };
         let Ok(data) = serde_json::to_value(&event) else { return };
         let item = Item::new(keys::audit_pk(tenant), &id, data).expiring_at(at_ms / 1000 + RETENTION_DAYS * 86_400);
         if let Err(e) = self.store.put(item, Condition::NotExists).await {
@@ -96,18 +104,39 @@ impl AuditLog {
     }
 
     /// A page of the tenant's events between `from_ms` and `to_ms`, newest first.
-    pub async fn list(&self, tenant: &str, from_ms: i64, to_ms: i64, action: Option<AuditAction>, limit: usize, cursor: Option<String>) -> Result<(Vec<AuditEvent>, Option<String>), DomainError> {
+    pub async fn list(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        action: Option<AuditAction>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<AuditEvent>, Option<String>), DomainError> {
         if from_ms > to_ms {
             return Err(DomainError::invalid(FieldError::new("INVALID_QUERY", "from must not be after to").field("from")));
         }
         let mut out = Vec::new();
-        let mut q = Query { pk: keys::audit_pk(tenant), sk: SkRange::Between(format!("{from_ms:013}"), format!("{to_ms:013}~")), limit: limit.clamp(1, 500), cursor, descending: true };
+        let mut q = Query {
+            pk: keys::audit_pk(tenant),
+            sk: SkRange::Between(format!("{from_ms:013}"), format!("{to_ms:013}~")),
+            limit: limit.clamp(1, 500),
+            cursor,
+            descending: true,
+        };
         loop {
             let page = self.store.query(q.clone()).await.map_err(|e| match e {
-                aos_core::ports::StoreError::BadCursor => DomainError::invalid(FieldError::new("INVALID_CURSOR", "cursor is not valid").field("cursor")),
+                aos_core::ports::StoreError::BadCursor => {
+                    DomainError::invalid(FieldError::new("INVALID_CURSOR", "cursor is not valid").field("cursor"))
+                }
                 e => storage(e),
             })?;
-            out.extend(page.items.iter().filter_map(|i| serde_json::from_value::<AuditEvent>(i.data.clone()).ok()).filter(|e| action.is_none_or(|a| a == e.action)));
+            out.extend(
+                page.items
+                    .iter()
+                    .filter_map(|i| serde_json::from_value::<AuditEvent>(i.data.clone()).ok())
+                    .filter(|e| action.is_none_or(|a| a == e.action)),
+            );
             match page.next {
                 // A filtered page may come back short: read on until it is full or the log ends.
                 Some(next) if out.len() < limit => {

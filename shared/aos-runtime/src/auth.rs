@@ -10,8 +10,8 @@
 use crate::clock::SystemClock;
 use crate::keys;
 use crate::runs::storage;
-use aos_core::DomainError;
 use aos_core::ports::{Clock, Condition, Item, Query, Store, StoreError};
+use aos_core::DomainError;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -249,7 +249,9 @@ impl ApiKeys {
             lookup = lookup.expiring_at(exp.div_euclid(1000));
         }
         self.store.put(lookup, Condition::NotExists).await?;
-        self.store.put(Item::new(keys::tenant_keys_pk(tenant), &record.key_id, json!({"record": data, "hash": hash})), Condition::NotExists).await?;
+        self.store
+            .put(Item::new(keys::tenant_keys_pk(tenant), &record.key_id, json!({"record": data, "hash": hash})), Condition::NotExists)
+            .await?;
         Ok((key, record))
     }
 
@@ -265,7 +267,14 @@ impl ApiKeys {
             return Ok(None);
         }
         self.touch(&rec, now).await;
-        Ok(Some(Principal { tenant: rec.tenant, role: rec.role, kind: PrincipalKind::ApiKey, id: rec.key_id, name: rec.name, expires_at_ms: rec.expires_at_ms }))
+        Ok(Some(Principal {
+            tenant: rec.tenant,
+            role: rec.role,
+            kind: PrincipalKind::ApiKey,
+            id: rec.key_id,
+            name: rec.name,
+            expires_at_ms: rec.expires_at_ms,
+        }))
     }
 
     /// Records the key's last use, at most once a minute per process; best effort.
@@ -289,7 +298,12 @@ impl ApiKeys {
 
     /// Applies `change` to the tenant's list entry with optimistic concurrency (retrying on a
     /// concurrent write); `change` returns false to leave the entry alone.
-    async fn update_entry(&self, tenant: &str, key_id: &str, change: impl Fn(&mut ApiKeyRecord) -> bool) -> Result<Option<(ApiKeyRecord, String)>, StoreError> {
+    async fn update_entry(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        change: impl Fn(&mut ApiKeyRecord) -> bool,
+    ) -> Result<Option<(ApiKeyRecord, String)>, StoreError> {
         for _ in 0..5 {
             let Some(item) = self.store.get(&keys::tenant_keys_pk(tenant), key_id).await? else { return Ok(None) };
             let mut rec = from_data(&item.data["record"])?;
@@ -351,7 +365,10 @@ impl ApiKeys {
     pub async fn rotate(&self, tenant: &str, key_id: &str, by: &str) -> Result<(String, ApiKeyRecord), DomainError> {
         let old = self.get(tenant, key_id).await.map_err(storage)?.ok_or_else(|| not_found(key_id))?;
         if !old.active_at(self.now_ms()) {
-            return Err(DomainError::InvalidState { code: "KEY_INACTIVE", message: format!("key {key_id} is revoked or expired; create a new key instead") });
+            return Err(DomainError::InvalidState {
+                code: "KEY_INACTIVE",
+                message: format!("key {key_id} is revoked or expired; create a new key instead"),
+            });
         }
         let new = NewKey { role: old.role, name: old.name.clone(), expires_at_ms: old.expires_at_ms, created_by: by.to_string() };
         let created = self.insert(tenant, new, Some(old.key_id.clone())).await.map_err(storage)?;
@@ -387,7 +404,19 @@ mod tests {
         assert!(check_key_name(&"x".repeat(MAX_KEY_NAME_CHARS)).is_ok());
         assert!(check_key_name(&"x".repeat(MAX_KEY_NAME_CHARS + 1)).is_err());
         assert!(check_key_name("").is_err());
-        for bad in ["a\nb", "a\u{7f}", "a\u{85}", "a\u{202E}gpj.exe", "\u{2066}x", "\u{2069}", "\u{200E}", "\u{200F}", "\u{061C}", "\u{202A}", "\u{202D}"] {
+        for bad in [
+            "a\nb",
+            "a\u{7f}",
+            "a\u{85}",
+            "a\u{202E}gpj.exe",
+            "\u{2066}x",
+            "\u{2069}",
+            "\u{200E}",
+            "\u{200F}",
+            "\u{061C}",
+            "\u{202A}",
+            "\u{202D}",
+        ] {
             assert!(check_key_name(bad).is_err(), "{bad:?}");
         }
     }

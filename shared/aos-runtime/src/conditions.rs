@@ -28,9 +28,16 @@ pub async fn evaluate(request: &ConditionRequest, tenant: &str) -> Result<Result
 fn condition_error(step_id: &str, expr: &str, e: JqError) -> StepError {
     let clipped: String = expr.chars().take(200).collect();
     match e {
-        JqError::Limit { kind, .. } => StepError::new("JQ_LIMIT_EXCEEDED", Category::Resource, false, format!("condition of step `{step_id}` stopped: {}", e.message()))
-            .with_details(json!({"expr": clipped, "condition": true, "limit": kind.as_str()})),
-        other => StepError::new("CONDITION_ERROR", Category::Validation, false, format!("condition of step `{step_id}`: {}", other.message()))
-            .with_details(json!({"expr": clipped})),
+        JqError::Limit { kind, .. } => StepError::new(
+            "JQ_LIMIT_EXCEEDED",
+            Category::Resource,
+            false,
+            format!("condition of step `{step_id}` stopped: {}", e.message()),
+        )
+        .with_details(json!({"expr": clipped, "condition": true, "limit": kind.as_str()})),
+        other => {
+            StepError::new("CONDITION_ERROR", Category::Validation, false, format!("condition of step `{step_id}`: {}", other.message()))
+                .with_details(json!({"expr": clipped}))
+        }
     }
 }

@@ -26,7 +26,13 @@ pub struct ConsumerConfig {
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self { concurrency: 64, batch: 10, visibility: Duration::from_secs(60), wait: Duration::from_secs(1), drain_timeout: Duration::from_secs(30) }
+        Self {
+            concurrency: 64,
+            batch: 10,
+            visibility: Duration::from_secs(60),
+            wait: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -43,10 +49,16 @@ pub fn spawn_all(rt: Arc<Runtime>, cfg: ConsumerConfig, shutdown: watch::Receive
     })));
     for spec in rt.ports().skills.specs() {
         let (rt2, skill) = (rt.clone(), spec.id.clone());
-        handles.push(tokio::spawn(consume(rt.clone(), skill_queue(&spec.id), cfg.clone(), shutdown.clone(), move |msg: ReceivedMessage| {
-            let (rt, skill) = (rt2.clone(), skill.clone());
-            async move { rt.handle_step_task(&msg.body, &skill).await }
-        })));
+        handles.push(tokio::spawn(consume(
+            rt.clone(),
+            skill_queue(&spec.id),
+            cfg.clone(),
+            shutdown.clone(),
+            move |msg: ReceivedMessage| {
+                let (rt, skill) = (rt2.clone(), skill.clone());
+                async move { rt.handle_step_task(&msg.body, &skill).await }
+            },
+        )));
     }
     handles
 }
@@ -91,33 +103,36 @@ where
             let (rt, queue, handler) = (rt.clone(), queue.clone(), handler.clone());
             let visibility = cfg.visibility;
             let span = tracing::info_span!("message", queue = %queue, message_id = %msg.id, receive_count = msg.receive_count, tenant = tracing::field::Empty, run_id = tracing::field::Empty, step_id = tracing::field::Empty, attempt = tracing::field::Empty);
-            tokio::spawn(tracing::Instrument::instrument(async move {
-                let receipt = msg.receipt.clone();
-                // Keep the message hidden while the handler runs, however long its step takes, so
-                // a slow attempt is not delivered a second time.
-                let work = handler(msg);
-                tokio::pin!(work);
-                let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + visibility / 2, visibility / 2);
-                let result = loop {
-                    tokio::select! {
-                        r = &mut work => break r,
-                        _ = beat.tick() => {
-                            if let Err(e) = rt.ports().queue.change_visibility(&queue, &receipt, visibility).await {
-                                tracing::warn!(queue, error = %e, "could not extend a message's visibility");
+            tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    let receipt = msg.receipt.clone();
+                    // Keep the message hidden while the handler runs, however long its step takes, so
+                    // a slow attempt is not delivered a second time.
+                    let work = handler(msg);
+                    tokio::pin!(work);
+                    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + visibility / 2, visibility / 2);
+                    let result = loop {
+                        tokio::select! {
+                            r = &mut work => break r,
+                            _ = beat.tick() => {
+                                if let Err(e) = rt.ports().queue.change_visibility(&queue, &receipt, visibility).await {
+                                    tracing::warn!(queue, error = %e, "could not extend a message's visibility");
+                                }
                             }
                         }
-                    }
-                };
-                match settle(&result) {
-                    Delivery::Done | Delivery::Drop => {
-                        if let Err(e) = rt.ports().queue.delete(&queue, &receipt).await {
-                            tracing::warn!(queue, error = %e, "delete failed; the message will be redelivered");
+                    };
+                    match settle(&result) {
+                        Delivery::Done | Delivery::Drop => {
+                            if let Err(e) = rt.ports().queue.delete(&queue, &receipt).await {
+                                tracing::warn!(queue, error = %e, "delete failed; the message will be redelivered");
+                            }
                         }
+                        Delivery::Retry => {}
                     }
-                    Delivery::Retry => {}
-                }
-                drop(permit);
-            }, span));
+                    drop(permit);
+                },
+                span,
+            ));
         }
     }
 }

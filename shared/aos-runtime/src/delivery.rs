@@ -157,10 +157,16 @@ mod tests {
         assert_eq!(a, Advance::new("t", "r"));
         assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::json!({"v": 1, "tenant": "t", "run_id": "r"}));
         assert_eq!(parse_message::<Advance>(&serde_json::to_string(&a).unwrap()).unwrap(), a, "round trip");
-        assert!(matches!(parse_message::<Advance>(r#"{"v": 2, "tenant": "t", "run_id": "r"}"#), Err(MessageError::TooNew { version: 2, known: 1, .. })));
+        assert!(matches!(
+            parse_message::<Advance>(r#"{"v": 2, "tenant": "t", "run_id": "r"}"#),
+            Err(MessageError::TooNew { version: 2, known: 1, .. })
+        ));
         for bad in ["not json", r#"{"tenant": "s3cr3t"}"#, r#"{"v": "one", "tenant": "t", "run_id": "r"}"#, "[]"] {
             let e = parse_message::<Advance>(bad).expect_err(bad);
-            assert!(matches!(&e, MessageError::Unhandleable(m) if m.starts_with("not a valid Advance message") && !m.contains("s3cr3t")), "{e}");
+            assert!(
+                matches!(&e, MessageError::Unhandleable(m) if m.starts_with("not a valid Advance message") && !m.contains("s3cr3t")),
+                "{e}"
+            );
             assert_eq!(decide(&Err(e)), Delivery::Drop);
         }
         let newer = format!(r#"{{"v": {}, "tenant": "t"}}"#, crate::messages::STEP_TASK_VERSION + 1);

@@ -118,7 +118,9 @@ impl OidcSettings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, crate::settings::ConfigError> {
         let var = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let refetch_seconds = match var("AOS_OIDC_JWKS_REFETCH_SECONDS") {
-            Some(s) => Some(s.parse().map_err(|_| crate::settings::ConfigError::invalid("AOS_OIDC_JWKS_REFETCH_SECONDS", &s, "expected a whole number of seconds"))?),
+            Some(s) => Some(s.parse().map_err(|_| {
+                crate::settings::ConfigError::invalid("AOS_OIDC_JWKS_REFETCH_SECONDS", &s, "expected a whole number of seconds")
+            })?),
             None => None,
         };
         Ok(Self {
@@ -281,7 +283,10 @@ impl OidcVerifier {
         match claims.get("aud") {
             Some(Value::String(a)) => accepted(a),
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).any(accepted),
-            _ => claims.get("token_use").and_then(Value::as_str) == Some("access") && claims.get("client_id").and_then(Value::as_str).is_some_and(accepted),
+            _ => {
+                claims.get("token_use").and_then(Value::as_str) == Some("access")
+                    && claims.get("client_id").and_then(Value::as_str).is_some_and(accepted)
+            }
         }
     }
 
@@ -298,7 +303,8 @@ impl OidcVerifier {
             Some(Value::String(s)) => s.split([',', ' ']).filter(|g| !g.is_empty()).collect(),
             _ => Vec::new(),
         };
-        let role = Role::strongest(groups.iter().filter_map(|g| Role::parse(g.strip_prefix("aos-").unwrap_or(g)))).ok_or_else(|| TokenError::NoRole(self.config.groups_claim.clone()))?;
+        let role = Role::strongest(groups.iter().filter_map(|g| Role::parse(g.strip_prefix("aos-").unwrap_or(g))))
+            .ok_or_else(|| TokenError::NoRole(self.config.groups_claim.clone()))?;
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_string();
         let name = ["email", "cognito:username", "username", "preferred_username", "name"]
             .iter()
@@ -403,9 +409,15 @@ mod tests {
         let claims = serde_json::json!({"sub": "s1", "custom:tenant": "acme", "cognito:groups": ["viewer", "aos-operator"], "email": "a@example.com"});
         let p = v.principal(&claims).unwrap();
         assert_eq!((p.tenant.as_str(), p.role, p.name.as_str()), ("acme", Role::Operator, "a@example.com"));
-        assert!(matches!(v.principal(&serde_json::json!({"sub": "s", "custom:tenant": "acme", "cognito:groups": ["staff"]})), Err(TokenError::NoRole(_))));
+        assert!(matches!(
+            v.principal(&serde_json::json!({"sub": "s", "custom:tenant": "acme", "cognito:groups": ["staff"]})),
+            Err(TokenError::NoRole(_))
+        ));
         assert!(matches!(v.principal(&serde_json::json!({"sub": "s", "cognito:groups": ["admin"]})), Err(TokenError::NoTenant(_))));
-        assert!(matches!(v.principal(&serde_json::json!({"sub": "s", "custom:tenant": "../x", "cognito:groups": ["admin"]})), Err(TokenError::NoTenant(_))));
+        assert!(matches!(
+            v.principal(&serde_json::json!({"sub": "s", "custom:tenant": "../x", "cognito:groups": ["admin"]})),
+            Err(TokenError::NoTenant(_))
+        ));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use crate::failures::classify::classify_error;
 use crate::failures::record::{puts, records_for_events};
 use crate::failures::FailureLog;
 use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE, STEP_TASK_VERSION};
-use crate::worker::OutputLimits;
 use crate::runs::RunRepo;
 use crate::telemetry;
+use crate::worker::OutputLimits;
 use aos_core::engine::{advance, dispatch_input, step_input, Decision, Dispatch, EngineEnv};
 use aos_core::failure::{FailureEvent, FailureMatch};
 use aos_core::outcome::StepError;
@@ -128,7 +128,8 @@ impl Orchestrator {
                     st.dispatched_at_ms = Some(now);
                 }
             }
-            let mut records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
+            let mut records =
+                records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
             // The day index first: it may then name a day without records, never miss one.
             self.failures.note_days(&records).await?;
             let in_save = records.split_off(records.len().saturating_sub(MAX_RECORDS_IN_SAVE));
@@ -163,9 +164,9 @@ impl Orchestrator {
         let mut decision = advance(&mut loaded.run, &loaded.attempts, now, &RegistryEnv::new(&self.skills, &conditions));
         while !decision.conditions.is_empty() {
             for request in std::mem::take(&mut decision.conditions) {
-                let result = crate::conditions::evaluate(&request, &loaded.run.tenant)
-                    .await
-                    .map_err(|e| DomainError::Conflict(format!("condition of step `{}` not evaluated yet: {e}; will retry", request.step_id)))?;
+                let result = crate::conditions::evaluate(&request, &loaded.run.tenant).await.map_err(|e| {
+                    DomainError::Conflict(format!("condition of step `{}` not evaluated yet: {e}; will retry", request.step_id))
+                })?;
                 conditions.insert(request.step_id, result);
             }
             let later = advance(&mut loaded.run, &loaded.attempts, now, &RegistryEnv::new(&self.skills, &conditions));
@@ -179,7 +180,9 @@ impl Orchestrator {
         let run = &loaded.run;
         let mut out = Vec::new();
         for (id, st) in &run.steps {
-            if st.status != aos_core::run::StepStatus::Running || loaded.attempts.iter().any(|a| &a.step_id == id && a.attempt == st.attempt) {
+            if st.status != aos_core::run::StepStatus::Running
+                || loaded.attempts.iter().any(|a| &a.step_id == id && a.attempt == st.attempt)
+            {
                 continue;
             }
             let Some(step) = run.plan.step(id) else { continue };
@@ -266,7 +269,9 @@ impl Orchestrator {
                     tracing::error!(tenant, run_id, error, "the run's record is corrupt: it cannot advance until the record is restored (docs/operations.md, \"Damaged storage\"); later sweeps skip it quietly");
                     self.runs.mark_corrupt(marker, Some(self.clock.now_ms())).await;
                 }
-                (Err(DomainError::Corrupt(error)), Some(since)) => tracing::debug!(tenant, run_id, error, corrupt_since_ms = since, "run still corrupt"),
+                (Err(DomainError::Corrupt(error)), Some(since)) => {
+                    tracing::debug!(tenant, run_id, error, corrupt_since_ms = since, "run still corrupt")
+                }
                 (Err(e), _) => tracing::warn!(tenant, run_id, error = %e, "sweep could not advance run"),
             }
         }
@@ -291,8 +296,15 @@ impl Orchestrator {
                     format!("the run was being advanced when the server stopped {} times in a row; it is failed instead of being advanced again", loaded.run.recoveries),
                 );
                 let now = self.clock.now_ms();
-                let decision = aos_core::engine::fail_run(&mut loaded.run, &loaded.attempts, now, error, &RegistryEnv::new(&self.skills, &HashMap::new()));
-                let records = records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
+                let decision = aos_core::engine::fail_run(
+                    &mut loaded.run,
+                    &loaded.attempts,
+                    now,
+                    error,
+                    &RegistryEnv::new(&self.skills, &HashMap::new()),
+                );
+                let records =
+                    records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
                 self.failures.note_days(&records).await?;
                 return match self.runs.save_with(&loaded.run, loaded.version, puts(&records)).await {
                     Ok(_) => {
@@ -339,7 +351,9 @@ fn count(run: &Run, events: &[FailureEvent], attempts: &[AttemptRecord]) {
             FailureEvent::Recovered { step_id, attempts: recovered, succeeded: true, .. } => {
                 for (n, mode) in recovered {
                     let rec = attempts.iter().find(|a| &a.step_id == step_id && a.attempt == *n);
-                    let code = rec.and_then(|r| r.failure.as_ref().and_then(|f| f.code.clone()).or_else(|| r.outcome.error().map(|e| e.code.clone())));
+                    let code = rec.and_then(|r| {
+                        r.failure.as_ref().and_then(|f| f.code.clone()).or_else(|| r.outcome.error().map(|e| e.code.clone()))
+                    });
                     telemetry::recovery_succeeded(mode.as_str(), code.as_deref().unwrap_or("unknown"));
                 }
             }
@@ -350,8 +364,5 @@ fn count(run: &Run, events: &[FailureEvent], attempts: &[AttemptRecord]) {
 
 pub async fn send_advance(queue: &dyn Queue, tenant: &str, run_id: &str, delay: Duration) -> Result<(), DomainError> {
     let body = serde_json::to_string(&Advance::new(tenant, run_id)).map_err(|e| DomainError::Storage(e.to_string()))?;
-    queue
-        .send(ORCHESTRATOR_QUEUE, vec![OutgoingMessage::new(body).delayed(delay)])
-        .await
-        .map_err(|e| DomainError::Storage(e.to_string()))
+    queue.send(ORCHESTRATOR_QUEUE, vec![OutgoingMessage::new(body).delayed(delay)]).await.map_err(|e| DomainError::Storage(e.to_string()))
 }

@@ -27,7 +27,20 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Words that mark a credential: in a field name anywhere in it, ignoring case and separators
 /// (`X-Api-Key`, `client_secret`, `privateKey`); in text, followed by `:` or `=` (`token=...`).
-pub const CREDENTIAL_WORDS: &[&str] = &["authorization", "cookie", "password", "passwd", "secret", "token", "api_key", "private_key", "access_key", "credential", "signature", "session_id"];
+pub const CREDENTIAL_WORDS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "private_key",
+    "access_key",
+    "credential",
+    "signature",
+    "session_id",
+];
 
 /// Short forms recognised in text only (`pwd=...`, `auth: ...`): inside a field name they would
 /// match ordinary words (`author`).
@@ -183,7 +196,17 @@ mod tests {
 
     #[test]
     fn credential_names_are_recognised_in_any_spelling() {
-        for n in ["Authorization", "x-api-key", "API_KEY", "client_secret", "access_token", "Set-Cookie", "db_password", "privateKey", "aws_access_key_id"] {
+        for n in [
+            "Authorization",
+            "x-api-key",
+            "API_KEY",
+            "client_secret",
+            "access_token",
+            "Set-Cookie",
+            "db_password",
+            "privateKey",
+            "aws_access_key_id",
+        ] {
             assert!(is_sensitive_name(n), "{n}");
         }
         for n in ["url", "method", "body", "symbol", "price", "headers", "data"] {
@@ -209,7 +232,10 @@ mod tests {
     fn every_redaction_uses_one_placeholder() {
         let mask = crate::secret_mask::SecretMask::new(["s3cr3t-value"]);
         assert_eq!(mask.mask_str("echo s3cr3t-value").as_deref(), Some("echo [REDACTED]"));
-        assert_eq!(redact_credentials("401: token=abc123 cookie: sid=9 session-id=77"), "401: token=[REDACTED] cookie: [REDACTED] session-id=[REDACTED]");
+        assert_eq!(
+            redact_credentials("401: token=abc123 cookie: sid=9 session-id=77"),
+            "401: token=[REDACTED] cookie: [REDACTED] session-id=[REDACTED]"
+        );
         assert_eq!(redact_credentials("pwd=hunter2, auth: xyz"), "pwd=[REDACTED], auth: [REDACTED]");
         let mut v = json!({"password": "p"});
         redact_sensitive_fields(&mut v);
@@ -238,7 +264,16 @@ mod tests {
         runs.create(&run).await.unwrap();
         let error = StepError::new("HTTP_401", Category::Auth, false, "GET https://x answered 401: invalid key sk-live-123");
         let record = |kind, run_id: Option<&str>, step_id: Option<&str>| {
-            let s = Subject { kind, tenant: "t", subject: run_id.unwrap_or("rej_1"), run_id, step_id, attempt: 1, skill: Some("http_call"), at_ms: 1 };
+            let s = Subject {
+                kind,
+                tenant: "t",
+                subject: run_id.unwrap_or("rej_1"),
+                run_id,
+                step_id,
+                attempt: 1,
+                skill: Some("http_call"),
+                at_ms: 1,
+            };
             crate::failures::record::FailureRecord::new(&s, &error, &FailureMatch::unmatched("0000000000000000"), 30)
         };
         let mut records = vec![

@@ -86,7 +86,9 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
                 fallback: rec.fallback,
                 input,
                 template_error,
-                timeout_ms: step.timeout_ms.unwrap_or_else(|| worker.skills.get(&rec.skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)),
+                timeout_ms: step
+                    .timeout_ms
+                    .unwrap_or_else(|| worker.skills.get(&rec.skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)),
                 seed: run.seed,
                 logical_time_ms: run.created_at_ms,
                 cost_limit_usd: None,
@@ -148,7 +150,12 @@ mod tests {
         let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: 20, dead_letter: None }];
         specs.extend(skills.specs().iter().map(|s| QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None }));
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(db.clone()));
-        let ports = Ports { store: store.clone(), queue: Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()), secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
+        let ports = Ports {
+            store: store.clone(),
+            queue: Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()),
+            secrets: Arc::new(EmbeddedSecrets::new(db)),
+            skills,
+        };
         (Arc::new(Runtime::builder(ports, crate::service::Topology::SingleProcess).owner("test").build()), store)
     }
 

@@ -26,10 +26,16 @@ pub const IDEMPOTENCY_RECORD_VERSION: u32 = 1;
 pub fn record_version(what: &str, data: &Value, known: u32) -> Result<u32, DomainError> {
     let v = match data.get("v") {
         None => 1,
-        Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| DomainError::corrupt(what, format!("format version {v} is not a number")))?,
+        Some(v) => v
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| DomainError::corrupt(what, format!("format version {v} is not a number")))?,
     };
     if v > known {
-        return Err(DomainError::corrupt(what, format!("format version {v} was written by a newer release; this release reads versions up to {known}")));
+        return Err(DomainError::corrupt(
+            what,
+            format!("format version {v} was written by a newer release; this release reads versions up to {known}"),
+        ));
     }
     Ok(v)
 }
@@ -116,8 +122,12 @@ impl RunRepo {
         ];
         if let Some(key) = &run.idempotency_key {
             ops.push(WriteOp::Put {
-                item: Item::new(keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK, json!({"v": IDEMPOTENCY_RECORD_VERSION, "run_id": run.run_id, "request_hash": request_hash(run)}))
-                    .expiring_at(run.created_at_ms / 1000 + 7 * 24 * 3600),
+                item: Item::new(
+                    keys::idempotency_pk(&run.tenant, key),
+                    keys::IDEMPOTENCY_SK,
+                    json!({"v": IDEMPOTENCY_RECORD_VERSION, "run_id": run.run_id, "request_hash": request_hash(run)}),
+                )
+                .expiring_at(run.created_at_ms / 1000 + 7 * 24 * 3600),
                 condition: Condition::NotExists,
             });
         }
@@ -196,18 +206,30 @@ impl RunRepo {
         }
         let mut ops = vec![WriteOp::Put { item, condition: Condition::VersionIs(version) }];
         if run.status.is_terminal() {
-            ops.push(WriteOp::Delete { pk: keys::active_pk(keys::active_shard(&run.run_id)), sk: run.run_id.clone(), condition: Condition::Always });
+            ops.push(WriteOp::Delete {
+                pk: keys::active_pk(keys::active_shard(&run.run_id)),
+                sk: run.run_id.clone(),
+                condition: Condition::Always,
+            });
         }
         ops.extend(extra);
         match self.store.transact_write(ops).await {
-            Err(StoreError::TransactionCanceled { reasons }) if reasons.first() == Some(&Some(CancelReason::ConditionalCheckFailed)) => Err(StoreError::ConditionFailed),
+            Err(StoreError::TransactionCanceled { reasons }) if reasons.first() == Some(&Some(CancelReason::ConditionalCheckFailed)) => {
+                Err(StoreError::ConditionFailed)
+            }
             other => other,
         }
     }
 
     /// The attempt item, if any. One that does not decode is `StoreError::Corrupt` (never taken
     /// for absent, which would let a worker claim and run the attempt again).
-    pub async fn get_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32) -> Result<Option<(AttemptItem, u64)>, StoreError> {
+    pub async fn get_attempt(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        step: &str,
+        attempt: u32,
+    ) -> Result<Option<(AttemptItem, u64)>, StoreError> {
         let Some(item) = self.store.get(&keys::run_pk(tenant, run_id), &keys::attempt_sk(step, attempt)).await? else { return Ok(None) };
         match parse_attempt(&item) {
             Ok(a) => Ok(Some((a, item.version))),
@@ -218,7 +240,16 @@ impl RunRepo {
 
     /// Writes an attempt item. `relaxed` suits outcomes of pure skills, which recovery can
     /// recompute by running the attempt again (see `Store::put_relaxed`).
-    pub async fn put_attempt(&self, tenant: &str, run_id: &str, step: &str, attempt: u32, value: &AttemptItem, condition: Condition, relaxed: bool) -> Result<u64, StoreError> {
+    pub async fn put_attempt(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        step: &str,
+        attempt: u32,
+        value: &AttemptItem,
+        condition: Condition,
+        relaxed: bool,
+    ) -> Result<u64, StoreError> {
         let mut data = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
         data["v"] = json!(ATTEMPT_RECORD_VERSION);
         let mut item = Item::new(keys::run_pk(tenant, run_id), keys::attempt_sk(step, attempt), data);
@@ -236,7 +267,13 @@ impl RunRepo {
     }
 
     /// A page of the tenant's runs, newest first, optionally filtered by status and creation time.
-    pub async fn list(&self, tenant: &str, filter: &RunFilter, limit: usize, cursor: Option<String>) -> Result<(Vec<Run>, Option<String>), DomainError> {
+    pub async fn list(
+        &self,
+        tenant: &str,
+        filter: &RunFilter,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Run>, Option<String>), DomainError> {
         let lo = keys::runs_index_sk(filter.created_after_ms.unwrap_or(0), "");
         let hi = keys::runs_index_sk(filter.created_before_ms.unwrap_or(9_999_999_999_999), "~");
         let mut q = Query { pk: keys::runs_index_pk(tenant), sk: SkRange::Between(lo, hi), limit, cursor, descending: true };
@@ -245,7 +282,9 @@ impl RunRepo {
         // page may need several index pages to fill.
         loop {
             let page = self.store.query_index(q.clone()).await.map_err(|e| match e {
-                StoreError::BadCursor => DomainError::invalid(aos_core::FieldError::new("INVALID_CURSOR", "cursor is not valid").field("cursor")),
+                StoreError::BadCursor => {
+                    DomainError::invalid(aos_core::FieldError::new("INVALID_CURSOR", "cursor is not valid").field("cursor"))
+                }
                 other => storage(other),
             })?;
             for item in &page.items {

@@ -136,9 +136,12 @@ mod tests {
                 async {}
             }
         };
-        let schedule = Schedule::new(clock.clone())
-            .job("sweep", Cadence::Every(Duration::from_secs(30)), true, record("sweep"))
-            .job("upkeep", Cadence::Every(Duration::from_secs(5)), false, record("upkeep"));
+        let schedule = Schedule::new(clock.clone()).job("sweep", Cadence::Every(Duration::from_secs(30)), true, record("sweep")).job(
+            "upkeep",
+            Cadence::Every(Duration::from_secs(5)),
+            false,
+            record("upkeep"),
+        );
         assert_eq!(schedule.names(), ["sweep", "upkeep"]);
         let (stop_tx, stop_rx) = watch::channel(false);
         let handles = schedule.spawn(stop_rx);

@@ -207,6 +207,10 @@ mod tests {
         let mask = SecretMask::new(["tok3n-value", "ab"]);
         let mut v = json!({"echo": {"headers": {"authorization": "Bearer tok3n-value"}}, "tok3n-value": [1, "TOK3N-VALUE"], "ab": "ab"});
         mask.mask_value(&mut v);
-        assert_eq!(v, json!({"echo": {"headers": {"authorization": "Bearer [REDACTED]"}}, "[REDACTED]": [1, "[REDACTED]"], "ab": "ab"}), "two-character values are too short to mask");
+        assert_eq!(
+            v,
+            json!({"echo": {"headers": {"authorization": "Bearer [REDACTED]"}}, "[REDACTED]": [1, "[REDACTED]"], "ab": "ab"}),
+            "two-character values are too short to mask"
+        );
     }
 }

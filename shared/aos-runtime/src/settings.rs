@@ -24,7 +24,11 @@ pub struct RuntimeSettings {
 
 impl Default for RuntimeSettings {
     fn default() -> Self {
-        Self { failure_retention_days: DEFAULT_RETENTION_DAYS, output_limits: OutputLimits::default(), aggregate: AggregateOptions::default() }
+        Self {
+            failure_retention_days: DEFAULT_RETENTION_DAYS,
+            output_limits: OutputLimits::default(),
+            aggregate: AggregateOptions::default(),
+        }
     }
 }
 
@@ -38,7 +42,9 @@ impl RuntimeSettings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = Vars(&get);
         let mut s = Self::default();
-        if let Some(days) = var.parse(RETENTION_ENV, "a number of days from 1 to 3650", |v| v.parse::<u32>().ok().filter(|d| (1..=3650).contains(d)))? {
+        if let Some(days) =
+            var.parse(RETENTION_ENV, "a number of days from 1 to 3650", |v| v.parse::<u32>().ok().filter(|d| (1..=3650).contains(d)))?
+        {
             s.failure_retention_days = days;
         }
         for (name, slot) in [(MAX_STEP_OUTPUT_ENV, &mut s.output_limits.step_bytes), (MAX_RUN_OUTPUT_ENV, &mut s.output_limits.run_bytes)] {
@@ -50,7 +56,9 @@ impl RuntimeSettings {
         let low = var.parse(LOW_CONFIDENCE_ENV, "a number above 0 and at most 1", |v| v.parse::<f64>().ok())?;
         s.aggregate = AggregateOptions::new(days, low).map_err(|e| {
             let (name, value) = match &e {
-                aos_core::DomainError::Invalid(f) if f.first().and_then(|f| f.field.as_deref()) == Some("days") => (DAYS_ENV, days.map(|d| d.to_string())),
+                aos_core::DomainError::Invalid(f) if f.first().and_then(|f| f.field.as_deref()) == Some("days") => {
+                    (DAYS_ENV, days.map(|d| d.to_string()))
+                }
                 _ => (LOW_CONFIDENCE_ENV, low.map(|c| c.to_string())),
             };
             ConfigError::invalid(name, value.unwrap_or_default(), e.to_string())
@@ -120,7 +128,14 @@ mod tests {
     fn every_variable_is_read_and_empty_ones_keep_the_defaults() {
         assert_eq!(settings(&[]).unwrap(), RuntimeSettings::default());
         assert_eq!(settings(&[(RETENTION_ENV, " "), (DAYS_ENV, "")]).unwrap(), RuntimeSettings::default());
-        let s = settings(&[(RETENTION_ENV, "7"), (MAX_STEP_OUTPUT_ENV, "2048"), (MAX_RUN_OUTPUT_ENV, "4096"), (DAYS_ENV, "3"), (LOW_CONFIDENCE_ENV, "0.5")]).unwrap();
+        let s = settings(&[
+            (RETENTION_ENV, "7"),
+            (MAX_STEP_OUTPUT_ENV, "2048"),
+            (MAX_RUN_OUTPUT_ENV, "4096"),
+            (DAYS_ENV, "3"),
+            (LOW_CONFIDENCE_ENV, "0.5"),
+        ])
+        .unwrap();
         assert_eq!((s.failure_retention_days, s.output_limits.step_bytes, s.output_limits.run_bytes), (7, 2048, 4096));
         assert_eq!((s.aggregate.days, s.aggregate.fold.low_confidence), (3, 0.5));
     }
@@ -128,7 +143,15 @@ mod tests {
     #[test]
     fn errors_name_the_variable_and_the_value() {
         let err = |vars: &[(&str, &str)]| settings(vars).expect_err("invalid");
-        for (name, value) in [(RETENTION_ENV, "0"), (RETENTION_ENV, "x"), (MAX_STEP_OUTPUT_ENV, "10"), (MAX_RUN_OUTPUT_ENV, "-1"), (DAYS_ENV, "400"), (DAYS_ENV, "a"), (LOW_CONFIDENCE_ENV, "2")] {
+        for (name, value) in [
+            (RETENTION_ENV, "0"),
+            (RETENTION_ENV, "x"),
+            (MAX_STEP_OUTPUT_ENV, "10"),
+            (MAX_RUN_OUTPUT_ENV, "-1"),
+            (DAYS_ENV, "400"),
+            (DAYS_ENV, "a"),
+            (LOW_CONFIDENCE_ENV, "2"),
+        ] {
             let e = err(&[(name, value)]);
             assert_eq!(e.name(), name, "{e}");
             assert!(e.to_string().contains(name) && e.to_string().contains(value), "{e}");

@@ -57,7 +57,10 @@ pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(FAILURE_MATCH_HITS, "Failed step attempts the failure catalog matched, by catalog entry and category.");
     describe_counter!(FAILURE_MATCH_MISSES, "Failed step attempts no catalog entry matched, by skill.");
-    describe_counter!(RECOVERY_ATTEMPTS, "Retries and fallbacks started after a failure, by recovery mode and failure (catalog entry, else error code).");
+    describe_counter!(
+        RECOVERY_ATTEMPTS,
+        "Retries and fallbacks started after a failure, by recovery mode and failure (catalog entry, else error code)."
+    );
     describe_counter!(RECOVERY_SUCCESS, "Failures whose recovery ended with the step succeeding, by recovery mode and failure.");
     describe_counter!(RUNS, "Runs that finished, by final status (`rejected`: submissions refused with 422).");
     describe_histogram!(STEP_DURATION, Unit::Seconds, "Wall-clock duration of executed step attempts, by skill.");

@@ -4,10 +4,11 @@
 //! budget breaches become outcomes, and every failed outcome is classified against the failure
 //! catalog and recorded with its match.
 
+use crate::failures::classify::classify_error;
 use crate::messages::StepTask;
 use crate::orchestrator::send_advance;
-use crate::failures::classify::classify_error;
 use crate::runs::{AttemptItem, RunRepo};
+use crate::secret_mask::SecretMask;
 use crate::service::Topology;
 use crate::telemetry;
 use aos_core::canonical::hash_value;
@@ -16,7 +17,6 @@ use aos_core::ports::{Clock, Condition, Queue, Secrets, StoreError};
 use aos_core::run::AttemptRecord;
 use aos_core::skill::{SideEffects, SkillContext, SkillRegistry};
 use aos_core::template::{fill_secrets, secret_names, Scope, SecretSlot};
-use crate::secret_mask::SecretMask;
 use aos_core::DomainError;
 use futures::FutureExt;
 use serde_json::{json, Value};
@@ -83,7 +83,8 @@ impl SkillWorker {
     /// Parses a skill-queue message body and executes it (tests; the consumers go through
     /// `Runtime::handle_step_task`, which also decides what becomes of the message).
     pub async fn handle(&self, body: &str) -> Result<Handled, DomainError> {
-        let task: StepTask = crate::delivery::parse_message(body).map_err(|e| DomainError::invalid(aos_core::FieldError::new("INVALID_MESSAGE", e.to_string())))?;
+        let task: StepTask = crate::delivery::parse_message(body)
+            .map_err(|e| DomainError::invalid(aos_core::FieldError::new("INVALID_MESSAGE", e.to_string())))?;
         self.execute(&task).await
     }
 
@@ -110,9 +111,14 @@ impl SkillWorker {
                 return self.finish(task, record, Condition::VersionIs(version), false).await;
             }
             None if side_effects == SideEffects::Write => {
-                let lease = self.clock.now_ms().saturating_add(i64::try_from(task.timeout_ms).unwrap_or(i64::MAX)).saturating_add(LEASE_MARGIN_MS);
+                let lease =
+                    self.clock.now_ms().saturating_add(i64::try_from(task.timeout_ms).unwrap_or(i64::MAX)).saturating_add(LEASE_MARGIN_MS);
                 let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
-                match self.runs.put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists, false).await {
+                match self
+                    .runs
+                    .put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists, false)
+                    .await
+                {
                     Ok(v) => Condition::VersionIs(v),
                     // Someone else claimed or finished it between our read and write.
                     Err(StoreError::ConditionFailed) => return Ok(Handled::InProgress),
@@ -184,7 +190,15 @@ impl SkillWorker {
     /// budget, and redacts secret values from whatever comes back.
     pub(crate) async fn run_skill(&self, task: &StepTask) -> (Outcome, f64) {
         let Some(skill) = self.skills.get(&task.skill).cloned() else {
-            return (Outcome::err(StepError::new("SKILL_UNKNOWN", Category::Permanent, false, format!("no skill `{}` in this deployment", task.skill))), 0.0);
+            return (
+                Outcome::err(StepError::new(
+                    "SKILL_UNKNOWN",
+                    Category::Permanent,
+                    false,
+                    format!("no skill `{}` in this deployment", task.skill),
+                )),
+                0.0,
+            );
         };
         if let Some(msg) = task.template_failure() {
             return (Outcome::err(StepError::new("TEMPLATE_UNRESOLVED", Category::Validation, false, msg)), 0.0);
@@ -201,19 +215,48 @@ impl SkillWorker {
         if let Err(e) = fill_secrets(&mut input, &slots, &secrets) {
             return (Outcome::err(StepError::new("SECRET_UNRESOLVED", Category::Auth, false, e.to_string())), 0.0);
         }
-        let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms).for_tenant(&task.tenant);
+        let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms)
+            .for_tenant(&task.tenant);
         let fut = AssertUnwindSafe(skill.execute(&ctx, input)).catch_unwind();
         let result = tokio::time::timeout(Duration::from_millis(task.timeout_ms.max(1)), fut).await;
         let (outcome, cost) = match result {
-            Err(_) => (Outcome::err(StepError::new("STEP_TIMEOUT", Category::Transient, true, format!("step `{}` did not finish within {} ms", task.step_id, task.timeout_ms)).with_details(json!({"timeout_ms": task.timeout_ms}))), 0.0),
+            Err(_) => (
+                Outcome::err(
+                    StepError::new(
+                        "STEP_TIMEOUT",
+                        Category::Transient,
+                        true,
+                        format!("step `{}` did not finish within {} ms", task.step_id, task.timeout_ms),
+                    )
+                    .with_details(json!({"timeout_ms": task.timeout_ms})),
+                ),
+                0.0,
+            ),
             Ok(Err(panic)) => {
-                let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
-                (Outcome::err(StepError::new("SKILL_PANIC", Category::Permanent, false, format!("skill `{}` panicked: {what}", task.skill))), 0.0)
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                (
+                    Outcome::err(StepError::new(
+                        "SKILL_PANIC",
+                        Category::Permanent,
+                        false,
+                        format!("skill `{}` panicked: {what}", task.skill),
+                    )),
+                    0.0,
+                )
             }
             Ok(Ok(Err(e))) => (Outcome::err(e), 0.0),
             Ok(Ok(Ok(out))) => match task.cost_limit_usd {
                 Some(limit) if out.cost_usd > limit + 1e-12 => (
-                    Outcome::err(StepError::new("BUDGET_COST_EXCEEDED", Category::Resource, false, format!("step cost {} USD exceeds the {limit} USD left in the run's budget", out.cost_usd))),
+                    Outcome::err(StepError::new(
+                        "BUDGET_COST_EXCEEDED",
+                        Category::Resource,
+                        false,
+                        format!("step cost {} USD exceeds the {limit} USD left in the run's budget", out.cost_usd),
+                    )),
                     out.cost_usd,
                 ),
                 _ => (Outcome::ok(out.output), out.cost_usd),
@@ -233,8 +276,13 @@ impl SkillWorker {
         }
         let whose = if limit < self.limits.step_bytes { "what is left of the run's output limit" } else { "the step output limit" };
         Outcome::err(
-            StepError::new("OUTPUT_LIMIT_EXCEEDED", Category::Resource, false, format!("step `{}` returned {bytes} bytes, over {whose} ({limit} bytes)", task.step_id))
-                .with_details(json!({"output_bytes": bytes, "limit_bytes": limit})),
+            StepError::new(
+                "OUTPUT_LIMIT_EXCEEDED",
+                Category::Resource,
+                false,
+                format!("step `{}` returned {bytes} bytes, over {whose} ({limit} bytes)", task.step_id),
+            )
+            .with_details(json!({"output_bytes": bytes, "limit_bytes": limit})),
         )
     }
 
@@ -245,7 +293,10 @@ impl SkillWorker {
         if task.v >= 2 || secret_names(&task.input).is_empty() {
             return Ok(task.secrets.clone());
         }
-        let run = self.runs.get(&task.tenant, &task.run_id).await.map_err(|e| StepError::new("SECRET_BACKEND_ERROR", Category::Transient, true, format!("the run could not be read: {e}")))?;
+        let run =
+            self.runs.get(&task.tenant, &task.run_id).await.map_err(|e| {
+                StepError::new("SECRET_BACKEND_ERROR", Category::Transient, true, format!("the run could not be read: {e}"))
+            })?;
         let named: Vec<String> = run
             .and_then(|(run, _)| run.plan.step(&task.step_id).cloned())
             .map(|step| {
@@ -270,8 +321,17 @@ impl SkillWorker {
                 Ok(Some(v)) => {
                     out.insert(name, v);
                 }
-                Ok(None) => return Err(StepError::new("SECRET_NOT_FOUND", Category::Auth, false, format!("secret `{name}` does not exist"))),
-                Err(e) => return Err(StepError::new("SECRET_BACKEND_ERROR", Category::Transient, true, format!("secret `{name}` could not be read: {e}"))),
+                Ok(None) => {
+                    return Err(StepError::new("SECRET_NOT_FOUND", Category::Auth, false, format!("secret `{name}` does not exist")))
+                }
+                Err(e) => {
+                    return Err(StepError::new(
+                        "SECRET_BACKEND_ERROR",
+                        Category::Transient,
+                        true,
+                        format!("secret `{name}` could not be read: {e}"),
+                    ))
+                }
             }
         }
         Ok(out)
@@ -292,7 +352,9 @@ fn legacy_slots(input: &Value, named: &[String]) -> Vec<SecretSlot> {
                 .parts
                 .into_iter()
                 .map(|p| match p {
-                    aos_core::template::SlotPart::Secret(n) if !named.contains(&n) => aos_core::template::SlotPart::Text(format!("{{{{ secrets.{n} }}}}")),
+                    aos_core::template::SlotPart::Secret(n) if !named.contains(&n) => {
+                        aos_core::template::SlotPart::Text(format!("{{{{ secrets.{n} }}}}"))
+                    }
                     other => other,
                 })
                 .collect();

@@ -55,7 +55,11 @@ impl Workflows {
     pub async fn latest(&self, tenant: &str, name: &str) -> Result<Option<Workflow>, DomainError> {
         let q = Query { pk: keys::workflow_pk(tenant, name), sk: SkRange::Prefix("v#".into()), limit: 1, cursor: None, descending: true };
         let page = self.store.query(q).await.map_err(storage)?;
-        page.items.into_iter().next().map(|i| serde_json::from_value(i.data).map_err(|e| DomainError::corrupt("workflow record", e))).transpose()
+        page.items
+            .into_iter()
+            .next()
+            .map(|i| serde_json::from_value(i.data).map_err(|e| DomainError::corrupt("workflow record", e)))
+            .transpose()
     }
 
     pub async fn get(&self, tenant: &str, name: &str, version: Option<u32>) -> Result<Option<Workflow>, DomainError> {

@@ -33,7 +33,12 @@ fn setup(topology: Topology, settings: RuntimeSettings, long_poll: Option<LongPo
     let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: 20, dead_letter: None }];
     specs.extend(skills.specs().iter().map(|s| QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None }));
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(db.clone()).with_clock(clock.clone()));
-    let ports = Ports { store, queue: Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()), secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
+    let ports = Ports {
+        store,
+        queue: Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()),
+        secrets: Arc::new(EmbeddedSecrets::new(db)),
+        skills,
+    };
     let mut builder = Runtime::builder(ports, topology).owner("this-worker").settings(settings).clock(clock.clone());
     if let Some(lp) = long_poll {
         builder = builder.long_poll(lp);
@@ -91,7 +96,8 @@ async fn api_keys_expire_by_the_clock() {
 #[tokio::test]
 async fn idempotency_keys_are_remembered_for_seven_days() {
     let s = setup(Topology::SingleProcess, RuntimeSettings::default(), None);
-    let submit = || SubmitRun { plan: Some(serde_json::from_value(plan()).unwrap()), idempotency_key: Some("k1".into()), ..Default::default() };
+    let submit =
+        || SubmitRun { plan: Some(serde_json::from_value(plan()).unwrap()), idempotency_key: Some("k1".into()), ..Default::default() };
     let first = s.rt.submit("t", submit()).await.unwrap();
     s.clock.advance(7 * DAY - Duration::from_secs(1));
     let again = s.rt.submit("t", submit()).await.unwrap();
@@ -105,11 +111,15 @@ async fn idempotency_keys_are_remembered_for_seven_days() {
 async fn failure_records_are_kept_for_the_retention() {
     let settings = RuntimeSettings { failure_retention_days: 2, ..Default::default() };
     let s = setup(Topology::SingleProcess, settings, None);
-    let bad = SubmitRun { plan: Some(serde_json::from_value(json!({"name": "p", "steps": [{"id": "a", "skill": "no_such_skill", "input": {}}]})).unwrap()), ..Default::default() };
+    let bad = SubmitRun {
+        plan: Some(serde_json::from_value(json!({"name": "p", "steps": [{"id": "a", "skill": "no_such_skill", "input": {}}]})).unwrap()),
+        ..Default::default()
+    };
     assert!(s.rt.submit("t", bad).await.is_err(), "refused");
     let now = s.clock.now_ms();
     let range = TimeRange::new(Some(now - 3_600_000), Some(now + 3_600_000), now, 0).unwrap();
-    let listed = |rt: Arc<Runtime>| async move { rt.list_failures("t", &range, &FailureFilter::default(), 10, None).await.unwrap().0.len() };
+    let listed =
+        |rt: Arc<Runtime>| async move { rt.list_failures("t", &range, &FailureFilter::default(), 10, None).await.unwrap().0.len() };
     assert_eq!(listed(s.rt.clone()).await, 1, "the refusal is recorded");
     s.clock.advance(2 * DAY - Duration::from_secs(3_600));
     assert_eq!(listed(s.rt.clone()).await, 1, "within the retention");

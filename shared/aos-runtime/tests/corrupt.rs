@@ -46,7 +46,8 @@ async fn malformed_and_corrupt_messages_are_dropped_and_a_corrupt_run_is_reporte
 
     // A run whose record is then damaged, its `Advance` still queued, and a message that is not one.
     let plan = json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": ". + 1"}}]});
-    let run_id = rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() }).await.unwrap().run_id;
+    let run_id =
+        rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() }).await.unwrap().run_id;
     let good = store.get(&run_pk("t", &run_id), RUN_SK).await.unwrap().expect("stored");
     store.put(Item::new(run_pk("t", &run_id), RUN_SK, json!({"run_id": 7})), Condition::Always).await.unwrap();
     queue.send(ORCHESTRATOR_QUEUE, vec![OutgoingMessage::new("{\"tenant\": ")]).await.unwrap();

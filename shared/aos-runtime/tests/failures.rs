@@ -46,7 +46,16 @@ fn matched(code: &str, mode: RecoveryMode) -> FailureMatch {
 
 /// A record as the orchestrator writes it: attempt `n` of step `s` of `run` at `at_ms`.
 fn record(tenant: &str, run: &str, at_ms: i64, code: &str, m: &FailureMatch, recovered: Option<bool>) -> FailureRecord {
-    let s = Subject { kind: FailureKind::Attempt, tenant, subject: run, run_id: Some(run), step_id: Some("s"), attempt: 1, skill: Some("http_call"), at_ms };
+    let s = Subject {
+        kind: FailureKind::Attempt,
+        tenant,
+        subject: run,
+        run_id: Some(run),
+        step_id: Some("s"),
+        attempt: 1,
+        skill: Some("http_call"),
+        at_ms,
+    };
     let mut r = FailureRecord::new(&s, &StepError::new(code, Category::Transient, true, format!("{code} happened")), m, 3650);
     r.recovery_attempted = recovered.is_some();
     r.recovery_mode = recovered.map(|_| RecoveryMode::RetryExponential);
@@ -98,12 +107,19 @@ async fn records_page_newest_first_across_days_with_filters_and_tenants() {
         async move { ids(log.list("t", &range, &f, 50, None).await.unwrap().0) }
     };
     assert_eq!(by(FailureFilter { code: Some("HTTP_503".into()), ..Default::default() }).await, ["r4", "r2", "r1"]);
-    assert_eq!(by(FailureFilter { code: Some("HTTP_SERVICE_UNAVAILABLE".into()), ..Default::default() }).await, ["r4", "r2", "r1"], "catalog code too");
+    assert_eq!(
+        by(FailureFilter { code: Some("HTTP_SERVICE_UNAVAILABLE".into()), ..Default::default() }).await,
+        ["r4", "r2", "r1"],
+        "catalog code too"
+    );
     assert_eq!(by(FailureFilter { matched: Some(false), ..Default::default() }).await, ["r5", "r3"]);
     assert_eq!(by(FailureFilter { recovered: Some(true), ..Default::default() }).await, ["r1"]);
     assert_eq!(by(FailureFilter { recovered: Some(false), ..Default::default() }).await, ["r5", "r4", "r3", "r2"]);
     assert_eq!(by(FailureFilter { kind: Some(FailureKind::Run), ..Default::default() }).await, Vec::<String>::new());
-    assert_eq!(by(FailureFilter { skill: Some("http_call".into()), category: Some(Category::Transient), ..Default::default() }).await.len(), 5);
+    assert_eq!(
+        by(FailureFilter { skill: Some("http_call".into()), category: Some(Category::Transient), ..Default::default() }).await.len(),
+        5
+    );
 
     // Filtered pages continue exactly where they stopped.
     let f = FailureFilter { code: Some("HTTP_503".into()), ..Default::default() };
@@ -216,7 +232,11 @@ async fn the_runtime_records_each_failure_once_even_when_messages_arrive_twice()
     tokio::time::sleep(Duration::from_millis(300)).await;
     let range = TimeRange::new(Some(started - 1000), Some(aos_runtime::runs::now_ms() + 1000), 0, 0).unwrap();
     let (recs, _) = rt.list_failures("t", &range, &FailureFilter::default(), 200, None).await.unwrap();
-    let summary: Vec<_> = recs.iter().rev().map(|r| (r.kind, r.step_id.clone().unwrap_or_default(), r.attempt, r.code.clone(), r.recovery_mode, r.recovery_succeeded)).collect();
+    let summary: Vec<_> = recs
+        .iter()
+        .rev()
+        .map(|r| (r.kind, r.step_id.clone().unwrap_or_default(), r.attempt, r.code.clone(), r.recovery_mode, r.recovery_succeeded))
+        .collect();
     assert_eq!(
         summary,
         [
@@ -239,5 +259,8 @@ async fn the_runtime_records_each_failure_once_even_when_messages_arrive_twice()
     let range = TimeRange::new(Some(started - 1000), Some(aos_runtime::runs::now_ms() + 1000), 0, 0).unwrap();
     let (rejected, _) = rt.list_failures("t", &range, &f, 10, None).await.unwrap();
     assert_eq!(rejected.len(), 1);
-    assert_eq!((rejected[0].run_id.as_ref(), rejected[0].step_id.as_deref(), rejected[0].category), (None, Some("a"), Category::Validation));
+    assert_eq!(
+        (rejected[0].run_id.as_ref(), rejected[0].step_id.as_deref(), rejected[0].category),
+        (None, Some("a"), Category::Validation)
+    );
 }

@@ -38,8 +38,7 @@ impl SkillsConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::default();
         if let Some(hosts) = get("AOS_HTTP_ALLOW_HOSTS") {
-            config.http_allow_hosts =
-                hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();
+            config.http_allow_hosts = hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();
         }
         if let Some(n) = positive(&get, "AOS_HTTP_MAX_RESPONSE_BYTES")? {
             config.http_max_response_bytes = n;

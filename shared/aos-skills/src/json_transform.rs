@@ -95,13 +95,8 @@ fn jq_error(expr: &str, e: JqError) -> StepError {
     match e {
         JqError::Compile { message, position } => {
             let (line, column) = position.map_or((Value::Null, Value::Null), |p| (json!(p.line), json!(p.column)));
-            StepError::new(
-                "JQ_COMPILE_ERROR",
-                Category::Validation,
-                false,
-                format!("jq program does not compile: {message}"),
-            )
-            .with_details(json!({"expr": expr, "line": line, "column": column}))
+            StepError::new("JQ_COMPILE_ERROR", Category::Validation, false, format!("jq program does not compile: {message}"))
+                .with_details(json!({"expr": expr, "line": line, "column": column}))
         }
         JqError::Runtime { message, value } => {
             StepError::new("JQ_RUNTIME_ERROR", Category::Validation, false, format!("jq program failed: {message}"))
@@ -111,13 +106,10 @@ fn jq_error(expr: &str, e: JqError) -> StepError {
             StepError::new("JQ_LIMIT_EXCEEDED", Category::Resource, false, format!("jq program stopped: {message}"))
                 .with_details(json!({"expr": expr, "limit": kind.as_str()}))
         }
-        JqError::Busy { message } => StepError::new(
-            "JQ_SANDBOX_BUSY",
-            Category::Transient,
-            true,
-            format!("jq program could not start: {message}"),
-        )
-        .with_details(json!({"expr": expr})),
+        JqError::Busy { message } => {
+            StepError::new("JQ_SANDBOX_BUSY", Category::Transient, true, format!("jq program could not start: {message}"))
+                .with_details(json!({"expr": expr}))
+        }
     }
 }
 
@@ -186,9 +178,7 @@ mod tests {
     async fn limits_name_their_kind() {
         let err = run("[range(3000000)]", Value::Null, 30_000).await.expect_err("over 1 MiB");
         assert_eq!(err.details["limit"], "output_size");
-        let err = run("def f($n): if $n == 0 then 0 else f($n - 1) + 1 end; f(1000000)", Value::Null, 30_000)
-            .await
-            .expect_err("too deep");
+        let err = run("def f($n): if $n == 0 then 0 else f($n - 1) + 1 end; f(1000000)", Value::Null, 30_000).await.expect_err("too deep");
         assert_eq!(err.details["limit"], "stack");
     }
 

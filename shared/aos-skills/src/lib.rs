@@ -144,7 +144,11 @@ mod tests {
         for (i, b) in BUILTINS.iter().enumerate() {
             assert!(BUILTINS[..i].iter().all(|other| other.id != b.id), "`{}` is listed twice in BUILTINS", b.id);
             assert_eq!((b.declare)(&config).id, b.id, "BUILTINS: the declaration of `{}` names another id", b.id);
-            assert!(b.id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'), "skill ids are snake_case: `{}`", b.id);
+            assert!(
+                b.id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+                "skill ids are snake_case: `{}`",
+                b.id
+            );
         }
         let declared: Vec<String> = described_registry(&config, Vec::new()).specs().iter().map(|s| s.id.clone()).collect();
         let mut listed: Vec<&str> = BUILTINS.iter().map(|b| b.id).collect();
@@ -158,7 +162,8 @@ mod tests {
     fn with_every_feature_every_builtin_has_an_executor_of_its_own_id() {
         let config = SkillsConfig::default();
         for b in BUILTINS {
-            let executor = b.executor.unwrap_or_else(|| panic!("BUILTINS: `{}` has no executor even with every feature of aos-skills on", b.id));
+            let executor =
+                b.executor.unwrap_or_else(|| panic!("BUILTINS: `{}` has no executor even with every feature of aos-skills on", b.id));
             assert_eq!(executor(&config).spec().id, b.id, "BUILTINS: the executor of `{}` runs another skill", b.id);
         }
     }

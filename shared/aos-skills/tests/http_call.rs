@@ -63,21 +63,16 @@ async fn query_and_headers_are_sent() {
 async fn post_sends_json_body_and_idempotency_key() {
     let server = start().await;
     let skill = HttpCall::new(&config(&["127.0.0.1"]));
-    let echo = call(&skill, json!({"method": "POST", "url": server.url("/echo"), "body": {"k": [1, 2]}}))
-        .await
-        .expect("ok")["body"]
-        .clone();
+    let echo =
+        call(&skill, json!({"method": "POST", "url": server.url("/echo"), "body": {"k": [1, 2]}})).await.expect("ok")["body"].clone();
     assert_eq!(echo["method"], "POST");
     assert_eq!(echo["body"], r#"{"k":[1,2]}"#);
     assert_eq!(echo["headers"]["content-type"], "application/json");
     assert_eq!(echo["headers"]["idempotency-key"], "run1/step1/1");
 
-    let echo = call(
-        &skill,
-        json!({"method": "PUT", "url": server.url("/echo"), "body": "hello", "headers": {"Idempotency-Key": "mine"}}),
-    )
-    .await
-    .expect("ok")["body"]
+    let echo = call(&skill, json!({"method": "PUT", "url": server.url("/echo"), "body": "hello", "headers": {"Idempotency-Key": "mine"}}))
+        .await
+        .expect("ok")["body"]
         .clone();
     assert_eq!(echo["body"], "hello");
     assert_eq!(echo["headers"]["content-type"], "text/plain; charset=utf-8");
@@ -98,8 +93,7 @@ async fn statuses_are_classified() {
         (422, Category::Validation, false),
     ];
     for (code, category, retryable) in expect {
-        let err =
-            call(&skill, json!({"url": server.url(&format!("/status/{code}"))})).await.expect_err("non-2xx fails");
+        let err = call(&skill, json!({"url": server.url(&format!("/status/{code}"))})).await.expect_err("non-2xx fails");
         assert_eq!(err.code, format!("HTTP_{code}"));
         assert_eq!((err.category, err.retryable), (category, retryable), "{code}");
         assert_eq!(err.details["status"], code);
@@ -142,11 +136,7 @@ async fn connection_refused_is_transient() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let skill = HttpCall::new(&config(&["127.0.0.1"]));
     let err = call(&skill, json!({"url": format!("http://127.0.0.1:{port}/")})).await.expect_err("refused");
-    assert_eq!(
-        (err.code.as_str(), err.category, err.retryable),
-        ("HTTP_CONNECT_ERROR", Category::Transient, true),
-        "{err:?}"
-    );
+    assert_eq!((err.code.as_str(), err.category, err.retryable), ("HTTP_CONNECT_ERROR", Category::Transient, true), "{err:?}");
 }
 
 #[tokio::test]
@@ -167,19 +157,14 @@ async fn redirects_are_followed_and_bounded() {
     assert_eq!(out["body"]["hello"], "world");
 
     let err = call(&skill, json!({"url": server.url("/loop")})).await.expect_err("loop");
-    assert_eq!(
-        (err.code.as_str(), err.category, err.retryable),
-        ("HTTP_TOO_MANY_REDIRECTS", Category::Permanent, false),
-        "{err:?}"
-    );
+    assert_eq!((err.code.as_str(), err.category, err.retryable), ("HTTP_TOO_MANY_REDIRECTS", Category::Permanent, false), "{err:?}");
 }
 
 #[tokio::test]
 async fn tls_failure_is_classified() {
     let server = start().await;
     let skill = HttpCall::new(&config(&["127.0.0.1"]));
-    let err =
-        call(&skill, json!({"url": format!("https://127.0.0.1:{}/json", server.port())})).await.expect_err("not TLS");
+    let err = call(&skill, json!({"url": format!("https://127.0.0.1:{}/json", server.port())})).await.expect_err("not TLS");
     assert_eq!((err.code.as_str(), err.category), ("HTTP_TLS_ERROR", Category::Security), "{err:?}");
 }
 
@@ -252,7 +237,9 @@ async fn a_redirect_to_another_origin_carries_no_credentials() {
     let first = redirector().await;
     assert_ne!(first.port(), target.port(), "another port is another origin");
     let skill = HttpCall::new(&config(&["127.0.0.1"]));
-    for (status, method, body_kept) in [(302, "GET", false), (307, "GET", false), (303, "POST", false), (307, "POST", true), (308, "PUT", true)] {
+    for (status, method, body_kept) in
+        [(302, "GET", false), (307, "GET", false), (303, "POST", false), (307, "POST", true), (308, "PUT", true)]
+    {
         let url = format!("http://{first}/r/{status}?token=secret-in-query");
         let mut input = json!({"method": method, "url": url, "query": {"to": target.url("/echo")}, "headers": credential_headers()});
         if method != "GET" {
@@ -263,7 +250,11 @@ async fn a_redirect_to_another_origin_carries_no_credentials() {
         for name in ["x-api-key", "authorization", "cookie", "referer", "x-custom"] {
             assert!(h.get(name).is_none(), "{status} {method}: `{name}` crossed origins: {echo}");
         }
-        assert_eq!((h["accept"].as_str(), h["accept-language"].as_str()), (Some("application/json"), Some("en")), "{status} {method}: safe headers are kept");
+        assert_eq!(
+            (h["accept"].as_str(), h["accept-language"].as_str()),
+            (Some("application/json"), Some("en")),
+            "{status} {method}: safe headers are kept"
+        );
         assert!(!echo.to_string().contains("secret"), "{status} {method}: {echo}");
         if body_kept {
             assert_eq!((echo["method"].as_str(), echo["body"].as_str()), (Some(method), Some(r#"{"k":1}"#)), "{echo}");

@@ -12,11 +12,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 fn assert_blocked(err: &aos_core::outcome::StepError, host: &str) {
-    assert_eq!(
-        (err.code.as_str(), err.category, err.retryable),
-        ("HTTP_BLOCKED_ADDRESS", Category::Security, false),
-        "{err:?}"
-    );
+    assert_eq!((err.code.as_str(), err.category, err.retryable), ("HTTP_BLOCKED_ADDRESS", Category::Security, false), "{err:?}");
     assert!(err.message.contains(host), "message names the host: {}", err.message);
     assert!(err.details["address"].is_string(), "{:?}", err.details);
 }
@@ -34,14 +30,12 @@ async fn loopback_is_blocked_by_default() {
 async fn localhost_resolving_to_loopback_is_blocked() {
     let server = start().await;
     let skill = HttpCall::new(&config(&["127.0.0.1"]));
-    let err =
-        call(&skill, json!({"url": format!("http://localhost:{}/json", server.port())})).await.expect_err("blocked");
+    let err = call(&skill, json!({"url": format!("http://localhost:{}/json", server.port())})).await.expect_err("blocked");
     assert_blocked(&err, "localhost");
     assert_eq!(server.hits(), 0);
 
     let open = HttpCall::new(&config(&["localhost"]));
-    let out =
-        call(&open, json!({"url": format!("http://localhost:{}/json", server.port())})).await.expect("allowed by name");
+    let out = call(&open, json!({"url": format!("http://localhost:{}/json", server.port())})).await.expect("allowed by name");
     assert_eq!(out["status"], 200);
 }
 
@@ -49,9 +43,7 @@ async fn localhost_resolving_to_loopback_is_blocked() {
 async fn mapped_ipv6_loopback_is_blocked() {
     let server = start().await;
     let skill = HttpCall::new(&config(&["127.0.0.1"]));
-    let err = call(&skill, json!({"url": format!("http://[::ffff:127.0.0.1]:{}/json", server.port())}))
-        .await
-        .expect_err("blocked");
+    let err = call(&skill, json!({"url": format!("http://[::ffff:127.0.0.1]:{}/json", server.port())})).await.expect_err("blocked");
     assert_blocked(&err, "::ffff:127.0.0.1");
     assert_eq!(server.hits(), 0);
 }
@@ -81,8 +73,7 @@ async fn redirects_to_blocked_addresses_are_blocked() {
         format!("http://[::1]:{}/json", server.port()),
         "http://169.254.169.254/".to_string(),
     ] {
-        let err =
-            call(&skill, json!({"url": server.url("/redirect"), "query": {"to": target}})).await.expect_err("blocked");
+        let err = call(&skill, json!({"url": server.url("/redirect"), "query": {"to": target}})).await.expect_err("blocked");
         assert_eq!(err.code, "HTTP_BLOCKED_ADDRESS", "{target}: {err:?}");
     }
     assert_eq!(server.hits(), 3, "only the redirecting requests reached the server");
@@ -122,16 +113,8 @@ fn address_classification() {
     for ip in blocked {
         assert!(blocked_reason(ip.parse::<IpAddr>().expect(ip)).is_some(), "{ip} must be blocked");
     }
-    let public = [
-        "8.8.8.8",
-        "1.1.1.1",
-        "172.32.0.1",
-        "100.128.0.1",
-        "93.184.216.34",
-        "2606:4700::1111",
-        "::ffff:8.8.8.8",
-        "64:ff9b::808:808",
-    ];
+    let public =
+        ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"];
     for ip in public {
         assert_eq!(blocked_reason(ip.parse::<IpAddr>().expect(ip)), None, "{ip} is public");
     }

@@ -12,7 +12,9 @@ async fn run(input: Value) -> Result<Value, aos_core::outcome::StepError> {
 
 #[tokio::test]
 async fn single_result_is_returned_as_is() {
-    let out = run(json!({"data": {"items": [{"id": 1, "ok": true}, {"id": 2, "ok": false}]}, "expr": ".items | map(select(.ok)) | .[0].id"})).await;
+    let out =
+        run(json!({"data": {"items": [{"id": 1, "ok": true}, {"id": 2, "ok": false}]}, "expr": ".items | map(select(.ok)) | .[0].id"}))
+            .await;
     assert_eq!(out.expect("ok"), json!(1));
 }
 

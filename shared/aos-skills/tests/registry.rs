@@ -55,8 +55,7 @@ fn config_from_variables() {
     assert_eq!(config.http_max_response_bytes, 1024);
     assert_eq!(config.http_default_timeout_ms, SkillsConfig::default().http_default_timeout_ms);
 
-    let err = SkillsConfig::from_lookup(|k| (k == "AOS_HTTP_DEFAULT_TIMEOUT_MS").then(|| "soon".to_string()))
-        .expect_err("invalid");
+    let err = SkillsConfig::from_lookup(|k| (k == "AOS_HTTP_DEFAULT_TIMEOUT_MS").then(|| "soon".to_string())).expect_err("invalid");
     assert_eq!(err.var, "AOS_HTTP_DEFAULT_TIMEOUT_MS");
     assert_eq!(SkillsConfig::from_lookup(|_| None).expect("defaults"), SkillsConfig::default());
 }
@@ -71,7 +70,12 @@ fn every_declared_failure_mode_has_a_catalog_entry() {
         // `HTTP_<status>` stands for the family of statuses, each matched by the catalog's status rules.
         for mode in spec.failure_modes.iter().filter(|m| !m.code.contains('<')) {
             let status = mode.code.strip_prefix("HTTP_").and_then(|n| n.parse::<u16>().ok());
-            let input = aos_failures::FailureInput { code: Some(&mode.code), skill: Some(&spec.id), http_status: status, ..aos_failures::FailureInput::message(&mode.description) };
+            let input = aos_failures::FailureInput {
+                code: Some(&mode.code),
+                skill: Some(&spec.id),
+                http_status: status,
+                ..aos_failures::FailureInput::message(&mode.description)
+            };
             let found = matcher.classify(&input);
             assert!(
                 found.matched,

@@ -31,7 +31,10 @@ async fn sequential_puts(store: &EmbeddedStore, n: usize) {
     let start = Instant::now();
     for i in 0..n {
         let item = Item::new("bench", format!("seq{i:06}"), json!({"i": i, "pad": "x".repeat(200)}));
-        timed(&mut lat, async { store.put(item, Condition::Always).await.expect("put"); }).await;
+        timed(&mut lat, async {
+            store.put(item, Condition::Always).await.expect("put");
+        })
+        .await;
     }
     report("put, sequential (one commit each)", start.elapsed(), lat);
 }
@@ -45,7 +48,10 @@ async fn concurrent_puts(store: &Arc<EmbeddedStore>, writers: usize, per_writer:
                 let mut lat = Vec::with_capacity(per_writer);
                 for i in 0..per_writer {
                     let item = Item::new("bench", format!("c{w:02}-{i:06}"), json!({"i": i, "pad": "x".repeat(200)}));
-                    timed(&mut lat, async { store.put(item, Condition::Always).await.expect("put"); }).await;
+                    timed(&mut lat, async {
+                        store.put(item, Condition::Always).await.expect("put");
+                    })
+                    .await;
                 }
                 lat
             })
@@ -63,7 +69,10 @@ async fn gets(store: &EmbeddedStore, keys: usize, n: usize) {
     let start = Instant::now();
     for i in 0..n {
         let sk = format!("seq{:06}", (i * 7919) % keys);
-        timed(&mut lat, async { assert!(store.get("bench", &sk).await.expect("get").is_some()); }).await;
+        timed(&mut lat, async {
+            assert!(store.get("bench", &sk).await.expect("get").is_some());
+        })
+        .await;
     }
     report("get (point lookup)", start.elapsed(), lat);
 }
@@ -74,7 +83,10 @@ async fn queries(store: &EmbeddedStore, keys: usize, n: usize) {
     for i in 0..n {
         let from = format!("seq{:06}", (i * 7919) % (keys - 10));
         let query = Query { sk: SkRange::Between(from, "seq999999".into()), limit: 10, ..Query::partition("bench") };
-        timed(&mut lat, async { assert_eq!(store.query(query).await.expect("query").items.len(), 10); }).await;
+        timed(&mut lat, async {
+            assert_eq!(store.query(query).await.expect("query").items.len(), 10);
+        })
+        .await;
     }
     report("query, 10 items", start.elapsed(), lat);
 }

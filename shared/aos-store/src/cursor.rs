@@ -48,14 +48,10 @@ pub(crate) fn bounds(range: &SkRange) -> Bounds {
     match range {
         SkRange::All => Bounds::default(),
         SkRange::Prefix(prefix) if prefix.is_empty() => Bounds::default(),
-        SkRange::Prefix(prefix) => Bounds {
-            lower: Some(prefix.as_bytes().to_vec()),
-            upper: successor(prefix.as_bytes()).map(|upper| (upper, false)),
-        },
-        SkRange::Between(from, to) => Bounds {
-            lower: Some(from.as_bytes().to_vec()),
-            upper: Some((to.as_bytes().to_vec(), true)),
-        },
+        SkRange::Prefix(prefix) => {
+            Bounds { lower: Some(prefix.as_bytes().to_vec()), upper: successor(prefix.as_bytes()).map(|upper| (upper, false)) }
+        }
+        SkRange::Between(from, to) => Bounds { lower: Some(from.as_bytes().to_vec()), upper: Some((to.as_bytes().to_vec(), true)) },
     }
 }
 

@@ -208,9 +208,7 @@ impl EmbeddedDb {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || readers.with(f)).await.map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
 
     /// Claims the database for one `EmbeddedQueue`: two would each hold their own in-flight

@@ -101,9 +101,8 @@ impl EmbeddedQueue {
         let rows = self
             .db
             .write_blocking(|conn| {
-                let mut stmt = conn
-                    .prepare("SELECT id, queue, body, visible_at_ms FROM messages ORDER BY created_at_ms, id")
-                    .map_err(db_err)?;
+                let mut stmt =
+                    conn.prepare("SELECT id, queue, body, visible_at_ms FROM messages ORDER BY created_at_ms, id").map_err(db_err)?;
                 let rows = stmt
                     .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
                     .and_then(Iterator::collect::<rusqlite::Result<Vec<(String, String, String, i64)>>>)
@@ -184,8 +183,7 @@ impl Queue for EmbeddedQueue {
         if messages.is_empty() {
             return Ok(());
         }
-        let pending: Vec<(String, OutgoingMessage)> =
-            messages.into_iter().map(|m| (uuid::Uuid::new_v4().to_string(), m)).collect();
+        let pending: Vec<(String, OutgoingMessage)> = messages.into_iter().map(|m| (uuid::Uuid::new_v4().to_string(), m)).collect();
         let name = queue.to_string();
         let insert = move |conn: &rusqlite::Connection| {
             let mut stmt = conn
@@ -218,13 +216,7 @@ impl Queue for EmbeddedQueue {
         self.db.write_then_as(insert, settle, self.relaxed_sends).await.map_err(backend)
     }
 
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility: Duration,
-        wait: Duration,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
         let slot = self.slot(queue)?;
         if max == 0 {
             return Ok(Vec::new());
@@ -266,10 +258,7 @@ impl Queue for EmbeddedQueue {
         // Not awaited and not fsynced on its own: a delete lost in a crash only redelivers.
         self.db
             .write_lazy(move |conn| {
-                conn.prepare_cached("DELETE FROM messages WHERE id = ?1")
-                    .and_then(|mut stmt| stmt.execute([id]))
-                    .map(drop)
-                    .map_err(db_err)
+                conn.prepare_cached("DELETE FROM messages WHERE id = ?1").and_then(|mut stmt| stmt.execute([id])).map(drop).map_err(db_err)
             })
             .map_err(backend)
     }

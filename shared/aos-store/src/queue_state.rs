@@ -79,13 +79,7 @@ impl QueueState {
             msg.receive_count += 1;
             msg.receipt = Some(token);
             msg.visible_at = hidden_until;
-            delivered.push(Delivery {
-                seq,
-                token,
-                id: msg.id.clone(),
-                body: msg.body.clone(),
-                receive_count: msg.receive_count,
-            });
+            delivered.push(Delivery { seq, token, id: msg.id.clone(), body: msg.body.clone(), receive_count: msg.receive_count });
         }
         // Rescheduled only now, so that a zero visibility cannot deliver a message twice in one call.
         for delivery in &delivered {
@@ -129,9 +123,15 @@ mod tests {
         let now = Instant::now();
         state.push("a".into(), "body".into(), now, 0);
         let mut next = 0;
-        let first = state.take(now, 10, now, None, || { next += 1; next });
+        let first = state.take(now, 10, now, None, || {
+            next += 1;
+            next
+        });
         assert_eq!(first.delivered.len(), 1);
-        let second = state.take(now, 10, now + Duration::from_secs(1), None, || { next += 1; next });
+        let second = state.take(now, 10, now + Duration::from_secs(1), None, || {
+            next += 1;
+            next
+        });
         assert_eq!(second.delivered[0].receive_count, 2);
         assert!(!state.hide(0, first.delivered[0].token, now));
         assert!(state.remove(0, first.delivered[0].token).is_none());

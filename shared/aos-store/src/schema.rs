@@ -67,9 +67,7 @@ pub(crate) fn init_writer(conn: &Connection, fsync: bool) -> Result<(), StoreErr
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(db_err)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(db_err)?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::Backend(format!(
-            "database schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
-        )));
+        return Err(StoreError::Backend(format!("database schema version {version} is newer than this build supports ({SCHEMA_VERSION})")));
     }
     conn.execute_batch(SCHEMA).map_err(db_err)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err)

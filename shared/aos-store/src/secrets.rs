@@ -51,9 +51,7 @@ impl Secrets for EmbeddedSecrets {
         self.db
             .read(move |conn| {
                 conn.prepare_cached("SELECT name FROM secrets WHERE tenant = ?1 ORDER BY name")
-                    .and_then(|mut stmt| {
-                        stmt.query_map([tenant], |row| row.get(0))?.collect::<rusqlite::Result<Vec<String>>>()
-                    })
+                    .and_then(|mut stmt| stmt.query_map([tenant], |row| row.get(0))?.collect::<rusqlite::Result<Vec<String>>>())
                     .map_err(db_err)
             })
             .await

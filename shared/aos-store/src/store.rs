@@ -100,10 +100,7 @@ impl Store for EmbeddedStore {
 
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         if ops.len() > MAX_TRANSACTION_OPS {
-            return Err(StoreError::Backend(format!(
-                "a transaction holds at most {MAX_TRANSACTION_OPS} operations (got {})",
-                ops.len()
-            )));
+            return Err(StoreError::Backend(format!("a transaction holds at most {MAX_TRANSACTION_OPS} operations (got {})", ops.len())));
         }
         let ops = ops
             .into_iter()
@@ -118,10 +115,7 @@ impl Store for EmbeddedStore {
         // As in DynamoDB: two operations on one item would make the outcome order-dependent.
         let mut keys = HashSet::with_capacity(ops.len());
         if let Some(dup) = ops.iter().map(TxOp::key).find(|key| !keys.insert(*key)) {
-            return Err(StoreError::Backend(format!(
-                "a transaction cannot hold two operations on one item ({}, {})",
-                dup.0, dup.1
-            )));
+            return Err(StoreError::Backend(format!("a transaction cannot hold two operations on one item ({}, {})", dup.0, dup.1)));
         }
         let now = self.now_secs();
         self.db.write(move |conn| store_ops::transact(conn, &ops, now)).await

@@ -45,12 +45,10 @@ impl TxOp {
 
 /// The version of the item at the key, unless it is absent or expired.
 fn live_version(conn: &Connection, pk: &str, sk: &str, now: i64) -> Result<Option<u64>, StoreError> {
-    conn.prepare_cached(
-        "SELECT version FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-    )
-    .and_then(|mut stmt| stmt.query_row(params![pk, sk, now], |row| row.get::<_, i64>(0)).optional())
-    .map(|v| v.map(|v| v as u64))
-    .map_err(db_err)
+    conn.prepare_cached("SELECT version FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)")
+        .and_then(|mut stmt| stmt.query_row(params![pk, sk, now], |row| row.get::<_, i64>(0)).optional())
+        .map(|v| v.map(|v| v as u64))
+        .map_err(db_err)
 }
 
 fn holds(condition: &Condition, live: Option<u64>) -> bool {
@@ -90,9 +88,7 @@ fn write_row(conn: &Connection, row: &Row, version: u64) -> Result<(), StoreErro
          ON CONFLICT(pk, sk) DO UPDATE SET data = excluded.data, gsi1pk = excluded.gsi1pk,
            gsi1sk = excluded.gsi1sk, expires_at = excluded.expires_at, version = excluded.version",
     )
-    .and_then(|mut stmt| {
-        stmt.execute(params![row.pk, row.sk, row.data, gsi1pk, gsi1sk, row.expires_at, version as i64])
-    })
+    .and_then(|mut stmt| stmt.execute(params![row.pk, row.sk, row.data, gsi1pk, gsi1sk, row.expires_at, version as i64]))
     .map(drop)
     .map_err(db_err)
 }
@@ -117,11 +113,8 @@ pub(crate) fn transact(conn: &Connection, ops: &[TxOp], now: i64) -> Result<(), 
         let (pk, sk) = op.key();
         lives.push(live_version(conn, pk, sk, now)?);
     }
-    let reasons: Vec<Option<CancelReason>> = ops
-        .iter()
-        .zip(&lives)
-        .map(|(op, live)| (!holds(op.condition(), *live)).then_some(CancelReason::ConditionalCheckFailed))
-        .collect();
+    let reasons: Vec<Option<CancelReason>> =
+        ops.iter().zip(&lives).map(|(op, live)| (!holds(op.condition(), *live)).then_some(CancelReason::ConditionalCheckFailed)).collect();
     if reasons.iter().any(Option::is_some) {
         return Err(StoreError::TransactionCanceled { reasons });
     }
@@ -150,19 +143,16 @@ pub(crate) fn increment(conn: &Connection, pk: &str, sk: &str, field: &str, delt
         write_row(conn, &row, 1)?;
         return Ok(delta);
     };
-    let mut doc: Value = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("item ({pk}, {sk}) has data that is not JSON: {e}")))?;
+    let mut doc: Value =
+        serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("item ({pk}, {sk}) has data that is not JSON: {e}")))?;
     let Value::Object(map) = &mut doc else {
         return Err(StoreError::Backend(format!("cannot increment {field}: the item's data is not an object")));
     };
     let current = match map.get(field) {
         None => 0,
-        Some(value) => value
-            .as_i64()
-            .ok_or_else(|| StoreError::Backend(format!("cannot increment {field}: not an integer ({value})")))?,
+        Some(value) => value.as_i64().ok_or_else(|| StoreError::Backend(format!("cannot increment {field}: not an integer ({value})")))?,
     };
-    let next = current
-        .checked_add(delta)
-        .ok_or_else(|| StoreError::Backend(format!("cannot increment {field}: integer overflow")))?;
+    let next = current.checked_add(delta).ok_or_else(|| StoreError::Backend(format!("cannot increment {field}: integer overflow")))?;
     map.insert(field.to_string(), Value::from(next));
     conn.prepare_cached("UPDATE items SET data = ?3, version = ?4 WHERE pk = ?1 AND sk = ?2")
         .and_then(|mut stmt| stmt.execute(params![pk, sk, doc.to_string(), version + 1]))

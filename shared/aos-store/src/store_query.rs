@@ -33,7 +33,8 @@ impl RawItem {
     }
 
     fn into_item(self) -> Result<Item, StoreError> {
-        let data = serde_json::from_str(&self.data).map_err(|e| StoreError::Corrupt(format!("item ({}, {}) has data that is not JSON: {e}", self.pk, self.sk)))?;
+        let data = serde_json::from_str(&self.data)
+            .map_err(|e| StoreError::Corrupt(format!("item ({}, {}) has data that is not JSON: {e}", self.pk, self.sk)))?;
         let gsi1 = match (self.gsi1pk, self.gsi1sk) {
             (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
             _ => None,
@@ -45,10 +46,8 @@ impl RawItem {
 pub(crate) fn get_item(conn: &Connection, pk: &str, sk: &str, now: i64) -> Result<Option<Item>, StoreError> {
     const GET: &str = "SELECT pk, sk, data, gsi1pk, gsi1sk, expires_at, version FROM items
                        WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-    let raw = conn
-        .prepare_cached(GET)
-        .and_then(|mut stmt| stmt.query_row(params![pk, sk, now], RawItem::read).optional())
-        .map_err(db_err)?;
+    let raw =
+        conn.prepare_cached(GET).and_then(|mut stmt| stmt.query_row(params![pk, sk, now], RawItem::read).optional()).map_err(db_err)?;
     raw.map(RawItem::into_item).transpose()
 }
 
@@ -94,9 +93,7 @@ pub(crate) fn query_page(conn: &Connection, query: &Query, index: bool, now: i64
 
 fn query_sql(query: &Query, index: bool, limit: usize, now: i64) -> Result<(String, Vec<Bind>), StoreError> {
     let (part, key) = if index { ("gsi1pk", "gsi1sk") } else { ("pk", "sk") };
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM items WHERE {part} = ?1 AND (expires_at IS NULL OR expires_at > ?2)"
-    );
+    let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {part} = ?1 AND (expires_at IS NULL OR expires_at > ?2)");
     let mut binds = vec![Bind::Text(query.pk.clone().into_bytes()), Bind::Int(now)];
     let mut placeholder = |value: Bind| {
         binds.push(value);
@@ -193,10 +190,8 @@ mod tests {
                             .expect("plan");
                         let wanted = if index { "items_gsi1 (gsi1pk=?" } else { "PRIMARY KEY (pk=?" };
                         assert!(plan.contains(wanted) && !plan.contains("TEMP B-TREE"), "{sql}\n{plan}");
-                        let bounds = [" AND sk ", " AND gsi1sk ", " AND (gsi1sk, pk, sk) "]
-                            .iter()
-                            .map(|b| sql.matches(b).count())
-                            .sum::<usize>();
+                        let bounds =
+                            [" AND sk ", " AND gsi1sk ", " AND (gsi1sk, pk, sk) "].iter().map(|b| sql.matches(b).count()).sum::<usize>();
                         let seeks = plan.matches(['<', '>']).count();
                         assert_eq!(seeks, bounds, "every key bound must be part of the seek:\n{sql}\n{plan}");
                     }

@@ -16,7 +16,10 @@ const MAX_GROUP: usize = 256;
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
     let damaged = matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase))
-        || matches!(e, rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::Utf8Error(_));
+        || matches!(
+            e,
+            rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::Utf8Error(_)
+        );
     if damaged {
         StoreError::Corrupt(e.to_string())
     } else {
@@ -73,8 +76,8 @@ where
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(f) = self.f.take() else { return false };
         // A panicking request must not take the writer thread (and every later write) down.
-        let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)))
-            .unwrap_or_else(|_| Err(StoreError::Backend("write request panicked".into())));
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| Err(StoreError::Backend("write request panicked".into())));
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
@@ -84,9 +87,7 @@ where
         let Self { then, outcome, reply, .. } = *self;
         // On a failed commit even a request's own error is reported as the commit error: its
         // condition may have been judged against writes of the group that were rolled back.
-        let result = commit.and_then(|()| {
-            outcome.unwrap_or_else(|| Err(StoreError::Backend("write request did not run".into())))
-        });
+        let result = commit.and_then(|()| outcome.unwrap_or_else(|| Err(StoreError::Backend("write request did not run".into()))));
         let result = catch_unwind(AssertUnwindSafe(|| then(result)))
             .unwrap_or_else(|_| Err(StoreError::Backend("write completion panicked".into())));
         if let Err(Err(e)) = reply.send(result) {

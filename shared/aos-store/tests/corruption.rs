@@ -16,7 +16,8 @@ async fn filled(path: &Path) {
     let store = EmbeddedStore::new(db.clone());
     let filler = "x".repeat(400);
     for i in 0..3000 {
-        let item = Item::new(format!("p{}", i % 10), format!("s{i:05}"), json!({"i": i, "filler": filler})).with_index("g", format!("{i:05}"));
+        let item =
+            Item::new(format!("p{}", i % 10), format!("s{i:05}"), json!({"i": i, "filler": filler})).with_index("g", format!("{i:05}"));
         store.put(item, Condition::Always).await.expect("put");
     }
     drop(store);

@@ -38,9 +38,7 @@ async fn failed_conditions_in_a_commit_group_do_not_roll_back_the_others() {
 async fn oversized_transactions_are_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = EmbeddedStore::new(open(&dir.path().join("db.sqlite")));
-    let ops = (0..101)
-        .map(|i| WriteOp::Put { item: Item::new("p", format!("k{i}"), json!(i)), condition: Condition::Always })
-        .collect();
+    let ops = (0..101).map(|i| WriteOp::Put { item: Item::new("p", format!("k{i}"), json!(i)), condition: Condition::Always }).collect();
     assert!(matches!(store.transact_write(ops).await, Err(StoreError::Backend(_))));
     assert_eq!(store.get("p", "k0").await.expect("get"), None);
 }

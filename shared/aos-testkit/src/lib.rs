@@ -37,52 +37,71 @@ pub async fn spawn_target_on(addr: &str) -> std::io::Result<Target> {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let app = axum::Router::new()
         .route("/price", get(|| async { Json(json!({"bitcoin": {"usd": 43210.5}})) }))
-        .route("/flaky/{key}/{failures}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((key, failures)): AxPath<(String, u32)>| async move {
-            let n = {
-                let mut s = seen.lock().unwrap();
-                let c = s.flaky_calls.entry(key).or_default();
-                *c += 1;
-                *c
-            };
-            if n <= failures { (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "try later"}))) } else { (StatusCode::OK, Json(json!({"ok": true, "calls": n}))) }
-        }))
+        .route(
+            "/flaky/{key}/{failures}",
+            get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((key, failures)): AxPath<(String, u32)>| async move {
+                let n = {
+                    let mut s = seen.lock().unwrap();
+                    let c = s.flaky_calls.entry(key).or_default();
+                    *c += 1;
+                    *c
+                };
+                if n <= failures {
+                    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "try later"})))
+                } else {
+                    (StatusCode::OK, Json(json!({"ok": true, "calls": n})))
+                }
+            }),
+        )
         // 429 with `Retry-After: <seconds>` for the first `failures` calls per key, then 200.
-        .route("/limited/{key}/{failures}/{retry_after}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((key, failures, retry_after)): AxPath<(String, u32, u32)>| async move {
-            let n = {
-                let mut s = seen.lock().unwrap();
-                let c = s.flaky_calls.entry(format!("limited/{key}")).or_default();
-                *c += 1;
-                *c
-            };
-            use axum::response::IntoResponse;
-            if n <= failures {
-                let headers = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
-                (StatusCode::TOO_MANY_REQUESTS, headers, Json(json!({"error": "slow down"}))).into_response()
-            } else {
-                Json(json!({"ok": true, "calls": n})).into_response()
-            }
-        }))
+        .route(
+            "/limited/{key}/{failures}/{retry_after}",
+            get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath((key, failures, retry_after)): AxPath<(String, u32, u32)>| async move {
+                let n = {
+                    let mut s = seen.lock().unwrap();
+                    let c = s.flaky_calls.entry(format!("limited/{key}")).or_default();
+                    *c += 1;
+                    *c
+                };
+                use axum::response::IntoResponse;
+                if n <= failures {
+                    let headers = [(axum::http::header::RETRY_AFTER, retry_after.to_string())];
+                    (StatusCode::TOO_MANY_REQUESTS, headers, Json(json!({"error": "slow down"}))).into_response()
+                } else {
+                    Json(json!({"ok": true, "calls": n})).into_response()
+                }
+            }),
+        )
         // Always answers with the given status (e.g. 404), counting calls per status.
-        .route("/status/{code}", get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath(code): AxPath<u16>| async move {
-            *seen.lock().unwrap().flaky_calls.entry(format!("status/{code}")).or_default() += 1;
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, Json(json!({"error": format!("status {code}")})))
-        }))
-        .route("/sink", post(|State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, Json(body): Json<Value>| async move {
-            let mut s = seen.lock().unwrap();
-            if let Some(k) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-                s.idempotency_keys.push(k.to_string());
-            }
-            if let Some(a) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-                s.auth_headers.push(a.to_string());
-            }
-            s.requests.push(("POST".into(), "/sink".into(), body));
-            Json(json!({"received": true}))
-        }))
-        .route("/slow/{ms}", get(|AxPath(ms): AxPath<u64>| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Json(json!({"slept": ms}))
-        }))
+        .route(
+            "/status/{code}",
+            get(|State(seen): State<Arc<Mutex<Seen>>>, AxPath(code): AxPath<u16>| async move {
+                *seen.lock().unwrap().flaky_calls.entry(format!("status/{code}")).or_default() += 1;
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                (status, Json(json!({"error": format!("status {code}")})))
+            }),
+        )
+        .route(
+            "/sink",
+            post(|State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, Json(body): Json<Value>| async move {
+                let mut s = seen.lock().unwrap();
+                if let Some(k) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+                    s.idempotency_keys.push(k.to_string());
+                }
+                if let Some(a) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    s.auth_headers.push(a.to_string());
+                }
+                s.requests.push(("POST".into(), "/sink".into(), body));
+                Json(json!({"received": true}))
+            }),
+        )
+        .route(
+            "/slow/{ms}",
+            get(|AxPath(ms): AxPath<u64>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Json(json!({"slept": ms}))
+            }),
+        )
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;

@@ -82,7 +82,10 @@ fn key_condition(e: &mut Expr, part: &str, sort: &str, pk: &str, range: &SkRange
     }
 }
 
-fn query_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(err: SdkError<E, R>, has_cursor: bool) -> StoreError {
+fn query_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+    has_cursor: bool,
+) -> StoreError {
     let bad_start = err.code() == Some("ValidationException") && err.message().is_some_and(|m| m.to_lowercase().contains("start"));
     if has_cursor && bad_start {
         StoreError::BadCursor

@@ -61,7 +61,8 @@ async fn transaction_cancellation_reasons_name_each_operation() {
         .await;
     assert_eq!(result, Err(StoreError::TransactionCanceled { reasons: vec![failed.clone(), None, failed, None] }));
     assert_eq!(store.get("p", "b").await.expect("get"), None, "a cancelled transaction wrote");
-    let many: Vec<WriteOp> = (0..100).map(|i| WriteOp::Put { item: Item::new("q", format!("{i:03}"), json!(i)), condition: Condition::Always }).collect();
+    let many: Vec<WriteOp> =
+        (0..100).map(|i| WriteOp::Put { item: Item::new("q", format!("{i:03}"), json!(i)), condition: Condition::Always }).collect();
     store.transact_write(many).await.expect("a transaction of 100 operations");
     assert_eq!(store.query(Query::partition("q")).await.expect("query").items.len(), 100);
 }

@@ -2,10 +2,10 @@
 //! with dummy credentials, per-test tables and queues, and a shim that serialises writes per item
 //! because moto's own writes are not atomic under concurrency.
 
+use aos_aws::SdkConfig;
 use aos_aws::{create_queues, create_table, DynamoStore, SqsQueue};
 use aos_core::ports::{Condition, Item, Query, QueueSpec, Store, StoreError, WriteOp};
 use aos_store::conformance::ConformanceQueues;
-use aos_aws::SdkConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +26,12 @@ pub fn endpoint() -> String {
 /// (`aos_aws::env_sdk_config`), from variables set here rather than in the process environment.
 pub async fn config() -> SdkConfig {
     let endpoint = endpoint();
-    let vars = [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_ENDPOINT_URL", endpoint.as_str())];
+    let vars = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
     aos_aws::sdk_config_from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).expect("SDK configuration for moto")
 }
 
@@ -49,12 +54,7 @@ pub async fn new_store(config: &SdkConfig) -> DynamoStore {
 /// SQS works in whole seconds and accepts stale receipts (moto even acts on them); moto's counts
 /// are exact, so `depth` is checked too.
 pub fn sqs_names(prefix: &str) -> ConformanceQueues {
-    ConformanceQueues {
-        tick: Duration::from_secs(1),
-        exact_depth: true,
-        stale_receipts_rejected: false,
-        ..ConformanceQueues::new(prefix)
-    }
+    ConformanceQueues { tick: Duration::from_secs(1), exact_depth: true, stale_receipts_rejected: false, ..ConformanceQueues::new(prefix) }
 }
 
 pub async fn new_queue(config: &SdkConfig, specs: &[QueueSpec]) -> (SqsQueue, HashMap<String, String>) {

@@ -141,9 +141,7 @@ impl Pool {
         let lease = Lease { pool: self, owner: owner.map(str::to_owned), open: true };
         let job = Job { request, replies, max_frame, deadline, timeout, lease, reply: tx };
         self.dispatch(slot, job);
-        rx.await.unwrap_or_else(|_| {
-            Exchanged::failed(JqError::Busy { message: "the jq worker stopped before answering".to_string() })
-        })
+        rx.await.unwrap_or_else(|_| Exchanged::failed(JqError::Busy { message: "the jq worker stopped before answering".to_string() }))
     }
 
     async fn acquire(&self, owner: Option<&str>, deadline: Instant) -> Result<Slot, JqError> {
@@ -268,9 +266,7 @@ fn drive(pool: &'static Pool, id: u64, tx: mpsc::Sender<Job>, rx: mpsc::Receiver
                 Err(e) => {
                     let Job { lease, reply, .. } = job;
                     lease.close(None);
-                    let _ = reply.send(Exchanged::failed(JqError::Busy {
-                        message: format!("could not start a jq worker process: {e}"),
-                    }));
+                    let _ = reply.send(Exchanged::failed(JqError::Busy { message: format!("could not start a jq worker process: {e}") }));
                     return;
                 }
             }
@@ -354,8 +350,7 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
-        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
+        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(std::io::Error::other("worker pipes missing"));
@@ -401,18 +396,15 @@ impl Worker {
         if !self.ready {
             let hello = self.read_frame(64, job)?;
             if hello != protocol::HELLO {
-                return Err(Stop::Failed(JqError::Busy {
-                    message: "the jq worker process did not start as a jq worker".to_string(),
-                }));
+                return Err(Stop::Failed(JqError::Busy { message: "the jq worker process did not start as a jq worker".to_string() }));
             }
             self.ready = true;
         }
         self.write_all(&job.request, job)?;
         for _ in 0..job.replies {
             let frame = self.read_frame(job.max_frame, job)?;
-            let reply = protocol::parse_reply(&frame).map_err(|why| {
-                Stop::Failed(JqError::limit(LimitKind::Crash, format!("the jq worker sent a malformed reply: {why}")))
-            })?;
+            let reply = protocol::parse_reply(&frame)
+                .map_err(|why| Stop::Failed(JqError::limit(LimitKind::Crash, format!("the jq worker sent a malformed reply: {why}"))))?;
             let stop = matches!(reply, Reply::Error(_));
             replies.push(reply);
             if stop {
@@ -435,13 +427,8 @@ impl Worker {
         self.drain_stderr();
         let tail = String::from_utf8_lossy(&self.tail).into_owned();
         match stop {
-            Stop::Deadline if !self.ready => JqError::Busy {
-                message: "no jq worker process was ready before the time limit".to_string(),
-            },
-            Stop::Deadline => JqError::limit(
-                LimitKind::Time,
-                format!("program ran past its time limit of {} ms", job.timeout.as_millis()),
-            ),
+            Stop::Deadline if !self.ready => JqError::Busy { message: "no jq worker process was ready before the time limit".to_string() },
+            Stop::Deadline => JqError::limit(LimitKind::Time, format!("program ran past its time limit of {} ms", job.timeout.as_millis())),
             Stop::Cancelled => JqError::limit(LimitKind::Time, "evaluation was cancelled"),
             Stop::Failed(e) => e,
             Stop::Closed if !self.ready => JqError::Busy {
@@ -467,10 +454,8 @@ impl Worker {
             }
             let wait = (job.deadline - now).min(CANCEL_CHECK);
             let ms = wait.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-            let mut fds = [
-                libc::pollfd { fd, events, revents: 0 },
-                libc::pollfd { fd: self.stderr_fd(), events: libc::POLLIN, revents: 0 },
-            ];
+            let mut fds =
+                [libc::pollfd { fd, events, revents: 0 }, libc::pollfd { fd: self.stderr_fd(), events: libc::POLLIN, revents: 0 }];
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             if n < 0 {
                 if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
@@ -582,10 +567,7 @@ fn classify(status: Option<ExitStatus>, stderr: &str, memory_mb: u64) -> JqError
     // The worker entry runs before `main`, where Rust has not installed its stack-overflow
     // handler: an overflow of the evaluation stack's guard page ends the worker with SIGSEGV.
     if stderr.contains("has overflowed its stack") || matches!(signal, Some(libc::SIGSEGV | libc::SIGBUS)) {
-        return JqError::limit(
-            LimitKind::Stack,
-            "program recursed too deeply (it overflowed the evaluation stack)".to_string(),
-        );
+        return JqError::limit(LimitKind::Stack, "program recursed too deeply (it overflowed the evaluation stack)".to_string());
     }
     JqError::limit(LimitKind::Crash, format!("the jq worker died ({})", describe(status)))
 }

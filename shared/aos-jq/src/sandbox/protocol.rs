@@ -61,10 +61,7 @@ fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn too_large() -> JqError {
-    JqError::limit(
-        LimitKind::InputSize,
-        format!("the program and its input are larger than {} MiB", MAX_REQUEST_BYTES >> 20),
-    )
+    JqError::limit(LimitKind::InputSize, format!("the program and its input are larger than {} MiB", MAX_REQUEST_BYTES >> 20))
 }
 
 /// Stops serde_json once the buffer passes the cap, so an oversized input is never fully copied.
@@ -87,13 +84,7 @@ impl std::io::Write for Capped<'_> {
 }
 
 /// A run or truthy request.
-pub(crate) fn eval_request(
-    op: u8,
-    expr: &str,
-    input: &Value,
-    max_outputs: usize,
-    max_output_bytes: usize,
-) -> Result<Vec<u8>, JqError> {
+pub(crate) fn eval_request(op: u8, expr: &str, input: &Value, max_outputs: usize, max_output_bytes: usize) -> Result<Vec<u8>, JqError> {
     if expr.len() > MAX_REQUEST_BYTES {
         return Err(too_large());
     }
@@ -218,9 +209,7 @@ fn parse_error(json: &[u8]) -> Result<JqError, String> {
     let number = |v: Option<&Value>| v.and_then(Value::as_u64).map(|n| n as usize);
     match o.get("t").and_then(Value::as_str) {
         Some("compile") => {
-            let position = number(o.get("line"))
-                .zip(number(o.get("column")))
-                .map(|(line, column)| Position { line, column });
+            let position = number(o.get("line")).zip(number(o.get("column"))).map(|(line, column)| Position { line, column });
             Ok(JqError::Compile { message, position })
         }
         Some("runtime") => Ok(JqError::Runtime { message, value: o.remove("value") }),

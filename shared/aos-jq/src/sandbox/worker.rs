@@ -229,24 +229,17 @@ impl ValuesFrame {
 
     fn push(&mut self, v: &Val) -> Result<(), JqError> {
         if self.count >= self.max_outputs {
-            return Err(JqError::limit(
-                LimitKind::Outputs,
-                format!("program yielded more than {} outputs", self.max_outputs),
-            ));
+            return Err(JqError::limit(LimitKind::Outputs, format!("program yielded more than {} outputs", self.max_outputs)));
         }
         let len_at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
         let start = self.buf.len();
         let end = start + (self.max_bytes - self.json_bytes);
         write_json(v, 0, &mut self.buf, end, protocol::MAX_OUTPUT_DEPTH).map_err(|e| match e {
-            Refused::Size => JqError::limit(
-                LimitKind::OutputSize,
-                format!("program output is larger than {} bytes", self.max_bytes),
-            ),
-            Refused::Depth => JqError::limit(
-                LimitKind::Depth,
-                format!("output is nested deeper than {} levels", protocol::MAX_OUTPUT_DEPTH),
-            ),
+            Refused::Size => JqError::limit(LimitKind::OutputSize, format!("program output is larger than {} bytes", self.max_bytes)),
+            Refused::Depth => {
+                JqError::limit(LimitKind::Depth, format!("output is nested deeper than {} levels", protocol::MAX_OUTPUT_DEPTH))
+            }
         })?;
         let n = self.buf.len() - start;
         self.buf[len_at..start].copy_from_slice(&(n as u32).to_le_bytes());
@@ -328,10 +321,9 @@ fn error_frame(kind: u8, e: &JqError, raised: Option<&Val>) -> Vec<u8> {
     let mut f = protocol::frame(kind);
     let message = protocol::clip(e.message(), protocol::MAX_ERROR_BYTES / 2);
     let (t, extra) = match e {
-        JqError::Compile { position, .. } => (
-            "compile",
-            position.map(|p| format!(r#","line":{},"column":{}"#, p.line, p.column)).unwrap_or_default(),
-        ),
+        JqError::Compile { position, .. } => {
+            ("compile", position.map(|p| format!(r#","line":{},"column":{}"#, p.line, p.column)).unwrap_or_default())
+        }
         JqError::Runtime { .. } => ("runtime", String::new()),
         JqError::Limit { kind, .. } => ("limit", format!(r#","kind":"{kind}""#)),
         JqError::Busy { .. } => ("limit", format!(r#","kind":"{}""#, LimitKind::Crash)),

@@ -55,7 +55,10 @@ pub fn queue_specs(skills: &SkillRegistry) -> Vec<QueueSpec> {
         .into_iter()
         .flat_map(|n| {
             let dlq = format!("{n}.dlq");
-            [QueueSpec { name: n, max_receives: 5, dead_letter: Some(dlq.clone()) }, QueueSpec { name: dlq, max_receives: u32::MAX, dead_letter: None }]
+            [
+                QueueSpec { name: n, max_receives: 5, dead_letter: Some(dlq.clone()) },
+                QueueSpec { name: dlq, max_receives: u32::MAX, dead_letter: None },
+            ]
         })
         .collect()
 }
@@ -77,8 +80,10 @@ impl Stack {
         let table = format!("aos-test-{id}");
         aos_aws::create_table(&ddb, &table).await.expect("create the table on moto");
         let skills = Arc::new(builtin_registry(&SkillsConfig::default()));
-        let queue_urls = aos_aws::create_queues(&sqs, &format!("t{}-", &id[..12]), &queue_specs(&skills)).await.expect("create the queues on moto");
-        let settings = aos_aws::AwsSettings { table: table.clone(), queue_urls: queue_urls.clone(), secrets_prefix: format!("aos-test/{id}") };
+        let queue_urls =
+            aos_aws::create_queues(&sqs, &format!("t{}-", &id[..12]), &queue_specs(&skills)).await.expect("create the queues on moto");
+        let settings =
+            aos_aws::AwsSettings { table: table.clone(), queue_urls: queue_urls.clone(), secrets_prefix: format!("aos-test/{id}") };
         let rt = Arc::new(aos_lambda::runtime_with(aos_aws::ports(&config, &settings, skills)));
         Stack { rt, sqs, ddb, table, queue_urls }
     }
@@ -137,7 +142,8 @@ impl Stack {
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {
-                let attributes: HashMap<String, String> = m.attributes.clone().unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
+                let attributes: HashMap<String, String> =
+                    m.attributes.clone().unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
                 json!({
                     "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
                     "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body,
@@ -152,7 +158,8 @@ impl Stack {
     pub async fn run_item(&self, run_id: &str) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         use aws_sdk_dynamodb::types::AttributeValue::S;
         let key = HashMap::from([("pk".to_string(), S(format!("t#{TENANT}#run#{run_id}"))), ("sk".to_string(), S("run".into()))]);
-        let out = self.ddb.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send().await.expect("get item from moto");
+        let out =
+            self.ddb.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send().await.expect("get item from moto");
         out.item
     }
 }

@@ -80,7 +80,9 @@ impl AggregateOptions {
             None => None,
         };
         Self::new(days, low).map_err(|e| match e {
-            DomainError::Invalid(f) => format!("{}: {}", if f[0].field.as_deref() == Some("days") { DAYS_ENV } else { LOW_CONFIDENCE_ENV }, f[0].message),
+            DomainError::Invalid(f) => {
+                format!("{}: {}", if f[0].field.as_deref() == Some("days") { DAYS_ENV } else { LOW_CONFIDENCE_ENV }, f[0].message)
+            }
             other => other.to_string(),
         })
     }
@@ -247,8 +249,21 @@ impl FailureLog {
         }
         let export = report(platform, now, window, opts, true);
         self.store_report(PLATFORM_CANDIDATES_PK, &export).await?;
-        let summary = AggregateSummary { generated_at_ms: now, window, tenants: tenants.len(), scanned: export.head.scanned, considered: export.head.considered, candidates: export.candidates.len() };
-        tracing::info!(tenants = summary.tenants, scanned = summary.scanned, considered = summary.considered, candidates = summary.candidates, "failure aggregation finished");
+        let summary = AggregateSummary {
+            generated_at_ms: now,
+            window,
+            tenants: tenants.len(),
+            scanned: export.head.scanned,
+            considered: export.head.considered,
+            candidates: export.candidates.len(),
+        };
+        tracing::info!(
+            tenants = summary.tenants,
+            scanned = summary.scanned,
+            considered = summary.considered,
+            candidates = summary.candidates,
+            "failure aggregation finished"
+        );
         crate::telemetry::aggregation_finished(now as f64 / 1000.0);
         Ok(AggregateRun { summary, export, requested })
     }
@@ -261,7 +276,10 @@ impl FailureLog {
         let generation = &report.head.generation;
         for (rank, c) in report.candidates.iter().enumerate() {
             let data = serde_json::to_value(c).map_err(|e| DomainError::Storage(e.to_string()))?;
-            self.store.put(Item::new(pk, format!("g#{generation}#{rank:05}"), data).expiring_at(expires), Condition::Always).await.map_err(storage)?;
+            self.store
+                .put(Item::new(pk, format!("g#{generation}#{rank:05}"), data).expiring_at(expires), Condition::Always)
+                .await
+                .map_err(storage)?;
         }
         let mut head = serde_json::to_value(&report.head).map_err(|e| DomainError::Storage(e.to_string()))?;
         head["generation"] = json!(generation);
@@ -284,7 +302,8 @@ impl FailureLog {
 
     async fn head(&self, pk: &str) -> Result<Option<CandidatesHead>, DomainError> {
         let Some(item) = self.store.get(pk, HEAD_SK).await.map_err(storage)? else { return Ok(None) };
-        let mut head: CandidatesHead = serde_json::from_value(item.data.clone()).map_err(|e| DomainError::Storage(format!("stored candidates: {e}")))?;
+        let mut head: CandidatesHead =
+            serde_json::from_value(item.data.clone()).map_err(|e| DomainError::Storage(format!("stored candidates: {e}")))?;
         head.generation = item.data["generation"].as_str().unwrap_or_default().to_string();
         Ok(Some(head))
     }
@@ -311,11 +330,21 @@ impl FailureLog {
     }
 
     async fn candidates_at(&self, pk: &str, limit: usize, cursor: Option<&str>) -> Result<CandidatePage, DomainError> {
-        let empty = CandidatePage { generated_at_ms: None, window: None, low_confidence: None, total: 0, candidates: Vec::new(), next_cursor: None };
+        let empty = CandidatePage {
+            generated_at_ms: None,
+            window: None,
+            low_confidence: None,
+            total: 0,
+            candidates: Vec::new(),
+            next_cursor: None,
+        };
         let head = self.head(pk).await?;
         let inner = match cursor {
             Some(text) => {
-                let c: Cursor = hex::decode(text).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| bad_cursor("cursor is not valid"))?;
+                let c: Cursor = hex::decode(text)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .ok_or_else(|| bad_cursor("cursor is not valid"))?;
                 if head.as_ref().map(|h| &h.generation) != Some(&c.g) {
                     return Err(bad_cursor("the candidates were computed again since this cursor was given; start from the first page"));
                 }
@@ -324,11 +353,19 @@ impl FailureLog {
             None => None,
         };
         let Some(head) = head else { return Ok(empty) };
-        let q = Query { pk: pk.to_string(), sk: SkRange::Prefix(format!("g#{}#", head.generation)), limit, cursor: inner, descending: false };
+        let q =
+            Query { pk: pk.to_string(), sk: SkRange::Prefix(format!("g#{}#", head.generation)), limit, cursor: inner, descending: false };
         let page = self.store.query(q).await.map_err(storage)?;
         let candidates = page.items.iter().filter_map(|i| serde_json::from_value(i.data.clone()).ok()).collect();
         let next_cursor = page.next.map(|c| hex::encode(serde_json::to_vec(&Cursor { g: head.generation.clone(), c }).unwrap_or_default()));
-        Ok(CandidatePage { generated_at_ms: Some(head.generated_at_ms), window: Some(head.window), low_confidence: Some(head.low_confidence), total: head.total, candidates, next_cursor })
+        Ok(CandidatePage {
+            generated_at_ms: Some(head.generated_at_ms),
+            window: Some(head.window),
+            low_confidence: Some(head.low_confidence),
+            total: head.total,
+            candidates,
+            next_cursor,
+        })
     }
 }
 
@@ -336,6 +373,15 @@ fn report(fold: CandidateFold, now: i64, window: AggregationWindow, opts: &Aggre
     let (scanned, considered, approximate) = (fold.scanned, fold.considered, fold.evictions > 0);
     let candidates = fold.finish(with_tenants);
     let generation = format!("{now:013}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let head = CandidatesHead { generated_at_ms: now, window, low_confidence: opts.fold.low_confidence, scanned, considered, approximate, total: candidates.len(), generation };
+    let head = CandidatesHead {
+        generated_at_ms: now,
+        window,
+        low_confidence: opts.fold.low_confidence,
+        scanned,
+        considered,
+        approximate,
+        total: candidates.len(),
+        generation,
+    };
     CandidateReport { head, candidates }
 }

@@ -177,7 +177,13 @@ impl Slot {
             }
         }
         if self.examples.len() < MAX_EXAMPLES && !self.examples.iter().any(|e| e.message == r.message) {
-            self.examples.push(CandidateExample { message: r.message.clone(), at_ms: r.at_ms, failure_id: r.id.clone(), run_id: r.run_id.clone(), skill: r.skill.clone() });
+            self.examples.push(CandidateExample {
+                message: r.message.clone(),
+                at_ms: r.at_ms,
+                failure_id: r.id.clone(),
+                run_id: r.run_id.clone(),
+                skill: r.skill.clone(),
+            });
         }
     }
 }
@@ -311,12 +317,47 @@ fn truncate(s: &str, max: usize) -> String {
 /// Message keywords, first match wins: (words, category, recovery).
 const KEYWORDS: &[(&[&str], Category, RecoveryMode)] = &[
     (&["rate limit", "too many requests", "throttl", "quota exceeded", "slow down"], Category::RateLimit, RecoveryMode::RetryAfter),
-    (&["unauthorized", "unauthenticated", "forbidden", "permission denied", "access denied", "expired token", "invalid token", "credential"], Category::Auth, RecoveryMode::RefreshCredentials),
-    (&["timed out", "timeout", "temporarily", "unavailable", "try again", "try later", "connection reset", "connection refused", "overloaded"], Category::Transient, RecoveryMode::RetryExponential),
-    (&["too large", "too long", "out of memory", "no space", "disk full", "limit exceeded", "quota"], Category::Resource, RecoveryMode::ReducePayload),
+    (
+        &[
+            "unauthorized",
+            "unauthenticated",
+            "forbidden",
+            "permission denied",
+            "access denied",
+            "expired token",
+            "invalid token",
+            "credential",
+        ],
+        Category::Auth,
+        RecoveryMode::RefreshCredentials,
+    ),
+    (
+        &[
+            "timed out",
+            "timeout",
+            "temporarily",
+            "unavailable",
+            "try again",
+            "try later",
+            "connection reset",
+            "connection refused",
+            "overloaded",
+        ],
+        Category::Transient,
+        RecoveryMode::RetryExponential,
+    ),
+    (
+        &["too large", "too long", "out of memory", "no space", "disk full", "limit exceeded", "quota"],
+        Category::Resource,
+        RecoveryMode::ReducePayload,
+    ),
     (&["not found", "no such", "does not exist", "unknown"], Category::NotFound, RecoveryMode::Fallback),
     (&["conflict", "already exists", "version mismatch", "precondition"], Category::Conflict, RecoveryMode::Escalate),
-    (&["invalid", "malformed", "missing", "required", "must be", "not allowed", "unsupported", "rejected"], Category::Validation, RecoveryMode::Abort),
+    (
+        &["invalid", "malformed", "missing", "required", "must be", "not allowed", "unsupported", "rejected"],
+        Category::Validation,
+        RecoveryMode::Abort,
+    ),
 ];
 
 /// The recovery a category usually calls for (the catalog's most common mode per category).
@@ -355,30 +396,59 @@ fn suggest(s: &Slot, normalized: &str, low: f64) -> Suggestion {
         }
     }
     if let (Some(entry), Some(mode)) = (&s.closest_entry, s.advised) {
-        return Suggestion { category: s.category, recovery_mode: mode, reason: format!("the closest catalog entry {entry} (confidence {:.2}, below {low:.2})", s.confidence) };
+        return Suggestion {
+            category: s.category,
+            recovery_mode: mode,
+            reason: format!("the closest catalog entry {entry} (confidence {:.2}, below {low:.2})", s.confidence),
+        };
     }
     if let Some(st) = status.filter(|st| (400..=499).contains(st)) {
-        return Suggestion { category: Category::Validation, recovery_mode: RecoveryMode::Abort, reason: format!("HTTP status {st} is a client error (error code {})", s.code) };
+        return Suggestion {
+            category: Category::Validation,
+            recovery_mode: RecoveryMode::Abort,
+            reason: format!("HTTP status {st} is a client error (error code {})", s.code),
+        };
     }
-    Suggestion { category: s.category, recovery_mode: usual_recovery(s.category), reason: format!("no rule applies: the error's own category {} and its usual recovery", s.category.as_str()) }
+    Suggestion {
+        category: s.category,
+        recovery_mode: usual_recovery(s.category),
+        reason: format!("no rule applies: the error's own category {} and its usual recovery", s.category.as_str()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::Subject;
     use super::*;
     use aos_core::failure::{FailureMatch, MatchType};
     use aos_core::outcome::StepError;
-    use super::super::record::Subject;
 
     fn rec(tenant: &str, n: usize, code: &str, message: &str, m: Option<(&str, f64)>) -> FailureRecord {
         let error = StepError::new(code, Category::Permanent, false, message);
         let sig = aos_failures::signature(Some("http_call"), Some(code), &aos_failures::normalize(message));
         let mut fm = FailureMatch::unmatched(sig);
         if let Some((entry, confidence)) = m {
-            fm = FailureMatch { matched: true, code: Some(entry.into()), category: Some(Category::Validation), recovery_mode: Some(RecoveryMode::Abort), confidence, match_type: MatchType::HttpStatus, ..fm };
+            fm = FailureMatch {
+                matched: true,
+                code: Some(entry.into()),
+                category: Some(Category::Validation),
+                recovery_mode: Some(RecoveryMode::Abort),
+                confidence,
+                match_type: MatchType::HttpStatus,
+                ..fm
+            };
         }
         let run = format!("r_{n}");
-        let s = Subject { kind: FailureKind::Attempt, tenant, subject: &run, run_id: Some(&run), step_id: Some("call"), attempt: 1, skill: Some("http_call"), at_ms: 1_700_000_000_000 + n as i64 };
+        let s = Subject {
+            kind: FailureKind::Attempt,
+            tenant,
+            subject: &run,
+            run_id: Some(&run),
+            step_id: Some("call"),
+            attempt: 1,
+            skill: Some("http_call"),
+            at_ms: 1_700_000_000_000 + n as i64,
+        };
         FailureRecord::new(&s, &error, &fm, 30)
     }
 
@@ -395,9 +465,15 @@ mod tests {
         f.add(1, &rec("b", 21, "ORDER_REJECTED", "order 7 timed out at partner; token=abc123", None));
         assert_eq!((f.scanned, f.considered, f.evictions), (10, 9, 0));
         let out = f.finish(true);
-        assert_eq!(out.iter().map(|c| (c.code.as_str(), c.count)).collect::<Vec<_>>(), [("HTTP_699", 5), ("HTTP_418", 3), ("ORDER_REJECTED", 1)]);
+        assert_eq!(
+            out.iter().map(|c| (c.code.as_str(), c.count)).collect::<Vec<_>>(),
+            [("HTTP_699", 5), ("HTTP_418", 3), ("ORDER_REJECTED", 1)]
+        );
         let c = &out[0];
-        assert_eq!((c.unmatched, c.examples.len(), c.tenant_count, c.skills.clone()), (5, MAX_EXAMPLES, Some(1), vec!["http_call".to_string()]));
+        assert_eq!(
+            (c.unmatched, c.examples.len(), c.tenant_count, c.skills.clone()),
+            (5, MAX_EXAMPLES, Some(1), vec!["http_call".to_string()])
+        );
         assert_eq!((c.first_seen_ms, c.last_seen_ms), (1_700_000_000_000, 1_700_000_000_004));
         assert_eq!((c.suggested.category, c.suggested.recovery_mode), (Category::Permanent, RecoveryMode::Escalate), "{:?}", c.suggested);
         let t = &out[1];
@@ -464,7 +540,8 @@ mod tests {
 
     #[test]
     fn results_are_deterministic_and_exact_below_capacity_in_any_order() {
-        let records: Vec<FailureRecord> = (0..200).map(|n| rec("a", n, &format!("E{}", n % 7), &format!("failure {}", words(n % 13)), None)).collect();
+        let records: Vec<FailureRecord> =
+            (0..200).map(|n| rec("a", n, &format!("E{}", n % 7), &format!("failure {}", words(n % 13)), None)).collect();
         let run = |order: &mut dyn Iterator<Item = &FailureRecord>| {
             let mut f = CandidateFold::new(FoldConfig::default());
             order.for_each(|r| f.add(0, r));
@@ -488,7 +565,14 @@ mod tests {
     #[test]
     fn redaction_covers_credential_shapes() {
         let m = redact_credentials("call failed: Authorization: Bearer abcdefghijkl12345, api_key=XYZ123 key aos_ab12cd34_0123456789abcdefXYZ AKIAABCDEFGHIJKLMNOP password: hunter2");
-        assert!(!m.contains("abcdefghijkl12345") && !m.contains("XYZ123") && !m.contains("0123456789abcdef") && !m.contains("AKIAABCDEFGHIJKLMNOP") && !m.contains("hunter2"), "{m}");
+        assert!(
+            !m.contains("abcdefghijkl12345")
+                && !m.contains("XYZ123")
+                && !m.contains("0123456789abcdef")
+                && !m.contains("AKIAABCDEFGHIJKLMNOP")
+                && !m.contains("hunter2"),
+            "{m}"
+        );
         assert_eq!(redact_credentials("nothing to hide here"), "nothing to hide here");
     }
 }

@@ -79,7 +79,13 @@ fn digest() -> String {
 
 /// Classifies a failure described by hand.
 pub fn match_failure(req: &MatchRequest) -> MatchResponse {
-    let input = FailureInput { message: &req.message, code: req.code.as_deref(), skill: req.skill.as_deref(), http_status: req.http_status, ..Default::default() };
+    let input = FailureInput {
+        message: &req.message,
+        code: req.code.as_deref(),
+        skill: req.skill.as_deref(),
+        http_status: req.http_status,
+        ..Default::default()
+    };
     let m = classify_input(&input);
     let entry = m.code.as_deref().and_then(|c| matcher().entry(c));
     MatchResponse {

@@ -45,12 +45,19 @@ mod tests {
 
     #[test]
     fn http_statuses_and_runtime_codes_are_classified() {
-        let e = StepError::new("HTTP_404", Category::NotFound, false, "GET http://x/y answered 404 Not Found").with_details(json!({"status": 404}));
+        let e = StepError::new("HTTP_404", Category::NotFound, false, "GET http://x/y answered 404 Not Found")
+            .with_details(json!({"status": 404}));
         let m = classify_error(&e, Some("http_call"));
         assert!(m.matched);
-        assert_eq!((m.code.as_deref(), m.category, m.recovery_mode), (Some("HTTP_NOT_FOUND"), Some(Category::NotFound), Some(RecoveryMode::Fallback)));
+        assert_eq!(
+            (m.code.as_deref(), m.category, m.recovery_mode),
+            (Some("HTTP_NOT_FOUND"), Some(Category::NotFound), Some(RecoveryMode::Fallback))
+        );
         assert_eq!(m.signature.len(), 16);
-        let m = classify_error(&StepError::new("STEP_TIMEOUT", Category::Transient, true, "step `a` did not finish within 5 ms"), Some("http_call"));
+        let m = classify_error(
+            &StepError::new("STEP_TIMEOUT", Category::Transient, true, "step `a` did not finish within 5 ms"),
+            Some("http_call"),
+        );
         assert_eq!((m.code.as_deref(), m.match_type), (Some("STEP_TIMEOUT"), MatchType::StructuredCode));
         let m = classify_error(&StepError::new("ZZZ_UNHEARD_OF", Category::Permanent, false, "qwxz"), None);
         assert!(!m.matched && m.code.is_none() && m.confidence == 0.0);

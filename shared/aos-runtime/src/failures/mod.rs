@@ -74,7 +74,16 @@ impl FailureLog {
         input.skill = skill;
         let matched = classify::classify_input(&input);
         let id = format!("rej_{}", uuid::Uuid::new_v4().simple());
-        let subject = Subject { kind: FailureKind::Rejected, tenant, subject: &id, run_id: None, step_id: first.step_id.as_deref(), attempt: 0, skill, at_ms: now_ms() };
+        let subject = Subject {
+            kind: FailureKind::Rejected,
+            tenant,
+            subject: &id,
+            run_id: None,
+            step_id: first.step_id.as_deref(),
+            attempt: 0,
+            skill,
+            at_ms: now_ms(),
+        };
         let record = FailureRecord::new(&subject, &error, &matched, self.retention_days);
         crate::telemetry::run_finished("rejected");
         let indexed = self.note_days(std::slice::from_ref(&record)).await;
@@ -84,11 +93,24 @@ impl FailureLog {
     }
 
     /// A page of the tenant's failures, newest first.
-    pub async fn list(&self, tenant: &str, range: &TimeRange, filter: &FailureFilter, limit: usize, cursor: Option<&str>) -> Result<(Vec<FailureRecord>, Option<String>), DomainError> {
+    pub async fn list(
+        &self,
+        tenant: &str,
+        range: &TimeRange,
+        filter: &FailureFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<FailureRecord>, Option<String>), DomainError> {
         query::list(self.store.as_ref(), tenant, range, filter, limit, cursor).await
     }
 
-    pub async fn stats(&self, tenant: &str, range: &TimeRange, bucket_ms: i64, filter: &FailureFilter) -> Result<FailureStats, DomainError> {
+    pub async fn stats(
+        &self,
+        tenant: &str,
+        range: &TimeRange,
+        bucket_ms: i64,
+        filter: &FailureFilter,
+    ) -> Result<FailureStats, DomainError> {
         stats::stats(self.store.as_ref(), tenant, range, bucket_ms, filter).await
     }
 }

@@ -109,7 +109,14 @@ fn storage(e: StoreError) -> DomainError {
 }
 
 /// A page of the tenant's failures in `range`, newest first.
-pub async fn list(store: &dyn Store, tenant: &str, range: &TimeRange, filter: &FailureFilter, limit: usize, cursor: Option<&str>) -> Result<(Vec<FailureRecord>, Option<String>), DomainError> {
+pub async fn list(
+    store: &dyn Store,
+    tenant: &str,
+    range: &TimeRange,
+    filter: &FailureFilter,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<FailureRecord>, Option<String>), DomainError> {
     let from_day = day_number(range.from_ms);
     let (mut day, mut inner) = match cursor {
         Some(c) => {
@@ -148,10 +155,17 @@ pub async fn list(store: &dyn Store, tenant: &str, range: &TimeRange, filter: &F
 
 /// Calls `each` with every record of the tenant in `range`, oldest day first, until `max` were
 /// read. Returns whether it stopped at `max` with records left.
-pub async fn scan(store: &dyn Store, tenant: &str, range: &TimeRange, max: usize, mut each: impl FnMut(FailureRecord)) -> Result<bool, DomainError> {
+pub async fn scan(
+    store: &dyn Store,
+    tenant: &str,
+    range: &TimeRange,
+    max: usize,
+    mut each: impl FnMut(FailureRecord),
+) -> Result<bool, DomainError> {
     let mut read = 0;
     for day in day_number(range.from_ms)..=day_number(range.to_ms) {
-        let mut q = Query { pk: keys::failures_pk(tenant, &label_of_day(day)), sk: range.sk_range(), limit: 1000, cursor: None, descending: false };
+        let mut q =
+            Query { pk: keys::failures_pk(tenant, &label_of_day(day)), sk: range.sk_range(), limit: 1000, cursor: None, descending: false };
         loop {
             if read >= max {
                 return Ok(true);

@@ -141,7 +141,13 @@ fn truncate(s: &str, max: usize) -> String {
 /// The record writes for one advance's failure events: new failures, and recovery outcomes of
 /// earlier ones (written whole again from their attempts, so no read is needed). Events about the
 /// same failure merge into one write. `classify` is used only for attempts recorded without a match.
-pub fn records_for_events(run: &Run, events: &[FailureEvent], attempts: &[AttemptRecord], retention_days: u32, classify: &dyn Fn(&StepError, Option<&str>) -> FailureMatch) -> Vec<FailureRecord> {
+pub fn records_for_events(
+    run: &Run,
+    events: &[FailureEvent],
+    attempts: &[AttemptRecord],
+    retention_days: u32,
+    classify: &dyn Fn(&StepError, Option<&str>) -> FailureMatch,
+) -> Vec<FailureRecord> {
     let mut out: BTreeMap<String, FailureRecord> = BTreeMap::new();
     for event in events {
         match event {
@@ -156,7 +162,16 @@ pub fn records_for_events(run: &Run, events: &[FailureEvent], attempts: &[Attemp
                     let id = keys::failure_sk(rec.finished_at_ms, &run.run_id, step_id, *n);
                     let r = out.entry(id).or_insert_with(|| {
                         let m = rec.failure.clone().unwrap_or_else(|| classify(err, Some(&rec.skill)));
-                        let s = Subject { kind: FailureKind::Attempt, tenant: &run.tenant, subject: &run.run_id, run_id: Some(&run.run_id), step_id: Some(step_id), attempt: *n, skill: Some(&rec.skill), at_ms: rec.finished_at_ms };
+                        let s = Subject {
+                            kind: FailureKind::Attempt,
+                            tenant: &run.tenant,
+                            subject: &run.run_id,
+                            run_id: Some(&run.run_id),
+                            step_id: Some(step_id),
+                            attempt: *n,
+                            skill: Some(&rec.skill),
+                            at_ms: rec.finished_at_ms,
+                        };
                         FailureRecord::new(&s, err, &m, retention_days)
                     });
                     r.recovery_attempted = true;

@@ -90,7 +90,13 @@ pub fn check_bucket(range: &TimeRange, bucket_ms: i64) -> Result<(), DomainError
     Ok(())
 }
 
-pub async fn stats(store: &dyn Store, tenant: &str, range: &TimeRange, bucket_ms: i64, filter: &FailureFilter) -> Result<FailureStats, DomainError> {
+pub async fn stats(
+    store: &dyn Store,
+    tenant: &str,
+    range: &TimeRange,
+    bucket_ms: i64,
+    filter: &FailureFilter,
+) -> Result<FailureStats, DomainError> {
     check_bucket(range, bucket_ms)?;
     let span = range.to_ms - range.from_ms + 1;
     let n = (span + bucket_ms - 1) / bucket_ms;

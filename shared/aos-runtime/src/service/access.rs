@@ -40,7 +40,15 @@ impl Runtime {
     }
 
     /// A page of the tenant's audit events between `from_ms` and `to_ms`, newest first.
-    pub async fn audit_events(&self, tenant: &str, from_ms: i64, to_ms: i64, action: Option<AuditAction>, limit: usize, cursor: Option<String>) -> Result<(Vec<AuditEvent>, Option<String>), DomainError> {
+    pub async fn audit_events(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        action: Option<AuditAction>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<AuditEvent>, Option<String>), DomainError> {
         self.audit.list(tenant, from_ms, to_ms, action, limit, cursor).await
     }
 }

@@ -15,7 +15,9 @@ impl Runtime {
     /// Saves `plan` (validated) as the next version of workflow `name`.
     pub async fn save_workflow(&self, tenant: &str, name: &str, plan: Plan) -> Result<Workflow, DomainError> {
         if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(DomainError::invalid(FieldError::new("INVALID_WORKFLOW_NAME", "workflow name must be 1-100 letters, digits, `_` or `-`").field("name")));
+            return Err(DomainError::invalid(
+                FieldError::new("INVALID_WORKFLOW_NAME", "workflow name must be 1-100 letters, digits, `_` or `-`").field("name"),
+            ));
         }
         self.validate(tenant, &plan).await?;
         self.workflows.create(tenant, name, plan).await
@@ -34,7 +36,9 @@ impl Runtime {
     /// Creates or replaces a secret.
     pub async fn put_secret(&self, tenant: &str, name: &str, value: &str) -> Result<(), DomainError> {
         if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(DomainError::invalid(FieldError::new("INVALID_SECRET_NAME", "secret name must be 1-128 letters, digits or `_`").field("name")));
+            return Err(DomainError::invalid(
+                FieldError::new("INVALID_SECRET_NAME", "secret name must be 1-128 letters, digits or `_`").field("name"),
+            ));
         }
         Ok(self.ports.secrets.put(tenant, name, value).await?)
     }
@@ -62,12 +66,25 @@ impl Runtime {
     }
 
     /// A page of the tenant's failures, newest first.
-    pub async fn list_failures(&self, tenant: &str, range: &TimeRange, filter: &FailureFilter, limit: usize, cursor: Option<&str>) -> Result<(Vec<FailureRecord>, Option<String>), DomainError> {
+    pub async fn list_failures(
+        &self,
+        tenant: &str,
+        range: &TimeRange,
+        filter: &FailureFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<FailureRecord>, Option<String>), DomainError> {
         self.failures.list(tenant, range, filter, limit, cursor).await
     }
 
     /// Statistics of the tenant's failures in `range`, bucketed by `bucket_ms`.
-    pub async fn failure_stats(&self, tenant: &str, range: &TimeRange, bucket_ms: i64, filter: &FailureFilter) -> Result<FailureStats, DomainError> {
+    pub async fn failure_stats(
+        &self,
+        tenant: &str,
+        range: &TimeRange,
+        bucket_ms: i64,
+        filter: &FailureFilter,
+    ) -> Result<FailureStats, DomainError> {
         self.failures.stats(tenant, range, bucket_ms, filter).await
     }
 
@@ -84,7 +101,12 @@ impl Runtime {
 
     /// An aggregation asked for by `tenant` (`POST /api/v1/failures/aggregate`): every tenant, with
     /// the given days and threshold or else the configured ones; returns the caller's own result.
-    pub async fn aggregate_failures_for(&self, tenant: &str, days: Option<u32>, low_confidence: Option<f64>) -> Result<CandidateReport, DomainError> {
+    pub async fn aggregate_failures_for(
+        &self,
+        tenant: &str,
+        days: Option<u32>,
+        low_confidence: Option<f64>,
+    ) -> Result<CandidateReport, DomainError> {
         let mut opts = AggregateOptions::new(days, low_confidence)?;
         if days.is_none() {
             opts.days = self.settings.aggregate.days;

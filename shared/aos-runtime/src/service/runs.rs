@@ -74,8 +74,11 @@ impl Runtime {
     pub async fn validate(&self, tenant: &str, plan: &Plan) -> Result<(), DomainError> {
         if plan.steps.len() > aos_core::validate::MAX_STEPS {
             // Refused before any other work (secret names, jq compilation).
-            return validate_plan(plan, &ValidationContext { skills: &self.ports.skills, secret_names: &HashSet::new(), check_condition: &|_| Ok(()) })
-                .map_err(DomainError::Invalid);
+            return validate_plan(
+                plan,
+                &ValidationContext { skills: &self.ports.skills, secret_names: &HashSet::new(), check_condition: &|_| Ok(()) },
+            )
+            .map_err(DomainError::Invalid);
         }
         let names: HashSet<String> = self.ports.secrets.names(tenant).await?.into_iter().collect();
         // Conditions are compiled in the jq sandbox, all in one round trip: compiling is user code too.
@@ -107,10 +110,22 @@ impl Runtime {
                 Some(wf) => (wf.plan, Some(WorkflowRef { name: wf.name, version: wf.version })),
                 None => {
                     let missing = format!("no workflow `{name}`{}", req.version.map(|v| format!(" version {v}")).unwrap_or_default());
-                    return Err(self.rejected(tenant, DomainError::invalid(FieldError::new("WORKFLOW_NOT_FOUND", missing).field("workflow")), None).await);
+                    return Err(self
+                        .rejected(tenant, DomainError::invalid(FieldError::new("WORKFLOW_NOT_FOUND", missing).field("workflow")), None)
+                        .await);
                 }
             },
-            _ => return Err(self.rejected(tenant, DomainError::invalid(FieldError::new("RUN_PLAN_REQUIRED", "give exactly one of `plan` or `workflow`").field("plan")), None).await),
+            _ => {
+                return Err(self
+                    .rejected(
+                        tenant,
+                        DomainError::invalid(
+                            FieldError::new("RUN_PLAN_REQUIRED", "give exactly one of `plan` or `workflow`").field("plan"),
+                        ),
+                        None,
+                    )
+                    .await)
+            }
         };
         let inputs = req.inputs.unwrap_or_else(|| Value::Object(Default::default()));
         if let Err(e) = self.check_submission(tenant, &plan, &inputs, req.idempotency_key.as_deref(), req.seed).await {
@@ -158,11 +173,20 @@ impl Runtime {
         }
     }
 
-    async fn check_submission(&self, tenant: &str, plan: &Plan, inputs: &Value, idempotency_key: Option<&str>, seed: Option<u64>) -> Result<(), DomainError> {
+    async fn check_submission(
+        &self,
+        tenant: &str,
+        plan: &Plan,
+        inputs: &Value,
+        idempotency_key: Option<&str>,
+        seed: Option<u64>,
+    ) -> Result<(), DomainError> {
         self.validate(tenant, plan).await?;
         validate_inputs(plan, inputs).map_err(DomainError::Invalid)?;
         if idempotency_key.is_some_and(|key| key.is_empty() || key.len() > 200) {
-            return Err(DomainError::invalid(FieldError::new("INVALID_IDEMPOTENCY_KEY", "idempotency_key must be 1 to 200 characters").field("idempotency_key")));
+            return Err(DomainError::invalid(
+                FieldError::new("INVALID_IDEMPOTENCY_KEY", "idempotency_key must be 1 to 200 characters").field("idempotency_key"),
+            ));
         }
         if seed.is_some_and(|s| s > MAX_SEED) {
             return Err(DomainError::invalid(FieldError::new("INVALID_SEED", "seed must be below 2^53").field("seed")));
@@ -232,7 +256,13 @@ impl Runtime {
         }
     }
 
-    pub async fn list(&self, tenant: &str, filter: &RunFilter, limit: usize, cursor: Option<String>) -> Result<(Vec<Run>, Option<String>), DomainError> {
+    pub async fn list(
+        &self,
+        tenant: &str,
+        filter: &RunFilter,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Run>, Option<String>), DomainError> {
         self.runs.list(tenant, filter, limit, cursor).await
     }
 
@@ -240,7 +270,10 @@ impl Runtime {
         for _ in 0..20 {
             let (mut run, version) = self.runs.get(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
             if run.status.is_terminal() {
-                return Err(DomainError::InvalidState { code: "RUN_ALREADY_FINISHED", message: format!("run {run_id} already finished ({})", run.status.as_str()) });
+                return Err(DomainError::InvalidState {
+                    code: "RUN_ALREADY_FINISHED",
+                    message: format!("run {run_id} already finished ({})", run.status.as_str()),
+                });
             }
             run.cancel_requested = true;
             match self.runs.save(&run, version).await {
@@ -258,7 +291,10 @@ impl Runtime {
     pub async fn replay(&self, tenant: &str, run_id: &str) -> Result<ReplayReport, DomainError> {
         let loaded = self.runs.load(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
         if !loaded.run.status.is_terminal() {
-            return Err(DomainError::InvalidState { code: "RUN_NOT_FINISHED", message: format!("run {run_id} has not finished ({}); replay verifies finished runs", loaded.run.status.as_str()) });
+            return Err(DomainError::InvalidState {
+                code: "RUN_NOT_FINISHED",
+                message: format!("run {run_id} has not finished ({}); replay verifies finished runs", loaded.run.status.as_str()),
+            });
         }
         Ok(replay(&loaded, &self.worker).await)
     }

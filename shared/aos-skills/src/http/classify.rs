@@ -13,8 +13,12 @@ pub const MAX_REDIRECTS: usize = 5;
 pub fn rejected(r: &Rejected) -> StepError {
     match r {
         Rejected::Blocked { host, addr, reason } => StepError::new("HTTP_BLOCKED_ADDRESS", Category::Security, false, r.to_string())
-            .with_details(json!({"host": host, "address": addr.to_string(), "reason": reason.trim_start_matches("a ").trim_start_matches("an ")})),
-        Rejected::InvalidUrl { reason, .. } => StepError::new("HTTP_INVALID_URL", Category::Validation, false, r.to_string()).with_details(json!({"reason": reason})),
+            .with_details(
+                json!({"host": host, "address": addr.to_string(), "reason": reason.trim_start_matches("a ").trim_start_matches("an ")}),
+            ),
+        Rejected::InvalidUrl { reason, .. } => {
+            StepError::new("HTTP_INVALID_URL", Category::Validation, false, r.to_string()).with_details(json!({"reason": reason}))
+        }
     }
 }
 
@@ -47,23 +51,13 @@ pub fn transport(err: &reqwest::Error, target: &str) -> StepError {
 
 pub fn timeout(target: &str, budget: Duration) -> StepError {
     let ms = budget.as_millis() as u64;
-    StepError::new(
-        "HTTP_TIMEOUT",
-        Category::Transient,
-        true,
-        format!("no complete response from {target} within {ms} ms"),
-    )
-    .with_details(json!({"url": target, "timeout_ms": ms}))
+    StepError::new("HTTP_TIMEOUT", Category::Transient, true, format!("no complete response from {target} within {ms} ms"))
+        .with_details(json!({"url": target, "timeout_ms": ms}))
 }
 
 pub fn body_too_large(target: &str, limit: u64) -> StepError {
-    StepError::new(
-        "HTTP_BODY_TOO_LARGE",
-        Category::Resource,
-        false,
-        format!("response body from {target} exceeds {limit} bytes"),
-    )
-    .with_details(json!({"url": target, "max_response_bytes": limit}))
+    StepError::new("HTTP_BODY_TOO_LARGE", Category::Resource, false, format!("response body from {target} exceeds {limit} bytes"))
+        .with_details(json!({"url": target, "max_response_bytes": limit}))
 }
 
 pub fn too_many_redirects(target: &str, details: Value) -> StepError {

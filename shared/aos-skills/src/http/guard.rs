@@ -165,8 +165,7 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_string();
         Box::pin(async move {
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await;
-            let addrs: Vec<SocketAddr> =
-                resolved
+            let addrs: Vec<SocketAddr> = resolved
                 .map_err(|source| Box::new(DnsFailure { host: host.clone(), source }) as Box<dyn std::error::Error + Send + Sync>)?
                 .collect();
             if addrs.is_empty() {

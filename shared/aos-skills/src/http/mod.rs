@@ -95,21 +95,19 @@ impl HttpCall {
             if resp.content_length().is_some_and(|n| n > self.max_response_bytes) {
                 return Err(classify::body_too_large(target, self.max_response_bytes));
             }
-            let (body, exceeded) = response::read_capped(&mut resp, self.max_response_bytes)
-                .await
-                .map_err(|e| classify::transport(&e, target))?;
+            let (body, exceeded) =
+                response::read_capped(&mut resp, self.max_response_bytes).await.map_err(|e| classify::transport(&e, target))?;
             if exceeded {
                 return Err(classify::body_too_large(target, self.max_response_bytes));
             }
-            let output = json!({"status": status.as_u16(), "headers": response::header_object(&headers), "body": response::body_value(&body, json)});
+            let output =
+                json!({"status": status.as_u16(), "headers": response::header_object(&headers), "body": response::body_value(&body, json)});
             return Ok(SkillOutput { output, cost_usd: 0.0 });
         }
         // The failure is the status; a body that breaks off only shortens the excerpt.
         let (body, truncated) = response::read_capped(&mut resp, ERROR_BODY_BYTES).await.unwrap_or_default();
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| classify::retry_after_ms(v, SystemTime::now()));
+        let retry_after =
+            headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| classify::retry_after_ms(v, SystemTime::now()));
         let details = json!({
             "status": status.as_u16(),
             "url": target,
@@ -143,24 +141,14 @@ impl Skill for HttpCall {
         // Before any connection: IP-literal hosts (the metadata address among them) never see a packet.
         self.guard.check_url(&req.url).map_err(|r| classify::rejected(&r))?;
         let client = self.client().as_ref().map_err(|e| {
-            StepError::new(
-                "HTTP_CLIENT_UNAVAILABLE",
-                Category::Permanent,
-                false,
-                format!("the HTTP client could not be initialised: {e}"),
-            )
+            StepError::new("HTTP_CLIENT_UNAVAILABLE", Category::Permanent, false, format!("the HTTP client could not be initialised: {e}"))
         })?;
         let target = guard::redact(&req.url);
         let budget = self.budget(ctx, req.timeout_ms);
         let mut headers = req.headers;
         let idempotency_key = if req.method != Method::GET {
             let key = HeaderValue::from_str(&ctx.idempotency_key).map_err(|_| {
-                StepError::new(
-                    "SKILL_INPUT_INVALID",
-                    Category::Validation,
-                    false,
-                    "the idempotency key is not a valid header value",
-                )
+                StepError::new("SKILL_INPUT_INVALID", Category::Validation, false, "the idempotency key is not a valid header value")
             })?;
             if !headers.contains_key(IDEMPOTENCY_KEY) {
                 headers.insert(IDEMPOTENCY_KEY, key.clone());
@@ -172,8 +160,7 @@ impl Skill for HttpCall {
         let body = match req.body {
             Some(request::Body::Text(text)) => {
                 if !headers.contains_key(reqwest::header::CONTENT_TYPE) {
-                    headers
-                        .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                    headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                 }
                 Some(text.into_bytes())
             }

@@ -6,8 +6,8 @@
 //! the previous URL's query string, where secrets often are. The SSRF guard checks every hop.
 
 use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
-    LOCATION, TRANSFER_ENCODING, USER_AGENT,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
+    TRANSFER_ENCODING, USER_AGENT,
 };
 use reqwest::{Method, Response, StatusCode, Url};
 
@@ -82,10 +82,23 @@ mod tests {
 
     fn request(method: Method, url: &str) -> Outgoing {
         let mut headers = HeaderMap::new();
-        for (name, value) in [("x-api-key", "k"), ("authorization", "Bearer t"), ("cookie", "c=1"), ("accept", "application/json"), ("content-type", "application/json"), ("x-custom", "v")] {
+        for (name, value) in [
+            ("x-api-key", "k"),
+            ("authorization", "Bearer t"),
+            ("cookie", "c=1"),
+            ("accept", "application/json"),
+            ("content-type", "application/json"),
+            ("x-custom", "v"),
+        ] {
             headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
         }
-        Outgoing { method, url: Url::parse(url).unwrap(), headers, body: Some(b"{}".to_vec()), idempotency_key: Some(HeaderValue::from_static("run/step/1")) }
+        Outgoing {
+            method,
+            url: Url::parse(url).unwrap(),
+            headers,
+            body: Some(b"{}".to_vec()),
+            idempotency_key: Some(HeaderValue::from_static("run/step/1")),
+        }
     }
 
     fn names(h: &HeaderMap) -> Vec<&str> {

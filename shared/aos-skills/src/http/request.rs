@@ -28,10 +28,7 @@ pub fn parse(input: Value) -> Result<HttpRequest, StepError> {
         return Err(input_error("http_call input must be an object"));
     };
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(input_error(format!(
-            "http_call input has unknown field `{unknown}` (allowed: {})",
-            FIELDS.join(", ")
-        )));
+        return Err(input_error(format!("http_call input has unknown field `{unknown}` (allowed: {})", FIELDS.join(", "))));
     }
     let method = match fields.remove("method") {
         None | Some(Value::Null) => Method::GET,
@@ -105,9 +102,7 @@ fn scalar(name: &str, v: Value) -> Result<String, StepError> {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        other => Err(input_error(format!(
-            "query parameter `{name}` must be a string, number, boolean or an array of them, got {other}"
-        ))),
+        other => Err(input_error(format!("query parameter `{name}` must be a string, number, boolean or an array of them, got {other}"))),
     }
 }
 
@@ -117,10 +112,8 @@ fn header_map(headers: Map<String, Value>) -> Result<HeaderMap, StepError> {
         let Value::String(value) = value else {
             return Err(input_error(format!("header `{name}` must be a string, got {value}")));
         };
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| input_error(format!("`{name}` is not a valid header name")))?;
-        let value =
-            HeaderValue::from_str(&value).map_err(|_| input_error(format!("header `{name}` has an invalid value")))?;
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| input_error(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| input_error(format!("header `{name}` has an invalid value")))?;
         map.append(header, value);
     }
     Ok(map)

@@ -54,9 +54,7 @@ pub async fn start() -> Server {
         .route("/endless", get(endless))
         .route(
             "/redirect",
-            get(|Query(q): Query<HashMap<String, String>>| async move {
-                Redirect::temporary(q.get("to").map_or("/json", |s| s))
-            }),
+            get(|Query(q): Query<HashMap<String, String>>| async move { Redirect::temporary(q.get("to").map_or("/json", |s| s)) }),
         )
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
         .layer(axum::middleware::from_fn_with_state(hits.clone(), count));
@@ -66,11 +64,7 @@ pub async fn start() -> Server {
     Server { addr, hits }
 }
 
-async fn count(
-    State(hits): State<Arc<AtomicUsize>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn count(State(hits): State<Arc<AtomicUsize>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     hits.fetch_add(1, Ordering::SeqCst);
     next.run(req).await
 }

@@ -28,11 +28,7 @@ fn epoch_now() -> i64 {
 async fn collect(store: &dyn Store, mut query: Query, index: bool, what: &str) -> Vec<Item> {
     let mut items = Vec::new();
     for _ in 0..1000 {
-        let page: Page = if index {
-            ok(store.query_index(query.clone()).await, what)
-        } else {
-            ok(store.query(query.clone()).await, what)
-        };
+        let page: Page = if index { ok(store.query_index(query.clone()).await, what) } else { ok(store.query(query.clone()).await, what) };
         assert!(page.items.len() <= query.limit, "{what}: page of {} exceeds limit {}", page.items.len(), query.limit);
         items.extend(page.items);
         match page.next {
@@ -91,19 +87,13 @@ pub async fn conditional_puts(store: &dyn Store) {
 
     assert!(is_condition_failed(&put("a", 0, Condition::Exists).await), "{what}: Exists on absent must fail");
     assert_eq!(ok(store.get(&pk, "a").await, what), None, "{what}: failed Exists must not create");
-    assert!(
-        is_condition_failed(&put("a", 0, Condition::VersionIs(1)).await),
-        "{what}: VersionIs on absent must fail"
-    );
+    assert!(is_condition_failed(&put("a", 0, Condition::VersionIs(1)).await), "{what}: VersionIs on absent must fail");
     assert_eq!(ok(put("a", 1, Condition::NotExists).await, what), 1, "{what}: NotExists on absent");
     assert!(is_condition_failed(&put("a", 2, Condition::NotExists).await), "{what}: NotExists on present must fail");
     assert_eq!(ok(store.get(&pk, "a").await, what).map(|i| i.data), Some(json!({"n": 1})), "{what}: failed put wrote");
     assert_eq!(ok(put("a", 3, Condition::Exists).await, what), 2, "{what}: Exists on present");
     assert_eq!(ok(put("a", 4, Condition::VersionIs(2)).await, what), 3, "{what}: VersionIs current");
-    assert!(
-        is_condition_failed(&put("a", 5, Condition::VersionIs(2)).await),
-        "{what}: VersionIs stale must fail"
-    );
+    assert!(is_condition_failed(&put("a", 5, Condition::VersionIs(2)).await), "{what}: VersionIs stale must fail");
     let got = ok(store.get(&pk, "a").await, what).unwrap_or_else(|| panic!("{what}: item missing"));
     assert_eq!((got.version, got.data), (3, json!({"n": 4})), "{what}: state after stale write");
 }
@@ -112,20 +102,11 @@ pub async fn conditional_deletes(store: &dyn Store) {
     let what = "conditional_deletes";
     let pk = unique("del");
     ok(store.delete(&pk, "a", Condition::Always).await, &format!("{what}: delete of absent item"));
-    assert!(
-        is_condition_failed(&store.delete(&pk, "a", Condition::Exists).await),
-        "{what}: Exists delete of absent must fail"
-    );
+    assert!(is_condition_failed(&store.delete(&pk, "a", Condition::Exists).await), "{what}: Exists delete of absent must fail");
     ok(store.put(Item::new(&pk, "a", json!(1)), Condition::Always).await, what);
     ok(store.put(Item::new(&pk, "a", json!(2)), Condition::Always).await, what);
-    assert!(
-        is_condition_failed(&store.delete(&pk, "a", Condition::NotExists).await),
-        "{what}: NotExists delete of present must fail"
-    );
-    assert!(
-        is_condition_failed(&store.delete(&pk, "a", Condition::VersionIs(1)).await),
-        "{what}: stale VersionIs delete must fail"
-    );
+    assert!(is_condition_failed(&store.delete(&pk, "a", Condition::NotExists).await), "{what}: NotExists delete of present must fail");
+    assert!(is_condition_failed(&store.delete(&pk, "a", Condition::VersionIs(1)).await), "{what}: stale VersionIs delete must fail");
     assert!(ok(store.get(&pk, "a").await, what).is_some(), "{what}: failed delete removed the item");
     ok(store.delete(&pk, "a", Condition::VersionIs(2)).await, &format!("{what}: VersionIs delete"));
     assert_eq!(ok(store.get(&pk, "a").await, what), None, "{what}: item still there after delete");
@@ -169,11 +150,7 @@ pub async fn transactions(store: &dyn Store) {
     assert!(ok(store.get(&pk, "d").await, what).is_some(), "{what}: cancelled delete was applied");
 
     let cancelled = store.transact_write(vec![put("c", Condition::Always), check("a", Condition::VersionIs(7))]).await;
-    assert_eq!(
-        cancelled,
-        Err(StoreError::TransactionCanceled { reasons: vec![None, failed.clone()] }),
-        "{what}: a failed Check cancels"
-    );
+    assert_eq!(cancelled, Err(StoreError::TransactionCanceled { reasons: vec![None, failed.clone()] }), "{what}: a failed Check cancels");
     assert_eq!(ok(store.get(&pk, "c").await, what), None, "{what}: put of a transaction with failed Check applied");
 
     let cancelled = store.transact_write(vec![check("x", Condition::Exists), check("y", Condition::Exists)]).await;
@@ -237,11 +214,7 @@ pub async fn pagination(store: &dyn Store) {
     assert_eq!((exact.items.len(), exact.next), (3, None), "{what}: a page that ends the results has no cursor");
 
     let prefix: Vec<String> = (10..20).map(|i| format!("item#{i}")).collect();
-    assert_eq!(
-        sks(&collect(store, q(SkRange::Prefix("item#1".into()), 4, false), false, what).await),
-        prefix,
-        "{what}: prefix"
-    );
+    assert_eq!(sks(&collect(store, q(SkRange::Prefix("item#1".into()), 4, false), false, what).await), prefix, "{what}: prefix");
     let between = |a: &str, b: &str| SkRange::Between(a.into(), b.into());
     assert_eq!(
         sks(&collect(store, q(between("item#05", "item#08"), 3, false), false, what).await),
@@ -258,10 +231,7 @@ pub async fn pagination(store: &dyn Store) {
         ["item#24", "other#0", "other#1"],
         "{what}: between across prefixes"
     );
-    assert!(
-        collect(store, q(SkRange::Prefix("nothing".into()), 5, false), false, what).await.is_empty(),
-        "{what}: empty prefix match"
-    );
+    assert!(collect(store, q(SkRange::Prefix("nothing".into()), 5, false), false, what).await.is_empty(), "{what}: empty prefix match");
     let bad = store.query(Query { cursor: Some("not a cursor".into()), ..q(SkRange::All, 5, false) }).await;
     assert_eq!(bad.err(), Some(StoreError::BadCursor), "{what}: malformed cursor");
 }
@@ -278,7 +248,10 @@ pub async fn index_queries(store: &dyn Store) {
         expected.insert((pk, sk));
     }
     ok(store.put(Item::new(format!("{base}-p0"), "plain", json!(0)), Condition::Always).await, what);
-    ok(store.put(Item::new(format!("{base}-p0"), "other", json!(0)).with_index(format!("{ix}x"), "2024-01-01"), Condition::Always).await, what);
+    ok(
+        store.put(Item::new(format!("{base}-p0"), "other", json!(0)).with_index(format!("{ix}x"), "2024-01-01"), Condition::Always).await,
+        what,
+    );
 
     let q = |sk: SkRange, limit, descending| Query { pk: ix.clone(), sk, limit, cursor: None, descending };
     for descending in [false, true] {
@@ -325,10 +298,7 @@ pub async fn ttl_hides_expired_items(store: &dyn Store) {
     let indexed = index_settled(store, Query::partition(&ix), what, |i| !i.is_empty()).await;
     assert_eq!(sks(&indexed), ["live"], "{what}: query_index");
     assert!(is_condition_failed(&store.put(expired("gone"), Condition::Exists).await), "{what}: Exists over expired");
-    assert!(
-        is_condition_failed(&store.put(expired("gone"), Condition::VersionIs(1)).await),
-        "{what}: VersionIs over expired"
-    );
+    assert!(is_condition_failed(&store.put(expired("gone"), Condition::VersionIs(1)).await), "{what}: VersionIs over expired");
     assert!(is_condition_failed(&store.delete(&pk, "gone", Condition::Exists).await), "{what}: Exists delete over expired");
     assert_eq!(
         ok(store.put(Item::new(&pk, "gone", json!("fresh")), Condition::NotExists).await, what),
