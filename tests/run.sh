@@ -13,6 +13,10 @@ fi
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
 
+echo "== house rules: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all --check || { echo "cargo fmt --check failed: run 'cargo fmt --all' (rustfmt.toml holds the settings)"; exit 1; }
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+
 echo "== build (debug, all crates and tests)"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 

@@ -31,6 +31,8 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of `serve`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run API, orchestrator, skill workers and the embedded store in one process.
     Serve(aos_cli::ServeArgs),

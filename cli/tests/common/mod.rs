@@ -41,10 +41,7 @@ pub async fn spawn_app() -> App {
 /// `http_call` allowed to reach 127.0.0.1 (the local targets), and no rate limit (tests drive
 /// more requests per second through one key than the default allows).
 pub fn test_settings(dir: &Path) -> ServeSettings {
-    let mut s = ServeSettings::default();
-    s.data_dir = dir.to_path_buf();
-    s.port = 0;
-    s.extra_tenants = vec!["other".into()];
+    let mut s = ServeSettings { data_dir: dir.to_path_buf(), port: 0, extra_tenants: vec!["other".into()], ..ServeSettings::default() };
     s.rate_limits.per_minute = 0;
     s.skills.http_allow_hosts = vec!["127.0.0.1".into()];
     s

@@ -126,6 +126,9 @@ pub struct RateLimits {
     audited: Mutex<(i64, HashSet<String>)>,
 }
 
+/// The `X-RateLimit-*` headers of an answer.
+type RateHeaders = Vec<(&'static str, String)>;
+
 impl RateLimits {
     /// `per_minute` requests a minute with bursts of `burst`; `per_minute == 0` turns limits off.
     pub fn new(per_minute: u32, burst: u32) -> Self {
@@ -156,7 +159,7 @@ impl RateLimits {
     }
 
     /// Takes one request from the caller's bucket: `Ok(headers)` or `Err(response)` (429).
-    fn check(&self, actor: &str) -> Result<Vec<(&'static str, String)>, (u64, Vec<(&'static str, String)>)> {
+    fn check(&self, actor: &str) -> Result<RateHeaders, (u64, RateHeaders)> {
         let Some(limiter) = &self.limiter else { return Ok(Vec::new()) };
         if limiter.len() > 100_000 {
             limiter.retain_recent();

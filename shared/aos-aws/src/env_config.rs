@@ -128,8 +128,8 @@ mod tests {
         let c = config(&with(&[("AWS_ENDPOINT_URL", "http://a:1"), ("AWS_ENDPOINT_URL_SQS", "http://sqs:2")])).expect("config");
         let sqs = aws_sdk_sqs::config::Config::from(&c);
         let dynamo = aws_sdk_dynamodb::config::Config::from(&c);
-        assert_eq!(format!("{sqs:?}").contains("http://sqs:2"), true, "{sqs:?}");
-        assert_eq!(format!("{dynamo:?}").contains("http://a:1"), true, "{dynamo:?}");
+        assert!(format!("{sqs:?}").contains("http://sqs:2"), "{sqs:?}");
+        assert!(format!("{dynamo:?}").contains("http://a:1"), "{dynamo:?}");
         let c = config(&with(&[
             ("AWS_DEFAULT_REGION", "x"),
             ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),

@@ -201,6 +201,7 @@ fn log_groups() -> String {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)] // one CloudWatch alarm's properties, spelled out
 fn alarm(
     name: &str,
     description: &str,

@@ -189,7 +189,7 @@ fn pool() -> Vec<FailureRecord> {
             let host = hosts[fam % hosts.len()];
             let word = |k: usize| ["orders", "invoices", "customers", "shipments", "quotes", "refunds"][k % 6];
             let (skill, code, message, m): (&str, String, String, (bool, f64, Option<&str>)) = match fam % 9 {
-                0 | 1 | 2 => (
+                0..=2 => (
                     "http_call",
                     "HTTP_503".into(),
                     format!("https://{host}/v1/{}/{} answered HTTP 503 Service Unavailable", word(fam), 100_000 + i),

@@ -43,6 +43,8 @@ pub fn record_version(what: &str, data: &Value, known: u32) -> Result<u32, Domai
 /// An attempt item: claimed (a side-effecting attempt in progress) or done (with its record).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "state", rename_all = "snake_case")]
+// Items are decoded one at a time and moved into records at once: boxing would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum AttemptItem {
     Claimed { owner: String, lease_until_ms: i64 },
     Done { record: AttemptRecord },
@@ -240,6 +242,7 @@ impl RunRepo {
 
     /// Writes an attempt item. `relaxed` suits outcomes of pure skills, which recovery can
     /// recompute by running the attempt again (see `Store::put_relaxed`).
+    #[allow(clippy::too_many_arguments)] // the attempt's full key, the item and how to write it
     pub async fn put_attempt(
         &self,
         tenant: &str,

@@ -138,7 +138,7 @@ const URL_FORM: &[u8] = b" !\"#$%&'()+,/:;<=>?@[\\]^`{|}~";
 fn percent_set(bytes: &[u8], set: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 3);
     for &b in bytes {
-        if b < 0x20 || b >= 0x7f || set.contains(&b) {
+        if !(0x20..0x7f).contains(&b) || set.contains(&b) {
             out.push_str(&format!("%{b:02X}"));
         } else {
             out.push(b as char);

@@ -87,7 +87,9 @@ pub fn builtin_registry(config: &SkillsConfig) -> SkillRegistry {
 
 /// The declarations of [`BUILTINS`] alone, copied at compile time: a program that only declares
 /// skills references this array, so no executor is linked into it through the list.
-const DECLARATIONS: [(&str, fn(&SkillsConfig) -> SkillSpec); BUILTINS.len()] = {
+type Declaration = (&'static str, fn(&SkillsConfig) -> SkillSpec);
+
+const DECLARATIONS: [Declaration; BUILTINS.len()] = {
     let mut out = [("", BUILTINS[0].declare); BUILTINS.len()];
     let mut i = 0;
     while i < BUILTINS.len() {
