@@ -2,6 +2,7 @@
 # Read-path benchmark (docs/performance.md): GET /api/v1/runs/{id} of a finished 5-step run under
 # wrk, with /healthz measured in the same run as the baseline. Needs wrk (apt-get install wrk).
 # usage: tests/bench/read.sh [SECONDS] [CONNECTIONS]
+# AOS_BIN=<path> serves with another build (e.g. the previous release) for a back-to-back comparison.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -9,10 +10,11 @@ conns=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
 [ -d "$HOME/.cache/aos-target" ] && export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/aos-target}
 target=${CARGO_TARGET_DIR:-target}
-cargo build -q --release -p aos-cli --bin aos
+[ -n "${AOS_BIN:-}" ] || cargo build -q --release -p aos-cli --bin aos
+aos=${AOS_BIN:-$target/release/aos}
 data=$(mktemp -d)
 # One key drives the whole load: rate limits off unless AOS_RATE_LIMIT_PER_MINUTE is set (to measure the limiter).
-"$target/release/aos" serve --port 0 --data-dir "$data/d" --rate-limit-per-minute "${AOS_RATE_LIMIT_PER_MINUTE:-0}" --rate-limit-burst "${AOS_RATE_LIMIT_BURST:-300}" > "$data/out" 2> "$data/err" &
+"$aos" serve --port 0 --data-dir "$data/d" --rate-limit-per-minute "${AOS_RATE_LIMIT_PER_MINUTE:-0}" --rate-limit-burst "${AOS_RATE_LIMIT_BURST:-300}" > "$data/out" 2> "$data/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$data/out" 2>/dev/null && break; sleep 0.1; done
