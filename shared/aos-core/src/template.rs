@@ -247,38 +247,18 @@ pub fn resolve_input(template: &Value, scope: &Scope) -> Result<Resolved, Templa
     let plain = Scope { inputs: scope.inputs, outputs: scope.outputs, secrets: None };
     let value = resolve(template, &plain)?;
     let mut secrets = Vec::new();
-    collect_slots(template, &mut String::new(), &plain, &mut secrets)?;
-    Ok(Resolved { value, secrets })
-}
-
-fn collect_slots(template: &Value, pointer: &mut String, scope: &Scope, out: &mut Vec<SecretSlot>) -> Result<(), TemplateError> {
-    match template {
-        Value::String(s) => {
-            if let Some(parts) = slot_parts(s, scope)? {
-                out.push(SecretSlot { pointer: pointer.clone(), parts });
-            }
+    let mut failed = None;
+    walk_pointers(template, &mut String::new(), &mut |pointer, s| match slot_parts(s, &plain) {
+        Ok(Some(parts)) => secrets.push(SecretSlot { pointer: pointer.to_string(), parts }),
+        Ok(None) => {}
+        Err(e) => {
+            failed.get_or_insert(e);
         }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                collect_slots(v, pointer, scope, out)?;
-                pointer.truncate(len);
-            }
-        }
-        Value::Object(m) => {
-            for (k, v) in m {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                collect_slots(v, pointer, scope, out)?;
-                pointer.truncate(len);
-            }
-        }
-        _ => {}
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Resolved { value, secrets }),
     }
-    Ok(())
 }
 
 /// The parts of a template string that names at least one secret; `None` when it names none.
