@@ -22,12 +22,16 @@ build-ApiSkillsFunction: FUNCTION = api-skills
 build-ApiSecretsFunction: FUNCTION = api-secrets
 build-ApiFailuresFunction: FUNCTION = api-failures
 build-ApiMetricsFunction: FUNCTION = api-metrics
+build-ApiRecoveryFunction: FUNCTION = api-recovery
 build-OrchestratorFunction: FUNCTION = orchestrator
 build-SweeperFunction: FUNCTION = sweeper
 build-AggregatorFunction: FUNCTION = aggregator
 build-JsonTransformFunction: FUNCTION = skill-json-transform
 build-HttpCallFunction: FUNCTION = skill-http-call
-FUNCTIONS = authorizer api-runs api-skills api-secrets api-failures api-metrics orchestrator sweeper aggregator skill-json-transform skill-http-call
+build-KvStoreFunction: FUNCTION = skill-kv-store
+build-WebhookSendFunction: FUNCTION = skill-webhook-send
+build-EmailSendFunction: FUNCTION = skill-email-send
+FUNCTIONS = authorizer api-runs api-skills api-secrets api-failures api-metrics api-recovery orchestrator sweeper aggregator skill-json-transform skill-http-call skill-kv-store skill-webhook-send skill-email-send
 # END GENERATED functions
 
 build-%Function:

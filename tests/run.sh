@@ -55,6 +55,9 @@ bash tests/stack/moto.sh start "$moto_port"
 trap 'bash tests/stack/moto.sh stop "$moto_port"' EXIT
 export AOS_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 echo "moto server on $AOS_TEST_MOTO_URL"
+# The skills' protocol servers and reference libraries (standardwebhooks, aiosmtpd): the skill tests
+# start them themselves (tests/stack/protocol_receiver.py) from this env.
+bash tests/stack/python-env.sh protocols
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -89,6 +92,10 @@ bash sdks/typescript/run-tests.sh
 echo "== upgrade: a data dir of the previous release opened by this one"
 # Every fixture in tests/upgrade/fixtures (written by an earlier release, killed with runs in flight).
 python3 tests/upgrade/run.py --aos "$AOS_BIN"
+
+echo "== recovery acceptance: suggestions learning from repeated traffic (429, 503, a timeout, a 400)"
+# Starts its own aos serve and aos-target by PID; prints a table per round (docs/recovery.md).
+python3 tests/recovery/acceptance.py --aos "$AOS_BIN"
 
 echo "== hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
 # Starts its own aos serve (temp data dir, free port) and local HTTP servers, stops them by PID.

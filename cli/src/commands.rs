@@ -12,7 +12,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn emit(&self, value: &Value, human: impl FnOnce(&Value)) {
+    pub(crate) fn emit(&self, value: &Value, human: impl FnOnce(&Value)) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
         } else {
@@ -22,7 +22,7 @@ impl Output {
 }
 
 /// Prints rows as aligned columns.
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -38,7 +38,8 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-fn s(v: &Value) -> String {
+/// A JSON value as a table cell: strings bare, `null` as `-`.
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::String(x) => x.clone(),
         Value::Null => "-".into(),

@@ -10,6 +10,7 @@ mod client;
 mod commands;
 mod keys_bootstrap;
 mod login;
+mod recovery;
 
 use aos_cli::serve;
 use clap::{Parser, Subcommand};
@@ -55,6 +56,9 @@ enum Command {
     /// Catalog candidates: aggregate unmatched and low-confidence failures, list the result.
     #[command(subcommand)]
     Failures(commands::FailuresCmd),
+    /// Recovery suggestions for failures, and the review of recovery candidates.
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCmd),
     /// Print the OpenAPI document generated from the code.
     Openapi,
     /// Sign in through Amazon Cognito (user name and password); the token is kept for the other commands.
@@ -96,6 +100,7 @@ async fn main() {
                     Command::Workflows(w) => commands::workflows(&c, &out, w).await,
                     Command::Secrets(s) => commands::secrets(&c, &out, s).await,
                     Command::Failures(f) => commands::failures(&c, &out, f).await,
+                    Command::Recovery(r) => recovery::recovery(&c, &out, r).await,
                     Command::Whoami => commands::whoami(&c, &out).await,
                     Command::Keys(k) => commands::keys(&c, &out, k).await,
                     Command::Serve(_) | Command::Openapi | Command::Login(_) | Command::Logout => unreachable!("handled above"),

@@ -140,8 +140,9 @@ def zip_bootstrap(path, strip_debug):
 def transformed_template(template, allow_hosts, endpoint):
     """The SAM template as CloudFormation sees it after `sam package`, changed for the emulator
     only: x86-64 instead of arm64 (CI builds x86-64; ministack runs binaries natively), code in
-    the emulator's S3, the logging variables Lambda derives from LoggingConfig, and http_call
-    allowed to reach the local stand-in on 127.0.0.1."""
+    the emulator's S3, the logging variables Lambda derives from LoggingConfig, http_call
+    allowed to reach the local stand-in on 127.0.0.1, and api-recovery's candidate thresholds
+    lowered so that the run's one recovered 503 is enough for a recovery candidate."""
     glob = template["Globals"]["Function"]
     glob["Architectures"] = ["x86_64"]
     # Lambda turns LoggingConfig into these variables; the emulator does not, so set them here.
@@ -153,6 +154,9 @@ def transformed_template(template, allow_hosts, endpoint):
             res["Properties"]["CodeUri"] = f"s3://{CODE_BUCKET}/{name}.zip"
     http_call = template["Resources"]["HttpCallFunction"]["Properties"]
     http_call.setdefault("Environment", {}).setdefault("Variables", {})["AOS_HTTP_ALLOW_HOSTS"] = allow_hosts
+    # One observation (the defaults want 3) with a lower bound of 0.55 (the default wants 0.6).
+    recovery = template["Resources"]["ApiRecoveryFunction"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+    recovery.update({"AOS_RECOVERY_MIN_EVIDENCE": "1", "AOS_RECOVERY_CANDIDATE_LOWER": "0.5"})
     # The emulator's tokens carry AWS's issuer but its keys are served locally (as in AWS, at
     # <endpoint>/<pool id>/.well-known/jwks.json).
     glob["Environment"]["Variables"]["AOS_OIDC_JWKS_URL"] = {"Fn::Sub": endpoint + "/${UserPool}/.well-known/jwks.json"}
@@ -537,6 +541,8 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     status, body = api.call("GET", "/api/v1/catalog")
     expect(status == 200 and body.get("entries"), "GET /api/v1/catalog serves the failure catalog", status)
 
+    recovery(emu, outputs, ids, api, tenant, mine[0]["id"])
+
     status, body = api.call("PUT", "/api/v1/secrets/e2e_token", {"value": "s3cr3t-value"})
     expect(status == 204, "PUT /api/v1/secrets/e2e_token stores a secret (Secrets Manager)", [status, body])
     status, body = api.call("GET", "/api/v1/secrets")
@@ -572,6 +578,8 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     }
     got = {k: samples.get(k) for k in want}
     expect(got == want, "GET /metrics (api-metrics) serves the run's counters from DynamoDB", [status, got, text])
+    stamp = samples.get("failure_aggregation_last_success_timestamp_seconds", 0)
+    expect(stamp > time.time() - 600, "GET /metrics serves the aggregator's last-success gauge from DynamoDB", stamp)
     status, body = api.call("GET", "/metrics", auth=False)
     expect(status == 401, "GET /metrics without a key is refused with 401", [status, body])
     logs = emu.client("logs")
@@ -588,6 +596,67 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     counts = sum(d["step_duration_seconds"]["Count"] for d in emf if d.get("skill") == "json_transform" and "step_duration_seconds" in d)
     namespaces = {m["Namespace"] for d in emf for m in d["_aws"]["CloudWatchMetrics"]}
     expect(counts == 3 and namespaces == {"AOS"}, "skill-json-transform printed EMF lines (namespace AOS) for its 3 attempts", [counts, namespaces, emf[:3]])
+
+
+def recovery(emu, outputs, ids, api, tenant, failure_id):
+    """Recovery through the deployed API (api-recovery): the run's recovered 503 is evidence, a
+    suggestion about it comes from that history and (with the thresholds lowered on the function)
+    proposes a candidate, which is approved once, with an audit event; the aggregator's nightly
+    pass runs under its own role."""
+    ddb = emu.client("dynamodb")
+    pk = f"t#{tenant}#evid#HTTP_SERVICE_UNAVAILABLE"
+    items = ddb.query(TableName=outputs["TableName"], KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)["Items"]
+    seen = [(i["sk"]["S"], i.get("n_attempts", {}).get("N"), i.get("n_successes", {}).get("N")) for i in items]
+    expect(
+        len(seen) == 1 and seen[0][0].startswith("http_call#retry.") and seen[0][1:] == ("1", "1"),
+        f"the orchestrator added the recovery evidence under {pk} (n_attempts 1, n_successes 1)",
+        seen,
+    )
+
+    status, body = api.call("POST", "/api/v1/recovery/suggest", {"failure_id": failure_id})
+    top = (body or {}).get("suggestions", [{}])[0] if status == 200 else {}
+    expect(
+        status == 200 and body["match"].get("code") == "HTTP_SERVICE_UNAVAILABLE" and top.get("action") == "retry"
+        and top.get("source") == "history" and top.get("evidence", {}).get("observed") == 1,
+        "POST /api/v1/recovery/suggest answers a retry from history (observed 1) for the recovered 503",
+        [status, body],
+    )
+    expect(len(body.get("candidates", [])) == 1, "the suggestion proposes a recovery candidate (AOS_RECOVERY_MIN_EVIDENCE=1)", body.get("candidates"))
+    candidate = body["candidates"][0]
+    status, body = api.call("GET", "/api/v1/recovery/candidates?status=pending")
+    pending = [c["id"] for c in (body or {}).get("candidates", [])] if status == 200 else []
+    expect(pending == [candidate], "GET /api/v1/recovery/candidates?status=pending lists it", [status, body])
+
+    note = "e2e: retry 503s sooner"
+    status, body = api.call("POST", f"/api/v1/recovery/candidates/{candidate}/approve", {"note": note})
+    history = (body or {}).get("history", []) if status == 200 else []
+    expect(
+        status == 200 and body.get("status") == "approved" and len(history) == 1
+        and (history[0].get("from"), history[0].get("to"), history[0].get("note"), history[0].get("role")) == ("pending", "approved", note, "admin"),
+        "POST .../approve answers 200 approved with the decision in its history",
+        [status, body],
+    )
+    status, body = api.call("POST", f"/api/v1/recovery/candidates/{candidate}/approve", {"note": "again"})
+    expect(status == 409 and (body or {}).get("error", {}).get("code") == "CANDIDATE_STATE_CONFLICT", "a second approve answers 409 CANDIDATE_STATE_CONFLICT", [status, body])
+    status, body = api.call("GET", "/api/v1/audit?action=recovery.approved")
+    events = (body or {}).get("events", []) if status == 200 else []
+    expect(
+        len(events) == 1 and events[0].get("target") == f"recovery_candidate:{candidate}" and events[0].get("detail", {}).get("note") == note,
+        "the audit log has the recovery.approved event (GET /api/v1/audit?action=recovery.approved)",
+        [status, body],
+    )
+
+    # The aggregator, as its nightly schedule invokes it: under its own role it reads the failures
+    # and evidence, stores the catalog candidates and re-ranks the recovery (default thresholds
+    # there: one observation proposes nothing new).
+    event = {"id": "e2e-aggregate", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    out = emu.client("lambda").invoke(FunctionName=ids["AggregatorFunction"], Payload=json.dumps(event).encode())
+    summary = json.loads(out["Payload"].read() or b"null")
+    expect(
+        "FunctionError" not in out and isinstance(summary, dict) and summary.get("tenants", 0) >= 1 and summary.get("scanned", 0) >= 1,
+        "the aggregator's nightly pass runs under its own role",
+        [out.get("FunctionError"), summary],
+    )
 
 
 def access_control(emu, outputs, api, tenant):

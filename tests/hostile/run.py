@@ -19,6 +19,11 @@ a secret in every encoding, a redirector and the far side of its redirects), the
   11 data file modes; a corrupt database at start
   12 API key names with bidi and control characters
   99 kill -9 and restart: healthy at once, final runs unchanged
+  14 skills with data or credentials: kv_store across tenants and at its limits, secrets where a
+     skill takes none
+  15 the recovery routes: oversized, deep, ambiguous and mistyped suggestion requests, other
+     tenants' failure and candidate ids, forged ids and cursors, decisions by roles that may not
+     decide, a flood of suggestions
   13 the server's log: no secret in any encoding, no API key, no jq debug output
 
 Throughout: a watchdog polls /healthz every 200 ms (any answer over 1 s fails the suite), a
@@ -65,6 +70,8 @@ import cases_api  # noqa: E402,F401
 import cases_secrets  # noqa: E402,F401
 import cases_jq  # noqa: E402,F401
 import cases_server  # noqa: E402,F401
+import cases_skills  # noqa: E402,F401
+import cases_recovery  # noqa: E402,F401
 
 ROOT = HERE.parents[1]
 ROLES = ("developer", "viewer", "machine", "operator")

@@ -6,6 +6,8 @@
 #   lint       cfn-lint and the SAM CLI, for tests/e2e/lint.sh (and `sam build`)
 #   ministack  the ministack emulator (runs the Lambdas) plus boto3 and the SAM translator, for tests/e2e/ministack.sh
 #   lambda     cargo-lambda and zig, for `cargo lambda build` (put $AOS_TEST_ENV/lambda/bin on PATH)
+#   protocols  the real servers and reference libraries of the skills' protocols: standardwebhooks
+#              (webhook_send's receiver), aiosmtpd (email_send's SMTP server)
 set -euo pipefail
 root=${AOS_TEST_ENV:-$(cd "$(dirname "$0")/../.." && pwd)/.test-env}
 mkdir -p "$root"
@@ -23,6 +25,7 @@ for name in "$@"; do
       pkgs=("ministack==1.5.33" "boto3==1.43.106" "aws-sam-translator==1.115.0")
       ;;
     lambda) pkgs=("cargo-lambda==1.9.2" "ziglang==0.17.1") ;;
+    protocols) pkgs=("standardwebhooks==1.1.0" "aiosmtpd==1.4.6") ;;
     *) echo "unknown test env $name" >&2; exit 2 ;;
   esac
   stamp="$venv/.installed-$(printf '%s ' "${first[@]}" "${pkgs[@]}" | sha256sum | cut -c1-12)"

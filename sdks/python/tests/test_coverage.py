@@ -34,10 +34,10 @@ def openapi_operations() -> Dict[str, Tuple[str, str]]:
     return out
 
 
-RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures", "keys", "audit")
+RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures", "recovery", "keys", "audit")
 #: Methods of AsyncClient that return an async pager (iterated with ``async for``) instead of a
 #: coroutine.
-ASYNC_PAGERS = {"runs.list", "failures.list", "audit.list"}
+ASYNC_PAGERS = {"runs.list", "failures.list", "audit.list", "recovery.candidates"}
 
 
 def resolve(obj: Any, dotted: str) -> Any:
@@ -149,6 +149,14 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
         "revoke_key": _ops.revoke_key("0a1b2c3d"),
         "rotate_key": _ops.rotate_key("0a1b2c3d"),
         "list_audit": _ops.list_audit(from_ms=1, to_ms=2, action="key.created", limit=10, cursor="c"),
+        "suggest_recovery": _ops.suggest_recovery(message="boom", code="HTTP_503", skill="http_call", http_status=503),
+        "list_recovery_candidates": _ops.list_recovery_candidates(
+            status="pending", code="HTTP_SERVICE_UNAVAILABLE", skill="http_call", limit=10, cursor="c"
+        ),
+        "get_recovery_candidate": _ops.get_recovery_candidate("rc_0123456789abcdef"),
+        "approve_recovery_candidate": _ops.decide_recovery_candidate("rc_0123456789abcdef", "approve", "ok"),
+        "reject_recovery_candidate": _ops.decide_recovery_candidate("rc_0123456789abcdef", "reject"),
+        "retire_recovery_candidate": _ops.decide_recovery_candidate("rc_0123456789abcdef", "retire"),
         "healthz": _ops.health(),
         "openapi_document": _ops.openapi(),
     }
@@ -174,7 +182,14 @@ def test_operations_send_what_openapi_describes() -> None:
         op = OPENAPI["paths"][template][method.lower()]
         documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
         assert set(call.params or {}) <= documented, (op_id, call.params, documented)
-        if op_id in ("list_failures", "get_failure_stats", "list_audit", "list_failure_candidates", "aggregate_failures"):
+        if op_id in (
+            "list_failures",
+            "get_failure_stats",
+            "list_audit",
+            "list_failure_candidates",
+            "aggregate_failures",
+            "list_recovery_candidates",
+        ):
             assert set(call.params or {}) == documented, f"{op_id}: the SDK sends {sorted(call.params or {})}"
         has_body = "requestBody" in op
         assert (call.body is not _ops.Call.__dataclass_fields__["body"].default) == has_body, op_id
@@ -301,3 +316,35 @@ def test_metrics_are_asked_for_as_text() -> None:
             assert accept.startswith("text/plain") and "application/json" in accept
         else:
             assert accept == "application/json", op_id
+
+
+def test_recovery_bounds_match_the_document() -> None:
+    """The SDK refuses, before sending, what the recovery routes would: a suggestion for both or
+    neither of a failure id and a message, an HTTP status out of range, candidate page sizes out of
+    1-200, and a decision note over 1000 characters."""
+    limit = next(p for p in operation("list_recovery_candidates")["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (MIN_PAGE_LIMIT, MAX_PAGE_LIMIT)
+    for bad in (MIN_PAGE_LIMIT - 1, MAX_PAGE_LIMIT + 1):
+        with pytest.raises(ValueError, match="limit"):
+            _ops.list_recovery_candidates(limit=bad)
+        with pytest.raises(ValueError, match="limit"):
+            aos.Client("http://127.0.0.1:9", "k").recovery.candidates(limit=bad)
+    with pytest.raises(ValueError, match="exactly one"):
+        _ops.suggest_recovery()
+    with pytest.raises(ValueError, match="exactly one"):
+        _ops.suggest_recovery(failure_id="f", message="m")
+    with pytest.raises(ValueError, match="message"):
+        _ops.suggest_recovery(failure_id="f", code="HTTP_503")
+    for bad in (MIN_HTTP_STATUS - 1, MAX_HTTP_STATUS + 1, True):
+        with pytest.raises(ValueError, match="http_status"):
+            _ops.suggest_recovery(message="m", http_status=bad)
+    assert _ops.suggest_recovery(failure_id="f").body == {"failure_id": "f"}
+    assert _ops.suggest_recovery(message="m", details={"status": 503}).body == {"message": "m", "details": {"status": 503}}
+    assert not _ops.suggest_recovery(message="m").retryable, "a suggestion counts candidate occurrences"
+    note = OPENAPI["components"]["schemas"]["DecisionNote"]["properties"]["note"]
+    assert note.get("maxLength") == _ops.MAX_NOTE_CHARS
+    assert _ops.decide_recovery_candidate("rc_1", "approve", "x" * _ops.MAX_NOTE_CHARS).body == {"note": "x" * 1000}
+    with pytest.raises(ValueError, match="note"):
+        _ops.decide_recovery_candidate("rc_1", "approve", "x" * (_ops.MAX_NOTE_CHARS + 1))
+    assert _ops.decide_recovery_candidate("rc_1", "retire").body == {}
+    assert _ops.get_recovery_candidate("rc/1").path == "/api/v1/recovery/candidates/rc%2F1"

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
 import pytest
 
-from conftest import EXAMPLES, AosServer
+from conftest import EXAMPLES, AosServer, _stop, start_server
 from standins import StandIn
 
 pytestmark = pytest.mark.contract
@@ -36,7 +36,7 @@ def run_example(
 
 
 def test_the_examples_are_the_expected_ones() -> None:
-    assert PY_EXAMPLES == ["btc_price_slack.py", "http_retry_demo.py", "json_transform_demo.py"]
+    assert PY_EXAMPLES == ["btc_price_slack.py", "http_retry_demo.py", "json_transform_demo.py", "recovery_review.py"]
 
 
 def test_btc_price_slack_posts_the_price(aos_server: AosServer, standin: StandIn, unique: str) -> None:
@@ -97,6 +97,46 @@ def test_http_retry_demo_exit_codes(aos_server: AosServer, standin: StandIn) -> 
     failing = run_example("http_retry_demo.py", aos_server, {"FLAKY_URL": f"{standin.url}/status/500"})
     assert failing.returncode == 1 and "5 attempt(s)" in failing.stdout and "HTTP_500" in failing.stderr
     assert "Catalog: HTTP_INTERNAL_SERVER_ERROR (TRANSIENT, retryable)" in failing.stderr
+
+
+@pytest.fixture(scope="module")
+def recovery_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AosServer]:
+    """A server of its own for recovery_review.py: the confidence it needs to propose a candidate
+    must not depend on the recoveries (and failed retries) of the other tests."""
+    server, proc = start_server(tmp_path_factory)
+    try:
+        yield server
+    finally:
+        _stop(proc.pid, proc)
+
+
+def test_recovery_review_suggests_and_approves(recovery_server: AosServer) -> None:
+    """With no FLAKY_URL the example serves its own flaky endpoint on 127.0.0.1 (the test server
+    lets http_call reach loopback), asks for suggestions for the run that failed, and approves a
+    pending candidate."""
+    result = run_example("recovery_review.py", recovery_server)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count("succeeded after 3 attempt(s)") == 3 and "failed with HTTP_503" in out
+    assert "Catalog: HTTP_SERVICE_UNAVAILABLE (TRANSIENT, retryable)" in out
+    assert "Evidence key: HTTP_SERVICE_UNAVAILABLE on http_call" in out
+    assert "█" in out and "Best: retry" in out
+    approved = [line for line in out.splitlines() if line.startswith("Approved rc_")]
+    assert len(approved) == 1, out
+    candidate_id = approved[0].split()[1].rstrip(":")
+    assert "pending -> approved by key:" in out and "approved by recovery_review.py" in out
+    with recovery_server.client() as client:
+        assert client.recovery.get(candidate_id).status == "approved"
+
+
+def test_recovery_review_with_a_flaky_url(recovery_server: AosServer, standin: StandIn, unique: str) -> None:
+    """Against another flaky endpoint: the same kind of failure, whose candidate is now approved
+    (exit 3: nothing left to approve) unless the first test did not run."""
+    result = run_example("recovery_review.py", recovery_server, {"FLAKY_URL": f"{standin.url}/flaky/{unique}"})
+    assert result.returncode in (0, 3), result.stdout + result.stderr
+    # Three runs recovered on their third call, one failed on its only call.
+    assert sorted(n for k, n in standin.flaky_counts.items() if k.startswith(unique + "/")) == [1, 3, 3, 3]
+    assert "Catalog: HTTP_SERVICE_UNAVAILABLE" in result.stdout
 
 
 def test_examples_report_api_errors(aos_server: AosServer, standin: StandIn) -> None:

@@ -219,7 +219,8 @@ def check_model(cls: type, schema: Dict[str, Any], name: str) -> None:
     """Assert that the model ``cls`` matches ``schema``."""
     assert dataclasses.is_dataclass(cls) and issubclass(cls, Model)
     props, required = flatten(schema)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # By JSON name: a field whose name is a Python keyword (``from``) is ``from_`` in the model.
+    fields = {cls._json_names.get(f.name, f.name): f for f in dataclasses.fields(cls)}
     assert set(fields) == set(props), (
         f"{name}: model fields {sorted(fields)} != schema properties {sorted(props)}; "
         f"missing in model {sorted(set(props) - set(fields))}, unknown to schema {sorted(set(fields) - set(props))}"
@@ -228,7 +229,7 @@ def check_model(cls: type, schema: Dict[str, Any], name: str) -> None:
     for fname, f in fields.items():
         where = f"{name}.{fname}"
         prop = props[fname]
-        tp = hints[fname]
+        tp = hints[f.name]
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         if not has_default:
             assert fname in required, f"{where}: the model requires it but the schema does not"
@@ -311,8 +312,14 @@ def test_additional_properties_false_schemas_are_request_models() -> None:
     # Schemas that reject unknown fields are the ones the SDK sends; to_dict must not add any.
     strict = sorted(n for n, s in SCHEMAS.items() if s.get("additionalProperties") is False)
     assert strict == [
-        "Budget", "CreateKey", "CreateWorkflow", "MatchRequest", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest", "Step", "SubmitRun",
+        "Budget", "CreateKey", "CreateWorkflow", "DecisionNote", "MatchRequest", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest",
+        "Step", "SubmitRun", "SuggestForFailure", "SuggestForMessage",
     ]
+    # A suggestion request and a decision send only what was given, within one of the variants.
+    assert models.SuggestRequest(failure_id="f").to_dict() == {"failure_id": "f"}
+    by_message = models.SuggestRequest(message="m", code="HTTP_503", skill="http_call", http_status=503, details={}).to_dict()
+    assert set(by_message) == set(flatten(SCHEMAS["SuggestForMessage"])[0])
+    assert models.DecisionNote().to_dict() == {} and models.DecisionNote("why").to_dict() == {"note": "why"}
     # A match request sends only what was given.
     match_props, match_required = flatten(SCHEMAS["MatchRequest"])
     assert models.MatchRequest("boom").to_dict() == {"message": "boom"}
@@ -504,3 +511,38 @@ def test_access_models_round_trip() -> None:
     assert page.next_cursor is None and page.events[0].detail["role"] == "machine"
     assert page.to_dict() == {"events": [event]}
     assert models.CreateKey("ci", "machine").to_dict() == {"name": "ci", "role": "machine"}
+
+
+def test_recovery_models_round_trip() -> None:
+    """Answers as the API writes them: required nullable fields written as null, a transition's
+    ``from`` (a Python keyword) read into ``from_`` and written back as ``from``."""
+    evidence = {"attempts": 2.9, "successes": 2.9, "observed": 3, "last_seen_ms": 1765000000000}
+    candidate = {
+        "id": "rc_0123456789abcdef", "status": "retired", "code": "HTTP_SERVICE_UNAVAILABLE", "skill": "http_call",
+        "action": "retry_after", "params": {}, "patch": {"retry": {"max_attempts": 3, "retry_on": ["TRANSIENT"]}},
+        "confidence": {"mean": 0.87, "lower": 0.65}, "evidence": evidence, "occurrences": 2,
+        "examples": [{"message": "GET /x answered 503", "at_ms": 1, "failure_id": "f1", "run_id": "r_1"}, {"message": "m", "at_ms": 2}],
+        "source": "suggest", "created_at_ms": 1, "updated_at_ms": 5,
+        "history": [
+            {"from": "pending", "to": "approved", "at_ms": 3, "actor": "key:0a1b2c3d", "role": "admin", "note": "retries fix it"},
+            {"from": "approved", "to": "retired", "at_ms": 5, "actor": "user:abc", "role": "operator"},
+        ],
+    }
+    c = models.RecoveryCandidate.from_dict(candidate)
+    assert [(h.from_, h.to) for h in c.history] == [("pending", "approved"), ("approved", "retired")]
+    assert c.history[1].note is None and c.examples[1].failure_id is None and c.evidence.observed == 3
+    assert c.to_dict() == candidate
+    unknown = {**candidate, "skill": None, "patch": None, "history": [], "examples": []}
+    assert models.RecoveryCandidate.from_dict(unknown).to_dict() == unknown, "required nullable fields stay, as null"
+    page = models.RecoveryCandidateList.from_dict({"candidates": [candidate], "next_cursor": "rc_0123456789abcdef"})
+    assert page.candidates[0] == c and page.to_dict()["next_cursor"] == "rc_0123456789abcdef"
+    suggestion = {"action": "do_not_retry", "params": {}, "confidence": {"mean": 0.5, "lower": 0.1},
+                  "evidence": {"attempts": 0.0, "successes": 0.0, "observed": 0, "last_seen_ms": None},
+                  "source": "catalog", "explanation": "The catalog says so.", "patch": None}
+    answer = {"match": {"matched": False, "confidence": 0.0, "match_type": "none", "signature": "eea7942c5b3dcc87"},
+              "key": {"code": "sig:eea7942c5b3dcc87", "skill": None}, "suggestions": [suggestion], "candidates": []}
+    r = models.SuggestResponse.from_dict(answer)
+    assert r.best is not None and r.best.action == "do_not_retry" and r.key.skill is None and r.match.code is None
+    assert r.to_dict() == answer
+    with pytest.raises(ValueError, match="role"):
+        models.Transition.from_dict({"from": "pending", "to": "approved", "at_ms": 1, "actor": "key:x"})

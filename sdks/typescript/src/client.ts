@@ -4,7 +4,7 @@
 
 import { RunFailedError, WaitTimeoutError } from "./errors.js";
 import { Transport, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
-import { AuditPager, FailurePager, RunPager } from "./pagination.js";
+import { AuditPager, FailurePager, RecoveryCandidatePager, RunPager } from "./pagination.js";
 import { PlanBuilder } from "./plan.js";
 import { ProgressTracker, type ProgressEvent } from "./progress.js";
 import { verifyRun, type VerifyReport } from "./verify.js";
@@ -23,11 +23,15 @@ import {
   type FailureStats,
   type CandidatePage,
   type CandidateReport,
+  type CandidateStatus,
   type Health,
   type JsonObject,
   type KeyList,
   type MatchResponse,
   type Plan,
+  type RecoveryCandidate,
+  type RecoveryCandidateList,
+  type SuggestResponse,
   type ReplayReport,
   type Role,
   type RunList,
@@ -456,6 +460,119 @@ export class Failures {
   }
 }
 
+/**
+ * `recovery.suggest` parameters: a stored failure (`failureId`, the `id` of a `FailureRecord`) or
+ * one described by hand (`message`, with its `code`, `skill`, `httpStatus` and `details`). Exactly
+ * one of `failureId` and `message`.
+ */
+export type SuggestRecoveryParams =
+  | { failureId: string; message?: never; code?: never; skill?: never; httpStatus?: never; details?: never }
+  | {
+      failureId?: never;
+      /** The error message. */
+      message: string;
+      /** The error code, e.g. `HTTP_503`. */
+      code?: string;
+      /** The skill that failed, e.g. `http_call`. */
+      skill?: string;
+      /** The HTTP status it came with, 100–599. */
+      httpStatus?: number;
+      /** The failure's details, as a failed step carries them. */
+      details?: JsonObject;
+    };
+
+/** `recovery.candidates` and `recovery.candidatesPage` filters. */
+export interface ListRecoveryCandidatesParams {
+  status?: CandidateStatus;
+  /** A catalog code, or `sig:<signature>` for a failure the catalog did not match. */
+  code?: string;
+  skill?: string;
+  /** Page size, 1–200. */
+  limit?: number;
+  /** Start from this cursor instead of the first page. */
+  cursor?: string;
+}
+
+/** The longest note a decision on a recovery candidate may carry. */
+export const MAX_NOTE_CHARS = 1000;
+
+/** Approves, rejects or retires a candidate. Not retried: once the first decision landed, a repetition answers 409. */
+function decide(client: AosClient, id: string, verb: "approve" | "reject" | "retire", note: string | undefined): Promise<RecoveryCandidate> {
+  if (note !== undefined && note.length > MAX_NOTE_CHARS) throw new RangeError(`a note has at most ${MAX_NOTE_CHARS} characters`);
+  return client.transport.request<RecoveryCandidate>("POST", `/api/v1/recovery/candidates/${seg(id)}/${verb}`, {
+    body: note === undefined ? {} : { note },
+  });
+}
+
+/**
+ * Recovery suggestions for failures, and the review of the recovery candidates they propose.
+ * Suggestions and candidates need `recovery:read` (every role but `machine`); decisions need
+ * `recovery:review` (admin and operator; others get `PermissionDeniedError`).
+ */
+export class Recovery {
+  constructor(private readonly client: AosClient) {}
+
+  /**
+   * `POST /api/v1/recovery/suggest`: what to do about a failure, best first (by the lower bound of
+   * each suggestion's confidence), with the evidence behind each and the patch to the failing step;
+   * `candidates` are the recovery candidates the call created or updated. Not retried (it counts
+   * candidate occurrences). Both or neither of `failureId` and `message`, or an `httpStatus` out of
+   * 100–599, is a `TypeError` / `RangeError` before anything is sent.
+   */
+  suggest(params: SuggestRecoveryParams): Promise<SuggestResponse> {
+    const p = params as { failureId?: string; message?: string; code?: string; skill?: string; httpStatus?: number; details?: JsonObject };
+    if ((p.failureId === undefined) === (p.message === undefined)) throw new TypeError("give exactly one of failureId and message");
+    const body: Record<string, unknown> = {};
+    if (p.failureId !== undefined) body.failure_id = p.failureId;
+    if (p.message !== undefined) body.message = p.message;
+    if (p.code !== undefined) body.code = p.code;
+    if (p.skill !== undefined) body.skill = p.skill;
+    if (p.httpStatus !== undefined) {
+      if (!Number.isInteger(p.httpStatus) || p.httpStatus < 100 || p.httpStatus > 599) throw new RangeError("httpStatus must be an integer from 100 to 599");
+      body.http_status = p.httpStatus;
+    }
+    if (p.details !== undefined) body.details = p.details;
+    return this.client.transport.request<SuggestResponse>("POST", "/api/v1/recovery/suggest", { body });
+  }
+
+  /** `GET /api/v1/recovery/candidates`: one page of candidates; pass its `next_cursor` as `cursor`, with the same filters, for the next. */
+  candidatesPage(params: ListRecoveryCandidatesParams = {}): Promise<RecoveryCandidateList> {
+    return this.client.transport.request<RecoveryCandidateList>("GET", "/api/v1/recovery/candidates", {
+      query: { status: params.status, code: params.code, skill: params.skill, limit: params.limit, cursor: params.cursor },
+      retryable: true,
+    });
+  }
+
+  /**
+   * Every candidate matching the filters, fetched page by page as you iterate:
+   * `for await (const c of client.recovery.candidates({ status: "pending" }))`. `maxItems` stops early.
+   */
+  candidates(params: ListRecoveryCandidatesParams & { maxItems?: number } = {}): RecoveryCandidatePager {
+    const { maxItems, cursor, ...filters } = params;
+    return new RecoveryCandidatePager((c) => this.candidatesPage({ ...filters, cursor: c }), { cursor, maxItems });
+  }
+
+  /** `GET /api/v1/recovery/candidates/{id}`: one candidate with its examples and decisions (`NotFoundError` for an unknown id). */
+  get(id: string): Promise<RecoveryCandidate> {
+    return this.client.transport.request<RecoveryCandidate>("GET", `/api/v1/recovery/candidates/${seg(id)}`, { retryable: true });
+  }
+
+  /** `POST .../{id}/approve`: approves a `pending` candidate (`ConflictError` `CANDIDATE_STATE_CONFLICT` otherwise). */
+  approve(id: string, options: { note?: string } = {}): Promise<RecoveryCandidate> {
+    return decide(this.client, id, "approve", options.note);
+  }
+
+  /** `POST .../{id}/reject`: rejects a `pending` candidate (`ConflictError` `CANDIDATE_STATE_CONFLICT` otherwise). */
+  reject(id: string, options: { note?: string } = {}): Promise<RecoveryCandidate> {
+    return decide(this.client, id, "reject", options.note);
+  }
+
+  /** `POST .../{id}/retire`: retires an `approved` candidate (`ConflictError` `CANDIDATE_STATE_CONFLICT` otherwise). */
+  retire(id: string, options: { note?: string } = {}): Promise<RecoveryCandidate> {
+    return decide(this.client, id, "retire", options.note);
+  }
+}
+
 /** `keys.create` parameters. */
 export interface CreateKeyParams {
   /** What the key is for, 1–64 printable characters, e.g. `ci-deploy`. */
@@ -583,6 +700,7 @@ export class AosClient {
   readonly secrets: Secrets;
   readonly catalog: Catalog;
   readonly failures: Failures;
+  readonly recovery: Recovery;
   readonly keys: Keys;
   readonly audit: Audit;
 
@@ -613,6 +731,7 @@ export class AosClient {
     this.secrets = new Secrets(this);
     this.catalog = new Catalog(this);
     this.failures = new Failures(this);
+    this.recovery = new Recovery(this);
     this.keys = new Keys(this);
     this.audit = new Audit(this);
   }

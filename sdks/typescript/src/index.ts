@@ -16,6 +16,8 @@ export {
   Secrets,
   Catalog,
   Failures,
+  Recovery,
+  MAX_NOTE_CHARS,
   Keys,
   Audit,
   type AosClientOptions,
@@ -33,6 +35,8 @@ export {
   type ListAuditParams,
   type FailureCandidatesParams,
   type AggregateFailuresParams,
+  type SuggestRecoveryParams,
+  type ListRecoveryCandidatesParams,
 } from "./client.js";
 export {
   AosError,
@@ -58,7 +62,7 @@ export {
   type AosErrorInit,
 } from "./errors.js";
 export { Transport, isRetryable, RETRY_STATUSES, RETRY_CODES, type FetchLike, type RetryInfo, type TokenSource } from "./http.js";
-export { Pager, RunPager, FailurePager, AuditPager, type PageFetcher, type PageRequest, type PagerOptions } from "./pagination.js";
+export { Pager, RunPager, FailurePager, AuditPager, RecoveryCandidatePager, type PageFetcher, type PageRequest, type PagerOptions } from "./pagination.js";
 export { ProgressEvent, ProgressTracker } from "./progress.js";
 export {
   PlanBuilder,
@@ -95,5 +99,12 @@ export {
   type BackoffPolicy,
 } from "./determinism.js";
 export { verifyRun, type VerifyReport, type VerifyProblem, type VerifyReason } from "./verify.js";
+export {
+  verifyWebhook,
+  signWebhook,
+  WebhookVerificationError,
+  WEBHOOK_TOLERANCE_SECONDS,
+  type VerifyWebhookOptions,
+} from "./webhooks.js";
 export { OPERATIONS, HELPER_METHODS, type OperationId, type OperationMapping } from "./operations.js";
 export * from "./types.js";

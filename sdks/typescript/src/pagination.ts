@@ -4,7 +4,16 @@
  * `next_cursor` until the last page.
  */
 
-import type { AuditEvent, AuditList, FailureList, FailureRecord, RunList, RunSummary } from "./types.js";
+import type {
+  AuditEvent,
+  AuditList,
+  FailureList,
+  FailureRecord,
+  RecoveryCandidate,
+  RecoveryCandidateList,
+  RunList,
+  RunSummary,
+} from "./types.js";
 
 /** What a pager knows about the iteration a page request belongs to. */
 export interface PageRequest {
@@ -121,5 +130,18 @@ export class AuditPager extends Pager<AuditEvent, AuditList> {
   }
   protected withItems(page: AuditList, events: AuditEvent[]): AuditList {
     return { ...page, events };
+  }
+}
+
+/** The recovery candidates matching a filter (`client.recovery.candidates`). */
+export class RecoveryCandidatePager extends Pager<RecoveryCandidate, RecoveryCandidateList> {
+  constructor(fetchPage: PageFetcher<RecoveryCandidateList>, options: PagerOptions = {}) {
+    super(fetchPage, options);
+  }
+  protected itemsOf(page: RecoveryCandidateList): RecoveryCandidate[] {
+    return page.candidates;
+  }
+  protected withItems(page: RecoveryCandidateList, candidates: RecoveryCandidate[]): RecoveryCandidateList {
+    return { ...page, candidates };
   }
 }

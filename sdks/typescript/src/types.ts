@@ -135,6 +135,46 @@ export type CandidateReport = Schemas["CandidateReport"];
 /** `GET /api/v1/failures/candidates`: one page of the tenant's latest candidates. */
 export type CandidatePage = Schemas["CandidatePage"];
 
+// --- recovery suggestions and candidates -------------------------------------------------------
+/** What a recovery suggestion proposes: `retry`, `retry_after`, `raise_timeout`, `fallback`, `continue`, ... */
+export type ActionKind = Schemas["ActionKind"];
+/** Where a suggestion comes from: the catalog's advice alone, or the tenant's history of recoveries. */
+export type Source = Schemas["Source"];
+/** A recovery candidate's review state: `pending`, then `approved` or `rejected`; `approved`, then `retired`. */
+export type CandidateStatus = Schemas["CandidateStatus"];
+/** What proposed a candidate last: a suggest call or the nightly aggregation. */
+export type CandidateSource = Schemas["CandidateSource"];
+/** The body of `POST /api/v1/recovery/suggest` for a stored failure. */
+export type SuggestForFailure = Schemas["SuggestForFailure"];
+/** The body of `POST /api/v1/recovery/suggest` for a failure described by its facts. */
+export type SuggestForMessage = Omit<Schemas["SuggestForMessage"], "details"> & { details?: JsonObject | null };
+/** Either body of `POST /api/v1/recovery/suggest`. */
+export type SuggestRequest = SuggestForFailure | SuggestForMessage;
+/** What recovery evidence is kept under: the catalog code (or `sig:<signature>`) and the skill (`null`: any). */
+export type FailureKey = Schemas["FailureKey"];
+/** The posterior mean chance that the step succeeds after an action, and its 5% lower credible bound. */
+export type Confidence = Schemas["Confidence"];
+/** The observations behind a confidence: weighed by age (`attempts`, `successes`) and raw (`observed`). */
+export type EvidenceView = Schemas["EvidenceView"];
+/**
+ * One way to recover a failure: the action and its `params` (`backoff` for `retry`, `factor` for
+ * `raise_timeout`, `skill` for `fallback`), its confidence and evidence, and the `patch` to merge
+ * into the failing step (`null` when the change lies outside the step).
+ */
+export type RecoverySuggestion = Omit<Schemas["RecoverySuggestion"], "params" | "patch"> & { params: JsonObject; patch: JsonObject | null };
+/** `POST /api/v1/recovery/suggest`: the catalog's match, the evidence key, suggestions best first, and the candidates proposed. */
+export type SuggestResponse = Omit<Schemas["SuggestResponse"], "suggestions"> & { suggestions: RecoverySuggestion[] };
+/** A failure a candidate was proposed for (message redacted and cut to 500 characters). */
+export type RecoveryExample = Schemas["RecoveryExample"];
+/** One decision on a candidate: from, to, when, who (and their role), why. */
+export type Transition = Schemas["Transition"];
+/** A recovery proposed for one kind of failure, pending review or reviewed, with every decision in `history`. */
+export type RecoveryCandidate = Omit<Schemas["RecoveryCandidate"], "params" | "patch"> & { params: JsonObject; patch: JsonObject | null };
+/** `GET /api/v1/recovery/candidates`: one page of candidates. */
+export type RecoveryCandidateList = Omit<Schemas["RecoveryCandidateList"], "candidates"> & { candidates: RecoveryCandidate[] };
+/** The body of the decisions (`approve`, `reject`, `retire`): an optional note of at most 1000 characters. */
+export type DecisionNote = Schemas["DecisionNote"];
+
 // --- runs --------------------------------------------------------------------------------------
 export type WorkflowRef = Schemas["WorkflowRef"];
 export type TraceEntry = Schemas["TraceEntry"];

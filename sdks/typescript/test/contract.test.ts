@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   AosClient,
+  AosError,
   APIConnectionError,
   BadRequestError,
   RunFailedError,
@@ -15,6 +16,7 @@ import {
   AuditPager,
   ConflictError,
   PermissionDeniedError,
+  RecoveryCandidatePager,
   ROLES,
   type CreatedKey,
   type Role,
@@ -30,6 +32,7 @@ import {
   type Plan,
   type RunView,
   type RunSummary,
+  type SuggestResponse,
 } from "@aos/sdk";
 import { startAos, type AosServer } from "./helpers/aos.js";
 import { startStandIns, type StandIns } from "./helpers/standins.js";
@@ -1023,6 +1026,130 @@ describe("access: whoami, keys, audit", () => {
       new AosClient({ baseUrl: aos.url, token: "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", maxRetries: 0 }).whoami(),
       (e: unknown) => e instanceof AuthenticationError && /identity-provider tokens/.test(e.message),
     );
+  });
+});
+
+describe("recovery: suggestions and the review of candidates", () => {
+  const u = "r" + Math.random().toString(16).slice(2, 10);
+  const asKey = (key: string) => new AosClient({ baseUrl: aos.url, apiKey: key, fetch: recordingFetch, maxRetries: 0 });
+  const ACTIONS = ["retry", "retry_after", "raise_timeout", "fallback", "continue", "refresh_credentials", "fix_input", "reduce_payload", "do_not_retry"];
+  let failureId: string;
+  /**
+   * Candidates proposed for short-backoff retries that recovered 502s and 504s of http_call three
+   * times each (codes no other test of this file fails with: their evidence is this test's alone).
+   */
+  let for502: string;
+  let for504: string;
+
+  const checkRanked = (answer: SuggestResponse) => {
+    assert.ok(answer.suggestions.length > 0);
+    const lowers = answer.suggestions.map((s) => s.confidence.lower);
+    assert.deepEqual(lowers, [...lowers].sort((a, b) => b - a), "best first, by the lower bound");
+    for (const s of answer.suggestions) {
+      assert.ok(ACTIONS.includes(s.action), s.action);
+      assert.ok(0 <= s.confidence.lower && s.confidence.lower <= s.confidence.mean && s.confidence.mean <= 1);
+      assert.ok(["catalog", "history"].includes(s.source) && s.explanation.length > 0);
+    }
+  };
+
+  before(async () => {
+    const t0 = Date.now();
+    const retry = { maxAttempts: 4, initialDelayMs: 10, maxDelayMs: 10, retryOn: ["TRANSIENT" as const] };
+    for (let i = 0; i < 3; i++) {
+      for (const status of [502, 504]) {
+        const p = plan(`recovers-${status}`).httpCall("call", { url: `${web.url}/flaky/${u}-${status}-${i}?status=${status}` }, { retry });
+        const run = await client.runs.submitAndWait({ plan: p }, { timeoutMs: 30_000 });
+        assert.deepEqual([run.status, run.step_details[0]!.attempts.length], ["succeeded", 3]);
+      }
+    }
+    const failing = plan("recovery-fails").httpCall("call", { url: `${web.url}/flaky/${u}-fails?status=502` }, { retry: { maxAttempts: 1 } });
+    const failed = await client.runs.submitAndWait({ plan: failing }, { timeoutMs: 30_000 });
+    assert.equal(failed.status, "failed");
+    for (let tries = 0; !failureId; tries++) {
+      const found = (await client.failures.list({ from: t0, kind: "attempt" }).toList()).find((f) => f.run_id === failed.run_id);
+      if (found) failureId = found.id;
+      else if (tries > 100) throw new Error("no failure record for the failed run");
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    const proposed = async (status: number) => {
+      const answer = await client.recovery.suggest({ message: `upstream ${u} answered ${status}`, code: `HTTP_${status}`, skill: "http_call", httpStatus: status });
+      checkRanked(answer);
+      assert.ok(answer.candidates[0], `the suggestion for ${status} proposed no candidate: ${JSON.stringify(answer.suggestions.slice(0, 2))}`);
+      return answer.candidates[0]!;
+    };
+    for502 = await proposed(502);
+    for504 = await proposed(504);
+  });
+
+  test("suggest for a stored failure of a real run, for one described by hand, and for a permanent one", async () => {
+    const stored = await client.recovery.suggest({ failureId });
+    assert.deepEqual([stored.match.matched, stored.match.code, stored.match.category], [true, "HTTP_BAD_GATEWAY", "TRANSIENT"]);
+    assert.deepEqual([stored.key.code, stored.key.skill], ["HTTP_BAD_GATEWAY", "http_call"]);
+    checkRanked(stored);
+    const best = stored.suggestions[0]!;
+    assert.deepEqual([best.action, best.params, best.source], ["retry", { backoff: "short" }, "history"], "the retries that worked come first");
+    assert.ok(best.evidence.observed >= 3 && best.evidence.successes > 0 && best.evidence.last_seen_ms);
+    assert.ok(best.patch && "retry" in best.patch);
+    assert.ok(stored.candidates.includes(for502));
+    const permanent = await client.recovery.suggest({ message: "POST /orders answered 400: missing sku", httpStatus: 400 });
+    assert.equal(permanent.match.retryable, false);
+    assert.ok(["do_not_retry", "fix_input"].includes(permanent.suggestions[0]!.action), permanent.suggestions[0]!.action);
+    assert.deepEqual(permanent.candidates, []);
+    const unknown = await client.recovery.suggest({ message: `the flux capacitor ${u} overheated` });
+    assert.deepEqual([unknown.match.matched, unknown.key.code, unknown.key.skill], [false, `sig:${unknown.match.signature}`, null]);
+    await assert.rejects(client.recovery.suggest({ failureId: failureId + "-missing" }), NotFoundError);
+    await assert.rejects(client.recovery.suggest({ message: "m", skill: "no_such_skill" }), (e: unknown) => e instanceof ValidationError && e.field === "skill");
+    assert.throws(() => client.recovery.suggest({ message: "m", httpStatus: 600 }), RangeError);
+    assert.throws(() => client.recovery.suggest({} as { message: string }), TypeError);
+  });
+
+  test("candidates: listed page by page, approved, retired; a decision in the wrong state is 409", async () => {
+    const candidate = await client.recovery.get(for502);
+    assert.deepEqual([candidate.status, candidate.code, candidate.skill, candidate.action], ["pending", "HTTP_BAD_GATEWAY", "http_call", "retry"]);
+    assert.ok(candidate.occurrences >= 1 && candidate.history.length === 0 && candidate.confidence.lower >= 0.6);
+
+    const pager = client.recovery.candidates({ status: "pending", limit: 1 });
+    assert.ok(pager instanceof RecoveryCandidatePager);
+    const pages = [];
+    for await (const p of pager.pages()) pages.push(p);
+    assert.ok(pages.length >= 2 && pages.every((p) => p.candidates.length === 1));
+    const ids = pages.flatMap((p) => p.candidates.map((c) => c.id));
+    assert.ok(ids.includes(for502) && ids.includes(for504));
+    assert.deepEqual((await pager.toList()).map((c) => c.id), ids);
+    assert.equal((await client.recovery.candidates({ limit: 1, maxItems: 1 }).toList()).length, 1);
+    const filtered = await client.recovery.candidatesPage({ code: "HTTP_GATEWAY_TIMEOUT", skill: "http_call" });
+    assert.deepEqual(filtered.candidates.map((c) => c.id), [for504]);
+
+    const me = await client.whoami();
+    const approved = await client.recovery.approve(for502, { note: "retries fix it" });
+    assert.equal(approved.status, "approved");
+    assert.deepEqual(approved.history.map((h) => [h.from, h.to, h.actor, h.role, h.note]), [["pending", "approved", `key:${me.id}`, "admin", "retries fix it"]]);
+    await assert.rejects(client.recovery.approve(for502), (e: unknown) => {
+      assert.ok(e instanceof ConflictError);
+      assert.deepEqual([e.status, e.code], [409, "CANDIDATE_STATE_CONFLICT"]);
+      return true;
+    });
+    const retired = await client.recovery.retire(for502);
+    assert.deepEqual(retired.history.map((h) => h.to), ["approved", "retired"]);
+    await assert.rejects(client.recovery.retire(for502), (e: unknown) => e instanceof ConflictError && e.code === "CANDIDATE_STATE_CONFLICT");
+    assert.equal((await client.recovery.get(for502)).status, "retired");
+    await assert.rejects(client.recovery.get("rc_0000000000000000"), NotFoundError);
+    assert.throws(() => client.recovery.approve(for504, { note: "x".repeat(1001) }), RangeError);
+    await assert.rejects(client.recovery.candidatesPage({ cursor: "zz" }), (e: unknown) => e instanceof AosError && e.field === "cursor");
+  });
+
+  test("a viewer reads but may not decide; an operator rejects; another tenant sees nothing", async () => {
+    const viewer = asKey((await client.keys.create({ name: `${u}-viewer`, role: "viewer" })).key);
+    assert.equal((await viewer.recovery.get(for504)).status, "pending");
+    await assert.rejects(viewer.recovery.reject(for504), (e: unknown) => e instanceof PermissionDeniedError && e.status === 403 && /recovery:review/.test(e.message));
+    const machine = asKey((await client.keys.create({ name: `${u}-machine`, role: "machine" })).key);
+    await assert.rejects(machine.recovery.candidatesPage(), PermissionDeniedError);
+    await assert.rejects(other.recovery.get(for504), NotFoundError);
+    assert.ok(!(await other.recovery.candidates().toList()).some((c) => c.id === for504));
+    const operator = asKey((await client.keys.create({ name: `${u}-operator`, role: "operator" })).key);
+    const rejected = await operator.recovery.reject(for504, { note: "we queue instead" });
+    assert.deepEqual([rejected.status, rejected.history.at(-1)!.role, rejected.history.at(-1)!.note], ["rejected", "operator", "we queue instead"]);
+    await assert.rejects(client.recovery.approve(for504), ConflictError);
   });
 });
 

@@ -93,6 +93,10 @@ permissions! {
     /// The process's Prometheus metrics: aggregates over every tenant the process serves (no
     /// tenant labels), so only operating roles and scrapers (machine keys) get it.
     MetricsRead = "metrics:read": [Admin, Operator, Machine],
+    /// Recovery suggestions and candidates (reading them; a suggestion may propose a candidate).
+    RecoveryRead = "recovery:read": [Admin, Operator, Developer, Viewer],
+    /// Approve, reject and retire recovery candidates: decisions that later change how runs recover.
+    RecoveryReview = "recovery:review": [Admin, Operator],
     /// Create, list, rotate and revoke the tenant's API keys.
     KeysManage = "keys:manage": [Admin],
     AuditRead = "audit:read": [Admin],

@@ -68,6 +68,7 @@ pub mod extract;
 pub mod failures;
 pub mod metrics;
 pub mod public;
+pub mod recovery;
 pub mod runs;
 pub mod secrets;
 pub mod skills;
@@ -196,7 +197,7 @@ impl utoipa::Modify for CommonResponses {
 /// generates the function's routes in template.yaml from its group's paths. Adding a resource
 /// router means adding it to a group here (or a new group, with its function: docs/contributing.md).
 pub mod routers {
-    use super::{access, catalog, failures, metrics, runs, secrets, skills, workflows, AppState, OpenApiRouter};
+    use super::{access, catalog, failures, metrics, recovery, runs, secrets, skills, workflows, AppState, OpenApiRouter};
 
     /// Resource routers served together, by one API function.
     #[derive(Clone, Copy)]
@@ -222,6 +223,8 @@ pub mod routers {
         // Recorded failures and their statistics, and the failure catalog with its matcher.
         Group { function: "api-failures", routers: || failures::router().merge(catalog::router()), replays: false, metrics: false },
         Group { function: "api-metrics", routers: metrics::router, replays: false, metrics: true },
+        // Recovery suggestions and the candidates people review.
+        Group { function: "api-recovery", routers: recovery::router, replays: false, metrics: false },
     ];
 
     /// The group served by `function`, found at compile time when called in a `const`: a function

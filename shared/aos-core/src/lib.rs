@@ -4,9 +4,11 @@
 //! failure classifications drive. No I/O and no AWS types here.
 
 pub mod canonical;
+pub mod confidence;
 pub mod dag;
 pub mod engine;
 pub mod error;
+pub mod evidence;
 pub mod failure;
 pub mod outcome;
 pub mod plan;

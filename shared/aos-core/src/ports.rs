@@ -124,6 +124,26 @@ pub enum WriteOp {
         sk: String,
         condition: Condition,
     },
+    /// Adds to counters, creating the item when there is none (an expired one counts as none):
+    /// afterwards the item's `data` is `item.data` (an object) with each counter field holding its
+    /// previous value (0 when absent) plus its delta, and the item's index key and expiry are
+    /// `item`'s. Atomic and unconditional (DynamoDB `SET … ADD …`; SQLite an upsert), so concurrent
+    /// additions all count. Counter fields must not also be fields of `item.data`; an item written
+    /// by `Add` is written only by `Add` (a `Put` over it replaces its counters).
+    Add {
+        item: Item,
+        counters: Vec<(String, i64)>,
+    },
+}
+
+impl WriteOp {
+    /// The key of the item the operation is about.
+    pub fn key(&self) -> (&str, &str) {
+        match self {
+            WriteOp::Put { item, .. } | WriteOp::Add { item, .. } => (&item.pk, &item.sk),
+            WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => (pk, sk),
+        }
+    }
 }
 
 /// Why one operation of a cancelled transaction failed (`None` for operations that were fine).
@@ -172,6 +192,10 @@ pub trait Store: Send + Sync {
     /// Atomically adds `delta` to the integer at `data[field]` (creating the item and field at 0)
     /// and returns the new value.
     async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError>;
+    /// One [`WriteOp::Add`] on its own.
+    async fn add(&self, item: Item, counters: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.transact_write(vec![WriteOp::Add { item, counters }]).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -142,6 +142,23 @@ pub struct Run {
     /// at three the run is failed as poisoned instead of being advanced again.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub recoveries: u32,
+    /// The last failure of each step of this plan (or workflow) in an earlier run of the tenant,
+    /// when that step failed for good and has not succeeded since: how this run ends that step is
+    /// evidence about what changed (a longer timeout). Fixed at submission.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub previous_failures: BTreeMap<String, PreviousFailure>,
+}
+
+/// A step's failure in an earlier run (see [`Run::previous_failures`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct PreviousFailure {
+    /// The failure's evidence code: the catalog entry's code, or `sig:<signature>`.
+    pub code: String,
+    pub skill: String,
+    /// The per-attempt timeout the step had then.
+    pub timeout_ms: u64,
+    pub run_id: String,
+    pub at_ms: i64,
 }
 
 fn is_zero_u32(n: &u32) -> bool {

@@ -1,12 +1,15 @@
 //! The skill port: a self-describing unit of work. The runtime gives a skill its resolved input
-//! and a deterministic context (time and randomness derived from seed, step and attempt).
+//! and a deterministic context (time and randomness derived from seed, step and attempt), and, for
+//! skills that keep data or hold credentials, a [`TenantScope`]: the run's tenant's view of the
+//! store and of its secrets, from which no input can reach another tenant's.
 
 use crate::outcome::{Category, StepError};
+use crate::ports::{Condition, Item, Page, Query, Secrets, SkRange, Store, StoreError, WriteOp};
 use crate::rng::SeededRng;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 
 /// Does running the skill change the world outside AOS?
@@ -101,6 +104,9 @@ pub struct SkillContext {
     /// workers); empty when the caller has none. Not an input: it must not change an output.
     pub tenant: String,
     rng: Mutex<SeededRng>,
+    /// What the attempt may reach beyond its input (the worker sets it; replay and tests of pure
+    /// skills have none).
+    scope: Option<Arc<TenantScope>>,
 }
 
 impl SkillContext {
@@ -115,7 +121,28 @@ impl SkillContext {
             idempotency_key: format!("{run_id}/{step_id}/{attempt}"),
             tenant: String::new(),
             rng: Mutex::new(SeededRng::derive(seed, step_id, attempt, "skill")),
+            scope: None,
         }
+    }
+
+    /// The context with `scope`, whose tenant becomes the context's.
+    pub fn with_scope(mut self, scope: Arc<TenantScope>) -> Self {
+        self.tenant = scope.tenant.clone();
+        self.scope = Some(scope);
+        self
+    }
+
+    /// The tenant's store and secrets for this attempt, or `SKILL_RESOURCES_UNAVAILABLE` when the
+    /// caller gave none (a skill that needs them is never replayed, so only a misbuilt caller).
+    pub fn scope(&self) -> Result<&TenantScope, StepError> {
+        self.scope.as_deref().ok_or_else(|| {
+            StepError::new(
+                "SKILL_RESOURCES_UNAVAILABLE",
+                Category::Permanent,
+                false,
+                "this skill needs the tenant's store and secrets, which the caller did not provide",
+            )
+        })
     }
 
     /// The context for a run of `tenant`.
@@ -172,6 +199,104 @@ impl SkillRegistry {
         let mut v: Vec<&SkillSpec> = self.skills.iter().map(|s| s.spec()).collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
+    }
+}
+
+/// The run's tenant's resources, as one attempt of one skill sees them. The worker builds it from
+/// the deployment's ports; the tenant and the skill are fixed then, and every key the skill names
+/// is placed under `t#<tenant>#sd#<skill>#`, so a skill can reach neither another tenant's data nor
+/// the runtime's own records (runs, keys, failures), whatever its input says. Secret values read
+/// through it are remembered, so the worker masks them in the outcome like the plan's secrets.
+pub struct TenantScope {
+    tenant: String,
+    skill: String,
+    store: Arc<dyn Store>,
+    secrets: Arc<dyn Secrets>,
+    revealed: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for TenantScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantScope").field("tenant", &self.tenant).field("skill", &self.skill).finish_non_exhaustive()
+    }
+}
+
+impl TenantScope {
+    pub fn new(tenant: &str, skill: &str, store: Arc<dyn Store>, secrets: Arc<dyn Secrets>) -> Self {
+        Self { tenant: tenant.to_string(), skill: skill.to_string(), store, secrets, revealed: Mutex::new(Vec::new()) }
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The tenant's secret `name`. The value is remembered for redaction.
+    pub async fn secret(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let value = self.secrets.get(&self.tenant, name).await?;
+        if let Some(v) = &value {
+            self.revealed.lock().expect("revealed lock").push(v.clone());
+        }
+        Ok(value)
+    }
+
+    /// Every secret value read through this scope so far.
+    pub fn revealed(&self) -> Vec<String> {
+        self.revealed.lock().expect("revealed lock").clone()
+    }
+
+    /// The skill's own partition `pk` of the tenant, as the store names it.
+    fn key(&self, pk: &str) -> String {
+        format!("t#{}#sd#{}#{pk}", self.tenant, self.skill)
+    }
+
+    /// An item as the skill sees it: its own partition name, no index key.
+    fn unscoped(&self, mut item: Item) -> Item {
+        let prefix = self.key("");
+        if let Some(rest) = item.pk.strip_prefix(&prefix) {
+            item.pk = rest.to_string();
+        }
+        item.gsi1 = None;
+        item
+    }
+
+    fn scoped(&self, mut item: Item) -> Item {
+        item.pk = self.key(&item.pk);
+        // The index is the runtime's (a tenant's runs, attempts, workflows): skills do not write it.
+        item.gsi1 = None;
+        item
+    }
+
+    /// The item at (`pk`, `sk`) of the skill's data, unless absent or expired.
+    pub async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        Ok(self.store.get(&self.key(pk), sk).await?.map(|i| self.unscoped(i)))
+    }
+
+    pub async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        self.store.put(self.scoped(item), condition).await
+    }
+
+    pub async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.store.delete(&self.key(pk), sk, condition).await
+    }
+
+    /// Items of one of the skill's partitions, in sort-key order, paginated.
+    pub async fn query(&self, pk: &str, sk: SkRange, limit: usize, cursor: Option<String>) -> Result<Page, StoreError> {
+        let page = self.store.query(Query { pk: self.key(pk), sk, limit, cursor, descending: false }).await?;
+        Ok(Page { items: page.items.into_iter().map(|i| self.unscoped(i)).collect(), next: page.next })
+    }
+
+    /// All operations or none, each on the skill's data.
+    pub async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                WriteOp::Put { item, condition } => WriteOp::Put { item: self.scoped(item), condition },
+                WriteOp::Delete { pk, sk, condition } => WriteOp::Delete { pk: self.key(&pk), sk, condition },
+                WriteOp::Check { pk, sk, condition } => WriteOp::Check { pk: self.key(&pk), sk, condition },
+                WriteOp::Add { item, counters } => WriteOp::Add { item: self.scoped(item), counters },
+            })
+            .collect();
+        self.store.transact_write(ops).await
     }
 }
 

@@ -50,6 +50,7 @@ fn run_of(plan: Value, inputs: Value) -> Run {
         trace: vec![],
         trace_root: None,
         recoveries: 0,
+        previous_failures: Default::default(),
     }
 }
 

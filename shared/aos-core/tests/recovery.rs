@@ -73,6 +73,7 @@ fn run_of(plan: Value) -> Run {
         trace: vec![],
         trace_root: None,
         recoveries: 0,
+        previous_failures: Default::default(),
     }
 }
 

@@ -138,7 +138,7 @@ fn skill_functions() -> String {
             - Effect: Allow # secrets the step input references, of its own tenant only (the name carries the tenant)
               Action: secretsmanager:GetSecretValue
               Resource: !Sub arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:aos/${{AWS::StackName}}/*
-        - SQSSendMessagePolicy: {{ QueueName: !GetAtt OrchestratorQueue.QueueName }}
+{own}        - SQSSendMessagePolicy: {{ QueueName: !GetAtt OrchestratorQueue.QueueName }}
       Events:
         StepTasks:
           Type: SQS
@@ -150,7 +150,8 @@ fn skill_functions() -> String {
                 s = f.stem,
                 p = f.package,
                 id = b.id,
-                mem = b.lambda_memory_mb
+                mem = b.lambda_memory_mb,
+                own = b.aws_statements
             )
         })
         .collect()

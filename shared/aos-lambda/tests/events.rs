@@ -54,6 +54,7 @@ async fn api_events_answer_401_for_an_unknown_api_key() {
         ("api-skills-list.json", group("api-skills")),
         ("api-secrets-list.json", group("api-secrets")),
         ("api-failures-stats.json", group("api-failures")),
+        ("api-recovery-suggest.json", group("api-recovery")),
     ];
     for (event, resources) in cases {
         // The samples carry a placeholder key, which no tenant has.
@@ -76,7 +77,8 @@ async fn read_events_answer_from_their_own_function_only() {
     .await;
     assert_eq!(status, 200, "{body}");
     let ids: BTreeSet<&str> = body["skills"].as_array().expect("skills").iter().filter_map(|s| s["id"].as_str()).collect();
-    assert_eq!(ids, BTreeSet::from(["http_call", TRANSFORM]));
+    let every: BTreeSet<&str> = aos_skills::BUILTINS.iter().map(|b| b.id).collect();
+    assert_eq!(ids, every, "api-skills lists every built-in skill");
     let (status, body) = invoke_api(
         api::app(stack.rt.clone(), group("api-secrets")).expect("app"),
         &event_with("api-secrets-list.json", &[(SAMPLE_KEY, &key)]),

@@ -1,6 +1,6 @@
 //! The audit log: security-relevant events of a tenant — keys created, rotated and revoked,
 //! permission denials, logins (the first request of each identity-provider session), rate-limit
-//! refusals — readable by the tenant's admins. One partition per tenant, newest first by time;
+//! refusals, decisions on recovery candidates — readable by the tenant's admins. One partition per tenant, newest first by time;
 //! records expire after [`RETENTION_DAYS`]. Writes are best effort: a request is never failed
 //! because its audit record could not be written (the failure is logged).
 
@@ -33,6 +33,13 @@ pub enum AuditAction {
     /// A request refused by the rate limit (429); recorded once per caller and minute.
     #[serde(rename = "rate_limited")]
     RateLimited,
+    /// A recovery candidate was approved (its detail: the decision, note, candidate and evidence).
+    #[serde(rename = "recovery.approved")]
+    RecoveryApproved,
+    #[serde(rename = "recovery.rejected")]
+    RecoveryRejected,
+    #[serde(rename = "recovery.retired")]
+    RecoveryRetired,
 }
 
 impl AuditAction {
@@ -44,6 +51,9 @@ impl AuditAction {
             AuditAction::PermissionDenied => "permission.denied",
             AuditAction::Login => "login",
             AuditAction::RateLimited => "rate_limited",
+            AuditAction::RecoveryApproved => "recovery.approved",
+            AuditAction::RecoveryRejected => "recovery.rejected",
+            AuditAction::RecoveryRetired => "recovery.retired",
         }
     }
 }

@@ -81,3 +81,21 @@ pub fn failure_candidates_pk(tenant: &str) -> String {
 /// The platform-wide candidates export (every tenant's failures, with tenant counts): never
 /// served to a tenant.
 pub const PLATFORM_CANDIDATES_PK: &str = "failcand#platform";
+/// A tenant's recovery evidence about one failure (catalog code, or `sig:<signature>`): one item
+/// per skill, action and UTC day, sort key [`evidence_sk`], so a suggestion reads one partition.
+pub fn evidence_pk(tenant: &str, code: &str) -> String {
+    format!("t#{tenant}#evid#{code}")
+}
+/// `<skill>#<action key>#<day>`; the skill is a registered skill id (letters, digits, `_`).
+pub fn evidence_sk(skill: &str, action_key: &str, day: &str) -> String {
+    format!("{skill}#{action_key}#{day}")
+}
+/// A tenant's recovery candidates, sort key = the candidate's id.
+pub fn recovery_candidates_pk(tenant: &str) -> String {
+    format!("t#{tenant}#rcand")
+}
+/// The last final failure of each step of one plan (`plan:<name>`) or workflow (`wf:<name>`) of
+/// a tenant, sort key = the step id: a later run of the same plan compares against it.
+pub fn last_failures_pk(tenant: &str, plan: &str) -> String {
+    format!("t#{tenant}#lastfail#{plan}")
+}

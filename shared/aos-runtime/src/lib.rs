@@ -14,6 +14,7 @@ pub mod messages;
 pub mod metric_store;
 pub mod oidc;
 pub mod orchestrator;
+pub mod recovery;
 pub mod redact;
 pub mod replay;
 pub mod runs;

@@ -13,12 +13,12 @@ use crate::worker::OutputLimits;
 use aos_core::engine::{advance, dispatch_input, step_input, Decision, Dispatch, EngineEnv};
 use aos_core::failure::{FailureEvent, FailureMatch};
 use aos_core::outcome::StepError;
-use aos_core::ports::{Clock, Condition, OutgoingMessage, Queue, StoreError};
-use aos_core::run::{AttemptRecord, Run};
+use aos_core::ports::{Clock, Condition, OutgoingMessage, Queue, StoreError, WriteOp};
+use aos_core::run::{AttemptRecord, Run, StepStatus};
 use aos_core::skill::SkillRegistry;
 use aos_core::DomainError;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub const REDISPATCH_GRACE_MS: i64 = 30_000;
 /// the run and its active marker take two). More, which takes dozens of parallel steps failing at
 /// once, are written just before it.
 const MAX_RECORDS_IN_SAVE: usize = 90;
+/// Extra writes (failure records, then recovery evidence) in the run's transaction at most.
+const MAX_OPS_IN_SAVE: usize = 97;
 
 pub struct Orchestrator {
     pub(crate) runs: RunRepo,
@@ -41,6 +43,8 @@ pub struct Orchestrator {
     pub(crate) locks: RunLocks,
     pub(crate) failures: FailureLog,
     pub(crate) limits: OutputLimits,
+    /// Days recovery evidence is kept (`RecoverySettings::keep_days`).
+    pub(crate) evidence_keep_days: u32,
     /// The time decisions are made at (due retries, overdue dispatches, budget deadlines).
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -118,6 +122,7 @@ impl Orchestrator {
                 return Ok(());
             }
             let now = self.clock.now_ms();
+            let before = statuses_of_remembered(&loaded.run);
             let mut decision = self.decide(&mut loaded, now).await?;
             let mut redispatch = self.stale_dispatches(&loaded, now, recover);
             if !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
@@ -136,12 +141,14 @@ impl Orchestrator {
             for r in records {
                 self.failures.store.put(r.item(), Condition::Always).await?;
             }
-            match self.runs.save_with(&loaded.run, loaded.version, puts(&in_save)).await {
+            let (mut extra, late_evidence) = self.with_evidence(&loaded, &before, &decision.failures, puts(&in_save), now);
+            match self.runs.save_with(&loaded.run, loaded.version, std::mem::take(&mut extra)).await {
                 Ok(_) => {}
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
             }
             count(&loaded.run, &decision.failures, &loaded.attempts);
+            self.add_late_evidence(late_evidence).await;
             decision.dispatches.append(&mut redispatch);
             let used = loaded.attempts.iter().map(|a| a.output_bytes).sum::<u64>();
             self.dispatch(&loaded.run, decision.dispatches, used).await?;
@@ -155,6 +162,51 @@ impl Orchestrator {
             return Ok(());
         }
         Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
+    }
+
+    /// The writes of a save: `ops` (the failure records) and the recovery evidence of the decision,
+    /// as much of it as fits in the save's transaction (counted exactly once with the decision);
+    /// the rest, which takes dozens of parallel steps recovering at once, is added after the save
+    /// (at most once: a crash in between loses it).
+    fn with_evidence(
+        &self,
+        loaded: &crate::runs::LoadedRun,
+        before: &BTreeMap<String, StepStatus>,
+        events: &[FailureEvent],
+        mut ops: Vec<WriteOp>,
+        now: i64,
+    ) -> (Vec<WriteOp>, Vec<WriteOp>) {
+        let run = &loaded.run;
+        let finished = run.status.is_terminal();
+        let mut observations = aos_core::evidence::observations(run, events, &loaded.attempts, finished, &classify_error);
+        let default_timeout = |skill: &str| RegistryEnv::new(&self.skills, &HashMap::new()).default_timeout_ms(skill);
+        if !run.previous_failures.is_empty() {
+            observations.extend(aos_core::evidence::rerun_observations(run, before, &default_timeout, now));
+        }
+        let remember = crate::recovery::reruns::ops(run, events, &default_timeout, self.evidence_keep_days, now);
+        if observations.is_empty() && remember.is_empty() {
+            return (ops, Vec::new());
+        }
+        let mut evidence = crate::recovery::evidence::ops(&run.tenant, &observations, self.evidence_keep_days);
+        evidence.extend(remember);
+        let room = MAX_OPS_IN_SAVE.saturating_sub(ops.len());
+        let late = evidence.split_off(evidence.len().min(room));
+        ops.extend(evidence);
+        (ops, late)
+    }
+
+    async fn add_late_evidence(&self, ops: Vec<WriteOp>) {
+        for op in ops {
+            let written = match op {
+                WriteOp::Add { item, counters } => self.failures.store.add(item, counters).await,
+                WriteOp::Put { item, condition } => self.failures.store.put(item, condition).await.map(drop),
+                WriteOp::Delete { pk, sk, condition } => self.failures.store.delete(&pk, &sk, condition).await,
+                WriteOp::Check { .. } => Ok(()),
+            };
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "could not add recovery evidence");
+            }
+        }
     }
 
     /// The engine's decision, with the step conditions it asks for evaluated in the jq sandbox
@@ -306,8 +358,11 @@ impl Orchestrator {
                 let records =
                     records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
                 self.failures.note_days(&records).await?;
-                return match self.runs.save_with(&loaded.run, loaded.version, puts(&records)).await {
+                let before = statuses_of_remembered(&loaded.run);
+                let (extra, late_evidence) = self.with_evidence(&loaded, &before, &decision.failures, puts(&records), now);
+                return match self.runs.save_with(&loaded.run, loaded.version, extra).await {
                     Ok(_) => {
+                        self.add_late_evidence(late_evidence).await;
                         self.finished.finish(run_id);
                         tracing::warn!(tenant, run_id, "run failed as poisoned after repeated recoveries");
                         Ok(())
@@ -334,6 +389,11 @@ impl Orchestrator {
         }
         Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
     }
+}
+
+/// The statuses of the steps the run remembers an earlier failure of (empty for most runs).
+fn statuses_of_remembered(run: &Run) -> BTreeMap<String, StepStatus> {
+    run.previous_failures.keys().filter_map(|id| Some((id.clone(), run.steps.get(id)?.status))).collect()
 }
 
 /// Metrics of a saved decision: finished runs, recoveries started and recoveries that succeeded.

@@ -4,6 +4,7 @@
 
 use crate::failures::aggregate::{AggregateOptions, DAYS_ENV, LOW_CONFIDENCE_ENV};
 use crate::failures::{DEFAULT_RETENTION_DAYS, RETENTION_ENV};
+use crate::recovery::{RecoverySettings, CANDIDATE_LOWER_ENV, HALF_LIFE_ENV, MIN_EVIDENCE_ENV};
 use crate::worker::OutputLimits;
 pub use aos_core::error::ConfigError;
 
@@ -20,6 +21,9 @@ pub struct RuntimeSettings {
     /// What a scheduled failure aggregation reads, and the defaults of an on-demand one
     /// (`AOS_AGGREGATE_DAYS`, `AOS_AGGREGATE_LOW_CONFIDENCE`).
     pub aggregate: AggregateOptions,
+    /// How recovery evidence is weighed and when suggestions become candidates
+    /// (`AOS_RECOVERY_HALF_LIFE_DAYS`, `AOS_RECOVERY_CANDIDATE_LOWER`, `AOS_RECOVERY_MIN_EVIDENCE`).
+    pub recovery: RecoverySettings,
 }
 
 impl Default for RuntimeSettings {
@@ -28,6 +32,7 @@ impl Default for RuntimeSettings {
             failure_retention_days: DEFAULT_RETENTION_DAYS,
             output_limits: OutputLimits::default(),
             aggregate: AggregateOptions::default(),
+            recovery: RecoverySettings::default(),
         }
     }
 }
@@ -63,6 +68,21 @@ impl RuntimeSettings {
             };
             ConfigError::invalid(name, value.unwrap_or_default(), e.to_string())
         })?;
+        if let Some(d) =
+            var.parse(HALF_LIFE_ENV, "a number of days from 1 to 365", |v| v.parse::<f64>().ok().filter(|d| (1.0..=365.0).contains(d)))?
+        {
+            s.recovery.half_life_days = d;
+        }
+        if let Some(c) =
+            var.parse(CANDIDATE_LOWER_ENV, "a number above 0 and below 1", |v| v.parse::<f64>().ok().filter(|c| *c > 0.0 && *c < 1.0))?
+        {
+            s.recovery.candidate_lower = c;
+        }
+        if let Some(n) = var.parse(MIN_EVIDENCE_ENV, "a whole number from 1 to 1000000", |v| {
+            v.parse::<u64>().ok().filter(|n| (1..=1_000_000).contains(n))
+        })? {
+            s.recovery.min_evidence = n;
+        }
         Ok(s)
     }
 }
@@ -151,6 +171,9 @@ mod tests {
             (DAYS_ENV, "400"),
             (DAYS_ENV, "a"),
             (LOW_CONFIDENCE_ENV, "2"),
+            (HALF_LIFE_ENV, "0"),
+            (CANDIDATE_LOWER_ENV, "1"),
+            (MIN_EVIDENCE_ENV, "0"),
         ] {
             let e = err(&[(name, value)]);
             assert_eq!(e.name(), name, "{e}");

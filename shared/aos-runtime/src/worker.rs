@@ -15,7 +15,7 @@ use aos_core::canonical::hash_value;
 use aos_core::outcome::{Category, Outcome, StepError};
 use aos_core::ports::{Clock, Condition, Queue, Secrets, StoreError};
 use aos_core::run::AttemptRecord;
-use aos_core::skill::{SideEffects, SkillContext, SkillRegistry};
+use aos_core::skill::{SideEffects, SkillContext, SkillRegistry, TenantScope};
 use aos_core::template::{fill_secrets, secret_names, Scope, SecretSlot};
 use aos_core::DomainError;
 use futures::FutureExt;
@@ -215,8 +215,11 @@ impl SkillWorker {
         if let Err(e) = fill_secrets(&mut input, &slots, &secrets) {
             return (Outcome::err(StepError::new("SECRET_UNRESOLVED", Category::Auth, false, e.to_string())), 0.0);
         }
+        // The tenant's store and secrets as this skill may see them: keys under its own prefix, so
+        // nothing in the input can name another tenant's data.
+        let scope = Arc::new(TenantScope::new(&task.tenant, &task.skill, self.runs.store.clone(), self.secrets.clone()));
         let ctx = SkillContext::new(&task.run_id, &task.step_id, task.attempt, task.seed, task.logical_time_ms, task.timeout_ms)
-            .for_tenant(&task.tenant);
+            .with_scope(scope.clone());
         let fut = AssertUnwindSafe(skill.execute(&ctx, input)).catch_unwind();
         let result = tokio::time::timeout(Duration::from_millis(task.timeout_ms.max(1)), fut).await;
         let (outcome, cost) = match result {
@@ -262,7 +265,10 @@ impl SkillWorker {
                 _ => (Outcome::ok(out.output), out.cost_usd),
             },
         };
-        let outcome = redact(outcome, &secrets);
+        // Secrets the skill read itself (credentials from the tenant's secrets) are masked like the plan's.
+        let mut masked: Vec<String> = secrets.into_values().collect();
+        masked.extend(scope.revealed());
+        let outcome = redact(outcome, &masked);
         (self.within_output_limit(task, outcome), cost)
     }
 
@@ -365,11 +371,11 @@ fn legacy_slots(input: &Value, named: &[String]) -> Vec<SecretSlot> {
 
 /// Masks every secret value the attempt used, in every common encoding, in the outcome (output,
 /// error message and details), so records never hold them.
-fn redact(mut outcome: Outcome, secrets: &HashMap<String, String>) -> Outcome {
+fn redact(mut outcome: Outcome, secrets: &[String]) -> Outcome {
     if secrets.is_empty() {
         return outcome;
     }
-    let mask = SecretMask::new(secrets.values().map(String::as_str));
+    let mask = SecretMask::new(secrets.iter().map(String::as_str));
     match &mut outcome {
         Outcome::Ok { output, .. } => mask.mask_value(output),
         Outcome::Err { error, .. } => {

@@ -1,22 +1,35 @@
 //! aos-skills: the skills every AOS deployment offers, listed once in [`BUILTINS`].
 //! `json_transform` reshapes data with jq; `http_call` talks to HTTP APIs and refuses internal
-//! addresses unless the deployment opens them.
+//! addresses unless the deployment opens them; `kv_store` keeps keys of the tenant in the
+//! deployment's store; `webhook_send` sends signed webhooks (Standard Webhooks). Skills that keep
+//! data or hold credentials reach them through the attempt's `TenantScope`
+//! (`SkillContext::scope`), scoped to the run's tenant by the worker (docs/skills.md).
+//! `email_send` sends mail over SMTP; its executor needs the feature `email` (lettre, minijinja).
 //!
-//! The feature `http` (default) builds `http_call`'s executor (reqwest, rustls). Without it the
-//! skill is still declared ([`http_spec`]), which is all a process that never runs it needs (the
-//! serverless API and orchestrator functions).
+//! The feature `http` (default) builds the executors of `http_call` and `webhook_send` (reqwest,
+//! rustls, hmac). Without it the skills are still declared ([`http_spec`],
+//! [`webhook_send::spec`]), which is all a process that never runs them needs (the serverless API
+//! and orchestrator functions).
 
 mod budget;
 mod config;
+pub mod email_send;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod http_spec;
 pub mod json_transform;
+pub mod kv_store;
+pub mod webhook_send;
 
 pub use config::{ConfigError, SkillsConfig};
+#[cfg(feature = "email")]
+pub use email_send::EmailSend;
 #[cfg(feature = "http")]
 pub use http::HttpCall;
 pub use json_transform::JsonTransform;
+pub use kv_store::KvStore;
+#[cfg(feature = "http")]
+pub use webhook_send::WebhookSend;
 
 use aos_core::outcome::{Category, StepError};
 use aos_core::skill::{FailureMode, Skill, SkillContext, SkillOutput, SkillRegistry, SkillSpec};
@@ -38,6 +51,10 @@ pub struct Builtin {
     pub executor: Option<Executor>,
     /// The memory of its Lambda function, in MB (Lambda gives CPU in proportion).
     pub lambda_memory_mb: u32,
+    /// IAM statements its Lambda function needs beyond every skill function's (the attempt items,
+    /// the metric totals, the tenant's secrets): YAML list items at the statements' indentation,
+    /// written into template.yaml by aos-lambda's deployment test. Empty for most skills.
+    pub aws_statements: &'static str,
 }
 
 /// `Some(executor)` when the cargo feature `$feature` of this crate is on, else `None`.
@@ -64,12 +81,36 @@ pub const BUILTINS: &[Builtin] = &[
         executor: Some(|_| Arc::new(JsonTransform::new())),
         // jq runs in sandbox processes with 64 MiB stacks; more memory is also more CPU.
         lambda_memory_mb: 512,
+        aws_statements: "",
     },
     Builtin {
         id: "http_call",
         declare: |config| http_spec::spec(config.http_default_timeout_ms),
         executor: with_feature!("http", |config| Arc::new(HttpCall::new(config))),
         lambda_memory_mb: 256,
+        aws_statements: "",
+    },
+    Builtin {
+        id: "kv_store",
+        declare: |_| kv_store::spec(),
+        // Over the deployment's own store (the attempt's TenantScope): no dependency of its own.
+        executor: Some(|_| Arc::new(KvStore::new())),
+        lambda_memory_mb: 128,
+        aws_statements: kv_store::AWS_STATEMENTS,
+    },
+    Builtin {
+        id: "webhook_send",
+        declare: |_| webhook_send::spec(),
+        executor: with_feature!("http", |config| Arc::new(WebhookSend::new(config))),
+        lambda_memory_mb: 256,
+        aws_statements: "",
+    },
+    Builtin {
+        id: "email_send",
+        declare: |_| email_send::spec(),
+        executor: with_feature!("email", |config| Arc::new(EmailSend::new(config))),
+        lambda_memory_mb: 256,
+        aws_statements: "",
     },
 ];
 

@@ -109,6 +109,7 @@ impl Store for EmbeddedStore {
                     WriteOp::Put { item, condition } => TxOp::Put(Row::from_item(item)?, condition),
                     WriteOp::Delete { pk, sk, condition } => TxOp::Delete(pk, sk, condition),
                     WriteOp::Check { pk, sk, condition } => TxOp::Check(pk, sk, condition),
+                    WriteOp::Add { item, counters } => TxOp::Add(Row::from_item(item)?, counters),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -26,12 +26,14 @@ pub(crate) enum TxOp {
     Put(Row, Condition),
     Delete(String, String, Condition),
     Check(String, String, Condition),
+    /// Counters added into the live document, or a fresh item (see `WriteOp::Add`).
+    Add(Row, Vec<(String, i64)>),
 }
 
 impl TxOp {
     pub(crate) fn key(&self) -> (&str, &str) {
         match self {
-            TxOp::Put(row, _) => (&row.pk, &row.sk),
+            TxOp::Put(row, _) | TxOp::Add(row, _) => (&row.pk, &row.sk),
             TxOp::Delete(pk, sk, _) | TxOp::Check(pk, sk, _) => (pk, sk),
         }
     }
@@ -39,6 +41,7 @@ impl TxOp {
     fn condition(&self) -> &Condition {
         match self {
             TxOp::Put(_, c) | TxOp::Delete(_, _, c) | TxOp::Check(_, _, c) => c,
+            TxOp::Add(..) => &Condition::Always,
         }
     }
 }
@@ -124,9 +127,40 @@ pub(crate) fn transact(conn: &Connection, ops: &[TxOp], now: i64) -> Result<(), 
             TxOp::Put(row, _) => write_row(conn, row, live.map_or(1, |v| v + 1))?,
             TxOp::Delete(pk, sk, _) => delete_row(conn, pk, sk)?,
             TxOp::Check(..) => {}
+            TxOp::Add(row, counters) => add(conn, row, counters, live, now)?,
         }
     }
     Ok(())
+}
+
+/// `WriteOp::Add`: the row's document with each counter added to the live item's value (absent
+/// or expired: 0).
+fn add(conn: &Connection, row: &Row, counters: &[(String, i64)], live: Option<u64>, now: i64) -> Result<(), StoreError> {
+    let mut doc: Value = serde_json::from_str(&row.data)
+        .map_err(|e| StoreError::Backend(format!("add to ({}, {}): data is not JSON: {e}", row.pk, row.sk)))?;
+    let Value::Object(map) = &mut doc else {
+        return Err(StoreError::Backend(format!("add to ({}, {}): the item's data must be an object", row.pk, row.sk)));
+    };
+    let previous: Option<Value> = match live {
+        None => None,
+        Some(_) => conn
+            .prepare_cached("SELECT data FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)")
+            .and_then(|mut stmt| stmt.query_row(params![row.pk, row.sk, now], |r| r.get::<_, String>(0)).optional())
+            .map_err(db_err)?
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("item ({}, {}) has data that is not JSON: {e}", row.pk, row.sk)))?,
+    };
+    for (field, delta) in counters {
+        let current = match previous.as_ref().and_then(|p| p.get(field)) {
+            None => 0,
+            Some(v) => v.as_i64().ok_or_else(|| StoreError::Backend(format!("cannot add to {field}: not an integer ({v})")))?,
+        };
+        let next = current.checked_add(*delta).ok_or_else(|| StoreError::Backend(format!("cannot add to {field}: integer overflow")))?;
+        map.insert(field.clone(), Value::from(next));
+    }
+    let written = Row { pk: row.pk.clone(), sk: row.sk.clone(), data: doc.to_string(), gsi1: row.gsi1.clone(), expires_at: row.expires_at };
+    write_row(conn, &written, live.map_or(1, |v| v + 1))
 }
 
 pub(crate) fn increment(conn: &Connection, pk: &str, sk: &str, field: &str, delta: i64, now: i64) -> Result<i64, StoreError> {

@@ -15,8 +15,15 @@ True
 from . import models, trace
 from ._http import ProgressEvent
 from ._version import __version__
-from .async_client import AsyncAuditPager, AsyncClient, AsyncFailurePager, AsyncPager, AsyncRunPager
-from .client import AuditPager, Client, FailurePager, Pager, RunPager
+from .async_client import (
+    AsyncAuditPager,
+    AsyncClient,
+    AsyncFailurePager,
+    AsyncPager,
+    AsyncRecoveryCandidatePager,
+    AsyncRunPager,
+)
+from .client import AuditPager, Client, FailurePager, Pager, RecoveryCandidatePager, RunPager
 from .errors import (
     AosError,
     APIConnectionError,
@@ -69,6 +76,16 @@ from .models import (
     Outcome,
     Plan,
     RecoveryStats,
+    Confidence,
+    DecisionNote,
+    EvidenceView,
+    FailureKey,
+    RecoveryCandidate,
+    RecoveryCandidateList,
+    RecoveryExample,
+    RecoverySuggestion,
+    SuggestResponse,
+    Transition,
     ReplayReport,
     RetryPolicy,
     Run,
@@ -90,6 +107,8 @@ from .models import (
 )
 from .plan import PlanBuildError, PlanBuilder, fallback, ref_input, ref_secret, ref_step
 from .trace import VerifyReport, verify_run
+from . import webhooks
+from .webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "__version__",
@@ -104,6 +123,8 @@ __all__ = [
     "AsyncFailurePager",
     "AuditPager",
     "AsyncAuditPager",
+    "RecoveryCandidatePager",
+    "AsyncRecoveryCandidatePager",
     "ProgressEvent",
     # plans
     "PlanBuilder",
@@ -114,6 +135,9 @@ __all__ = [
     "fallback",
     # verification
     "verify_run",
+    "verify_webhook",
+    "WebhookVerificationError",
+    "webhooks",
     "VerifyReport",
     "trace",
     # models
@@ -150,6 +174,16 @@ __all__ = [
     "Outcome",
     "Plan",
     "RecoveryStats",
+    "Confidence",
+    "DecisionNote",
+    "EvidenceView",
+    "FailureKey",
+    "RecoveryCandidate",
+    "RecoveryCandidateList",
+    "RecoveryExample",
+    "RecoverySuggestion",
+    "SuggestResponse",
+    "Transition",
     "ReplayReport",
     "RetryPolicy",
     "Run",

@@ -43,6 +43,11 @@ from .models import (
     CandidateReport,
     Health,
     KeyList,
+    RecoveryCandidate,
+    RecoveryCandidateList,
+    DecisionNote,
+    SuggestRequest,
+    CandidateStatus,
     MatchRequest,
     MatchResponse,
     ReplayReport,
@@ -54,6 +59,7 @@ from .models import (
     SkillList,
     SkillSpec,
     Submitted,
+    SuggestResponse,
     WhoAmI,
     Workflow,
     WorkflowList,
@@ -89,6 +95,12 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "revoke_key": ("DELETE", "/api/v1/keys/{key_id}", "keys.revoke"),
     "rotate_key": ("POST", "/api/v1/keys/{key_id}/rotate", "keys.rotate"),
     "list_audit": ("GET", "/api/v1/audit", "audit.list"),
+    "suggest_recovery": ("POST", "/api/v1/recovery/suggest", "recovery.suggest"),
+    "list_recovery_candidates": ("GET", "/api/v1/recovery/candidates", "recovery.candidates"),
+    "get_recovery_candidate": ("GET", "/api/v1/recovery/candidates/{id}", "recovery.get"),
+    "approve_recovery_candidate": ("POST", "/api/v1/recovery/candidates/{id}/approve", "recovery.approve"),
+    "reject_recovery_candidate": ("POST", "/api/v1/recovery/candidates/{id}/reject", "recovery.reject"),
+    "retire_recovery_candidate": ("POST", "/api/v1/recovery/candidates/{id}/retire", "recovery.retire"),
     # Public routes (no key).
     "healthz": ("GET", "/healthz", "health"),
     "openapi_document": ("GET", "/api/v1/openapi.json", "openapi"),
@@ -99,6 +111,7 @@ HELPERS: Dict[str, str] = {
     "runs.list_page": "list_runs",
     "failures.list_page": "list_failures",
     "audit.list_page": "list_audit",
+    "recovery.candidates_page": "list_recovery_candidates",
     "runs.wait": "get_run",
     "runs.submit_and_wait": "submit_run",
     "runs.verify": "get_run",
@@ -493,4 +506,79 @@ def aggregate_failures(*, days: Optional[int] = None, low_confidence: Optional[f
         lambda r: CandidateReport.from_dict(r.json()),
         params={"days": days, "low_confidence": low_confidence},
         retryable=True,
+    )
+
+
+# ---- recovery suggestions and their review
+
+#: The longest note a decision on a recovery candidate may carry.
+MAX_NOTE_CHARS = 1000
+
+
+def suggest_recovery(
+    *,
+    failure_id: Optional[str] = None,
+    message: Optional[str] = None,
+    code: Optional[str] = None,
+    skill: Optional[str] = None,
+    http_status: Optional[int] = None,
+    details: Optional[Mapping[str, Any]] = None,
+) -> Call[SuggestResponse]:
+    if (failure_id is None) == (message is None):
+        raise ValueError("give exactly one of failure_id and message")
+    if failure_id is not None and (code, skill, http_status, details) != (None, None, None, None):
+        raise ValueError("code, skill, http_status and details describe a failure given by message")
+    if http_status is not None and (
+        isinstance(http_status, bool) or not (MIN_HTTP_STATUS <= http_status <= MAX_HTTP_STATUS)
+    ):
+        raise ValueError(f"http_status must be between {MIN_HTTP_STATUS} and {MAX_HTTP_STATUS}")
+    body = SuggestRequest(
+        failure_id=failure_id,
+        message=message,
+        code=code,
+        skill=skill,
+        http_status=http_status,
+        details=dict(details) if details is not None else None,
+    ).to_dict()
+    # Not retried: a suggestion may create or update recovery candidates (counted occurrences).
+    return Call("POST", "/api/v1/recovery/suggest", lambda r: SuggestResponse.from_dict(r.json()), body=body)
+
+
+def list_recovery_candidates(
+    *,
+    status: Optional[CandidateStatus] = None,
+    code: Optional[str] = None,
+    skill: Optional[str] = None,
+    limit: Optional[int] = None,
+    cursor: Optional[str] = None,
+) -> Call[RecoveryCandidateList]:
+    check_limit(limit)
+    return Call(
+        "GET",
+        "/api/v1/recovery/candidates",
+        lambda r: RecoveryCandidateList.from_dict(r.json()),
+        params={"status": status, "code": code, "skill": skill, "limit": limit, "cursor": cursor},
+        retryable=True,
+    )
+
+
+def get_recovery_candidate(candidate_id: str) -> Call[RecoveryCandidate]:
+    return Call(
+        "GET",
+        f"/api/v1/recovery/candidates/{_seg(candidate_id)}",
+        lambda r: RecoveryCandidate.from_dict(r.json()),
+        retryable=True,
+    )
+
+
+def decide_recovery_candidate(candidate_id: str, verb: str, note: Optional[str] = None) -> Call[RecoveryCandidate]:
+    """``approve``, ``reject`` or ``retire`` a candidate."""
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
+        raise ValueError(f"note must be a string of at most {MAX_NOTE_CHARS} characters")
+    # Not retried: a repeated decision answers 409 CANDIDATE_STATE_CONFLICT once the first one landed.
+    return Call(
+        "POST",
+        f"/api/v1/recovery/candidates/{_seg(candidate_id)}/{verb}",
+        lambda r: RecoveryCandidate.from_dict(r.json()),
+        body=DecisionNote(note=note).to_dict(),
     )

@@ -40,8 +40,11 @@ from .models import (
     FailureStats,
     CandidatePage,
     CandidateReport,
+    CandidateStatus,
     Health,
     MatchResponse,
+    RecoveryCandidate,
+    RecoveryCandidateList,
     ReplayReport,
     Role,
     RunList,
@@ -51,13 +54,14 @@ from .models import (
     Simulation,
     SkillSpec,
     Submitted,
+    SuggestResponse,
     WhoAmI,
     Workflow,
 )
 from .plan import PlanLike
 from .trace import VerifyReport, verify_run
 
-__all__ = ["AuditPager", "Client", "FailurePager", "Pager", "RunPager"]
+__all__ = ["AuditPager", "Client", "FailurePager", "Pager", "RecoveryCandidatePager", "RunPager"]
 
 PageT = TypeVar("PageT")
 ItemT = TypeVar("ItemT")
@@ -148,6 +152,20 @@ class AuditPager(Pager[AuditList, AuditEvent]):
             return audit.list_page(cursor=cursor, **{**params, "to_ms": pinned["to_ms"]})
 
         super().__init__(fetch, lambda page: page.events, lambda page: page.next_cursor, max_items)
+
+
+class RecoveryCandidatePager(Pager[RecoveryCandidateList, RecoveryCandidate]):
+    """The recovery candidates of a listing, across pages. Iterate it for
+    :class:`RecoveryCandidate` items, or call :meth:`pages` for the :class:`RecoveryCandidateList`
+    pages."""
+
+    def __init__(self, recovery: "Recovery", params: Dict[str, Any], max_items: Optional[int]) -> None:
+        super().__init__(
+            lambda cursor: recovery.candidates_page(cursor=cursor, **params),
+            lambda page: page.candidates,
+            lambda page: page.next_cursor,
+            max_items,
+        )
 
 
 class _Resource:
@@ -480,6 +498,93 @@ class Failures(_Resource):
         return self._client._execute(_ops.aggregate_failures(days=days, low_confidence=low_confidence))
 
 
+class Recovery(_Resource):
+    """``client.recovery``: ranked recovery suggestions for a failure, and the review of the
+    recovery candidates they propose.
+
+    Suggestions and candidates need the ``recovery:read`` permission (every role but ``machine``);
+    decisions (``approve``, ``reject``, ``retire``) need ``recovery:review`` (admin and operator;
+    others get :class:`~aos.errors.PermissionDeniedError`).
+    """
+
+    def suggest(
+        self,
+        message: Optional[str] = None,
+        *,
+        failure_id: Optional[str] = None,
+        code: Optional[str] = None,
+        skill: Optional[str] = None,
+        http_status: Optional[int] = None,
+        details: Optional[Mapping[str, Any]] = None,
+    ) -> SuggestResponse:
+        """What to do about a failure (``POST /api/v1/recovery/suggest``), best first: either a
+        stored failure record (``failure_id``, e.g. a :class:`FailureRecord`'s ``id``) or one
+        described by ``message`` with its ``code`` (``HTTP_503``), ``skill``, ``http_status`` (100
+        to 599, else ``ValueError``) and ``details``. Give exactly one of ``message`` and
+        ``failure_id`` (else ``ValueError``). Each suggestion carries its confidence (posterior mean
+        and 5% lower bound), the evidence behind it and the patch to the failing step; the answer's
+        ``candidates`` are the recovery candidates the call created or updated. Not retried: the
+        call counts occurrences of candidates."""
+        return self._client._execute(
+            _ops.suggest_recovery(
+                failure_id=failure_id, message=message, code=code, skill=skill, http_status=http_status, details=details
+            )
+        )
+
+    def candidates(
+        self,
+        *,
+        status: Optional[CandidateStatus] = None,
+        code: Optional[str] = None,
+        skill: Optional[str] = None,
+        limit: Optional[int] = None,
+        max_items: Optional[int] = None,
+    ) -> RecoveryCandidatePager:
+        """Recovery candidates across every page (``GET /api/v1/recovery/candidates``), filtered by
+        ``status`` (``pending``, ``approved``, ``rejected``, ``retired``), ``code`` (a catalog code,
+        or ``sig:<signature>``) and ``skill``. ``limit`` is the page size (1-200, else
+        ``ValueError``); ``max_items`` stops after that many candidates."""
+        _ops.check_limit(limit)
+        params = {"status": status, "code": code, "skill": skill, "limit": limit}
+        return RecoveryCandidatePager(self, params, max_items)
+
+    def candidates_page(
+        self,
+        *,
+        status: Optional[CandidateStatus] = None,
+        code: Optional[str] = None,
+        skill: Optional[str] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> RecoveryCandidateList:
+        """One page of recovery candidates; pass its ``next_cursor`` as ``cursor``, with the same
+        other parameters, for the next."""
+        return self._client._execute(
+            _ops.list_recovery_candidates(status=status, code=code, skill=skill, limit=limit, cursor=cursor)
+        )
+
+    def get(self, candidate_id: str) -> RecoveryCandidate:
+        """One recovery candidate, with its examples and the history of decisions on it.
+        :class:`~aos.errors.NotFoundError` for an unknown id (or another tenant's)."""
+        return self._client._execute(_ops.get_recovery_candidate(candidate_id))
+
+    def approve(self, candidate_id: str, note: Optional[str] = None) -> RecoveryCandidate:
+        """Approve a ``pending`` candidate, with an optional ``note`` (at most 1000 characters, else
+        ``ValueError``) kept in its history and the audit log. :class:`~aos.errors.ConflictError`
+        ``CANDIDATE_STATE_CONFLICT`` when it is not pending."""
+        return self._client._execute(_ops.decide_recovery_candidate(candidate_id, "approve", note))
+
+    def reject(self, candidate_id: str, note: Optional[str] = None) -> RecoveryCandidate:
+        """Reject a ``pending`` candidate; :class:`~aos.errors.ConflictError`
+        ``CANDIDATE_STATE_CONFLICT`` when it is not pending."""
+        return self._client._execute(_ops.decide_recovery_candidate(candidate_id, "reject", note))
+
+    def retire(self, candidate_id: str, note: Optional[str] = None) -> RecoveryCandidate:
+        """Retire an ``approved`` candidate; :class:`~aos.errors.ConflictError`
+        ``CANDIDATE_STATE_CONFLICT`` when it is not approved."""
+        return self._client._execute(_ops.decide_recovery_candidate(candidate_id, "retire", note))
+
+
 class Keys(_Resource):
     """``client.keys``: the tenant's API keys (the ``keys:manage`` permission: admins only; other
     roles get :class:`~aos.errors.PermissionDeniedError`)."""
@@ -605,6 +710,7 @@ class Client:
         self.secrets = Secrets(self)
         self.catalog = Catalog(self)
         self.failures = Failures(self)
+        self.recovery = Recovery(self)
         self.keys = Keys(self)
         self.audit = Audit(self)
 

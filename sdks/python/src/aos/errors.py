@@ -163,6 +163,8 @@ class ConflictError(AosError):
     * ``RUN_ALREADY_FINISHED`` — cancelling a run that has finished;
     * ``RUN_NOT_FINISHED`` — replaying a run that has not finished;
     * ``KEY_INACTIVE`` — rotating an API key that is revoked or expired;
+    * ``CANDIDATE_STATE_CONFLICT`` — a decision on a recovery candidate in the wrong state
+      (approving or rejecting one that is not pending, retiring one that is not approved);
     * ``CONCURRENT_UPDATE`` — a concurrent change (the same idempotency key in use by a concurrent
       submission, a workflow saved concurrently, a run changing too fast to cancel). Nothing was
       written and the answer carries ``Retry-After: 1``: :attr:`retryable` is true, and the clients
@@ -172,6 +174,7 @@ class ConflictError(AosError):
     RUN_ALREADY_FINISHED = "RUN_ALREADY_FINISHED"
     RUN_NOT_FINISHED = "RUN_NOT_FINISHED"
     KEY_INACTIVE = "KEY_INACTIVE"
+    CANDIDATE_STATE_CONFLICT = "CANDIDATE_STATE_CONFLICT"
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
 
 

@@ -38,6 +38,7 @@ from typing import (
 )
 
 __all__ = [
+    "ActionKind",
     "ApiKeyRecord",
     "AggregationWindow",
     "AttemptRecord",
@@ -50,21 +51,27 @@ __all__ = [
     "CandidatePage",
     "CandidateReport",
     "CandidatesHead",
+    "CandidateSource",
+    "CandidateStatus",
     "CatalogEntry",
     "CatalogView",
     "Category",
+    "Confidence",
     "CostModel",
     "CreateKey",
     "CreatedKey",
     "CreateWorkflow",
+    "DecisionNote",
     "Determinism",
     "DEFAULT_MAX_DURATION_MS",
     "Divergence",
     "ENUMS",
     "ErrorBody",
     "ErrorDetail",
+    "EvidenceView",
     "FailureBucket",
     "FailureCandidate",
+    "FailureKey",
     "FailureKind",
     "FailureList",
     "FailureMatch",
@@ -88,8 +95,12 @@ __all__ = [
     "Plan",
     "PrincipalKind",
     "PutSecret",
+    "RecoveryCandidate",
+    "RecoveryCandidateList",
+    "RecoveryExample",
     "RecoveryMode",
     "RecoveryStats",
+    "RecoverySuggestion",
     "ReplayReport",
     "RetryPolicy",
     "Role",
@@ -113,10 +124,16 @@ __all__ = [
     "StepView",
     "SubmitRun",
     "Submitted",
+    "SuggestForFailure",
+    "SuggestForMessage",
     "Suggestion",
+    "SuggestionSource",
+    "SuggestRequest",
+    "SuggestResponse",
     "TERMINAL_RUN_STATUSES",
     "TERMINAL_STEP_STATUSES",
     "TraceEntry",
+    "Transition",
     "WhoAmI",
     "Workflow",
     "WorkflowList",
@@ -174,7 +191,36 @@ Role = Literal["admin", "operator", "developer", "viewer", "machine"]
 #: Who holds a credential: a machine with an API key, or a person with an identity provider's token.
 PrincipalKind = Literal["api_key", "user"]
 #: What an audit record is about.
-AuditAction = Literal["key.created", "key.rotated", "key.revoked", "permission.denied", "login", "rate_limited"]
+AuditAction = Literal[
+    "key.created",
+    "key.rotated",
+    "key.revoked",
+    "permission.denied",
+    "login",
+    "rate_limited",
+    "recovery.approved",
+    "recovery.rejected",
+    "recovery.retired",
+]
+#: What a recovery suggestion proposes to do about a failure.
+ActionKind = Literal[
+    "retry",
+    "retry_after",
+    "raise_timeout",
+    "fallback",
+    "continue",
+    "refresh_credentials",
+    "fix_input",
+    "reduce_payload",
+    "do_not_retry",
+]
+#: Where a suggestion's confidence comes from: the catalog's prior alone, or observed recoveries.
+SuggestionSource = Literal["catalog", "history"]
+#: The review state of a recovery candidate: ``pending`` until a person approves or rejects it;
+#: an ``approved`` one may later be ``retired``.
+CandidateStatus = Literal["pending", "approved", "rejected", "retired"]
+#: What proposed a recovery candidate: a suggest call, or the nightly aggregation.
+CandidateSource = Literal["suggest", "aggregation"]
 
 #: Run statuses after which a run never changes again.
 TERMINAL_RUN_STATUSES: FrozenSet[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -237,6 +283,8 @@ class Model:
     _keep_null: ClassVar[FrozenSet[str]] = frozenset()
     #: Fields left out when they are empty lists.
     _omit_empty: ClassVar[FrozenSet[str]] = frozenset()
+    #: Fields whose JSON name is not a Python identifier (``from``), by field name.
+    _json_names: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def from_dict(cls: Type[M], data: Mapping[str, Any]) -> M:
@@ -246,8 +294,9 @@ class Model:
         hints = _hints(cls)
         kwargs: Dict[str, Any] = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name in data:
-                kwargs[f.name] = _load(hints[f.name], data[f.name])
+            key = cls._json_names.get(f.name, f.name)
+            if key in data:
+                kwargs[f.name] = _load(hints[f.name], data[key])
         missing = [
             f.name
             for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -269,7 +318,7 @@ class Model:
                 continue
             if f.name in self._omit_empty and value == []:
                 continue
-            out[f.name] = _dump(value)
+            out[self._json_names.get(f.name, f.name)] = _dump(value)
         return out
 
 
@@ -1280,6 +1329,200 @@ class CandidatePage(Model):
 
 
 # --------------------------------------------------------------------------------------------
+# Recovery suggestions and recovery candidates
+
+
+@dataclass
+class SuggestForFailure(Model):
+    """The body of ``POST /api/v1/recovery/suggest`` for a stored failure record (its ``id``)."""
+
+    __schema__ = "SuggestForFailure"
+
+    failure_id: str
+
+
+@dataclass
+class SuggestForMessage(Model):
+    """The body of ``POST /api/v1/recovery/suggest`` for a failure described by its facts:
+    ``message``, and the ``code`` (``HTTP_503``), ``skill``, ``http_status`` (100 to 599) and
+    ``details`` a failed step would carry."""
+
+    __schema__ = "SuggestForMessage"
+
+    message: str
+    code: Optional[str] = None
+    skill: Optional[str] = None
+    http_status: Optional[int] = None
+    details: Optional[Dict[str, JSON]] = None
+
+
+@dataclass
+class SuggestRequest(Model):
+    """Either body of ``POST /api/v1/recovery/suggest`` (:class:`SuggestForFailure` or
+    :class:`SuggestForMessage`): exactly one of ``failure_id`` and ``message``."""
+
+    __schema__ = "SuggestRequest"
+
+    failure_id: Optional[str] = None
+    message: Optional[str] = None
+    code: Optional[str] = None
+    skill: Optional[str] = None
+    http_status: Optional[int] = None
+    details: Optional[Dict[str, JSON]] = None
+
+
+@dataclass
+class FailureKey(Model):
+    """What recovery evidence is kept under: the catalog entry's code (``sig:<signature>`` for a
+    failure the catalog did not match) and the skill (``None`` when unknown: every skill's evidence
+    counts)."""
+
+    __schema__ = "FailureKey"
+
+    code: str
+    skill: Optional[str]
+
+
+@dataclass
+class Confidence(Model):
+    """How likely the step is to succeed after an action: the posterior ``mean`` and its 5% lower
+    credible bound ``lower`` (suggestions are ranked by it)."""
+
+    __schema__ = "Confidence"
+
+    mean: float
+    lower: float
+
+
+@dataclass
+class EvidenceView(Model):
+    """The observations behind a confidence: ``attempts`` and ``successes`` are weighed by age (an
+    observation one half-life old counts 0.5); ``observed`` is the raw count."""
+
+    __schema__ = "EvidenceView"
+
+    attempts: float
+    successes: float
+    observed: int
+    #: The last observation (ms since the epoch); ``None`` without any.
+    last_seen_ms: Optional[int]
+
+
+@dataclass
+class RecoverySuggestion(Model):
+    """One way to recover a failure, with its confidence and evidence. ``params``: ``backoff``
+    (``immediate``, ``short``, ``medium``, ``long``) for ``retry``, ``factor`` for
+    ``raise_timeout``, ``skill`` for ``fallback``. ``patch`` is the change to the failing step
+    (``retry``, ``timeout_ms``, ``on_error``) the action stands for, to merge into the step;
+    ``None`` when the change lies outside the step (a credential, the input's content)."""
+
+    __schema__ = "RecoverySuggestion"
+
+    action: ActionKind
+    params: Dict[str, JSON]
+    confidence: Confidence
+    evidence: EvidenceView
+    source: SuggestionSource
+    explanation: str
+    patch: Optional[Dict[str, JSON]]
+
+
+@dataclass
+class SuggestResponse(Model):
+    """``POST /api/v1/recovery/suggest``: the catalog's match of the failure, what its evidence is
+    keyed by, the suggestions best first, and the ids of the recovery candidates the call proposed."""
+
+    __schema__ = "SuggestResponse"
+
+    match: FailureMatch
+    key: FailureKey
+    suggestions: List[RecoverySuggestion]
+    candidates: List[str]
+
+    @property
+    def best(self) -> Optional[RecoverySuggestion]:
+        """The first suggestion (the highest lower bound), if any."""
+        return self.suggestions[0] if self.suggestions else None
+
+
+@dataclass
+class RecoveryExample(Model):
+    """A failure a recovery candidate was proposed for, its message redacted and cut to 500
+    characters (hidden from roles without ``runs:read_raw``)."""
+
+    __schema__ = "RecoveryExample"
+
+    message: str
+    at_ms: int
+    failure_id: Optional[str] = None
+    run_id: Optional[str] = None
+
+
+@dataclass
+class Transition(Model):
+    """One decision on a recovery candidate: its state before (``from_``; ``from`` in the JSON) and
+    after, when, by whom (``key:<id>`` or ``user:<sub>``, with the role they had) and why."""
+
+    __schema__ = "Transition"
+    _json_names = {"from_": "from"}
+
+    from_: CandidateStatus
+    to: CandidateStatus
+    at_ms: int
+    actor: str
+    role: str
+    note: Optional[str] = None
+
+
+@dataclass
+class RecoveryCandidate(Model):
+    """A recovery proposed for one kind of failure (its code or signature, and skill), one per
+    action: pending a person's review, or reviewed. ``history`` holds every decision, oldest first;
+    ``confidence`` and ``evidence`` are those of the last proposal."""
+
+    __schema__ = "RecoveryCandidate"
+
+    #: ``rc_`` and 16 hex digits.
+    id: str
+    status: CandidateStatus
+    code: str
+    skill: Optional[str]
+    action: ActionKind
+    params: Dict[str, JSON]
+    patch: Optional[Dict[str, JSON]]
+    confidence: Confidence
+    evidence: EvidenceView
+    #: How many times it was proposed (suggest calls and nightly aggregations).
+    occurrences: int
+    examples: List[RecoveryExample]
+    source: CandidateSource
+    created_at_ms: int
+    updated_at_ms: int
+    history: List[Transition]
+
+
+@dataclass
+class RecoveryCandidateList(Model):
+    """``GET /api/v1/recovery/candidates``: one page of candidates, in id order; ``next_cursor`` is
+    ``None`` on the last page."""
+
+    __schema__ = "RecoveryCandidateList"
+
+    candidates: List[RecoveryCandidate]
+    next_cursor: Optional[str] = None
+
+
+@dataclass
+class DecisionNote(Model):
+    """The body of ``POST /api/v1/recovery/candidates/{id}/approve`` (``reject``, ``retire``): an
+    optional note of at most 1000 characters."""
+
+    __schema__ = "DecisionNote"
+
+    note: Optional[str] = None
+
+
+# --------------------------------------------------------------------------------------------
 # Meta and API errors
 
 
@@ -1353,6 +1596,10 @@ ENUMS: Dict[str, Any] = {
     "Role": Role,
     "PrincipalKind": PrincipalKind,
     "AuditAction": AuditAction,
+    "ActionKind": ActionKind,
+    "Source": SuggestionSource,
+    "CandidateStatus": CandidateStatus,
+    "CandidateSource": CandidateSource,
 }
 
 

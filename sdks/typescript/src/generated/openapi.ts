@@ -221,6 +221,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/recovery/candidates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's recovery candidates, filtered by status, code and skill. */
+        get: operations["list_recovery_candidates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recovery/candidates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One recovery candidate, with its decisions. */
+        get: operations["get_recovery_candidate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recovery/candidates/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a pending candidate (with an optional note). */
+        post: operations["approve_recovery_candidate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recovery/candidates/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a pending candidate (with an optional note). */
+        post: operations["reject_recovery_candidate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recovery/candidates/{id}/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retire an approved candidate (with an optional note). */
+        post: operations["retire_recovery_candidate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recovery/suggest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What to do about a failure: the catalog's match and the recoveries worth trying, best first by
+         *     the lower bound of their success chance, learned from the tenant's history (Beta-Binomial,
+         *     decayed; `docs/recovery.md`). Give a stored failure's id, or the failure's facts. Suggestions
+         *     with enough history, a lower bound past the threshold and a concrete step patch are proposed as
+         *     recovery candidates (their ids in `candidates`).
+         */
+        post: operations["suggest_recovery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -471,6 +579,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description The action kinds, for schemas and filters.
+         * @enum {string}
+         */
+        ActionKind: "retry" | "retry_after" | "raise_timeout" | "fallback" | "continue" | "refresh_credentials" | "fix_input" | "reduce_payload" | "do_not_retry";
         /** @description The time window an aggregation read, both ends inclusive. */
         AggregationWindow: {
             /** Format: int32 */
@@ -536,7 +649,7 @@ export interface components {
             step_id: string;
         };
         /** @enum {string} */
-        AuditAction: "key.created" | "key.rotated" | "key.revoked" | "permission.denied" | "login" | "rate_limited";
+        AuditAction: "key.created" | "key.rotated" | "key.revoked" | "permission.denied" | "login" | "rate_limited" | "recovery.approved" | "recovery.rejected" | "recovery.retired";
         /** @description One audit record. */
         AuditEvent: {
             action: components["schemas"]["AuditAction"];
@@ -607,6 +720,13 @@ export interface components {
         CandidateReport: components["schemas"]["CandidatesHead"] & {
             candidates: components["schemas"]["FailureCandidate"][];
         };
+        /**
+         * @description Who proposed a candidate last.
+         * @enum {string}
+         */
+        CandidateSource: "suggest" | "aggregation";
+        /** @enum {string} */
+        CandidateStatus: "pending" | "approved" | "rejected" | "retired";
         /** @description A stored aggregation result, without its candidates. */
         CandidatesHead: {
             /**
@@ -671,6 +791,19 @@ export interface components {
          * @enum {string}
          */
         Category: "TRANSIENT" | "RATE_LIMIT" | "AUTH" | "VALIDATION" | "NOT_FOUND" | "CONFLICT" | "RESOURCE" | "SECURITY" | "PERMANENT";
+        /** @description The posterior mean and lower credible bound. */
+        Confidence: {
+            /**
+             * Format: double
+             * @description The 5% quantile of the posterior: 95% sure the chance is at least this.
+             */
+            lower: number;
+            /**
+             * Format: double
+             * @description Posterior mean chance that the step succeeds after this action.
+             */
+            mean: number;
+        };
         /** @description How the skill's cost and latency are estimated when there is no history. */
         CostModel: {
             /** Format: int64 */
@@ -706,6 +839,11 @@ export interface components {
             key: string;
             record: components["schemas"]["ApiKeyRecord"];
         };
+        /** @description A decision's note. */
+        DecisionNote: {
+            /** @description Why (kept with the decision and in the audit log). */
+            note?: string | null;
+        };
         /**
          * @description Is the output a function of the input and context alone?
          * @enum {string}
@@ -733,6 +871,29 @@ export interface components {
             /** @description For validation errors: `{"errors": [{code, message, step_id, field}]}`. */
             details: Record<string, unknown>;
             message: string;
+        };
+        /** @description The evidence behind a suggestion. */
+        EvidenceView: {
+            /**
+             * Format: double
+             * @description Observations weighed by age (an observation one half-life old counts 0.5).
+             */
+            attempts: number;
+            /**
+             * Format: int64
+             * @description When the last observation happened (ms since the epoch); `null` without any.
+             */
+            last_seen_ms: number | null;
+            /**
+             * Format: int64
+             * @description Observations, unweighed.
+             */
+            observed: number;
+            /**
+             * Format: double
+             * @description Weighed observations after which the step succeeded.
+             */
+            successes: number;
         };
         /** @description One interval of the time series. */
         FailureBucket: {
@@ -795,6 +956,16 @@ export interface components {
              * @description How many of the failures matched no entry at all (the others matched below the threshold).
              */
             unmatched: number;
+        };
+        /**
+         * @description What evidence is about: one failure kind of one skill. `code` is the catalog entry's code, or
+         *     `sig:<signature>` for a failure the catalog did not match.
+         */
+        FailureKey: {
+            /** @description The catalog entry's code, or `sig:<signature>` when the catalog does not know the failure. */
+            code: string;
+            /** @description The skill that failed (`null` when unknown, e.g. a suggestion asked for by message alone). */
+            skill: string | null;
         };
         /**
          * @description Which failure a record or event is about.
@@ -1011,10 +1182,70 @@ export interface components {
             /** @description The steps. Order matters only as a tie-breaker for the deterministic trace order. */
             steps: components["schemas"]["Step"][];
         };
+        /** @description A step's failure in an earlier run (see [`Run::previous_failures`]). */
+        PreviousFailure: {
+            /** Format: int64 */
+            at_ms: number;
+            /** @description The failure's evidence code: the catalog entry's code, or `sig:<signature>`. */
+            code: string;
+            run_id: string;
+            skill: string;
+            /**
+             * Format: int64
+             * @description The per-attempt timeout the step had then.
+             */
+            timeout_ms: number;
+        };
         /** @enum {string} */
         PrincipalKind: "api_key" | "user";
         PutSecret: {
             value: string;
+        };
+        /** @description A recovery candidate. */
+        RecoveryCandidate: {
+            action: components["schemas"]["ActionKind"];
+            /** @description The catalog entry's code, or `sig:<signature>` for a failure the catalog does not know. */
+            code: string;
+            /** @description As of the last proposal. */
+            confidence: components["schemas"]["Confidence"];
+            /** Format: int64 */
+            created_at_ms: number;
+            /** @description As of the last proposal. */
+            evidence: components["schemas"]["EvidenceView"];
+            /** @description Up to three failures it was proposed for, earliest first. */
+            examples: components["schemas"]["RecoveryExample"][];
+            /** @description Decisions, oldest first. */
+            history: components["schemas"]["Transition"][];
+            /** @description `rc_` and 16 hex digits, derived from (code, skill, action): one candidate per recovery. */
+            id: string;
+            /**
+             * Format: int64
+             * @description How many times the candidate was proposed (suggest calls and nightly aggregations).
+             */
+            occurrences: number;
+            params: Record<string, unknown>;
+            /** @description The step change the action stands for (see the suggestion's `patch`). */
+            patch: Record<string, unknown> | null;
+            skill: string | null;
+            /** @description Who proposed it last. */
+            source: components["schemas"]["CandidateSource"];
+            status: components["schemas"]["CandidateStatus"];
+            /** Format: int64 */
+            updated_at_ms: number;
+        };
+        RecoveryCandidateList: {
+            /** @description In id order. */
+            candidates: components["schemas"]["RecoveryCandidate"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A failure the candidate was proposed for (message redacted and cut to 500 characters). */
+        RecoveryExample: {
+            /** Format: int64 */
+            at_ms: number;
+            failure_id?: string | null;
+            message: string;
+            run_id?: string | null;
         };
         /**
          * @description What the catalog advises doing about a failure.
@@ -1042,6 +1273,27 @@ export interface components {
              * @description `succeeded / (succeeded + failed)`; `null` while no outcome is known.
              */
             success_rate: number | null;
+        };
+        /** @description One suggested recovery. */
+        RecoverySuggestion: {
+            action: components["schemas"]["ActionKind"];
+            confidence: components["schemas"]["Confidence"];
+            evidence: components["schemas"]["EvidenceView"];
+            /** @description Why, in a sentence or two: the catalog's advice and the evidence. */
+            explanation: string;
+            /**
+             * @description The action's parameters: `backoff` (`immediate`, `short` < 1 s, `medium` 1–10 s, `long`
+             *     > 10 s) for `retry`, `factor` for `raise_timeout`, `skill` for `fallback`; `{}` otherwise.
+             */
+            params: Record<string, unknown>;
+            /**
+             * @description The change to the failing step the action stands for — step fields (`retry`,
+             *     `timeout_ms`, `on_error`) to merge into the step, valid against the plan schema; `null`
+             *     when the change lies outside the step (a credential, the input's content) or names nothing
+             *     concrete yet (a fallback without a known fallback skill).
+             */
+            patch: Record<string, unknown> | null;
+            source: components["schemas"]["Source"];
         };
         ReplayReport: {
             divergence?: null | components["schemas"]["Divergence"];
@@ -1084,6 +1336,14 @@ export interface components {
             idempotency_key?: string | null;
             inputs: Record<string, unknown>;
             plan: components["schemas"]["Plan"];
+            /**
+             * @description The last failure of each step of this plan (or workflow) in an earlier run of the tenant,
+             *     when that step failed for good and has not succeeded since: how this run ends that step is
+             *     evidence about what changed (a longer timeout). Fixed at submission.
+             */
+            previous_failures?: {
+                [key: string]: components["schemas"]["PreviousFailure"];
+            };
             /**
              * Format: int32
              * @description Restarts that began advancing this run and did not finish (the server stopped meanwhile);
@@ -1197,6 +1457,11 @@ export interface components {
             side_effects: components["schemas"]["SideEffects"];
             version: string;
         };
+        /**
+         * @description Where a suggestion comes from.
+         * @enum {string}
+         */
+        Source: "catalog" | "history";
         /** @description One step: a skill invocation with its input and policies. */
         Step: {
             /** @description A jq expression over `{inputs, steps}`; the step runs only when it yields a truthy value. */
@@ -1301,6 +1566,37 @@ export interface components {
             run_id: string;
             status: components["schemas"]["RunStatus"];
         };
+        /** @description A suggestion for a stored failure record. */
+        SuggestForFailure: {
+            /** @description A failure record's id (`GET /api/v1/failures`). */
+            failure_id: string;
+        };
+        /** @description A suggestion for a failure described by its facts. */
+        SuggestForMessage: {
+            /** @description The error code, e.g. `HTTP_503` or `STEP_TIMEOUT`. */
+            code?: string | null;
+            /** @description The error's structured details (e.g. `retry_after_ms`); at most 16 KiB. */
+            details?: Record<string, unknown> | null;
+            /** Format: int32 */
+            http_status?: number | null;
+            /** @description The error message. */
+            message: string;
+            /** @description The skill that failed (evidence is per skill; without one, every skill's evidence counts). */
+            skill?: string | null;
+        };
+        /** @description Either a stored failure or a failure's facts. */
+        SuggestRequest: components["schemas"]["SuggestForFailure"] | components["schemas"]["SuggestForMessage"];
+        /** @description Suggestions for one failure. */
+        SuggestResponse: {
+            /** @description Recovery candidates this call proposed (created or refreshed). */
+            candidates: string[];
+            /** @description What the evidence is keyed by. */
+            key: components["schemas"]["FailureKey"];
+            /** @description The catalog's match of the failure. */
+            match: components["schemas"]["FailureMatch"];
+            /** @description Best first (by `confidence.lower`). */
+            suggestions: components["schemas"]["RecoverySuggestion"][];
+        };
         /** @description What the catalog would gain: a category, a recovery mode and why they were chosen. */
         Suggestion: {
             category: components["schemas"]["Category"];
@@ -1317,6 +1613,18 @@ export interface components {
             output_hash: string;
             skill: string;
             step_id: string;
+        };
+        /** @description One state change of a candidate. */
+        Transition: {
+            /** @description Who decided: `key:<id>` or `user:<sub>`. */
+            actor: string;
+            /** Format: int64 */
+            at_ms: number;
+            from: components["schemas"]["CandidateStatus"];
+            note?: string | null;
+            /** @description The actor's role at the time. */
+            role: string;
+            to: components["schemas"]["CandidateStatus"];
         };
         /** @description The caller as the API sees it. */
         WhoAmI: {
@@ -2373,6 +2681,652 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+        };
+    };
+    list_recovery_candidates: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["CandidateStatus"];
+                /** @description A catalog code (`HTTP_SERVICE_UNAVAILABLE`) or `sig:<signature>`. */
+                code?: string;
+                skill?: string;
+                /** @description Page size, 1..=200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (with the same filters). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCandidateList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cursor is not valid (`INVALID_CURSOR`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_recovery_candidate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Candidate id (`rc_` and 16 hex digits) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCandidate"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    approve_recovery_candidate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Candidate id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionNote"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCandidate"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The candidate is not pending (`CANDIDATE_STATE_CONFLICT`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The note is too long (`INVALID_NOTE`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reject_recovery_candidate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Candidate id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionNote"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCandidate"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The candidate is not pending (`CANDIDATE_STATE_CONFLICT`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The note is too long (`INVALID_NOTE`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retire_recovery_candidate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Candidate id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionNote"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCandidate"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The candidate is not approved (`CANDIDATE_STATE_CONFLICT`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The note is too long (`INVALID_NOTE`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    suggest_recovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuggestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No failure with this id (`NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is not acceptable (`INVALID_FIELD`, `UNKNOWN_SKILL`; `details.field` names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

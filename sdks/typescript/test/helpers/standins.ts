@@ -22,7 +22,8 @@ export interface StandIns {
 
 /**
  * - `GET /price` answers `{"bitcoin":{"usd":43210.5}}`;
- * - `/flaky/<name>` (and `/flaky`) fails twice with 503, then answers 200 `{"ok":true,"hits":3}`;
+ * - `/flaky/<name>` (and `/flaky`) fails twice with 503 (or the status `?status=` names), then
+ *   answers 200 `{"ok":true,"hits":3}`;
  * - `/always503` always fails with 503;
  * - `POST /slack` records the request and answers `ok`.
  */
@@ -46,7 +47,8 @@ export async function startStandIns(): Promise<StandIns> {
         const n = (flakyHits.get(name) ?? 0) + 1;
         flakyHits.set(name, n);
         if (n <= 2) {
-          res.writeHead(503, { "content-type": "text/plain" });
+          const status = Number(new URL(req.url ?? "/", "http://x").searchParams.get("status") ?? 503);
+          res.writeHead(status, { "content-type": "text/plain" });
           res.end("try again");
         } else {
           res.writeHead(200, { "content-type": "application/json" });

@@ -1,6 +1,14 @@
 //! The attribute layout of an item: `pk`, `sk`, `gsi1pk`/`gsi1sk` (index `gsi1`), `expires_at`
 //! (the table's TTL attribute), `version`, and `data`, the JSON document as native DynamoDB types
 //! (via serde_dynamo) so that `increment` can update one of its fields in place, or `data_json`.
+//!
+//! Counter items (written by `WriteOp::Add`) also carry `counters` (BOOL true, the marker) and one
+//! top-level number attribute `n_<field>` per counter, which an UpdateItem `ADD`s to while it
+//! `SET`s the document (DynamoDB refuses an update touching both `data` and `data.<field>`). The
+//! prefix keeps them apart from the fixed attributes, none of which starts with `n_`. Reading
+//! merges them into the document as `data.<field>`, only when the marker is present: a `Put` in
+//! place removes the marker, so any `n_` attributes it leaves behind are ignored (and dropped by the
+//! next `Add`, which then writes the whole item).
 
 use super::expr::num;
 use aos_core::ports::{IndexKey, Item, StoreError};
@@ -17,6 +25,10 @@ pub(crate) const VERSION: &str = "version";
 pub(crate) const DATA: &str = "data";
 pub(crate) const DATA_JSON: &str = "data_json";
 pub(crate) const GSI1: &str = "gsi1";
+/// The marker of a counter item (BOOL true).
+pub(crate) const COUNTERS: &str = "counters";
+/// The prefix of a counter's attribute: `n_<field>`.
+pub(crate) const COUNTER_PREFIX: &str = "n_";
 
 pub(crate) type Attrs = HashMap<String, AttributeValue>;
 
@@ -88,6 +100,20 @@ pub(crate) fn to_attrs(item: &Item, version: u64) -> Result<Attrs, StoreError> {
     Ok(attrs)
 }
 
+/// The attribute holding the counter `field` of a counter item.
+pub(crate) fn counter_attr(field: &str) -> String {
+    format!("{COUNTER_PREFIX}{field}")
+}
+
+/// The full attribute map of a counter item written whole: `item` at `version`, its counters
+/// holding `values`.
+pub(crate) fn counter_attrs(item: &Item, version: u64, values: &[(String, i64)]) -> Result<Attrs, StoreError> {
+    let mut attrs = to_attrs(item, version)?;
+    attrs.insert(COUNTERS.into(), AttributeValue::Bool(true));
+    attrs.extend(values.iter().map(|(field, value)| (counter_attr(field), num(value))));
+    Ok(attrs)
+}
+
 fn string(attrs: &Attrs, name: &str) -> Option<String> {
     attrs.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -116,7 +142,21 @@ pub(crate) fn from_attrs(mut attrs: Attrs) -> Result<Item, StoreError> {
         (None, Some(AttributeValue::S(text))) => serde_json::from_str(&text).map_err(|e| corrupt(&format!("data of {pk}/{sk}: {e}")))?,
         _ => Value::Null,
     };
+    let data =
+        if attrs.contains_key(COUNTERS) { with_counters(data, &attrs).map_err(|e| corrupt(&format!("{pk}/{sk}: {e}")))? } else { data };
     Ok(Item { pk, sk, data, gsi1, expires_at, version })
+}
+
+/// The document of a counter item with its `n_<field>` attributes merged in as `<field>`.
+fn with_counters(mut data: Value, attrs: &Attrs) -> Result<Value, String> {
+    let Value::Object(map) = &mut data else { return Err("a counter item's document is not an object".into()) };
+    for (name, value) in attrs {
+        if let Some(field) = name.strip_prefix(COUNTER_PREFIX) {
+            let n = value.as_n().ok().and_then(|n| serde_json::from_str::<serde_json::Number>(n).ok());
+            map.insert(field.to_string(), Value::Number(n.ok_or_else(|| format!("counter {field} is not a number"))?));
+        }
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -149,6 +189,20 @@ mod tests {
         }
         let attrs = to_attrs(&Item::new("p", "s", json!({"n": 1.5, "big": u64::MAX})), 1).expect("attrs");
         assert!(attrs.contains_key(DATA) && !attrs.contains_key(DATA_JSON));
+    }
+
+    #[test]
+    fn counters_are_merged_only_into_marked_items() {
+        let item = Item::new("p", "s", json!({"code": "X"})).with_index("ip", "is");
+        let attrs = counter_attrs(&item, 3, &[("attempts".into(), 4), ("n_x".into(), -1)]).expect("attrs");
+        assert_eq!(attrs.get("n_attempts"), Some(&num(4)));
+        let back = from_attrs(attrs.clone()).expect("item");
+        assert_eq!(back, Item { data: json!({"code": "X", "attempts": 4, "n_x": -1}), version: 3, ..item.clone() });
+        let mut unmarked = attrs;
+        unmarked.remove(COUNTERS);
+        assert_eq!(from_attrs(unmarked).expect("item").data, json!({"code": "X"}), "a Put removed the marker");
+        let scalar = counter_attrs(&Item::new("p", "s", json!(1)), 1, &[]).expect("attrs");
+        assert!(from_attrs(scalar).is_err());
     }
 
     #[test]

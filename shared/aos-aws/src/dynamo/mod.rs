@@ -35,6 +35,20 @@ impl DynamoStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The stored attributes at (pk, sk), expired or not (strongly consistent).
+    async fn get_attrs(&self, pk: &str, sk: &str) -> Result<Option<item::Attrs>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item)
+    }
 }
 
 pub(crate) fn now() -> i64 {
@@ -61,16 +75,7 @@ where
 #[async_trait]
 impl Store for DynamoStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        match out.item {
+        match self.get_attrs(pk, sk).await? {
             Some(attrs) if !item::expired(&attrs, now()) => item::from_attrs(attrs).map(Some),
             _ => Ok(None),
         }
@@ -109,6 +114,10 @@ impl Store for DynamoStore {
     }
 
     async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
-        self.add(pk, sk, field, delta).await
+        self.increment_field(pk, sk, field, delta).await
+    }
+
+    async fn add(&self, item: Item, counters: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.add_counters(&item, &counters).await
     }
 }

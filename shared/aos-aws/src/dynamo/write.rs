@@ -1,14 +1,81 @@
 //! Single-item writes. The store owns `version`, so each port condition maps to the write that
 //! can maintain it atomically: a PutItem when the new version is known (`NotExists` → 1,
 //! `VersionIs(v)` → v+1), an in-place UpdateItem that adds 1 otherwise, with a fallback PutItem
-//! when an expired-but-unreaped item must restart at version 1.
+//! when an expired-but-unreaped item must restart at version 1. `WriteOp::Add` (counter items,
+//! layout in `item.rs`) is an UpdateItem `SET … ADD …`, or a PutItem of the whole item when the
+//! one there is expired or was written by a `Put`.
 
 use super::expr::{num, Expr};
-use super::item::{self, DATA, VERSION};
+use super::item::{self, Attrs, COUNTERS, DATA, VERSION};
 use super::{now, write_err, DynamoStore, MAX_RACES};
 use aos_core::ports::{Condition, Item, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// How a `WriteOp::Add` is written, chosen from the item as last seen.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AddForm {
+    /// UpdateItem `SET … ADD …`: there is no item, or a live counter item.
+    InPlace,
+    /// PutItem of the whole item with its counters at `values`: over an expired item (`over:
+    /// None`, version 1), or over a live one a `Put` wrote, at version `over` (the counters then
+    /// start from its document's fields, as the embedded adapter's do).
+    Whole { over: Option<u64>, values: Vec<(String, i64)> },
+}
+
+impl AddForm {
+    /// The PutItem's item and ConditionExpression (`Whole` only).
+    pub(super) fn whole(&self, item: &Item, e: &mut Expr, now: i64) -> Result<Option<(Attrs, String)>, StoreError> {
+        let AddForm::Whole { over, values } = self else { return Ok(None) };
+        let cond = match over {
+            None => e.absent(now),
+            Some(v) => {
+                let version = e.condition(&Condition::VersionIs(*v), now).unwrap_or_default();
+                format!("{version} AND attribute_not_exists({})", e.name(COUNTERS))
+            }
+        };
+        Ok(Some((item::counter_attrs(item, over.map_or(1, |v| v.saturating_add(1)), values)?, cond)))
+    }
+}
+
+/// The counters of an `Add`, checked: its document must be an object; a field named twice counts
+/// once, with its last delta (as in the embedded adapter).
+pub(super) fn checked_counters(item: &Item, counters: &[(String, i64)]) -> Result<Vec<(String, i64)>, StoreError> {
+    if !item.data.is_object() {
+        return Err(StoreError::Backend(format!("add to ({}, {}): the item's data must be an object", item.pk, item.sk)));
+    }
+    let unique: BTreeMap<&str, i64> = counters.iter().map(|(f, d)| (f.as_str(), *d)).collect();
+    Ok(unique.into_iter().map(|(f, d)| (f.to_string(), d)).collect())
+}
+
+/// The form an `Add` of `counters` takes over the stored item `attrs`, or why it cannot be made.
+pub(super) fn add_form(attrs: Option<Attrs>, counters: &[(String, i64)], now: i64) -> Result<AddForm, StoreError> {
+    let overflow = |field: &str| StoreError::Backend(format!("cannot add to {field}: integer overflow"));
+    match attrs {
+        None => Ok(AddForm::InPlace),
+        Some(attrs) if item::expired(&attrs, now) => Ok(AddForm::Whole { over: None, values: counters.to_vec() }),
+        Some(attrs) if attrs.contains_key(COUNTERS) => {
+            for (field, delta) in counters {
+                let name = item::counter_attr(field);
+                let current = if attrs.contains_key(&name) { item::number::<i64>(&attrs, &name) } else { Some(0) };
+                current.and_then(|c| c.checked_add(*delta)).ok_or_else(|| overflow(field))?;
+            }
+            Ok(AddForm::InPlace)
+        }
+        Some(attrs) => {
+            let current = item::from_attrs(attrs)?;
+            let values = counters.iter().map(|(field, delta)| {
+                let base = match current.data.get(field) {
+                    None => 0,
+                    Some(v) => v.as_i64().ok_or_else(|| StoreError::Backend(format!("cannot add to {field}: not an integer ({v})")))?,
+                };
+                base.checked_add(*delta).map(|n| (field.clone(), n)).ok_or_else(|| overflow(field))
+            });
+            Ok(AddForm::Whole { over: Some(current.version), values: values.collect::<Result<_, _>>()? })
+        }
+    }
+}
 
 impl DynamoStore {
     pub(super) async fn put_item(&self, item: &Item, condition: &Condition) -> Result<u64, StoreError> {
@@ -89,10 +156,39 @@ impl DynamoStore {
             .ok_or_else(|| StoreError::Backend("UpdateItem returned no version".into()))
     }
 
+    /// `Store::add`: one UpdateItem in place, or (when its condition fails) the form the item as
+    /// read back calls for, repeated while concurrent writers change the item in between.
+    pub(super) async fn add_counters(&self, item: &Item, counters: &[(String, i64)]) -> Result<(), StoreError> {
+        let counters = checked_counters(item, counters)?;
+        let mut form = AddForm::InPlace;
+        for _ in 0..MAX_RACES {
+            let (now, mut e) = (now(), Expr::default());
+            let written = match form.whole(item, &mut e, now)? {
+                Some((attrs, cond)) => {
+                    let put = self.client.put_item().table_name(&self.table).set_item(Some(attrs)).condition_expression(cond);
+                    let put = put.set_expression_attribute_names(e.names()).set_expression_attribute_values(e.values());
+                    put.send().await.map(drop).map_err(|e| write_err(e, |s| s.is_conditional_check_failed_exception()))
+                }
+                None => {
+                    let (update, cond) = e.add_in_place(item, &counters, now)?;
+                    let u = self.client.update_item().table_name(&self.table).set_key(Some(item::key(&item.pk, &item.sk)));
+                    let u = u.update_expression(update).condition_expression(cond);
+                    let u = u.set_expression_attribute_names(e.names()).set_expression_attribute_values(e.values());
+                    u.send().await.map(drop).map_err(|e| write_err(e, |s| s.is_conditional_check_failed_exception()))
+                }
+            };
+            match written {
+                Err(StoreError::ConditionFailed) => form = add_form(self.get_attrs(&item.pk, &item.sk).await?, &counters, super::now())?,
+                other => return other,
+            }
+        }
+        Err(StoreError::Backend(format!("add to {}/{} kept racing with other writers", item.pk, item.sk)))
+    }
+
     /// `increment`: an atomic in-place add on a live item, or a fresh item holding `delta` when
     /// there is none (or only an expired one). Each step is conditional, so concurrent callers
     /// either both add or one creates and the other adds.
-    pub(super) async fn add(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
+    pub(super) async fn increment_field(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
         for _ in 0..MAX_RACES {
             let now = now();
             match self.add_in_place(pk, sk, field, delta, now).await {

@@ -118,18 +118,16 @@ impl Store for OneWriterPerItem {
         self.store.query_index(query).await
     }
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let keys = ops
-            .iter()
-            .map(|op| match op {
-                WriteOp::Put { item, .. } => key(&item.pk, &item.sk),
-                WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => key(pk, sk),
-            })
-            .collect();
+        let keys = ops.iter().map(|op| key(op.key().0, op.key().1)).collect();
         let _guard = self.lock(keys).await;
         self.store.transact_write(ops).await
     }
     async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
         let _guard = self.lock(vec![key(pk, sk)]).await;
         self.store.increment(pk, sk, field, delta).await
+    }
+    async fn add(&self, item: Item, counters: Vec<(String, i64)>) -> Result<(), StoreError> {
+        let _guard = self.lock(vec![key(&item.pk, &item.sk)]).await;
+        self.store.add(item, counters).await
     }
 }

@@ -154,6 +154,10 @@ pub struct AggregateSummary {
     pub considered: u64,
     /// Candidates in the platform-wide export.
     pub candidates: usize,
+    /// Recovery candidates proposed from the tenants' failures of the same window
+    /// (`GET /api/v1/recovery/candidates`).
+    #[serde(default)]
+    pub recovery_candidates: usize,
 }
 
 /// The result of one run: its summary, the platform-wide export, and the result of the tenant
@@ -163,6 +167,8 @@ pub struct AggregateRun {
     pub summary: AggregateSummary,
     pub export: CandidateReport,
     pub requested: Option<CandidateReport>,
+    /// The tenants whose failures were read.
+    pub tenants: Vec<String>,
 }
 
 fn storage(e: StoreError) -> DomainError {
@@ -256,6 +262,7 @@ impl FailureLog {
             scanned: export.head.scanned,
             considered: export.head.considered,
             candidates: export.candidates.len(),
+            recovery_candidates: 0,
         };
         tracing::info!(
             tenants = summary.tenants,
@@ -265,7 +272,7 @@ impl FailureLog {
             "failure aggregation finished"
         );
         crate::telemetry::aggregation_finished(now as f64 / 1000.0);
-        Ok(AggregateRun { summary, export, requested })
+        Ok(AggregateRun { summary, export, requested, tenants: tenants.into_iter().collect() })
     }
 
     /// Replaces the result stored at `pk`: the new generation's candidates, then the head that

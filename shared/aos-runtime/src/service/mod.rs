@@ -5,6 +5,7 @@
 //! it to the services inside. Tenant is always a parameter taken from the verified principal.
 
 mod access;
+mod recovery;
 mod resources;
 mod runs;
 mod topology;
@@ -18,6 +19,7 @@ use crate::auth::ApiKeys;
 use crate::clock::SystemClock;
 use crate::failures::FailureLog;
 use crate::orchestrator::{FinishedRuns, Orchestrator};
+use crate::recovery::Recovery;
 use crate::runs::RunRepo;
 use crate::settings::RuntimeSettings;
 use crate::worker::{Handoff, SkillWorker};
@@ -41,6 +43,7 @@ pub struct Runtime {
     orchestrator: Arc<Orchestrator>,
     worker: SkillWorker,
     failures: FailureLog,
+    recovery: Recovery,
     /// Wakes `get_when_finished` callers in this process when a run finishes.
     finished: Arc<FinishedRuns>,
 }
@@ -96,6 +99,7 @@ impl RuntimeBuilder {
             locks: Default::default(),
             failures: failures.clone(),
             limits: settings.output_limits,
+            evidence_keep_days: settings.recovery.keep_days(),
             clock: clock.clone(),
         });
         let handoff = if topology.hands_off_inline() { Handoff::Inline(orchestrator.clone()) } else { Handoff::Queue };
@@ -110,7 +114,9 @@ impl RuntimeBuilder {
             limits: settings.output_limits,
             clock: clock.clone(),
         };
+        let recovery = Recovery::new(ports.store.clone(), runs.clone(), ports.skills.clone(), settings.recovery);
         Runtime {
+            recovery,
             long_poll: long_poll.unwrap_or_else(|| topology.long_poll()),
             workflows: Workflows::new(ports.store.clone()).with_clock(clock.clone()),
             keys: ApiKeys::new(ports.store.clone()).with_clock(clock.clone()),

@@ -95,8 +95,27 @@ impl Runtime {
 
     /// The aggregation the deployment schedules (nightly): every tenant, with the configured days
     /// and threshold, as of now by the runtime's clock.
+    /// Each tenant's recovery candidates are proposed from its failures of the same window.
     pub async fn aggregate_failures(&self) -> Result<AggregateRun, DomainError> {
-        self.failures.aggregate(&self.settings.aggregate, self.clock.now_ms(), None).await
+        let now = self.clock.now_ms();
+        let mut run = self.failures.aggregate(&self.settings.aggregate, now, None).await?;
+        run.summary.recovery_candidates = self.propose_recovery_candidates(&run.tenants, run.summary.window, now).await?;
+        Ok(run)
+    }
+
+    async fn propose_recovery_candidates(
+        &self,
+        tenants: &[String],
+        window: crate::failures::aggregate::AggregationWindow,
+        now: i64,
+    ) -> Result<usize, DomainError> {
+        let range = TimeRange::new(Some(window.from_ms), Some(window.to_ms), now, 0)?;
+        let mut proposed = 0;
+        for tenant in tenants {
+            proposed += self.recovery.propose_from_failures(tenant, &range, now).await?;
+        }
+        tracing::info!(tenants = tenants.len(), proposed, "recovery candidates proposed");
+        Ok(proposed)
     }
 
     /// An aggregation asked for by `tenant` (`POST /api/v1/failures/aggregate`): every tenant, with
@@ -114,7 +133,9 @@ impl Runtime {
         if low_confidence.is_none() {
             opts.fold.low_confidence = self.settings.aggregate.fold.low_confidence;
         }
-        let run = self.failures.aggregate(&opts, self.clock.now_ms(), Some(tenant)).await?;
+        let now = self.clock.now_ms();
+        let run = self.failures.aggregate(&opts, now, Some(tenant)).await?;
+        self.propose_recovery_candidates(&run.tenants, run.summary.window, now).await?;
         run.requested.ok_or_else(|| DomainError::Storage("the caller's result is missing".into()))
     }
 }

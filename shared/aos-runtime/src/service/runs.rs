@@ -133,6 +133,12 @@ impl Runtime {
         }
         let run_id = format!("r_{}", uuid::Uuid::new_v4().simple());
         let steps: BTreeMap<String, StepState> = plan.steps.iter().map(|s| (s.id.clone(), StepState::pending(&s.skill))).collect();
+        let previous_failures = crate::recovery::reruns::previous_failures(self.ports.store.as_ref(), tenant, &plan, workflow.as_ref())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(tenant, error = %e, "could not read the plan's earlier failures; the run starts without them");
+                Default::default()
+            });
         let run = Run {
             run_id: run_id.clone(),
             tenant: tenant.to_string(),
@@ -153,6 +159,7 @@ impl Runtime {
             trace: Vec::new(),
             trace_root: None,
             recoveries: 0,
+            previous_failures,
         };
         match self.runs.create(&run).await? {
             Created::Mismatch(id) => Err(DomainError::InvalidState {

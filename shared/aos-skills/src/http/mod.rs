@@ -1,11 +1,11 @@
 //! `http_call`: one HTTP request through a shared client. Internal addresses are refused unless
 //! the deployment opens them; every failure is classified so the runtime knows whether to retry.
 
-mod classify;
+pub(crate) mod classify;
 pub mod guard;
 pub mod redirect;
 mod request;
-mod response;
+pub(crate) mod response;
 
 use crate::budget::ctx_budget;
 use crate::SkillsConfig;
@@ -47,20 +47,7 @@ impl HttpCall {
     }
 
     fn client(&self) -> &Result<Client, String> {
-        self.client.get_or_init(|| {
-            Client::builder()
-                // A proxy would resolve names itself, out of the guard's sight.
-                .no_proxy()
-                .dns_resolver(Arc::new(GuardedResolver::new(self.guard.clone())))
-                // Redirects are followed by `exchange`, which checks each target and decides
-                // which headers go along (see `redirect`).
-                .redirect(reqwest::redirect::Policy::none())
-                // The previous URL, query string included, never goes to the next host.
-                .referer(false)
-                .user_agent(concat!("aos/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
-        })
+        self.client.get_or_init(|| guarded_client(&self.guard))
     }
 
     /// The input's timeout and the step's budget, whichever is shorter; the configured default
@@ -117,6 +104,24 @@ impl HttpCall {
         });
         Err(classify::status(status.as_u16(), status.canonical_reason().unwrap_or(""), target, details, retry_after))
     }
+}
+
+/// The HTTP client of the skills that call out (`http_call`, `webhook_send`, `slack_send`): every
+/// address a name resolves to passes `guard` before a connection, no proxy, no redirect followed
+/// by the client itself, no Referer.
+pub(crate) fn guarded_client(guard: &Arc<AddressGuard>) -> Result<Client, String> {
+    Client::builder()
+        // A proxy would resolve names itself, out of the guard's sight.
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
+        // Redirects are followed by `exchange`, which checks each target and decides
+        // which headers go along (see `redirect`); the other skills follow none.
+        .redirect(reqwest::redirect::Policy::none())
+        // The previous URL, query string included, never goes to the next host.
+        .referer(false)
+        .user_agent(concat!("aos/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 #[async_trait]

@@ -18,6 +18,7 @@ pub async fn store_suite(store: &dyn Store) {
     index_queries(store).await;
     ttl_hides_expired_items(store).await;
     increments(store).await;
+    counter_additions(store).await;
 }
 
 fn epoch_now() -> i64 {
@@ -330,4 +331,61 @@ pub async fn increments(store: &dyn Store) {
     assert_eq!(values, (1..=50).collect::<Vec<_>>(), "{what}: 50 concurrent increments must each see a distinct value");
     let got = ok(store.get(&pk, "hot").await, what).unwrap_or_else(|| panic!("{what}: hot counter missing"));
     assert_eq!((got.data, got.version), (json!({"n": 50}), 50), "{what}: 50 concurrent increments");
+}
+
+/// `WriteOp::Add`: creates, adds, keeps the document's other fields current, works inside a
+/// transaction (and is undone with it), counts every concurrent addition, and starts over an
+/// expired item.
+pub async fn counter_additions(store: &dyn Store) {
+    let what = "counter additions";
+    let pk = unique("add");
+    let doc = |seen: i64| json!({"code": "X", "last_seen_ms": seen});
+    let counters = |a: i64, s: i64| vec![("attempts".to_string(), a), ("successes".to_string(), s)];
+    ok(store.add(Item::new(&pk, "k", doc(1)).with_index(format!("{pk}ix"), "k"), counters(1, 0)).await, what);
+    ok(store.add(Item::new(&pk, "k", doc(2)).with_index(format!("{pk}ix"), "k"), counters(2, 1)).await, what);
+    let got = ok(store.get(&pk, "k").await, what).unwrap_or_else(|| panic!("{what}: item missing"));
+    assert_eq!(got.data, json!({"code": "X", "last_seen_ms": 2, "attempts": 3, "successes": 1}), "{what}: added");
+    assert_eq!((got.version, got.gsi1.is_some()), (2, true), "{what}: version and index");
+
+    // Inside a transaction, with a put.
+    ok(
+        store
+            .transact_write(vec![
+                WriteOp::Add { item: Item::new(&pk, "k", doc(3)), counters: counters(1, 1) },
+                WriteOp::Put { item: Item::new(&pk, "other", json!({"x": 1})), condition: Condition::NotExists },
+            ])
+            .await,
+        what,
+    );
+    let got = ok(store.get(&pk, "k").await, what).unwrap_or_else(|| panic!("{what}: item missing"));
+    assert_eq!(got.data["attempts"], json!(4), "{what}: added in a transaction");
+    // A cancelled transaction adds nothing.
+    let cancelled = store
+        .transact_write(vec![
+            WriteOp::Add { item: Item::new(&pk, "k", doc(4)), counters: counters(100, 100) },
+            WriteOp::Put { item: Item::new(&pk, "other", json!({"x": 2})), condition: Condition::NotExists },
+        ])
+        .await;
+    assert!(matches!(cancelled, Err(StoreError::TransactionCanceled { .. })), "{what}: cancelled ({cancelled:?})");
+    let got = ok(store.get(&pk, "k").await, what).unwrap_or_else(|| panic!("{what}: item missing"));
+    assert_eq!(
+        (got.data["attempts"].clone(), got.data["last_seen_ms"].clone()),
+        (json!(4), json!(3)),
+        "{what}: undone with the transaction"
+    );
+
+    // Concurrent additions all count.
+    let adds = (0..16).map(|_| store.add(Item::new(&pk, "c", json!({})), counters(1, 2)));
+    for r in futures::future::join_all(adds).await {
+        ok(r, what);
+    }
+    let got = ok(store.get(&pk, "c").await, what).unwrap_or_else(|| panic!("{what}: item missing"));
+    assert_eq!((got.data["attempts"].clone(), got.data["successes"].clone()), (json!(16), json!(32)), "{what}: concurrent additions");
+
+    // Over an expired item the counters start again.
+    let past = epoch_now() - 10;
+    ok(store.put(Item::new(&pk, "old", json!({"attempts": 50})).expiring_at(past), Condition::Always).await, what);
+    ok(store.add(Item::new(&pk, "old", json!({})).expiring_at(epoch_now() + 3600), counters(1, 1)).await, what);
+    let got = ok(store.get(&pk, "old").await, what).unwrap_or_else(|| panic!("{what}: item missing"));
+    assert_eq!(got.data["attempts"], json!(1), "{what}: an expired item counts as none");
 }
