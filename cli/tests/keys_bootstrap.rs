@@ -66,7 +66,7 @@ async fn bootstrap_creates_a_key_the_api_functions_accept() {
     let app = || aos_lambda::api::app(rt.clone(), aos_lambda::api::SKILLS).expect("app");
     let (status, body) = get(app(), "/api/v1/skills", Some(&key)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["skills"].as_array().is_some_and(|s| s.len() == 2), "{body}");
+    assert!(body["skills"].as_array().is_some_and(|s| s.len() == aos_skills::BUILTINS.len()), "{body}");
     let principal = rt.keys().authenticate(&key).await.expect("lookup").expect("the key is known");
     assert_eq!((principal.tenant.as_str(), principal.role), ("ops", aos_runtime::auth::Role::Admin));
     let (status, _) = get(app(), "/api/v1/skills", Some("aos_deadbeef_0000")).await;
