@@ -31,7 +31,9 @@ build-HttpCallFunction: FUNCTION = skill-http-call
 build-KvStoreFunction: FUNCTION = skill-kv-store
 build-WebhookSendFunction: FUNCTION = skill-webhook-send
 build-EmailSendFunction: FUNCTION = skill-email-send
-FUNCTIONS = authorizer api-runs api-skills api-secrets api-failures api-metrics api-recovery orchestrator sweeper aggregator skill-json-transform skill-http-call skill-kv-store skill-webhook-send skill-email-send
+build-SlackSendFunction: FUNCTION = skill-slack-send
+build-FsFunction: FUNCTION = skill-fs
+FUNCTIONS = authorizer api-runs api-skills api-secrets api-failures api-metrics api-recovery orchestrator sweeper aggregator skill-json-transform skill-http-call skill-kv-store skill-webhook-send skill-email-send skill-slack-send skill-fs
 # END GENERATED functions
 
 build-%Function:

@@ -97,6 +97,10 @@ echo "== recovery acceptance: suggestions learning from repeated traffic (429, 5
 # Starts its own aos serve and aos-target by PID; prints a table per round (docs/recovery.md).
 python3 tests/recovery/acceptance.py --aos "$AOS_BIN"
 
+echo "== learning loop: a week of simulated traffic, the loop active against a baseline without it"
+# Starts two aos serve and aos-target by PID; prints the per-day table of docs/recovery.md.
+python3 tests/acceptance/learning.py --aos "$AOS_BIN"
+
 echo "== hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
 # Starts its own aos serve (temp data dir, free port) and local HTTP servers, stops them by PID.
 python3 tests/hostile/run.py --aos "$AOS_BIN"

@@ -5,7 +5,6 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub struct Output {
     pub json: bool,
@@ -47,193 +46,14 @@ pub(crate) fn s(v: &Value) -> String {
     }
 }
 
-fn read_json(path: &Path) -> anyhow::Result<Value> {
+/// A cost in USD with six decimals; never `-0.000000`.
+pub(crate) fn cost(v: &Value) -> String {
+    format!("{:.6}", v.as_f64().unwrap_or(0.0) + 0.0)
+}
+
+pub(crate) fn read_json(path: &Path) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
-}
-
-#[derive(Subcommand, Debug)]
-pub enum RunsCmd {
-    /// Submit a plan file or a saved workflow.
-    Submit {
-        /// A plan JSON file.
-        file: Option<PathBuf>,
-        #[arg(long, conflicts_with = "file")]
-        workflow: Option<String>,
-        #[arg(long, requires = "workflow")]
-        version: Option<u32>,
-        /// Run inputs as a JSON object.
-        #[arg(long)]
-        inputs: Option<String>,
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Wait for the run to finish, showing step progress.
-        #[arg(long)]
-        wait: bool,
-    },
-    /// Show a run's execution context.
-    Get {
-        run_id: String,
-        /// Follow step progress until the run finishes.
-        #[arg(long)]
-        watch: bool,
-    },
-    /// List runs, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
-    /// Cancel an unfinished run.
-    Cancel { run_id: String },
-}
-
-pub async fn runs(c: &Client, out: &Output, cmd: RunsCmd) -> anyhow::Result<()> {
-    match cmd {
-        RunsCmd::Submit { file, workflow, version, inputs, idempotency_key, seed, wait } => {
-            let mut body = json!({});
-            match (file, workflow) {
-                (Some(f), None) => body["plan"] = read_json(&f)?,
-                (None, Some(w)) => {
-                    body["workflow"] = json!(w);
-                    if let Some(v) = version {
-                        body["version"] = json!(v);
-                    }
-                }
-                _ => anyhow::bail!("give a plan FILE or --workflow NAME"),
-            }
-            if let Some(i) = inputs {
-                body["inputs"] = serde_json::from_str(&i).context("--inputs is not valid JSON")?;
-            }
-            if let Some(k) = idempotency_key {
-                body["idempotency_key"] = json!(k);
-            }
-            if let Some(sd) = seed {
-                body["seed"] = json!(sd);
-            }
-            let resp = c.post("/api/v1/runs", &body).await?;
-            let run_id = s(&resp["run_id"]);
-            if wait {
-                return watch(c, out, &run_id).await;
-            }
-            out.emit(&resp, |v| println!("{}  {}", s(&v["run_id"]), s(&v["status"])));
-            Ok(())
-        }
-        RunsCmd::Get { run_id, watch: true } => watch(c, out, &run_id).await,
-        RunsCmd::Get { run_id, watch: false } => {
-            let run = c.get(&format!("/api/v1/runs/{run_id}")).await?;
-            out.emit(&run, print_run);
-            Ok(())
-        }
-        RunsCmd::List { status, limit } => {
-            let mut path = format!("/api/v1/runs?limit={limit}");
-            if let Some(st) = status {
-                path.push_str(&format!("&status={st}"));
-            }
-            let list = c.get(&path).await?;
-            out.emit(&list, |v| {
-                let rows = v["runs"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            s(&r["run_id"]),
-                            s(&r["plan_name"]),
-                            s(&r["status"]),
-                            s(&r["created_at_ms"]),
-                            format!("{:.6}", r["cost_usd"].as_f64().unwrap_or(0.0)),
-                            s(&r["error_code"]),
-                        ]
-                    })
-                    .collect();
-                table(&["RUN", "PLAN", "STATUS", "CREATED_MS", "COST_USD", "ERROR"], rows);
-            });
-            Ok(())
-        }
-        RunsCmd::Cancel { run_id } => {
-            let resp = c.post(&format!("/api/v1/runs/{run_id}/cancel"), &json!({})).await?;
-            out.emit(&resp, |v| println!("{}  {}", s(&v["run_id"]), s(&v["status"])));
-            Ok(())
-        }
-    }
-}
-
-fn print_run(v: &Value) {
-    println!(
-        "run {}  plan {}  status {}  cost {:.6} USD",
-        s(&v["run_id"]),
-        s(&v["plan"]["name"]),
-        s(&v["status"]),
-        v["cost_usd"].as_f64().unwrap_or(0.0)
-    );
-    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-        println!("error {}: {}", s(&e["code"]), s(&e["message"]));
-    }
-    let rows = v["step_details"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|st| {
-            let attempts = st["attempts"].as_array().cloned().unwrap_or_default();
-            let last = attempts.last().cloned().unwrap_or(Value::Null);
-            let result = if last.is_null() {
-                s(&st["skip_reason"])
-            } else if last["outcome"]["ok"] == json!(true) {
-                "ok".into()
-            } else {
-                format!(
-                    "{}: {}",
-                    s(&last["outcome"]["error"]["code"]),
-                    s(&last["outcome"]["error"]["message"]).chars().take(60).collect::<String>()
-                )
-            };
-            vec![
-                s(&st["step_id"]),
-                s(&st["skill"]),
-                s(&st["status"]),
-                attempts.len().to_string(),
-                last["duration_ms"].as_u64().map(|d| format!("{d}ms")).unwrap_or("-".into()),
-                result,
-            ]
-        })
-        .collect();
-    table(&["STEP", "SKILL", "STATUS", "ATTEMPTS", "DURATION", "RESULT"], rows);
-    if let Some(root) = v["trace_root"].as_str() {
-        println!("trace root {root}");
-    }
-}
-
-/// Polls the run, printing each step's status change, until it finishes.
-async fn watch(c: &Client, out: &Output, run_id: &str) -> anyhow::Result<()> {
-    let mut seen: std::collections::HashMap<String, String> = Default::default();
-    loop {
-        let run = c.get(&format!("/api/v1/runs/{run_id}")).await?;
-        if !out.json {
-            for st in run["step_details"].as_array().cloned().unwrap_or_default() {
-                let key = s(&st["step_id"]);
-                let now = format!("{} (attempt {})", s(&st["status"]), st["attempt"]);
-                if seen.get(&key) != Some(&now) {
-                    println!("  {key:<16} {now}");
-                    seen.insert(key, now);
-                }
-            }
-        }
-        let status = s(&run["status"]);
-        if ["succeeded", "failed", "cancelled"].contains(&status.as_str()) {
-            out.emit(&run, print_run);
-            if status != "succeeded" {
-                std::process::exit(2);
-            }
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 pub async fn replay(c: &Client, out: &Output, run_id: &str) -> anyhow::Result<()> {
@@ -276,7 +96,7 @@ pub async fn simulate(c: &Client, out: &Output, file: &Path) -> anyhow::Result<(
                     s(&e["samples"]),
                     s(&e["latency_ms_p50"]),
                     s(&e["latency_ms_p95"]),
-                    format!("{:.6}", e["cost_usd"].as_f64().unwrap_or(0.0)),
+                    cost(&e["cost_usd"]),
                     format!("{:.2}", e["risk"].as_f64().unwrap_or(0.0)),
                 ]
             })
@@ -284,7 +104,7 @@ pub async fn simulate(c: &Client, out: &Output, file: &Path) -> anyhow::Result<(
         table(&["STEP", "SKILL", "SOURCE", "SAMPLES", "P50_MS", "P95_MS", "COST_USD", "RISK"], rows);
         println!(
             "total: cost {:.6} USD, latency p50 {} ms / p95 {} ms, risk {:.2}",
-            v["total_cost_usd"].as_f64().unwrap_or(0.0),
+            v["total_cost_usd"].as_f64().unwrap_or(0.0) + 0.0,
             v["total_latency_ms_p50"],
             v["total_latency_ms_p95"],
             v["risk"].as_f64().unwrap_or(0.0)
@@ -299,8 +119,13 @@ pub async fn simulate(c: &Client, out: &Output, file: &Path) -> anyhow::Result<(
 
 #[derive(Subcommand, Debug)]
 pub enum SkillsCmd {
+    /// Every skill of this deployment: version, side effects, determinism.
     List,
-    Show { id: String },
+    /// One skill's whole spec: input and output schemas, cost model, timeout, failure modes.
+    Show {
+        /// The skill id, e.g. http_call.
+        id: String,
+    },
 }
 
 pub async fn skills(c: &Client, out: &Output, cmd: SkillsCmd) -> anyhow::Result<()> {
@@ -330,12 +155,18 @@ pub async fn skills(c: &Client, out: &Output, cmd: SkillsCmd) -> anyhow::Result<
 pub enum WorkflowsCmd {
     /// Save a plan file as the next version of NAME.
     Create {
+        /// The workflow's name.
         name: String,
+        /// A plan JSON file.
         file: PathBuf,
     },
+    /// Every version of every workflow of the tenant.
     List,
+    /// A workflow's latest version, or the one given.
     Show {
+        /// The workflow's name.
         name: String,
+        /// The version to show (the latest when absent).
         #[arg(long)]
         version: Option<u32>,
     },
@@ -371,9 +202,12 @@ pub async fn workflows(c: &Client, out: &Output, cmd: WorkflowsCmd) -> anyhow::R
 pub enum SecretsCmd {
     /// Set a secret; the value is read from standard input when not given.
     Set {
+        /// The secret's name, as plans name it in `{{ secrets.NAME }}`.
         name: String,
+        /// The value; read from standard input when absent (keeps it out of the shell's history).
         value: Option<String>,
     },
+    /// The tenant's secret names (never their values).
     List,
 }
 
@@ -401,84 +235,6 @@ pub async fn secrets(c: &Client, out: &Output, cmd: SecretsCmd) -> anyhow::Resul
     Ok(())
 }
 
-#[derive(Subcommand, Debug)]
-pub enum FailuresCmd {
-    /// Run the failure aggregation now (admin or operator) and show the tenant's catalog candidates.
-    Aggregate {
-        /// Days of failures to read, back from now (default 7, or the server's AOS_AGGREGATE_DAYS).
-        #[arg(long)]
-        days: Option<u32>,
-        /// Matched failures below this confidence are candidates (default 0.75).
-        #[arg(long)]
-        low_confidence: Option<f64>,
-        /// Also write the result (JSON) to this file.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// The tenant's latest catalog candidates (every page).
-    Candidates {
-        /// Also write them (JSON) to this file.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-pub async fn failures(c: &Client, out: &Output, cmd: FailuresCmd) -> anyhow::Result<()> {
-    let (report, file) = match cmd {
-        FailuresCmd::Aggregate { days, low_confidence, out: file } => {
-            let mut query = Vec::new();
-            if let Some(d) = days {
-                query.push(format!("days={d}"));
-            }
-            if let Some(l) = low_confidence {
-                query.push(format!("low_confidence={l}"));
-            }
-            let path = format!("/api/v1/failures/aggregate{}{}", if query.is_empty() { "" } else { "?" }, query.join("&"));
-            (c.call(reqwest::Method::POST, &path, None).await?, file)
-        }
-        FailuresCmd::Candidates { out: file } => {
-            let mut report = c.get("/api/v1/failures/candidates?limit=200").await?;
-            let mut next = report["next_cursor"].as_str().map(str::to_string);
-            while let Some(cursor) = next {
-                let page = c.get(&format!("/api/v1/failures/candidates?limit=200&cursor={cursor}")).await?;
-                if let (Some(all), Some(more)) = (report["candidates"].as_array_mut(), page["candidates"].as_array()) {
-                    all.extend(more.iter().cloned());
-                }
-                next = page["next_cursor"].as_str().map(str::to_string);
-            }
-            if let Some(o) = report.as_object_mut() {
-                o.remove("next_cursor");
-            }
-            (report, file)
-        }
-    };
-    if let Some(path) = &file {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
-    }
-    out.emit(&report, |v| {
-        let rows = v["candidates"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| {
-                vec![
-                    s(&c["signature"]),
-                    s(&c["count"]),
-                    s(&c["code"]),
-                    c["skills"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(",")).unwrap_or_default(),
-                    format!("{}/{}", s(&c["suggested"]["category"]), s(&c["suggested"]["recovery_mode"])),
-                    c["examples"][0]["message"].as_str().unwrap_or("").chars().take(60).collect(),
-                ]
-            })
-            .collect();
-        table(&["SIGNATURE", "COUNT", "CODE", "SKILLS", "SUGGESTED", "EXAMPLE"], rows);
-        if let Some(path) = &file {
-            println!("written to {}", path.display());
-        }
-    });
-    Ok(())
-}
 /// Who the API says the caller is.
 pub async fn whoami(c: &Client, out: &Output) -> anyhow::Result<()> {
     let v = c.get("/api/v1/whoami").await?;
@@ -511,9 +267,15 @@ pub enum KeysCmd {
     /// The tenant's keys, newest first (never their secrets).
     List,
     /// Revoke a key at once.
-    Revoke { key_id: String },
+    Revoke {
+        /// The key's id, as `keys list` prints it.
+        key_id: String,
+    },
     /// Replace a key with a new one of the same role, name and expiry; the old one is revoked.
-    Rotate { key_id: String },
+    Rotate {
+        /// The key's id, as `keys list` prints it.
+        key_id: String,
+    },
     /// Create the first admin API key of a serverless deployment directly in its DynamoDB table
     /// (no API can: there is no key yet to call it with) and print it.
     Bootstrap(crate::keys_bootstrap::BootstrapArgs),

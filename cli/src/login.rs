@@ -91,6 +91,7 @@ pub struct LoginArgs {
     /// The user pool's app client id (a public client, with USER_PASSWORD_AUTH allowed).
     #[arg(long, env = "AOS_COGNITO_CLIENT_ID")]
     pub client_id: String,
+    /// The user's name in the pool.
     #[arg(long)]
     pub username: String,
     /// Read the password from the first line of standard input instead of a prompt (or `AOS_PASSWORD`).

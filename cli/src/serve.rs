@@ -89,7 +89,7 @@ impl Server {
             aos_core::ports::StoreError::Corrupt(m) => anyhow::anyhow!("{m}"),
             e => anyhow::anyhow!("opening the database: {e}"),
         })?;
-        let skills = Arc::new(builtin_registry(&settings.skills));
+        let skills = Arc::new(builtin_registry(&settings.skills.clone().with_default_fs_root(settings.data_dir.join("files"))));
         let mut specs = vec![QueueSpec {
             name: ORCHESTRATOR_QUEUE.into(),
             max_receives: MAX_RECEIVES * 4,
@@ -245,8 +245,11 @@ fn write_export(path: &Path, report: &aos_runtime::failures::aggregate::Candidat
 /// servers built later in the same process, as tests do, share it), and the handle `GET /metrics`
 /// renders from. Histograms need periodic upkeep, done by a scheduled job.
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
+    // Held while installing: two servers built at once in one process (parallel tests) would
+    // otherwise both find no recorder and the second install would fail.
+    static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut slot = HANDLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(handle) = slot.as_ref() {
         return Ok(handle.clone());
     }
     let handle = PrometheusBuilder::new()
@@ -255,7 +258,8 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     telemetry::describe();
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    *slot = Some(handle.clone());
+    Ok(handle)
 }
 
 /// SIGTERM or Ctrl-C.

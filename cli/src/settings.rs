@@ -139,6 +139,30 @@ impl ServeSettings {
     }
 }
 
+/// Every environment variable `aos serve` reads, shown under `aos serve --help`. A flag, where there
+/// is one, overrides its variable. `cli/tests/help.rs` fails when a settings parser reads a variable
+/// missing here.
+pub const ENVIRONMENT: &str = "\
+Environment (a flag above overrides its variable):
+  Server:    AOS_DATA_DIR, AOS_HOST, AOS_PORT, AOS_DURABILITY, AOS_EXTRA_TENANTS,
+             AOS_WORKER_CONCURRENCY, AOS_SKIP_INTEGRITY_CHECK, AOS_HEADER_TIMEOUT_MS,
+             AOS_BODY_TIMEOUT_MS, AOS_MAX_CONNECTIONS, AOS_RATE_LIMIT_PER_MINUTE, AOS_RATE_LIMIT_BURST
+  Log:       AOS_LOG (a tracing filter, default `info`; coloured only on a terminal, never with NO_COLOR)
+  Runs:      AOS_MAX_STEP_OUTPUT_BYTES (1048576), AOS_MAX_RUN_OUTPUT_BYTES (16777216)
+  Skills:    AOS_HTTP_ALLOW_HOSTS (loopback and private hosts http_call may reach, comma-separated),
+             AOS_HTTP_MAX_RESPONSE_BYTES (5242880), AOS_HTTP_DEFAULT_TIMEOUT_MS (30000),
+             AOS_SLACK_API_URL (https://slack.com/api), AOS_FS_ROOT (fs's files, under the data dir),
+             AOS_FS_BUCKET (fs on AWS), AOS_FS_MAX_FILE_BYTES (10 MiB), AOS_FS_QUOTA_BYTES (100 MiB),
+             AOS_FS_MAX_ENTRIES (10000)
+  jq:        AOS_JQ_WORKERS (2 per core, 2 to 16), AOS_JQ_MEMORY_MB (a worker's memory cap)
+  Failures:  AOS_FAILURE_RETENTION_DAYS (30), AOS_AGGREGATE_EVERY (24h), AOS_AGGREGATE_AT (02:00),
+             AOS_AGGREGATE_DAYS (7), AOS_AGGREGATE_LOW_CONFIDENCE (0.75)
+  Recovery:  AOS_RECOVERY_HALF_LIFE_DAYS (14), AOS_RECOVERY_CANDIDATE_LOWER (0.6), AOS_RECOVERY_MIN_EVIDENCE (3),
+             AOS_RECOVERY_WINDOW_MS (a day)
+  Logins:    AOS_OIDC_ISSUER, AOS_OIDC_AUDIENCE, AOS_OIDC_JWKS_URL, AOS_OIDC_GROUPS_CLAIM,
+             AOS_OIDC_TENANT_CLAIM, AOS_OIDC_DEFAULT_TENANT, AOS_OIDC_JWKS_REFETCH_SECONDS
+Every variable, its default and meaning: docs/operations.md.";
+
 /// `aos serve`'s flags. Each overrides the variable named in its help; without it, the variable
 /// (or the default) holds.
 #[derive(clap::Args, Debug, Default)]

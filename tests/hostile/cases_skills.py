@@ -232,3 +232,54 @@ def email_hostile(ctx, p):
         step_input, inputs = templated(inp)
         view = run_plan(ctx, p, dev, f"14f-{label}", [{"id": "a", "skill": "email_send", "input": step_input, "retry": ONCE}], inputs=inputs)
         p.check(step_code(view, "a") == code, f"email_send {label}: expected {code}, got {step_code(view, 'a')}")
+
+
+@case("14g-slack-hostile-inputs", 146)
+def slack_hostile(ctx, p):
+    """slack_send refuses before any request: webhook secrets that point inside or are no https URL,
+    messages over Slack's limits, a token that would inject a header, secret names that are paths, a
+    secret templated into the message. Each webhook URL's key and each token is known to the
+    scanner: none may come back in an answer, a record or the log."""
+    admin, dev = ctx.api("admin"), ctx.api("developer")
+    key = uuid.uuid4().hex
+    token = "xoxb-" + uuid.uuid4().hex
+    secrets = {
+        "HOSTILE_SLACK_METADATA": f"https://169.254.169.254/services/T14G/B14G/{key}",
+        "HOSTILE_SLACK_PRIVATE": f"https://10.1.2.3/services/T14G/B14G/{key}",
+        "HOSTILE_SLACK_PLAIN": f"http://hooks.slack.example/services/T14G/B14G/{key}",
+        "HOSTILE_SLACK_USERINFO": f"https://u:{key}@hooks.slack.example/services/x",
+        "HOSTILE_SLACK_FILE": f"file:///etc/passwd#{key}",
+        "HOSTILE_SLACK_TOKEN": f"{token}\r\nX-Injected: 1",
+    }
+    ctx.scanner.add("SLACK_HOOK_KEY", key)
+    ctx.scanner.add("SLACK_TOKEN", token)
+    for name, value in secrets.items():
+        r = admin.request("PUT", f"/api/v1/secrets/{name}", {"value": value})
+        if not p.check(r.status in (200, 201, 204), f"PUT {name}: {r.brief()}"):
+            return
+    for field, value in (("text", LIT), ("blocks", [{"type": "section", "text": {"type": "mrkdwn", "text": LIT}}])):
+        r = dev.submit({"name": "14g", "steps": [{"id": "a", "skill": "slack_send", "input": {field: value}}]}, {})
+        p.check(r.status == 422 and "PLAN_SECRET_NOT_ALLOWED" in r.codes(),
+                f"a secret in slack_send's {field}: expected 422 PLAN_SECRET_NOT_ALLOWED, got {r.brief(200)}")
+    cases = {
+        "metadata-address": ({"webhook": "HOSTILE_SLACK_METADATA"}, "HTTP_BLOCKED_ADDRESS"),
+        "private-address": ({"webhook": "HOSTILE_SLACK_PRIVATE"}, "HTTP_BLOCKED_ADDRESS"),
+        "plain-http-public": ({"webhook": "HOSTILE_SLACK_PLAIN"}, "SLACK_WEBHOOK_URL_INVALID"),
+        "userinfo": ({"webhook": "HOSTILE_SLACK_USERINFO"}, "SLACK_WEBHOOK_URL_INVALID"),
+        "file-url": ({"webhook": "HOSTILE_SLACK_FILE"}, "SLACK_WEBHOOK_URL_INVALID"),
+        "token-header-injection": ({"token": "HOSTILE_SLACK_TOKEN", "channel": "C0AOS1"}, "SLACK_INVALID_AUTH"),
+        "secret-name-path": ({"webhook": "../other/LEAKME"}, "SKILL_INPUT_INVALID"),
+        "missing-secret": ({"webhook": "NO_SUCH_HOOK"}, "SECRET_NOT_FOUND"),
+        "text-over-40000": ({"text": "x" * 40_001, "webhook": "HOSTILE_SLACK_METADATA"}, "SLACK_MESSAGE_TOO_LONG"),
+        "51-blocks": ({"blocks": [{"type": "divider"}] * 51, "webhook": "HOSTILE_SLACK_METADATA"}, "SLACK_MESSAGE_TOO_LONG"),
+        "section-over-3000": ({"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}]}, "SLACK_MESSAGE_TOO_LONG"),
+        "modal-only-block": ({"blocks": [{"type": "modal"}]}, "SLACK_INVALID_PAYLOAD"),
+        "channel-without-token": ({"channel": "C0AOS1"}, "SKILL_INPUT_INVALID"),
+    }
+    for label, (patch, code) in cases.items():
+        inp = {"text": "hostile", **patch}
+        if "blocks" in patch and "text" not in patch:
+            inp.pop("text")
+        step_input, inputs = templated(inp)
+        view = run_plan(ctx, p, dev, f"14g-{label}", [{"id": "a", "skill": "slack_send", "input": step_input, "retry": ONCE}], inputs=inputs)
+        p.check(step_code(view, "a") == code, f"slack_send {label}: expected {code}, got {step_code(view, 'a')}")

@@ -13,7 +13,7 @@ import base64
 import json
 import threading
 import urllib.parse
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 WINDOW = 16
 
@@ -32,8 +32,11 @@ def _b64_aligned(raw: bytes, urlsafe: bool) -> List[str]:
     return out
 
 
-def encodings(value: str) -> List[Tuple[str, str]]:
-    """(label, text) for every form of `value` the scanner looks for."""
+def encodings(value: str, public: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """(label, text) for every form of `value` the scanner looks for. `public` are parts of the
+    value that are no secret on their own (the `http://127.0.0.1:PORT/services/` of a Slack webhook
+    URL, which every local URL shares the start of): a 16-character window wholly inside one is not
+    looked for; every other form of the whole value still is."""
     raw = value.encode()
     forms: List[Tuple[str, str]] = [
         ("raw", value),
@@ -68,9 +71,12 @@ def encodings(value: str) -> List[Tuple[str, str]]:
         forms.append((f"base64-align{i}", piece))
     for i, piece in enumerate(_b64_aligned(raw, True)):
         forms.append((f"base64url-align{i}", piece))
+    public = [p for p in public if p]
     if len(value) > WINDOW:
         for i in range(len(value) - WINDOW + 1):
-            forms.append((f"window{i}", value[i:i + WINDOW]))
+            window = value[i:i + WINDOW]
+            if not any(window in p for p in public):
+                forms.append((f"window{i}", window))
     seen, unique = set(), []
     for label, text in forms:
         if text and text not in seen:
@@ -122,10 +128,10 @@ class LeakScanner:
         self.scanned = 0
         self.values: Dict[str, str] = {}
 
-    def add(self, name: str, value: str, forms: bool = True) -> None:
+    def add(self, name: str, value: str, forms: bool = True, public: Iterable[str] = ()) -> None:
         with self._lock:
             self.values[name] = value
-            for label, text in (encodings(value) if forms else [("raw", value)]):
+            for label, text in (encodings(value, public) if forms else [("raw", value)]):
                 self._needles.append((text, f"{name}:{label}"))
 
     def find(self, text: str) -> List[Tuple[str, str]]:

@@ -34,7 +34,7 @@ def openapi_operations() -> Dict[str, Tuple[str, str]]:
     return out
 
 
-RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures", "recovery", "keys", "audit")
+RESOURCES = ("runs", "skills", "workflows", "secrets", "catalog", "failures", "recovery", "policies", "keys", "audit")
 #: Methods of AsyncClient that return an async pager (iterated with ``async for``) instead of a
 #: coroutine.
 ASYNC_PAGERS = {"runs.list", "failures.list", "audit.list", "recovery.candidates"}
@@ -142,6 +142,7 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
         ),
         "list_failure_candidates": _ops.list_failure_candidates(limit=10, cursor="c"),
         "aggregate_failures": _ops.aggregate_failures(days=7, low_confidence=0.75),
+        "get_failure_drift": _ops.get_failure_drift(),
         "get_metrics": _ops.get_metrics(),
         "whoami": _ops.whoami(),
         "create_key": _ops.create_key("ci", "machine", expires_in_days=30),
@@ -157,6 +158,11 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
         "approve_recovery_candidate": _ops.decide_recovery_candidate("rc_0123456789abcdef", "approve", "ok"),
         "reject_recovery_candidate": _ops.decide_recovery_candidate("rc_0123456789abcdef", "reject"),
         "retire_recovery_candidate": _ops.decide_recovery_candidate("rc_0123456789abcdef", "retire"),
+        "get_recovery_settings": _ops.get_recovery_settings(),
+        "put_recovery_settings": _ops.put_recovery_settings(aos.RecoverySettingsView("active", 0.8, 10)),
+        "list_policies": _ops.list_policies(),
+        "get_policy": _ops.get_policy("pol_0123456789abcdef"),
+        "disable_policy": _ops.disable_policy("pol_0123456789abcdef", "enough"),
         "healthz": _ops.health(),
         "openapi_document": _ops.openapi(),
     }

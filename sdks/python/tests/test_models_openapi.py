@@ -301,6 +301,15 @@ def _mutated(name: str, change: Any) -> Dict[str, Any]:
         ("AuditEvent", lambda s: s["properties"].update({"action": {"$ref": "#/components/schemas/Role"}})),
         ("AuditEvent", lambda s: s["properties"].update({"detail": {"type": "string"}})),
         ("AuditList", lambda s: s["required"].append("next_cursor")),
+        # Recovery policies.
+        ("Policy", lambda s: s["properties"].update({"target": {"type": "string"}})),
+        ("Policy", lambda s: s["properties"].update({"status": {"$ref": "#/components/schemas/CandidateStatus"}})),
+        ("PolicyEvent", lambda s: s["properties"].update({"from": {"$ref": "#/components/schemas/PolicyStatus"}})),
+        ("Run", lambda s: s["properties"].pop("applied_policies")),
+        ("Run", lambda s: s["properties"]["previous_failures"].update(
+            {"additionalProperties": {"$ref": "#/components/schemas/AppliedPolicy"}})),
+        ("Plan", lambda s: s["properties"].update({"policies": {"$ref": "#/components/schemas/ApprovalMode"}})),
+        ("RecoverySettingsView", lambda s: s["properties"].update({"min_evidence": {"type": "number"}})),
     ],
 )
 def test_the_check_detects_drift(name: str, change: Any) -> None:
@@ -312,9 +321,14 @@ def test_additional_properties_false_schemas_are_request_models() -> None:
     # Schemas that reject unknown fields are the ones the SDK sends; to_dict must not add any.
     strict = sorted(n for n, s in SCHEMAS.items() if s.get("additionalProperties") is False)
     assert strict == [
-        "Budget", "CreateKey", "CreateWorkflow", "DecisionNote", "MatchRequest", "Plan", "PutSecret", "RetryPolicy", "SimulateRequest",
-        "Step", "SubmitRun", "SuggestForFailure", "SuggestForMessage",
+        "Budget", "CreateKey", "CreateWorkflow", "DecisionNote", "MatchRequest", "Plan", "PutSecret", "RecoverySettingsView",
+        "RetryPolicy", "SimulateRequest", "Step", "SubmitRun", "SuggestForFailure", "SuggestForMessage",
     ]
+    # The settings a PUT sends: the schema's fields, the webhook's only when set.
+    settings = models.RecoverySettingsView("shadow", 0.7, 5).to_dict()
+    assert settings == {"mode": "shadow", "min_lower": 0.7, "min_evidence": 5}
+    hooked = models.RecoverySettingsView("shadow", 0.7, 5, "https://hooks.example.com/d", "DRIFT").to_dict()
+    assert set(hooked) == set(SCHEMAS["RecoverySettingsView"]["properties"])
     # A suggestion request and a decision send only what was given, within one of the variants.
     assert models.SuggestRequest(failure_id="f").to_dict() == {"failure_id": "f"}
     by_message = models.SuggestRequest(message="m", code="HTTP_503", skill="http_call", http_status=503, details={}).to_dict()
@@ -546,3 +560,59 @@ def test_recovery_models_round_trip() -> None:
     assert r.to_dict() == answer
     with pytest.raises(ValueError, match="role"):
         models.Transition.from_dict({"from": "pending", "to": "approved", "at_ms": 1, "actor": "key:x"})
+
+
+def test_policy_models_round_trip() -> None:
+    """Policies, settings and the policy fields of runs and plans as the API writes them: a
+    creation's ``from`` written as null, empty policy fields of a run left out, a plan's default
+    ``policies`` left out."""
+    evidence = {"attempts": 3.0, "successes": 3.0, "observed": 3, "last_seen_ms": 1765000000000}
+    policy = {
+        "id": "pol_0123456789abcdef", "candidate_id": "rc_0123456789abcdef", "status": "disabled", "skill": "http_call",
+        "code": "HTTP_SERVICE_UNAVAILABLE", "target": None, "action": "retry", "params": {"backoff": "short"},
+        "patch": {"retry": {"max_attempts": 4, "initial_delay_ms": 200, "max_delay_ms": 1000, "multiplier": 2.0}},
+        "approved_lower": 0.652, "approved_evidence": evidence, "created_at_ms": 1, "updated_at_ms": 9,
+        "history": [
+            {"at_ms": 1, "from": None, "to": "active", "actor": "system:auto-approval", "note": "automatic"},
+            {"at_ms": 9, "from": "active", "to": "disabled", "actor": "key:0a1b2c3d"},
+        ],
+        "outcomes": {"steps": 4, "succeeded": 3},
+    }
+    p = models.Policy.from_dict(policy)
+    assert [(h.from_, h.to) for h in p.history] == [(None, "active"), ("active", "disabled")]
+    assert p.target is None and not p.in_force and p.outcomes.success_rate == 0.75
+    assert p.to_dict() == policy
+    assert models.PolicyList.from_dict({"policies": [policy]}).policies == [p]
+    bare = {k: v for k, v in policy.items() if k != "outcomes"}
+    assert models.Policy.from_dict(bare).outcomes == models.PolicyOutcomes(0, 0)
+    assert models.PolicyOutcomes(0, 0).success_rate is None
+    settings = {"mode": "active", "min_lower": 0.8, "min_evidence": 10}
+    assert models.RecoverySettingsView.from_dict(settings).to_dict() == settings
+    hooked = {**settings, "drift_webhook_url": "https://hooks.example.com/d", "drift_webhook_secret": "DRIFT"}
+    assert models.RecoverySettingsView.from_dict(hooked).to_dict() == hooked
+    drift = {"evaluated_at_ms": 3, "current_from_ms": 2, "baseline_from_ms": 1, "drifting": 1, "items": [
+        {"skill": "http_call", "code": "HTTP_SERVICE_UNAVAILABLE", "z": 4.2, "drifting": True,
+         "current": {"failures": 9, "attempts": 20, "rate": 0.45}, "baseline": {"failures": 0, "attempts": 0, "rate": 0}}]}
+    report = models.DriftReport.from_dict(drift)
+    assert isinstance(report.items[0].baseline, models.WindowRate) and report.items[0].baseline.rate == 0.0
+    assert report.to_dict()["items"][0]["current"] == drift["items"][0]["current"]  # type: ignore[index]
+    assert isinstance(models.RecoverySettingsView.from_dict({**settings, "min_lower": 1}).min_lower, float)
+
+    plan = {"name": "p", "steps": [{"id": "get", "skill": "http_call", "input": {"url": "https://example.com"}}],
+            "budget": {"max_duration_ms": 900000}}
+    assert models.Plan.from_dict(plan).policies is None and models.Plan.from_dict(plan).to_dict() == plan
+    assert models.Plan.from_dict({**plan, "policies": "off"}).to_dict()["policies"] == "off"
+    run = {"run_id": "r_1", "plan": plan, "inputs": {}, "seed": 1, "status": "queued", "created_at_ms": 1, "steps": {},
+           "cost_usd": 0.0, "cancel_requested": False, "trace": [], "recoveries": 0}
+    r = models.Run.from_dict(run)
+    assert (r.applied_policies, r.shadow_policies, r.previous_failures) == ([], [], {})
+    assert r.to_dict() == run, "empty policy fields stay out, as the server leaves them out"
+    applied = {"policy_id": "pol_0123456789abcdef", "step_id": "get", "patch": {"retry": {"max_attempts": 4}},
+               "replaced": {"retry": None}, "code": "HTTP_SERVICE_UNAVAILABLE"}
+    previous = {"get": {"code": "HTTP_TIMEOUT", "skill": "http_call", "timeout_ms": 150, "run_id": "r_0", "at_ms": 1,
+                        "codes": ["HTTP_TIMEOUT"], "resolved": False}}
+    full = {**run, "applied_policies": [applied], "shadow_policies": [applied], "previous_failures": previous}
+    r = models.Run.from_dict(full)
+    assert isinstance(r.applied_policies[0], models.AppliedPolicy) and r.applied_policies[0].replaced == {"retry": None}
+    assert isinstance(r.previous_failures["get"], models.PreviousFailure) and r.previous_failures["get"].timeout_ms == 150
+    assert r.to_dict() == full

@@ -11,6 +11,7 @@ import { verifyRun, type VerifyReport } from "./verify.js";
 import {
   isFinalStatus,
   type ApiKeyRecord,
+  type ApprovalMode,
   type AuditAction,
   type AuditList,
   type CancelResult,
@@ -24,11 +25,15 @@ import {
   type CandidatePage,
   type CandidateReport,
   type CandidateStatus,
+  type DriftReport,
   type Health,
   type JsonObject,
   type KeyList,
   type MatchResponse,
   type Plan,
+  type Policy,
+  type PolicyList,
+  type RecoverySettingsView,
   type RecoveryCandidate,
   type RecoveryCandidateList,
   type SuggestResponse,
@@ -458,6 +463,15 @@ export class Failures {
       retryable: true,
     });
   }
+
+  /**
+   * `GET /api/v1/failures/drift`: failure drift, evaluated now: per (skill, failure code), the share
+   * of the skill's attempts that failed that way in the last day against the seven days before (a
+   * one-sided two-proportion z-test), the highest `z` first; `drifting` counts the pairs that drift.
+   */
+  drift(): Promise<DriftReport> {
+    return this.client.transport.request<DriftReport>("GET", "/api/v1/failures/drift", { retryable: true });
+  }
 }
 
 /**
@@ -570,6 +584,102 @@ export class Recovery {
   /** `POST .../{id}/retire`: retires an `approved` candidate (`ConflictError` `CANDIDATE_STATE_CONFLICT` otherwise). */
   retire(id: string, options: { note?: string } = {}): Promise<RecoveryCandidate> {
     return decide(this.client, id, "retire", options.note);
+  }
+
+  /**
+   * `GET /api/v1/recovery/settings`: the tenant's automatic approval of recovery candidates: `mode`
+   * `off` (people decide; the default), `shadow` (candidates past the thresholds become shadow
+   * policies: runs record what they would change) or `active` (approved by the server and applied),
+   * the thresholds `min_lower` and `min_evidence`, and the drift webhook.
+   */
+  settings(): Promise<RecoverySettingsView> {
+    return this.client.transport.request<RecoverySettingsView>("GET", "/api/v1/recovery/settings", { retryable: true });
+  }
+
+  /**
+   * `PUT /api/v1/recovery/settings` (`recovery:review`: admin and operator; audited): changes the
+   * fields given and returns the settings now in force. The others keep their current values (read
+   * first with `settings()`); `null` removes the drift webhook or its secret. `minLower` outside
+   * 0.5–0.99 or `minEvidence` outside 1–1000000 is a `RangeError` before anything is sent.
+   */
+  putSettings(changes: RecoverySettingsChanges): Promise<RecoverySettingsView> {
+    checkSettings(changes);
+    return putSettings(this.client, changes);
+  }
+}
+
+/** Reads the settings, applies the changes and writes the whole settings back. */
+async function putSettings(client: AosClient, changes: RecoverySettingsChanges): Promise<RecoverySettingsView> {
+  const current = await client.recovery.settings();
+  const body: Record<string, unknown> = {
+    mode: changes.mode ?? current.mode,
+    min_lower: changes.minLower ?? current.min_lower,
+    min_evidence: changes.minEvidence ?? current.min_evidence,
+  };
+  const url = changes.driftWebhookUrl === undefined ? current.drift_webhook_url : changes.driftWebhookUrl;
+  const secret = changes.driftWebhookSecret === undefined ? current.drift_webhook_secret : changes.driftWebhookSecret;
+  if (url != null) body.drift_webhook_url = url;
+  if (secret != null) body.drift_webhook_secret = secret;
+  // A PUT of the whole settings: repeating it is harmless.
+  return client.transport.request<RecoverySettingsView>("PUT", "/api/v1/recovery/settings", { body, retryable: true });
+}
+
+/** `recovery.putSettings`: the settings to change; the others keep their values. */
+export interface RecoverySettingsChanges {
+  mode?: ApprovalMode;
+  /** Lower confidence bound for automatic approval, 0.5–0.99. */
+  minLower?: number;
+  /** Observations for automatic approval, 1–1000000. */
+  minEvidence?: number;
+  /** Where drift is announced (`null` removes it). */
+  driftWebhookUrl?: string | null;
+  /** The tenant secret that signs the drift webhook (`null`: `WEBHOOK_SECRET`). */
+  driftWebhookSecret?: string | null;
+}
+
+/** The thresholds `PUT /api/v1/recovery/settings` accepts. */
+export const MIN_APPROVAL_LOWER = 0.5;
+export const MAX_APPROVAL_LOWER = 0.99;
+export const MAX_APPROVAL_EVIDENCE = 1_000_000;
+
+function checkSettings(c: RecoverySettingsChanges): void {
+  if (c.mode !== undefined && !["off", "shadow", "active"].includes(c.mode)) throw new RangeError("mode must be off, shadow or active");
+  if (c.minLower !== undefined && !(typeof c.minLower === "number" && c.minLower >= MIN_APPROVAL_LOWER && c.minLower <= MAX_APPROVAL_LOWER)) {
+    throw new RangeError(`minLower must be a number from ${MIN_APPROVAL_LOWER} to ${MAX_APPROVAL_LOWER}`);
+  }
+  if (c.minEvidence !== undefined && !(Number.isInteger(c.minEvidence) && c.minEvidence >= 1 && c.minEvidence <= MAX_APPROVAL_EVIDENCE)) {
+    throw new RangeError(`minEvidence must be an integer from 1 to ${MAX_APPROVAL_EVIDENCE}`);
+  }
+}
+
+/**
+ * The tenant's recovery policies: approved candidates the server compiles into the plans of new
+ * runs (a run records each change in `applied_policies`; a plan opts out with `policies: "off"`).
+ * Reading needs `recovery:read` (every role but `machine`); `disable` needs `recovery:review`
+ * (admin and operator; others get `PermissionDeniedError`).
+ */
+export class Policies {
+  constructor(private readonly client: AosClient) {}
+
+  /** `GET /api/v1/policies`: every policy, in id order, each with the outcomes of the steps it changed in the last 7 days. */
+  async list(): Promise<Policy[]> {
+    return (await this.client.transport.request<PolicyList>("GET", "/api/v1/policies", { retryable: true })).policies;
+  }
+
+  /** `GET /api/v1/policies/{id}`: one policy with its history and outcomes (`NotFoundError` for an unknown id). */
+  get(id: string): Promise<Policy> {
+    return this.client.transport.request<Policy>("GET", `/api/v1/policies/${seg(id)}`, { retryable: true });
+  }
+
+  /**
+   * `POST /api/v1/policies/{id}/disable`: runs submitted from now on no longer take the policy.
+   * `note` (at most 1000 characters, else `RangeError`) is kept in its history and the audit log.
+   * `ConflictError` `POLICY_STATE_CONFLICT` when it is already disabled. Not retried.
+   */
+  disable(id: string, options: { note?: string } = {}): Promise<Policy> {
+    const note = options.note;
+    if (note !== undefined && note.length > MAX_NOTE_CHARS) throw new RangeError(`a note has at most ${MAX_NOTE_CHARS} characters`);
+    return this.client.transport.request<Policy>("POST", `/api/v1/policies/${seg(id)}/disable`, { body: note === undefined ? {} : { note } });
   }
 }
 
@@ -701,6 +811,7 @@ export class AosClient {
   readonly catalog: Catalog;
   readonly failures: Failures;
   readonly recovery: Recovery;
+  readonly policies: Policies;
   readonly keys: Keys;
   readonly audit: Audit;
 
@@ -732,6 +843,7 @@ export class AosClient {
     this.catalog = new Catalog(this);
     this.failures = new Failures(this);
     this.recovery = new Recovery(this);
+    this.policies = new Policies(this);
     this.keys = new Keys(this);
     this.audit = new Audit(this);
   }

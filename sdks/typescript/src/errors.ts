@@ -109,8 +109,10 @@ export class MethodNotAllowedError extends AosError {}
 
 /**
  * 409: the resource's state does not allow the operation (`RUN_ALREADY_FINISHED`,
- * `RUN_NOT_FINISHED`), or a concurrent change got in the way (`CONCURRENT_UPDATE`, retried by the
- * SDK for requests that are safe to repeat).
+ * `RUN_NOT_FINISHED`, `KEY_INACTIVE`, `CANDIDATE_STATE_CONFLICT`, `POLICY_STATE_CONFLICT` for
+ * disabling a policy that is already disabled, `POLICY_LIMIT` for approving a candidate when the
+ * tenant holds 500 policies), or a concurrent change got in the way (`CONCURRENT_UPDATE`, retried
+ * by the SDK for requests that are safe to repeat).
  */
 export class ConflictError extends AosError {}
 

@@ -18,6 +18,10 @@ export {
   Failures,
   Recovery,
   MAX_NOTE_CHARS,
+  Policies,
+  MIN_APPROVAL_LOWER,
+  MAX_APPROVAL_LOWER,
+  MAX_APPROVAL_EVIDENCE,
   Keys,
   Audit,
   type AosClientOptions,
@@ -37,6 +41,7 @@ export {
   type AggregateFailuresParams,
   type SuggestRecoveryParams,
   type ListRecoveryCandidatesParams,
+  type RecoverySettingsChanges,
 } from "./client.js";
 export {
   AosError,
@@ -78,6 +83,7 @@ export {
   type RetryOptions,
   type BudgetOptions,
   type HttpCallInput,
+  type PlanOptions,
 } from "./plan.js";
 export {
   canonicalize,

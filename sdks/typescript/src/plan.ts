@@ -11,7 +11,7 @@
  * ```
  */
 
-import type { Budget, Category, JsonObject, JsonValue, OnError, Plan, RetryPolicy, Step } from "./types.js";
+import type { Budget, Category, JsonObject, JsonValue, OnError, Plan, PolicyMode, RetryPolicy, Step } from "./types.js";
 
 /** The builder found a problem before sending the plan to the server. */
 export class PlanBuildError extends Error {
@@ -153,12 +153,24 @@ export class PlanBuilder {
   private readonly name: string;
   private schema: JsonObject | undefined;
   private limits: Budget | undefined;
+  private policyMode: PolicyMode | undefined;
   private readonly steps: Step[] = [];
 
-  constructor(name: string, options: { inputSchema?: JsonObject; budget?: BudgetOptions } = {}) {
+  constructor(name: string, options: PlanOptions = {}) {
     this.name = name;
     if (options.inputSchema) this.inputSchema(options.inputSchema);
     if (options.budget) this.budget(options.budget);
+    if (options.policies !== undefined) this.policies(options.policies);
+  }
+
+  /**
+   * How the tenant's recovery policies apply: `on` (they fill in the step settings the plan leaves
+   * unset; the server's default), `off` (none applies) or `override` (they replace the plan's own too).
+   */
+  policies(mode: PolicyMode): this {
+    if (!["on", "off", "override"].includes(mode)) throw new PlanBuildError(`policies must be on, off or override, not ${JSON.stringify(mode)}`);
+    this.policyMode = mode;
+    return this;
   }
 
   /** The JSON Schema the run's `inputs` must satisfy. */
@@ -241,6 +253,7 @@ export class PlanBuilder {
     const plan: Plan = { name: this.name, steps: clone(this.steps) };
     if (this.schema !== undefined) plan.input_schema = clone(this.schema);
     if (this.limits !== undefined) plan.budget = { ...this.limits };
+    if (this.policyMode !== undefined) plan.policies = this.policyMode;
     return plan;
   }
 
@@ -273,7 +286,15 @@ export class PlanBuilder {
   }
 }
 
+/** The options of a plan builder. */
+export interface PlanOptions {
+  inputSchema?: JsonObject;
+  budget?: BudgetOptions;
+  /** How the tenant's recovery policies apply (`on`, `off`, `override`); the server's default is `on`. */
+  policies?: PolicyMode;
+}
+
 /** Starts a plan builder. */
-export function plan(name: string, options?: { inputSchema?: JsonObject; budget?: BudgetOptions }): PlanBuilder {
+export function plan(name: string, options?: PlanOptions): PlanBuilder {
   return new PlanBuilder(name, options);
 }

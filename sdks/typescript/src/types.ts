@@ -61,7 +61,12 @@ export type OnError =
   | { action: "fallback"; skill: string; input?: JsonValue };
 /** One step of a plan. `input` may be any JSON; strings in it may hold `{{ ... }}` references. */
 export type Step = Omit<Schemas["Step"], "input" | "on_error"> & { input?: JsonValue; on_error?: OnError };
-/** A plan: a named DAG of steps with an optional input schema and budget. */
+/**
+ * How a plan takes the tenant's recovery policies: `on` (they fill in the step settings the plan
+ * leaves unset; the default), `off` (none applies), `override` (they replace the plan's own too).
+ */
+export type PolicyMode = Schemas["PolicyMode"];
+/** A plan: a named DAG of steps with an optional input schema, budget and policy mode. */
 export type Plan = Omit<Schemas["Plan"], "steps"> & { steps: Step[] };
 
 // --- outcomes ----------------------------------------------------------------------------------
@@ -175,6 +180,38 @@ export type RecoveryCandidateList = Omit<Schemas["RecoveryCandidateList"], "cand
 /** The body of the decisions (`approve`, `reject`, `retire`): an optional note of at most 1000 characters. */
 export type DecisionNote = Schemas["DecisionNote"];
 
+// --- recovery policies, automatic approval, drift -------------------------------------------------
+/** Automatic approval of recovery candidates: `off` (people decide), `shadow` (record only) or `active`. */
+export type ApprovalMode = Schemas["ApprovalMode"];
+/**
+ * `GET`/`PUT /api/v1/recovery/settings`: the tenant's automatic approval, its thresholds
+ * (`min_lower` 0.5–0.99, `min_evidence` ≥ 1) and the drift webhook.
+ */
+export type RecoverySettingsView = Schemas["RecoverySettingsView"];
+/** A policy's state: `active` (applied), `shadow` (recorded only), `disabled` (by a person), `suspended` (by the regression guard). */
+export type PolicyStatus = Schemas["PolicyStatus"];
+/** One change of a policy's status (`from` is `null` when the policy was created). */
+export type PolicyEvent = Schemas["PolicyEvent"];
+/** The steps a policy changed that ended in the last 7 days, and how many succeeded. */
+export type PolicyOutcomes = Schemas["PolicyOutcomes"];
+/**
+ * A recovery policy: an approved candidate that the server compiles into the plans of new runs.
+ * Steps of `skill` (calling host `target`, when set) get the fields of `patch` their plan leaves unset.
+ */
+export type Policy = Omit<Schemas["Policy"], "params" | "patch" | "outcomes"> & { params: JsonObject; patch: JsonObject; outcomes: PolicyOutcomes };
+/** `GET /api/v1/policies`: the tenant's policies in id order. */
+export type PolicyList = { policies: Policy[] };
+/** What a policy changed (or, in shadow, would have changed) in one step of a run: the fields set and the values they replaced. */
+export type AppliedPolicy = Omit<Schemas["AppliedPolicy"], "patch" | "replaced"> & { patch: JsonObject; replaced: JsonObject };
+/** A step's failure in an earlier run of the same plan (see `Run.previous_failures`). */
+export type PreviousFailure = Schemas["PreviousFailure"];
+/** Failures of one kind among a skill's attempts in a window. */
+export type WindowRate = Schemas["WindowRate"];
+/** One (skill, failure code): its failure rate now against the baseline, the z statistic, whether it drifts. */
+export type DriftItem = Schemas["DriftItem"];
+/** `GET /api/v1/failures/drift`: one evaluation of the tenant's failure rates, the highest z first. */
+export type DriftReport = Schemas["DriftReport"];
+
 // --- runs --------------------------------------------------------------------------------------
 export type WorkflowRef = Schemas["WorkflowRef"];
 export type TraceEntry = Schemas["TraceEntry"];
@@ -182,12 +219,18 @@ export type TraceEntry = Schemas["TraceEntry"];
 export type AttemptRecord = Omit<Schemas["AttemptRecord"], "input" | "outcome"> & { input: JsonValue; outcome: Outcome };
 /** The state of one step of a run. */
 export type StepState = Omit<Schemas["StepState"], "error"> & { error?: StepError | null };
-/** The run record. */
-export type Run = Omit<Schemas["Run"], "plan" | "inputs" | "error" | "steps"> & {
+/**
+ * The run record. `plan` is the plan as compiled with the tenant's recovery policies;
+ * `applied_policies` says what they changed (absent when nothing), `shadow_policies` what shadow
+ * policies would have changed.
+ */
+export type Run = Omit<Schemas["Run"], "plan" | "inputs" | "error" | "steps" | "applied_policies" | "shadow_policies"> & {
   plan: Plan;
   inputs: JsonObject;
   error?: StepError | null;
   steps: { [stepId: string]: StepState };
+  applied_policies?: AppliedPolicy[];
+  shadow_policies?: AppliedPolicy[];
 };
 /** One step of a run's execution context: its state, its output and every attempt. */
 export type StepView = StepState & { step_id: string; attempts: AttemptRecord[]; output?: JsonValue };

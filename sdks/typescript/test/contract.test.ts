@@ -1153,6 +1153,135 @@ describe("recovery: suggestions and the review of candidates", () => {
   });
 });
 
+describe("recovery policies, automatic approval and drift", () => {
+  const u = "p" + Math.random().toString(16).slice(2, 10);
+  const asKey = (key: string) => new AosClient({ baseUrl: aos.url, apiKey: key, fetch: recordingFetch, maxRetries: 0 });
+  /** A plan whose http_call step has no retry settings of its own. */
+  const fragile = (name: string, options: { policies?: "on" | "off" | "override" } = {}) =>
+    plan("policies-fragile", options).httpCall("get", `${web.url}/flaky/${u}-${name}?status=500`).build();
+  let candidate: string;
+  let policy: string;
+
+  before(async () => {
+    // Three runs whose 500s (a code no other test fails with) a short-backoff retry recovered, a
+    // suggestion that proposes retrying, and its approval.
+    const retry = { maxAttempts: 4, initialDelayMs: 10, maxDelayMs: 10, retryOn: ["TRANSIENT" as const] };
+    for (let i = 0; i < 3; i++) {
+      const p = plan("policies-teach").httpCall("call", { url: `${web.url}/flaky/${u}-teach-${i}?status=500` }, { retry });
+      assert.equal((await client.runs.submitAndWait({ plan: p }, { timeoutMs: 30_000 })).status, "succeeded");
+    }
+    const answer = await client.recovery.suggest({ message: `upstream ${u} answered 500`, code: "HTTP_500", skill: "http_call", httpStatus: 500 });
+    assert.ok(answer.candidates[0], `no candidate proposed: ${JSON.stringify(answer.suggestions.slice(0, 2))}`);
+    candidate = answer.candidates[0]!;
+    policy = "pol_" + candidate.slice("rc_".length);
+  });
+
+  after(async () => {
+    // Later tests of this file must not run with the policy.
+    if (policy) await client.policies.disable(policy).catch(() => undefined);
+  });
+
+  test("settings: read, changed a field at a time, audited; refused out of range and to a viewer", async () => {
+    const initial = await client.recovery.settings();
+    assert.deepEqual(initial, { mode: "off", min_lower: 0.8, min_evidence: 10 });
+    assert.deepEqual(await client.recovery.putSettings({ minEvidence: 3 }), { mode: "off", min_lower: 0.8, min_evidence: 3 });
+    const hooked = await client.recovery.putSettings({ mode: "shadow", driftWebhookUrl: "https://hooks.example.com/drift" });
+    assert.deepEqual(hooked, { mode: "shadow", min_lower: 0.8, min_evidence: 3, drift_webhook_url: "https://hooks.example.com/drift" });
+    assert.deepEqual(await client.recovery.settings(), hooked);
+    const back = await client.recovery.putSettings({ mode: "off", minLower: 0.65, driftWebhookUrl: null });
+    assert.deepEqual(back, { mode: "off", min_lower: 0.65, min_evidence: 3 });
+    const events = await client.audit.list({ action: "recovery.settings" }).toList();
+    assert.deepEqual(events.map((e) => e.detail.mode), ["off", "shadow", "off"], "each change audited, newest first");
+    assert.equal(events[0]!.role, "admin");
+
+    assert.throws(() => client.recovery.putSettings({ minLower: 0.3 }), RangeError);
+    assert.throws(() => client.recovery.putSettings({ minLower: 1 }), RangeError);
+    assert.throws(() => client.recovery.putSettings({ minEvidence: 0 }), RangeError);
+    assert.throws(() => client.recovery.putSettings({ mode: "sometimes" as "off" }), RangeError);
+    await assert.rejects(
+      client.transport.request("PUT", "/api/v1/recovery/settings", { body: { mode: "off", min_lower: 0.3, min_evidence: 3 } }),
+      (e: unknown) => e instanceof ValidationError && e.status === 422 && e.field === "min_lower",
+    );
+    const viewer = asKey((await client.keys.create({ name: `${u}-viewer`, role: "viewer" })).key);
+    assert.equal((await viewer.recovery.settings()).mode, "off");
+    await assert.rejects(viewer.recovery.putSettings({ mode: "active" }), (e: unknown) => e instanceof PermissionDeniedError && e.status === 403);
+    assert.deepEqual(await client.recovery.settings(), back, "refused changes change nothing");
+  });
+
+  test("an approved candidate becomes an active policy that runs take unless their plan opts out", async () => {
+    const me = await client.whoami();
+    await client.recovery.approve(candidate, { note: "retries fix it" });
+    const listed = await client.policies.list();
+    const p = listed.find((x) => x.id === policy);
+    assert.ok(p, `${policy} not listed: ${listed.map((x) => x.id).join()}`);
+    assert.deepEqual(await client.policies.get(policy), p);
+    assert.deepEqual([p.status, p.candidate_id, p.skill, p.code, p.target, p.action, p.params], ["active", candidate, "http_call", "HTTP_INTERNAL_SERVER_ERROR", null, "retry", { backoff: "short" }]);
+    assert.ok(p.approved_lower >= 0.6 && p.approved_evidence.observed >= 3 && p.created_at_ms <= p.updated_at_ms);
+    assert.deepEqual(p.history.map((h) => [h.from, h.to, h.actor, h.note]), [[null, "active", `key:${me.id}`, "retries fix it"]]);
+    const patchRetry = p.patch.retry as { max_attempts: number };
+    assert.ok(patchRetry.max_attempts >= 2);
+
+    // A policy applies to the steps of a plan that met its failure in an earlier run: a first run of
+    // the plan fails for good with a 500. The server reuses a tenant's policies for up to 5 s.
+    const first = plan("policies-fragile").httpCall("get", `${web.url}/flaky/${u}-first?status=500`, { retry: { maxAttempts: 1 } }).build();
+    assert.equal((await client.runs.submitAndWait({ plan: first }, { timeoutMs: 30_000 })).status, "failed");
+    let run: RunView | undefined;
+    for (let i = 0; !run?.applied_policies?.length; i++) {
+      if (i > 30) assert.fail(`no run took the policy: ${JSON.stringify(run)}`);
+      if (i > 0) await new Promise((r) => setTimeout(r, 500));
+      run = await client.runs.submitAndWait({ plan: fragile(`a${i}`) }, { timeoutMs: 30_000 });
+    }
+    assert.equal(run.status, "succeeded");
+    assert.equal(run.applied_policies.length, 1);
+    const applied = run.applied_policies[0]!;
+    assert.deepEqual([applied.policy_id, applied.step_id, applied.patch, applied.replaced], [policy, "get", p.patch, { retry: null }]);
+    assert.equal(run.plan.steps[0]!.retry?.max_attempts, patchRetry.max_attempts, "the run's plan is the compiled one");
+    assert.equal(run.shadow_policies, undefined);
+
+    const optedOut = await client.runs.submitAndWait({ plan: fragile("off", { policies: "off" }) }, { timeoutMs: 30_000 });
+    assert.deepEqual([optedOut.applied_policies, optedOut.plan.policies, optedOut.plan.steps[0]!.retry], [undefined, "off", undefined]);
+
+    for (let i = 0; ; i++) {
+      const outcomes = (await client.policies.get(policy)).outcomes;
+      if (outcomes.steps >= 1) {
+        assert.ok(outcomes.succeeded >= 1 && outcomes.succeeded <= outcomes.steps);
+        break;
+      }
+      if (i > 100) assert.fail("the patched run's outcome is not counted");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  test("disable: a viewer may not; the first disables, the second is a 409 POLICY_STATE_CONFLICT", async () => {
+    const viewer = asKey((await client.keys.create({ name: `${u}-viewer2`, role: "viewer" })).key);
+    assert.ok((await viewer.policies.list()).some((x) => x.id === policy));
+    await assert.rejects(viewer.policies.disable(policy), (e: unknown) => e instanceof PermissionDeniedError && e.status === 403);
+    assert.deepEqual(await other.policies.list(), []);
+    await assert.rejects(other.policies.get(policy), NotFoundError);
+    assert.throws(() => client.policies.disable(policy, { note: "x".repeat(1001) }), RangeError);
+    assert.equal((await client.policies.get(policy)).status, "active", "refusals change nothing");
+
+    const disabled = await client.policies.disable(policy, { note: "enough" });
+    assert.equal(disabled.status, "disabled");
+    assert.deepEqual(disabled.history.map((h) => [h.from, h.to, h.note ?? null]), [[null, "active", "retries fix it"], ["active", "disabled", "enough"]]);
+    await assert.rejects(client.policies.disable(policy), (e: unknown) => {
+      assert.ok(e instanceof ConflictError);
+      assert.deepEqual([e.status, e.code], [409, "POLICY_STATE_CONFLICT"]);
+      return true;
+    });
+    await assert.rejects(client.policies.get("pol_0000000000000000"), NotFoundError);
+    const events = await client.audit.list({ action: "policy.disabled" }).toList();
+    assert.equal(events[0]?.target, `policy:${policy}`);
+  });
+
+  test("drift is evaluated on demand", async () => {
+    const report = await client.failures.drift();
+    assert.ok(report.baseline_from_ms < report.current_from_ms && report.current_from_ms <= report.evaluated_at_ms);
+    assert.equal(report.drifting, report.items.filter((i) => i.drifting).length);
+    for (const i of report.items) assert.ok(i.current.failures <= i.current.attempts || i.current.attempts === 0);
+  });
+});
+
 describe("operation coverage", () => {
   test("every OpenAPI operation was called through the SDK in this file", () => {
     const doc = JSON.parse(readFileSync(OPENAPI_PATH, "utf8")) as { paths: Record<string, Record<string, { operationId?: string }>> };

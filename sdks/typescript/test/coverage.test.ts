@@ -42,7 +42,7 @@ function sdkMethods(): string[] {
   const resources = Object.entries(client).filter(
     ([name, v]) => name !== "transport" && typeof v === "object" && v !== null && Object.getPrototypeOf(v) !== Object.prototype,
   );
-  assert.deepEqual(resources.map(([name]) => name).sort(), ["audit", "catalog", "failures", "keys", "recovery", "runs", "secrets", "skills", "workflows"]);
+  assert.deepEqual(resources.map(([name]) => name).sort(), ["audit", "catalog", "failures", "keys", "policies", "recovery", "runs", "secrets", "skills", "workflows"]);
   for (const [name, obj] of resources) collect(obj as object, `${name}.`);
   return out.sort();
 }

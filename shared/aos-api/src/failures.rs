@@ -34,6 +34,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .api(api_routes!(get_failure_stats))
         .api(api_routes!(list_failure_candidates))
         .api(api_routes!(aggregate_failures))
+        .api(api_routes!(get_failure_drift))
+}
+
+/// Drift: per (skill, failure code), the share of the skill's attempts that failed that way in the
+/// last day against the seven days before (one-sided two-proportion z-test: drifting at z ≥ 3 with
+/// at least 5 failures and a rate at least 10 points higher; docs/recovery.md). Evaluated now, and
+/// stored as the tenant's latest evaluation (the nightly aggregation evaluates every tenant).
+#[utoipa::path(get, path = "/api/v1/failures/drift", tag = "failures",
+    responses((status = 200, body = aos_runtime::recovery::drift::DriftReport)))]
+async fn get_failure_drift(
+    State(s): State<AppState>,
+    auth: Auth<need::FailuresRead>,
+) -> Result<Json<aos_runtime::recovery::drift::DriftReport>, ApiError> {
+    Ok(Json(s.rt.evaluate_drift(auth.tenant()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

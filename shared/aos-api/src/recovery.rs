@@ -9,6 +9,7 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::ApiRouterExt as _;
 use crate::AppState;
 use aos_runtime::recovery::candidates::{CandidateFilter, CandidateStatus, Decision, RecoveryCandidate};
+use aos_runtime::recovery::policies::{Policy, RecoverySettingsView};
 use aos_runtime::recovery::{SuggestRequest, SuggestResponse};
 use axum::extract::{Path, State};
 use axum::Json;
@@ -24,6 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .api(api_routes!(approve_recovery_candidate))
         .api(api_routes!(reject_recovery_candidate))
         .api(api_routes!(retire_recovery_candidate))
+        .api(api_routes!(get_recovery_settings, put_recovery_settings))
+        .api(api_routes!(list_policies))
+        .api(api_routes!(get_policy))
+        .api(api_routes!(disable_policy))
 }
 
 /// What to do about a failure: the catalog's match and the recoveries worth trying, best first by
@@ -187,4 +192,69 @@ async fn retire_recovery_candidate(
     ApiJson(note): ApiJson<DecisionNote>,
 ) -> Result<Json<RecoveryCandidate>, ApiError> {
     decide(&s, &auth, &id, Decision::Retire, note).await
+}
+
+/// The tenant's automatic approval of recovery candidates: `off` (people decide), `shadow`
+/// (candidates past the thresholds become shadow policies: runs record what they would have
+/// changed) or `active` (approved automatically and applied), with the thresholds.
+#[utoipa::path(get, path = "/api/v1/recovery/settings", tag = "recovery",
+    responses((status = 200, body = RecoverySettingsView)))]
+async fn get_recovery_settings(State(s): State<AppState>, auth: Auth<need::RecoveryRead>) -> Result<Json<RecoverySettingsView>, ApiError> {
+    Ok(Json(s.rt.recovery_settings(auth.tenant()).await?))
+}
+
+/// Change the tenant's automatic-approval settings (audited).
+#[utoipa::path(put, path = "/api/v1/recovery/settings", tag = "recovery", request_body = RecoverySettingsView,
+    responses((status = 200, body = RecoverySettingsView), (status = 400, body = ErrorBody),
+        (status = 422, description = "A threshold out of range (`INVALID_FIELD` naming it).", body = ErrorBody)))]
+async fn put_recovery_settings(
+    State(s): State<AppState>,
+    auth: Auth<need::RecoveryReview>,
+    ApiJson(body): ApiJson<RecoverySettingsView>,
+) -> Result<Json<RecoverySettingsView>, ApiError> {
+    let actor = auth.principal.actor();
+    Ok(Json(s.rt.put_recovery_settings(auth.tenant(), body, &actor, auth.principal.role.as_str()).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyList {
+    /// In id order, with each policy's outcomes of the last 7 days.
+    pub policies: Vec<Policy>,
+}
+
+/// The tenant's recovery policies: approved candidates compiled into plans at submission.
+#[utoipa::path(get, path = "/api/v1/policies", tag = "recovery",
+    responses((status = 200, body = PolicyList)))]
+async fn list_policies(State(s): State<AppState>, auth: Auth<need::RecoveryRead>) -> Result<Json<PolicyList>, ApiError> {
+    Ok(Json(PolicyList { policies: s.rt.recovery_policies(auth.tenant()).await? }))
+}
+
+/// One recovery policy with its history and outcomes.
+#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "recovery",
+    params(("id" = String, Path, description = "Policy id (`pol_` and 16 hex digits)")),
+    responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
+async fn get_policy(State(s): State<AppState>, auth: Auth<need::RecoveryRead>, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
+    Ok(Json(s.rt.recovery_policy(auth.tenant(), &id).await?))
+}
+
+/// Disable a policy (active, shadow or suspended): runs stop taking it. Audited.
+#[utoipa::path(post, path = "/api/v1/policies/{id}/disable", tag = "recovery", request_body = DecisionNote,
+    params(("id" = String, Path, description = "Policy id")),
+    responses((status = 200, body = Policy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The policy is already disabled (`POLICY_STATE_CONFLICT`).", body = ErrorBody),
+        (status = 422, description = "The note is too long (`INVALID_NOTE`).", body = ErrorBody)))]
+async fn disable_policy(
+    State(s): State<AppState>,
+    auth: Auth<need::RecoveryReview>,
+    Path(id): Path<String>,
+    ApiJson(note): ApiJson<DecisionNote>,
+) -> Result<Json<Policy>, ApiError> {
+    let note = note.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
+        return Err(ApiError::from(aos_core::DomainError::invalid(
+            aos_core::FieldError::new("INVALID_NOTE", "note must be at most 1000 characters").field("note"),
+        )));
+    }
+    let actor = auth.principal.actor();
+    Ok(Json(s.rt.disable_policy(auth.tenant(), &id, &actor, auth.principal.role.as_str(), note).await?))
 }

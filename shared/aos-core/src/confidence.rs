@@ -11,7 +11,7 @@
 
 use crate::evidence::Expectation;
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{Beta, ContinuousCDF};
+use statrs::distribution::{Beta, Binomial, ContinuousCDF, DiscreteCDF};
 use utoipa::ToSchema;
 
 /// The default half-life of evidence: after 14 days an observation counts half.
@@ -88,6 +88,27 @@ pub fn posterior(prior: Prior, tally: Tally) -> Confidence {
     Confidence { mean: round4(mean), lower: round4(lower.clamp(0.0, 1.0)) }
 }
 
+/// The probability of `successes` or fewer in `trials` if the success chance were `p`: the
+/// p-value of a one-sided exact binomial test that the chance is below `p` (1 when undefined).
+pub fn binomial_lower_tail(successes: u64, trials: u64, p: f64) -> f64 {
+    Binomial::new(p.clamp(0.0, 1.0), trials).map(|d| d.cdf(successes.min(trials))).unwrap_or(1.0)
+}
+
+/// The two-proportion z statistic of `x1` of `n1` against `x0` of `n0` (pooled standard error):
+/// positive when the first rate is the higher; 0 when either sample is empty or nothing varies.
+pub fn two_proportion_z(x1: u64, n1: u64, x0: u64, n0: u64) -> f64 {
+    if n1 == 0 || n0 == 0 {
+        return 0.0;
+    }
+    let (x1, n1, x0, n0) = (x1.min(n1) as f64, n1 as f64, x0.min(n0) as f64, n0 as f64);
+    let pooled = (x1 + x0) / (n1 + n0);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)).sqrt();
+    if se == 0.0 {
+        return 0.0;
+    }
+    (x1 / n1 - x0 / n0) / se
+}
+
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -146,6 +167,17 @@ mod tests {
         let alt = posterior(fallback, tally(3, 3));
         assert!(posterior(retry, Tally::default()).lower > alt.lower, "the advised action first");
         assert!(posterior(retry, tally(6, 0)).lower < alt.lower, "six failures in a row put it below");
+    }
+
+    #[test]
+    fn the_two_proportion_test() {
+        assert_eq!(two_proportion_z(5, 0, 1, 10), 0.0);
+        assert_eq!(two_proportion_z(0, 10, 0, 10), 0.0);
+        let z = two_proportion_z(30, 100, 10, 700);
+        assert!(z > 8.0, "{z}");
+        assert!(two_proportion_z(10, 700, 30, 100) < -8.0);
+        assert!(two_proportion_z(2, 100, 14, 700).abs() < 0.5, "the same rate");
+        assert!((binomial_lower_tail(0, 5, 0.6) - 0.4f64.powi(5)).abs() < 1e-12);
     }
 
     #[test]

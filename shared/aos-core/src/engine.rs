@@ -305,7 +305,8 @@ fn absorb_outcomes(run: &mut Run, facts: &Facts, d: &mut Decision) -> (Vec<NextA
 
 /// Cost: the run costs what its counted attempts (each step's up to its current one) cost.
 fn account_cost(run: &mut Run, facts: &Facts) {
-    run.cost_usd = counted_attempts(run, &facts.by_key).iter().map(|a| a.cost_usd).sum();
+    // A fold from +0.0, not `sum()`: an empty f64 sum is -0.0, which a run with no attempt (cancelled) showed as cost `-0`.
+    run.cost_usd = counted_attempts(run, &facts.by_key).iter().fold(0.0, |total, a| total + a.cost_usd);
 }
 
 /// Budget: the run's cost (already accounted) and duration against the plan's budget. Returns the

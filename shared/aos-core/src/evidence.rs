@@ -302,7 +302,7 @@ pub fn rerun_observations(
     for (step_id, prev) in &run.previous_failures {
         let (Some(step), Some(st)) = (run.plan.step(step_id), run.steps.get(step_id)) else { continue };
         let ended = matches!(st.status, StepStatus::Succeeded | StepStatus::Failed);
-        if !ended || before.get(step_id).is_none_or(|s| s.is_terminal()) || step.skill != prev.skill {
+        if prev.resolved || !ended || before.get(step_id).is_none_or(|s| s.is_terminal()) || step.skill != prev.skill {
             continue;
         }
         let timeout = step.timeout_ms.unwrap_or_else(|| default_timeout(&step.skill));

@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod failure;
 pub mod outcome;
 pub mod plan;
+pub mod policy;
 pub mod ports;
 pub mod recovery;
 pub mod retry;

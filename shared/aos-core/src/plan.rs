@@ -2,6 +2,7 @@
 //! and a budget. Plans are JSON; this module is their typed shape.
 
 use crate::outcome::Category;
+use crate::policy::PolicyMode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -22,6 +23,10 @@ pub struct Plan {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub budget: Budget,
+    /// How the tenant's recovery policies apply: `on` (fill in what the plan leaves unset, the
+    /// default), `off`, or `override` (replace the plan's own settings too).
+    #[serde(default, skip_serializing_if = "PolicyMode::is_default")]
+    pub policies: PolicyMode,
 }
 
 /// One step: a skill invocation with its input and policies.

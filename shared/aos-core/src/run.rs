@@ -3,6 +3,7 @@
 use crate::failure::FailureMatch;
 use crate::outcome::{Outcome, StepError};
 use crate::plan::Plan;
+use crate::policy::AppliedPolicy;
 use crate::trace::TraceEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -142,11 +143,19 @@ pub struct Run {
     /// at three the run is failed as poisoned instead of being advanced again.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub recoveries: u32,
-    /// The last failure of each step of this plan (or workflow) in an earlier run of the tenant,
-    /// when that step failed for good and has not succeeded since: how this run ends that step is
-    /// evidence about what changed (a longer timeout). Fixed at submission.
+    /// The last final failure of each step of this plan (or workflow) in earlier runs of the
+    /// tenant, with every code the step failed with: when it has not succeeded since, how this
+    /// run ends the step is evidence about what changed (a longer timeout); recovery policies for
+    /// those codes apply to the step. Fixed at submission.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub previous_failures: BTreeMap<String, PreviousFailure>,
+    /// The tenant's recovery policies compiled into `plan` at submission: each step field set and
+    /// the value it replaced (`plan` is the compiled plan; reverting these gives the submitted one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_policies: Vec<AppliedPolicy>,
+    /// What shadow policies (automatic approval in `shadow` mode) would have changed; not applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow_policies: Vec<AppliedPolicy>,
 }
 
 /// A step's failure in an earlier run (see [`Run::previous_failures`]).
@@ -159,6 +168,13 @@ pub struct PreviousFailure {
     pub timeout_ms: u64,
     pub run_id: String,
     pub at_ms: i64,
+    /// Every failure code this step has failed with for good in runs of the plan (recovery
+    /// policies for those codes apply to the step).
+    #[serde(default)]
+    pub codes: Vec<String>,
+    /// The step has succeeded since: the failure is history, not a change to compare against.
+    #[serde(default)]
+    pub resolved: bool,
 }
 
 fn is_zero_u32(n: &u32) -> bool {

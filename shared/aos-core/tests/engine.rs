@@ -51,6 +51,8 @@ fn run_of(plan: Value, inputs: Value) -> Run {
         trace_root: None,
         recoveries: 0,
         previous_failures: Default::default(),
+        applied_policies: Vec::new(),
+        shadow_policies: Vec::new(),
     }
 }
 

@@ -74,6 +74,8 @@ fn run_of(plan: Value) -> Run {
         trace_root: None,
         recoveries: 0,
         previous_failures: Default::default(),
+        applied_policies: Vec::new(),
+        shadow_policies: Vec::new(),
     }
 }
 

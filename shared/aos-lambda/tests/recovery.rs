@@ -592,10 +592,13 @@ async fn a_longer_timeout_in_the_next_run_of_a_plan_is_evidence_and_its_memory_i
     assert!(n(&remembered[0], "expires_at").is_some());
 
     // The next run of the plan reads the memory at submission (pattern 33) and succeeds with a
-    // five times longer timeout: one observation of raise_timeout ×4, and the memory is gone.
+    // five times longer timeout: one observation of raise_timeout ×4, and the memory is marked
+    // resolved (its codes kept for recovery policies).
     let (_, status) = run_step(&env, &key, "nightly-report", step(750)).await;
     assert_eq!(status, "succeeded");
-    assert!(partition(stack, &memory).await.is_empty(), "forgotten in the save transaction");
+    let resolved = partition(stack, &memory).await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(format!("{:?}", resolved[0]).contains("resolved"), "marked resolved in the save transaction: {resolved:?}");
     // Asked about the first run's failure (the step's own timeout or http_call's, whichever
     // fired first), the suggestion puts the longer timeout first.
     let failure = failure_id(&env, &key, &first, "report").await;

@@ -40,6 +40,20 @@ pub enum AuditAction {
     RecoveryRejected,
     #[serde(rename = "recovery.retired")]
     RecoveryRetired,
+    /// Automatic approval in `shadow` mode made a candidate a shadow policy.
+    #[serde(rename = "recovery.shadowed")]
+    RecoveryShadowed,
+    /// A tenant's automatic-approval settings changed.
+    #[serde(rename = "recovery.settings")]
+    RecoverySettings,
+    #[serde(rename = "policy.disabled")]
+    PolicyDisabled,
+    /// The regression guard suspended a policy (its detail: the outcomes and the test's p-value).
+    #[serde(rename = "policy.suspended")]
+    PolicySuspended,
+    /// Automatic approval brought a suspended policy back after its probation.
+    #[serde(rename = "policy.reactivated")]
+    PolicyReactivated,
 }
 
 impl AuditAction {
@@ -54,6 +68,11 @@ impl AuditAction {
             AuditAction::RecoveryApproved => "recovery.approved",
             AuditAction::RecoveryRejected => "recovery.rejected",
             AuditAction::RecoveryRetired => "recovery.retired",
+            AuditAction::RecoveryShadowed => "recovery.shadowed",
+            AuditAction::RecoverySettings => "recovery.settings",
+            AuditAction::PolicyDisabled => "policy.disabled",
+            AuditAction::PolicySuspended => "policy.suspended",
+            AuditAction::PolicyReactivated => "policy.reactivated",
         }
     }
 }

@@ -99,3 +99,21 @@ pub fn recovery_candidates_pk(tenant: &str) -> String {
 pub fn last_failures_pk(tenant: &str, plan: &str) -> String {
     format!("t#{tenant}#lastfail#{plan}")
 }
+/// A tenant's recovery policies, sort key = the policy's id.
+pub fn policies_pk(tenant: &str) -> String {
+    format!("t#{tenant}#policy")
+}
+/// Outcomes of the steps one policy changed: counters per UTC day (sort key `yyyy-mm-dd`).
+pub fn policy_stats_pk(tenant: &str, policy_id: &str) -> String {
+    format!("t#{tenant}#polstat#{policy_id}")
+}
+/// A tenant's recovery settings (automatic approval), sort key [`RECOVERY_SETTINGS_SK`].
+pub fn recovery_settings_pk(tenant: &str) -> String {
+    format!("t#{tenant}#rsettings")
+}
+pub const RECOVERY_SETTINGS_SK: &str = "settings";
+/// A tenant's latest drift evaluation, sort key [`DRIFT_SK`].
+pub fn drift_pk(tenant: &str) -> String {
+    format!("t#{tenant}#drift")
+}
+pub const DRIFT_SK: &str = "latest";

@@ -45,6 +45,8 @@ pub struct Orchestrator {
     pub(crate) limits: OutputLimits,
     /// Days recovery evidence is kept (`RecoverySettings::keep_days`).
     pub(crate) evidence_keep_days: u32,
+    /// The evaluation window of the regression guard (`RecoverySettings::window_ms`).
+    pub(crate) recovery_window_ms: i64,
     /// The time decisions are made at (due retries, overdue dispatches, budget deadlines).
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -183,7 +185,19 @@ impl Orchestrator {
         if !run.previous_failures.is_empty() {
             observations.extend(aos_core::evidence::rerun_observations(run, before, &default_timeout, now));
         }
-        let remember = crate::recovery::reruns::ops(run, events, &default_timeout, self.evidence_keep_days, now);
+        let mut remember = crate::recovery::reruns::ops(run, events, &default_timeout, self.evidence_keep_days, now);
+        if !run.applied_policies.is_empty() {
+            let window = self.recovery_window_ms;
+            remember.extend(crate::recovery::policies::outcome_ops(
+                run,
+                &loaded.attempts,
+                before,
+                self.evidence_keep_days,
+                window,
+                now,
+                &classify_error,
+            ));
+        }
         if observations.is_empty() && remember.is_empty() {
             return (ops, Vec::new());
         }
@@ -391,9 +405,14 @@ impl Orchestrator {
     }
 }
 
-/// The statuses of the steps the run remembers an earlier failure of (empty for most runs).
+/// The statuses of the steps the run remembers an earlier failure of, and of the steps recovery
+/// policies changed (empty for most runs).
 fn statuses_of_remembered(run: &Run) -> BTreeMap<String, StepStatus> {
-    run.previous_failures.keys().filter_map(|id| Some((id.clone(), run.steps.get(id)?.status))).collect()
+    run.previous_failures
+        .keys()
+        .chain(run.applied_policies.iter().map(|a| &a.step_id))
+        .filter_map(|id| Some((id.clone(), run.steps.get(id)?.status)))
+        .collect()
 }
 
 /// Metrics of a saved decision: finished runs, recoveries started and recoveries that succeeded.

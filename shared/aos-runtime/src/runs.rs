@@ -74,8 +74,11 @@ pub enum Created {
 
 /// What an idempotency key stands for: the plan and the inputs (canonical hash), so reusing a
 /// key for a different request is refused instead of silently answered with the earlier run.
+/// The hash of what was asked for: the plan as submitted (before recovery policies compiled into
+/// it, which may differ between two submissions) and the inputs.
 fn request_hash(run: &Run) -> String {
-    aos_core::canonical::hash_value(&json!({"plan": run.plan, "inputs": run.inputs}))
+    let plan = aos_core::policy::submitted_plan(&run.plan, &run.applied_policies);
+    aos_core::canonical::hash_value(&json!({"plan": plan, "inputs": run.inputs}))
 }
 
 /// The domain's reading of a store error (see `From<StoreError> for DomainError`).

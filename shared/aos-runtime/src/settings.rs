@@ -4,7 +4,7 @@
 
 use crate::failures::aggregate::{AggregateOptions, DAYS_ENV, LOW_CONFIDENCE_ENV};
 use crate::failures::{DEFAULT_RETENTION_DAYS, RETENTION_ENV};
-use crate::recovery::{RecoverySettings, CANDIDATE_LOWER_ENV, HALF_LIFE_ENV, MIN_EVIDENCE_ENV};
+use crate::recovery::{RecoverySettings, CANDIDATE_LOWER_ENV, HALF_LIFE_ENV, MIN_EVIDENCE_ENV, WINDOW_ENV};
 use crate::worker::OutputLimits;
 pub use aos_core::error::ConfigError;
 
@@ -82,6 +82,11 @@ impl RuntimeSettings {
             v.parse::<u64>().ok().filter(|n| (1..=1_000_000).contains(n))
         })? {
             s.recovery.min_evidence = n;
+        }
+        if let Some(w) = var.parse(WINDOW_ENV, "a number of ms from 1000 to 2592000000 (30 days)", |v| {
+            v.parse::<i64>().ok().filter(|w| (1000..=2_592_000_000).contains(w))
+        })? {
+            s.recovery.window_ms = w;
         }
         Ok(s)
     }

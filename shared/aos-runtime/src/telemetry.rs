@@ -12,6 +12,9 @@ pub const RECOVERY_SUCCESS: &str = "recovery_success_total";
 pub const RUNS: &str = "runs_total";
 pub const STEP_DURATION: &str = "step_duration_seconds";
 pub const AGGREGATION_LAST_SUCCESS: &str = "failure_aggregation_last_success_timestamp_seconds";
+pub const FAILURE_DRIFT: &str = "aos_failure_drift";
+/// (skill, code) pairs the drift gauge names at most: the cardinality bound.
+pub const MAX_DRIFT_SERIES: usize = 100;
 
 /// Buckets of `step_duration_seconds`: from a fast jq transform to a slow HTTP call.
 pub const STEP_DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -52,6 +55,30 @@ pub fn aggregation_finished(unix_seconds: f64) {
     gauge!(AGGREGATION_LAST_SUCCESS).set(unix_seconds);
 }
 
+/// The drift gauge after an evaluation of every tenant: for each (skill, code), how many tenants
+/// drift on it. Pairs that drifted at the last evaluation and no longer do are set to 0; at most
+/// [`MAX_DRIFT_SERIES`] pairs are ever named (the most drifting tenants first).
+pub fn drift_evaluated(drifting: &std::collections::BTreeMap<(String, String), u64>) {
+    static NAMED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut named = NAMED.lock().expect("drift series");
+    for pair in named.iter() {
+        if !drifting.contains_key(pair) {
+            gauge!(FAILURE_DRIFT, "skill" => pair.0.clone(), "code" => pair.1.clone()).set(0.0);
+        }
+    }
+    let mut ranked: Vec<(&(String, String), &u64)> = drifting.iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    for (pair, tenants) in ranked {
+        if !named.contains(pair) {
+            if named.len() >= MAX_DRIFT_SERIES {
+                continue;
+            }
+            named.push(pair.clone());
+        }
+        gauge!(FAILURE_DRIFT, "skill" => pair.0.clone(), "code" => pair.1.clone()).set(*tenants as f64);
+    }
+}
+
 /// Registers the help text of every metric (call once, after installing a recorder).
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -65,4 +92,8 @@ pub fn describe() {
     describe_counter!(RUNS, "Runs that finished, by final status (`rejected`: submissions refused with 422).");
     describe_histogram!(STEP_DURATION, Unit::Seconds, "Wall-clock duration of executed step attempts, by skill.");
     describe_gauge!(AGGREGATION_LAST_SUCCESS, Unit::Seconds, "Unix time of the failure aggregation job's last successful pass.");
+    describe_gauge!(
+        FAILURE_DRIFT,
+        "Tenants whose failure rate of this (skill, code) drifted up at the last evaluation (two-proportion z-test; docs/recovery.md)."
+    );
 }

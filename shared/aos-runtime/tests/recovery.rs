@@ -225,3 +225,99 @@ async fn a_rerun_with_a_longer_timeout_is_evidence_for_raising_it() {
     let third = ask().await;
     assert!(third.suggestions.iter().all(|s| s.evidence.observed <= 1), "counted once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_recoveries_become_policies_that_compile_into_plans() {
+    use aos_core::policy::PolicyStatus;
+    use aos_runtime::recovery::policies::{ApprovalMode, RecoverySettingsView};
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, _stop) = runtime(dir.path()).await;
+    let target = aos_testkit::spawn_target().await;
+    // Teach: three runs whose 503s clear after two tries under a plan-level retry.
+    for round in 0..3 {
+        let plan = json!({"name": "teach", "steps": [{"id": "get", "skill": "http_call",
+            "input": {"url": format!("{}/flaky/t{round}/2", target.base)}, "retry": {"max_attempts": 4, "initial_delay_ms": 10, "max_delay_ms": 50}}]});
+        assert_eq!(run(&rt, "t", plan).await, "succeeded");
+    }
+    // Shadow mode first: the candidate becomes a shadow policy; runs only record it.
+    let settings = RecoverySettingsView { mode: ApprovalMode::Shadow, min_lower: 0.6, min_evidence: 3, ..Default::default() };
+    rt.put_recovery_settings("t", settings.clone(), "key:k", "admin").await.unwrap();
+    let s = suggest(&rt, "t", "GET http://x/ answered 503 Service Unavailable", 503).await;
+    assert_eq!(s.candidates.len(), 1, "{s:?}");
+    let policies = rt.recovery_policies("t").await.unwrap();
+    assert_eq!((policies.len(), policies[0].status), (1, PolicyStatus::Shadow));
+    // A plan without retry settings: in shadow, its run is the plan as submitted; the record says
+    // what the policy would have changed.
+    // A plan whose step has met the failure: policies for it apply there (only there).
+    let fragile = |key: &str| json!({"name": "fragile", "steps": [{"id": "get", "skill": "http_call", "input": {"url": format!("{}/flaky/{key}/1", target.base)}}]});
+    let mut once = fragile("f0");
+    once["steps"][0]["input"]["url"] = json!(format!("{}/status/503", target.base));
+    once["steps"][0]["retry"] = json!({"max_attempts": 1});
+    once["policies"] = json!("off");
+    assert_eq!(run(&rt, "t", once).await, "failed", "the step meets HTTP_SERVICE_UNAVAILABLE");
+    let sub = rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(fragile("s1")).unwrap()), ..Default::default() }).await.unwrap();
+    let v = rt.get("t", &sub.run_id).await.unwrap();
+    assert!(v.run.applied_policies.is_empty() && v.run.plan.steps[0].retry.is_none());
+    assert_eq!(v.run.shadow_policies.len(), 1);
+    assert_eq!(v.run.shadow_policies[0].patch["retry"]["max_attempts"], 4);
+
+    // Active mode: the next proposal approves it automatically; runs take the patch.
+    rt.put_recovery_settings("t", RecoverySettingsView { mode: ApprovalMode::Active, ..settings }, "key:k", "admin").await.unwrap();
+    let c = rt.recovery_candidates("t", &Default::default(), 10, None).await.unwrap().0.remove(0);
+    // The shadow policy blocks nothing: approval through the API turns it active.
+    let approved = rt.decide_recovery_candidate("t", &c.id, Decision::Approve, "system:auto-approval", "system", None).await.unwrap();
+    assert_eq!(approved.status, CandidateStatus::Approved);
+    let policy = rt.recovery_policies("t").await.unwrap().remove(0);
+    assert_eq!(policy.status, PolicyStatus::Active);
+    tokio::time::sleep(Duration::from_millis(5100)).await; // the policy cache's lifetime
+    let sub = rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(fragile("a1")).unwrap()), ..Default::default() }).await.unwrap();
+    let v = rt.get("t", &sub.run_id).await.unwrap();
+    assert_eq!(v.run.applied_policies.len(), 1, "{:?}", v.run.applied_policies);
+    assert_eq!(v.run.applied_policies[0].replaced, json!({"retry": null}));
+    assert_eq!(v.run.plan.steps[0].retry.as_ref().map(|r| r.max_attempts), Some(4));
+    // The same submission again with the same idempotency key is the same run, policies or not.
+    let keyed =
+        SubmitRun { plan: Some(serde_json::from_value(fragile("a2")).unwrap()), idempotency_key: Some("k1".into()), ..Default::default() };
+    let first = rt.submit("t", keyed.clone()).await.unwrap();
+    assert_eq!(rt.submit("t", keyed).await.unwrap().run_id, first.run_id);
+    // The run recovers thanks to the policy, and its outcome counts for the policy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in [&sub.run_id, &first.run_id] {
+        while !rt.get("t", id).await.unwrap().run.status.is_terminal() {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(rt.get("t", id).await.unwrap().run.status.as_str(), "succeeded");
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // A step that hits the policy's failure and still fails counts against it (a step that never
+    // hit the failure does not count: here, a duplicate delivery may have answered first).
+    let mut always = fragile("x");
+    always["steps"][0]["input"]["url"] = json!(format!("{}/status/503", target.base));
+    always["steps"][0]["retry"] = json!({"max_attempts": 1});
+    always["policies"] = json!("override");
+    assert_eq!(run(&rt, "t", always).await, "failed");
+    let p = rt.recovery_policy("t", &policy.id).await.unwrap();
+    assert!(p.outcomes.steps <= 3 && p.outcomes.steps - p.outcomes.succeeded == 1, "{:?}", p.outcomes);
+    // Opting out.
+    let mut off = fragile("o1");
+    off["policies"] = json!("off");
+    let sub = rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(off).unwrap()), ..Default::default() }).await.unwrap();
+    assert!(rt.get("t", &sub.run_id).await.unwrap().run.applied_policies.is_empty());
+    // Disabled: no longer applied; disabling twice is a conflict.
+    rt.disable_policy("t", &policy.id, "key:k", "operator", Some("enough".into())).await.unwrap();
+    assert!(matches!(
+        rt.disable_policy("t", &policy.id, "key:k", "operator", None).await,
+        Err(aos_core::DomainError::InvalidState { code: "POLICY_STATE_CONFLICT", .. })
+    ));
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+    let sub = rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(fragile("d1")).unwrap()), ..Default::default() }).await.unwrap();
+    assert!(rt.get("t", &sub.run_id).await.unwrap().run.applied_policies.is_empty());
+    let (events, _) = rt.audit_events("t", 0, i64::MAX / 2, None, 50, None).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for a in ["recovery.settings", "recovery.shadowed", "recovery.approved", "policy.disabled"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    // Another tenant has no policies.
+    assert!(rt.recovery_policies("u").await.unwrap().is_empty());
+}

@@ -5,6 +5,9 @@
 //! data or hold credentials reach them through the attempt's `TenantScope`
 //! (`SkillContext::scope`), scoped to the run's tenant by the worker (docs/skills.md).
 //! `email_send` sends mail over SMTP; its executor needs the feature `email` (lettre, minijinja).
+//! `slack_send` posts to Slack (incoming webhook or chat.postMessage), over `http`'s client.
+//! `fs` keeps files of the tenant in a sandbox: a cap-std directory locally, an S3 prefix with the
+//! feature `fs-s3`.
 //!
 //! The feature `http` (default) builds the executors of `http_call` and `webhook_send` (reqwest,
 //! rustls, hmac). Without it the skills are still declared ([`http_spec`],
@@ -14,20 +17,25 @@
 mod budget;
 mod config;
 pub mod email_send;
+pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod http_spec;
 pub mod json_transform;
 pub mod kv_store;
+pub mod slack_send;
 pub mod webhook_send;
 
 pub use config::{ConfigError, SkillsConfig};
 #[cfg(feature = "email")]
 pub use email_send::EmailSend;
+pub use fs::Fs;
 #[cfg(feature = "http")]
 pub use http::HttpCall;
 pub use json_transform::JsonTransform;
 pub use kv_store::KvStore;
+#[cfg(feature = "http")]
+pub use slack_send::SlackSend;
 #[cfg(feature = "http")]
 pub use webhook_send::WebhookSend;
 
@@ -111,6 +119,22 @@ pub const BUILTINS: &[Builtin] = &[
         executor: with_feature!("email", |config| Arc::new(EmailSend::new(config))),
         lambda_memory_mb: 256,
         aws_statements: "",
+    },
+    Builtin {
+        id: "slack_send",
+        declare: |_| slack_send::spec(),
+        executor: with_feature!("http", |config| Arc::new(SlackSend::new(config))),
+        lambda_memory_mb: 256,
+        // Its sent-markers (a post of a step is not repeated after a lost outcome).
+        aws_statements: slack_send::AWS_STATEMENTS,
+    },
+    Builtin {
+        id: "fs",
+        declare: |_| fs::spec(),
+        // The local backend is always built; the S3 one with `fs-s3` (the Lambda function's).
+        executor: Some(|config| Arc::new(Fs::new(config))),
+        lambda_memory_mb: 256,
+        aws_statements: fs::AWS_STATEMENTS,
     },
 ];
 

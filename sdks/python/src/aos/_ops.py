@@ -9,6 +9,7 @@ operations the document lists without ``security`` are exactly the ones sent wit
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
@@ -41,8 +42,12 @@ from .models import (
     FailureStats,
     CandidatePage,
     CandidateReport,
+    DriftReport,
     Health,
     KeyList,
+    Policy,
+    PolicyList,
+    RecoverySettingsView,
     RecoveryCandidate,
     RecoveryCandidateList,
     DecisionNote,
@@ -88,6 +93,7 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "get_failure_stats": ("GET", "/api/v1/failures/stats", "failures.stats"),
     "list_failure_candidates": ("GET", "/api/v1/failures/candidates", "failures.candidates"),
     "aggregate_failures": ("POST", "/api/v1/failures/aggregate", "failures.aggregate"),
+    "get_failure_drift": ("GET", "/api/v1/failures/drift", "failures.drift"),
     "get_metrics": ("GET", "/metrics", "metrics"),
     "whoami": ("GET", "/api/v1/whoami", "whoami"),
     "create_key": ("POST", "/api/v1/keys", "keys.create"),
@@ -101,6 +107,11 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "approve_recovery_candidate": ("POST", "/api/v1/recovery/candidates/{id}/approve", "recovery.approve"),
     "reject_recovery_candidate": ("POST", "/api/v1/recovery/candidates/{id}/reject", "recovery.reject"),
     "retire_recovery_candidate": ("POST", "/api/v1/recovery/candidates/{id}/retire", "recovery.retire"),
+    "get_recovery_settings": ("GET", "/api/v1/recovery/settings", "recovery.settings"),
+    "put_recovery_settings": ("PUT", "/api/v1/recovery/settings", "recovery.put_settings"),
+    "list_policies": ("GET", "/api/v1/policies", "policies.list"),
+    "get_policy": ("GET", "/api/v1/policies/{id}", "policies.get"),
+    "disable_policy": ("POST", "/api/v1/policies/{id}/disable", "policies.disable"),
     # Public routes (no key).
     "healthz": ("GET", "/healthz", "health"),
     "openapi_document": ("GET", "/api/v1/openapi.json", "openapi"),
@@ -509,6 +520,10 @@ def aggregate_failures(*, days: Optional[int] = None, low_confidence: Optional[f
     )
 
 
+def get_failure_drift() -> Call[DriftReport]:
+    return Call("GET", "/api/v1/failures/drift", lambda r: DriftReport.from_dict(r.json()), retryable=True)
+
+
 # ---- recovery suggestions and their review
 
 #: The longest note a decision on a recovery candidate may carry.
@@ -580,5 +595,66 @@ def decide_recovery_candidate(candidate_id: str, verb: str, note: Optional[str] 
         "POST",
         f"/api/v1/recovery/candidates/{_seg(candidate_id)}/{verb}",
         lambda r: RecoveryCandidate.from_dict(r.json()),
+        body=DecisionNote(note=note).to_dict(),
+    )
+
+
+# ---- recovery policies and automatic approval
+
+#: The range of ``min_lower`` the API accepts.
+MIN_APPROVAL_LOWER = 0.5
+MAX_APPROVAL_LOWER = 0.99
+#: The range of ``min_evidence`` the API accepts.
+MIN_APPROVAL_EVIDENCE = 1
+MAX_APPROVAL_EVIDENCE = 1_000_000
+_APPROVAL_MODES = ("off", "shadow", "active")
+
+
+def get_recovery_settings() -> Call[RecoverySettingsView]:
+    return Call(
+        "GET", "/api/v1/recovery/settings", lambda r: RecoverySettingsView.from_dict(r.json()), retryable=True
+    )
+
+
+def put_recovery_settings(settings: RecoverySettingsView) -> Call[RecoverySettingsView]:
+    if settings.mode not in _APPROVAL_MODES:
+        raise ValueError(f"mode must be one of {', '.join(_APPROVAL_MODES)}")
+    lower = settings.min_lower
+    if isinstance(lower, bool) or not isinstance(lower, (int, float)) or not (
+        MIN_APPROVAL_LOWER <= lower <= MAX_APPROVAL_LOWER
+    ):
+        raise ValueError(f"min_lower must be a number from {MIN_APPROVAL_LOWER} to {MAX_APPROVAL_LOWER}")
+    evidence = settings.min_evidence
+    if isinstance(evidence, bool) or not isinstance(evidence, int) or not (
+        MIN_APPROVAL_EVIDENCE <= evidence <= MAX_APPROVAL_EVIDENCE
+    ):
+        raise ValueError(f"min_evidence must be an integer from {MIN_APPROVAL_EVIDENCE} to {MAX_APPROVAL_EVIDENCE}")
+    body = dataclasses.replace(settings, min_lower=float(lower)).to_dict()
+    # A PUT of the whole settings: repeating it is harmless.
+    return Call(
+        "PUT",
+        "/api/v1/recovery/settings",
+        lambda r: RecoverySettingsView.from_dict(r.json()),
+        body=body,
+        retryable=True,
+    )
+
+
+def list_policies() -> Call[List[Policy]]:
+    return Call("GET", "/api/v1/policies", lambda r: PolicyList.from_dict(r.json()).policies, retryable=True)
+
+
+def get_policy(policy_id: str) -> Call[Policy]:
+    return Call("GET", f"/api/v1/policies/{_seg(policy_id)}", lambda r: Policy.from_dict(r.json()), retryable=True)
+
+
+def disable_policy(policy_id: str, note: Optional[str] = None) -> Call[Policy]:
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
+        raise ValueError(f"note must be a string of at most {MAX_NOTE_CHARS} characters")
+    # Not retried: a repetition answers 409 POLICY_STATE_CONFLICT once the first one landed.
+    return Call(
+        "POST",
+        f"/api/v1/policies/{_seg(policy_id)}/disable",
+        lambda r: Policy.from_dict(r.json()),
         body=DecisionNote(note=note).to_dict(),
     )

@@ -41,10 +41,14 @@ from .models import (
     CandidatePage,
     CandidateReport,
     CandidateStatus,
+    DriftReport,
     Health,
     MatchResponse,
+    ApprovalMode,
+    Policy,
     RecoveryCandidate,
     RecoveryCandidateList,
+    RecoverySettingsView,
     ReplayReport,
     Role,
     RunList,
@@ -497,6 +501,13 @@ class Failures(_Resource):
         last ``days`` (1 to 366, default 7) grouped into catalog candidates."""
         return self._client._execute(_ops.aggregate_failures(days=days, low_confidence=low_confidence))
 
+    def drift(self) -> DriftReport:
+        """Failure drift (``GET /api/v1/failures/drift``), evaluated now: per (skill, failure code),
+        the share of the skill's attempts that failed that way in the last day against the seven
+        days before (a one-sided two-proportion z-test), the highest ``z`` first. ``drifting``
+        counts the pairs that drift."""
+        return self._client._execute(_ops.get_failure_drift())
+
 
 class Recovery(_Resource):
     """``client.recovery``: ranked recovery suggestions for a failure, and the review of the
@@ -583,6 +594,68 @@ class Recovery(_Resource):
         """Retire an ``approved`` candidate; :class:`~aos.errors.ConflictError`
         ``CANDIDATE_STATE_CONFLICT`` when it is not approved."""
         return self._client._execute(_ops.decide_recovery_candidate(candidate_id, "retire", note))
+
+    def settings(self) -> RecoverySettingsView:
+        """The tenant's automatic approval of recovery candidates (``GET /api/v1/recovery/settings``):
+        ``mode`` ``off`` (people decide; the default), ``shadow`` (candidates past the thresholds
+        become shadow policies: runs record what they would change) or ``active`` (approved by the
+        server and applied), and the thresholds ``min_lower`` and ``min_evidence``."""
+        return self._client._execute(_ops.get_recovery_settings())
+
+    def put_settings(
+        self,
+        settings: Optional[RecoverySettingsView] = None,
+        *,
+        mode: Optional[ApprovalMode] = None,
+        min_lower: Optional[float] = None,
+        min_evidence: Optional[int] = None,
+        drift_webhook_url: Optional[str] = None,
+        drift_webhook_secret: Optional[str] = None,
+    ) -> RecoverySettingsView:
+        """Change the automatic approval (``PUT /api/v1/recovery/settings``; ``recovery:review``:
+        admin and operator; audited) and return the settings now in force. Give a whole
+        :class:`RecoverySettingsView` (it replaces the settings: a webhook it leaves out is removed),
+        or the fields to change as keywords (they override those of ``settings``); without
+        ``settings``, the fields not given keep their current values (read first with
+        :meth:`settings`). ``min_lower`` must be from 0.5 to 0.99 and ``min_evidence`` from 1 to
+        1000000 (else ``ValueError``)."""
+        if settings is None:
+            settings = self.settings()
+        merged = RecoverySettingsView(
+            mode=settings.mode if mode is None else mode,
+            min_lower=settings.min_lower if min_lower is None else min_lower,
+            min_evidence=settings.min_evidence if min_evidence is None else min_evidence,
+            drift_webhook_url=settings.drift_webhook_url if drift_webhook_url is None else drift_webhook_url,
+            drift_webhook_secret=settings.drift_webhook_secret if drift_webhook_secret is None else drift_webhook_secret,
+        )
+        return self._client._execute(_ops.put_recovery_settings(merged))
+
+
+class Policies(_Resource):
+    """``client.policies``: the tenant's recovery policies, approved candidates that the server
+    compiles into the plans of new runs (a run records each change in ``applied_policies``; a plan
+    opts out with ``policies="off"``).
+
+    Reading needs ``recovery:read`` (every role but ``machine``); :meth:`disable` needs
+    ``recovery:review`` (admin and operator; others get :class:`~aos.errors.PermissionDeniedError`).
+    """
+
+    def list(self) -> List[Policy]:
+        """Every policy of the tenant (``GET /api/v1/policies``), in id order, each with the
+        outcomes of the steps it changed in the last 7 days."""
+        return self._client._execute(_ops.list_policies())
+
+    def get(self, policy_id: str) -> Policy:
+        """One policy with its history and outcomes. :class:`~aos.errors.NotFoundError` for an
+        unknown id (or another tenant's)."""
+        return self._client._execute(_ops.get_policy(policy_id))
+
+    def disable(self, policy_id: str, note: Optional[str] = None) -> Policy:
+        """Disable a policy (``active``, ``shadow`` or ``suspended``): runs submitted from then on
+        no longer take it. ``note`` (at most 1000 characters, else ``ValueError``) is kept in its
+        history and the audit log. :class:`~aos.errors.ConflictError` ``POLICY_STATE_CONFLICT``
+        when it is already disabled."""
+        return self._client._execute(_ops.disable_policy(policy_id, note))
 
 
 class Keys(_Resource):
@@ -711,6 +784,7 @@ class Client:
         self.catalog = Catalog(self)
         self.failures = Failures(self)
         self.recovery = Recovery(self)
+        self.policies = Policies(self)
         self.keys = Keys(self)
         self.audit = Audit(self)
 

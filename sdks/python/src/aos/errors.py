@@ -165,6 +165,9 @@ class ConflictError(AosError):
     * ``KEY_INACTIVE`` — rotating an API key that is revoked or expired;
     * ``CANDIDATE_STATE_CONFLICT`` — a decision on a recovery candidate in the wrong state
       (approving or rejecting one that is not pending, retiring one that is not approved);
+    * ``POLICY_STATE_CONFLICT`` — disabling a recovery policy that is already disabled;
+    * ``POLICY_LIMIT`` — approving a candidate when the tenant already holds 500 policies (disable
+      or retire some first);
     * ``CONCURRENT_UPDATE`` — a concurrent change (the same idempotency key in use by a concurrent
       submission, a workflow saved concurrently, a run changing too fast to cancel). Nothing was
       written and the answer carries ``Retry-After: 1``: :attr:`retryable` is true, and the clients
@@ -175,6 +178,8 @@ class ConflictError(AosError):
     RUN_NOT_FINISHED = "RUN_NOT_FINISHED"
     KEY_INACTIVE = "KEY_INACTIVE"
     CANDIDATE_STATE_CONFLICT = "CANDIDATE_STATE_CONFLICT"
+    POLICY_STATE_CONFLICT = "POLICY_STATE_CONFLICT"
+    POLICY_LIMIT = "POLICY_LIMIT"
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
 
 

@@ -41,6 +41,8 @@ __all__ = [
     "ActionKind",
     "ApiKeyRecord",
     "AggregationWindow",
+    "AppliedPolicy",
+    "ApprovalMode",
     "AttemptRecord",
     "AuditAction",
     "AuditEvent",
@@ -65,6 +67,8 @@ __all__ = [
     "Determinism",
     "DEFAULT_MAX_DURATION_MS",
     "Divergence",
+    "DriftItem",
+    "DriftReport",
     "ENUMS",
     "ErrorBody",
     "ErrorDetail",
@@ -93,12 +97,20 @@ __all__ = [
     "OnErrorAction",
     "Outcome",
     "Plan",
+    "Policy",
+    "PolicyEvent",
+    "PolicyList",
+    "PolicyMode",
+    "PolicyOutcomes",
+    "PolicyStatus",
+    "PreviousFailure",
     "PrincipalKind",
     "PutSecret",
     "RecoveryCandidate",
     "RecoveryCandidateList",
     "RecoveryExample",
     "RecoveryMode",
+    "RecoverySettingsView",
     "RecoveryStats",
     "RecoverySuggestion",
     "ReplayReport",
@@ -135,6 +147,7 @@ __all__ = [
     "TraceEntry",
     "Transition",
     "WhoAmI",
+    "WindowRate",
     "Workflow",
     "WorkflowList",
     "WorkflowRef",
@@ -201,6 +214,11 @@ AuditAction = Literal[
     "recovery.approved",
     "recovery.rejected",
     "recovery.retired",
+    "recovery.shadowed",
+    "recovery.settings",
+    "policy.disabled",
+    "policy.suspended",
+    "policy.reactivated",
 ]
 #: What a recovery suggestion proposes to do about a failure.
 ActionKind = Literal[
@@ -221,6 +239,15 @@ SuggestionSource = Literal["catalog", "history"]
 CandidateStatus = Literal["pending", "approved", "rejected", "retired"]
 #: What proposed a recovery candidate: a suggest call, or the nightly aggregation.
 CandidateSource = Literal["suggest", "aggregation"]
+#: How a plan takes the tenant's recovery policies: ``on`` (they fill in the step settings the plan
+#: leaves unset; the default), ``off`` (none applies), ``override`` (they replace the plan's own too).
+PolicyMode = Literal["on", "off", "override"]
+#: A recovery policy's state: ``active`` (applied to runs), ``shadow`` (runs only record what it
+#: would change), ``disabled`` (by a person), ``suspended`` (by the regression guard).
+PolicyStatus = Literal["active", "shadow", "disabled", "suspended"]
+#: The tenant's automatic approval of recovery candidates: ``off`` (people decide), ``shadow``
+#: (candidates past the thresholds become shadow policies) or ``active`` (approved and applied).
+ApprovalMode = Literal["off", "shadow", "active"]
 
 #: Run statuses after which a run never changes again.
 TERMINAL_RUN_STATUSES: FrozenSet[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -281,7 +308,7 @@ class Model:
     __schema__: ClassVar[Optional[str]] = None
     #: Optional fields written as ``null`` when ``None`` instead of being left out.
     _keep_null: ClassVar[FrozenSet[str]] = frozenset()
-    #: Fields left out when they are empty lists.
+    #: Fields left out when they are empty (lists and maps).
     _omit_empty: ClassVar[FrozenSet[str]] = frozenset()
     #: Fields whose JSON name is not a Python identifier (``from``), by field name.
     _json_names: ClassVar[Mapping[str, str]] = {}
@@ -316,7 +343,7 @@ class Model:
             optional = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
             if value is None and optional and f.name not in self._keep_null:
                 continue
-            if f.name in self._omit_empty and value == []:
+            if f.name in self._omit_empty and (value == [] or value == {}):
                 continue
             out[self._json_names.get(f.name, f.name)] = _dump(value)
         return out
@@ -417,6 +444,9 @@ class Plan(Model):
     steps: List[Step]
     input_schema: Optional[Dict[str, Any]] = None
     budget: Optional[Budget] = None
+    #: How the tenant's recovery policies apply to this plan; ``None`` is the server's default,
+    #: ``on``. ``off`` opts out; ``override`` lets policies replace the plan's own settings.
+    policies: Optional[PolicyMode] = None
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -593,6 +623,7 @@ class Run(Model):
     """The run record."""
 
     __schema__ = "Run"
+    _omit_empty = frozenset({"applied_policies", "shadow_policies", "previous_failures"})
 
     run_id: str
     plan: Plan
@@ -615,6 +646,14 @@ class Run(Model):
     trace_root: Optional[str] = None
     #: Restarts that began advancing the run without finishing (three fail it as poisoned).
     recoveries: int = 0
+    #: The recovery policies compiled into ``plan`` at submission: each step field set and the
+    #: value it replaced (``plan`` is the compiled plan; reverting these gives the submitted one).
+    applied_policies: List["AppliedPolicy"] = field(default_factory=list)
+    #: What shadow policies would have changed (automatic approval in ``shadow`` mode); not applied.
+    shadow_policies: List["AppliedPolicy"] = field(default_factory=list)
+    #: By step id: the step's last failure in an earlier run of the same plan (or workflow), when
+    #: it failed for good and has not succeeded since. Fixed at submission.
+    previous_failures: Dict[str, "PreviousFailure"] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -1090,6 +1129,50 @@ class FailureStats(Model):
     truncated: bool
 
 
+@dataclass
+class WindowRate(Model):
+    """Failures of one kind among a skill's attempts in a window; ``rate`` is ``failures /
+    attempts`` (0 without attempts)."""
+
+    __schema__ = "WindowRate"
+
+    failures: int
+    attempts: int
+    rate: float
+
+
+@dataclass
+class DriftItem(Model):
+    """One (skill, failure code) pair: its failure rate in the current window against the baseline,
+    the two-proportion z statistic, and whether it drifts."""
+
+    __schema__ = "DriftItem"
+
+    skill: str
+    #: The catalog entry's code, else the error code.
+    code: str
+    current: WindowRate
+    baseline: WindowRate
+    z: float
+    drifting: bool
+
+
+@dataclass
+class DriftReport(Model):
+    """``GET /api/v1/failures/drift``: one evaluation of the tenant's failure rates, the last day
+    (from ``current_from_ms``) against the seven days before (from ``baseline_from_ms``)."""
+
+    __schema__ = "DriftReport"
+
+    evaluated_at_ms: int
+    current_from_ms: int
+    baseline_from_ms: int
+    #: Pairs with failures in either window, the highest ``z`` first (at most 50).
+    items: List[DriftItem]
+    #: How many of them drift.
+    drifting: int
+
+
 # --------------------------------------------------------------------------------------------
 # Access: who am I, API keys, the audit log
 
@@ -1523,6 +1606,140 @@ class DecisionNote(Model):
 
 
 # --------------------------------------------------------------------------------------------
+# Recovery policies and automatic approval
+
+
+@dataclass
+class RecoverySettingsView(Model):
+    """``GET`` / ``PUT /api/v1/recovery/settings``: the tenant's automatic approval of recovery
+    candidates. In ``active`` mode a candidate whose lower bound reaches ``min_lower`` (0.5 to
+    0.99) with at least ``min_evidence`` observations is approved by the server (actor
+    ``system:auto-approval``); in ``shadow`` mode it becomes a shadow policy. Drift is announced
+    to ``drift_webhook_url`` when set."""
+
+    __schema__ = "RecoverySettingsView"
+
+    mode: ApprovalMode
+    min_lower: float
+    min_evidence: int
+    #: Where drift is announced: a ``webhook_send`` run POSTs each evaluation that finds drift here.
+    drift_webhook_url: Optional[str] = None
+    #: The tenant secret that signs the drift webhook (``None``: ``WEBHOOK_SECRET``).
+    drift_webhook_secret: Optional[str] = None
+
+
+@dataclass
+class PolicyEvent(Model):
+    """One change of a policy's status: from (``from_``; ``from`` in the JSON, ``None`` when the
+    policy was created), to, when, by whom (``key:<id>``, ``user:<sub>``, or
+    ``system:auto-approval`` / ``system:regression-guard``) and why."""
+
+    __schema__ = "PolicyEvent"
+    _json_names = {"from_": "from"}
+
+    at_ms: int
+    from_: Optional[PolicyStatus]
+    to: PolicyStatus
+    actor: str
+    note: Optional[str] = None
+
+
+@dataclass
+class PolicyOutcomes(Model):
+    """The steps a policy changed that ended in the last 7 days, and how many of them succeeded."""
+
+    __schema__ = "PolicyOutcomes"
+
+    steps: int
+    succeeded: int
+
+    @property
+    def success_rate(self) -> Optional[float]:
+        """``succeeded / steps``; ``None`` before any step ended."""
+        return self.succeeded / self.steps if self.steps else None
+
+
+@dataclass
+class Policy(Model):
+    """A recovery policy: an approved candidate applied to the plans of the tenant's runs at
+    submission. Steps of ``skill`` (calling host ``target``, when set) get the fields of ``patch``
+    (``retry``, ``timeout_ms``, ``on_error``) that their plan leaves unset. ``approved_lower`` is
+    the candidate's lower bound when it was approved: the regression guard suspends the policy when
+    its ``outcomes`` fall significantly below it."""
+
+    __schema__ = "Policy"
+
+    #: ``pol_`` and the 16 hex digits of the candidate it came from.
+    id: str
+    candidate_id: str
+    status: PolicyStatus
+    skill: str
+    #: The failure it was learned from: a catalog code or ``sig:<signature>``.
+    code: str
+    #: For ``http_call``: the host it applies to; ``None``: any.
+    target: Optional[str]
+    action: ActionKind
+    params: Dict[str, JSON]
+    patch: Dict[str, JSON]
+    approved_lower: float
+    approved_evidence: EvidenceView
+    created_at_ms: int
+    updated_at_ms: int
+    #: Status changes, oldest first.
+    history: List[PolicyEvent]
+    #: The outcomes of the steps it changed in the last 7 days.
+    outcomes: PolicyOutcomes = field(default_factory=lambda: PolicyOutcomes(0, 0))
+
+    @property
+    def in_force(self) -> bool:
+        """True while runs take it (``active``)."""
+        return self.status == "active"
+
+
+@dataclass
+class PolicyList(Model):
+    """``GET /api/v1/policies``: the tenant's policies in id order, each with its outcomes."""
+
+    __schema__ = "PolicyList"
+
+    policies: List[Policy]
+
+
+@dataclass
+class AppliedPolicy(Model):
+    """What a policy changed (or, in shadow, would have changed) in one step of a run: the step
+    fields set (``patch``) and their values in the submitted plan (``replaced``; ``None`` where
+    unset)."""
+
+    __schema__ = "AppliedPolicy"
+
+    policy_id: str
+    step_id: str
+    patch: Dict[str, JSON]
+    replaced: Dict[str, JSON]
+    #: The failure the policy was learned from: its outcomes are counted on steps that hit it.
+    code: str = ""
+
+
+@dataclass
+class PreviousFailure(Model):
+    """A step's failure in an earlier run of the same plan: its evidence code (catalog code or
+    ``sig:<signature>``), skill, per-attempt timeout then, run and time."""
+
+    __schema__ = "PreviousFailure"
+
+    code: str
+    skill: str
+    timeout_ms: int
+    run_id: str
+    at_ms: int
+    #: Every failure code the step has failed with for good in runs of the plan.
+    codes: List[str] = field(default_factory=list)
+    #: The step has succeeded since.
+    resolved: bool = False
+
+
+# --------------------------------------------------------------------------------------------
 # Meta and API errors
 
 
@@ -1600,6 +1817,9 @@ ENUMS: Dict[str, Any] = {
     "Source": SuggestionSource,
     "CandidateStatus": CandidateStatus,
     "CandidateSource": CandidateSource,
+    "PolicyMode": PolicyMode,
+    "PolicyStatus": PolicyStatus,
+    "ApprovalMode": ApprovalMode,
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Union
 
-from .models import DEFAULT_MAX_DURATION_MS, Budget, OnError, Plan, RetryPolicy, Step
+from .models import DEFAULT_MAX_DURATION_MS, Budget, OnError, Plan, PolicyMode, RetryPolicy, Step
 
 __all__ = [
     "PlanBuildError",
@@ -128,8 +128,12 @@ class PlanBuilder:
         *,
         input_schema: Optional[Mapping[str, Any]] = None,
         budget: Optional[Union[Budget, Mapping[str, Any]]] = None,
+        policies: Optional[PolicyMode] = None,
     ) -> None:
         self._name = name
+        self._policies: Optional[PolicyMode] = None
+        if policies is not None:
+            self.policies(policies)
         self._input_schema: Optional[Dict[str, Any]] = dict(input_schema) if input_schema is not None else None
         self._budget: Optional[Budget] = None
         if budget is not None:
@@ -147,6 +151,15 @@ class PlanBuilder:
         if required:
             schema["required"] = list(required)
         return self.input_schema(schema)
+
+    def policies(self, mode: PolicyMode) -> "PlanBuilder":
+        """How the tenant's recovery policies apply to the plan: ``on`` (they fill in the step
+        settings the plan leaves unset; the server's default), ``off`` (none applies) or
+        ``override`` (they replace the plan's own settings too)."""
+        if mode not in ("on", "off", "override"):
+            raise PlanBuildError(f"policies must be on, off or override, not {mode!r}")
+        self._policies = mode
+        return self
 
     def budget(
         self, *, max_cost_usd: Optional[float] = None, max_duration_ms: Optional[int] = DEFAULT_MAX_DURATION_MS
@@ -261,6 +274,7 @@ class PlanBuilder:
             steps=[Step.from_dict(s.to_dict()) for s in self._steps],
             input_schema=dict(self._input_schema) if self._input_schema is not None else None,
             budget=self._budget,
+            policies=self._policies,
         )
 
     @staticmethod

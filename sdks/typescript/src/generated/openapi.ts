@@ -132,6 +132,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/failures/drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drift: per (skill, failure code), the share of the skill's attempts that failed that way in the
+         *     last day against the seven days before (one-sided two-proportion z-test: drifting at z ≥ 3 with
+         *     at least 5 failures and a rate at least 10 points higher; docs/recovery.md). Evaluated now, and
+         *     stored as the tenant's latest evaluation (the nightly aggregation evaluates every tenant).
+         */
+        get: operations["get_failure_drift"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/failures/stats": {
         parameters: {
             query?: never;
@@ -221,6 +243,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's recovery policies: approved candidates compiled into plans at submission. */
+        get: operations["list_policies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One recovery policy with its history and outcomes. */
+        get: operations["get_policy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policies/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable a policy (active, shadow or suspended): runs stop taking it. Audited. */
+        post: operations["disable_policy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/recovery/candidates": {
         parameters: {
             query?: never;
@@ -300,6 +373,28 @@ export interface paths {
         put?: never;
         /** Retire an approved candidate (with an optional note). */
         post: operations["retire_recovery_candidate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recovery/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's automatic approval of recovery candidates: `off` (people decide), `shadow`
+         *     (candidates past the thresholds become shadow policies: runs record what they would have
+         *     changed) or `active` (approved automatically and applied), with the thresholds.
+         */
+        get: operations["get_recovery_settings"];
+        /** Change the tenant's automatic-approval settings (audited). */
+        put: operations["put_recovery_settings"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -620,6 +715,22 @@ export interface components {
             /** @description The key this one replaced (rotation). */
             rotated_from?: string | null;
         };
+        /** @description What a policy changed (or, in shadow, would have changed) in one step of a run. */
+        AppliedPolicy: {
+            /** @description The failure the policy was learned from: its outcomes are counted on steps that hit it. */
+            code?: string;
+            /** @description The step fields set, with their new values. */
+            patch: Record<string, unknown>;
+            policy_id: string;
+            /** @description The same fields' values in the submitted plan (`null`: unset). */
+            replaced: Record<string, unknown>;
+            step_id: string;
+        };
+        /**
+         * @description Automatic approval of recovery candidates.
+         * @enum {string}
+         */
+        ApprovalMode: "off" | "shadow" | "active";
         /** @description One attempt of one step: input, outcome, cost and timing. */
         AttemptRecord: {
             /** Format: int32 */
@@ -649,7 +760,7 @@ export interface components {
             step_id: string;
         };
         /** @enum {string} */
-        AuditAction: "key.created" | "key.rotated" | "key.revoked" | "permission.denied" | "login" | "rate_limited" | "recovery.approved" | "recovery.rejected" | "recovery.retired";
+        AuditAction: "key.created" | "key.rotated" | "key.revoked" | "permission.denied" | "login" | "rate_limited" | "recovery.approved" | "recovery.rejected" | "recovery.retired" | "recovery.shadowed" | "recovery.settings" | "policy.disabled" | "policy.suspended" | "policy.reactivated";
         /** @description One audit record. */
         AuditEvent: {
             action: components["schemas"]["AuditAction"];
@@ -861,6 +972,35 @@ export interface components {
             reason: string;
             /** @description The step where replay first differed (empty for a root-hash mismatch with no step at fault). */
             step: string;
+        };
+        DriftItem: {
+            baseline: components["schemas"]["WindowRate"];
+            /** @description The catalog entry's code, else the error code. */
+            code: string;
+            current: components["schemas"]["WindowRate"];
+            drifting: boolean;
+            skill: string;
+            /**
+             * Format: double
+             * @description The two-proportion z statistic (current against baseline).
+             */
+            z: number;
+        };
+        /** @description One evaluation for one tenant. */
+        DriftReport: {
+            /** Format: int64 */
+            baseline_from_ms: number;
+            /**
+             * Format: int64
+             * @description Start of the current window (the baseline ends here and starts 7 windows earlier).
+             */
+            current_from_ms: number;
+            /** @description How many of them drift. */
+            drifting: number;
+            /** Format: int64 */
+            evaluated_at_ms: number;
+            /** @description Pairs with failures in either window, the highest z first (at most 50). */
+            items: components["schemas"]["DriftItem"][];
         };
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1179,15 +1319,91 @@ export interface components {
             input_schema?: Record<string, unknown> | null;
             /** @description Human-readable name. */
             name: string;
+            /**
+             * @description How the tenant's recovery policies apply: `on` (fill in what the plan leaves unset, the
+             *     default), `off`, or `override` (replace the plan's own settings too).
+             */
+            policies?: components["schemas"]["PolicyMode"];
             /** @description The steps. Order matters only as a tie-breaker for the deterministic trace order. */
             steps: components["schemas"]["Step"][];
         };
+        /** @description A recovery policy. */
+        Policy: {
+            action: components["schemas"]["ActionKind"];
+            /** @description The candidate's evidence when it was approved. */
+            approved_evidence: components["schemas"]["EvidenceView"];
+            /**
+             * Format: double
+             * @description The candidate's lower confidence bound when it was approved: the regression guard's bar.
+             */
+            approved_lower: number;
+            candidate_id: string;
+            code: string;
+            /** Format: int64 */
+            created_at_ms: number;
+            /** @description Status changes, oldest first. */
+            history: components["schemas"]["PolicyEvent"][];
+            /** @description `pol_` and the 16 hex digits of the candidate it came from. */
+            id: string;
+            /** @description Filled in when read: the outcomes of the steps it changed in the last evaluation window. */
+            outcomes?: components["schemas"]["PolicyOutcomes"];
+            params: Record<string, unknown>;
+            /** @description The step fields it sets. */
+            patch: Record<string, unknown>;
+            skill: string;
+            status: components["schemas"]["PolicyStatus"];
+            /** @description For `http_call`: the host it applies to; `null`: any. */
+            target: string | null;
+            /** Format: int64 */
+            updated_at_ms: number;
+        };
+        /** @description One change of a policy's status. */
+        PolicyEvent: {
+            /** @description `key:<id>`, `user:<sub>`, or `system:auto-approval` / `system:regression-guard`. */
+            actor: string;
+            /** Format: int64 */
+            at_ms: number;
+            from: null | components["schemas"]["PolicyStatus"];
+            note?: string | null;
+            to: components["schemas"]["PolicyStatus"];
+        };
+        PolicyList: {
+            /** @description In id order, with each policy's outcomes of the last 7 days. */
+            policies: components["schemas"]["Policy"][];
+        };
+        /**
+         * @description How a plan takes the tenant's recovery policies.
+         * @enum {string}
+         */
+        PolicyMode: "on" | "off" | "override";
+        /** @description The outcomes of the steps a policy changed. */
+        PolicyOutcomes: {
+            /**
+             * Format: int64
+             * @description Steps it changed that ended, in the last evaluation window (a day by default).
+             */
+            steps: number;
+            /**
+             * Format: int64
+             * @description Of those, the ones that succeeded.
+             */
+            succeeded: number;
+        };
+        /** @enum {string} */
+        PolicyStatus: "active" | "shadow" | "disabled" | "suspended";
         /** @description A step's failure in an earlier run (see [`Run::previous_failures`]). */
         PreviousFailure: {
             /** Format: int64 */
             at_ms: number;
             /** @description The failure's evidence code: the catalog entry's code, or `sig:<signature>`. */
             code: string;
+            /**
+             * @description Every failure code this step has failed with for good in runs of the plan (recovery
+             *     policies for those codes apply to the step).
+             */
+            codes?: string[];
+            /** @description The step has succeeded since: the failure is history, not a change to compare against. */
+            resolved?: boolean;
             run_id: string;
             skill: string;
             /**
@@ -1220,7 +1436,8 @@ export interface components {
             id: string;
             /**
              * Format: int64
-             * @description How many times the candidate was proposed (suggest calls and nightly aggregations).
+             * @description How many times the candidate was proposed (suggest calls and nightly aggregations;
+             *     proposals within a minute of the last one that bring no new example are not counted).
              */
             occurrences: number;
             params: Record<string, unknown>;
@@ -1252,6 +1469,26 @@ export interface components {
          * @enum {string}
          */
         RecoveryMode: "retry_exponential" | "retry_after" | "retry_immediate" | "fallback" | "refresh_credentials" | "reduce_payload" | "skip" | "abort" | "escalate";
+        /** @description A tenant's recovery settings. */
+        RecoverySettingsView: {
+            drift_webhook_secret?: string | null;
+            /**
+             * @description Where drift is announced: a `webhook_send` run POSTs each evaluation that finds drift here
+             *     (signed with the tenant secret `drift_webhook_secret`, default `WEBHOOK_SECRET`).
+             */
+            drift_webhook_url?: string | null;
+            /**
+             * Format: int64
+             * @description Observations a candidate needs to be approved automatically (1 to 1000000).
+             */
+            min_evidence: number;
+            /**
+             * Format: double
+             * @description Lower confidence bound a candidate needs to be approved automatically (0.5 to 0.99).
+             */
+            min_lower: number;
+            mode: components["schemas"]["ApprovalMode"];
+        };
         /** @description Recoveries of some failures and how they ended. */
         RecoveryStats: {
             /**
@@ -1324,6 +1561,11 @@ export interface components {
         Role: "admin" | "operator" | "developer" | "viewer" | "machine";
         /** @description The run record (without its attempts, which are stored as items of their own). */
         Run: {
+            /**
+             * @description The tenant's recovery policies compiled into `plan` at submission: each step field set and
+             *     the value it replaced (`plan` is the compiled plan; reverting these gives the submitted one).
+             */
+            applied_policies?: components["schemas"]["AppliedPolicy"][];
             cancel_requested: boolean;
             /** Format: double */
             cost_usd: number;
@@ -1337,9 +1579,10 @@ export interface components {
             inputs: Record<string, unknown>;
             plan: components["schemas"]["Plan"];
             /**
-             * @description The last failure of each step of this plan (or workflow) in an earlier run of the tenant,
-             *     when that step failed for good and has not succeeded since: how this run ends that step is
-             *     evidence about what changed (a longer timeout). Fixed at submission.
+             * @description The last final failure of each step of this plan (or workflow) in earlier runs of the
+             *     tenant, with every code the step failed with: when it has not succeeded since, how this
+             *     run ends the step is evidence about what changed (a longer timeout); recovery policies for
+             *     those codes apply to the step. Fixed at submission.
              */
             previous_failures?: {
                 [key: string]: components["schemas"]["PreviousFailure"];
@@ -1356,6 +1599,8 @@ export interface components {
              * @description The run's seed; skills' randomness and backoff jitter derive from it. Below 2^53.
              */
             seed: number;
+            /** @description What shadow policies (automatic approval in `shadow` mode) would have changed; not applied. */
+            shadow_policies?: components["schemas"]["AppliedPolicy"][];
             /** Format: int64 */
             started_at_ms?: number | null;
             status: components["schemas"]["RunStatus"];
@@ -1638,6 +1883,18 @@ export interface components {
             permissions: string[];
             role: components["schemas"]["Role"];
             tenant: string;
+        };
+        /** @description Failures of one kind among a skill's attempts in a window. */
+        WindowRate: {
+            /** Format: int64 */
+            attempts: number;
+            /** Format: int64 */
+            failures: number;
+            /**
+             * Format: double
+             * @description `failures / attempts` (0 without attempts).
+             */
+            rate: number;
         };
         Workflow: {
             /** Format: int64 */
@@ -2253,6 +2510,70 @@ export interface operations {
             };
         };
     };
+    get_failure_drift: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftReport"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_failure_stats: {
         parameters: {
             query?: {
@@ -2681,6 +3002,268 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+        };
+    };
+    list_policies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyList"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Policy id (`pol_` and 16 hex digits) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disable_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Policy id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionNote"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The policy is already disabled (`POLICY_STATE_CONFLICT`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The note is too long (`INVALID_NOTE`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3182,6 +3765,173 @@ export interface operations {
                 };
             };
             /** @description The note is too long (`INVALID_NOTE`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_recovery_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoverySettingsView"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable; retry later (`STORAGE_UNAVAILABLE`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_recovery_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoverySettingsView"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoverySettingsView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential (`UNAUTHENTICATED`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the permission (`FORBIDDEN`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB (`BODY_TOO_LARGE`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as JSON (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A threshold out of range (`INVALID_FIELD` naming it). */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -26,7 +26,8 @@ pub const EXAMPLE_CHARS: usize = 500;
 /// Longest decision note.
 pub const MAX_NOTE_CHARS: usize = 1000;
 /// A candidate refreshed this recently is not written again by a proposal that brings no new
-/// example: a burst of suggest calls about one failure costs one write, not one each.
+/// example: a burst of suggest calls about one failure costs one write, not one each. (At most a
+/// quarter of the evaluation window, for compressed-time simulations.)
 pub const REFRESH_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
@@ -172,11 +173,13 @@ pub struct CandidateFilter {
 #[derive(Clone)]
 pub struct Candidates {
     store: std::sync::Arc<dyn Store>,
+    refresh_ms: i64,
 }
 
 impl Candidates {
-    pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
-        Self { store }
+    /// Over `store`, with the evaluation window `window_ms` (see [`REFRESH_MS`]).
+    pub fn new(store: std::sync::Arc<dyn Store>, window_ms: i64) -> Self {
+        Self { store, refresh_ms: REFRESH_MS.min(window_ms / 4).max(1) }
     }
 
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<(RecoveryCandidate, u64)>, DomainError> {
@@ -241,7 +244,7 @@ impl Candidates {
                 c.examples.len() < MAX_EXAMPLES
                     && !c.examples.iter().any(|x| x.message == e.message || (x.failure_id.is_some() && x.failure_id == e.failure_id))
             });
-            if condition != Condition::NotExists && !new_example && now_ms.saturating_sub(c.updated_at_ms) < REFRESH_MS {
+            if condition != Condition::NotExists && !new_example && now_ms.saturating_sub(c.updated_at_ms) < self.refresh_ms {
                 return Ok(Some(id));
             }
             c.confidence = s.confidence;

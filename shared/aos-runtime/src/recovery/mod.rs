@@ -9,7 +9,9 @@
 //! Specified in `docs/recovery.md`.
 
 pub mod candidates;
+pub mod drift;
 pub mod evidence;
+pub mod policies;
 pub mod reruns;
 pub mod suggest;
 
@@ -38,6 +40,7 @@ use utoipa::ToSchema;
 pub const HALF_LIFE_ENV: &str = "AOS_RECOVERY_HALF_LIFE_DAYS";
 pub const CANDIDATE_LOWER_ENV: &str = "AOS_RECOVERY_CANDIDATE_LOWER";
 pub const MIN_EVIDENCE_ENV: &str = "AOS_RECOVERY_MIN_EVIDENCE";
+pub const WINDOW_ENV: &str = "AOS_RECOVERY_WINDOW_MS";
 /// Failure keys per tenant the nightly proposal looks at (the most frequent).
 pub const NIGHTLY_KEYS: usize = 100;
 /// Longest message a suggestion may be asked for.
@@ -55,11 +58,15 @@ pub struct RecoverySettings {
     pub candidate_lower: f64,
     /// …and it was observed at least this many times (`AOS_RECOVERY_MIN_EVIDENCE`, default 3).
     pub min_evidence: u64,
+    /// The evaluation window of drift and of the regression guard (`AOS_RECOVERY_WINDOW_MS`,
+    /// default a day): drift compares the last window with the seven before; the guard judges a
+    /// policy on the last window's outcomes. Shorter windows compress time for simulations.
+    pub window_ms: i64,
 }
 
 impl Default for RecoverySettings {
     fn default() -> Self {
-        Self { half_life_days: DEFAULT_HALF_LIFE_DAYS, candidate_lower: 0.6, min_evidence: 3 }
+        Self { half_life_days: DEFAULT_HALF_LIFE_DAYS, candidate_lower: 0.6, min_evidence: 3, window_ms: 86_400_000 }
     }
 }
 
@@ -142,15 +149,27 @@ pub struct Recovery {
     skills: Arc<SkillRegistry>,
     settings: RecoverySettings,
     candidates: Candidates,
+    policies: policies::Policies,
 }
 
 impl Recovery {
     pub fn new(store: Arc<dyn Store>, runs: RunRepo, skills: Arc<SkillRegistry>, settings: RecoverySettings) -> Self {
-        Self { candidates: Candidates::new(store.clone()), store, runs, skills, settings }
+        Self {
+            candidates: Candidates::new(store.clone(), settings.window_ms),
+            policies: policies::Policies::new(store.clone(), settings.window_ms),
+            store,
+            runs,
+            skills,
+            settings,
+        }
     }
 
     pub fn settings(&self) -> &RecoverySettings {
         &self.settings
+    }
+
+    pub fn policies(&self) -> &policies::Policies {
+        &self.policies
     }
 
     /// Ranked suggestions for a failure; qualifying ones are proposed as candidates.
@@ -311,9 +330,9 @@ impl Recovery {
     }
 
     /// The nightly proposal for one tenant: the most frequent failure keys of its attempt
-    /// failures in `range`, each ranked, and every qualifying suggestion proposed. Returns how
-    /// many candidates were proposed.
-    pub async fn propose_from_failures(&self, tenant: &str, range: &TimeRange, now_ms: i64) -> Result<usize, DomainError> {
+    /// failures in `range`, each ranked, and every qualifying suggestion proposed. Returns the
+    /// ids of the candidates proposed.
+    pub async fn propose_from_failures(&self, tenant: &str, range: &TimeRange, now_ms: i64) -> Result<Vec<String>, DomainError> {
         struct Seen {
             count: u64,
             record: FailureRecord,
@@ -341,7 +360,7 @@ impl Recovery {
         .await?;
         let mut keys: Vec<(FailureKey, Seen)> = by_key.into_iter().collect();
         keys.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
-        let mut proposed = 0;
+        let mut proposed = Vec::new();
         for (key, seen) in keys.into_iter().take(NIGHTLY_KEYS) {
             let facts = self.failure_facts(tenant, &seen.record.id).await;
             let Ok(facts) = facts else { continue };
@@ -349,7 +368,7 @@ impl Recovery {
             for s in suggestions.iter().filter(|s| self.qualifies(s)) {
                 let id =
                     self.candidates.propose(tenant, &key, s, Some(facts.example.clone()), CandidateSource::Aggregation, now_ms).await?;
-                proposed += usize::from(id.is_some());
+                proposed.extend(id);
             }
         }
         Ok(proposed)

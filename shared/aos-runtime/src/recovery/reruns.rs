@@ -1,7 +1,9 @@
 //! Evidence across runs: a step that failed for good is remembered per plan (or workflow) and
 //! step; the next run of the same plan carries that failure (`Run::previous_failures`), and how
 //! it then ends the step — with a longer timeout, say — is an observation of the change
-//! (`aos_core::evidence::rerun_observations`). The memory is forgotten once the step succeeds.
+//! (`aos_core::evidence::rerun_observations`). Once the step succeeds the failure is marked
+//! resolved (compared against no more), and the codes it failed with stay: recovery policies for
+//! them apply to the step (`aos_core::policy::compile`).
 
 use crate::keys;
 use aos_core::evidence::FailureKey;
@@ -11,6 +13,9 @@ use aos_core::ports::{Condition, Item, Query, Store, StoreError, WriteOp};
 use aos_core::run::{PreviousFailure, Run, RunStatus, StepStatus, WorkflowRef};
 use serde_json::json;
 use std::collections::BTreeMap;
+
+/// Failure codes remembered per step at most.
+const MAX_CODES: usize = 20;
 
 /// What identifies "the same plan" across runs: the workflow's name, else the plan's name.
 pub fn plan_identity(plan: &Plan, workflow: Option<&WorkflowRef>) -> String {
@@ -39,8 +44,8 @@ pub async fn previous_failures(
 }
 
 /// The writes that keep the memory current after one advance: each step that failed for good
-/// (an attempt's failure with no recovery after it) is remembered; each remembered step that
-/// succeeded is forgotten. `default_timeout` gives a skill's default timeout.
+/// (an attempt's failure with no recovery after it) is remembered with its code added to the
+/// step's codes; a remembered step that succeeded is marked resolved (its codes kept). `default_timeout` gives a skill's default timeout.
 pub fn ops(run: &Run, events: &[FailureEvent], default_timeout: &dyn Fn(&str) -> u64, keep_days: u32, now_ms: i64) -> Vec<WriteOp> {
     let pk = keys::last_failures_pk(&run.tenant, &plan_identity(&run.plan, run.workflow.as_ref()));
     let mut out = BTreeMap::new();
@@ -52,21 +57,32 @@ pub fn ops(run: &Run, events: &[FailureEvent], default_timeout: &dyn Fn(&str) ->
             continue;
         }
         let key = FailureKey::of(&note.failure, Some(&step.skill));
+        let mut codes = run.previous_failures.get(step_id).map(|p| p.codes.clone()).unwrap_or_default();
+        if !codes.contains(&key.code) {
+            codes.push(key.code.clone());
+            codes.sort();
+            codes.truncate(MAX_CODES);
+        }
         let remembered = PreviousFailure {
             code: key.code,
             skill: step.skill.clone(),
             timeout_ms: step.timeout_ms.unwrap_or_else(|| default_timeout(&step.skill)),
             run_id: run.run_id.clone(),
             at_ms: note.at_ms,
+            codes,
+            resolved: false,
         };
         let item = Item::new(&pk, step_id, json!(remembered)).expiring_at(now_ms / 1000 + i64::from(keep_days) * 86_400);
         out.insert(step_id.clone(), WriteOp::Put { item, condition: Condition::Always });
     }
     if run.status != RunStatus::Cancelled {
-        for step_id in run.previous_failures.keys() {
-            if run.steps.get(step_id).is_some_and(|s| s.status == StepStatus::Succeeded) && !out.contains_key(step_id) {
-                out.insert(step_id.clone(), WriteOp::Delete { pk: pk.clone(), sk: step_id.clone(), condition: Condition::Always });
+        for (step_id, prev) in &run.previous_failures {
+            if prev.resolved || out.contains_key(step_id) || run.steps.get(step_id).is_none_or(|s| s.status != StepStatus::Succeeded) {
+                continue;
             }
+            let resolved = PreviousFailure { resolved: true, ..prev.clone() };
+            let item = Item::new(&pk, step_id, json!(resolved)).expiring_at(now_ms / 1000 + i64::from(keep_days) * 86_400);
+            out.insert(step_id.clone(), WriteOp::Put { item, condition: Condition::Always });
         }
     }
     out.into_values().collect()

@@ -100,6 +100,7 @@ impl RuntimeBuilder {
             failures: failures.clone(),
             limits: settings.output_limits,
             evidence_keep_days: settings.recovery.keep_days(),
+            recovery_window_ms: settings.recovery.window_ms,
             clock: clock.clone(),
         });
         let handoff = if topology.hands_off_inline() { Handoff::Inline(orchestrator.clone()) } else { Handoff::Queue };

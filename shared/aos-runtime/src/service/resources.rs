@@ -112,9 +112,12 @@ impl Runtime {
         let range = TimeRange::new(Some(window.from_ms), Some(window.to_ms), now, 0)?;
         let mut proposed = 0;
         for tenant in tenants {
-            proposed += self.recovery.propose_from_failures(tenant, &range, now).await?;
+            let ids = self.recovery.propose_from_failures(tenant, &range, now).await?;
+            proposed += ids.len();
+            self.after_proposals(tenant, &ids).await?;
         }
         tracing::info!(tenants = tenants.len(), proposed, "recovery candidates proposed");
+        self.drift_pass(tenants).await?;
         Ok(proposed)
     }
 

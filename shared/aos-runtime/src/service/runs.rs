@@ -7,7 +7,8 @@ use crate::replay::{replay, ReplayReport};
 use crate::runs::{Created, RunFilter};
 use crate::simulate::{estimate_step, simulate, Simulation, HISTORY_WINDOW};
 use aos_core::plan::Plan;
-use aos_core::run::{AttemptRecord, Run, RunStatus, StepState, WorkflowRef};
+use aos_core::policy::{compile, AppliedPolicy, PolicyStatus};
+use aos_core::run::{AttemptRecord, PreviousFailure, Run, RunStatus, StepState, WorkflowRef};
 use aos_core::validate::{validate_inputs, validate_plan, ValidationContext};
 use aos_core::{DomainError, FieldError};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,47 @@ impl Runtime {
         validate_plan(plan, &cx).map_err(DomainError::Invalid)
     }
 
+    /// The plan compiled with the tenant's active recovery policies, what they changed, and what
+    /// its shadow policies would have changed. A compiled plan that does not validate (a policy
+    /// that no longer fits, e.g. a fallback skill gone) is not used: the run gets the plan as
+    /// submitted. Policies are read through a cache of a few seconds.
+    async fn with_policies(
+        &self,
+        tenant: &str,
+        plan: Plan,
+        previous: &BTreeMap<String, PreviousFailure>,
+    ) -> (Plan, Vec<AppliedPolicy>, Vec<AppliedPolicy>) {
+        if plan.policies == aos_core::policy::PolicyMode::Off {
+            return (plan, Vec::new(), Vec::new());
+        }
+        let policies = match self.recovery.policies().cached(tenant, self.clock.now_ms()).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "could not read the recovery policies; the run starts without them");
+                return (plan, Vec::new(), Vec::new());
+            }
+        };
+        let known: BTreeMap<String, Vec<String>> = previous.iter().map(|(id, p)| (id.clone(), p.codes.clone())).collect();
+        if policies.is_empty() || known.is_empty() {
+            return (plan, Vec::new(), Vec::new());
+        }
+        let rules = |status| policies.iter().filter(|p| p.status == status).map(|p| p.rule()).collect::<Vec<_>>();
+        let skills = self.ports.skills.clone();
+        let default_timeout = move |skill: &str| skills.get(skill).map_or(30_000, |s| s.spec().default_timeout_ms);
+        let (_, shadow) = compile(&plan, &rules(PolicyStatus::Shadow), &known, &default_timeout);
+        let (compiled, applied) = compile(&plan, &rules(PolicyStatus::Active), &known, &default_timeout);
+        if applied.is_empty() {
+            return (plan, applied, shadow);
+        }
+        match self.validate(tenant, &compiled).await {
+            Ok(()) => (compiled, applied, shadow),
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "the plan compiled with recovery policies does not validate; the run starts without them");
+                (plan, Vec::new(), shadow)
+            }
+        }
+    }
+
     /// Starts a run. A refused submission (422) is recorded as a failure with no run.
     pub async fn submit(&self, tenant: &str, req: SubmitRun) -> Result<Submitted, DomainError> {
         let (plan, workflow) = match (req.plan, req.workflow) {
@@ -139,6 +181,7 @@ impl Runtime {
                 tracing::warn!(tenant, error = %e, "could not read the plan's earlier failures; the run starts without them");
                 Default::default()
             });
+        let (plan, applied_policies, shadow_policies) = self.with_policies(tenant, plan, &previous_failures).await;
         let run = Run {
             run_id: run_id.clone(),
             tenant: tenant.to_string(),
@@ -160,6 +203,8 @@ impl Runtime {
             trace_root: None,
             recoveries: 0,
             previous_failures,
+            applied_policies,
+            shadow_policies,
         };
         match self.runs.create(&run).await? {
             Created::Mismatch(id) => Err(DomainError::InvalidState {

@@ -101,6 +101,7 @@ pub fn config(allow: &[&str]) -> SkillsConfig {
         http_allow_hosts: allow.iter().map(|s| s.to_string()).collect(),
         http_max_response_bytes: 64 * 1024,
         http_default_timeout_ms: 5_000,
+        ..SkillsConfig::default()
     }
 }
 
