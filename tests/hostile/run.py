@@ -20,7 +20,8 @@ a secret in every encoding, a redirector and the far side of its redirects), the
   12 API key names with bidi and control characters
   99 kill -9 and restart: healthy at once, final runs unchanged
   14 skills with data or credentials: kv_store across tenants and at its limits, secrets where a
-     skill takes none
+     skill takes none; the Slack, SMTP and webhook credentials of runs that succeed and fail never
+     come back (answers, stored records, a debug log, metrics)
   15 the recovery routes: oversized, deep, ambiguous and mistyped suggestion requests, other
      tenants' failure and candidate ids, forged ids and cursors, decisions by roles that may not
      decide, a flood of suggestions
@@ -71,6 +72,7 @@ import cases_secrets  # noqa: E402,F401
 import cases_jq  # noqa: E402,F401
 import cases_server  # noqa: E402,F401
 import cases_skills  # noqa: E402,F401
+import cases_skill_secrets  # noqa: E402,F401
 import cases_recovery  # noqa: E402,F401
 
 ROOT = HERE.parents[1]
