@@ -5,8 +5,12 @@ Deploys template.yaml the way `sam deploy` would — the SAM transform done offl
 aws-sam-translator, the functions' `bootstrap` binaries zipped and uploaded, CloudFormation
 `create_stack` — creates the first admin key with `aos keys bootstrap --aws`, then runs
 examples/btc-price.json through the deployed HTTP API against a local stand-in for the outside
-world, and checks the run's records in DynamoDB. The pieces the emulator cannot create from the
-template are created through its API (docs/deploy.md, "Emulator gaps").
+world, and checks the run's records in DynamoDB. Then the skills that act on the world, each its
+own function: examples/order-webhook.json (json_transform, kv_store, fs, webhook_send, email_send)
+and examples/price-alert.json (adding slack_send), against real servers of each protocol from
+tests/stack/ (needs the `protocols` test venv), with the files in the stack's bucket. The pieces
+the emulator cannot create from the template are created through its API (docs/deploy.md,
+"Emulator gaps").
 
 The functions' binaries come from one of:
   --build release   (default) `make lambdas LAMBDA_ARCH=--x86-64`: the lambda-release profile,
@@ -33,6 +37,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -140,9 +145,10 @@ def zip_bootstrap(path, strip_debug):
 def transformed_template(template, allow_hosts, endpoint):
     """The SAM template as CloudFormation sees it after `sam package`, changed for the emulator
     only: x86-64 instead of arm64 (CI builds x86-64; ministack runs binaries natively), code in
-    the emulator's S3, the logging variables Lambda derives from LoggingConfig, http_call
-    allowed to reach the local stand-in on 127.0.0.1, and api-recovery's candidate thresholds
-    lowered so that the run's one recovered 503 is enough for a recovery candidate."""
+    the emulator's S3, the logging variables Lambda derives from LoggingConfig, http_call and the
+    skills that send allowed to reach the local stand-ins on 127.0.0.1, api-recovery's candidate
+    thresholds lowered so that the run's one recovered 503 is enough for a recovery candidate,
+    and the files bucket without its TLS-only policy (the emulator is reached over plain HTTP)."""
     glob = template["Globals"]["Function"]
     glob["Architectures"] = ["x86_64"]
     # Lambda turns LoggingConfig into these variables; the emulator does not, so set them here.
@@ -152,8 +158,14 @@ def transformed_template(template, allow_hosts, endpoint):
     for name, res in template["Resources"].items():
         if res["Type"] == "AWS::Serverless::Function":
             res["Properties"]["CodeUri"] = f"s3://{CODE_BUCKET}/{name}.zip"
-    http_call = template["Resources"]["HttpCallFunction"]["Properties"]
-    http_call.setdefault("Environment", {}).setdefault("Variables", {})["AOS_HTTP_ALLOW_HOSTS"] = allow_hosts
+    # The skills that call out reach the local stand-ins on 127.0.0.1 (the address guard's allow list).
+    for name in ("HttpCallFunction", "WebhookSendFunction", "EmailSendFunction", "SlackSendFunction"):
+        props = template["Resources"][name]["Properties"]
+        props.setdefault("Environment", {}).setdefault("Variables", {})["AOS_HTTP_ALLOW_HOSTS"] = allow_hosts
+    # The functions reach the emulator over plain HTTP, which the files bucket's TLS-only policy (a
+    # Deny on aws:SecureTransport false, which the emulator enforces as AWS does) refuses: the
+    # emulator's bucket goes without it. The fs function's role still limits it to t/*.
+    template["Resources"].pop("FilesBucketPolicy")
     # One observation (the defaults want 3) with a lower bound of 0.55 (the default wants 0.6).
     recovery = template["Resources"]["ApiRecoveryFunction"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
     recovery.update({"AOS_RECOVERY_MIN_EVIDENCE": "1", "AOS_RECOVERY_CANDIDATE_LOWER": "0.5"})
@@ -419,6 +431,54 @@ class Target:
         self.server.shutdown()
 
 
+SLACK_HOOK_KEY = "e2e-hook-key-4d1c"
+SMTP_PASSWORD = "e2e-smtp-pw+&:/"
+WEBHOOK_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class StandIns:
+    """The outside world of the skills that act on it, as real servers of each protocol
+    (tests/stack/): a Slack (incoming webhooks), an SMTP server requiring a password (aiosmtpd) and
+    a receiver verifying Standard Webhooks signatures with the reference library. The emulator runs
+    the functions as local processes, so they reach these on 127.0.0.1."""
+
+    def __init__(self, protocols_python):
+        if not Path(protocols_python).is_file():
+            raise Failure(f"{protocols_python} is missing: run `bash tests/stack/python-env.sh protocols`")
+        self.procs = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="aos-e2e-standins-"))
+        self.mail = self.tmp / "mail.jsonl"
+        stack = ROOT / "tests" / "stack"
+        self.slack = self._start(sys.executable, stack / "protocol_slack.py")
+        self.smtp = self._start(protocols_python, stack / "protocol_smtp.py", "--out", str(self.mail), "--auth", f"mailer:{SMTP_PASSWORD}")
+        self.receiver = self._start(protocols_python, stack / "protocol_receiver.py", "--webhook-secret", WEBHOOK_KEY)
+
+    def _start(self, python, script, *args):
+        proc = subprocess.Popen([str(python), str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+        self.procs.append(proc)
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise Failure(f"{script.name} did not start: {line!r}")
+        return line[len("listening on "):]
+
+    @staticmethod
+    def received(base):
+        with urllib.request.urlopen(f"{base}/_received", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def mails(self):
+        return [json.loads(line) for line in self.mail.read_text().splitlines()] if self.mail.exists() else []
+
+    def stop(self):
+        for proc in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- the API
 
 
@@ -467,7 +527,19 @@ def active_shard(run_id):
     return h % 8
 
 
-def scenario(emu, outputs, ids, api_id, key, tenant, target):
+def wait_run(api, run_id, timeout=180):
+    deadline, run = time.time() + timeout, None
+    while time.time() < deadline:
+        status, run = api.call("GET", f"/api/v1/runs/{run_id}")
+        if status != 200:
+            raise Failure(f"GET /api/v1/runs/{run_id} answered {status}: {run}")
+        if run["status"] in ("succeeded", "failed", "cancelled"):
+            return run
+        time.sleep(1)
+    raise Failure(f"run {run_id} did not finish within {timeout} s: {run}")
+
+
+def scenario(emu, outputs, ids, api_id, key, tenant, target, standins):
     api = Api(emu.endpoint, api_id, key)
 
     status, body = api.call("GET", "/healthz", auth=False)
@@ -597,6 +669,88 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target):
     namespaces = {m["Namespace"] for d in emf for m in d["_aws"]["CloudWatchMetrics"]}
     expect(counts == 3 and namespaces == {"AOS"}, "skill-json-transform printed EMF lines (namespace AOS) for its 3 attempts", [counts, namespaces, emf[:3]])
 
+    skill_workflows(emu, outputs, ids, api, tenant, target, standins)
+
+
+def skill_workflows(emu, outputs, ids, api, tenant, target, standins):
+    """The skills that act on the world, each its own function behind its own queue, through the
+    gateway: examples/order-webhook.json twice (json_transform, kv_store, fs, webhook_send,
+    email_send) and examples/price-alert.json (http_call, json_transform, kv_store, fs, slack_send,
+    email_send). The credentials are the tenant's secrets in Secrets Manager; the files land in the
+    stack's bucket under t/<tenant>/ (through the fs function's role, which may touch only t/*), the
+    counters in the table under kv_store's partition of the tenant."""
+    secrets = {
+        "SLACK_WEBHOOK_URL": f"{standins.slack}/services/TE2E/BE2E/{SLACK_HOOK_KEY}",
+        "SMTP_URL": f"smtp://mailer:{urllib.parse.quote(SMTP_PASSWORD, safe='')}@{standins.smtp}?tls=none&from=AOS%20Alerts%20%3Calerts@aos.example%3E",
+        "WEBHOOK_SECRET": WEBHOOK_KEY,
+    }
+    for name, value in secrets.items():
+        status, body = api.call("PUT", f"/api/v1/secrets/{name}", {"value": value})
+        expect(status == 204, f"PUT /api/v1/secrets/{name} stores the skill's credential", [status, body])
+
+    def run(example, inputs):
+        plan = json.loads((ROOT / "examples" / f"{example}.json").read_text())
+        status, body = api.call("POST", "/api/v1/runs", {"plan": plan, "inputs": inputs})
+        expect(status == 202 and body.get("run_id"), f"POST /api/v1/runs accepts examples/{example}.json", [status, body])
+        run = wait_run(api, body["run_id"])
+        steps = {s["step_id"]: s for s in run.get("step_details", [])}
+        expect(
+            run["status"] == "succeeded" and all(s["status"] == "succeeded" for s in steps.values()),
+            f"examples/{example}.json succeeded, every step",
+            {"status": run["status"], "steps": {k: [v.get("status"), (v.get("error") or {}).get("code"), (v.get("error") or {}).get("message")] for k, v in steps.items()}},
+        )
+        return run, steps
+
+    inputs = json.loads((ROOT / "examples" / "order-webhook.inputs.json").read_text())
+    inputs["webhook_url"] = f"{standins.receiver}/hook/orders"
+    first, first_steps = run("order-webhook", inputs)
+    inputs["order"]["id"] = "O-1002"
+    inputs["order"]["items"] = [{"sku": "C-3", "qty": 3, "price": 1.5}]
+    second, second_steps = run("order-webhook", inputs)
+    counts = [first_steps["count"]["output"]["value"], second_steps["count"]["output"]["value"]]
+    expect(counts == [1, 2], "kv_store counted the customer's orders (1, then 2)", counts)
+    inputs = json.loads((ROOT / "examples" / "price-alert.inputs.json").read_text())
+    inputs["price_url"] = f"{target.base}/price"
+    alert, alert_steps = run("price-alert", inputs)
+
+    hooks = standins.received(standins.receiver)
+    got = [(h["path"], h["verified"], h["headers"].get("webhook-id"), json.loads(h["body"]).get("order", {}).get("id")) for h in hooks]
+    want = [("/hook/orders", True, steps["fulfil"]["output"]["webhook_id"], oid) for steps, oid in ((first_steps, "O-1001"), (second_steps, "O-1002"))]
+    expect(got == want, "the receiver verified both webhooks' signatures (standardwebhooks) with the ids the runs recorded", got)
+    mails = standins.mails()
+    got = [(m["rcpt_tos"], m["headers"].get("subject"), m["authenticated"], m["headers"].get("message-id")) for m in mails]
+    want = [
+        (["orders@smith.example"], "Your order O-1001", True, first_steps["receipt"]["output"]["message_id"]),
+        (["orders@smith.example"], "Your order O-1002", True, second_steps["receipt"]["output"]["message_id"]),
+        (["ops@example.com"], "BTC is 43210.5 USD", True, alert_steps["email"]["output"]["message_id"]),
+    ]
+    expect(got == want, "the SMTP server received the two receipts and the alert, authenticated with the password", got)
+    html = [p["content"] for p in mails[0]["parts"] if p["content_type"] == "text/html"]
+    expect(html and "Smith &amp; Sons &lt;Ltd&gt;" in html[0], "the receipt's HTML part is autoescaped", html)
+    posts = [(p["path"], p["json"]) for p in standins.received(standins.slack)]
+    want = [(f"/services/TE2E/BE2E/{SLACK_HOOK_KEY}", {"text": "BTC = 43210.5 USD (report: reports/btc-usd.md)"})]
+    expect(posts == want, "Slack received the alert through the incoming webhook", posts)
+
+    s3 = emu.client("s3")
+    bucket = ids["FilesBucket"]
+    files = {}
+    for key in (f"t/{tenant}/ledger/orders.csv", f"t/{tenant}/reports/btc-usd.md"):
+        try:
+            files[key] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        except Exception as e:  # noqa: BLE001 - reported as the failure
+            files[key] = f"<{type(e).__name__}: {e}>"
+    want = {f"t/{tenant}/ledger/orders.csv": "O-1001,44.5\nO-1002,4.5\n", f"t/{tenant}/reports/btc-usd.md": "# BTC price\n\nBTC = 43210.5 USD\n"}
+    expect(files == want, f"the fs function wrote the ledger and the report to the bucket {bucket} under t/{tenant}/", files)
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    expect(all(k.startswith(f"t/{tenant}/") for k in listed), "nothing in the files bucket outside the tenant's prefix", listed)
+    ddb = emu.client("dynamodb")
+    item = ddb.get_item(TableName=outputs["TableName"], Key={"pk": {"S": f"t#{tenant}#sd#kv_store#kv#orders"}, "sk": {"S": "customer-c-42"}}, ConsistentRead=True).get("Item")
+    expect(item and from_dynamo(item["data"]).get("value") == 2, "the counter is in the table under kv_store's partition of the tenant", item)
+    status, body = api.call("POST", f"/api/v1/runs/{first['run_id']}/replay")
+    expect(status == 200 and body.get("parity") is True, "replay of an order run shows parity without sending anything again", [status, body])
+    expect(len(standins.received(standins.receiver)) == 2 and len(standins.mails()) == 3, "the replay sent no webhook and no mail",
+           [len(standins.received(standins.receiver)), len(standins.mails())])
+
 
 def recovery(emu, outputs, ids, api, tenant, failure_id):
     """Recovery through the deployed API (api-recovery): the run's recovered 503 is evidence, a
@@ -699,6 +853,8 @@ def main():
     ap.add_argument("--build", choices=["release", "none", "debug"], default="release", help="where the functions' binaries come from (see above)")
     ap.add_argument("--no-build", dest="build", action="store_const", const="none", help="same as --build none")
     ap.add_argument("--aos", help="the aos binary that creates the first key (default: <target>/debug/aos, built if missing)")
+    ap.add_argument("--protocols-python", default=str(Path(os.environ.get("AOS_TEST_ENV") or ROOT / ".test-env") / "protocols" / "bin" / "python"),
+                    help="the Python of the `protocols` test venv (aiosmtpd, standardwebhooks), for the stand-ins")
     args = ap.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
@@ -716,7 +872,9 @@ def main():
 
     emu = Emulator(args.endpoint)
     target = Target()
+    standins = None
     try:
+        standins = StandIns(args.protocols_python)
         started = time.time()
         emu.upload(paths, strip_debug=args.build == "debug")
         cf_template = transformed_template(template, allow_hosts="127.0.0.1", endpoint=args.endpoint)
@@ -727,13 +885,15 @@ def main():
         emu.ensure_authorizers(cf_template, ids, api_id)
         key, tenant = emu.bootstrap_admin_key(aos, outputs["TableName"])
         log(f"admin key for tenant {tenant} created with `aos keys bootstrap --aws`")
-        scenario(emu, outputs, ids, api_id, key, tenant, target)
+        scenario(emu, outputs, ids, api_id, key, tenant, target, standins)
     except Exception as e:
         log(f"FAILED: {type(e).__name__}: {e}")
         emu.dump_diagnostics()
         return 1
     finally:
         target.stop()
+        if standins is not None:
+            standins.stop()
     print("ministack: 1 passed, 0 failed")
     return 0
 

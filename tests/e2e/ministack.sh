@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of the serverless deployment: deploys template.yaml into a ministack emulator on
 # a free port, creates the first admin key with `aos keys bootstrap --aws`, runs the 5-step example
-# via the HTTP API and checks its records in DynamoDB (tests/e2e/ministack.py), then stops the
-# emulator. The functions' binaries:
+# via the HTTP API and checks its records in DynamoDB, then the skills' example workflows against
+# the protocol stand-ins of tests/stack/ (tests/e2e/ministack.py), then stops the emulator. The
+# functions' binaries:
 #   tests/e2e/ministack.sh                  # release build first (make lambdas, x86-64, lambda-release)
 #   tests/e2e/ministack.sh --build none     # the last release build's <target>/lambda/<fn>/bootstrap
 #   tests/e2e/ministack.sh --build debug    # dev-profile binaries of the functions built alone
@@ -12,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=${AOS_TEST_ENV:-$PWD/.test-env}
 case " $* " in
-  *" --build debug "* | *" --build none "* | *" --no-build "*) tests/stack/python-env.sh ministack ;;
+  *" --build debug "* | *" --build none "* | *" --no-build "*) tests/stack/python-env.sh ministack protocols ;;
   *)
-    tests/stack/python-env.sh ministack lambda
+    tests/stack/python-env.sh ministack lambda protocols
     # `cargo lambda` and zig (found as `python3 -m ziglang`) from the pinned venv.
     export PATH="$root/lambda/bin:$PATH"
     ;;
