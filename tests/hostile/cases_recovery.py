@@ -120,3 +120,51 @@ def flood(ctx, p):
     # The answers carry no failure data of the tenant: nothing to scan beyond the harness's scan.
     first = results[0].json if results and results[0].json else {}
     p.check(first.get("key", {}).get("code") == "HTTP_TOO_MANY_REQUESTS", f"the flood's failure key: {json.dumps(first.get('key'))}")
+
+
+@case("15-recovery/settings-policies-and-drift", 153)
+def settings_policies_and_drift(ctx, p):
+    op, viewer, dev, other = ctx.api("operator"), ctx.api("viewer"), ctx.api("developer"), ctx.api("other")
+    path = "/api/v1/recovery/settings"
+    r = viewer.get(path, timeout=T)
+    p.check(r.status == 200 and r.json and r.json.get("mode") == "off", f"a viewer reads the settings: {r.brief()}")
+    for what, body in (
+        ("a mode that does not exist", {"mode": "yolo", "min_lower": 0.8, "min_evidence": 10}),
+        ("min_lower 0", {"mode": "active", "min_lower": 0, "min_evidence": 10}),
+        ("min_lower 1e308", {"mode": "active", "min_lower": 1e308, "min_evidence": 10}),
+        ("min_evidence 0", {"mode": "active", "min_lower": 0.8, "min_evidence": 0}),
+        ("min_evidence 2^64", {"mode": "active", "min_lower": 0.8, "min_evidence": 18446744073709551616}),
+        ("a missing field", {"mode": "active"}),
+        ("an unknown field", {"mode": "off", "min_lower": 0.8, "min_evidence": 10, "evil": True}),
+        ("a file: webhook", {"mode": "off", "min_lower": 0.8, "min_evidence": 10, "drift_webhook_url": "file:///etc/passwd"}),
+        ("a 100 KB webhook URL", {"mode": "off", "min_lower": 0.8, "min_evidence": 10, "drift_webhook_url": "https://x/" + "a" * 100_000}),
+        ("a secret name with a path", {"mode": "off", "min_lower": 0.8, "min_evidence": 10, "drift_webhook_secret": "../../LEAKME"}),
+    ):
+        fast_4xx(p, op.request("PUT", path, body, timeout=T), f"PUT {path} with {what}")
+    fast_4xx(p, viewer.request("PUT", path, {"mode": "active", "min_lower": 0.8, "min_evidence": 10}, timeout=T), "a viewer changes the settings", 403)
+    fast_4xx(p, dev.request("PUT", path, {"mode": "active", "min_lower": 0.8, "min_evidence": 10}, timeout=T), "a developer changes the settings", 403)
+    # The other tenant's settings are its own.
+    r = op.request("PUT", path, {"mode": "shadow", "min_lower": 0.9, "min_evidence": 50}, timeout=T)
+    p.check(r.status == 200, f"an operator sets shadow mode: {r.brief()}")
+    r = other.get(path, timeout=T)
+    p.check(r.status == 200 and r.json.get("mode") == "off", f"the other tenant's settings are untouched: {r.brief()}")
+    r = op.request("PUT", path, {"mode": "off", "min_lower": 0.8, "min_evidence": 10}, timeout=T)
+    p.check(r.status == 200, f"back to off: {r.brief()}")
+    # Policies: forged, huge and foreign ids.
+    for pid in ("pol_0123456789abcdef", "pol_" + "f" * 5000, "..%2F..%2Fkeys", "rc_0123456789abcdef", "%00"):
+        fast_4xx(p, op.get(f"/api/v1/policies/{pid}", timeout=T), f"GET policy {pid[:40]}", 404)
+        fast_4xx(p, op.post(f"/api/v1/policies/{pid}/disable", {"note": "n" * 100_000}, timeout=T), f"disable policy {pid[:40]} with a 100 KB note")
+    fast_4xx(p, viewer.post("/api/v1/policies/pol_0123456789abcdef/disable", {}, timeout=T), "a viewer disables a policy", 403)
+    fast_4xx(p, ctx.api("machine").get("/api/v1/policies", timeout=T), "a machine key lists policies", 403)
+    r = dev.get("/api/v1/policies", timeout=T)
+    p.check(r.status == 200 and isinstance(r.json.get("policies"), list), f"a developer lists policies: {r.brief()}")
+    # A plan's policy mode is a closed set.
+    bad = {"name": "p", "policies": "sometimes", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": "."}}]}
+    fast_4xx(p, dev.submit(bad, {}, timeout=T), "a plan with policies: sometimes", 422)
+    # Drift: evaluated on demand, repeatedly, without holding the server.
+    started = time.monotonic()
+    for _ in range(20):
+        r = viewer.get("/api/v1/failures/drift", timeout=T)
+        p.check(r.status == 200 and isinstance(r.json.get("items"), list), f"GET /api/v1/failures/drift: {r.brief()}")
+    p.note(f"20 drift evaluations in {time.monotonic() - started:.2f} s")
+    fast_4xx(p, viewer.get("/api/v1/failures/drift?evil=1", timeout=T), "drift with an unknown parameter")

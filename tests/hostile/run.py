@@ -24,7 +24,8 @@ a secret in every encoding, a redirector and the far side of its redirects), the
      come back (answers, stored records, a debug log, metrics)
   15 the recovery routes: oversized, deep, ambiguous and mistyped suggestion requests, other
      tenants' failure and candidate ids, forged ids and cursors, decisions by roles that may not
-     decide, a flood of suggestions
+     decide, a flood of suggestions; settings out of range and across tenants, forged policy ids,
+     a plan's unknown policy mode, repeated drift evaluations
   13 the server's log: no secret in any encoding, no API key, no jq debug output
 
 Throughout: a watchdog polls /healthz every 200 ms (any answer over 1 s fails the suite), a

@@ -42,13 +42,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// at least 5 failures and a rate at least 10 points higher; docs/recovery.md). Evaluated now, and
 /// stored as the tenant's latest evaluation (the nightly aggregation evaluates every tenant).
 #[utoipa::path(get, path = "/api/v1/failures/drift", tag = "failures",
-    responses((status = 200, body = aos_runtime::recovery::drift::DriftReport)))]
+    responses((status = 200, body = aos_runtime::recovery::drift::DriftReport),
+        (status = 400, description = "A query parameter was given: the route takes none (`INVALID_QUERY`).", body = ErrorBody)))]
 async fn get_failure_drift(
     State(s): State<AppState>,
     auth: Auth<need::FailuresRead>,
+    ApiQuery(_none): ApiQuery<NoQuery>,
 ) -> Result<Json<aos_runtime::recovery::drift::DriftReport>, ApiError> {
     Ok(Json(s.rt.evaluate_drift(auth.tenant()).await?))
 }
+
+/// A route without query parameters: any parameter is refused (400 `INVALID_QUERY`), as every
+/// other route refuses parameters it does not know.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -2527,6 +2527,15 @@ export interface operations {
                     "application/json": components["schemas"]["DriftReport"];
                 };
             };
+            /** @description A query parameter was given: the route takes none (`INVALID_QUERY`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No valid credential (`UNAUTHENTICATED`). */
             401: {
                 headers: {
