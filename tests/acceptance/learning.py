@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEGRADE_DAY = 5
-WINDOW_MS = 6000
+WINDOW_MS = 8000
 
 
 def default_bin(name: str) -> str:
@@ -182,8 +182,9 @@ def main() -> int:
             started = time.monotonic()
             loop.run_day(day, target)
             base.run_day(day, target)
-            # A simulated day lasts at least one evaluation window, so each evaluation sees one day.
-            time.sleep(max(0.0, WINDOW_MS / 1000 - (time.monotonic() - started)))
+            # A simulated day lasts two evaluation windows: the evaluation at its end (right after the
+            # loop server's traffic) sees that day's traffic and none of the day before.
+            time.sleep(max(0.0, 2 * WINDOW_MS / 1000 - (time.monotonic() - started)))
             d = loop.days[-1]
             print(f"day {day}: loop {d['failed']}/{d['submitted']} failed, base {base.days[-1]['failed']}/{base.days[-1]['submitted']}; "
                   f"policies {[(p[1], p[2]) for p in d['policies']]}; drifting {d['drifting']}; top {d['top']}", flush=True)
