@@ -394,10 +394,11 @@ def from_dynamo(attr):
 
 
 class Target:
-    """A local stand-in for the price API and a status endpoint that fails once with 503."""
+    """A local stand-in for the price API, a status endpoint that fails once with 503 and one that
+    fails twice."""
 
     def __init__(self):
-        calls = self.calls = {"/price": 0, "/status": 0}
+        calls = self.calls = {"/price": 0, "/status": 0, "/twice-down": 0}
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's naming
@@ -409,6 +410,11 @@ class Target:
                         self.reply(503, {"error": "try later"})
                     else:
                         self.reply(200, {"status": {"indicator": "none", "description": "All Systems Operational"}})
+                elif self.path == "/twice-down":
+                    if calls["/twice-down"] <= 2:
+                        self.reply(503, {"error": "try later"})
+                    else:
+                        self.reply(200, {"status": "up"})
                 else:
                     self.reply(404, {"error": "no such path"})
 
@@ -614,6 +620,7 @@ def scenario(emu, outputs, ids, api_id, key, tenant, target, standins):
     expect(status == 200 and body.get("entries"), "GET /api/v1/catalog serves the failure catalog", status)
 
     recovery(emu, outputs, ids, api, tenant, mine[0]["id"])
+    policies(api, target)
 
     status, body = api.call("PUT", "/api/v1/secrets/e2e_token", {"value": "s3cr3t-value"})
     expect(status == 204, "PUT /api/v1/secrets/e2e_token stores a secret (Secrets Manager)", [status, body])
@@ -811,6 +818,46 @@ def recovery(emu, outputs, ids, api, tenant, failure_id):
         "the aggregator's nightly pass runs under its own role",
         [out.get("FunctionError"), summary],
     )
+
+
+def policies(api, target):
+    """The learning loop through the gateway: the candidate approved above is an active policy; a
+    plan whose step failed for good with a 503 gets the policy's retry on its next run (api-runs
+    compiles it in at submission, the run records the patch) and succeeds without an edit; the
+    policy is disabled once."""
+    status, body = api.call("GET", "/api/v1/policies")
+    active = [p for p in (body or {}).get("policies", []) if p.get("status") == "active"] if status == 200 else []
+    expect(
+        len(active) == 1 and active[0].get("code") == "HTTP_SERVICE_UNAVAILABLE" and active[0].get("action") == "retry",
+        "GET /api/v1/policies lists the approved candidate as an active retry policy",
+        [status, body],
+    )
+    policy = active[0]["id"]
+
+    plan = {"name": "e2e-policy", "steps": [{"id": "check", "skill": "http_call", "input": {"url": f"{target.base}/twice-down"}, "retry": {"max_attempts": 1}}]}
+    status, body = api.call("POST", "/api/v1/runs", {"plan": plan})
+    expect(status == 202, "POST /api/v1/runs accepts the one-step plan", [status, body])
+    first = wait_run(api, body["run_id"])
+    expect(first["status"] == "failed" and not first.get("applied_policies"), "its first run fails for good on the 503 (the step had not met the code: no policy)", first)
+
+    # The same plan, opting in to overrides of its explicit retry: the policy's retry is compiled in.
+    status, body = api.call("POST", "/api/v1/runs", {"plan": {**plan, "policies": "override"}})
+    expect(status == 202, "the plan is submitted again with policies: override", [status, body])
+    second = wait_run(api, body["run_id"])
+    applied = second.get("applied_policies") or []
+    attempts = next((len(s.get("attempts", [])) for s in second.get("step_details", []) if s.get("step_id") == "check"), 0)
+    expect(
+        second["status"] == "succeeded" and len(applied) == 1 and applied[0].get("policy_id") == policy
+        and applied[0].get("step_id") == "check" and "retry" in applied[0].get("patch", {}) and attempts == 2,
+        "the next run records the applied policy and its patch, and succeeds on the retry it added (2 attempts)",
+        {"status": second["status"], "applied_policies": applied, "attempts": attempts},
+    )
+    expect(target.calls["/twice-down"] == 3, "the endpoint was called three times (1 + 2)", target.calls)
+
+    status, body = api.call("POST", f"/api/v1/policies/{policy}/disable", {"note": "e2e: done"})
+    expect(status == 200 and body.get("status") == "disabled", "POST /api/v1/policies/{id}/disable disables it", [status, body])
+    status, body = api.call("POST", f"/api/v1/policies/{policy}/disable", {"note": "again"})
+    expect(status == 409 and (body or {}).get("error", {}).get("code") == "POLICY_STATE_CONFLICT", "a second disable answers 409 POLICY_STATE_CONFLICT", [status, body])
 
 
 def access_control(emu, outputs, api, tenant):

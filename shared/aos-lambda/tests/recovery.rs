@@ -44,8 +44,14 @@ fn eager_settings() -> RuntimeSettings {
 struct Env {
     stack: Stack,
     eager: Arc<Runtime>,
+    /// Drift windows of [`SHORT_WINDOW_MS`] (`AOS_RECOVERY_WINDOW_MS`), as an aggregator could be
+    /// configured.
+    short_window: Arc<Runtime>,
     ops: Arc<Recorder>,
 }
+
+/// The drift window of [`Env::short_window`].
+const SHORT_WINDOW_MS: u64 = 15_000;
 
 async fn env() -> Env {
     let config = sdk_config(&moto_url()).await;
@@ -61,8 +67,11 @@ async fn env() -> Env {
     let ops = Arc::new(Recorder { inner: ports.store.clone(), function: Mutex::new(None), seen: Mutex::new(BTreeSet::new()) });
     ports.store = ops.clone();
     let rt = Arc::new(aos_lambda::runtime_with(ports.clone()));
-    let eager = Arc::new(aos_lambda::init::runtime_with_settings(ports, eager_settings()));
-    Env { stack: Stack { rt, sqs, ddb, table, queue_urls }, eager, ops }
+    let eager = Arc::new(aos_lambda::init::runtime_with_settings(ports.clone(), eager_settings()));
+    let window = SHORT_WINDOW_MS.to_string();
+    let short = RuntimeSettings::from_lookup(|k| (k == "AOS_RECOVERY_WINDOW_MS").then(|| window.clone())).expect("settings");
+    let short_window = Arc::new(aos_lambda::init::runtime_with_settings(ports, short));
+    Env { stack: Stack { rt, sqs, ddb, table, queue_urls }, eager, short_window, ops }
 }
 
 impl Env {
@@ -88,7 +97,9 @@ impl Env {
         let response = if queue == ORCHESTRATOR_QUEUE {
             self.ops.within("orchestrator", aos_lambda::orchestrator::handle(stack.rt.clone(), event)).await
         } else {
-            self.ops.within("skill-http-call", aos_lambda::skill::handle(stack.rt.clone(), HTTP, event)).await
+            let skill = queue.strip_prefix("skill.").unwrap_or(HTTP);
+            let function = format!("skill-{}", skill.replace('_', "-"));
+            self.ops.within(&function, aos_lambda::skill::handle(stack.rt.clone(), skill, event)).await
         };
         let failed = failures(&response.expect("handled"));
         for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref())) {
@@ -300,7 +311,12 @@ fn the_policy_reader_sees_the_templates_statements() {
 struct Service {
     base: String,
     flaky_calls: Arc<AtomicUsize>,
+    /// What `/hook` received: each request's headers and body.
+    hooks: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
 }
+
+/// `/degrading` answers 200 this many times, then 503 for good.
+const HEALTHY_CALLS: usize = 10;
 
 async fn service() -> Service {
     use axum::http::StatusCode;
@@ -309,6 +325,10 @@ async fn service() -> Service {
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let flaky_calls = Arc::new(AtomicUsize::new(0));
     let calls = flaky_calls.clone();
+    let degrading = Arc::new(AtomicUsize::new(0));
+    let hooks: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let received = hooks.clone();
+    let hooks = received.clone();
     let app = axum::Router::new()
         .route(
             "/flaky",
@@ -324,6 +344,26 @@ async fn service() -> Service {
             }),
         )
         .route(
+            "/degrading",
+            get(move || {
+                let n = degrading.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if n <= HEALTHY_CALLS {
+                        (StatusCode::OK, axum::Json(json!({"status": "ok"})))
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error": "degraded"})))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                hooks.lock().unwrap_or_else(PoisonError::into_inner).push((headers, body));
+                async { StatusCode::NO_CONTENT }
+            }),
+        )
+        .route(
             "/slow",
             get(|| async {
                 tokio::time::sleep(Duration::from_millis(400)).await;
@@ -331,7 +371,7 @@ async fn service() -> Service {
             }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Service { base, flaky_calls }
+    Service { base, flaky_calls, hooks: received }
 }
 
 /// An API Gateway event for `method path?query` with `body`, in the sample event's shape.
@@ -370,6 +410,35 @@ async fn run_step(env: &Env, key: &str, plan: &str, step: Value) -> (String, Str
             return (run_id, run.status.as_str().to_string());
         }
         assert!(Instant::now() < deadline, "run {run_id} did not finish: {}", run.status.as_str());
+        env.pump(ORCHESTRATOR_QUEUE).await;
+        env.pump(&skill_queue(HTTP)).await;
+    }
+}
+
+/// Submits `n` runs of a one-step plan through the api-runs handler, then drives them together
+/// until all have finished; returns their final statuses.
+async fn run_many(env: &Env, key: &str, plan: &str, step: &Value, n: usize) -> Vec<String> {
+    let plan = json!({"name": plan, "steps": [step]});
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let event = api_event(key, "POST", "/api/v1/runs", "", Some(json!({"plan": plan, "inputs": {}})));
+        let (status, body) = env.call("api-runs", &event).await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["run_id"].as_str().expect("run_id").to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut statuses = Vec::new();
+        for id in &ids {
+            let run = env.stack.rt.get(TENANT, id).await.expect("run").run;
+            if run.status.is_terminal() {
+                statuses.push(run.status.as_str().to_string());
+            }
+        }
+        if statuses.len() == n {
+            return statuses;
+        }
+        assert!(Instant::now() < deadline, "{} of {n} runs finished", statuses.len());
         env.pump(ORCHESTRATOR_QUEUE).await;
         env.pump(&skill_queue(HTTP)).await;
     }
@@ -616,5 +685,63 @@ async fn a_longer_timeout_in_the_next_run_of_a_plan_is_evidence_and_its_memory_i
         (&json!("raise_timeout"), &json!({"factor": 4}), &json!("history")),
         "{body}"
     );
+    env.ops.check_policies();
+}
+
+/// Drift on the serverless side: a dependency that starts failing raises drift in the
+/// aggregator's scheduled pass, which stores the evaluation (read on demand through
+/// api-failures) and announces it through a signed `webhook_send` run that it submits under its
+/// own role (`template.yaml`'s AggregatorFunction statements, checked here).
+#[tokio::test]
+async fn the_aggregator_announces_drift_through_a_webhook_send_run_under_its_own_role() {
+    let env = env().await;
+    let stack = &env.stack;
+    let key = stack.api_key().await;
+    let service = service().await;
+    let step = json!({"id": "probe", "skill": HTTP, "input": {"url": format!("{}/degrading", service.base)}, "retry": {"max_attempts": 1}});
+
+    // The baseline: the dependency answers.
+    let started = Instant::now();
+    assert_eq!(run_many(&env, &key, "probe", &step, HEALTHY_CALLS).await, vec!["succeeded"; HEALTHY_CALLS]);
+    // One window later (the baseline's runs are then in the seven windows before the current
+    // one), it fails every time.
+    tokio::time::sleep(Duration::from_millis(SHORT_WINDOW_MS + 200)).await;
+    assert_eq!(run_many(&env, &key, "probe", &step, 6).await, vec!["failed"; 6]);
+    assert!(started.elapsed() < Duration::from_millis(7 * SHORT_WINDOW_MS), "the baseline's runs left its seven windows");
+
+    // The tenant's drift webhook and its signing key.
+    stack.rt.put_secret(TENANT, "WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await.expect("secret");
+    let settings = json!({"mode": "off", "min_lower": 0.8, "min_evidence": 10, "drift_webhook_url": format!("{}/hook", service.base)});
+    let (status, body) = env.call("api-recovery", &api_event(&key, "PUT", "/api/v1/recovery/settings", "", Some(settings))).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The scheduled pass finds the drift, stores it and submits the announcement.
+    let schedule = lambda_event(serde_json::from_str::<Value>(&event_text("aggregator-schedule.json")).expect("JSON"));
+    env.ops.within("aggregator", aos_lambda::aggregator::handle(env.short_window.clone(), schedule)).await.expect("aggregated");
+    // On demand, api-failures (configured with the same window) evaluates it alike.
+    let (status, body) =
+        env.call_with(&env.short_window, "api-failures", &api_event(&key, "GET", "/api/v1/failures/drift", "", None)).await;
+    assert_eq!(status, 200, "{body}");
+    let drifting: Vec<&Value> = body["items"].as_array().expect("items").iter().filter(|i| i["drifting"] == json!(true)).collect();
+    assert_eq!(drifting.len(), 1, "{body}");
+    assert_eq!(
+        (&drifting[0]["skill"], &drifting[0]["current"]["failures"], &drifting[0]["baseline"]["failures"]),
+        (&json!(HTTP), &json!(6), &json!(0)),
+        "{body}"
+    );
+    let code = drifting[0]["code"].clone();
+
+    // The announcement is a run like any other: the orchestrator and webhook_send deliver it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock(&service.hooks).is_empty() {
+        assert!(Instant::now() < deadline, "the drift webhook was not called");
+        env.pump(ORCHESTRATOR_QUEUE).await;
+        env.pump(&skill_queue("webhook_send")).await;
+    }
+    let (headers, body) = lock(&service.hooks)[0].clone();
+    let payload: Value = serde_json::from_str(&body).expect("JSON payload");
+    assert_eq!(payload["type"], json!("aos.failure_drift"), "{payload}");
+    assert_eq!((&payload["drifting"][0]["skill"], &payload["drifting"][0]["code"]), (&json!(HTTP), &code), "{payload}");
+    assert!(headers.get("webhook-signature").is_some_and(|v| v.to_str().is_ok_and(|s| s.starts_with("v1,"))), "signed: {headers:?}");
     env.ops.check_policies();
 }
