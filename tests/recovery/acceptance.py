@@ -151,16 +151,13 @@ def main() -> int:
         check(last["flaky-503"][0]["action"] == "retry" and last["flaky-503"][0]["source"] == "history", f"flaky-503: top {describe(last['flaky-503'][0])}")
         check(last["timeout"][0]["action"] == "raise_timeout" and last["timeout"][0]["source"] == "history", f"timeout: top {describe(last['timeout'][0])}")
         check(last["bad-request"][0]["action"] in ("fix_input", "do_not_retry"), f"bad-request: top {describe(last['bad-request'][0])}")
-        for name in ("rate-limit", "flaky-503"):
+        # Which timeout fires first — the step's (STEP_TIMEOUT) or http_call's own (HTTP_TIMEOUT) —
+        # is a race on a loaded machine; the timeouts are one family of evidence (kept under
+        # STEP_TIMEOUT), so the race does not split the observations.
+        for name in ("rate-limit", "flaky-503", "timeout"):
             lows = [h[0]["confidence"]["lower"] for h in history[name]]
             check(all(b > a for a, b in zip(lows, lows[1:])), f"{name}: the top suggestion's lower bound should grow each round: {lows}")
             check(last[name][0]["evidence"]["observed"] == args.rounds, f"{name}: one observation per round, got {last[name][0]['evidence']['observed']}")
-        # Which timeout fires first — the step's (STEP_TIMEOUT) or http_call's own (HTTP_TIMEOUT) —
-        # is a race on a loaded machine, and evidence is kept per failure code: the timeout's
-        # observations may split between the two, so only the direction is checked here.
-        timeouts = [h[0] for h in history["timeout"]]
-        check(all(t["action"] == "raise_timeout" for t in timeouts), f"timeout: every round's top suggestion raises the timeout: {[describe(t) for t in timeouts]}")
-        check(sum(t["evidence"]["observed"] for t in timeouts[-2:]) >= 1, "timeout: the last rounds' suggestions rest on observations")
         retry_lows = [h[1]["confidence"]["lower"] for h in history["bad-request"] if h[1]]
         check(len(retry_lows) == args.rounds and all(b < a for a, b in zip(retry_lows, retry_lows[1:])),
               f"bad-request: retrying's lower bound should fall each round: {retry_lows}")

@@ -237,10 +237,22 @@ pub struct FailureKey {
 impl FailureKey {
     pub fn of(m: &FailureMatch, skill: Option<&str>) -> Self {
         let code = match (&m.code, m.matched) {
-            (Some(code), true) => code.clone(),
+            (Some(code), true) => Self::family(code).to_string(),
             _ => format!("sig:{}", m.signature),
         };
         Self { code, skill: skill.map(str::to_string) }
+    }
+
+    /// The code evidence about a catalog entry is kept under: the entry's own, except that the
+    /// timeouts of [`TIMEOUT_CODES`] are one family, kept under `STEP_TIMEOUT`. A step whose
+    /// HTTP client's timeout is near the step's own fails with either, whichever fires first, and
+    /// the remedy is the same: one key keeps that race from splitting the evidence.
+    pub fn family(code: &str) -> &str {
+        if TIMEOUT_CODES.contains(&code) {
+            TIMEOUT_CODES[0]
+        } else {
+            code
+        }
     }
 }
 
@@ -468,6 +480,17 @@ mod tests {
             match_type: MatchType::HttpStatus,
             signature: "abc".into(),
         }
+    }
+
+    #[test]
+    fn the_timeouts_are_one_family_of_evidence() {
+        let step = FailureKey::of(&m("STEP_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
+        let http = FailureKey::of(&m("HTTP_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
+        let read = FailureKey::of(&m("HTTP_READ_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
+        assert_eq!((&step, &http, &read), (&step, &step, &step));
+        assert_eq!(step.code, "STEP_TIMEOUT");
+        let connect = FailureKey::of(&m("HTTP_CONNECT_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
+        assert_eq!(connect.code, "HTTP_CONNECT_TIMEOUT", "a connect timeout is the other side's trouble: its own key");
     }
 
     #[test]

@@ -343,7 +343,7 @@ impl Recovery {
                 return;
             }
             let code = match (&r.catalog_code, r.matched) {
-                (Some(c), true) => c.clone(),
+                (Some(c), true) => FailureKey::family(c).to_string(),
                 _ => format!("sig:{}", r.signature),
             };
             let key = FailureKey { code, skill: r.skill.clone() };
