@@ -489,7 +489,8 @@ mod tests {
         let read = FailureKey::of(&m("HTTP_READ_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
         assert_eq!((&step, &http, &read), (&step, &step, &step));
         assert_eq!(step.code, "STEP_TIMEOUT");
-        let connect = FailureKey::of(&m("HTTP_CONNECT_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
+        let connect =
+            FailureKey::of(&m("HTTP_CONNECT_TIMEOUT", Category::Transient, RecoveryMode::RetryExponential, true), Some("http_call"));
         assert_eq!(connect.code, "HTTP_CONNECT_TIMEOUT", "a connect timeout is the other side's trouble: its own key");
     }
 
