@@ -72,6 +72,10 @@ echo "== serverless: template.yaml deployed into ministack, the 5-step example t
 # --build debug cross-builds the release binaries instead.
 bash tests/e2e/ministack.sh --build debug
 
+echo "== local Lambda invocation: the events/ samples through cargo lambda watch + invoke, over moto"
+# The debug binaries built above (no build of its own); infra/local/env.json configures them.
+bash tests/e2e/lambda_local.sh
+
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
 export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"
 
@@ -83,11 +87,29 @@ echo "== monitoring: alert rules (promtool) and acceptance traffic under a real 
 bash tests/stack/prometheus.sh
 promtool check rules infra/prometheus/aos-alerts.yml
 promtool test rules infra/prometheus/aos-alerts.test.yml
+# The SLOs' recording rules and burn-rate alerts (docs/slo.md), and the Alertmanager routes
+# (amtool from Debian's prometheus-alertmanager).
+promtool check rules infra/prometheus/aos-slo.yml
+promtool test rules infra/prometheus/aos-slo.test.yml
+if ! command -v amtool >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
+fi
+bash tests/monitoring/alertmanager_routes.sh
 python3 tests/monitoring/prometheus_test.py
 
 echo "== SDKs against a real aos serve"
 bash sdks/python/run-tests.sh -q
 bash sdks/typescript/run-tests.sh
+
+echo "== quickstart offline: the README's commands and the BTC → Slack demo (Python SDK) against aos dev"
+bash tests/quickstart/offline.sh
+
+echo "== release: the workflow (actionlint, zizmor --offline), aos-sdk (build, twine check), @aos/sdk (npm publish --dry-run)"
+bash tests/release/check.sh
+
+echo "== web console: its build is current, then Chromium (playwright-core, axe-core) against a real aos serve"
+# Starts its own aos serve, aos-target and moto server by PID; writes the screenshots of docs/console.md.
+bash console/run-tests.sh
 
 echo "== upgrade: a data dir of the previous release opened by this one"
 # Every fixture in tests/upgrade/fixtures (written by an earlier release, killed with runs in flight).
@@ -104,5 +126,21 @@ python3 tests/acceptance/learning.py --aos "$AOS_BIN"
 echo "== hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
 # Starts its own aos serve (temp data dir, free port) and local HTTP servers, stops them by PID.
 python3 tests/hostile/run.py --aos "$AOS_BIN"
+
+echo "== contract fuzzing: schemathesis --checks all against aos serve, a key per role (docs/performance.md)"
+# Starts its own aos serve (temp data dir, free port, rate limits off), stops it by PID.
+AOS_BIN="$AOS_BIN" bash tests/contract/run.sh
+
+echo "== load: 200 concurrent runs through the API, every one accounted for (a correctness check, not timed)"
+# Starts its own aos serve and a counting HTTP target by PID; the 1,000-run burst and the 10-minute
+# soak (tests/load/soak.py) are documented figures, not run here (docs/performance.md).
+python3 tests/load/burst.py --runs 200 --clients 50
+
+echo "== docs site: mkdocs build --strict (broken links and anchors, pages missing from the nav), skill pages vs their declarations"
+bash tests/docs/build.sh
+
+echo "== fuzz: every cargo-fuzz target live for ${AOS_FUZZ_SECONDS:-20} s (their committed corpora replayed in the Rust tests above)"
+# Nightly toolchain; installs cargo-fuzz when missing. Instrumented build beside the workspace's.
+bash fuzz/run.sh "${AOS_FUZZ_SECONDS:-20}"
 
 echo "== total test time: $(( $(date +%s) - start )) s"

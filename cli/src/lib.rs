@@ -2,6 +2,8 @@
 //! [`serve`] (`Server::build` and `Server::run`) and its HTTP [`listener`]. The `aos` binary's
 //! `serve` command uses it, and so do tests that start a server in their own process.
 
+pub mod console;
+pub mod http_metrics;
 pub mod listener;
 pub mod serve;
 pub mod settings;

@@ -9,7 +9,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod catalog;
 mod client;
 mod commands;
+mod dev;
 mod failures;
+mod init;
 mod keys_bootstrap;
 mod login;
 mod plan;
@@ -45,6 +47,9 @@ enum Command {
     /// Run API, orchestrator, skill workers and the embedded store in one process.
     #[command(after_help = aos_cli::settings::ENVIRONMENT)]
     Serve(aos_cli::ServeArgs),
+    /// `serve` for development: skills may reach loopback, with local stand-ins (echo, flaky, Slack, SMTP, webhooks).
+    #[command(after_help = aos_cli::settings::ENVIRONMENT)]
+    Dev(dev::DevArgs),
     /// Submit, inspect, list and cancel runs.
     #[command(subcommand)]
     Runs(runs::RunsCmd),
@@ -53,7 +58,9 @@ enum Command {
         /// The run id (`r_...`).
         run_id: String,
     },
-    /// Check plan files: every problem with its field path, and a "did you mean".
+    /// Start a plan: a new directory with a starter plan, its inputs, its JSON Schema and a README.
+    Init(init::InitArgs),
+    /// Check plan files (every problem with its field path, and a "did you mean"); print their JSON Schema.
     #[command(subcommand)]
     Plan(plan::PlanCmd),
     /// Estimate a plan's cost, latency and risk without running it.
@@ -111,8 +118,14 @@ async fn main() {
     let json = cli.json;
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
+        Command::Dev(args) => dev::dev(args).await,
         Command::Openapi => {
             println!("{}", aos_api::openapi_json());
+            Ok(())
+        }
+        Command::Init(args) => init::init(args),
+        Command::Plan(plan::PlanCmd::Schema) => {
+            println!("{}", plan::schema_json());
             Ok(())
         }
         Command::Login(args) => login::login(args, cli.url, cli.json).await,
@@ -144,7 +157,13 @@ async fn main() {
                     Command::Policies(p) => policies::policies(&c, &out, p).await,
                     Command::Whoami => commands::whoami(&c, &out).await,
                     Command::Keys(k) => commands::keys(&c, &out, k).await,
-                    Command::Serve(_) | Command::Openapi | Command::Login(_) | Command::Logout | Command::Completions { .. } => {
+                    Command::Serve(_)
+                    | Command::Dev(_)
+                    | Command::Init(_)
+                    | Command::Openapi
+                    | Command::Login(_)
+                    | Command::Logout
+                    | Command::Completions { .. } => {
                         unreachable!("handled above")
                     }
                 }

@@ -80,6 +80,42 @@ pub enum RunsCmd {
         /// The run id (`r_...`).
         run_id: String,
     },
+    /// Start a new run of a run's plan and inputs (linked to it by `rerun_of`).
+    Rerun {
+        /// The run id (`r_...`).
+        run_id: String,
+        /// Rerunning again with the same key returns the first rerun instead of starting another (7 days).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// The new run's seed (below 2^53); random when absent.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Wait for the new run to finish, showing it live (as `runs get --watch`).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: print every output and message whole.
+        #[arg(long, requires = "wait")]
+        full: bool,
+    },
+    /// Redrive a failed or cancelled run: a new run that keeps the succeeded steps' recorded
+    /// outputs (they are not executed again) and restarts the others.
+    Redrive {
+        /// The run id (`r_...`).
+        run_id: String,
+        /// A JSON file of step changes by step id, e.g. `{"fetch": {"timeout_ms": 60000}}`
+        /// (any step field but `id`; only steps the redrive restarts).
+        #[arg(long)]
+        patch: Option<PathBuf>,
+        /// Redriving again with the same key returns the first redrive instead of starting another (7 days).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Wait for the new run to finish, showing it live (as `runs get --watch`).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: print every output and message whole.
+        #[arg(long, requires = "wait")]
+        full: bool,
+    },
 }
 
 pub async fn runs(c: &Client, out: &Output, cmd: RunsCmd) -> anyhow::Result<()> {
@@ -132,7 +168,53 @@ pub async fn runs(c: &Client, out: &Output, cmd: RunsCmd) -> anyhow::Result<()> 
             out.emit(&resp, |v| println!("{}  {}", s(&v["run_id"]), s(&v["status"])));
             Ok(())
         }
+        RunsCmd::Rerun { run_id, idempotency_key, seed, wait, full } => {
+            let mut body = json!({});
+            if let Some(k) = idempotency_key {
+                body["idempotency_key"] = json!(k);
+            }
+            if let Some(sd) = seed {
+                body["seed"] = json!(sd);
+            }
+            let run = c.post(&format!("/api/v1/runs/{}/rerun", encode(&run_id)), &body).await?;
+            restarted(c, out, run, wait, full).await
+        }
+        RunsCmd::Redrive { run_id, patch, idempotency_key, wait, full } => {
+            let mut body = json!({});
+            if let Some(f) = patch {
+                body["patch"] = read_json(&f)?;
+            }
+            if let Some(k) = idempotency_key {
+                body["idempotency_key"] = json!(k);
+            }
+            let run = c.post(&format!("/api/v1/runs/{}/redrive", encode(&run_id)), &body).await?;
+            restarted(c, out, run, wait, full).await
+        }
     }
+}
+
+/// Prints the new run of a rerun or redrive (`run_id  status`, then what it came from), or
+/// follows it with `--wait`.
+async fn restarted(c: &Client, out: &Output, run: Value, wait: bool, full: bool) -> anyhow::Result<()> {
+    if wait {
+        return watch(c, out, &s(&run["run_id"]), View { full }).await;
+    }
+    out.emit(&run, |v| {
+        println!("{}  {}", s(&v["run_id"]), s(&v["status"]));
+        let ids = |field: &str| v[field].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+        if v["rerun_of"].is_string() {
+            println!("rerun of {}", s(&v["rerun_of"]));
+        }
+        if v["redrive_of"].is_string() {
+            println!("redrive of {}", s(&v["redrive_of"]));
+            let kept = ids("seeded_steps");
+            println!("kept (not run again): {}", if kept.is_empty() { "none".into() } else { kept });
+            if !ids("patched_steps").is_empty() {
+                println!("patched: {}", ids("patched_steps"));
+            }
+        }
+    });
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -9,6 +9,8 @@
 //! `<data dir>/admin.key` (mode 0600) for local tools and examples. It installs the process's
 //! Prometheus recorder (once per process) and serves it at `GET /metrics`.
 
+use crate::console::{self, ConsoleConfig};
+use crate::http_metrics;
 use crate::listener::{self, ListenerLimits};
 use crate::settings::{ServeArgs, ServeSettings};
 use anyhow::Context;
@@ -55,6 +57,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     metrics: PrometheusHandle,
+    /// What the web console at `/console` is told about this deployment (its sign-in).
+    console: ConsoleConfig,
     /// Held while the server lives: one process per data dir.
     lock: std::fs::File,
 }
@@ -64,6 +68,7 @@ impl Server {
     /// database, builds the runtime over it, creates the first start's keys and binds the port.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Server> {
         let oidc = settings.oidc.config()?;
+        let console = ConsoleConfig::from_oidc(oidc.as_ref(), |k| std::env::var(k).ok())?;
         let data_dir = &settings.data_dir;
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
         // The database holds secrets and key hashes: only the owner may enter the directory.
@@ -128,7 +133,7 @@ impl Server {
             .await
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let addr = listener.local_addr()?;
-        Ok(Server { settings, rt, listener, addr, metrics, lock })
+        Ok(Server { settings, rt, listener, addr, metrics, console, lock })
     }
 
     /// The address the server listens on (the port chosen when the settings said 0).
@@ -149,7 +154,7 @@ impl Server {
     /// requests in flight finish (up to 35 s), consumers finish the handlers in progress (up to
     /// 30 s), the scheduled jobs stop, and the data directory's lock is released.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Server { settings, rt, listener, metrics, lock, .. } = self;
+        let Server { settings, rt, listener, metrics, console, lock, .. } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let cfg = ConsumerConfig { concurrency: settings.concurrency, ..Default::default() };
         let workers = spawn_all(rt.clone(), cfg, stop_rx.clone());
@@ -168,7 +173,9 @@ impl Server {
             body_timeout: settings.body_timeout,
             max_connections: settings.max_connections as usize,
         };
-        listener::serve_http(listener, app(state), limits, shutdown).await;
+        // The console's static files (cli/src/console.rs) beside the API, outside its metrics.
+        let routes = http_metrics::instrument(app(state)).merge(console::router(&console));
+        listener::serve_http(listener, routes, limits, shutdown).await;
         let _ = stop_tx.send(true);
         for task in workers.into_iter().chain(jobs) {
             let _ = task.await;
@@ -255,9 +262,12 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(telemetry::STEP_DURATION.into()), telemetry::STEP_DURATION_BUCKETS)
         .context("configuring metrics")?
+        .set_buckets_for_metric(Matcher::Full(http_metrics::HTTP_DURATION.into()), http_metrics::HTTP_DURATION_BUCKETS)
+        .context("configuring metrics")?
         .install_recorder()
         .context("installing the metrics recorder")?;
     telemetry::describe();
+    http_metrics::describe();
     *slot = Some(handle.clone());
     Ok(handle)
 }

@@ -527,6 +527,21 @@ class Api:
             return status, raw.decode(errors="replace")
 
 
+def monitoring(emu, ids):
+    """The console monitoring the emulator can hold (docs/slo.md): the dashboard, whose body names
+    the stack's own resources, the single-metric SLO alarms and the latency metric filter."""
+    cw = emu.client("cloudwatch")
+    body = json.loads(cw.get_dashboard(DashboardName=ids["Dashboard"])["DashboardBody"])
+    titles = {w["properties"].get("title") for w in body["widgets"]}
+    expect({"Runs finished by status", "Catalog match rate (%)", "Dead-letter queue depth", "Lambda errors"} <= titles
+           and "${" not in json.dumps(body), "the CloudWatch dashboard is created with its widgets, every reference resolved", sorted(t for t in titles if t))
+    names = [ids[a] for a in ("SloAggregationStaleAlarm", "SloApiErrors1hAlarm", "SloApiSlow5mAlarm")]
+    alarms = cw.describe_alarms(AlarmNames=names)["MetricAlarms"]
+    expect(len(alarms) == 3, "the single-metric SLO alarms are created", [a["AlarmName"] for a in alarms])
+    filters = emu.client("logs").describe_metric_filters(metricName="api_latency_ms", metricNamespace="AOS")["metricFilters"]
+    expect(len(filters) == 1, "the access log's latency metric filter is created", filters)
+
+
 def expect(cond, what, seen=None):
     if not cond:
         raise Failure(what + (f"; got {json.dumps(seen)[:2000]}" if seen is not None else ""))
@@ -937,6 +952,7 @@ def main():
         outputs = emu.deploy(cf_template)
         log(f"packaged and created the stack in {time.time() - started:.1f} s")
         ids = emu.physical_ids()
+        monitoring(emu, ids)
         api_id = emu.ensure_http_api_routes(cf_template, ids)
         emu.ensure_authorizers(cf_template, ids, api_id)
         key, tenant = emu.bootstrap_admin_key(aos, outputs["TableName"])

@@ -268,3 +268,29 @@ def output_size(ctx, p):
     p.check(rp.status == 200 and len(rp.body) < 2 * 1024 * 1024 and rp.elapsed < 5 + SLACK_S,
             f"replay of the run: {rp.brief(150)} in {rp.elapsed:.1f} s")
     ctx.remember_final(rid, view["status"], "big0", step_code(view, "big0"), "05")
+
+
+# Programs that cannot compile, as json_transform's literal `expr` (and a fallback's): refused at
+# submission, by simulate and by a workflow save, with PLAN_INVALID_EXPR naming the field; never a
+# run that fails later, never a 500. The deep program text is a parser stack bomb.
+UNCOMPILABLE = [".[", "map((", "{a: }", "[" * 8000 + "]" * 7999, "def f: ; f", "..[[[" * 3000]
+
+
+@case("01b-jq-expr-refused-at-submission", 80)
+def jq_expr_refused_at_submission(ctx, p):
+    api = ctx.api("developer")
+    for expr in UNCOMPILABLE:
+        label = repr(expr[:24]) + (f"... ({len(expr)} chars)" if len(expr) > 24 else "")
+        plan = {"name": "hostile-uncompilable", "steps": [
+            jq_step("a", ". + 1", 1),
+            jq_step("b", ".", 1, depends_on=["a"], on_error={"action": "fallback", "skill": "json_transform", "input": {"data": 1, "expr": expr}}),
+            jq_step("c", expr, 1),
+        ]}
+        for what, r in (("submit", api.submit(plan, {})), ("simulate", api.post("/api/v1/simulate", {"plan": plan})),
+                        ("workflow", api.post("/api/v1/workflows", {"name": "hostile-uncompilable", "plan": plan}))):
+            if not p.check(r.status == 422 and r.enveloped, f"{what} {label}: {r.brief(200)}, expected 422"):
+                continue
+            p.check("PLAN_INVALID_EXPR" in r.codes(), f"{what} {label}: codes {r.codes()}, expected PLAN_INVALID_EXPR")
+            for field in ("steps[2].input.expr", "steps[1].on_error.input.expr"):
+                p.check(field in r.fields(), f"{what} {label}: fields {r.fields()}, expected {field}")
+            p.note(f"{what} {label}: 422 {r.codes()}")

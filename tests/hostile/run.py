@@ -26,6 +26,8 @@ a secret in every encoding, a redirector and the far side of its redirects), the
      tenants' failure and candidate ids, forged ids and cursors, decisions by roles that may not
      decide, a flood of suggestions; settings out of range and across tenants, forged policy ids,
      a plan's unknown policy mode, repeated drift evaluations
+  16 rerun and redrive: oversized, malformed, deep and mistyped patches, unknown and kept steps, a
+     running or succeeded run, other tenants' and forged run ids, roles that may not start runs
   13 the server's log: no secret in any encoding, no API key, no jq debug output
 
 Throughout: a watchdog polls /healthz every 200 ms (any answer over 1 s fails the suite), a
@@ -75,6 +77,7 @@ import cases_server  # noqa: E402,F401
 import cases_skills  # noqa: E402,F401
 import cases_skill_secrets  # noqa: E402,F401
 import cases_recovery  # noqa: E402,F401
+import cases_redrive  # noqa: E402,F401
 
 ROOT = HERE.parents[1]
 ROLES = ("developer", "viewer", "machine", "operator")

@@ -2,7 +2,9 @@
 """End to end: a real Prometheus scrapes a real `aos serve` while the acceptance traffic runs, and
 the values read back through Prometheus's HTTP API are the ones the traffic must produce. Then every
 PromQL query of the Grafana dashboard (infra/grafana/aos-failures.json) runs against it, and the
-alert rules (infra/prometheus/aos-alerts.yml) are loaded and evaluated by it without errors.
+alert rules (infra/prometheus/aos-alerts.yml) and the SLO rules (aos-slo.yml) are loaded and evaluated
+by it without errors; the API's own counters (http_requests_total) count the traffic's submissions,
+and the SLIs' recording rules answer with the traffic's ratios (docs/slo.md).
 
 Starts, by PID and on free ports, in a temp dir: `aos-target` (local failing endpoints),
 `aos serve` (fresh data dir) and Debian's `prometheus` (scraping every second with the admin key as
@@ -37,6 +39,7 @@ import traffic  # noqa: E402
 
 DASHBOARD = ROOT / "infra" / "grafana" / "aos-failures.json"
 ALERTS = ROOT / "infra" / "prometheus" / "aos-alerts.yml"
+SLO_RULES = ROOT / "infra" / "prometheus" / "aos-slo.yml"
 JOB = "aos"
 SCRAPE_S = 1
 # Panels whose query may legitimately return nothing after the traffic (by title).
@@ -238,13 +241,40 @@ def check_rules(prom: Prom, problems: list) -> int:
 
     rules = prom.wait("the alert rules to be evaluated", evaluated)
     names = {r["name"] for r in rules}
-    want = set(re.findall(r"^\s*- alert: (\S+)", ALERTS.read_text(), re.M))
+    want = set(re.findall(r"^\s*- (?:alert|record): (\S+)", ALERTS.read_text() + SLO_RULES.read_text(), re.M))
     if names != want:
         problems.append(f"Prometheus loaded rules {sorted(names)}, the file has {sorted(want)}")
     for r in rules:
         if r.get("health") != "ok" or r.get("lastError"):
             problems.append(f"rule {r['name']}: health {r.get('health')}: {r.get('lastError')}")
     return len(rules)
+
+
+def check_slis(prom: Prom, e: "traffic.Expected", passes: int, problems: list) -> None:
+    """The API's counters count every submission by status, and each SLI's recording rule (the
+    5-minute window) answers for the job with the traffic's ratio (docs/slo.md)."""
+    rejected = e.runs.get("rejected", 0)
+    for code, n in (("202", sum(e.runs.values()) - rejected), ("422", rejected)):
+        q = f'http_requests_total{labels(route="/api/v1/runs", method="POST", code=code)}'
+        if prom.value(q) != passes * n:
+            problems.append(f"{q} = {prom.value(q)}, expected {passes * n}")
+    finished = sum(n for s, n in e.runs.items() if s in ("succeeded", "failed"))
+    unmatched = sum(e.misses.values()) / (sum(e.hits.values()) + sum(e.misses.values()))
+    # (rule, expected ratio, tolerance): rate() extrapolates each series over the window on its own.
+    for rule, want, tol in (
+        ("job:aos_api_errors:ratio_rate5m", 0.0, 0.0),  # the traffic meets no 5xx
+        ("job:aos_runs_failed:ratio_rate5m", e.runs.get("failed", 0) / finished, 0.05),
+        ("job:aos_failures_unmatched:ratio_rate5m", unmatched, 0.05),
+        ("job:aos_api_slow:ratio_rate5m", None, None),  # timing-dependent: a ratio, not a value
+    ):
+        result = prom.query(f"{rule}{labels()}")
+        got = float(result[0]["value"][1]) if len(result) == 1 else math.nan
+        if not result:
+            problems.append(f"{rule}: no data for job {JOB}")
+        elif not (math.isfinite(got) and 0 <= got <= 1):
+            problems.append(f"{rule} = {got}, expected a ratio")
+        elif want is not None and abs(got - want) > tol:
+            problems.append(f"{rule} = {got:.4f}, expected {want:.4f}")
 
 
 def main() -> int:
@@ -268,7 +298,7 @@ def main() -> int:
         prom_port = free_port()
         (tmp / "prometheus.yml").write_text(json.dumps({  # JSON is YAML
             "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": f"{SCRAPE_S}s"},
-            "rule_files": [str(ALERTS)],
+            "rule_files": [str(ALERTS), str(SLO_RULES)],
             "scrape_configs": [{
                 "job_name": JOB,
                 "metrics_path": "/metrics",
@@ -310,6 +340,7 @@ def main() -> int:
         check_values(prom, e, 2, problems)
         panels = check_dashboard(prom, e, problems)
         rules = check_rules(prom, problems)
+        check_slis(prom, e, 2, problems)
         if problems:
             raise Failed("\n  " + "\n  ".join(problems))
         print(f"prometheus test: values match the traffic ({2 * sum(e.runs.values())} runs), {panels} dashboard queries answered, "

@@ -6,8 +6,13 @@
 #   lint       cfn-lint and the SAM CLI, for tests/e2e/lint.sh (and `sam build`)
 #   ministack  the ministack emulator (runs the Lambdas) plus boto3 and the SAM translator, for tests/e2e/ministack.sh
 #   lambda     cargo-lambda and zig, for `cargo lambda build` (put $AOS_TEST_ENV/lambda/bin on PATH)
+#   cargo-lambda  cargo-lambda alone, for `cargo lambda watch` / `invoke` (tests/e2e/lambda_local.sh)
 #   protocols  the real servers and reference libraries of the skills' protocols: standardwebhooks
 #              (webhook_send's receiver), aiosmtpd (email_send's SMTP server)
+#   docs       mkdocs with mkdocs-material and mkdocs-swagger-ui-tag, for the documentation site
+#              (tests/docs/build.sh: `mkdocs build --strict`)
+#   contract   schemathesis, for tests/contract/run.sh (contract fuzzing of a running `aos serve`)
+#   release    zizmor (GitHub Actions security lint), build, twine and hatchling, for tests/release/check.sh
 set -euo pipefail
 root=${AOS_TEST_ENV:-$(cd "$(dirname "$0")/../.." && pwd)/.test-env}
 mkdir -p "$root"
@@ -25,7 +30,11 @@ for name in "$@"; do
       pkgs=("ministack==1.5.33" "boto3==1.43.106" "aws-sam-translator==1.115.0")
       ;;
     lambda) pkgs=("cargo-lambda==1.9.2" "ziglang==0.17.1") ;;
+    cargo-lambda) pkgs=("cargo-lambda==1.9.2") ;;
     protocols) pkgs=("standardwebhooks==1.1.0" "aiosmtpd==1.4.6") ;;
+    release) pkgs=("zizmor==1.32.0" "build==1.6.1" "twine==7.0.0" "hatchling==1.33.0") ;;
+    contract) pkgs=("schemathesis==4.32.5") ;;
+    docs) pkgs=("mkdocs==1.6.1" "mkdocs-material==9.8.1" "mkdocs-swagger-ui-tag==0.8.1") ;;
     *) echo "unknown test env $name" >&2; exit 2 ;;
   esac
   stamp="$venv/.installed-$(printf '%s ' "${first[@]}" "${pkgs[@]}" | sha256sum | cut -c1-12)"

@@ -324,6 +324,57 @@ def test_replay(client: aos.Client) -> None:
         client.runs.replay("r_" + "2" * 32)
 
 
+# ---- rerun and redrive
+
+
+def test_rerun_and_redrive(client: aos.Client, aos_server: AosServer, standin: StandIn, unique: str) -> None:
+    key = f"redrive-{unique}"
+    plan = (
+        PlanBuilder(f"redrive-{unique}")
+        .http_call("notify", f"{standin.url}/slack/{key}", method="POST", body={"text": "once"})
+        .http_call("fetch", f"{standin.url}/status/404", depends_on=["notify"], retry=1)
+        .json_transform("usd", ref_step("fetch", "output.body"), ".bitcoin.usd", depends_on=["fetch"])
+        .build()
+    )
+    failed = client.runs.submit_and_wait(plan, timeout=30)
+    assert failed.status == "failed" and len(standin.slack_messages(key)) == 1
+
+    patch = {"fetch": {"input": {"url": f"{standin.url}/price"}, "timeout_ms": 5000}}
+    redriven = client.runs.redrive(failed.run_id, patch=patch, idempotency_key=key)
+    assert isinstance(redriven, aos.RunView)
+    assert redriven.redrive_of == failed.run_id
+    assert redriven.seeded_steps == ["notify"] and redriven.patched_steps == ["fetch"]
+    assert redriven.seed == failed.seed
+    done = client.wait_for_run(redriven.run_id, timeout=30)
+    assert done.status == "succeeded" and done.output("usd") == 43210.5
+    assert len(standin.slack_messages(key)) == 1, "the kept POST was not sent again"
+    assert done.step("notify").attempts[0].seeded_from == failed.run_id
+    report = client.runs.replay(done.run_id)
+    assert report.parity is True and report.seeded == 1 and report.trace_root == done.trace_root
+    # The same key and request: the same new run.
+    assert client.runs.redrive(failed.run_id, patch=patch, idempotency_key=key).run_id == redriven.run_id
+
+    with pytest.raises(aos.ConflictError) as succeeded:
+        client.runs.redrive(done.run_id)
+    assert succeeded.value.code == "RUN_SUCCEEDED"
+    with pytest.raises(aos.ValidationError) as unknown:
+        client.runs.redrive(failed.run_id, patch={"nope": {"timeout_ms": 1000}})
+    assert unknown.value.code == "PATCH_UNKNOWN_STEP" and unknown.value.field == "patch.nope"
+    with pytest.raises(aos.ValidationError) as kept:
+        client.runs.redrive(failed.run_id, patch={"notify": {"timeout_ms": 1000}})
+    assert kept.value.code == "PATCH_STEP_SUCCEEDED"
+    with aos.Client(aos_server.url, aos_server.other_key) as other:
+        with pytest.raises(aos.NotFoundError):
+            other.runs.redrive(failed.run_id)
+        with pytest.raises(aos.NotFoundError):
+            other.runs.rerun(failed.run_id)
+
+    rerun = client.runs.rerun(failed.run_id, seed=9)
+    assert rerun.rerun_of == failed.run_id and rerun.seed == 9
+    assert client.wait_for_run(rerun.run_id, timeout=30).status == "failed"
+    assert len(standin.slack_messages(key)) == 2, "a rerun runs every step again"
+
+
 # ---- wait_for_run with progress
 
 

@@ -121,6 +121,8 @@ def sample_calls() -> Dict[str, _ops.Call[Any]]:
         "get_run": _ops.get_run("r_1"),
         "cancel_run": _ops.cancel_run("r_1"),
         "replay_run": _ops.replay_run("r_1"),
+        "rerun_run": _ops.rerun_run("r_1", idempotency_key="k", seed=1),
+        "redrive_run": _ops.redrive_run("r_1", patch={"a": {"timeout_ms": 1000}}, idempotency_key="k"),
         "simulate_plan": _ops.simulate_plan({"name": "p", "steps": []}),
         "list_skills": _ops.list_skills(),
         "get_skill": _ops.get_skill("http_call"),

@@ -64,8 +64,7 @@ def is_optional(tp: Any) -> bool:
 def strip_optional(tp: Any) -> Any:
     if is_optional(tp):
         args = [a for a in get_args(tp) if a is not type(None)]
-        assert len(args) == 1, tp
-        return args[0]
+        return args[0] if len(args) == 1 else Union[tuple(args)]
     return tp
 
 
@@ -138,6 +137,10 @@ def type_matches(tp: Any, prop: Dict[str, Any], where: str) -> None:
         assert tp is MODELS[name], f"{where}: expected model {name}, model has {tp}"
         return
     t = prop.get("type")
+    if isinstance(t, list) and sorted(t) == ["boolean", "object"]:
+        # A JSON Schema (Plan.input_schema): an object or a boolean.
+        assert tp == Union[Dict[str, Any], bool], f"{where}: object or boolean, model has {tp}"
+        return
     if t == "string":
         if "enum" in prop:
             assert enum_values(tp) == typed(prop["enum"]), f"{where}: {tp} != enum {prop['enum']}"
@@ -322,7 +325,7 @@ def test_additional_properties_false_schemas_are_request_models() -> None:
     strict = sorted(n for n, s in SCHEMAS.items() if s.get("additionalProperties") is False)
     assert strict == [
         "Budget", "CreateKey", "CreateWorkflow", "DecisionNote", "MatchRequest", "Plan", "PutSecret", "RecoverySettingsView",
-        "RetryPolicy", "SimulateRequest", "Step", "SubmitRun", "SuggestForFailure", "SuggestForMessage",
+        "RedriveRequest", "RerunRequest", "RetryPolicy", "SimulateRequest", "Step", "SubmitRun", "SuggestForFailure", "SuggestForMessage",
     ]
     # The settings a PUT sends: the schema's fields, the webhook's only when set.
     settings = models.RecoverySettingsView("shadow", 0.7, 5).to_dict()

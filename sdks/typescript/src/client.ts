@@ -46,6 +46,7 @@ import {
   type Simulation,
   type SkillList,
   type SkillSpec,
+  type Step,
   type Submitted,
   type WhoAmI,
   type Workflow,
@@ -157,7 +158,26 @@ export interface WaitForRunOptions {
 
 const toMs = (v: number | Date | undefined) => (v instanceof Date ? v.getTime() : v);
 
-/** Runs: submit, read, list, wait, cancel, replay, verify. */
+/** Options of `runs.rerun`. */
+export interface RerunOptions {
+  /** Asking again with the same key returns the same new run (7 days). */
+  idempotencyKey?: string;
+  /** The new run's seed (below 2^53); random when absent. */
+  seed?: number;
+}
+
+/** A redrive's change to one step: any step field but `id` (`null` removes it). */
+export type StepPatch = { [K in Exclude<keyof Step, "id">]?: Step[K] | null };
+
+/** Options of `runs.redrive`. */
+export interface RedriveOptions {
+  /** Step changes by step id; only steps the redrive restarts may be patched. */
+  patch?: { [stepId: string]: StepPatch };
+  /** Asking again with the same key (and the same patch) returns the same new run (7 days). */
+  idempotencyKey?: string;
+}
+
+/** Runs: submit, read, list, wait, cancel, replay, rerun, redrive, verify. */
 export class Runs {
   constructor(private readonly client: AosClient) {}
 
@@ -215,6 +235,39 @@ export class Runs {
   /** `POST /api/v1/runs/{id}/replay`: the server replays a finished run and reports parity. */
   replay(runId: string): Promise<ReplayReport> {
     return this.client.transport.request<ReplayReport>("POST", `/api/v1/runs/${seg(runId)}/replay`, { retryable: true });
+  }
+
+  /**
+   * `POST /api/v1/runs/{id}/rerun`: a new run of the run's plan (as submitted) and inputs, linked
+   * to it by `rerun_of`; every step executes again. A fresh seed unless `seed` is given. With an
+   * `idempotencyKey`, asking again returns the same new run.
+   */
+  rerun(runId: string, options: RerunOptions = {}): Promise<RunView> {
+    const body: Record<string, unknown> = {};
+    if (options.idempotencyKey !== undefined) body.idempotency_key = options.idempotencyKey;
+    if (options.seed !== undefined) body.seed = options.seed;
+    return this.client.transport.request<RunView>("POST", `/api/v1/runs/${seg(runId)}/rerun`, {
+      body,
+      retryable: options.idempotencyKey !== undefined,
+    });
+  }
+
+  /**
+   * `POST /api/v1/runs/{id}/redrive`: a new run of a failed or cancelled run, linked by
+   * `redrive_of`, in which the succeeded steps keep their recorded outputs and are not executed
+   * again (`seeded_steps`) and every other step restarts, changed by `patch` (step fields by step
+   * id; `null` removes a field). `ConflictError` (`RUN_NOT_FINISHED`, `RUN_SUCCEEDED`) when the
+   * run cannot be redriven; `ValidationError` (`PATCH_UNKNOWN_STEP`, `PATCH_STEP_SUCCEEDED`, ...)
+   * naming the field of a bad patch.
+   */
+  redrive(runId: string, options: RedriveOptions = {}): Promise<RunView> {
+    const body: Record<string, unknown> = {};
+    if (options.patch !== undefined) body.patch = options.patch;
+    if (options.idempotencyKey !== undefined) body.idempotency_key = options.idempotencyKey;
+    return this.client.transport.request<RunView>("POST", `/api/v1/runs/${seg(runId)}/redrive`, {
+      body,
+      retryable: options.idempotencyKey !== undefined,
+    });
   }
 
   /** Waits for the run to finish (long polling); see `AosClient.waitForRun`. */

@@ -42,6 +42,9 @@ export {
   type SuggestRecoveryParams,
   type ListRecoveryCandidatesParams,
   type RecoverySettingsChanges,
+  type RerunOptions,
+  type RedriveOptions,
+  type StepPatch,
 } from "./client.js";
 export {
   AosError,

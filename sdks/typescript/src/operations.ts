@@ -21,6 +21,8 @@ export const OPERATIONS = {
   get_run: { method: "GET", path: "/api/v1/runs/{id}", sdk: "runs.get" },
   cancel_run: { method: "POST", path: "/api/v1/runs/{id}/cancel", sdk: "runs.cancel" },
   replay_run: { method: "POST", path: "/api/v1/runs/{id}/replay", sdk: "runs.replay" },
+  rerun_run: { method: "POST", path: "/api/v1/runs/{id}/rerun", sdk: "runs.rerun" },
+  redrive_run: { method: "POST", path: "/api/v1/runs/{id}/redrive", sdk: "runs.redrive" },
   simulate_plan: { method: "POST", path: "/api/v1/simulate", sdk: "simulate" },
   create_workflow: { method: "POST", path: "/api/v1/workflows", sdk: "workflows.create" },
   list_workflows: { method: "GET", path: "/api/v1/workflows", sdk: "workflows.list" },

@@ -254,6 +254,10 @@ export type CancelResult = Schemas["CancelResult"];
 /** Where replay first differed from the recorded trace. */
 export type Divergence = Omit<Schemas["Divergence"], "expected" | "actual"> & { expected: JsonValue; actual: JsonValue };
 export type ReplayReport = Omit<Schemas["ReplayReport"], "divergence"> & { divergence?: Divergence | null };
+/** The body of `POST /api/v1/runs/{id}/rerun` (see `runs.rerun`). */
+export type RerunRequest = Schemas["RerunRequest"];
+/** The body of `POST /api/v1/runs/{id}/redrive` (see `runs.redrive`): step changes by step id. */
+export type RedriveRequest = Omit<Schemas["RedriveRequest"], "patch"> & { patch?: { [stepId: string]: JsonObject } };
 /** The body of `POST /api/v1/runs`. */
 export type SubmitRun = Omit<Schemas["SubmitRun"], "plan" | "inputs"> & { plan?: Plan | null; inputs?: JsonObject };
 

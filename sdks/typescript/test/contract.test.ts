@@ -350,6 +350,53 @@ describe("runs", () => {
   });
 });
 
+describe("rerun and redrive", () => {
+  test("a redrive keeps the succeeded steps (their POST happens once) and restarts the failed one, patched", async () => {
+    const p = plan("redrive-ts")
+      .httpCall("notify", { url: `${web.url}/slack`, method: "POST", body: { text: "once" } })
+      .httpCall("fetch", { url: `${web.url}/always503` }, { dependsOn: ["notify"], retry: { maxAttempts: 1 } })
+      .jsonTransform("usd", ref.step("fetch", "output.body"), ".bitcoin.usd", { dependsOn: ["fetch"] })
+      .build();
+    const failed = await client.runs.submitAndWait({ plan: p }, { timeoutMs: 30_000 });
+    assert.equal(failed.status, "failed");
+    const posts = () => web.slack.filter((r) => r.body.includes("once")).length;
+    assert.equal(posts(), 1);
+
+    const patch = { fetch: { input: { url: `${web.url}/price` } } };
+    const redriven = await client.runs.redrive(failed.run_id, { patch, idempotencyKey: "ts-redrive-1" });
+    assert.equal(redriven.redrive_of, failed.run_id);
+    assert.deepEqual(redriven.seeded_steps, ["notify"]);
+    assert.deepEqual(redriven.patched_steps, ["fetch"]);
+    const done = await client.runs.wait(redriven.run_id, { timeoutMs: 30_000 });
+    assert.equal(done.status, "succeeded");
+    assert.equal(runOutput(done, "usd"), 43210.5);
+    assert.equal(posts(), 1, "the kept POST was not sent again");
+    assert.equal(done.step_details.find((s) => s.step_id === "notify")!.attempts[0]!.seeded_from, failed.run_id);
+    const report = await client.runs.replay(done.run_id);
+    assert.equal(report.parity, true);
+    assert.equal(report.seeded, 1);
+    assert.ok((await client.runs.verify(done.run_id)).ok);
+    // The same key and request: the same new run.
+    assert.equal((await client.runs.redrive(failed.run_id, { patch, idempotencyKey: "ts-redrive-1" })).run_id, redriven.run_id);
+
+    await assert.rejects(client.runs.redrive(done.run_id), (e: unknown) => e instanceof ConflictError && e.code === "RUN_SUCCEEDED");
+    await assert.rejects(client.runs.redrive(failed.run_id, { patch: { nope: { timeout_ms: 1000 } } }), (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.equal(e.code, "PATCH_UNKNOWN_STEP");
+      assert.equal(e.field, "patch.nope");
+      return true;
+    });
+    await assert.rejects(other.runs.redrive(failed.run_id), NotFoundError);
+    await assert.rejects(other.runs.rerun(failed.run_id), NotFoundError);
+
+    const rerun = await client.runs.rerun(failed.run_id, { seed: 5 });
+    assert.equal(rerun.rerun_of, failed.run_id);
+    assert.equal(rerun.seed, 5);
+    assert.equal((await client.runs.wait(rerun.run_id, { timeoutMs: 30_000 })).status, "failed");
+    assert.equal(posts(), 2, "a rerun runs every step again");
+  });
+});
+
 describe("replay and verify", () => {
   let run: RunView;
 

@@ -76,8 +76,11 @@ fn invalid(field: &str, message: &str) -> ApiError {
 }
 
 /// Create an API key for a machine (or a person's script) in the caller's tenant.
-#[utoipa::path(post, path = "/api/v1/keys", tag = "access", request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/keys", tag = "access",
+    request_body(content = CreateKey, example = json!({"name": "ci-deploy", "role": "machine"})),
+    responses((status = 201, body = CreatedKey, links(
+            ("RevokeKey" = (operation_id = "revoke_key", parameters(("key_id" = "$response.body#/record/key_id")), description = "Revoke the key.")),
+            ("RotateKey" = (operation_id = "rotate_key", parameters(("key_id" = "$response.body#/record/key_id")), description = "Rotate the key.")))), (status = 422, body = ErrorBody)))]
 async fn create_key(
     State(s): State<AppState>,
     auth: Auth<need::KeysManage>,
@@ -142,7 +145,9 @@ async fn revoke_key(
 
 /// Replace a key with a new one of the same role, name and expiry; the old one is revoked.
 #[utoipa::path(post, path = "/api/v1/keys/{key_id}/rotate", tag = "access", params(("key_id" = String, Path, description = "Key id")),
-    responses((status = 201, body = CreatedKey), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = CreatedKey, links(
+            ("RevokeKey" = (operation_id = "revoke_key", parameters(("key_id" = "$response.body#/record/key_id")), description = "Revoke the key.")),
+            ("RotateKey" = (operation_id = "rotate_key", parameters(("key_id" = "$response.body#/record/key_id")), description = "Rotate the key.")))), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rotate_key(
     State(s): State<AppState>,
     auth: Auth<need::KeysManage>,

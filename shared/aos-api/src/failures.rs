@@ -95,7 +95,8 @@ pub struct FailureList {
 
 /// List the tenant's recorded failures, newest first.
 #[utoipa::path(get, path = "/api/v1/failures", tag = "failures", params(ListFailuresQuery),
-    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = FailureList), (status = 400, body = ErrorBody),
+        (status = 422, description = "The cursor is not valid (`INVALID_CURSOR`).", body = ErrorBody)))]
 async fn list_failures(
     State(s): State<AppState>,
     auth: Auth<need::FailuresRead>,
@@ -199,6 +200,7 @@ pub struct AggregateQuery {
     pub days: Option<u32>,
     /// Matched failures below this confidence are candidates (default 0.75, or
     /// `AOS_AGGREGATE_LOW_CONFIDENCE`); unmatched ones always are. Above 0, at most 1.
+    #[param(exclusive_minimum = 0, maximum = 1)]
     pub low_confidence: Option<f64>,
 }
 

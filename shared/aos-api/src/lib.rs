@@ -167,6 +167,12 @@ impl utoipa::Modify for CommonResponses {
             // Only authenticated operations: the public ones (health, this document) have no security.
             for op in ops.into_iter().flatten().filter(|op| op.security.is_some()) {
                 let has_body = op.request_body.is_some();
+                let has_query = op.parameters.iter().flatten().any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
+                let query: &[(&str, &str)] = if has_query {
+                    &[("400", "A query parameter is malformed or out of range (`INVALID_QUERY`; `details.field` names it).")]
+                } else {
+                    &[]
+                };
                 let extra: &[(&str, &str)] = if has_body {
                     &[
                         ("400", "The body is not valid JSON (`INVALID_JSON`)."),
@@ -177,7 +183,7 @@ impl utoipa::Modify for CommonResponses {
                 } else {
                     &[]
                 };
-                for (status, description) in common.iter().chain(extra) {
+                for (status, description) in common.iter().chain(query).chain(extra) {
                     op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                         ResponseBuilder::new()
                             .description(*description)
@@ -185,6 +191,41 @@ impl utoipa::Modify for CommonResponses {
                             .build()
                             .into()
                     });
+                }
+            }
+        }
+    }
+}
+
+/// Response links (`links(...)` in the `#[utoipa::path]` responses: POST /api/v1/runs → the run,
+/// POST /api/v1/workflows → the workflow, POST /api/v1/keys → the key) with OpenAPI's field names:
+/// utoipa 5.5 serializes a Link's `operation_id` as `operation_id` rather than `operationId`, so
+/// clients and tools that follow links (schemathesis' stateful tests) would not see the target.
+/// The id moves into the link's flattened map under its OpenAPI name.
+#[cfg(feature = "openapi")]
+struct LinkFieldNames;
+#[cfg(feature = "openapi")]
+impl utoipa::Modify for LinkFieldNames {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                for response in op.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else { continue };
+                    for link in response.links.values_mut() {
+                        let RefOr::T(link) = link else { continue };
+                        let extensions = link.extensions.get_or_insert_with(Default::default);
+                        if !link.operation_id.is_empty() {
+                            extensions.insert("operationId".into(), std::mem::take(&mut link.operation_id).into());
+                        }
+                        if !link.operation_ref.is_empty() {
+                            extensions.insert("operationRef".into(), std::mem::take(&mut link.operation_ref).into());
+                        }
+                        if let Some(body) = link.request_body.take() {
+                            extensions.insert("requestBody".into(), body);
+                        }
+                    }
                 }
             }
         }
@@ -281,6 +322,8 @@ fn split_routers(routers: OpenApiRouter<AppState>) -> (Router<AppState>, utoipa:
     // After the routers are merged: the paths exist only now.
     #[cfg(feature = "openapi")]
     utoipa::Modify::modify(&CommonResponses, &mut doc);
+    #[cfg(feature = "openapi")]
+    utoipa::Modify::modify(&LinkFieldNames, &mut doc);
     (router, doc)
 }
 

@@ -9,7 +9,7 @@ use aos_core::plan::Plan;
 use aos_core::run::{Run, RunStatus, WorkflowRef};
 use aos_runtime::replay::ReplayReport;
 use aos_runtime::runs::RunFilter;
-use aos_runtime::service::{RunView, SubmitRun, Submitted};
+use aos_runtime::service::{RedriveRequest, RerunRequest, RunView, SubmitRun, Submitted};
 use aos_runtime::simulate::Simulation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,12 +24,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .api(api_routes!(get_run))
         .api(api_routes!(cancel_run))
         .api(api_routes!(replay_run))
+        .api(api_routes!(rerun_run))
+        .api(api_routes!(redrive_run))
         .api(api_routes!(simulate_plan))
 }
 
 /// Start a run of an inline plan or a saved workflow.
-#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = SubmitRun,
-    responses((status = 202, body = Submitted), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs",
+    request_body(content = SubmitRun, example = json!({"plan": {"name": "double", "steps": [{"id": "double", "skill": "json_transform", "input": {"data": [1, 2, 3], "expr": "map(. * 2)"}}]}})),
+    responses((status = 202, body = Submitted, links(
+            ("GetRun" = (operation_id = "get_run", parameters(("id" = "$response.body#/run_id")), description = "The run.")),
+            ("CancelRun" = (operation_id = "cancel_run", parameters(("id" = "$response.body#/run_id")), description = "Cancel the run.")),
+            ("ReplayRun" = (operation_id = "replay_run", parameters(("id" = "$response.body#/run_id")), description = "Replay the run.")),
+            ("RerunRun" = (operation_id = "rerun_run", parameters(("id" = "$response.body#/run_id")), description = "Run its plan again.")),
+            ("RedriveRun" = (operation_id = "redrive_run", parameters(("id" = "$response.body#/run_id")), description = "Redrive the run.")))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The idempotency key was used for a run of a different plan or inputs (`IDEMPOTENCY_MISMATCH`).")))]
 async fn submit_run(
     State(s): State<AppState>,
     auth: Auth<need::RunsWrite>,
@@ -108,7 +117,8 @@ pub struct RunList {
 
 /// List runs, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(ListRunsQuery),
-    responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, description = "The cursor is not valid (`INVALID_CURSOR`).", body = ErrorBody)))]
 async fn list_runs(
     State(s): State<AppState>,
     auth: Auth<need::RunsRead>,
@@ -184,6 +194,89 @@ async fn replay_run(
     Path(id): Path<String>,
 ) -> Result<Json<ReplayReport>, ApiError> {
     Ok(Json(s.rt.replay(auth.tenant(), &id).await?))
+}
+
+/// A body that may be left out: no body (and no `Content-Type`) reads as `T::default()`;
+/// otherwise as [`ApiJson`].
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> axum::extract::FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            return ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| OptionalJson(v));
+        }
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "request body is too large")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_BODY", e.body_text())
+            }
+        })?;
+        if !bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        Ok(OptionalJson(T::default()))
+    }
+}
+
+/// The new run of a rerun or redrive, as `GET /api/v1/runs/{id}` shows it: 201 when it was
+/// created, 200 when an earlier request with the same idempotency key had created it.
+async fn new_run_view(s: &AppState, auth: &Auth<need::RunsWrite>, out: Submitted) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let mut view = s.rt.get(auth.tenant(), &out.run_id).await?;
+    if !auth.may(Permission::RunsReadRaw) {
+        aos_runtime::redact::for_viewer(&mut view);
+    }
+    Ok((if out.created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// Rerun a run: a new run of the same plan (as submitted) and inputs, linked to it by
+/// `rerun_of`. Any run of the tenant can be rerun, finished or not.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/rerun", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    request_body(content = RerunRequest, description = "Optional; no body is `{}`."),
+    responses((status = 201, body = RunView, description = "The new run."),
+        (status = 200, body = RunView, description = "The run an earlier rerun with the same idempotency key created."),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`IDEMPOTENCY_MISMATCH`, or `CONCURRENT_UPDATE` (retry)."),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The body's fields, or the plan no longer validates (a skill or secret gone)."),
+        (status = 503, body = ErrorBody)))]
+async fn rerun_run(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsWrite>,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<RerunRequest>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let out = s.rt.rerun(auth.tenant(), &id, req).await?;
+    new_run_view(&s, &auth, out).await
+}
+
+/// Redrive a failed or cancelled run: a new run, linked by `redrive_of`, with the same inputs
+/// and seed, in which the succeeded steps keep their recorded attempts and are not executed
+/// again (`seeded_steps`), and every other step starts afresh, optionally patched.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/redrive", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    request_body(content = RedriveRequest, description = "Optional; no body is `{}`."),
+    responses((status = 201, body = RunView, description = "The new run."),
+        (status = 200, body = RunView, description = "The run an earlier redrive with the same idempotency key created."),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`RUN_NOT_FINISHED` (queued or running), `RUN_SUCCEEDED`, `IDEMPOTENCY_MISMATCH`, or `CONCURRENT_UPDATE` (retry)."),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`PATCH_UNKNOWN_STEP`, `PATCH_STEP_SUCCEEDED`, `PATCH_UNKNOWN_FIELD`, `PATCH_TOO_LARGE`, `INVALID_FIELD`, or a plan validation code, naming the field."),
+        (status = 503, body = ErrorBody)))]
+async fn redrive_run(
+    State(s): State<AppState>,
+    auth: Auth<need::RunsWrite>,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<RedriveRequest>,
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let out = s.rt.redrive(auth.tenant(), &id, req).await?;
+    new_run_view(&s, &auth, out).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

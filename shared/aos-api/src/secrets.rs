@@ -24,7 +24,7 @@ pub struct PutSecret {
 }
 
 /// Create or replace a secret.
-#[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "secrets", params(("name" = String, Path, description = "Secret name")), request_body = PutSecret,
+#[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "secrets", params(("name" = String, Path, description = "Secret name: 1 to 128 letters, digits or `_` (otherwise 422 `INVALID_SECRET_NAME`).", pattern = "^[A-Za-z0-9_]{1,128}$")), request_body = PutSecret,
     responses((status = 204), (status = 422, body = ErrorBody)))]
 async fn put_secret(
     State(s): State<AppState>,

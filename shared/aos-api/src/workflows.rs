@@ -21,13 +21,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkflow {
+    /// 1 to 100 letters, digits, `_` or `-` (otherwise 422 `INVALID_WORKFLOW_NAME`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,100}$")]
     pub name: String,
     pub plan: Plan,
 }
 
 /// Save a plan as the next version of a named workflow.
-#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
-    responses((status = 201, body = Workflow), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows",
+    request_body(content = CreateWorkflow, example = json!({"name": "double", "plan": {"name": "double", "steps": [{"id": "double", "skill": "json_transform", "input": {"data": [1, 2, 3], "expr": "map(. * 2)"}}]}})),
+    responses((status = 201, body = Workflow, links(
+            ("GetWorkflow" = (operation_id = "get_workflow", parameters(("name" = "$response.body#/name"), ("version" = "$response.body#/version")), description = "This version of the workflow.")))),
+        (status = 422, body = ErrorBody)))]
 async fn create_workflow(
     State(s): State<AppState>,
     auth: Auth<need::WorkflowsWrite>,
@@ -55,6 +60,7 @@ async fn list_workflows(State(s): State<AppState>, auth: Auth<need::WorkflowsRea
 #[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     /// A specific version; the latest when absent.
+    #[param(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub version: Option<u32>,
 }
 

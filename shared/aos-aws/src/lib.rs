@@ -9,6 +9,7 @@ mod dynamo;
 mod env_config;
 mod http;
 mod lazy_client;
+mod retries;
 mod secrets;
 mod settings;
 mod sqs;
@@ -17,6 +18,7 @@ mod sqs_admin;
 pub use counters::DynamoCounters;
 pub use dynamo::{create_table, DynamoStore};
 pub use env_config::{env_sdk_config, sdk_config_from_lookup};
+pub use retries::{describe_metrics, SDK_RETRIES};
 pub use secrets::{SecretsManagerSecrets, DEFAULT_CACHE_TTL};
 pub use settings::{AwsSettings, DEFAULT_SECRETS_PREFIX};
 pub use sqs::SqsQueue;
@@ -55,9 +57,10 @@ pub async fn sdk_config() -> SdkConfig {
     config_loader().load().await
 }
 
-/// The three adapters over one SDK configuration (each client built once, shared by clones).
+/// The three adapters over one SDK configuration (each client built once, shared by clones, and
+/// counting its retries in `aws_sdk_retries_total`).
 pub fn ports(config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegistry>) -> Ports {
-    ports_with(aws_sdk_dynamodb::Client::new(config), config, settings, skills)
+    ports_with(retries::dynamodb_client(config), config, settings, skills)
 }
 
 fn ports_with(dynamo: aws_sdk_dynamodb::Client, config: &SdkConfig, settings: &AwsSettings, skills: Arc<SkillRegistry>) -> Ports {
@@ -70,7 +73,7 @@ fn ports_with(dynamo: aws_sdk_dynamodb::Client, config: &SdkConfig, settings: &A
 
 /// The metric totals in the deployment's table.
 pub fn counters(config: &SdkConfig, settings: &AwsSettings) -> DynamoCounters {
-    DynamoCounters::new(aws_sdk_dynamodb::Client::new(config), &settings.table)
+    DynamoCounters::new(retries::dynamodb_client(config), &settings.table)
 }
 
 /// `AwsSettings::from_env` + `env_sdk_config` + `ports`: what a Lambda's main calls.
@@ -84,7 +87,7 @@ pub fn ports_and_counters_from_env(skills: Arc<SkillRegistry>) -> Result<(Ports,
     let settings = AwsSettings::from_env()?;
     let config = env_sdk_config()?;
     // One DynamoDB client (and connection pool) for the runtime's items and the metric totals.
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let dynamo = retries::dynamodb_client(&config);
     let counters = DynamoCounters::new(dynamo.clone(), &settings.table);
     Ok((ports_with(dynamo, &config, &settings, skills), counters))
 }

@@ -42,7 +42,7 @@ impl SecretsManagerSecrets {
 
     /// Secrets whose Secrets Manager client is built from `config` at the first read or write.
     pub fn from_config(config: &SdkConfig, prefix: &str) -> Self {
-        Self::with_client(LazyClient::from_config(config, Client::new), prefix)
+        Self::with_client(LazyClient::from_config(config, crate::retries::secrets_client), prefix)
     }
 
     fn with_client(client: LazyClient<Client>, prefix: &str) -> Self {

@@ -52,7 +52,7 @@ impl SqsQueue {
 
     /// The queue whose SQS client is built from `config` when it first sends.
     pub fn from_config(config: &SdkConfig, urls: HashMap<String, String>) -> Self {
-        Self { client: LazyClient::from_config(config, Client::new), urls }
+        Self { client: LazyClient::from_config(config, crate::retries::sqs_client), urls }
     }
 
     fn url(&self, queue: &str) -> Result<&str, QueueError> {

@@ -303,10 +303,11 @@ fn absorb_outcomes(run: &mut Run, facts: &Facts, d: &mut Decision) -> (Vec<NextA
     (recoveries, failure)
 }
 
-/// Cost: the run costs what its counted attempts (each step's up to its current one) cost.
+/// Cost: the run costs what its counted attempts (each step's up to its current one) cost, except
+/// attempts seeded from an earlier run by a redrive (that run paid for them).
 fn account_cost(run: &mut Run, facts: &Facts) {
     // A fold from +0.0, not `sum()`: an empty f64 sum is -0.0, which a run with no attempt (cancelled) showed as cost `-0`.
-    run.cost_usd = counted_attempts(run, &facts.by_key).iter().fold(0.0, |total, a| total + a.cost_usd);
+    run.cost_usd = counted_attempts(run, &facts.by_key).iter().filter(|a| a.seeded_from.is_none()).fold(0.0, |total, a| total + a.cost_usd);
 }
 
 /// Budget: the run's cost (already accounted) and duration against the plan's budget. Returns the

@@ -11,17 +11,24 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
+    /// The JSON Schema this file follows (`docs/plan.schema.json`), for editors. Accepted and
+    /// dropped when the plan is read: never stored, returned or hashed, so a plan with it and
+    /// the same plan without it are one plan (same idempotency match, same workflow hash).
+    #[serde(rename = "$schema", default, skip_serializing_if = "always", deserialize_with = "drop_schema_key")]
+    #[schema(value_type = Option<String>, max_length = 2048)]
+    pub schema_key: (),
     /// Human-readable name.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
-    /// Optional JSON Schema the run's `inputs` must satisfy.
+    /// Optional JSON Schema the run's `inputs` must satisfy: an object, or a boolean (`true`
+    /// accepts any inputs, `false` none), as JSON Schema allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_document)]
     pub input_schema: Option<Value>,
     /// The steps. Order matters only as a tie-breaker for the deterministic trace order.
     #[schema(min_items = 1, max_items = 200)]
     pub steps: Vec<Step>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only")]
     pub budget: Budget,
     /// How the tenant's recovery policies apply: `on` (fill in what the plan leaves unset, the
     /// default), `off`, or `override` (replace the plan's own settings too).
@@ -71,6 +78,8 @@ pub enum OnError {
     Continue,
     /// Run another skill in its place; its output becomes this step's output.
     Fallback {
+        /// A registered skill id, run with `input` when this step's attempts are spent.
+        #[schema(min_length = 1, max_length = 100)]
         skill: String,
         #[serde(default)]
         #[schema(value_type = Object)]
@@ -96,6 +105,21 @@ pub struct RetryPolicy {
     /// Categories that retry. When absent, an error retries when it says it is retryable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<Vec<Category>>,
+}
+
+/// `$schema` is never written (`skip_serializing_if` rather than `skip_serializing`: the key is in the
+/// plan's schema, which must say a plan may carry it).
+fn always(_: &()) -> bool {
+    true
+}
+
+/// Reads `$schema` (a string of at most 2048 characters or null, as the schema says) and keeps nothing.
+fn drop_schema_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    let uri = Option::<String>::deserialize(d)?.unwrap_or_default();
+    if uri.chars().count() > 2048 {
+        return Err(serde::de::Error::custom("`$schema` has more than 2048 characters"));
+    }
+    Ok(())
 }
 
 fn default_initial_delay() -> u64 {
@@ -153,4 +177,32 @@ impl Plan {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
     }
+}
+
+/// The OpenAPI schema of a field holding a JSON Schema: an object or a boolean (or null).
+fn json_schema_document() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Boolean, Type::Null]))
+        .description(Some(
+            "Optional JSON Schema the run's `inputs` must satisfy: an object, or a boolean (`true` accepts any inputs, `false` none).",
+        ))
+        .build()
+}
+
+/// Reads a struct only from a JSON object: serde's derived `Deserialize` also reads a struct from
+/// an array of its fields (`"budget": [null, null]`), which the document does not allow (found by
+/// the contract fuzzing of tests/contract/run.sh).
+fn object_only<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(ObjectVisitor(std::marker::PhantomData))
 }

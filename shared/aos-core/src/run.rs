@@ -156,6 +156,20 @@ pub struct Run {
     /// What shadow policies (automatic approval in `shadow` mode) would have changed; not applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadow_policies: Vec<AppliedPolicy>,
+    /// The run this one reruns (`POST /api/v1/runs/{id}/rerun`): the same plan and inputs, run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
+    /// The run this one redrives (`POST /api/v1/runs/{id}/redrive`): the steps in `seeded_steps`
+    /// kept that run's recorded attempts and were not executed again; the others started afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_of: Option<String>,
+    /// The steps of a redriven run whose attempts were copied from the redriven run (see
+    /// [`AttemptRecord::seeded_from`]): succeeded from the start, never dispatched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeded_steps: Vec<String>,
+    /// The steps a redrive changed (its `patch`), in plan order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patched_steps: Vec<String>,
 }
 
 /// A step's failure in an earlier run (see [`Run::previous_failures`]).
@@ -205,6 +219,11 @@ pub struct AttemptRecord {
     /// written before the limit existed). Not part of the trace.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub output_bytes: u64,
+    /// Set on an attempt a redrive copied from an earlier run: the run that executed it. Its
+    /// outcome is that run's record; it was not executed again, its cost is not counted again,
+    /// and replay feeds its recorded outcome. Not part of the trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded_from: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -26,8 +26,54 @@ pub struct ValidationContext<'a> {
     pub skills: &'a SkillRegistry,
     /// Secret names the tenant has.
     pub secret_names: &'a HashSet<String>,
-    /// Checks a condition expression compiles.
-    pub check_condition: &'a dyn Fn(&str) -> Result<(), String>,
+    /// Checks a jq program compiles: a condition, or a literal jq input field ([`jq_programs`]).
+    pub check_jq: &'a dyn Fn(&str) -> Result<(), String>,
+}
+
+/// The input fields of skills that hold a jq program. Compiled at validation when literal (not a
+/// `{{ ... }}` reference), as conditions are, so a plan whose program cannot compile is refused at
+/// submission (`PLAN_INVALID_EXPR`, naming the field) instead of failing when the step runs.
+pub const JQ_INPUT_FIELDS: &[(&str, &str)] = &[("json_transform", "expr")];
+/// Characters of a jq input field at most (json_transform's limit, which its input schema states).
+pub const MAX_EXPR_CHARS: usize = 16_384;
+
+/// The literal jq program of `input` at `field`, when it is one validation compiles.
+fn literal_program<'a>(input: &'a Value, field: &str) -> Option<&'a str> {
+    input.get(field).and_then(Value::as_str).filter(|e| !e.trim().is_empty() && !is_templated(e) && e.chars().count() <= MAX_EXPR_CHARS)
+}
+
+/// Every jq program of a plan that validation compiles (through `check_jq`): the conditions within
+/// their length limit, and the literal jq input fields of steps and fallbacks.
+pub fn jq_programs(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        if let Some(c) = step.condition.as_ref().filter(|c| c.chars().count() <= MAX_CONDITION_CHARS) {
+            out.push(c.clone());
+        }
+        let fallback = match &step.on_error {
+            OnError::Fallback { skill, input } => Some((skill.as_str(), input)),
+            _ => None,
+        };
+        for (skill, input) in std::iter::once((step.skill.as_str(), &step.input)).chain(fallback) {
+            for (_, field) in JQ_INPUT_FIELDS.iter().filter(|(s, _)| *s == skill) {
+                out.extend(literal_program(input, field).map(str::to_string));
+            }
+        }
+    }
+    out
+}
+
+/// Compiles the literal jq input fields of one input (a step's or its fallback's).
+fn check_jq_fields(step_id: &str, at: &str, skill: &str, input: &Value, cx: &ValidationContext, errs: &mut Vec<FieldError>) {
+    for (_, field) in JQ_INPUT_FIELDS.iter().filter(|(s, _)| *s == skill) {
+        if let Some(Err(e)) = literal_program(input, field).map(|expr| (cx.check_jq)(expr)) {
+            errs.push(
+                FieldError::new("PLAN_INVALID_EXPR", format!("jq program `{field}` of step `{step_id}` does not compile: {e}"))
+                    .step(step_id)
+                    .field(format!("{at}.{field}")),
+            );
+        }
+    }
 }
 
 /// Validates a plan in time linear in its size: the step count is checked before anything else
@@ -122,6 +168,7 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
             Some(skill) => {
                 check_input_schema(&step.id, &at("input"), &skill.spec().input_schema, &step.input, &mut errs);
                 check_secret_fields(&step.id, &at("input"), skill.spec(), &step.input, &mut errs);
+                check_jq_fields(&step.id, &at("input"), &step.skill, &step.input, cx, &mut errs);
             }
         }
         if let OnError::Fallback { skill, input } = &step.on_error {
@@ -134,6 +181,7 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
                 Some(s) => {
                     check_input_schema(&step.id, &at("on_error.input"), &s.spec().input_schema, input, &mut errs);
                     check_secret_fields(&step.id, &at("on_error.input"), s.spec(), input, &mut errs);
+                    check_jq_fields(&step.id, &at("on_error.input"), skill, input, cx, &mut errs);
                 }
             }
         }
@@ -183,7 +231,7 @@ pub fn validate_plan(plan: &Plan, cx: &ValidationContext) -> Result<(), Vec<Fiel
                         .step(&step.id)
                         .field(at("condition")),
                 );
-            } else if let Err(e) = (cx.check_condition)(cond) {
+            } else if let Err(e) = (cx.check_jq)(cond) {
                 errs.push(
                     FieldError::new("PLAN_INVALID_CONDITION", format!("condition does not compile: {e}"))
                         .step(&step.id)

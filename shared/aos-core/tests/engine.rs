@@ -53,6 +53,10 @@ fn run_of(plan: Value, inputs: Value) -> Run {
         previous_failures: Default::default(),
         applied_policies: Vec::new(),
         shadow_policies: Vec::new(),
+        rerun_of: None,
+        redrive_of: None,
+        seeded_steps: Vec::new(),
+        patched_steps: Vec::new(),
     }
 }
 
@@ -72,6 +76,7 @@ fn rec(step: &str, attempt: u32, outcome: Outcome, cost: f64) -> AttemptRecord {
         cost_usd: cost,
         failure: None,
         output_bytes: 0,
+        seeded_from: None,
     }
 }
 
@@ -354,4 +359,36 @@ fn conditions_are_asked_for_and_the_step_waits_for_the_result() {
     assert_eq!(decision.dispatches.iter().map(|x| x.step_id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
     assert_eq!(run.steps["b"].status, StepStatus::Skipped);
     assert!(decision.changed);
+}
+
+/// A redriven run starts with its kept steps succeeded and their attempts seeded from the earlier
+/// run: the engine dispatches only the steps downstream (with the seeded outputs), never a kept
+/// step, counts no cost for seeded attempts, and puts them in the trace like any attempt.
+#[test]
+fn seeded_steps_are_never_dispatched_and_feed_their_recorded_outputs() {
+    let mut run = run_of(
+        json!({"name": "p", "steps": [
+            {"id": "a", "skill": "s", "input": {}},
+            {"id": "b", "skill": "s", "input": {"x": "{{ steps.a.output.v }}"}, "depends_on": ["a"]}
+        ]}),
+        json!({}),
+    );
+    let mut kept = StepState::pending("s");
+    (kept.status, kept.attempt) = (StepStatus::Succeeded, 2);
+    run.steps.insert("a".into(), kept);
+    run.seeded_steps = vec!["a".into()];
+    let seeded = |n: u32, outcome: Outcome| AttemptRecord { seeded_from: Some("r0".into()), ..rec("a", n, outcome, 0.5) };
+    let mut attempts = vec![seeded(1, transient()), seeded(2, Outcome::ok(json!({"v": 7})))];
+    let d = advance(&mut run, &attempts, 2000, &Env);
+    assert_eq!(d.dispatches.iter().map(|x| (x.step_id.as_str(), x.attempt)).collect::<Vec<_>>(), [("b", 1)]);
+    assert_eq!(d.dispatches[0].input, Ok(json!({"x": 7})));
+    assert!(d.failures.is_empty(), "seeded failures were reported by the earlier run: {:?}", d.failures);
+    assert_eq!(run.cost_usd, 0.0, "the earlier run paid for the seeded attempts");
+    attempts.push(rec("b", 1, Outcome::ok(json!(1)), 0.25));
+    advance(&mut run, &attempts, 2100, &Env);
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.cost_usd, 0.25);
+    let trace: Vec<_> = run.trace.iter().map(|e| (e.step_id.as_str(), e.attempt)).collect();
+    assert_eq!(trace, [("a", 1), ("a", 2), ("b", 1)]);
+    assert_eq!(run.trace_root, Some(root_hash(&run.trace)));
 }

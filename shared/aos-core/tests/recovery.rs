@@ -76,6 +76,10 @@ fn run_of(plan: Value) -> Run {
         previous_failures: Default::default(),
         applied_policies: Vec::new(),
         shadow_policies: Vec::new(),
+        rerun_of: None,
+        redrive_of: None,
+        seeded_steps: Vec::new(),
+        patched_steps: Vec::new(),
     }
 }
 
@@ -95,6 +99,7 @@ fn rec(step: &str, attempt: u32, outcome: Outcome) -> AttemptRecord {
         cost_usd: 0.0,
         failure: None,
         output_bytes: 0,
+        seeded_from: None,
     }
 }
 

@@ -49,7 +49,7 @@ fn validate(plan: Value) -> Result<(), Vec<FieldError>> {
     let plan: Plan = serde_json::from_value(plan).unwrap();
     let names: HashSet<String> = ["TOKEN".to_string()].into();
     let registry = registry();
-    let cx = ValidationContext { skills: &registry, secret_names: &names, check_condition: &|_| Ok(()) };
+    let cx = ValidationContext { skills: &registry, secret_names: &names, check_jq: &|_| Ok(()) };
     validate_plan(&plan, &cx)
 }
 
@@ -137,7 +137,7 @@ fn validation_time_is_linear_in_the_step_count() {
         let plan: Plan = serde_json::from_value(chain(n, true)).unwrap();
         let registry = registry();
         let names = HashSet::new();
-        let cx = ValidationContext { skills: &registry, secret_names: &names, check_condition: &|_| Ok(()) };
+        let cx = ValidationContext { skills: &registry, secret_names: &names, check_jq: &|_| Ok(()) };
         assert_eq!(validate_plan(&plan, &cx), Ok(()));
         (0..7)
             .map(|_| {
@@ -154,4 +154,54 @@ fn validation_time_is_linear_in_the_step_count() {
     let large = time(MAX_STEPS);
     let ratio = large.as_secs_f64() / small.as_secs_f64();
     assert!(ratio < 8.0, "validation of 4x the steps took {ratio:.1}x the time ({small:?} vs {large:?})");
+}
+
+/// json_transform's `expr` is compiled at validation when literal (not a reference), in a step and in
+/// a fallback, and a failure names the field; conditions go through the same check.
+#[test]
+fn literal_jq_programs_are_compiled_and_named_by_field() {
+    let mut registry = registry();
+    registry.register(skill("json_transform", &[]));
+    let plan: Plan = serde_json::from_value(json!({"name": "p", "steps": [
+        {"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": ".["}},
+        {"id": "b", "skill": "json_transform", "input": {"data": 1, "expr": "{{ inputs.program }}"}},
+        {"id": "c", "skill": "send", "input": {"expr": ".["},
+         "on_error": {"action": "fallback", "skill": "json_transform", "input": {"data": 1, "expr": ".["}}},
+        {"id": "d", "skill": "json_transform", "input": {"data": 1, "expr": ". + 1"}, "condition": "true"}
+    ]}))
+    .unwrap();
+    assert_eq!(aos_core::validate::jq_programs(&plan), vec![".[", ".[", "true", ". + 1"]);
+    let names = HashSet::new();
+    let check = |e: &str| if e == ".[" { Err("unexpected end of input".to_string()) } else { Ok(()) };
+    let r = validate_plan(&plan, &ValidationContext { skills: &registry, secret_names: &names, check_jq: &check });
+    let errs = r.unwrap_err();
+    let found: Vec<(String, Option<String>)> = errs.iter().map(|e| (e.code.clone(), e.field.clone())).collect();
+    assert_eq!(
+        found,
+        vec![
+            ("PLAN_INVALID_EXPR".to_string(), Some("steps[0].input.expr".to_string())),
+            ("PLAN_INVALID_EXPR".to_string(), Some("steps[2].on_error.input.expr".to_string())),
+        ]
+    );
+    assert!(errs[0].message.contains("does not compile: unexpected end of input"), "{}", errs[0].message);
+}
+
+/// `$schema` (for editors) is read and dropped: the plan is the same plan, stored and hashed alike.
+#[test]
+fn the_schema_key_is_accepted_and_dropped() {
+    let with: Plan =
+        serde_json::from_value(json!({"$schema": "../docs/plan.schema.json", "name": "p", "steps": [{"id": "a", "skill": "send"}]}))
+            .unwrap();
+    let without: Plan = serde_json::from_value(json!({"name": "p", "steps": [{"id": "a", "skill": "send"}]})).unwrap();
+    assert_eq!(with, without);
+    assert_eq!(serde_json::to_value(&with).unwrap(), serde_json::to_value(&without).unwrap());
+    assert!(serde_json::to_value(&with).unwrap().get("$schema").is_none());
+    assert!(serde_json::from_value::<Plan>(json!({"$schema": 5, "name": "p", "steps": []})).is_err());
+    assert!(serde_json::from_value::<Plan>(json!({"$schema": "x".repeat(2049), "name": "p", "steps": []})).is_err());
+    assert!(serde_json::from_value::<Plan>(json!({"$schemas": "x", "name": "p", "steps": []})).is_err());
+    assert!(serde_json::from_value::<Plan>(json!({"$schema": null, "name": "p", "steps": []})).is_ok());
+    // What docs/plan.schema.json says of on_error: a fallback takes no other fields (serde lets the
+    // unit variants `abort` and `continue` carry any, so the schema leaves those open).
+    let plan = json!({"name": "p", "steps": [{"id": "a", "skill": "send", "on_error": {"action": "fallback", "skill": "s", "x": 1}}]});
+    assert!(serde_json::from_value::<Plan>(plan).is_err());
 }

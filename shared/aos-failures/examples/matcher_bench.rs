@@ -1,6 +1,8 @@
 //! Throughput and quality of `FailureMatcher` against the predecessor's naive matcher, both run
 //! on one core over the labelled corpus in the same process, so the ratio is meaningful.
-//! Run: `cargo run --release -p aos-failures --example matcher_bench [-- CORPUS.jsonl]`.
+//! Run: `cargo run --release -p aos-failures --example matcher_bench [-- CORPUS.jsonl [BASELINE_CATALOG.json]]`.
+//! With a baseline catalog file (e.g. the catalog before a change, from `git show`), the builtin
+//! catalog and that one are timed in the same process too, so their ratio is meaningful.
 
 use aos_failures::{Category, Entry, FailureInput, FailureMatcher};
 use serde_json::Value;
@@ -65,6 +67,35 @@ fn main() {
     println!("speed-up: {:.1}x (wall), {:.1}x (on-CPU)\n", median(&fast.0) / median(&slow.0), median(&fast.1) / median(&slow.1));
 
     quality(&cases, |c| matcher.classify(&c.input()).entry.map(|e| e.category), |c| naive.classify(&c.input()).map(|e| e.category));
+
+    if let Some(baseline) = std::env::args().nth(2) {
+        let other = match std::fs::read_to_string(&baseline)
+            .map_err(|e| e.to_string())
+            .and_then(|t| FailureMatcher::from_json(&t).map_err(|e| e.to_string()))
+        {
+            Ok(m) => m,
+            Err(e) => return eprintln!("{baseline}: {e}"),
+        };
+        println!("\nbaseline catalog {baseline}: {} entries", other.entries().len());
+        // Interleaved, so load on the machine hits both alike.
+        let (mut now, mut then) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        for _ in 0..3 {
+            let a = rate(&cases, |c| black_box(matcher.classify(&c.input()).entry.map(|e| e.category)));
+            let b = rate(&cases, |c| black_box(other.classify(&c.input()).entry.map(|e| e.category)));
+            now.0.extend(a.0);
+            now.1.extend(a.1);
+            then.0.extend(b.0);
+            then.1.extend(b.1);
+        }
+        for v in [&mut now.0, &mut now.1, &mut then.0, &mut then.1] {
+            v.sort_by(f64::total_cmp);
+        }
+        println!("{:<22} {:>18} {:>18}", "median of runs", "msg/s (wall)", "msg/s (on-CPU)");
+        for (name, (wall, cpu)) in [("builtin catalog", &now), ("baseline catalog", &then)] {
+            println!("{name:<22} {:>18.0} {:>18.0}", median(wall), median(cpu));
+        }
+        println!("builtin / baseline: {:.2}x (wall), {:.2}x (on-CPU)", median(&now.0) / median(&then.0), median(&now.1) / median(&then.1));
+    }
 }
 
 /// Messages per second of each run, sorted: by wall clock, and by the thread's own time on the

@@ -87,6 +87,12 @@ pub struct Entry {
     #[serde(default, skip_serializing)]
     #[schema(ignore)]
     pub priority: i32,
+    // Only its HTTP status rules are a family catch-all (as if the entry were `generic`); its
+    // patterns stay specific. For statuses whose body often says more than the status: GitHub's
+    // 405/409/422, a 429 that is a daily or billing quota. Not served.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub generic_status: bool,
     /// How the entry recognizes a failure: error `codes`, `http_status`, `aws_codes`,
     /// `smtp_codes`, `os_kinds`, and message `patterns` (regexes over the normalized message).
     #[serde(rename = "match")]

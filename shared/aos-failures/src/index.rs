@@ -35,6 +35,8 @@ struct Pattern {
 pub(crate) struct Index {
     /// Base rank per entry (specificity, priority, code order); tier and strength are added.
     base: Vec<Rank>,
+    /// Per entry: its status rules rank as generic (`Entry::generic_status`).
+    generic_status: Vec<bool>,
     codes: HashMap<String, (u32, u32)>,
     aws: HashMap<String, (u32, u32)>,
     smtp: HashMap<String, (u32, u32)>,
@@ -74,6 +76,7 @@ impl Index {
             .collect();
         let mut ix = Index {
             base,
+            generic_status: c.entries.iter().map(|e| e.generic_status).collect(),
             codes: HashMap::new(),
             aws: HashMap::new(),
             smtp: HashMap::new(),
@@ -244,7 +247,8 @@ impl Index {
     }
 
     /// The entry of an HTTP status: exact first, then the narrowest range. Read from the text
-    /// (`from_text`), it ranks as a pattern.
+    /// (`from_text`), it ranks as a pattern. An entry with `generic_status` ranks its status as a
+    /// generic one, so a specific entry's message match can refine it.
     fn status_hit(&self, s: u16, from_text: Option<u32>) -> Option<Hit> {
         let (entry, rule, tier, strength) = match self.status.get(s as usize).copied().flatten() {
             Some((e, r)) => (e, r, Tier::Status, 0),
@@ -253,15 +257,21 @@ impl Index {
                 (e, r, Tier::StatusRange, 1000u32.saturating_sub(u32::from(hi - lo)))
             }
         };
+        let base =
+            Rank { specific: self.base[entry as usize].specific && !self.generic_status[entry as usize], ..self.base[entry as usize] };
         let rank = match from_text {
-            Some(_) => Rank { tier: Tier::Pattern, strength: STATUS_IN_TEXT_STRENGTH, ..self.base[entry as usize] },
-            None => Rank { tier, strength, ..self.base[entry as usize] },
+            Some(_) => Rank { tier: Tier::Pattern, strength: STATUS_IN_TEXT_STRENGTH, ..base },
+            None => Rank { tier, strength, ..base },
         };
         Some(Hit { entry, rank, rule: from_text.unwrap_or(rule) })
     }
 
     fn status_in_text(&self, text: &[u8]) -> Option<Hit> {
         let (regex, rules) = self.status_in_text.as_ref()?;
+        // Most messages name no status: a plain search answers them without allocating captures.
+        if !regex.is_match(text) {
+            return None;
+        }
         let caps = regex.captures(text)?;
         let (group, m) = caps.iter().enumerate().skip(1).find_map(|(g, m)| m.map(|m| (g, m)))?;
         let s: u16 = std::str::from_utf8(m.as_bytes()).ok()?.parse().ok()?;

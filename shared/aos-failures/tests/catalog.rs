@@ -83,6 +83,7 @@ fn validation_codes_are_covered_by_code_and_by_message() {
         ("PLAN_INVALID_RETRY", Category::Validation, "retry.multiplier must be between 1 and 10"),
         ("PLAN_INVALID_TIMEOUT", Category::Validation, "timeout_ms must be 1..=900000"),
         ("PLAN_INVALID_CONDITION", Category::Validation, "condition does not compile: unexpected token `]`"),
+        ("PLAN_INVALID_EXPR", Category::Validation, "jq program `expr` of step `a` does not compile: unexpected token `]`"),
         ("PLAN_CYCLE", Category::Validation, "steps a, b depend on each other in a cycle"),
         ("PLAN_INVALID_BUDGET", Category::Validation, "budget.max_cost_usd must be a non-negative number"),
         ("PLAN_INVALID_BUDGET", Category::Validation, "budget.max_duration_ms must be positive"),

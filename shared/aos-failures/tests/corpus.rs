@@ -5,6 +5,7 @@ mod common;
 
 use aos_failures::Category;
 use common::{corpus, holdout, matcher, Case};
+use common::{unseen_dev, unseen_holdout};
 use std::collections::BTreeMap;
 
 struct Score {
@@ -69,3 +70,71 @@ fn pct(ok: usize, n: usize) -> f64 {
         100.0 * ok as f64 / n as f64
     }
 }
+
+/// Category and retry accuracy on one of the issue-18 unseen sets. With `show_misses`, prints the
+/// misclassified messages grouped by cluster; without it (the held-out half), only the numbers.
+fn evaluate_unseen(name: &str, cases: &[Case], show_misses: bool) -> Score {
+    let (mut cat_ok, mut retry_ok) = (0, 0);
+    let mut by_cluster: BTreeMap<&str, (usize, Vec<String>)> = BTreeMap::new();
+    for c in cases {
+        assert!(!c.source.trim().is_empty(), "every message names its source");
+        let cluster = c.cluster.as_deref().unwrap_or("unclustered");
+        let r = matcher().classify(&c.input());
+        let good_cat = r.category() == Some(c.expected_category);
+        let good_retry = r.retryable() == Some(c.expected_retryable);
+        cat_ok += usize::from(good_cat);
+        retry_ok += usize::from(good_retry);
+        let slot = by_cluster.entry(cluster).or_default();
+        slot.0 += 1;
+        if show_misses && !(good_cat && good_retry) {
+            let m: String = c.message.chars().take(110).collect::<String>().replace('\n', "\\n");
+            slot.1.push(format!(
+                "    want {}/{} got {}/{} ({}) | {m}",
+                c.expected_category.as_str(),
+                c.expected_retryable,
+                r.category().map_or("-", |k| k.as_str()),
+                r.retryable().map_or("-".to_string(), |b| b.to_string()),
+                r.code().unwrap_or("unmatched"),
+            ));
+        }
+    }
+    let n = cases.len();
+    println!("{name}: {n} messages, category {:.1}%, retryable {:.1}%", pct(cat_ok, n), pct(retry_ok, n));
+    if show_misses {
+        for (cluster, (total, misses)) in &by_cluster {
+            println!("  {cluster}: {} of {total} missed", misses.len());
+            for m in misses {
+                println!("{m}");
+            }
+        }
+    }
+    Score { n, category: pct(cat_ok, n), retryable: pct(retry_ok, n) }
+}
+
+/// The issue-18 unseen set: real-world messages from public sources (provider docs, SDK error
+/// enums, library sources, issue trackers) written by someone who does not edit the catalog, split
+/// into a dev half the catalog's authors may read and a held-out half they may not
+/// (tests/failures/README.md). The floors are today's scores (2026-12-07, before the catalog work)
+/// less a margin, so the test catches regressions only. The target, ≥ 95% category and ≥ 97% retry
+/// decision on the held-out half, is not reached yet (see `HELD_FLOOR`).
+#[test]
+fn unseen_accuracy_is_reported() {
+    let dev = evaluate_unseen("unseen-dev", &unseen_dev(), true);
+    let held = evaluate_unseen("unseen-holdout", &unseen_holdout(), false);
+    assert!(dev.n >= 200 && held.n >= 150, "unseen sets too small: {} / {}", dev.n, held.n);
+    assert!(dev.category >= DEV_FLOOR.0 && dev.retryable >= DEV_FLOOR.1, "unseen-dev {:.1}% / {:.1}%", dev.category, dev.retryable);
+    assert!(
+        held.category >= HELD_FLOOR.0 && held.retryable >= HELD_FLOOR.1,
+        "unseen-holdout {:.1}% / {:.1}%",
+        held.category,
+        held.retryable
+    );
+}
+
+/// (category %, retryable %) floors for the unseen sets. Before the issue-18 catalog work
+/// (2026-12-07): dev 42.3% / 47.3% on 279 messages, held-out 40.7% / 45.9% on 231. After it (same
+/// day): dev 100.0% / 100.0% (the catalog was written against it, so it says little), held-out
+/// 91.3% / 94.4%. The floors are those scores less one point; the held-out target (95 / 97) is
+/// still open (docs/performance.md, "Unseen messages").
+const DEV_FLOOR: (f64, f64) = (99.0, 99.0);
+const HELD_FLOOR: (f64, f64) = (90.3, 93.4);

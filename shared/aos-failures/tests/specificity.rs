@@ -72,6 +72,23 @@ fn specific_detail_refines_a_generic_code_or_status() {
     assert_eq!(code_of(FailureInput::message(gh).with_http_status(403)), "HTTP_TOO_MANY_REQUESTS");
 }
 
+/// Statuses whose entry has `generic_status` (405, 409, 410, 422, 429) are refined by the body;
+/// the entry's own phrasing still wins when nothing more specific is said.
+#[test]
+fn a_refinable_status_yields_to_the_body() {
+    let daily = "{\"status\":\"error\",\"message\":\"You have reached your daily limit.\",\"policyName\":\"DAILY\"}";
+    assert_eq!(code_of(FailureInput::message(daily).with_http_status(429)), "QUOTA_EXHAUSTED");
+    assert_eq!(code_of(FailureInput::message("Reference already exists").with_code("HTTP_422")), "HTTP_CONFLICT");
+    assert_eq!(
+        code_of(FailureInput::message("Head branch was modified. Review and try the merge again.").with_http_status(409)),
+        "CONCURRENT_UPDATE_CONFLICT"
+    );
+    let plain = matcher().classify(&FailureInput::message("https://a.example/ answered HTTP 429 Too Many Requests").with_code("HTTP_429"));
+    assert_eq!(plain.code(), Some("HTTP_TOO_MANY_REQUESTS"));
+    assert_eq!(code_of(FailureInput::message("").with_code("HTTP_429")), "HTTP_TOO_MANY_REQUESTS");
+    assert_eq!(code_of(FailureInput::message("").with_code("HTTP_409")), "HTTP_CONFLICT");
+}
+
 #[test]
 fn structured_evidence_beats_message_text() {
     let r = matcher().classify(&FailureInput::message("connection refused").with_code("STEP_TIMEOUT"));

@@ -30,6 +30,7 @@ pub mod skill;
 pub mod sqs;
 pub mod sweeper;
 pub mod telemetry;
+pub mod xray;
 
 pub use error::RecordError;
 pub use function::{run, Error, Function, Handler, Invocation};

@@ -128,10 +128,14 @@ impl Recorder for InvocationRecorder {
     }
 }
 
-/// The runtime's metric descriptions (names, types, units, help), without installing anything.
+/// The runtime's and the AWS adapters' metric descriptions (names, types, units, help), without
+/// installing anything.
 pub fn catalog() -> BTreeMap<String, Description> {
     let recorder = InvocationRecorder::new();
-    metrics::with_local_recorder(&recorder, telemetry::describe);
+    metrics::with_local_recorder(&recorder, || {
+        telemetry::describe();
+        aos_aws::describe_metrics();
+    });
     recorder.descriptions()
 }
 
@@ -172,6 +176,7 @@ pub fn install(
     INSTALLED.set(metrics).map_err(|_| AlreadyInstalled)?;
     metrics::set_global_recorder(recorder).map_err(|_| AlreadyInstalled)?;
     telemetry::describe();
+    aos_aws::describe_metrics();
     INSTALLED.get().ok_or(AlreadyInstalled)
 }
 

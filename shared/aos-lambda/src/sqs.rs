@@ -51,11 +51,17 @@ where
                 attempt = Empty,
             );
             async move {
+                // The record's run on the invocation's X-Ray trace (when sampled): crate::xray.
+                let trace = record.body.as_deref().and_then(crate::xray::RecordTrace::start);
                 let result = match record.body {
                     Some(body) => handler(body).await.map_err(Into::into),
                     None => Err(MessageError::Unhandleable("the record has no body".into())),
                 };
-                report(result).then_some(message_id)
+                let retry = report(result);
+                if let Some(trace) = trace {
+                    trace.finish(retry);
+                }
+                retry.then_some(message_id)
             }
             .instrument(span)
         })

@@ -34,8 +34,14 @@ pub struct ReplayReport {
     pub divergence: Option<Divergence>,
     /// Attempts re-executed (pure, deterministic skills).
     pub reexecuted: usize,
-    /// Attempts whose recorded outcome was used (skills with side effects or non-determinism).
+    /// Attempts whose recorded outcome was used (skills with side effects or non-determinism, and
+    /// attempts a redrive copied from an earlier run).
     pub recorded: usize,
+    /// Of `recorded`, the attempts a redrive copied from an earlier run (`seeded_from`): checked
+    /// against their recorded hashes, not executed; replaying that run re-executes them.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub seeded: usize,
     pub trace_root: String,
 }
 
@@ -44,21 +50,22 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
     let by_key: HashMap<(&str, u32), _> = loaded.attempts.iter().map(|a| ((a.step_id.as_str(), a.attempt), a)).collect();
     let mut outputs: HashMap<String, Value> = HashMap::new();
     let mut entries = Vec::new();
-    let (mut reexecuted, mut recorded) = (0, 0);
-    let diverge = |step: &str, attempt: u32, reason: &str, expected: Value, actual: Value, reexecuted, recorded| ReplayReport {
+    let (mut reexecuted, mut recorded, mut seeded) = (0, 0, 0);
+    let diverge = |step: &str, attempt: u32, reason: &str, expected: Value, actual: Value, (reexecuted, recorded, seeded)| ReplayReport {
         parity: false,
         divergence: Some(Divergence { step: step.to_string(), attempt, reason: reason.to_string(), expected, actual }),
         reexecuted,
         recorded,
+        seeded,
         trace_root: run.trace_root.clone().unwrap_or_default(),
     };
     for expected in &run.trace {
         let (step_id, n) = (expected.step_id.as_str(), expected.attempt);
         let Some(rec) = by_key.get(&(step_id, n)) else {
-            return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, reexecuted, recorded);
+            return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, (reexecuted, recorded, seeded));
         };
         let Some(step) = run.plan.step(step_id) else {
-            return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, reexecuted, recorded);
+            return diverge(step_id, n, "missing_attempt", json!(expected), Value::Null, (reexecuted, recorded, seeded));
         };
         // The engine's own resolution of the attempt's input, in the form its record keeps.
         let (input, secrets) = dispatch_input(step_input(run, step, rec.fallback, &outputs));
@@ -69,12 +76,15 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
         };
         let input_hash = hash_value(&expected_input);
         if input_hash != rec.input_hash {
-            return diverge(step_id, n, "input_mismatch", json!(rec.input), expected_input, reexecuted, recorded);
+            return diverge(step_id, n, "input_mismatch", json!(rec.input), expected_input, (reexecuted, recorded, seeded));
         }
         // An attempt stopped by the run's output limit depended on what other branches had
         // returned by then (not only on its input): its recorded outcome is fed, not re-run.
         let over_run_limit = rec.outcome.error().is_some_and(|e| e.code == "OUTPUT_LIMIT_EXCEEDED");
-        let replayable = !over_run_limit && worker.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
+        // An attempt a redrive copied ran in the earlier run, with that run's id and logical
+        // time in its context: its recorded outcome is fed (replaying that run re-executes it).
+        let copied = rec.seeded_from.is_some();
+        let replayable = !over_run_limit && !copied && worker.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
         let outcome = if replayable {
             reexecuted += 1;
             let task = StepTask {
@@ -100,14 +110,22 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
             let actual_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
             let recorded_hash = hash_value(&serde_json::to_value(&rec.outcome).unwrap_or(Value::Null));
             if actual_hash != recorded_hash || actual_hash != rec.output_hash {
-                return diverge(step_id, n, "output_mismatch", json!(rec.outcome), json!(outcome), reexecuted, recorded);
+                return diverge(step_id, n, "output_mismatch", json!(rec.outcome), json!(outcome), (reexecuted, recorded, seeded));
             }
             outcome
         } else {
             recorded += 1;
+            seeded += usize::from(copied);
             let recorded_hash = hash_value(&serde_json::to_value(&rec.outcome).unwrap_or(Value::Null));
             if recorded_hash != rec.output_hash {
-                return diverge(step_id, n, "record_mismatch", json!(rec.output_hash), json!(recorded_hash), reexecuted, recorded);
+                return diverge(
+                    step_id,
+                    n,
+                    "record_mismatch",
+                    json!(rec.output_hash),
+                    json!(recorded_hash),
+                    (reexecuted, recorded, seeded),
+                );
             }
             rec.outcome.clone()
         };
@@ -115,7 +133,7 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
         entry.input_hash = input_hash;
         entry.output_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
         if &entry != expected {
-            return diverge(step_id, n, "trace_mismatch", json!(expected), json!(entry), reexecuted, recorded);
+            return diverge(step_id, n, "trace_mismatch", json!(expected), json!(entry), (reexecuted, recorded, seeded));
         }
         if let Some(out) = outcome.output() {
             outputs.insert(step_id.to_string(), out.clone());
@@ -124,9 +142,9 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
     }
     let root = root_hash(&entries);
     if Some(&root) != run.trace_root.as_ref() {
-        return diverge("", 0, "root_mismatch", json!(run.trace_root), json!(root), reexecuted, recorded);
+        return diverge("", 0, "root_mismatch", json!(run.trace_root), json!(root), (reexecuted, recorded, seeded));
     }
-    ReplayReport { parity: true, divergence: None, reexecuted, recorded, trace_root: root }
+    ReplayReport { parity: true, divergence: None, reexecuted, recorded, seeded, trace_root: root }
 }
 
 #[cfg(test)]

@@ -76,9 +76,18 @@ pub enum Created {
 /// key for a different request is refused instead of silently answered with the earlier run.
 /// The hash of what was asked for: the plan as submitted (before recovery policies compiled into
 /// it, which may differ between two submissions) and the inputs.
+/// A rerun or redrive also stands for the run it restarts (absent for a plain submission, so
+/// the hashes of earlier records are unchanged).
 fn request_hash(run: &Run) -> String {
     let plan = aos_core::policy::submitted_plan(&run.plan, &run.applied_policies);
-    aos_core::canonical::hash_value(&json!({"plan": plan, "inputs": run.inputs}))
+    let mut request = json!({"plan": plan, "inputs": run.inputs});
+    if let Some(of) = &run.rerun_of {
+        request["rerun_of"] = json!(of);
+    }
+    if let Some(of) = &run.redrive_of {
+        request["redrive_of"] = json!(of);
+    }
+    aos_core::canonical::hash_value(&request)
 }
 
 /// The domain's reading of a store error (see `From<StoreError> for DomainError`).
@@ -155,6 +164,31 @@ impl RunRepo {
             }
             Err(e) => Err(storage(e)),
         }
+    }
+
+    /// Whether the tenant's idempotency key is already taken (by a run created or being created).
+    pub async fn idempotency_taken(&self, tenant: &str, key: &str) -> Result<bool, DomainError> {
+        Ok(self.store.get(&keys::idempotency_pk(tenant, key), keys::IDEMPOTENCY_SK).await.map_err(storage)?.is_some())
+    }
+
+    /// Writes the attempts a redrive copies into its new run, before the run itself exists (so
+    /// the run never advances without them). Each is written only if absent and without the
+    /// skill-history index entry: the attempt was not executed again, so it is no new latency or
+    /// cost observation. A crash before the run is created leaves them under a run id that
+    /// never comes to exist.
+    pub async fn put_seeded_attempts(&self, tenant: &str, run_id: &str, attempts: &[AttemptRecord]) -> Result<(), DomainError> {
+        for chunk in attempts.chunks(8) {
+            futures::future::try_join_all(chunk.iter().map(|record| self.put_seeded_attempt(tenant, run_id, record))).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_seeded_attempt(&self, tenant: &str, run_id: &str, record: &AttemptRecord) -> Result<(), DomainError> {
+        let item = AttemptItem::Done { record: record.clone() };
+        let mut data = serde_json::to_value(&item).map_err(|e| DomainError::Storage(e.to_string()))?;
+        data["v"] = json!(ATTEMPT_RECORD_VERSION);
+        let item = Item::new(keys::run_pk(tenant, run_id), keys::attempt_sk(&record.step_id, record.attempt), data);
+        self.store.put(item, Condition::NotExists).await.map(drop).map_err(storage)
     }
 
     pub async fn get(&self, tenant: &str, run_id: &str) -> Result<Option<(Run, u64)>, DomainError> {

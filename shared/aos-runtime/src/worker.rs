@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 /// Lease on a claimed attempt beyond its timeout, after which the claimant is presumed dead.
 const LEASE_MARGIN_MS: i64 = 60_000;
 
+/// Between the process's owner name and the delivery's own id in a claim's owner.
+pub(crate) const CLAIM_SEPARATOR: char = '/';
+
 pub struct SkillWorker {
     pub(crate) runs: RunRepo,
     pub(crate) queue: Arc<dyn Queue>,
@@ -113,15 +116,24 @@ impl SkillWorker {
             None if side_effects == SideEffects::Write => {
                 let lease =
                     self.clock.now_ms().saturating_add(i64::try_from(task.timeout_ms).unwrap_or(i64::MAX)).saturating_add(LEASE_MARGIN_MS);
-                let claim = AttemptItem::Claimed { owner: self.owner.clone(), lease_until_ms: lease };
+                // The claim names this process and this delivery: a claim whose write succeeded
+                // but whose answer was lost (the store's client then retries and meets it) is
+                // recognized as this delivery's own, not taken for another worker's.
+                let owner = format!("{}{CLAIM_SEPARATOR}{}", self.owner, uuid::Uuid::new_v4().simple());
+                let claim = AttemptItem::Claimed { owner: owner.clone(), lease_until_ms: lease };
                 match self
                     .runs
                     .put_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt, &claim, Condition::NotExists, false)
                     .await
                 {
                     Ok(v) => Condition::VersionIs(v),
-                    // Someone else claimed or finished it between our read and write.
-                    Err(StoreError::ConditionFailed) => return Ok(Handled::InProgress),
+                    Err(StoreError::ConditionFailed) => {
+                        match self.runs.get_attempt(&task.tenant, &task.run_id, &task.step_id, task.attempt).await.map_err(store_err)? {
+                            Some((AttemptItem::Claimed { owner: o, .. }, version)) if o == owner => Condition::VersionIs(version),
+                            // Someone else claimed or finished it between our read and write.
+                            _ => return Ok(Handled::InProgress),
+                        }
+                    }
                     Err(e) => return Err(store_err(e)),
                 }
             }
@@ -183,6 +195,7 @@ impl SkillWorker {
             cost_usd,
             failure,
             output_bytes,
+            seeded_from: None,
         }
     }
 

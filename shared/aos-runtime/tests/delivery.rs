@@ -1,7 +1,9 @@
 //! At-least-once delivery: with every queue message delivered twice, each run still completes once,
 //! every side effect happens once, and replay detects tampering with a record.
 
-use aos_core::ports::{Item, OutgoingMessage, Queue, QueueError, QueueSpec, ReceivedMessage, Store};
+use aos_core::ports::{
+    Condition, Item, OutgoingMessage, Page, Query, Queue, QueueError, QueueSpec, ReceivedMessage, Store, StoreError, WriteOp,
+};
 use aos_runtime::consumers::{spawn_all, ConsumerConfig};
 use aos_runtime::messages::{skill_queue, ORCHESTRATOR_QUEUE};
 use aos_runtime::service::SubmitRun;
@@ -127,4 +129,69 @@ async fn replay_reports_where_a_tampered_record_diverges() {
     assert_eq!((d.step.as_str(), d.reason.as_str()), ("a", "output_mismatch"));
     assert_eq!(d.expected["output"], json!(4));
     assert_eq!(d.actual["output"], json!(3));
+}
+
+/// A store whose answer to each attempt claim (a conditional put of an `att#` item) is lost after
+/// the write: the caller sees `ConditionFailed`, as a client retrying the write meets it.
+struct LostClaimAnswers {
+    inner: Arc<dyn Store>,
+    lost: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Store for LostClaimAnswers {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        let claim = item.sk.starts_with("att#") && condition == Condition::NotExists;
+        let written = self.inner.put(item, condition).await?;
+        if claim {
+            self.lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(StoreError::ConditionFailed);
+        }
+        Ok(written)
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn query_index(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query_index(query).await
+    }
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.inner.transact_write(ops).await
+    }
+    async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(pk, sk, field, delta).await
+    }
+    async fn add(&self, item: Item, counters: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.inner.add(item, counters).await
+    }
+}
+
+/// A worker whose claim was written but whose answer was lost recognizes the claim as its own
+/// (it names the delivery) and runs the attempt, instead of leaving it to expire as interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_answer_was_lost_is_recognized_as_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, store) = runtime(dir.path(), false);
+    let lossy = Arc::new(LostClaimAnswers { inner: store, lost: Default::default() });
+    let mut ports = rt.ports().clone();
+    ports.store = lossy.clone();
+    let rt = Arc::new(Runtime::builder(ports, Topology::SingleProcess).owner("test").build());
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
+    let target = aos_testkit::spawn_target().await;
+    let plan = json!({"name": "lost-claim", "steps": [
+        {"id": "notify", "skill": "http_call", "input": {"method": "POST", "url": format!("{}/sink", target.base), "body": {"n": 1}}}
+    ]});
+    let req = SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() };
+    let run_id = rt.submit("t", req).await.unwrap().run_id;
+    let run = wait(&rt, &run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(lossy.lost.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the claim's answer was lost");
+    assert_eq!(target.seen.lock().unwrap().requests.len(), 1, "the POST happened once");
 }

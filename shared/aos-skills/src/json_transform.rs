@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const USD_PER_CALL: f64 = 0.000_001;
-/// The longest program a step may run (characters).
-pub const MAX_EXPR_CHARS: usize = 16_384;
+/// The longest program a step may run (characters); validation compiles programs up to it.
+pub const MAX_EXPR_CHARS: usize = aos_core::validate::MAX_EXPR_CHARS;
 /// The sandbox needs a deadline; this one applies when the context sets no time limit.
 const UNLIMITED_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -78,6 +78,8 @@ OPERATIONS: Dict[str, Tuple[str, str, str]] = {
     "get_run": ("GET", "/api/v1/runs/{id}", "runs.get"),
     "cancel_run": ("POST", "/api/v1/runs/{id}/cancel", "runs.cancel"),
     "replay_run": ("POST", "/api/v1/runs/{id}/replay", "runs.replay"),
+    "rerun_run": ("POST", "/api/v1/runs/{id}/rerun", "runs.rerun"),
+    "redrive_run": ("POST", "/api/v1/runs/{id}/redrive", "runs.redrive"),
     "simulate_plan": ("POST", "/api/v1/simulate", "simulate"),
     "list_skills": ("GET", "/api/v1/skills", "skills.list"),
     "get_skill": ("GET", "/api/v1/skills/{id}", "skills.get"),
@@ -252,6 +254,39 @@ def replay_run(run_id: str) -> Call[ReplayReport]:
         f"/api/v1/runs/{_seg(run_id)}/replay",
         lambda r: ReplayReport.from_dict(r.json()),
         retryable=True,
+    )
+
+
+def rerun_run(run_id: str, *, idempotency_key: Optional[str] = None, seed: Optional[int] = None) -> Call[RunView]:
+    body: Dict[str, Any] = {}
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
+    if seed is not None:
+        body["seed"] = seed
+    # With a key, asking again returns the same new run: safe to repeat.
+    return Call(
+        "POST",
+        f"/api/v1/runs/{_seg(run_id)}/rerun",
+        lambda r: RunView.from_dict(r.json()),
+        body=body,
+        retryable=idempotency_key is not None,
+    )
+
+
+def redrive_run(
+    run_id: str, *, patch: Optional[Mapping[str, Mapping[str, Any]]] = None, idempotency_key: Optional[str] = None
+) -> Call[RunView]:
+    body: Dict[str, Any] = {}
+    if patch is not None:
+        body["patch"] = {step_id: dict(fields) for step_id, fields in patch.items()}
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
+    return Call(
+        "POST",
+        f"/api/v1/runs/{_seg(run_id)}/redrive",
+        lambda r: RunView.from_dict(r.json()),
+        body=body,
+        retryable=idempotency_key is not None,
     )
 
 

@@ -248,6 +248,28 @@ class Runs(_Resource):
         with code ``RUN_NOT_FINISHED`` when the run has not finished."""
         return self._client._execute(_ops.replay_run(run_id))
 
+    def rerun(self, run_id: str, *, idempotency_key: Optional[str] = None, seed: Optional[int] = None) -> RunView:
+        """A new run of the run's plan (as submitted) and inputs, linked to it by ``rerun_of``
+        (``POST /api/v1/runs/{id}/rerun``); every step executes again, with a fresh seed unless
+        ``seed`` is given. With an ``idempotency_key``, asking again returns the same new run."""
+        return self._client._execute(_ops.rerun_run(run_id, idempotency_key=idempotency_key, seed=seed))
+
+    def redrive(
+        self,
+        run_id: str,
+        *,
+        patch: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> RunView:
+        """A new run of a failed or cancelled run, linked by ``redrive_of``
+        (``POST /api/v1/runs/{id}/redrive``): the succeeded steps keep their recorded outputs and
+        are not executed again (``seeded_steps``); every other step restarts, changed by ``patch``
+        (step fields by step id, ``None`` removes one). :class:`~aos.errors.ConflictError`
+        (``RUN_NOT_FINISHED``, ``RUN_SUCCEEDED``) when the run cannot be redriven;
+        :class:`~aos.errors.ValidationError` (``PATCH_UNKNOWN_STEP``, ``PATCH_STEP_SUCCEEDED``, ...)
+        naming the field of a bad patch."""
+        return self._client._execute(_ops.redrive_run(run_id, patch=patch, idempotency_key=idempotency_key))
+
     def wait(
         self,
         run_id: str,

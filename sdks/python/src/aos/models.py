@@ -442,11 +442,17 @@ class Plan(Model):
 
     name: str
     steps: List[Step]
-    input_schema: Optional[Dict[str, Any]] = None
+    #: A JSON Schema for the run's inputs: an object, or a boolean (``True`` accepts any inputs).
+    input_schema: Optional[Union[Dict[str, Any], bool]] = None
     budget: Optional[Budget] = None
     #: How the tenant's recovery policies apply to this plan; ``None`` is the server's default,
     #: ``on``. ``off`` opts out; ``override`` lets policies replace the plan's own settings.
     policies: Optional[PolicyMode] = None
+    #: ``$schema`` of a plan file (docs/plan.schema.json), for editors. The server accepts and drops
+    #: it: never stored or hashed, so it does not change the plan.
+    schema: Optional[str] = None
+
+    _json_names = {"schema": "$schema"}
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -565,6 +571,9 @@ class AttemptRecord(Model):
     failure: Optional[FailureMatch] = None
     #: Bytes of the serialized outcome, counted against the run's output limit.
     output_bytes: int = 0
+    #: Set on an attempt a redrive copied from an earlier run: the run that executed it (not
+    #: executed again, its cost not counted again, replay feeds its record).
+    seeded_from: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,7 +632,7 @@ class Run(Model):
     """The run record."""
 
     __schema__ = "Run"
-    _omit_empty = frozenset({"applied_policies", "shadow_policies", "previous_failures"})
+    _omit_empty = frozenset({"applied_policies", "shadow_policies", "previous_failures", "seeded_steps", "patched_steps"})
 
     run_id: str
     plan: Plan
@@ -654,6 +663,14 @@ class Run(Model):
     #: By step id: the step's last failure in an earlier run of the same plan (or workflow), when
     #: it failed for good and has not succeeded since. Fixed at submission.
     previous_failures: Dict[str, "PreviousFailure"] = field(default_factory=dict)
+    #: The run this one reruns (``runs.rerun``): the same plan and inputs, run again.
+    rerun_of: Optional[str] = None
+    #: The run this one redrives (``runs.redrive``).
+    redrive_of: Optional[str] = None
+    #: A redrive's kept steps: their attempts were copied from the redriven run, not executed again.
+    seeded_steps: List[str] = field(default_factory=list)
+    #: The steps a redrive's ``patch`` changed, in plan order.
+    patched_steps: List[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -730,6 +747,27 @@ class SubmitRun(Model):
 
 
 @dataclass
+class RerunRequest(Model):
+    """The body of ``POST /api/v1/runs/{id}/rerun`` (every field optional)."""
+
+    __schema__ = "RerunRequest"
+
+    idempotency_key: Optional[str] = None
+    seed: Optional[int] = None
+
+
+@dataclass
+class RedriveRequest(Model):
+    """The body of ``POST /api/v1/runs/{id}/redrive``: step changes by step id (any step field
+    but ``id``; ``None`` removes it) and an optional idempotency key."""
+
+    __schema__ = "RedriveRequest"
+
+    patch: Dict[str, Any] = field(default_factory=dict)
+    idempotency_key: Optional[str] = None
+
+
+@dataclass
 class Submitted(Model):
     """The answer to a submission. ``created`` is false when an idempotency key matched."""
 
@@ -772,6 +810,8 @@ class ReplayReport(Model):
     reexecuted: int
     recorded: int
     trace_root: str
+    #: Of ``recorded``, the attempts a redrive copied from an earlier run.
+    seeded: int
     divergence: Optional[Divergence] = None
 
 

@@ -479,6 +479,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{id}/redrive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redrive a failed or cancelled run: a new run, linked by `redrive_of`, with the same inputs
+         *     and seed, in which the succeeded steps keep their recorded attempts and are not executed
+         *     again (`seeded_steps`), and every other step starts afresh, optionally patched.
+         */
+        post: operations["redrive_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{id}/replay": {
         parameters: {
             query?: never;
@@ -493,6 +514,26 @@ export interface paths {
          *     their recorded outputs.
          */
         post: operations["replay_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rerun a run: a new run of the same plan (as submitted) and inputs, linked to it by
+         *     `rerun_of`. Any run of the tenant can be rerun, finished or not.
+         */
+        post: operations["rerun_run"];
         delete?: never;
         options?: never;
         head?: never;
@@ -754,6 +795,12 @@ export interface components {
              */
             output_bytes?: number;
             output_hash: string;
+            /**
+             * @description Set on an attempt a redrive copied from an earlier run: the run that executed it. Its
+             *     outcome is that run's record; it was not executed again, its cost is not counted again,
+             *     and replay feeds its recorded outcome. Not part of the trace.
+             */
+            seeded_from?: string | null;
             skill: string;
             /** Format: int64 */
             started_at_ms: number;
@@ -942,6 +989,7 @@ export interface components {
             role: components["schemas"]["Role"];
         };
         CreateWorkflow: {
+            /** @description 1 to 100 letters, digits, `_` or `-` (otherwise 422 `INVALID_WORKFLOW_NAME`). */
             name: string;
             plan: components["schemas"]["Plan"];
         };
@@ -1302,6 +1350,7 @@ export interface components {
             /** @enum {string} */
             action: "fallback";
             input?: Record<string, unknown>;
+            /** @description A registered skill id, run with `input` when this step's attempts are spent. */
             skill: string;
         };
         /** @description The result of one attempt. */
@@ -1314,9 +1363,15 @@ export interface components {
         };
         /** @description A plan: what to run. Submitted inline with a run or saved as a versioned workflow. */
         Plan: {
+            /**
+             * @description The JSON Schema this file follows (`docs/plan.schema.json`), for editors. Accepted and
+             *     dropped when the plan is read: never stored, returned or hashed, so a plan with it and
+             *     the same plan without it are one plan (same idempotency match, same workflow hash).
+             */
+            $schema?: string | null;
             budget?: components["schemas"]["Budget"];
-            /** @description Optional JSON Schema the run's `inputs` must satisfy. */
-            input_schema?: Record<string, unknown> | null;
+            /** @description Optional JSON Schema the run's `inputs` must satisfy: an object, or a boolean (`true` accepts any inputs, `false` none). */
+            input_schema?: Record<string, unknown> | boolean | null;
             /** @description Human-readable name. */
             name: string;
             /**
@@ -1532,14 +1587,51 @@ export interface components {
             patch: Record<string, unknown> | null;
             source: components["schemas"]["Source"];
         };
+        /** @description `POST /api/v1/runs/{id}/redrive`. Every field is optional; an empty body is `{}`. */
+        RedriveRequest: {
+            /**
+             * @description The same key returns the same new run instead of starting a second one (scoped to the
+             *     run being redriven).
+             */
+            idempotency_key?: string | null;
+            /**
+             * @description Step fields to change before the restart, by step id: each member of a step's object
+             *     replaces that field of the step (`null` removes it); any field but `id` (`input`, `retry`,
+             *     `timeout_ms`, `skill`, `on_error`, `condition`, `depends_on`). Only steps the redrive
+             *     restarts may be patched, not the succeeded ones it keeps.
+             */
+            patch?: Record<string, unknown>;
+        };
         ReplayReport: {
             divergence?: null | components["schemas"]["Divergence"];
             parity: boolean;
-            /** @description Attempts whose recorded outcome was used (skills with side effects or non-determinism). */
+            /**
+             * @description Attempts whose recorded outcome was used (skills with side effects or non-determinism, and
+             *     attempts a redrive copied from an earlier run).
+             */
             recorded: number;
             /** @description Attempts re-executed (pure, deterministic skills). */
             reexecuted: number;
+            /**
+             * @description Of `recorded`, the attempts a redrive copied from an earlier run (`seeded_from`): checked
+             *     against their recorded hashes, not executed; replaying that run re-executes them.
+             */
+            seeded: number;
             trace_root: string;
+        };
+        /** @description `POST /api/v1/runs/{id}/rerun`. Every field is optional; an empty body is `{}`. */
+        RerunRequest: {
+            /**
+             * @description The same key returns the same new run instead of starting a second one (scoped to the
+             *     run being rerun).
+             */
+            idempotency_key?: string | null;
+            /**
+             * Format: int64
+             * @description The new run's seed (below 2^53); a fresh random one when absent. Give the earlier run's
+             *     `seed` to repeat its randomness too.
+             */
+            seed?: number | null;
         };
         /** @description Retries of one step: exponential backoff with deterministic jitter. */
         RetryPolicy: {
@@ -1577,6 +1669,8 @@ export interface components {
             finished_at_ms?: number | null;
             idempotency_key?: string | null;
             inputs: Record<string, unknown>;
+            /** @description The steps a redrive changed (its `patch`), in plan order. */
+            patched_steps?: string[];
             plan: components["schemas"]["Plan"];
             /**
              * @description The last final failure of each step of this plan (or workflow) in earlier runs of the
@@ -1593,12 +1687,24 @@ export interface components {
              *     at three the run is failed as poisoned instead of being advanced again.
              */
             recoveries?: number;
+            /**
+             * @description The run this one redrives (`POST /api/v1/runs/{id}/redrive`): the steps in `seeded_steps`
+             *     kept that run's recorded attempts and were not executed again; the others started afresh.
+             */
+            redrive_of?: string | null;
+            /** @description The run this one reruns (`POST /api/v1/runs/{id}/rerun`): the same plan and inputs, run again. */
+            rerun_of?: string | null;
             run_id: string;
             /**
              * Format: int64
              * @description The run's seed; skills' randomness and backoff jitter derive from it. Below 2^53.
              */
             seed: number;
+            /**
+             * @description The steps of a redriven run whose attempts were copied from the redriven run (see
+             *     [`AttemptRecord::seeded_from`]): succeeded from the start, never dispatched.
+             */
+            seeded_steps?: string[];
             /** @description What shadow policies (automatic approval in `shadow` mode) would have changed; not applied. */
             shadow_policies?: components["schemas"]["AppliedPolicy"][];
             /** Format: int64 */
@@ -1788,9 +1894,10 @@ export interface components {
             step_id: string;
         };
         SubmitRun: {
-            /** @description The same key returns the same run instead of starting a second one. */
+            /** @description The same key returns the same run instead of starting a second one: 1 to 200 bytes. */
             idempotency_key?: string | null;
-            inputs?: Record<string, unknown>;
+            /** @description The run's inputs, a JSON object; `{}` when absent or null. */
+            inputs?: Record<string, unknown> | null;
             plan?: null | components["schemas"]["Plan"];
             /**
              * Format: int64
@@ -1798,7 +1905,7 @@ export interface components {
              */
             seed?: number | null;
             /**
-             * Format: int32
+             * Format: int64
              * @description The workflow version; the latest when absent.
              */
             version?: number | null;
@@ -2315,6 +2422,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The cursor is not valid (`INVALID_CURSOR`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
                 headers: {
@@ -2743,6 +2859,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "ci-deploy",
+                 *       "role": "machine"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateKey"];
             };
         };
@@ -4143,6 +4265,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The cursor is not valid (`INVALID_CURSOR`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
             429: {
                 headers: {
@@ -4181,6 +4312,27 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "plan": {
+                 *         "name": "double",
+                 *         "steps": [
+                 *           {
+                 *             "id": "double",
+                 *             "input": {
+                 *               "data": [
+                 *                 1,
+                 *                 2,
+                 *                 3
+                 *               ],
+                 *               "expr": "map(. * 2)"
+                 *             },
+                 *             "skill": "json_transform"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["SubmitRun"];
             };
         };
@@ -4211,6 +4363,15 @@ export interface operations {
             };
             /** @description The caller's role lacks the permission (`FORBIDDEN`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used for a run of a different plan or inputs (`IDEMPOTENCY_MISMATCH`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4294,6 +4455,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"];
+                };
+            };
+            /** @description A query parameter is malformed or out of range (`INVALID_QUERY`; `details.field` names it). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -4433,6 +4603,135 @@ export interface operations {
             };
         };
     };
+    redrive_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; no body is `{}`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedriveRequest"];
+            };
+        };
+        responses: {
+            /** @description The run an earlier redrive with the same idempotency key created. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunView"];
+                };
+            };
+            /** @description The new run. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RUN_NOT_FINISHED` (queued or running), `RUN_SUCCEEDED`, `IDEMPOTENCY_MISMATCH`, or `CONCURRENT_UPDATE` (retry). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PATCH_UNKNOWN_STEP`, `PATCH_STEP_SUCCEEDED`, `PATCH_UNKNOWN_FIELD`, `PATCH_TOO_LARGE`, `INVALID_FIELD`, or a plan validation code, naming the field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     replay_run: {
         parameters: {
             query?: never;
@@ -4516,6 +4815,135 @@ export interface operations {
             };
         };
     };
+    rerun_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; no body is `{}`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RerunRequest"];
+            };
+        };
+        responses: {
+            /** @description The run an earlier rerun with the same idempotency key created. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunView"];
+                };
+            };
+            /** @description The new run. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `IDEMPOTENCY_MISMATCH`, or `CONCURRENT_UPDATE` (retry). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body's fields, or the plan no longer validates (a skill or secret gone). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this key or user (`RATE_LIMITED`); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A stored record the operation needs is corrupt (`CORRUPT_RECORD`); retrying does not help, the operator must restore the data. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_secrets: {
         parameters: {
             query?: never;
@@ -4585,7 +5013,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Secret name */
+                /** @description Secret name: 1 to 128 letters, digits or `_` (otherwise 422 `INVALID_SECRET_NAME`). */
                 name: string;
             };
             cookie?: never;
@@ -5063,6 +5491,28 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "double",
+                 *       "plan": {
+                 *         "name": "double",
+                 *         "steps": [
+                 *           {
+                 *             "id": "double",
+                 *             "input": {
+                 *               "data": [
+                 *                 1,
+                 *                 2,
+                 *                 3
+                 *               ],
+                 *               "expr": "map(. * 2)"
+                 *             },
+                 *             "skill": "json_transform"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateWorkflow"];
             };
         };
@@ -5178,6 +5628,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description A query parameter is malformed or out of range (`INVALID_QUERY`; `details.field` names it). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No valid credential (`UNAUTHENTICATED`). */

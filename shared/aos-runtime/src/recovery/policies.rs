@@ -60,7 +60,7 @@ pub struct RecoverySettingsView {
     /// Where drift is announced: a `webhook_send` run POSTs each evaluation that finds drift here
     /// (signed with the tenant secret `drift_webhook_secret`, default `WEBHOOK_SECRET`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = "^https?://")]
     pub drift_webhook_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]

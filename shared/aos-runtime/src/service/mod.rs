@@ -6,11 +6,13 @@
 
 mod access;
 mod recovery;
+mod redrive;
 mod resources;
 mod runs;
 mod topology;
 
 pub use aos_core::ports::Ports;
+pub use redrive::{RedriveRequest, RerunRequest, MAX_PATCH_BYTES};
 pub use runs::{RunView, StepView, SubmitRun, Submitted, MAX_SEED};
 pub use topology::{LongPoll, Topology};
 

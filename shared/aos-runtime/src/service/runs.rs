@@ -28,15 +28,19 @@ pub struct SubmitRun {
     pub workflow: Option<String>,
     /// The workflow version; the latest when absent.
     #[serde(default)]
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub version: Option<u32>,
+    /// The run's inputs, a JSON object; `{}` when absent or null.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,
-    /// The same key returns the same run instead of starting a second one.
+    /// The same key returns the same run instead of starting a second one: 1 to 200 bytes.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub idempotency_key: Option<String>,
     /// Fix the run's seed (below 2^53) for reproducibility; random when absent.
     #[serde(default)]
+    #[schema(maximum = 9007199254740991_u64)]
     pub seed: Option<u64>,
 }
 
@@ -71,35 +75,45 @@ pub struct RunView {
 
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 
+/// A run to create, checked: from a submission, a rerun or a redrive.
+pub(super) struct NewRun {
+    /// The plan as submitted (recovery policies not compiled in yet).
+    pub plan: Plan,
+    pub workflow: Option<WorkflowRef>,
+    pub inputs: Value,
+    pub idempotency_key: Option<String>,
+    pub seed: Option<u64>,
+    pub rerun_of: Option<String>,
+    pub redrive: Option<super::redrive::Seeds>,
+}
+
 impl Runtime {
     pub async fn validate(&self, tenant: &str, plan: &Plan) -> Result<(), DomainError> {
         if plan.steps.len() > aos_core::validate::MAX_STEPS {
             // Refused before any other work (secret names, jq compilation).
             return validate_plan(
                 plan,
-                &ValidationContext { skills: &self.ports.skills, secret_names: &HashSet::new(), check_condition: &|_| Ok(()) },
+                &ValidationContext { skills: &self.ports.skills, secret_names: &HashSet::new(), check_jq: &|_| Ok(()) },
             )
             .map_err(DomainError::Invalid);
         }
         let names: HashSet<String> = self.ports.secrets.names(tenant).await?.into_iter().collect();
-        // Conditions are compiled in the jq sandbox, all in one round trip: compiling is user code too.
-        let conditions: Vec<String> = plan
-            .steps
-            .iter()
-            .filter_map(|s| s.condition.clone())
-            .filter(|c| c.chars().count() <= aos_core::validate::MAX_CONDITION_CHARS)
-            .collect();
-        let compiled: HashMap<String, Result<(), String>> = if conditions.is_empty() {
+        // Conditions and literal jq programs (json_transform's `expr`) are compiled in the jq sandbox,
+        // all in one round trip: compiling is user code too.
+        let mut programs = aos_core::validate::jq_programs(plan);
+        programs.sort();
+        programs.dedup();
+        let compiled: HashMap<String, Result<(), String>> = if programs.is_empty() {
             HashMap::new()
         } else {
-            let results = aos_jq::sandbox::check(&conditions).await;
+            let results = aos_jq::sandbox::check(&programs).await;
             if let Some(busy) = results.iter().find_map(|r| r.as_ref().err().filter(|e| matches!(e, aos_jq::JqError::Busy { .. }))) {
-                return Err(DomainError::Conflict(format!("conditions could not be compiled now ({}); retry", busy.message())));
+                return Err(DomainError::Conflict(format!("jq programs could not be compiled now ({}); retry", busy.message())));
             }
-            conditions.into_iter().zip(results).map(|(c, r)| (c, r.map_err(|e| e.message().to_string()))).collect()
+            programs.into_iter().zip(results).map(|(c, r)| (c, r.map_err(|e| e.message().to_string()))).collect()
         };
         let check = |expr: &str| compiled.get(expr).cloned().unwrap_or(Ok(()));
-        let cx = ValidationContext { skills: &self.ports.skills, secret_names: &names, check_condition: &check };
+        let cx = ValidationContext { skills: &self.ports.skills, secret_names: &names, check_jq: &check };
         validate_plan(plan, &cx).map_err(DomainError::Invalid)
     }
 
@@ -173,27 +187,50 @@ impl Runtime {
         if let Err(e) = self.check_submission(tenant, &plan, &inputs, req.idempotency_key.as_deref(), req.seed).await {
             return Err(self.rejected(tenant, e, Some(&plan)).await);
         }
+        let new = NewRun { plan, workflow, inputs, idempotency_key: req.idempotency_key, seed: req.seed, rerun_of: None, redrive: None };
+        self.start_run(tenant, new).await
+    }
+
+    /// Creates a run (checked already) and sends its first advance: a submission's, a rerun's or
+    /// a redrive's. The tenant's recovery policies compile into the plan here, except into the
+    /// steps a redrive keeps, which stay exactly as they ran.
+    pub(super) async fn start_run(&self, tenant: &str, new: NewRun) -> Result<Submitted, DomainError> {
+        let NewRun { plan, workflow, inputs, idempotency_key, seed, rerun_of, redrive } = new;
         let run_id = format!("r_{}", uuid::Uuid::new_v4().simple());
-        let steps: BTreeMap<String, StepState> = plan.steps.iter().map(|s| (s.id.clone(), StepState::pending(&s.skill))).collect();
         let previous_failures = crate::recovery::reruns::previous_failures(self.ports.store.as_ref(), tenant, &plan, workflow.as_ref())
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(tenant, error = %e, "could not read the plan's earlier failures; the run starts without them");
                 Default::default()
             });
-        let (plan, applied_policies, shadow_policies) = self.with_policies(tenant, plan, &previous_failures).await;
+        let (mut plan, mut applied_policies, mut shadow_policies) = self.with_policies(tenant, plan, &previous_failures).await;
+        let mut steps: BTreeMap<String, StepState> = plan.steps.iter().map(|s| (s.id.clone(), StepState::pending(&s.skill))).collect();
+        let (mut redrive_of, mut seeded_steps, mut patched_steps, mut seeded) = (None, Vec::new(), Vec::new(), Vec::new());
+        if let Some(r) = redrive {
+            for kept in r.kept {
+                applied_policies.retain(|a| a.step_id != kept.step.id);
+                shadow_policies.retain(|a| a.step_id != kept.step.id);
+                applied_policies.extend(kept.applied);
+                seeded_steps.push(kept.step.id.clone());
+                steps.insert(kept.step.id.clone(), kept.state);
+                if let Some(slot) = plan.steps.iter_mut().find(|s| s.id == kept.step.id) {
+                    *slot = kept.step;
+                }
+            }
+            (redrive_of, patched_steps, seeded) = (Some(r.of), r.patched, r.attempts);
+        }
         let run = Run {
             run_id: run_id.clone(),
             tenant: tenant.to_string(),
             plan,
             inputs,
-            seed: req.seed.unwrap_or_else(|| rand::random::<u64>() & MAX_SEED),
+            seed: seed.unwrap_or_else(|| rand::random::<u64>() & MAX_SEED),
             status: RunStatus::Queued,
             created_at_ms: self.clock.now_ms(),
             started_at_ms: None,
             finished_at_ms: None,
             workflow,
-            idempotency_key: req.idempotency_key,
+            idempotency_key,
             steps,
             cost_usd: 0.0,
             error: None,
@@ -205,7 +242,20 @@ impl Runtime {
             previous_failures,
             applied_policies,
             shadow_policies,
+            rerun_of,
+            redrive_of,
+            seeded_steps,
+            patched_steps,
         };
+        // A redrive's kept attempts exist before its run does; not when the key already stands
+        // for a run (which `create` then returns).
+        let key_taken = match &run.idempotency_key {
+            Some(key) if !seeded.is_empty() => self.runs.idempotency_taken(tenant, key).await?,
+            _ => false,
+        };
+        if !seeded.is_empty() && !key_taken {
+            self.runs.put_seeded_attempts(tenant, &run_id, &seeded).await?;
+        }
         match self.runs.create(&run).await? {
             Created::Mismatch(id) => Err(DomainError::InvalidState {
                 code: "IDEMPOTENCY_MISMATCH",
@@ -225,7 +275,7 @@ impl Runtime {
         }
     }
 
-    async fn check_submission(
+    pub(super) async fn check_submission(
         &self,
         tenant: &str,
         plan: &Plan,

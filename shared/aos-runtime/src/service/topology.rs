@@ -30,7 +30,11 @@ impl Topology {
     /// directory is locked) — another owner took it. Across processes another owner's claim is
     /// live until its lease passes.
     pub fn claim_is_dead(self, claim_owner: &str, lease_until_ms: i64, this_owner: &str, now_ms: i64) -> bool {
-        now_ms > lease_until_ms || (self == Topology::SingleProcess && claim_owner != this_owner)
+        // A claim's owner is the process's name, then (since claims name their delivery) `/` and
+        // the delivery's id; the process is what decides.
+        let this_process =
+            claim_owner.strip_prefix(this_owner).is_some_and(|rest| rest.is_empty() || rest.starts_with(crate::worker::CLAIM_SEPARATOR));
+        now_ms > lease_until_ms || (self == Topology::SingleProcess && !this_process)
     }
 
     /// Whether a worker hands a recorded outcome straight to the orchestrator of its own process
@@ -78,6 +82,10 @@ mod tests {
         // One process: another owner is an earlier instance, dead whatever its lease.
         assert!(Topology::SingleProcess.claim_is_dead(other, lease, me, 500));
         assert!(!Topology::SingleProcess.claim_is_dead(me, lease, me, 500));
+        // A claim names this process and its delivery: still this process's.
+        assert!(!Topology::SingleProcess.claim_is_dead("serve-b/0f3a", lease, me, 500));
+        assert!(Topology::SingleProcess.claim_is_dead("serve-bb/0f3a", lease, me, 500));
+        assert!(Topology::SingleProcess.claim_is_dead("serve-a/0f3a", lease, me, 500));
         assert!(Topology::SingleProcess.claim_is_dead(me, lease, me, 1_001));
         // Many processes: live until the lease passes.
         assert!(!Topology::Distributed.claim_is_dead(other, lease, me, 1_000));

@@ -73,12 +73,10 @@ pub fn parse(path: &str) -> Result<SandboxPath, StepError> {
     if path.contains('\\') {
         return Err(invalid("it contains a backslash (paths are separated by /)"));
     }
-    if path.starts_with('/') || path.starts_with('~') {
+    if path.starts_with('/') {
         return Err(refused("FS_PATH_ESCAPES", path, "it is absolute; paths are relative to the tenant's sandbox"));
     }
-    if path.len() >= 2 && path.as_bytes()[1] == b':' && path.as_bytes()[0].is_ascii_alphabetic() {
-        return Err(refused("FS_PATH_ESCAPES", path, "it names a drive"));
-    }
+    leading(path, path)?;
     // Characters that render as something else (bidirectional overrides, zero-width joiners) make a
     // name look like another in listings and reports.
     if path.chars().any(|c| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')) {
@@ -107,7 +105,25 @@ pub fn parse(path: &str) -> Result<SandboxPath, StepError> {
     if parts.len() > MAX_DEPTH {
         return Err(refused("FS_PATH_TOO_LONG", path, "nested deeper than 32 levels"));
     }
+    // The same rule on the normalized path, so `./~` or `a/../C:/x` is refused like `~` or `C:/x`
+    // and every accepted path's normal form parses again to itself (found by the fs_path fuzz target).
+    if let Some(first) = parts.first() {
+        leading(first, path)?;
+    }
     Ok(SandboxPath { parts })
+}
+
+/// A path (or its first normalized component) that starts like a home directory (`~`, `~user`) or
+/// names a drive (`C:`) is refused.
+fn leading(start: &str, path: &str) -> Result<(), StepError> {
+    if start.starts_with('~') {
+        return Err(refused("FS_PATH_ESCAPES", path, "it is absolute; paths are relative to the tenant's sandbox"));
+    }
+    let b = start.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Err(refused("FS_PATH_ESCAPES", path, "it names a drive"));
+    }
+    Ok(())
 }
 
 /// A file's path: not the root.
@@ -148,6 +164,10 @@ mod tests {
             ("a/../..", "FS_PATH_ESCAPES"),
             ("/etc/passwd", "FS_PATH_ESCAPES"),
             ("C:/x", "FS_PATH_ESCAPES"),
+            ("~", "FS_PATH_ESCAPES"),
+            ("././~", "FS_PATH_ESCAPES"),
+            ("a/../~root/x", "FS_PATH_ESCAPES"),
+            ("./C:/x", "FS_PATH_ESCAPES"),
             ("a\0b", "FS_PATH_INVALID"),
             ("a\\..\\b", "FS_PATH_INVALID"),
             ("a\nb", "FS_PATH_INVALID"),
@@ -159,6 +179,7 @@ mod tests {
         assert_eq!(parse(&"a".repeat(256)).unwrap_err().code, "FS_PATH_TOO_LONG");
         assert!(parse(&"a".repeat(255)).is_ok());
         assert_eq!(parse(&"a/".repeat(33)).unwrap_err().code, "FS_PATH_TOO_LONG");
+        assert_eq!(parse("a/~/C:").unwrap().as_key(), "a/~/C:", "only a leading `~` or drive is refused");
         assert_eq!(tenant_dir("acme"), "acme");
         assert!(tenant_dir("../x").starts_with("h-"));
     }

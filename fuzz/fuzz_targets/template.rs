@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(init: aos_fuzz_targets::init("template"), |data: &[u8]| aos_fuzz_targets::template(data));
