@@ -5,22 +5,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# Each part's header carries the time since the start, so a slow part shows in CI's log.
+section() { echo "== [$(( $(date +%s) - start )) s] $*"; }
 
 # Reuse a warm cargo target dir outside the clone when there is one; a cold machine builds in ./target.
 if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/aos-target" ]; then
   export CARGO_TARGET_DIR="$HOME/.cache/aos-target"
 fi
 export CARGO_TERM_COLOR=never
+# CI builds each crate once: incremental compilation's caches would only cost disk (several GB on a
+# cold clone) and time. Locally it stays on, for quick rebuilds.
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
 export RUST_BACKTRACE=1
 
-echo "== house rules: cargo fmt --check, cargo clippy -D warnings"
+section "house rules: cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all --check || { echo "cargo fmt --check failed: run 'cargo fmt --all' (rustfmt.toml holds the settings)"; exit 1; }
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
-echo "== build (debug, all crates and tests)"
+section "build (debug, all crates and tests)"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 
-echo "== each Lambda function alone, with its own features (cargo check -p <function>)"
+section "each Lambda function alone, with its own features (cargo check -p <function>)"
 # The workspace build unifies features across crates; a function is deployed as its own package
 # (`aos-api` without `openapi`, one skill executor at most), so each is checked that way too. The
 # list is the Makefile's, generated from the lists of functions (aos_lambda::functions).
@@ -28,7 +35,7 @@ for function in $(make -s --no-print-directory functions); do
   cargo check --locked --quiet -p "$function" || { echo "cargo check -p $function failed"; exit 1; }
 done
 
-echo "== OpenAPI document is current"
+section "OpenAPI document is current"
 # The binary the build above made: `cargo run -p aos-cli` would build aos-cli again with its own
 # feature set (its AWS SDK dependencies differ from the workspace's unified ones).
 "${CARGO_TARGET_DIR:-$PWD/target}/debug/aos" openapi > /tmp/aos-openapi.$$.json
@@ -40,10 +47,10 @@ if ! diff -q docs/openapi.json /tmp/aos-openapi.$$.json >/dev/null; then
 fi
 rm -f /tmp/aos-openapi.$$.json
 
-echo "== SAM template: cfn-lint and sam validate --lint"
+section "SAM template: cfn-lint and sam validate --lint"
 bash tests/e2e/lint.sh
 
-echo "== test services"
+section "test services"
 # promtool (Debian's prometheus package) checks the Prometheus exposition the Lambda metrics test renders.
 if ! command -v promtool >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
@@ -59,30 +66,30 @@ echo "moto server on $AOS_TEST_MOTO_URL"
 # start them themselves (tests/stack/protocol_receiver.py) from this env.
 bash tests/stack/python-env.sh protocols
 
-echo "== tests"
+section "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast --failure-output final
 else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-echo "== serverless: template.yaml deployed into ministack, the 5-step example through its HTTP API"
+section "serverless: template.yaml deployed into ministack, the 5-step example through its HTTP API"
 # The functions are dev-profile binaries built apart from the workspace, with the features a
 # deployment gives them (no cargo-lambda, no release build); tests/e2e/ministack.sh without
 # --build debug cross-builds the release binaries instead.
 bash tests/e2e/ministack.sh --build debug
 
-echo "== local Lambda invocation: the events/ samples through cargo lambda watch + invoke, over moto"
+section "local Lambda invocation: the events/ samples through cargo lambda watch + invoke, over moto"
 # The debug binaries built above (no build of its own); infra/local/env.json configures them.
 bash tests/e2e/lambda_local.sh
 
 export AOS_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aos"
 export AOS_TEST_ENV="${AOS_TEST_ENV:-$PWD/.test-env}"
 
-echo "== access control: Cognito (moto) logins, forged tokens, key rotation, aos login"
+section "access control: Cognito (moto) logins, forged tokens, key rotation, aos login"
 "$AOS_TEST_ENV/moto/bin/python" tests/auth/cognito_test.py
 
-echo "== monitoring: alert rules (promtool) and acceptance traffic under a real Prometheus"
+section "monitoring: alert rules (promtool) and acceptance traffic under a real Prometheus"
 # Debian's prometheus (server + promtool); the test starts aos-target, aos serve and prometheus by PID.
 bash tests/stack/prometheus.sh
 promtool check rules infra/prometheus/aos-alerts.yml
@@ -97,50 +104,50 @@ fi
 bash tests/monitoring/alertmanager_routes.sh
 python3 tests/monitoring/prometheus_test.py
 
-echo "== SDKs against a real aos serve"
+section "SDKs against a real aos serve"
 bash sdks/python/run-tests.sh -q
 bash sdks/typescript/run-tests.sh
 
-echo "== quickstart offline: the README's commands and the BTC → Slack demo (Python SDK) against aos dev"
+section "quickstart offline: the README's commands and the BTC → Slack demo (Python SDK) against aos dev"
 bash tests/quickstart/offline.sh
 
-echo "== release: the workflow (actionlint, zizmor --offline), aos-sdk (build, twine check), @aos/sdk (npm publish --dry-run)"
+section "release: the workflow (actionlint, zizmor --offline), aos-sdk (build, twine check), @aos/sdk (npm publish --dry-run)"
 bash tests/release/check.sh
 
-echo "== web console: its build is current, then Chromium (playwright-core, axe-core) against a real aos serve"
+section "web console: its build is current, then Chromium (playwright-core, axe-core) against a real aos serve"
 # Starts its own aos serve, aos-target and moto server by PID; writes the screenshots of docs/console.md.
 bash console/run-tests.sh
 
-echo "== upgrade: a data dir of the previous release opened by this one"
+section "upgrade: a data dir of the previous release opened by this one"
 # Every fixture in tests/upgrade/fixtures (written by an earlier release, killed with runs in flight).
 python3 tests/upgrade/run.py --aos "$AOS_BIN"
 
-echo "== recovery acceptance: suggestions learning from repeated traffic (429, 503, a timeout, a 400)"
+section "recovery acceptance: suggestions learning from repeated traffic (429, 503, a timeout, a 400)"
 # Starts its own aos serve and aos-target by PID; prints a table per round (docs/recovery.md).
 python3 tests/recovery/acceptance.py --aos "$AOS_BIN"
 
-echo "== learning loop: a week of simulated traffic, the loop active against a baseline without it"
+section "learning loop: a week of simulated traffic, the loop active against a baseline without it"
 # Starts two aos serve and aos-target by PID; prints the per-day table of docs/recovery.md.
 python3 tests/acceptance/learning.py --aos "$AOS_BIN"
 
-echo "== hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
+section "hostile suite: jq bombs, oversized plans, secret leaks, redirects, slow clients, corrupt storage, kill -9"
 # Starts its own aos serve (temp data dir, free port) and local HTTP servers, stops them by PID.
 python3 tests/hostile/run.py --aos "$AOS_BIN"
 
-echo "== contract fuzzing: schemathesis --checks all against aos serve, a key per role (docs/performance.md)"
+section "contract fuzzing: schemathesis --checks all against aos serve, a key per role (docs/performance.md)"
 # Starts its own aos serve (temp data dir, free port, rate limits off), stops it by PID.
 AOS_BIN="$AOS_BIN" bash tests/contract/run.sh
 
-echo "== load: 200 concurrent runs through the API, every one accounted for (a correctness check, not timed)"
+section "load: 200 concurrent runs through the API, every one accounted for (a correctness check, not timed)"
 # Starts its own aos serve and a counting HTTP target by PID; the 1,000-run burst and the 10-minute
 # soak (tests/load/soak.py) are documented figures, not run here (docs/performance.md).
 python3 tests/load/burst.py --runs 200 --clients 50
 
-echo "== docs site: mkdocs build --strict (broken links and anchors, pages missing from the nav), skill pages vs their declarations"
+section "docs site: mkdocs build --strict (broken links and anchors, pages missing from the nav), skill pages vs their declarations"
 bash tests/docs/build.sh
 
-echo "== fuzz: every cargo-fuzz target live for ${AOS_FUZZ_SECONDS:-20} s (their committed corpora replayed in the Rust tests above)"
+section "fuzz: every cargo-fuzz target live for ${AOS_FUZZ_SECONDS:-20} s (their committed corpora replayed in the Rust tests above)"
 # Nightly toolchain; installs cargo-fuzz when missing. Instrumented build beside the workspace's.
 bash fuzz/run.sh "${AOS_FUZZ_SECONDS:-20}"
 
-echo "== total test time: $(( $(date +%s) - start )) s"
+section "total test time: $(( $(date +%s) - start )) s"

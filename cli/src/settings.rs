@@ -148,7 +148,8 @@ Environment (a flag above overrides its variable):
              AOS_WORKER_CONCURRENCY, AOS_SKIP_INTEGRITY_CHECK, AOS_HEADER_TIMEOUT_MS,
              AOS_BODY_TIMEOUT_MS, AOS_MAX_CONNECTIONS, AOS_RATE_LIMIT_PER_MINUTE, AOS_RATE_LIMIT_BURST
   Log:       AOS_LOG (a tracing filter, default `info`; coloured only on a terminal, never with NO_COLOR)
-  Runs:      AOS_MAX_STEP_OUTPUT_BYTES (1048576), AOS_MAX_RUN_OUTPUT_BYTES (16777216)
+  Runs:      AOS_MAX_STEP_OUTPUT_BYTES (1048576), AOS_MAX_RUN_OUTPUT_BYTES (16777216),
+             AOS_INLINE_ATTEMPT_MS (200; 0 runs no pure step inline)
   Skills:    AOS_HTTP_ALLOW_HOSTS (loopback and private hosts http_call may reach, comma-separated),
              AOS_HTTP_MAX_RESPONSE_BYTES (5242880), AOS_HTTP_DEFAULT_TIMEOUT_MS (30000),
              AOS_SLACK_API_URL (https://slack.com/api), AOS_FS_ROOT (fs's files, under the data dir),

@@ -18,12 +18,11 @@ figures of the full run."""
 
 import argparse
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import INPUTS, TERMINAL, Api, Server, Target, aos_binary, list_runs, machine, metric, percentile, plan  # noqa: E402
+from common import Api, Server, Submissions, Target, aos_binary, machine, metric, statuses, wait_finished  # noqa: E402
 
 
 def main() -> int:
@@ -38,53 +37,28 @@ def main() -> int:
     target = Target()
     server = Server(binary)
     api = Api(server)
-    body = {"plan": plan(target.url), "inputs": INPUTS}
-    accepted, refused, latencies = {}, [], []
-    lock = threading.Lock()
-
-    def submit(i: int) -> None:
-        # An idempotency key per submission: a client retry after a dropped connection returns
-        # the same run instead of making a second one.
-        started = time.perf_counter()
-        status, answer = api.request("POST", "/api/v1/runs", {**body, "idempotency_key": f"burst-{i}"})
-        elapsed = time.perf_counter() - started
-        with lock:
-            latencies.append(elapsed)
-            if status == 202:
-                accepted[i] = answer["run_id"]
-            else:
-                refused.append((i, status, answer))
+    subs = Submissions(api, target, "burst")
 
     try:
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
-            list(pool.map(submit, range(args.runs)))
+            list(pool.map(subs.submit, range(args.runs)))
         submit_s = time.perf_counter() - t0
-        print(f"submitted: {len(accepted)} accepted, {len(refused)} refused in {submit_s:.2f} s "
-              f"({args.runs / submit_s:.0f} submissions/s); submit latency p50 {percentile(latencies, 50) * 1000:.0f} ms, "
-              f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
-        assert not refused, f"submissions refused: {refused[:5]}"
+        accepted, latencies = subs.accepted, subs.latencies
+        print(f"submitted: {len(accepted)} accepted, {len(subs.refused)} refused in {submit_s:.2f} s "
+              f"({args.runs / submit_s:.0f} submissions/s); submit latency {subs.latency_ms()}, max {max(latencies) * 1000:.0f} ms")
+        assert not subs.refused, f"submissions refused: {subs.refused[:5]}"
         assert len(set(accepted.values())) == args.runs, "two submissions got the same run id"
 
         ids = set(accepted.values())
-        deadline = time.time() + args.timeout
-        while True:
-            listed = list_runs(api)
-            pending = [r for r in ids if listed.get(r) not in TERMINAL]
-            if not pending:
-                break
-            if time.time() > deadline:
-                raise AssertionError(f"{len(pending)} runs not finished after {args.timeout} s, e.g. {pending[:3]}: {[listed.get(r) for r in pending[:3]]}")
-            time.sleep(0.5)
+        listed = wait_finished(api, ids, args.timeout, 0.5)
         total_s = time.perf_counter() - t0
-        statuses = {}
-        for r in ids:
-            statuses[listed[r]] = statuses.get(listed[r], 0) + 1
+        ended = statuses(listed, ids)
         print(f"finished: all {len(ids)} runs terminal {total_s:.1f} s after the first submission "
-              f"({len(ids) / total_s:.1f} runs/s, {5 * len(ids) / total_s:.0f} steps/s end to end); statuses {statuses}")
+              f"({len(ids) / total_s:.1f} runs/s, {5 * len(ids) / total_s:.0f} steps/s end to end); statuses {ended}")
 
         assert set(listed) == ids, f"the API lists {len(set(listed) - ids)} runs nobody submitted and misses {len(ids - set(listed))}"
-        assert statuses == {"succeeded": len(ids)}, f"not every run succeeded: {statuses}"
+        assert ended == {"succeeded": len(ids)}, f"not every run succeeded: {ended}"
         calls = target.per_run()
         twice = {r: n for r, n in calls.items() if n != 1}
         assert not twice, f"runs whose call reached the target more than once: {list(twice.items())[:5]}"

@@ -204,6 +204,61 @@ def list_runs(api: Api) -> Dict[str, str]:
             return out
 
 
+class Submissions:
+    """Submits the five-step plan against `target`, from any number of threads, each with its own
+    idempotency key (`<prefix>-<i>`: a client retry after a dropped connection returns the same run
+    instead of making a second one). Keeps the accepted run ids by submission, the refusals and
+    the latencies."""
+
+    def __init__(self, api: "Api", target: "Target", prefix: str):
+        self.api, self.prefix = api, prefix
+        self.body = {"plan": plan(target.url), "inputs": INPUTS}
+        self.accepted: Dict[int, str] = {}
+        self.refused: List[Tuple[int, int, object]] = []
+        self.latencies: List[float] = []
+        self.lock = threading.Lock()
+
+    def submit(self, i: int) -> None:
+        started = time.perf_counter()
+        status, answer = self.api.request("POST", "/api/v1/runs", {**self.body, "idempotency_key": f"{self.prefix}-{i}"})
+        elapsed = time.perf_counter() - started
+        with self.lock:
+            self.latencies.append(elapsed)
+            if status == 202:
+                self.accepted[i] = answer["run_id"]
+            else:
+                self.refused.append((i, status, answer))
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.accepted)
+
+    def latency_ms(self) -> str:
+        return f"p50 {percentile(self.latencies, 50) * 1000:.0f} ms, p99 {percentile(self.latencies, 99) * 1000:.0f} ms"
+
+
+def wait_finished(api: "Api", ids: set, timeout: float, poll: float) -> Dict[str, str]:
+    """Lists the runs until every one of `ids` is terminal and returns the listing (run id →
+    status); an AssertionError after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        listed = list_runs(api)
+        pending = [r for r in ids if listed.get(r) not in TERMINAL]
+        if not pending:
+            return listed
+        if time.time() > deadline:
+            raise AssertionError(f"{len(pending)} runs not finished after {timeout:.0f} s, e.g. {pending[:3]}: {[listed.get(r) for r in pending[:3]]}")
+        time.sleep(poll)
+
+
+def statuses(listed: Dict[str, str], ids: set) -> Dict[str, int]:
+    """How many of `ids` ended in each status."""
+    out: Dict[str, int] = {}
+    for r in ids:
+        out[listed[r]] = out.get(listed[r], 0) + 1
+    return out
+
+
 def metric(api: Api, name: str, labels: str) -> Optional[float]:
     status, text = api.request("GET", "/metrics")
     if status != 200:

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import INPUTS, TERMINAL, Api, Server, Target, aos_binary, list_runs, machine, percentile, plan, proc_sample  # noqa: E402
+from common import Api, Server, Submissions, Target, aos_binary, machine, proc_sample, statuses, wait_finished  # noqa: E402
 
 
 def slope_per_minute(points):
@@ -53,17 +53,8 @@ def main() -> int:
     target = Target()
     server = Server(binary)
     api = Api(server)
-    body = {"plan": plan(target.url), "inputs": INPUTS}
-    accepted, refused, latencies = [], [], []
-    lock = threading.Lock()
+    subs = Submissions(api, target, "soak")
     stop = threading.Event()
-
-    def submit(i: int) -> None:
-        started = time.perf_counter()
-        status, answer = api.request("POST", "/api/v1/runs", {**body, "idempotency_key": f"soak-{i}"})
-        with lock:
-            latencies.append(time.perf_counter() - started)
-            (accepted.append(answer["run_id"]) if status == 202 else refused.append((status, answer)))
 
     def schedule(pool: ThreadPoolExecutor, t0: float) -> None:
         i = 0
@@ -74,7 +65,7 @@ def main() -> int:
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            pool.submit(submit, i)
+            pool.submit(subs.submit, i)
             i += 1
 
     samples = []  # (t, rss MiB, fds, threads, submitted, finished calls)
@@ -89,8 +80,7 @@ def main() -> int:
                 now = time.perf_counter()
                 if now >= next_sample:
                     rss, fds, threads = proc_sample(server.pid)
-                    with lock:
-                        submitted = len(accepted)
+                    submitted = subs.count()
                     calls = sum(target.per_run().values())
                     samples.append((now - t0, rss, fds, threads, submitted, calls))
                     print(f"{now - t0:6.0f} {rss:8.1f} {fds:5d} {threads:7d} {submitted:9d} {calls:7d}", flush=True)
@@ -98,17 +88,10 @@ def main() -> int:
                 if not scheduler.is_alive() and now - t0 >= args.seconds:
                     break
                 time.sleep(max(0.0, min(next_sample - time.perf_counter(), 0.5)))
-        assert not refused, f"{len(refused)} submissions refused, e.g. {refused[:3]}"
+        assert not subs.refused, f"{len(subs.refused)} submissions refused, e.g. {subs.refused[:3]}"
 
-        ids = set(accepted)
-        deadline = time.time() + 300
-        while True:
-            listed = list_runs(api)
-            pending = [r for r in ids if listed.get(r) not in TERMINAL]
-            if not pending:
-                break
-            assert time.time() < deadline, f"{len(pending)} runs not finished 300 s after the soak"
-            time.sleep(1)
+        ids = set(subs.accepted.values())
+        listed = wait_finished(api, ids, 300, 1)
         rss, fds, threads = proc_sample(server.pid)
         print(f"after the last run finished: RSS {rss:.1f} MiB, {fds} fds, {threads} threads")
 
@@ -122,12 +105,9 @@ def main() -> int:
               f"{after[0][1]:.1f} → {after[-1][1]:.1f} MiB, slope {rss_slope:+.2f} MiB/min (limit {args.max_rss_slope})")
         print(f"fds: after the warm-up {after[0][2]} → {after[-1][2]} (max {max(s[2] for s in after)}), slope {fd_slope:+.2f}/min "
               f"(limit {args.max_fd_slope}, slack {args.fd_slack})")
-        statuses = {}
-        for r in ids:
-            statuses[listed[r]] = statuses.get(listed[r], 0) + 1
+        ended = statuses(listed, ids)
         calls = target.per_run()
-        print(f"runs: {len(ids)} accepted, statuses {statuses}, {sum(calls.values())} target calls; submit latency "
-              f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms")
+        print(f"runs: {len(ids)} accepted, statuses {ended}, {sum(calls.values())} target calls; submit latency {subs.latency_ms()}")
 
         problems = []
         if rss_slope >= args.max_rss_slope:
@@ -136,8 +116,8 @@ def main() -> int:
             problems.append(f"open files grow ({after[0][2]} → {after[-1][2]}, {fd_slope:+.2f}/min)")
         if set(listed) != ids:
             problems.append("the API's list and the accepted runs differ")
-        if statuses != {"succeeded": len(ids)}:
-            problems.append(f"not every run succeeded: {statuses}")
+        if ended != {"succeeded": len(ids)}:
+            problems.append(f"not every run succeeded: {ended}")
         if set(calls) != ids or any(n != 1 for n in calls.values()):
             problems.append("the target was not called exactly once per run")
         if problems:

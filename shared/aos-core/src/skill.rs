@@ -173,6 +173,11 @@ pub trait Skill: Send + Sync {
     fn side_effects_of(&self, _input: &Value) -> SideEffects {
         self.spec().side_effects
     }
+    /// Does this process execute the skill (false: it only declares it, for validation and
+    /// orchestration, and the skill's own function executes it)?
+    fn executed_here(&self) -> bool {
+        true
+    }
     /// Runs one attempt. Errors are data: return a `StepError`, never panic (the runtime turns a
     /// panic into a `SKILL_PANIC` outcome anyway).
     async fn execute(&self, ctx: &SkillContext, input: Value) -> Result<SkillOutput, StepError>;

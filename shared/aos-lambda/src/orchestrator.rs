@@ -19,7 +19,8 @@ impl crate::Function for Function {
     }
 
     async fn init(self) -> Result<Handler, crate::Error> {
-        Ok(Handler(crate::runtime_from_env(crate::registry::declared).await?))
+        // Pure attempts (json_transform) run inline in the advance, not through their queue.
+        Ok(Handler(crate::runtime_from_env(crate::registry::replaying).await?))
     }
 }
 

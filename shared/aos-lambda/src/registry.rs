@@ -11,13 +11,14 @@ pub use aos_core::skill::SkillRegistry;
 /// A function's registry, built from the deployment's skills configuration.
 pub type Registry = fn(&SkillsConfig) -> SkillRegistry;
 
-/// Functions that execute no skill (the orchestrator, the sweeper, most API functions).
+/// Functions that execute no skill (the sweeper, most API functions).
 pub fn declared(config: &SkillsConfig) -> SkillRegistry {
     described_registry(config, Vec::new())
 }
 
-/// An API function whose routers replay runs (`aos_api::routers::Group::replays`): it executes
-/// every replayable (pure, deterministic) skill this build links.
+/// An API function whose routers replay runs (`aos_api::routers::Group::replays`), and the
+/// orchestrator, which runs pure attempts inline: it executes every replayable (pure,
+/// deterministic) skill this build links.
 pub fn replaying(config: &SkillsConfig) -> SkillRegistry {
     let executors =
         BUILTINS.iter().filter(|b| (b.declare)(config).replayable()).filter_map(|b| b.executor).map(|build| build(config)).collect();

@@ -4,12 +4,14 @@
 
 mod support;
 
-use aos_core::ports::Condition;
+use aos_core::ports::{Condition, Item, OutgoingMessage, Page, Query, Queue, QueueError, ReceivedMessage, Store, StoreError, WriteOp};
 use aos_lambda::api;
-use aos_runtime::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE};
+use aos_runtime::messages::{skill_queue, Advance, ORCHESTRATOR_QUEUE};
 use aos_runtime::runs::{now_ms, AttemptItem};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -135,7 +137,7 @@ async fn long_polls_are_capped_below_api_gateways_limit_under_lambda() {
 }
 
 #[tokio::test]
-async fn orchestrator_event_dispatches_step_tasks_to_the_skill_queue() {
+async fn orchestrator_event_runs_pure_steps_inline_and_finishes_the_runs() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;
     let (a, b) = (submit(&stack, &key).await, submit(&stack, &key).await);
@@ -144,13 +146,16 @@ async fn orchestrator_event_dispatches_step_tasks_to_the_skill_queue() {
         .await
         .expect("handled");
     assert_eq!(failures(&response), Vec::<String>::new());
-    let tasks: Vec<StepTask> = stack.receive(&skill_queue(TRANSFORM), 2).await.iter().map(parse).collect();
-    assert_eq!(tasks.iter().map(|t| t.run_id.clone()).collect::<BTreeSet<_>>(), BTreeSet::from([a.clone(), b.clone()]));
-    for t in &tasks {
-        assert_eq!((t.step_id.as_str(), t.attempt, t.skill.as_str()), ("total", 1, TRANSFORM));
-        assert_eq!(t.input["data"], json!({"sku": "A-1", "qty": 2, "price": 9.5}), "inputs are resolved into the task");
+    // The sample's one step is a json_transform: the orchestrator runs it in the advance (the
+    // record saved with the run), so nothing goes through the skill's queue.
+    for run_id in [&a, &b] {
+        assert_eq!(run_status(&stack, run_id).await, "succeeded");
+        let attempt = stack.rt.runs().get_attempt(TENANT, run_id, "total", 1).await.expect("read the attempt");
+        let Some((AttemptItem::Done { record }, _)) = attempt else { panic!("no recorded outcome: {attempt:?}") };
+        assert_eq!(record.input["data"], json!({"sku": "A-1", "qty": 2, "price": 9.5}), "inputs are resolved into the attempt");
+        assert_eq!(serde_json::to_value(&record.outcome).expect("outcome")["output"]["total"].as_f64(), Some(19.0));
     }
-    assert_eq!((run_status(&stack, &a).await, run_status(&stack, &b).await), ("running".into(), "running".into()));
+    assert!(stack.receive(&skill_queue(TRANSFORM), 1).await.is_empty());
 }
 
 #[tokio::test]
@@ -241,29 +246,8 @@ async fn sweeper_event_re_advances_an_active_run_whose_advance_was_lost() {
     let event: Value = serde_json::from_str(&event_text("sweeper-schedule.json")).expect("JSON");
     let report = aos_lambda::sweeper::handle(stack.rt.clone(), lambda_event(event)).await.expect("swept");
     assert_eq!(report.active_runs, 1);
-    assert_eq!(run_status(&stack, &run_id).await, "running");
-    let tasks: Vec<StepTask> = stack.receive(&skill_queue(TRANSFORM), 1).await.iter().map(parse).collect();
-    assert_eq!(tasks.iter().map(|t| (t.run_id.as_str(), t.step_id.as_str())).collect::<Vec<_>>(), vec![(run_id.as_str(), "total")]);
-}
-
-/// Feeds what is visible on `queue` to its function, then deletes what the function did not report
-/// as failed, as the SQS event source mapping does. Returns how many messages were handled.
-async fn pump(stack: &Stack, queue: &str) -> usize {
-    let messages = stack.receive(queue, 1).await;
-    if messages.is_empty() {
-        return 0;
-    }
-    let event = stack.sqs_event(queue, &messages);
-    let response = if queue == ORCHESTRATOR_QUEUE {
-        aos_lambda::orchestrator::handle(stack.rt.clone(), event).await
-    } else {
-        aos_lambda::skill::handle(stack.rt.clone(), TRANSFORM, event).await
-    };
-    let failed = failures(&response.expect("handled"));
-    for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref())) {
-        stack.delete(queue, m).await;
-    }
-    messages.len()
+    // The sweep advanced it: its one (pure) step ran inline and the run finished.
+    assert_eq!(run_status(&stack, &run_id).await, "succeeded");
 }
 
 #[tokio::test]
@@ -274,7 +258,11 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
         serde_json::from_str(&std::fs::read_to_string(format!("{}/../../examples/{p}", env!("CARGO_MANIFEST_DIR"))).expect("example"))
             .expect("JSON")
     };
-    let body = json!({"plan": read("hello-transform.json"), "inputs": read("hello-transform.inputs.json")}).to_string();
+    // The second step may take longer than a pure step the orchestrator runs inline (a longer
+    // timeout), so it goes through the skill's queue and function; the first runs inline.
+    let mut plan = read("hello-transform.json");
+    plan["steps"][1]["timeout_ms"] = json!(aos_runtime::orchestrator::INLINE_MAX_TIMEOUT_MS + 1);
+    let body = json!({"plan": plan, "inputs": read("hello-transform.inputs.json")}).to_string();
     let mut submit_event: Value = serde_json::from_str(&event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).expect("JSON");
     submit_event["headers"]["content-length"] = json!(body.len().to_string());
     submit_event["body"] = json!(body);
@@ -286,10 +274,10 @@ async fn a_two_step_run_succeeds_through_the_queues_and_handlers() {
     let mut handled = 0;
     while run_status(&stack, &run_id).await != "succeeded" {
         assert!(Instant::now() < deadline, "run {run_id} did not finish: {}", run_status(&stack, &run_id).await);
-        handled += pump(&stack, ORCHESTRATOR_QUEUE).await + pump(&stack, &skill_queue(TRANSFORM)).await;
+        handled += stack.pump(ORCHESTRATOR_QUEUE).await + stack.pump(&skill_queue(TRANSFORM)).await;
     }
-    // submit → advance → totals → advance → summary → advance: at least five hand-offs.
-    assert!(handled >= 5, "{handled} messages handled");
+    // submit → advance (totals inline) → summary's task → advance: three hand-offs at least.
+    assert!(handled >= 3, "{handled} messages handled");
 
     let get = event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)]);
     let (status, view) = invoke_api(api::app(stack.rt.clone(), group("api-runs")).expect("app"), &get).await;
@@ -355,4 +343,151 @@ async fn aggregator_event_stores_each_tenants_candidates_and_the_platform_export
     );
     let (status, body) = invoke_api(api::app(stack.rt.clone(), group("api-failures")).expect("app"), &post).await;
     assert_eq!((status, body["window"]["days"].as_u64(), body["candidates"][0]["count"].as_u64()), (200, Some(1), Some(3)), "{body}");
+}
+
+/// What one run spends on the AWS path: DynamoDB requests (and the items they write) and SQS
+/// messages sent, counted at the ports the functions call.
+#[derive(Default, Debug)]
+struct Spend {
+    reads: AtomicU64,
+    write_requests: AtomicU64,
+    written_items: AtomicU64,
+    transactions: AtomicU64,
+    messages: AtomicU64,
+}
+
+struct Counting {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    spend: Arc<Spend>,
+}
+
+impl Counting {
+    fn write(&self, items: usize) {
+        self.spend.write_requests.fetch_add(1, Ordering::SeqCst);
+        self.spend.written_items.fetch_add(items as u64, Ordering::SeqCst);
+    }
+    fn read(&self) {
+        self.spend.reads.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Counting {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.read();
+        self.store.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        self.write(1);
+        self.store.put(item, condition).await
+    }
+    async fn put_relaxed(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        self.write(1);
+        self.store.put_relaxed(item, condition).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.write(1);
+        self.store.delete(pk, sk, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.read();
+        self.store.query(query).await
+    }
+    async fn query_index(&self, query: Query) -> Result<Page, StoreError> {
+        self.read();
+        self.store.query_index(query).await
+    }
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.write(ops.len());
+        self.spend.transactions.fetch_add(1, Ordering::SeqCst);
+        self.store.transact_write(ops).await
+    }
+    async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
+        self.write(1);
+        self.store.increment(pk, sk, field, delta).await
+    }
+    async fn add(&self, item: Item, counters: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.write(1);
+        self.store.add(item, counters).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for Counting {
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
+        self.spend.messages.fetch_add(messages.len() as u64, Ordering::SeqCst);
+        self.queue.send(queue, messages).await
+    }
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.queue.receive(queue, max, visibility, wait).await
+    }
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
+        self.queue.delete(queue, receipt).await
+    }
+    async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        self.queue.change_visibility(queue, receipt, visibility).await
+    }
+    async fn depth(&self, queue: &str) -> Result<usize, QueueError> {
+        self.queue.depth(queue).await
+    }
+}
+
+/// The engine benchmark's plan (`cli/examples/bench_engine.rs`): five json_transform steps in a
+/// chain, each `timeout_ms` long.
+fn five_steps(timeout_ms: u64) -> Value {
+    let step = |id: &str, after: Option<&str>, data: Value, expr: &str| {
+        let mut s = json!({"id": id, "skill": TRANSFORM, "timeout_ms": timeout_ms, "input": {"data": data, "expr": expr}});
+        if let Some(a) = after {
+            s["depends_on"] = json!([a]);
+        }
+        s
+    };
+    json!({"name": "five-steps", "steps": [
+        step("a", None, json!({"items": [1, 2, 3, 4, 5]}), ".items | map(. * 2)"),
+        step("b", Some("a"), json!("{{ steps.a.output }}"), "add"),
+        step("c", Some("b"), json!("{{ steps.b.output }}"), ". + 1"),
+        step("d", Some("c"), json!({"v": "{{ steps.c.output }}"}), "{total: .v}"),
+        step("e", Some("d"), json!("{{ steps.d.output }}"), ".total | tostring"),
+    ]})
+}
+
+/// Submits `plan` through a runtime over counting ports and drives it to its end through the
+/// orchestrator and skill handlers; returns what it spent.
+async fn spend_of(stack: &Stack, plan: Value) -> Arc<Spend> {
+    let spend = Arc::new(Spend::default());
+    let ports = stack.rt.ports().clone();
+    let counting = Arc::new(Counting { store: ports.store.clone(), queue: ports.queue.clone(), spend: spend.clone() });
+    let rt = Arc::new(aos_lambda::runtime_with(aos_runtime::Ports { store: counting.clone(), queue: counting, ..ports }));
+    let req = aos_runtime::service::SubmitRun { plan: Some(serde_json::from_value(plan).expect("a plan")), ..Default::default() };
+    let run_id = rt.submit(TENANT, req).await.expect("submitted").run_id;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.rt.get(TENANT, &run_id).await.expect("run").run.status.as_str() != "succeeded" {
+        assert!(Instant::now() < deadline, "run {run_id} did not finish");
+        stack.pump_with(&rt, ORCHESTRATOR_QUEUE).await;
+        stack.pump_with(&rt, &skill_queue(TRANSFORM)).await;
+    }
+    spend
+}
+
+/// docs/deploy.md's cost per million steps: a five-step chain of transforms run inline by the
+/// orchestrator, against the same chain sent through the skill's queue (steps allowed longer than
+/// the orchestrator runs inline), counted in the same test.
+#[tokio::test]
+async fn a_chain_of_pure_steps_costs_one_message_and_one_transaction() {
+    let stack = Stack::new().await;
+    let queued = spend_of(&stack, five_steps(aos_runtime::orchestrator::INLINE_MAX_TIMEOUT_MS + 1)).await;
+    let inline = spend_of(&stack, five_steps(2_000)).await;
+    eprintln!("five json_transform steps, through the queues: {queued:?}");
+    eprintln!("five json_transform steps, inline:             {inline:?}");
+    let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+    // Submission: the run, its active marker (one transaction) and one Advance. Then one advance
+    // runs all five and saves the run with their records and the marker's removal (a second).
+    assert_eq!(get(&inline.messages), 1, "{inline:?}");
+    assert_eq!((get(&inline.write_requests), get(&inline.transactions)), (2, 2), "{inline:?}");
+    assert_eq!(get(&inline.written_items), 2 + 1 + 5 + 1, "{inline:?}");
+    // Through the queues: a task and an Advance per step besides the submission's, and the wake-up
+    // at the run's deadline armed when it started.
+    assert_eq!(get(&queued.messages), 1 + 5 + 5 + 1, "{queued:?}");
+    assert!(get(&queued.write_requests) >= 2 + 5 + 5, "{queued:?}");
 }

@@ -31,26 +31,6 @@ fn post_event(key: &str, route: &str, path: &str, body: &Value) -> String {
     e.to_string()
 }
 
-/// Feeds what is visible on `queue` to its function and deletes what it handled, as the event
-/// source mapping does. Returns how many messages there were.
-async fn pump(stack: &Stack, queue: &str) -> usize {
-    let messages = stack.receive(queue, 1).await;
-    if messages.is_empty() {
-        return 0;
-    }
-    let event = stack.sqs_event(queue, &messages);
-    let response = if queue == ORCHESTRATOR_QUEUE {
-        aos_lambda::orchestrator::handle(stack.rt.clone(), event).await
-    } else {
-        aos_lambda::skill::handle(stack.rt.clone(), JQ, event).await
-    };
-    let failed = failures(&response.expect("handled"));
-    for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref())) {
-        stack.delete(queue, m).await;
-    }
-    messages.len()
-}
-
 /// Drives the run to its end through the handlers; returns its view and how many skill tasks ran.
 async fn drive(stack: &Stack, run_id: &str) -> (Value, usize) {
     let start = Instant::now();
@@ -61,8 +41,8 @@ async fn drive(stack: &Stack, run_id: &str) -> (Value, usize) {
             return (view, tasks);
         }
         assert!(start.elapsed() < Duration::from_secs(90), "run {run_id} did not finish: {view}");
-        pump(stack, ORCHESTRATOR_QUEUE).await;
-        tasks += pump(stack, &skill_queue(JQ)).await;
+        stack.pump(ORCHESTRATOR_QUEUE).await;
+        tasks += stack.pump(&skill_queue(JQ)).await;
     }
 }
 
@@ -70,9 +50,11 @@ async fn drive(stack: &Stack, run_id: &str) -> (Value, usize) {
 async fn a_redrive_through_the_functions_keeps_the_succeeded_step_and_restarts_the_failed_one() {
     let stack = Stack::new().await;
     let key = stack.api_key().await;
+    // Timeouts longer than the orchestrator runs pure steps inline with: every attempt goes
+    // through the skill's queue, where the test counts them.
     let plan = json!({"name": "redrive-lambda", "steps": [
-        {"id": "a", "skill": JQ, "input": {"data": 20, "expr": ". + 1"}},
-        {"id": "b", "skill": JQ, "depends_on": ["a"], "retry": {"max_attempts": 1},
+        {"id": "a", "skill": JQ, "timeout_ms": 10_000, "input": {"data": 20, "expr": ". + 1"}},
+        {"id": "b", "skill": JQ, "timeout_ms": 10_000, "depends_on": ["a"], "retry": {"max_attempts": 1},
          "input": {"data": "{{ steps.a.output }}", "expr": "error(\"boom\")"}}
     ]});
     let req = SubmitRun { plan: Some(serde_json::from_value(plan).expect("a plan")), ..Default::default() };

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod conditions;
 pub mod consumers;
 pub mod delivery;
+mod executor;
 pub mod failures;
 pub mod keys;
 pub mod messages;

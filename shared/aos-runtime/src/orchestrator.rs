@@ -2,12 +2,24 @@
 //! state under optimistic concurrency, together with the failure records the decision produced,
 //! then dispatches step attempts to the skill queues. The same code runs in `aos serve` and in the
 //! orchestrator Lambda.
+//!
+//! Pure attempts (a skill without side effects, deterministic, executed by this process, with no
+//! secret and no delay) are not sent through a queue: the orchestrator runs them itself, through
+//! the same [`StepExecutor`] as the workers, advances the engine over their outcomes, and saves
+//! their records in the run's own transaction. A chain of transforms then costs one load and one
+//! commit instead of a queue round trip, an attempt write and a run save per step. Nothing is
+//! weaker for it: until the save, no one has seen the outcomes, and a crash before it leaves the
+//! run as it was, to be advanced (and the attempts computed) again. Bounded per advance by count
+//! ([`MAX_INLINE_ATTEMPTS`]) and time ([`INLINE_TIME`]), and per attempt ([`INLINE_ATTEMPT_MS`]:
+//! one that needs longer is handed to its queue); whatever is left goes to the queues as before.
+//! `AOS_INLINE_ATTEMPT_MS=0` turns it off.
 
+use crate::executor::StepExecutor;
 use crate::failures::classify::classify_error;
 use crate::failures::record::{puts, records_for_events};
 use crate::failures::FailureLog;
 use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE, STEP_TASK_VERSION};
-use crate::runs::RunRepo;
+use crate::runs::{AttemptItem, LoadedRun, RunRepo};
 use crate::telemetry;
 use crate::worker::OutputLimits;
 use aos_core::engine::{advance, dispatch_input, step_input, Decision, Dispatch, EngineEnv};
@@ -20,7 +32,7 @@ use aos_core::DomainError;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Extra time past a step's timeout before a dispatched attempt without outcome is dispatched again
 /// (its message was lost between the run's save and the send).
@@ -33,8 +45,27 @@ const MAX_RECORDS_IN_SAVE: usize = 90;
 /// Extra writes (failure records, then recovery evidence) in the run's transaction at most.
 const MAX_OPS_IN_SAVE: usize = 97;
 
+/// Pure attempts one advance runs inline at most (their records share the run's transaction).
+pub const MAX_INLINE_ATTEMPTS: usize = 32;
+/// Time one advance spends running pure attempts inline at most; the rest go to the queues.
+pub const INLINE_TIME: Duration = Duration::from_millis(250);
+/// Pure attempts allowed longer than this go straight to their queue: a step given more time is
+/// expected to take it.
+pub const INLINE_MAX_TIMEOUT_MS: u64 = 5_000;
+/// The time an attempt is given inline by default (`RuntimeSettings::inline_attempt_ms`). One
+/// that does not finish in it (or finds the sandbox busy) goes to its queue, to run with its
+/// step's whole timeout: so a slow or hostile program holds an advance, and the consumer slot it
+/// runs in, this long at most.
+pub const INLINE_ATTEMPT_MS: u64 = 200;
+/// An inline attempt's record larger than this is written just before the save rather than in its
+/// transaction (which DynamoDB caps at 4 MB). A crash in between leaves the record of an attempt the
+/// run does not show as started; the attempt, being pure, is then run again and the record replaced.
+const INLINE_RECORD_IN_SAVE_BYTES: usize = 64 * 1024;
+
 pub struct Orchestrator {
     pub(crate) runs: RunRepo,
+    /// Runs pure attempts inline (the workers' executor).
+    pub(crate) exec: StepExecutor,
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) skills: Arc<SkillRegistry>,
     pub(crate) finished: Arc<FinishedRuns>,
@@ -47,6 +78,8 @@ pub struct Orchestrator {
     pub(crate) evidence_keep_days: u32,
     /// The evaluation window of the regression guard (`RecoverySettings::window_ms`).
     pub(crate) recovery_window_ms: i64,
+    /// The time a pure attempt is given inline; 0: none runs inline.
+    pub(crate) inline_attempt_ms: u64,
     /// The time decisions are made at (due retries, overdue dispatches, budget deadlines).
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -126,6 +159,8 @@ impl Orchestrator {
             let now = self.clock.now_ms();
             let before = statuses_of_remembered(&loaded.run);
             let mut decision = self.decide(&mut loaded, now).await?;
+            let inlined = self.run_inline(&mut loaded, &mut decision).await?;
+            let now = if inlined.is_empty() { now } else { self.clock.now_ms() };
             let mut redispatch = self.stale_dispatches(&loaded, now, recover);
             if !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
                 return Ok(());
@@ -139,22 +174,30 @@ impl Orchestrator {
                 records_for_events(&loaded.run, &decision.failures, &loaded.attempts, self.failures.retention_days, &classify_error);
             // The day index first: it may then name a day without records, never miss one.
             self.failures.note_days(&records).await?;
-            let in_save = records.split_off(records.len().saturating_sub(MAX_RECORDS_IN_SAVE));
+            let mut ops = self.inline_records(&loaded.run, &inlined).await?;
+            let in_save = records.split_off(records.len().saturating_sub(MAX_RECORDS_IN_SAVE.saturating_sub(ops.len())));
             for r in records {
                 self.failures.store.put(r.item(), Condition::Always).await?;
             }
-            let (mut extra, late_evidence) = self.with_evidence(&loaded, &before, &decision.failures, puts(&in_save), now);
+            ops.extend(puts(&in_save));
+            let (mut extra, late_evidence) = self.with_evidence(&loaded, &before, &decision.failures, ops, now);
             match self.runs.save_with(&loaded.run, loaded.version, std::mem::take(&mut extra)).await {
                 Ok(_) => {}
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
             }
             count(&loaded.run, &decision.failures, &loaded.attempts);
+            for record in &inlined {
+                if let Some(m) = &record.failure {
+                    telemetry::attempt_classified(&record.skill, m);
+                }
+            }
             self.add_late_evidence(late_evidence).await;
             decision.dispatches.append(&mut redispatch);
             let used = loaded.attempts.iter().map(|a| a.output_bytes).sum::<u64>();
             self.dispatch(&loaded.run, decision.dispatches, used).await?;
-            if let Some(at) = decision.wake_at_ms {
+            // A run that started and finished in this advance needs no wake-up at its deadline.
+            if let Some(at) = decision.wake_at_ms.filter(|_| !loaded.run.status.is_terminal()) {
                 self.wake_at(tenant, run_id, at.saturating_sub(now)).await?;
             }
             if loaded.run.status.is_terminal() {
@@ -164,6 +207,101 @@ impl Orchestrator {
             return Ok(());
         }
         Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
+    }
+
+    /// Runs the decision's pure attempts inline (see the module's docs), advancing the engine over
+    /// their outcomes until it asks for none, or the advance's inline budget is spent; the attempts
+    /// it asks for then stay in `decision.dispatches`, for the queues. So does an attempt that did
+    /// not finish in the short time it was given inline or found the sandbox
+    /// busy: its outcome is dropped, unseen, and its worker runs it with the step's whole timeout
+    /// ([`INLINE_ATTEMPT_MS`]).
+    /// Returns the records of the attempts run, which are in `loaded.attempts` too.
+    async fn run_inline(&self, loaded: &mut LoadedRun, decision: &mut Decision) -> Result<Vec<AttemptRecord>, DomainError> {
+        let started = Instant::now();
+        let mut inlined: Vec<AttemptRecord> = Vec::new();
+        let mut to_queue = Vec::new();
+        loop {
+            let mut now_inline = Vec::new();
+            for d in std::mem::take(&mut decision.dispatches) {
+                let room = inlined.len() + now_inline.len() < MAX_INLINE_ATTEMPTS && started.elapsed() < INLINE_TIME;
+                // An attempt whose record a crashed advance already wrote (see
+                // INLINE_RECORD_IN_SAVE_BYTES) is not run again: the engine takes its outcome as it
+                // would a worker's, in the next round.
+                let recorded = loaded.attempts.iter().any(|a| a.step_id == d.step_id && a.attempt == d.attempt);
+                if room && self.runs_inline(&d) {
+                    now_inline.push((d, recorded));
+                } else {
+                    to_queue.push(d);
+                }
+            }
+            if now_inline.is_empty() {
+                decision.dispatches = to_queue;
+                return Ok(inlined);
+            }
+            let used = loaded.attempts.iter().map(|a| a.output_bytes).sum::<u64>();
+            let left = self.limits.run_bytes.saturating_sub(used).min(self.limits.step_bytes);
+            let run: &Run = &loaded.run;
+            let runs = now_inline.iter().map(|(d, recorded)| async move {
+                if *recorded {
+                    return None;
+                }
+                let mut task = task(run, d.clone(), left);
+                task.timeout_ms = task.timeout_ms.min(self.inline_attempt_ms);
+                Some(self.exec.attempt(&task).await)
+            });
+            let records = futures::future::join_all(runs).await;
+            for ((d, _), record) in now_inline.into_iter().zip(records) {
+                match record {
+                    None => {}
+                    Some(r) if d.timeout_ms > self.inline_attempt_ms && unfinished(&r) => to_queue.push(d),
+                    Some(r) => {
+                        loaded.attempts.push(r.clone());
+                        inlined.push(r);
+                    }
+                }
+            }
+            let later = self.decide(loaded, self.clock.now_ms()).await?;
+            decision.merge(later);
+        }
+    }
+
+    /// Whether the orchestrator runs this attempt itself: a fresh attempt (not delayed) of a pure,
+    /// deterministic skill this process executes, with no secret and a timeout of at most
+    /// [`INLINE_MAX_TIMEOUT_MS`] (a step given longer is expected to be slow); or one whose
+    /// template did not resolve, which runs nothing.
+    fn runs_inline(&self, d: &Dispatch) -> bool {
+        let Some(skill) = self.skills.get(&d.skill) else { return false };
+        if d.delay_ms > 0 || self.inline_attempt_ms == 0 {
+            return false;
+        }
+        match &d.input {
+            Err(_) => true,
+            Ok(input) => {
+                skill.executed_here()
+                    && skill.spec().replayable()
+                    && skill.side_effects_of(input) == aos_core::skill::SideEffects::None
+                    && d.secrets.is_empty()
+                    && d.timeout_ms <= INLINE_MAX_TIMEOUT_MS
+            }
+        }
+    }
+
+    /// The writes of the inline attempts' records for the run's save; a record too large for the
+    /// transaction is written now, before it.
+    async fn inline_records(&self, run: &Run, inlined: &[AttemptRecord]) -> Result<Vec<WriteOp>, DomainError> {
+        let mut ops = Vec::new();
+        for record in inlined {
+            let (step, attempt) = (record.step_id.as_str(), record.attempt);
+            let item = AttemptItem::Done { record: record.clone() };
+            let item = RunRepo::attempt_item(&run.tenant, &run.run_id, step, attempt, &item)?;
+            // The run's version condition makes the save exclusive: the record is the attempt's.
+            if record.output_bytes as usize + record.input.to_string().len() <= INLINE_RECORD_IN_SAVE_BYTES {
+                ops.push(WriteOp::Put { item, condition: Condition::Always });
+            } else {
+                self.runs.store.put_relaxed(item, Condition::Always).await?;
+            }
+        }
+        Ok(ops)
     }
 
     /// The writes of a save: `ops` (the failure records) and the recovery evidence of the decision,
@@ -225,7 +363,7 @@ impl Orchestrator {
 
     /// The engine's decision, with the step conditions it asks for evaluated in the jq sandbox
     /// in between (each round settles at least one condition, so this ends).
-    async fn decide(&self, loaded: &mut crate::runs::LoadedRun, now: i64) -> Result<Decision, DomainError> {
+    async fn decide(&self, loaded: &mut LoadedRun, now: i64) -> Result<Decision, DomainError> {
         let mut conditions = HashMap::new();
         let mut decision = advance(&mut loaded.run, &loaded.attempts, now, &RegistryEnv::new(&self.skills, &conditions));
         while !decision.conditions.is_empty() {
@@ -284,27 +422,11 @@ impl Orchestrator {
     async fn dispatch(&self, run: &aos_core::run::Run, dispatches: Vec<Dispatch>, used_bytes: u64) -> Result<(), DomainError> {
         let left = self.limits.run_bytes.saturating_sub(used_bytes).min(self.limits.step_bytes);
         for d in dispatches {
-            let (input, template_error) = StepTask::input_fields(d.input);
-            let task = StepTask {
-                v: STEP_TASK_VERSION,
-                tenant: run.tenant.clone(),
-                run_id: run.run_id.clone(),
-                step_id: d.step_id,
-                attempt: d.attempt,
-                skill: d.skill.clone(),
-                fallback: d.fallback,
-                input,
-                template_error,
-                timeout_ms: d.timeout_ms,
-                seed: run.seed,
-                logical_time_ms: run.created_at_ms,
-                cost_limit_usd: d.cost_limit_usd,
-                secrets: d.secrets,
-                max_output_bytes: Some(left),
-            };
+            let delay = Duration::from_millis(d.delay_ms);
+            let task = task(run, d, left);
             let body = serde_json::to_string(&task).map_err(|e| DomainError::Storage(e.to_string()))?;
-            let msg = OutgoingMessage::new(body).delayed(Duration::from_millis(d.delay_ms));
-            self.queue.send(&skill_queue(&d.skill), vec![msg]).await.map_err(|e| DomainError::Storage(e.to_string()))?;
+            let msg = OutgoingMessage::new(body).delayed(delay);
+            self.queue.send(&skill_queue(&task.skill), vec![msg]).await.map_err(|e| DomainError::Storage(e.to_string()))?;
         }
         Ok(())
     }
@@ -402,6 +524,39 @@ impl Orchestrator {
             return Ok(());
         }
         Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
+    }
+}
+
+/// Whether an inline attempt's outcome says it did not get to finish in the time it was given
+/// inline (or could not start), rather than anything about the attempt itself.
+fn unfinished(record: &AttemptRecord) -> bool {
+    record.outcome.error().is_some_and(|e| match e.code.as_str() {
+        "STEP_TIMEOUT" | "JQ_SANDBOX_BUSY" => true,
+        "JQ_LIMIT_EXCEEDED" => e.details.get("limit").and_then(Value::as_str) == Some("time"),
+        _ => false,
+    })
+}
+
+/// The task of a dispatched attempt, as a worker receives it (and the inline path runs it);
+/// `max_output_bytes` is what is left of the run's output limit.
+fn task(run: &Run, d: Dispatch, max_output_bytes: u64) -> StepTask {
+    let (input, template_error) = StepTask::input_fields(d.input);
+    StepTask {
+        v: STEP_TASK_VERSION,
+        tenant: run.tenant.clone(),
+        run_id: run.run_id.clone(),
+        step_id: d.step_id,
+        attempt: d.attempt,
+        skill: d.skill,
+        fallback: d.fallback,
+        input,
+        template_error,
+        timeout_ms: d.timeout_ms,
+        seed: run.seed,
+        logical_time_ms: run.created_at_ms,
+        cost_limit_usd: d.cost_limit_usd,
+        secrets: d.secrets,
+        max_output_bytes: Some(max_output_bytes),
     }
 }
 

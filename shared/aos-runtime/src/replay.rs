@@ -84,7 +84,7 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
         // An attempt a redrive copied ran in the earlier run, with that run's id and logical
         // time in its context: its recorded outcome is fed (replaying that run re-executes it).
         let copied = rec.seeded_from.is_some();
-        let replayable = !over_run_limit && !copied && worker.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
+        let replayable = !over_run_limit && !copied && worker.exec.skills.get(&rec.skill).is_some_and(|s| s.spec().replayable());
         let outcome = if replayable {
             reexecuted += 1;
             let task = StepTask {
@@ -98,7 +98,7 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
                 template_error,
                 timeout_ms: step
                     .timeout_ms
-                    .unwrap_or_else(|| worker.skills.get(&rec.skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)),
+                    .unwrap_or_else(|| worker.exec.skills.get(&rec.skill).map(|s| s.spec().default_timeout_ms).unwrap_or(30_000)),
                 seed: run.seed,
                 logical_time_ms: run.created_at_ms,
                 cost_limit_usd: None,
@@ -106,7 +106,7 @@ pub async fn replay(loaded: &LoadedRun, worker: &SkillWorker) -> ReplayReport {
                 secrets,
                 max_output_bytes: None,
             };
-            let (outcome, _) = worker.run_skill(&task).await;
+            let (outcome, _) = worker.exec.run_skill(&task).await;
             let actual_hash = hash_value(&serde_json::to_value(&outcome).unwrap_or(Value::Null));
             let recorded_hash = hash_value(&serde_json::to_value(&rec.outcome).unwrap_or(Value::Null));
             if actual_hash != recorded_hash || actual_hash != rec.output_hash {

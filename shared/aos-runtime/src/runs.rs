@@ -120,7 +120,8 @@ impl RunRepo {
     fn parse_run(item: &Item) -> Result<Run, DomainError> {
         let what = || format!("run record ({}, {})", item.pk, item.sk);
         record_version(&what(), &item.data, RUN_RECORD_VERSION)?;
-        let mut run: Run = serde_json::from_value(item.data.clone()).map_err(|e| DomainError::corrupt(what(), e))?;
+        // Read from the borrowed value: no copy of the whole record first.
+        let mut run = Run::deserialize(&item.data).map_err(|e| DomainError::corrupt(what(), e))?;
         run.tenant = item.data["tenant"].as_str().unwrap_or_default().to_string();
         Ok(run)
     }
@@ -277,6 +278,20 @@ impl RunRepo {
         }
     }
 
+    /// The stored item of an attempt (a finished one is indexed in its skill's history).
+    pub(crate) fn attempt_item(tenant: &str, run_id: &str, step: &str, attempt: u32, value: &AttemptItem) -> Result<Item, StoreError> {
+        let mut data = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+        data["v"] = json!(ATTEMPT_RECORD_VERSION);
+        let mut item = Item::new(keys::run_pk(tenant, run_id), keys::attempt_sk(step, attempt), data);
+        if let AttemptItem::Done { record } = value {
+            item = item.with_index(
+                keys::skill_history_pk(tenant, &record.skill),
+                keys::skill_history_sk(record.finished_at_ms, run_id, step, attempt),
+            );
+        }
+        Ok(item)
+    }
+
     /// Writes an attempt item. `relaxed` suits outcomes of pure skills, which recovery can
     /// recompute by running the attempt again (see `Store::put_relaxed`).
     #[allow(clippy::too_many_arguments)] // the attempt's full key, the item and how to write it
@@ -290,15 +305,7 @@ impl RunRepo {
         condition: Condition,
         relaxed: bool,
     ) -> Result<u64, StoreError> {
-        let mut data = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
-        data["v"] = json!(ATTEMPT_RECORD_VERSION);
-        let mut item = Item::new(keys::run_pk(tenant, run_id), keys::attempt_sk(step, attempt), data);
-        if let AttemptItem::Done { record } = value {
-            item = item.with_index(
-                keys::skill_history_pk(tenant, &record.skill),
-                keys::skill_history_sk(record.finished_at_ms, run_id, step, attempt),
-            );
-        }
+        let item = Self::attempt_item(tenant, run_id, step, attempt, value)?;
         if relaxed {
             self.store.put_relaxed(item, condition).await
         } else {
@@ -417,7 +424,7 @@ pub fn now_ms() -> i64 {
 fn parse_attempt(item: &Item) -> Result<AttemptItem, DomainError> {
     let what = || format!("attempt item ({}, {})", item.pk, item.sk);
     record_version(&what(), &item.data, ATTEMPT_RECORD_VERSION)?;
-    serde_json::from_value::<AttemptItem>(item.data.clone()).map_err(|e| DomainError::corrupt(what(), e))
+    AttemptItem::deserialize(&item.data).map_err(|e| DomainError::corrupt(what(), e))
 }
 
 pub fn to_value<T: Serialize>(v: &T) -> Value {

@@ -10,6 +10,7 @@ pub use aos_core::error::ConfigError;
 
 pub const MAX_STEP_OUTPUT_ENV: &str = "AOS_MAX_STEP_OUTPUT_BYTES";
 pub const MAX_RUN_OUTPUT_ENV: &str = "AOS_MAX_RUN_OUTPUT_BYTES";
+pub const INLINE_ATTEMPT_ENV: &str = "AOS_INLINE_ATTEMPT_MS";
 
 /// What both deployments configure about the runtime itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,9 @@ pub struct RuntimeSettings {
     /// How recovery evidence is weighed and when suggestions become candidates
     /// (`AOS_RECOVERY_HALF_LIFE_DAYS`, `AOS_RECOVERY_CANDIDATE_LOWER`, `AOS_RECOVERY_MIN_EVIDENCE`).
     pub recovery: RecoverySettings,
+    /// The time the orchestrator gives a pure attempt it runs inline, in ms; `0` runs none inline
+    /// (`AOS_INLINE_ATTEMPT_MS`, 0 to 1000, default 200; see `crate::orchestrator`).
+    pub inline_attempt_ms: u64,
 }
 
 impl Default for RuntimeSettings {
@@ -33,6 +37,7 @@ impl Default for RuntimeSettings {
             output_limits: OutputLimits::default(),
             aggregate: AggregateOptions::default(),
             recovery: RecoverySettings::default(),
+            inline_attempt_ms: crate::orchestrator::INLINE_ATTEMPT_MS,
         }
     }
 }
@@ -87,6 +92,11 @@ impl RuntimeSettings {
             v.parse::<i64>().ok().filter(|w| (1000..=2_592_000_000).contains(w))
         })? {
             s.recovery.window_ms = w;
+        }
+        if let Some(ms) = var
+            .parse(INLINE_ATTEMPT_ENV, "a number of ms from 0 (none inline) to 1000", |v| v.parse::<u64>().ok().filter(|ms| *ms <= 1000))?
+        {
+            s.inline_attempt_ms = ms;
         }
         Ok(s)
     }
@@ -159,9 +169,11 @@ mod tests {
             (MAX_RUN_OUTPUT_ENV, "4096"),
             (DAYS_ENV, "3"),
             (LOW_CONFIDENCE_ENV, "0.5"),
+            (INLINE_ATTEMPT_ENV, "0"),
         ])
         .unwrap();
         assert_eq!((s.failure_retention_days, s.output_limits.step_bytes, s.output_limits.run_bytes), (7, 2048, 4096));
+        assert_eq!(s.inline_attempt_ms, 0);
         assert_eq!((s.aggregate.days, s.aggregate.fold.low_confidence), (3, 0.5));
     }
 
@@ -179,6 +191,7 @@ mod tests {
             (HALF_LIFE_ENV, "0"),
             (CANDIDATE_LOWER_ENV, "1"),
             (MIN_EVIDENCE_ENV, "0"),
+            (INLINE_ATTEMPT_ENV, "1001"),
         ] {
             let e = err(&[(name, value)]);
             assert_eq!(e.name(), name, "{e}");

@@ -195,3 +195,99 @@ async fn a_claim_whose_answer_was_lost_is_recognized_as_its_own() {
     assert!(lossy.lost.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the claim's answer was lost");
     assert_eq!(target.seen.lock().unwrap().requests.len(), 1, "the POST happened once");
 }
+
+/// A queue that counts the messages sent to each queue.
+struct Tally(Arc<dyn Queue>, std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+impl Tally {
+    fn sent(&self, queue: &str) -> usize {
+        self.1.lock().unwrap().get(queue).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl Queue for Tally {
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
+        *self.1.lock().unwrap().entry(queue.to_string()).or_default() += messages.len();
+        self.0.send(queue, messages).await
+    }
+    async fn receive(&self, q: &str, max: usize, vis: Duration, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.0.receive(q, max, vis, wait).await
+    }
+    async fn delete(&self, q: &str, r: &str) -> Result<(), QueueError> {
+        self.0.delete(q, r).await
+    }
+    async fn change_visibility(&self, q: &str, r: &str, v: Duration) -> Result<(), QueueError> {
+        self.0.change_visibility(q, r, v).await
+    }
+    async fn depth(&self, q: &str) -> Result<usize, QueueError> {
+        self.0.depth(q).await
+    }
+}
+
+/// The orchestrator runs pure steps inline (`aos_runtime::orchestrator`): a chain of transforms
+/// finishes without a message to the skill's queue; a program slower than the time an attempt is
+/// given inline is handed to its queue and runs there with its step's whole timeout (its inline
+/// outcome never shows); a step whose own timeout is shorter than that gets its timeout inline,
+/// as a worker would give it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pure_steps_run_inline_and_a_slow_one_is_handed_to_its_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = EmbeddedDb::open(&dir.path().join("aos.db"), Durability::Relaxed).unwrap();
+    let skills = Arc::new(builtin_registry(&SkillsConfig::default()));
+    let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: 20, dead_letter: None }];
+    specs.extend(skills.specs().iter().map(|s| QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None }));
+    let tally = Arc::new(Tally(Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()), Default::default()));
+    let ports = Ports {
+        store: Arc::new(EmbeddedStore::new(db.clone())),
+        queue: tally.clone(),
+        secrets: Arc::new(EmbeddedSecrets::new(db)),
+        skills,
+    };
+    let rt = Arc::new(Runtime::builder(ports, Topology::SingleProcess).owner("test").build());
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
+    let submit = |plan: Value| {
+        let rt = rt.clone();
+        async move {
+            rt.submit("t", SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() }).await.unwrap().run_id
+        }
+    };
+    let transforms = skill_queue("json_transform");
+
+    let chain = submit(json!({"name": "chain", "steps": [
+        {"id": "a", "skill": "json_transform", "input": {"data": [1, 2, 3], "expr": "map(. * 2)"}},
+        {"id": "b", "skill": "json_transform", "depends_on": ["a"], "input": {"data": "{{ steps.a.output }}", "expr": "add"}},
+        {"id": "c", "skill": "json_transform", "depends_on": ["b"], "input": {"data": "{{ steps.b.output }}", "expr": ". + 1"}}
+    ]}))
+    .await;
+    let run = wait(&rt, &chain).await;
+    assert_eq!((run["status"].as_str(), &run["step_details"][2]["output"]), (Some("succeeded"), &json!(13)), "{run}");
+    assert_eq!(tally.sent(&transforms), 0, "no step went through the queue");
+    // One Advance: the submission's (the run started and finished in it: no deadline wake-up).
+    assert_eq!(tally.sent(ORCHESTRATOR_QUEUE), 1);
+
+    // A program that never ends, in a step allowed 3 s: inline it gets 200 ms, does not finish,
+    // and is handed to its queue, where it gets the step's whole time (the jq limit is 4/5 of it).
+    let slow = submit(json!({"name": "slow", "steps": [
+        {"id": "loop", "skill": "json_transform", "timeout_ms": 3_000, "input": {"data": null, "expr": "def f: f; f"}}
+    ]}))
+    .await;
+    let run = wait(&rt, &slow).await;
+    let attempts = run["step_details"][0]["attempts"].as_array().unwrap().clone();
+    assert_eq!((run["status"].as_str(), attempts.len()), (Some("failed"), 1), "{run}");
+    let message = run["step_details"][0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("time limit of 2400 ms"), "the step's own limit, not the inline one: {message}");
+    assert_eq!(tally.sent(&transforms), 1, "handed to its queue once");
+
+    // A step whose timeout is shorter than the inline time: its limit is final, inline.
+    let bomb = submit(json!({"name": "bomb", "steps": [
+        {"id": "loop", "skill": "json_transform", "timeout_ms": 150, "input": {"data": null, "expr": "def f: f; f"}}
+    ]}))
+    .await;
+    let run = wait(&rt, &bomb).await;
+    assert_eq!((run["status"].as_str(), run["step_details"][0]["error"]["code"].as_str()), (Some("failed"), Some("JQ_LIMIT_EXCEEDED")));
+    let message = run["step_details"][0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("time limit of 100 ms"), "{message}");
+    assert_eq!(tally.sent(&transforms), 1, "the bomb ran inline");
+}

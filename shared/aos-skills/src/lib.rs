@@ -187,6 +187,10 @@ impl Skill for Described {
         &self.0
     }
 
+    fn executed_here(&self) -> bool {
+        false
+    }
+
     async fn execute(&self, _ctx: &SkillContext, _input: Value) -> Result<SkillOutput, StepError> {
         Err(StepError::new(
             "SKILL_NOT_EXECUTED_HERE",

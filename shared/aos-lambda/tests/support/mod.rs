@@ -136,6 +136,34 @@ impl Stack {
         self.sqs.delete_message().queue_url(self.url(queue)).receipt_handle(receipt).send().await.expect("delete from moto");
     }
 
+    /// Feeds what is visible on `queue` to its function over `rt` (the orchestrator's, or the
+    /// skill's the queue is named after), then deletes what the function did not report as failed,
+    /// as the SQS event source mapping does. Returns how many messages there were.
+    #[allow(dead_code)] // not every test binary drives runs through the queues
+    pub async fn pump_with(&self, rt: &Arc<Runtime>, queue: &str) -> usize {
+        let messages = self.receive(queue, 1).await;
+        if messages.is_empty() {
+            return 0;
+        }
+        let event = self.sqs_event(queue, &messages);
+        let response = match queue.strip_prefix("skill.") {
+            None => aos_lambda::orchestrator::handle(rt.clone(), event).await,
+            Some(skill) => aos_lambda::skill::handle(rt.clone(), skill, event).await,
+        };
+        let failed = failures(&response.expect("handled"));
+        for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id.as_deref())) {
+            self.delete(queue, m).await;
+        }
+        messages.len()
+    }
+
+    /// [`Stack::pump_with`] over the stack's own runtime.
+    #[allow(dead_code)]
+    pub async fn pump(&self, queue: &str) -> usize {
+        let rt = self.rt.clone();
+        self.pump_with(&rt, queue).await
+    }
+
     /// The batch event the SQS event source mapping would deliver for these messages.
     pub fn sqs_event(&self, queue: &str, messages: &[Message]) -> LambdaEvent<SqsEvent> {
         let arn = format!("arn:aws:sqs:us-east-1:123456789012:{}", self.url(queue).rsplit('/').next().unwrap_or(queue));

@@ -19,6 +19,7 @@ pub use topology::{LongPoll, Topology};
 use crate::audit::AuditLog;
 use crate::auth::ApiKeys;
 use crate::clock::SystemClock;
+use crate::executor::StepExecutor;
 use crate::failures::FailureLog;
 use crate::orchestrator::{FinishedRuns, Orchestrator};
 use crate::recovery::Recovery;
@@ -93,7 +94,15 @@ impl RuntimeBuilder {
         let runs = RunRepo::new(ports.store.clone());
         let failures = FailureLog::new(ports.store.clone(), settings.failure_retention_days);
         let finished = Arc::new(FinishedRuns::default());
+        let exec = StepExecutor {
+            runs: runs.clone(),
+            secrets: ports.secrets.clone(),
+            skills: ports.skills.clone(),
+            limits: settings.output_limits,
+            clock: clock.clone(),
+        };
         let orchestrator = Arc::new(Orchestrator {
+            exec: exec.clone(),
             runs: runs.clone(),
             queue: ports.queue.clone(),
             skills: ports.skills.clone(),
@@ -103,20 +112,11 @@ impl RuntimeBuilder {
             limits: settings.output_limits,
             evidence_keep_days: settings.recovery.keep_days(),
             recovery_window_ms: settings.recovery.window_ms,
+            inline_attempt_ms: settings.inline_attempt_ms,
             clock: clock.clone(),
         });
         let handoff = if topology.hands_off_inline() { Handoff::Inline(orchestrator.clone()) } else { Handoff::Queue };
-        let worker = SkillWorker {
-            runs: runs.clone(),
-            queue: ports.queue.clone(),
-            secrets: ports.secrets.clone(),
-            skills: ports.skills.clone(),
-            owner,
-            topology,
-            handoff,
-            limits: settings.output_limits,
-            clock: clock.clone(),
-        };
+        let worker = SkillWorker { runs: runs.clone(), queue: ports.queue.clone(), exec, owner, topology, handoff, clock: clock.clone() };
         let recovery = Recovery::new(ports.store.clone(), runs.clone(), ports.skills.clone(), settings.recovery);
         Runtime {
             recovery,
