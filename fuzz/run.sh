@@ -5,8 +5,15 @@
 # temporary corpus (the committed one is only read); a crash fails the run and is left in
 # fuzz/artifacts/<target>/ — add it to fuzz/corpus/<target>/ with the fix, so it stays a test.
 # usage: fuzz/run.sh [SECONDS per target, default 20] [TARGET...]
+#        fuzz/run.sh --build-only   (installs cargo-fuzz if needed and builds the targets; the test
+#                                    command starts this early, at low priority, in the background)
 set -euo pipefail
 cd "$(dirname "$0")"
+build_only=0
+if [ "${1:-}" = "--build-only" ]; then
+  build_only=1
+  shift
+fi
 seconds=${1:-20}
 shift || true
 if ! rustup toolchain list | grep -q '^nightly'; then
@@ -29,6 +36,7 @@ read -r -a flags <<<"${AOS_FUZZ_FLAGS:---dev --sanitizer none}"
 build_start=$(date +%s)
 cargo +nightly fuzz build "${flags[@]}" 2>&1 | tail -n 1
 echo "fuzz: built ${#targets[@]} targets in $(( $(date +%s) - build_start )) s"
+[ "$build_only" = 1 ] && exit 0
 status=0
 for target in "${targets[@]}"; do
   work=$(mktemp -d)

@@ -29,10 +29,12 @@ if [ "$restate" = 1 ]; then
   reference=${AOS_RESTATE_BENCH:-../shared/bench/restate/run.sh}
   [ -f "$reference" ] || { echo "no $reference: the reference benchmark lives beside this checkout" >&2; exit 1; }
   echo "== Restate (the reference), ${secs}s per concurrency level, wrk"
-  # RESTATE_BENCH_DIR keeps its npm install between runs (a fresh temporary folder otherwise).
+  # Run from a copy (the reference folder stays as it is); RESTATE_BENCH_DIR keeps the copy's npm
+  # install between runs (a fresh temporary folder otherwise).
   restate_dir=${RESTATE_BENCH_DIR:-$data/restate}
-  HANDLERS=fiveStep CONCS="16 64" DURATION="$secs" LOADGEN=wrk RESTATE_BENCH_DIR="$restate_dir" \
-    bash "$reference" | tee "$data/restate.txt"
+  mkdir -p "$restate_dir"
+  (cd "$(dirname "$reference")" && tar cf - --exclude=node_modules --exclude=results --exclude=restate-data .) | (cd "$restate_dir" && tar xf -)
+  HANDLERS=fiveStep CONCS="16 64" DURATION="$secs" LOADGEN=wrk bash "$restate_dir/run.sh" | tee "$data/restate.txt"
   results="$restate_dir/$(sed -n 's/^results: //p' "$data/restate.txt")"
 fi
 

@@ -42,7 +42,9 @@ async fn malformed_and_corrupt_messages_are_dropped_and_a_corrupt_run_is_reporte
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new(db.clone()));
     let queue: Arc<dyn Queue> = Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap());
     let ports = Ports { store: store.clone(), queue: queue.clone(), secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
-    let rt = Arc::new(Runtime::builder(ports, Topology::SingleProcess).build());
+    // Across processes a submission queues its run's first `Advance` (in one process it would run
+    // it itself, before the record could be damaged).
+    let rt = Arc::new(Runtime::builder(ports, Topology::Distributed).build());
 
     // A run whose record is then damaged, its `Advance` still queued, and a message that is not one.
     let plan = json!({"name": "p", "steps": [{"id": "a", "skill": "json_transform", "input": {"data": 1, "expr": ". + 1"}}]});

@@ -179,10 +179,51 @@ async fn eval(request: Vec<u8>, max_frame: usize, limits: &EvalLimits) -> Result
     exchanged.replies.into_iter().next().ok_or_else(unexpected_missing)
 }
 
+/// Programs whose check result is remembered by this process, in total text at most (the
+/// remembered results are forgotten all at once past it).
+const CHECKED_MAX_BYTES: usize = 1 << 20;
+
+/// What `check` found for programs it compiled before: compiling is deterministic, so a program
+/// that compiled (or failed to compile) once does the same again. Limits, crashes and a busy
+/// sandbox are not remembered.
+static CHECKED: std::sync::LazyLock<std::sync::Mutex<Checked>> = std::sync::LazyLock::new(Default::default);
+
+/// The remembered check results, and the total length of their programs.
+type Checked = (usize, std::collections::HashMap<String, Result<(), JqError>>);
+
 /// Compiles each program (without running it), all in one round trip to one worker; one result
 /// per program, in order. A program that kills its worker while compiling (a parser stack
 /// overflow) gets that limit error, and the programs after it are checked on a fresh worker.
+/// Programs checked before by this process are answered from memory (a plan submitted again
+/// costs no round trip).
 pub async fn check(exprs: &[String]) -> Vec<Result<(), JqError>> {
+    let known: Vec<Option<Result<(), JqError>>> = {
+        let checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+        exprs.iter().map(|e| checked.1.get(e).cloned()).collect()
+    };
+    let missing: Vec<String> = exprs.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(e, _)| e.clone()).collect();
+    let mut fresh = if missing.is_empty() { Vec::new() } else { check_in_sandbox(&missing).await }.into_iter();
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    exprs
+        .iter()
+        .zip(known)
+        .map(|(expr, known)| {
+            known.unwrap_or_else(|| {
+                let result = fresh.next().unwrap_or_else(|| Err(unexpected_missing()));
+                if matches!(result, Ok(()) | Err(JqError::Compile { .. })) {
+                    if checked.0 + expr.len() > CHECKED_MAX_BYTES {
+                        *checked = Default::default();
+                    }
+                    checked.0 += expr.len();
+                    checked.1.insert(expr.clone(), result.clone());
+                }
+                result
+            })
+        })
+        .collect()
+}
+
+async fn check_in_sandbox(exprs: &[String]) -> Vec<Result<(), JqError>> {
     let deadline = Instant::now() + CHECK_TIMEOUT;
     let mut results: Vec<Result<(), JqError>> = Vec::with_capacity(exprs.len());
     while results.len() < exprs.len() {

@@ -49,7 +49,13 @@ pub struct Runtime {
     recovery: Recovery,
     /// Wakes `get_when_finished` callers in this process when a run finishes.
     finished: Arc<FinishedRuns>,
+    /// First advances started by submissions in this process at once ([`MAX_STARTING`]).
+    starting: Arc<tokio::sync::Semaphore>,
 }
+
+/// First advances a single-process runtime runs in tasks of their own at once; more submissions
+/// at the same moment send an `Advance` through the queue, whose consumers bound the rest.
+pub const MAX_STARTING: usize = 64;
 
 /// Builds a [`Runtime`]: the ports and topology are required; the owner name, settings, clock and
 /// long-poll timing have defaults (a fresh owner id, [`RuntimeSettings::default`], the system
@@ -133,6 +139,7 @@ impl RuntimeBuilder {
             settings,
             clock,
             finished,
+            starting: Arc::new(tokio::sync::Semaphore::new(MAX_STARTING)),
         }
     }
 }

@@ -266,12 +266,35 @@ impl Runtime {
                 Ok(Submitted { run_id: id, status, created: false })
             }
             Created::New => {
-                // If this send is lost (crash), the sweeper finds the run through its active marker.
-                if let Err(e) = send_advance(self.ports.queue.as_ref(), tenant, &run_id, Duration::ZERO).await {
-                    tracing::warn!(run_id, error = %e, "advance not sent; the sweeper will pick the run up");
-                }
+                self.start(tenant, &run_id).await;
                 Ok(Submitted { run_id, status: RunStatus::Queued, created: true })
             }
+        }
+    }
+
+    /// Starts a new run's first advance: in one process, in a task of its own when there is room
+    /// ([`MAX_STARTING`](super::MAX_STARTING) at once; no queue round trip); otherwise, or when that advance fails,
+    /// through an `Advance` message. If the send is lost (a crash), the sweeper finds the run
+    /// through its active marker.
+    async fn start(&self, tenant: &str, run_id: &str) {
+        if self.topology.hands_off_inline() {
+            if let Ok(permit) = self.starting.clone().try_acquire_owned() {
+                let (orchestrator, queue) = (self.orchestrator.clone(), self.ports.queue.clone());
+                let (tenant, run_id) = (tenant.to_string(), run_id.to_string());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = orchestrator.advance(&tenant, &run_id, false).await {
+                        tracing::debug!(run_id, error = %e, "first advance failed; it goes through the queue");
+                        if let Err(e) = send_advance(queue.as_ref(), &tenant, &run_id, Duration::ZERO).await {
+                            tracing::warn!(run_id, error = %e, "advance not sent; the sweeper will pick the run up");
+                        }
+                    }
+                });
+                return;
+            }
+        }
+        if let Err(e) = send_advance(self.ports.queue.as_ref(), tenant, run_id, Duration::ZERO).await {
+            tracing::warn!(run_id, error = %e, "advance not sent; the sweeper will pick the run up");
         }
     }
 

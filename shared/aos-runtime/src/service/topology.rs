@@ -38,8 +38,9 @@ impl Topology {
     }
 
     /// Whether a worker hands a recorded outcome straight to the orchestrator of its own process
-    /// (no queue hop), rather than sending an `Advance` through the orchestrator queue. A crash in
-    /// between is covered by the sweeper either way.
+    /// (no queue hop), rather than sending an `Advance` through the orchestrator queue, and a
+    /// submission starts its run's first advance itself (while the process has room for it). A
+    /// crash in between is covered by the sweeper either way.
     pub fn hands_off_inline(self) -> bool {
         self == Topology::SingleProcess
     }
