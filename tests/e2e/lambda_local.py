@@ -9,14 +9,15 @@ moto under a prefix of its own, the first admin key (`aos keys bootstrap --aws`)
 `cargo lambda watch --only-lambda-apis` and the functions' debug binaries polling it (one process
 per function, as Lambda runs them), and then, through `cargo lambda invoke --data-file`:
 
-  1. api-runs with events/api-runs-submit.json (its sample key replaced by the real one): 202 and
-     a run id;
+  1. api-runs with events/api-runs-submit.json (its sample key replaced by the real one, its step
+     allowed 10 s so that it goes through its queue): 202 and a run id;
   2. orchestrator with events/orchestrator-sqs.json (its record carrying the Advance message
      api-runs sent): no batch item failures; the step task is on the json_transform queue;
   3. skill-json-transform with events/skill-json-transform-sqs.json (that task): no failures;
   4. orchestrator again with the next Advance: no failures;
   5. api-runs with events/api-runs-get.json (the run's id): 200, the run succeeded with the
-     plan's output;
+     plan's output; then the sample submitted as it is, whose pure step the orchestrator runs
+     inline: one orchestrator invocation finishes it, nothing on the json_transform queue;
   6. aggregator with events/aggregator-schedule.json: its summary names the tenant.
 
 Every process is started by PID and stopped at the end. The binaries are the debug builds in the
@@ -260,8 +261,19 @@ def main():
                 raise Failed(f"{function} reported failures: {resp}")
             sqs.delete_message(QueueUrl=receipt[0], ReceiptHandle=receipt[1])
 
-        # 1. Submission through api-runs.
-        resp = invoke("api-runs", sample("api-runs-submit.json"))
+        def submission(timeout_ms=None):
+            """The sample submission; with `timeout_ms`, its step allowed that long (over 5 s, a
+            pure step goes through its queue instead of running inline in the orchestrator)."""
+            event = sample("api-runs-submit.json")
+            if timeout_ms:
+                body = json.loads(event["body"])
+                body["plan"]["steps"][0]["timeout_ms"] = timeout_ms
+                event["body"] = json.dumps(body)
+                event["headers"]["content-length"] = str(len(event["body"].encode()))
+            return event
+
+        # 1. Submission through api-runs (its step allowed 10 s: it goes through its queue).
+        resp = invoke("api-runs", submission(10_000))
         body = json.loads(resp.get("body") or "{}")
         if resp.get("statusCode") != 202 or not body.get("run_id"):
             raise Failed(f"api-runs submit answered {resp}")
@@ -289,6 +301,25 @@ def main():
             raise Failed(f"the run's output lacks total 19 (2 x 9.5): {run}")
         log(f"api-runs: 200, run {run_id} succeeded")
 
+        # 5b. The sample as it is: its pure step runs inline in the orchestrator's advance, which
+        # finishes the run; nothing goes to the skill's queue.
+        resp = invoke("api-runs", submission())
+        inline_id = json.loads(resp.get("body") or "{}").get("run_id")
+        if resp.get("statusCode") != 202 or not inline_id:
+            raise Failed(f"api-runs submit answered {resp}")
+        event, receipt, msg = sqs_event("orchestrator-sqs.json", "orchestrator", "Advance of the inline run")
+        if msg.get("run_id") != inline_id:
+            raise Failed(f"the Advance names run {msg.get('run_id')}, expected {inline_id}")
+        consume("orchestrator", event, receipt)
+        resp = invoke("api-runs", sample("api-runs-get.json", inline_id))
+        run = json.loads(resp.get("body") or "{}")
+        if resp.get("statusCode") != 200 or run.get("status") != "succeeded" or 19 not in totals(run):
+            raise Failed(f"the inline run after one advance: {resp}")
+        left = sqs.receive_message(QueueUrl=urls["skill.json_transform"], MaxNumberOfMessages=1, WaitTimeSeconds=0).get("Messages", [])
+        if left:
+            raise Failed(f"a step task was queued for the inline run: {left[0].get('Body')}")
+        log(f"orchestrator: run {inline_id} finished in one advance, its step run inline")
+
         # 6. The nightly aggregation.
         # The run failed nowhere, so there is nothing to group; the pass itself is what is checked:
         # its summary over the default 7 days, and the success gauge it flushed to the table's
@@ -306,7 +337,7 @@ def main():
             raise Failed(f"the aggregation's success gauge is not in the table's metric totals: {items}")
         log(f"aggregator: a 7-day pass ({summary['scanned']} failure records scanned), its success gauge in the metric totals")
 
-        log(f"passed: 6 invocations of 4 functions in {time.time() - t0:.1f} s")
+        log(f"passed: 9 invocations of 4 functions in {time.time() - t0:.1f} s")
         ok = True
         return 0
     except (Failed, subprocess.TimeoutExpired) as e:

@@ -8,7 +8,6 @@ use crate::failures::classify::classify_error;
 use crate::messages::StepTask;
 use crate::runs::RunRepo;
 use crate::secret_mask::SecretMask;
-use crate::telemetry;
 use crate::worker::OutputLimits;
 use aos_core::canonical::hash_value;
 use aos_core::outcome::{Category, Outcome, StepError};
@@ -36,13 +35,13 @@ pub(crate) struct StepExecutor {
 
 impl StepExecutor {
     /// Runs the attempt and returns its record (start time from the clock, duration measured).
+    /// The caller counts it (`telemetry::step_finished`) once it keeps the record.
     pub(crate) async fn attempt(&self, task: &StepTask) -> AttemptRecord {
         let started = self.clock.now_ms();
         // The duration is measured, not read off the clock: it is a fact about the attempt.
         let timer = Instant::now();
         let (outcome, cost) = self.run_skill(task).await;
         let elapsed = timer.elapsed().as_millis() as u64;
-        telemetry::step_finished(&task.skill, elapsed);
         self.record(task, outcome, started, elapsed, cost)
     }
 

@@ -255,6 +255,7 @@ impl Orchestrator {
                     None => {}
                     Some(r) if d.timeout_ms > self.inline_attempt_ms && unfinished(&r) => to_queue.push(d),
                     Some(r) => {
+                        telemetry::step_finished(&r.skill, r.duration_ms);
                         loaded.attempts.push(r.clone());
                         inlined.push(r);
                     }

@@ -133,6 +133,7 @@ impl SkillWorker {
             None => Condition::NotExists,
         };
         let record = self.exec.attempt(task).await;
+        telemetry::step_finished(&task.skill, record.duration_ms);
         self.finish(task, record, condition, side_effects == SideEffects::None).await
     }
 
