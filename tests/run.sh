@@ -80,7 +80,7 @@ fuzz_build_log=$(mktemp)
 setsid nice -n 19 bash fuzz/run.sh --build-only > "$fuzz_build_log" 2>&1 &
 fuzz_build=$!
 # Its own process group (setsid): stopped as a whole if a step fails before the end.
-trap 'kill -- -"$fuzz_build" 2>/dev/null; bash tests/stack/moto.sh stop "$moto_port"' EXIT
+trap 'kill -- -"$fuzz_build" 2>/dev/null || true; bash tests/stack/moto.sh stop "$moto_port"' EXIT
 
 section "serverless: template.yaml deployed into ministack, the 5-step example through its HTTP API"
 # The functions are dev-profile binaries built apart from the workspace, with the features a
