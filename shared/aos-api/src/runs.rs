@@ -13,7 +13,7 @@ use aos_runtime::service::{RedriveRequest, RerunRequest, RunView, SubmitRun, Sub
 use aos_runtime::simulate::Simulation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -43,7 +43,7 @@ async fn submit_run(
     State(s): State<AppState>,
     auth: Auth<need::RunsWrite>,
     ApiJson(body): ApiJson<serde_json::Value>,
-) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+) -> Result<(StatusCode, Extension<RunCreated>, Json<Submitted>), ApiError> {
     // A body that is not a submission is a rejected run too, recorded like any other.
     let req: SubmitRun = match from_value(body) {
         Ok(req) => req,
@@ -54,8 +54,13 @@ async fn submit_run(
         }
     };
     let out = s.rt.submit(auth.tenant(), req).await?;
-    Ok((StatusCode::ACCEPTED, Json(out)))
+    Ok((StatusCode::ACCEPTED, Extension(RunCreated(out.run_id.clone())), Json(out)))
 }
+
+/// On the response of a request that created (or found, by its idempotency key) a run: the run's
+/// id, for layers that tell where a request went (the API Lambdas' X-Ray subsegments).
+#[derive(Debug, Clone)]
+pub struct RunCreated(pub String);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -153,17 +158,20 @@ async fn get_run(
     auth: Auth<need::RunsRead>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<GetRunQuery>,
-) -> Result<Json<RunView>, ApiError> {
-    let mut view = match q.wait_ms {
-        None | Some(0) => s.rt.get(auth.tenant(), &id).await?,
-        Some(ms) if ms <= 30_000 => s.rt.get_when_finished(auth.tenant(), &id, std::time::Duration::from_millis(ms)).await?,
-        Some(_) => return Err(ApiError::bad_request("INVALID_QUERY", "wait_ms must be at most 30000", "wait_ms")),
+) -> Result<axum::response::Response, ApiError> {
+    let wait = match q.wait_ms.unwrap_or(0) {
+        ms if ms <= 30_000 => std::time::Duration::from_millis(ms),
+        _ => return Err(ApiError::bad_request("INVALID_QUERY", "wait_ms must be at most 30000", "wait_ms")),
     };
     // Viewers see sensitive fields and whatever derives from secrets redacted.
-    if !auth.may(Permission::RunsReadRaw) {
-        aos_runtime::redact::for_viewer(&mut view);
-    }
-    Ok(Json(view))
+    let redacted = !auth.may(Permission::RunsReadRaw);
+    Ok(json_bytes(s.rt.get_view_json(auth.tenant(), &id, wait, redacted).await?))
+}
+
+/// A JSON body already serialized.
+fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    ([(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -227,12 +235,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> axum::extract::Fr
 
 /// The new run of a rerun or redrive, as `GET /api/v1/runs/{id}` shows it: 201 when it was
 /// created, 200 when an earlier request with the same idempotency key had created it.
-async fn new_run_view(s: &AppState, auth: &Auth<need::RunsWrite>, out: Submitted) -> Result<(StatusCode, Json<RunView>), ApiError> {
+async fn new_run_view(
+    s: &AppState,
+    auth: &Auth<need::RunsWrite>,
+    out: Submitted,
+) -> Result<(StatusCode, Extension<RunCreated>, Json<RunView>), ApiError> {
     let mut view = s.rt.get(auth.tenant(), &out.run_id).await?;
     if !auth.may(Permission::RunsReadRaw) {
         aos_runtime::redact::for_viewer(&mut view);
     }
-    Ok((if out.created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+    Ok((if out.created { StatusCode::CREATED } else { StatusCode::OK }, Extension(RunCreated(out.run_id)), Json(view)))
 }
 
 /// Rerun a run: a new run of the same plan (as submitted) and inputs, linked to it by
@@ -251,7 +263,7 @@ async fn rerun_run(
     auth: Auth<need::RunsWrite>,
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<RerunRequest>,
-) -> Result<(StatusCode, Json<RunView>), ApiError> {
+) -> Result<(StatusCode, Extension<RunCreated>, Json<RunView>), ApiError> {
     let out = s.rt.rerun(auth.tenant(), &id, req).await?;
     new_run_view(&s, &auth, out).await
 }
@@ -274,7 +286,7 @@ async fn redrive_run(
     auth: Auth<need::RunsWrite>,
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<RedriveRequest>,
-) -> Result<(StatusCode, Json<RunView>), ApiError> {
+) -> Result<(StatusCode, Extension<RunCreated>, Json<RunView>), ApiError> {
     let out = s.rt.redrive(auth.tenant(), &id, req).await?;
     new_run_view(&s, &auth, out).await
 }

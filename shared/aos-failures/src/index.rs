@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 
 /// Candidate patterns are tracked in a fixed bitset, so there is a ceiling on their number.
-const WORDS: usize = 32;
+const WORDS: usize = 36;
 const MAX_PATTERNS: usize = WORDS * 64;
 
 /// A winning candidate: the entry, why it won, and the rule text (an index into `rules`).

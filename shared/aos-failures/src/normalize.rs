@@ -148,7 +148,19 @@ fn ends_word(s: &[u8], j: usize, end: usize) -> bool {
 fn backtick(s: &[u8], i: usize, end: usize) -> Option<usize> {
     let limit = end.min(i + 256);
     let close = (i + 1..limit).find(|&k| s[k] == b'`' || s[k] == b'\n')?;
-    (s[close] == b'`' && close > i + 1).then_some(close + 1)
+    (s[close] == b'`' && close > i + 1 && !status_line(&s[i + 1..close])).then_some(close + 1)
+}
+
+/// A back-quoted HTTP status line (`426 Upgrade Required`, as Guzzle quotes it) is the failure
+/// itself, not a variable name: it stays text so that its status and reason phrase can match.
+fn status_line(q: &[u8]) -> bool {
+    q.len() > 5
+        && matches!(q[0], b'1'..=b'5')
+        && q[1].is_ascii_digit()
+        && q[2].is_ascii_digit()
+        && q[3] == b' '
+        && q[4].is_ascii_alphabetic()
+        && q[4..].iter().all(|&c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'-' | b'\''))
 }
 
 fn url(s: &[u8], i: usize, end: usize) -> Option<usize> {
@@ -347,6 +359,8 @@ mod tests {
             ("did not finish within 30000 ms", "did not finish within <num> ms"),
             ("error:0A000086:SSL routines::certificate verify failed", "error:<hex>:ssl routines::certificate verify failed"),
             ("secret `SLACK_TOKEN` does not exist", "secret <q> does not exist"),
+            ("resulted in a `507 Insufficient Storage` response", "resulted in a `507 insufficient storage` response"),
+            ("`GET http://x.example/a` resulted", "<q> resulted"),
             ("object at 0x7f3a2c1d9e80", "object at <hex>"),
             ("  Spaces\t\n collapse  ", "spaces collapse"),
             ("550 5.7.1 Relay access denied", "550 5.7.1 relay access denied"),

@@ -5,7 +5,7 @@ mod common;
 
 use aos_failures::Category;
 use common::{corpus, holdout, matcher, Case};
-use common::{unseen_dev, unseen_holdout};
+use common::{unseen2_dev, unseen2_holdout, unseen_dev, unseen_holdout};
 use std::collections::BTreeMap;
 
 struct Score {
@@ -134,7 +134,40 @@ fn unseen_accuracy_is_reported() {
 /// (category %, retryable %) floors for the unseen sets. Before the issue-18 catalog work
 /// (2026-12-07): dev 42.3% / 47.3% on 279 messages, held-out 40.7% / 45.9% on 231. After it (same
 /// day): dev 100.0% / 100.0% (the catalog was written against it, so it says little), held-out
-/// 91.3% / 94.4%. The floors are those scores less one point; the held-out target (95 / 97) is
-/// still open (docs/performance.md, "Unseen messages").
+/// 91.3% / 94.4%; after the rules written from the second set's dev half (session 5, not from
+/// this set), 94.4% / 96.1%. The floors are those scores less one point; the held-out target
+/// (95 / 97) is still open (docs/performance.md, "Unseen messages").
 const DEV_FLOOR: (f64, f64) = (99.0, 99.0);
-const HELD_FLOOR: (f64, f64) = (90.3, 93.4);
+const HELD_FLOOR: (f64, f64) = (93.4, 95.1);
+
+/// The second unseen set: 320 more real-world messages, collected by another person after the
+/// catalog work on the first set was done, from providers, libraries and tools the first set
+/// mostly did not use, so that its held-out half measures generalization afresh. Two tests, so
+/// that the catalog's authors can run the dev half (`unseen2_dev`) without seeing the held-out
+/// half's numbers.
+#[test]
+fn unseen2_dev_is_reported() {
+    let dev = evaluate_unseen("unseen2-dev", &unseen2_dev(), true);
+    assert!(dev.n >= 150, "unseen2-dev too small: {}", dev.n);
+    assert!(dev.category >= DEV2_FLOOR.0 && dev.retryable >= DEV2_FLOOR.1, "unseen2-dev {:.1}% / {:.1}%", dev.category, dev.retryable);
+}
+
+#[test]
+fn unseen2_holdout_is_reported() {
+    let held = evaluate_unseen("unseen2-holdout", &unseen2_holdout(), false);
+    assert!(held.n >= 120, "unseen2-holdout too small: {}", held.n);
+    assert!(
+        held.category >= HELD2_FLOOR.0 && held.retryable >= HELD2_FLOOR.1,
+        "unseen2-holdout {:.1}% / {:.1}%",
+        held.category,
+        held.retryable
+    );
+}
+
+/// (category %, retryable %) floors for the second unseen set. Before any catalog work on it
+/// (2026-12-07, session 5): dev 80.7% / 87.5% on 176 messages, held-out 77.1% / 83.3% on 144 —
+/// the honest figure for messages from sources the catalog's authors had not seen. After one
+/// round of family rules written from the dev half only (same day): dev 100.0% / 100.0%,
+/// held-out 81.2% / 86.1% (read once). The floors are those less one point.
+const DEV2_FLOOR: (f64, f64) = (99.0, 99.0);
+const HELD2_FLOOR: (f64, f64) = (80.2, 85.1);

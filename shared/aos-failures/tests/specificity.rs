@@ -135,3 +135,43 @@ fn categories_and_retry_hints_come_from_the_entry() {
     );
     assert_eq!((r.category(), r.retryable()), (Some(Category::Conflict), Some(false)));
 }
+
+/// Family rules added for the second unseen set: a phrase that names the failure outranks the
+/// generic word or status it contains, and a 401 yields to a body that says more.
+#[test]
+fn family_phrases_outrank_their_generic_words() {
+    let cases = [
+        // a back-quoted status line (Guzzle) stays readable
+        ("Client error: `POST https://api.example.com/v1/x` resulted in a `410 Gone` response", "HTTP_GONE"),
+        ("Server error: `GET https://api.example.com/v1/x` resulted in a `507 Insufficient Storage` response", "HTTP_INSUFFICIENT_STORAGE"),
+        // a configured run-time limit is not a transient timeout
+        ("2026-01-01T00:00:00.000Z 1f2e3d4c-0000-4000-8000-000000000000 Task timed out after 900.00 seconds", "ITERATION_LIMIT_EXCEEDED"),
+        // an unsupported parameter is a bad request, not an unimplemented feature
+        ("Unsupported value: 'temperature' does not support 0.2 with this model.", "GRPC_INVALID_ARGUMENT"),
+        // a template key that does not exist is a template error, not a 404
+        ("Key \"email\" for array with keys \"id, name\" does not exist in \"mail.html.twig\" at line 3.", "TEMPLATE_RENDER_ERROR"),
+        // Slack's too_many_* family: a per-item cap, not a malformed payload; Dropbox's write throttle
+        ("{\"ok\":false,\"error\":\"too_many_emoji\"}", "SLACK_LIMIT_REACHED"),
+        ("{\"error_summary\": \"too_many_write_operations/...\"}", "HTTP_TOO_MANY_REQUESTS"),
+        // database connection slots are a resource, not an outage
+        ("FATAL: remaining connection slots are reserved for non-replication superuser connections", "DATABASE_TOO_MANY_CONNECTIONS"),
+        // a blocked bot, an address guard and a path guard are not permission problems
+        (
+            "{\"ok\":false,\"error_code\":403,\"description\":\"Forbidden: bot was kicked from the group chat\"}",
+            "MESSAGE_RECIPIENT_REFUSED",
+        ),
+        ("Error: Access denied to dir_path: /etc. Permission granted exclusively to the current working directory", "FS_PATH_ESCAPES"),
+        ("dial tcp 10.0.0.5:80: address forbidden", "HTTP_BLOCKED_ADDRESS"),
+        // an AWS request still in progress is a conflict to retry, not throttling
+        ("An error occurred (PriorRequestNotComplete) when calling the ChangeTagsForResource operation", "AWS_RESOURCE_IN_USE"),
+    ];
+    for (message, want) in cases {
+        assert_eq!(code(message), want, "{message}");
+    }
+    let expired =
+        FailureInput::message("[{\"message\":\"Session expired or invalid\",\"errorCode\":\"INVALID_SESSION_ID\"}]").with_http_status(401);
+    assert_eq!(code_of(expired), "AUTH_TOKEN_EXPIRED");
+    assert_eq!(code_of(FailureInput::message("{\"detail\":\"quota_exceeded\"}").with_http_status(401)), "QUOTA_EXHAUSTED");
+    assert_eq!(code_of(FailureInput::message("").with_http_status(401)), "HTTP_UNAUTHORIZED");
+    assert_eq!(code_of(FailureInput::message("Invalid API key").with_http_status(401)), "HTTP_UNAUTHORIZED");
+}

@@ -88,7 +88,38 @@ pub fn app_with(rt: Arc<Runtime>, group: Group, metrics: Option<Arc<dyn MetricSt
     if let Some(store) = metrics {
         state = state.with_metrics(stored_metrics(store));
     }
-    Ok(routers_app(state, (group.routers)()).layer(axum::middleware::map_request(attach_authorizer_principal)))
+    Ok(routers_app(state, (group.routers)())
+        .layer(axum::middleware::from_fn(trace_run))
+        .layer(axum::middleware::map_request(attach_authorizer_principal)))
+}
+
+/// The run a request is about, on the invocation's X-Ray trace (when it is sampled; see
+/// [`crate::xray`]): the id in a `/api/v1/runs/{id}...` path, or that of the run the request
+/// created ([`aos_api::runs::RunCreated`]); with the tenant the authorizer passed on, the method
+/// and the status. A request about no run sends nothing.
+async fn trace_run(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let Some(mut segment) = crate::xray::Subsegment::begin("api_request") else { return next.run(req).await };
+    let in_path = run_in_path(req.uri().path());
+    let tenant = req.extensions().get::<Principal>().map(|p| p.tenant.clone());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let created = response.extensions().get::<aos_api::runs::RunCreated>().map(|c| c.0.clone());
+    if let Some(run_id) = created.or(in_path) {
+        segment.annotate("run_id", &run_id);
+        if let Some(tenant) = tenant {
+            segment.annotate("tenant", &tenant);
+        }
+        segment.annotate("method", &method);
+        segment.annotate_number("status", u64::from(response.status().as_u16()));
+        segment.finish(response.status().is_server_error());
+    }
+    response
+}
+
+/// `{id}` of `/api/v1/runs/{id}` and the paths below it.
+fn run_in_path(path: &str) -> Option<String> {
+    let id = path.strip_prefix("/api/v1/runs/")?.split('/').next()?;
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 /// `GET /metrics` of the serverless deployment: the stored totals of every runtime metric.

@@ -5,7 +5,10 @@
 //! `annotation.run_id = "<run id>"`. There is no X-Ray SDK for Rust; the daemon takes a UDP
 //! datagram of a header line and the segment document (X-Ray developer guide, "Sending segment
 //! documents to the X-Ray daemon"), which is all this does. Nothing is sent when the invocation is
-//! not sampled, outside Lambda (no trace header), or for a record that names no run.
+//! not sampled, outside Lambda (no trace header), or for a record that names no run. The API
+//! functions do the same for each request about a run (`api_request`: the run in the path, or the
+//! run a submission, rerun or redrive created), annotated with the run, the tenant when the
+//! authorizer passed it on, the method and the status (`crate::api`).
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -54,43 +57,39 @@ struct Ids {
     attempt: Option<u64>,
 }
 
-/// One record's subsegment, from its start: [`RecordTrace::start`] before the handler,
-/// [`RecordTrace::finish`] after it.
-pub struct RecordTrace {
+/// A subsegment of the sampled invocation's segment, annotated, sent to the daemon when it
+/// finishes: [`Subsegment::begin`] before the work, [`Subsegment::finish`] after it.
+pub struct Subsegment {
+    name: &'static str,
     trace: Trace,
     daemon: String,
     annotations: Map<String, Value>,
     start: f64,
 }
 
-impl RecordTrace {
-    /// Starts the subsegment of a record whose body names a run, when the invocation is sampled
-    /// and a daemon is configured.
-    pub fn start(body: &str) -> Option<RecordTrace> {
+impl Subsegment {
+    /// Starts a subsegment named `name`, when the invocation is sampled and a daemon is configured.
+    pub fn begin(name: &'static str) -> Option<Subsegment> {
         let trace = parse_header(&std::env::var(TRACE_ENV).ok()?)?;
         let daemon = daemon_address(&std::env::var(DAEMON_ENV).ok()?)?;
-        let ids: Ids = serde_json::from_str(body).ok()?;
-        let run_id = ids.run_id.filter(|r| !r.is_empty())?;
-        let mut annotations = Map::new();
-        let short = |s: String| s.chars().take(MAX_VALUE).collect::<String>();
-        annotations.insert("run_id".into(), json!(short(run_id)));
-        if let Some(tenant) = ids.tenant {
-            annotations.insert("tenant".into(), json!(short(tenant)));
-        }
-        if let Some(step) = ids.step_id {
-            annotations.insert("step_id".into(), json!(short(step)));
-        }
-        if let Some(attempt) = ids.attempt {
-            annotations.insert("attempt".into(), json!(attempt));
-        }
-        Some(RecordTrace { trace, daemon, annotations, start: now() })
+        Some(Subsegment { name, trace, daemon, annotations: Map::new(), start: now() })
     }
 
-    /// Sends the subsegment (`error` when SQS must deliver the record again). A send that fails
-    /// is logged at debug level: tracing never fails a record.
+    /// Annotates a string (cut to 256 characters).
+    pub fn annotate(&mut self, key: &str, value: &str) {
+        self.annotations.insert(key.into(), json!(value.chars().take(MAX_VALUE).collect::<String>()));
+    }
+
+    /// Annotates a number.
+    pub fn annotate_number(&mut self, key: &str, value: u64) {
+        self.annotations.insert(key.into(), json!(value));
+    }
+
+    /// Sends the subsegment (`error` when the work failed). A send that fails is logged at debug
+    /// level: tracing never fails the work.
     pub fn finish(self, error: bool) {
         let document = json!({
-            "name": "sqs_record",
+            "name": self.name,
             "id": segment_id(),
             "trace_id": self.trace.root,
             "parent_id": self.trace.parent,
@@ -103,8 +102,38 @@ impl RecordTrace {
         let datagram = format!("{{\"format\":\"json\",\"version\":1}}\n{document}");
         let sent = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| s.send_to(datagram.as_bytes(), self.daemon.as_str()));
         if let Err(e) = sent {
-            tracing::debug!(error = %e, "could not send the record's X-Ray subsegment");
+            tracing::debug!(error = %e, name = self.name, "could not send an X-Ray subsegment");
         }
+    }
+}
+
+/// One record's subsegment (`sqs_record`), from its start: [`RecordTrace::start`] before the
+/// handler, [`RecordTrace::finish`] after it.
+pub struct RecordTrace(Subsegment);
+
+impl RecordTrace {
+    /// Starts the subsegment of a record whose body names a run, when the invocation is sampled
+    /// and a daemon is configured.
+    pub fn start(body: &str) -> Option<RecordTrace> {
+        let mut segment = Subsegment::begin("sqs_record")?;
+        let ids: Ids = serde_json::from_str(body).ok()?;
+        let run_id = ids.run_id.filter(|r| !r.is_empty())?;
+        segment.annotate("run_id", &run_id);
+        if let Some(tenant) = ids.tenant {
+            segment.annotate("tenant", &tenant);
+        }
+        if let Some(step) = ids.step_id {
+            segment.annotate("step_id", &step);
+        }
+        if let Some(attempt) = ids.attempt {
+            segment.annotate_number("attempt", attempt);
+        }
+        Some(RecordTrace(segment))
+    }
+
+    /// Sends the subsegment (`error` when SQS must deliver the record again).
+    pub fn finish(self, error: bool) {
+        self.0.finish(error)
     }
 }
 

@@ -2,13 +2,17 @@
 //! sampled invocation, every record about a run sends the daemon (here a local UDP socket, as
 //! Lambda's daemon listens on one) a subsegment of the invocation's segment annotated with the
 //! tenant, run, step and attempt; records without a run, and unsampled invocations, send nothing.
+//! The API functions do the same for each request about a run (moto holds the runtime's tables).
+
+mod support;
 
 use aos_runtime::delivery::MessageError;
 use aos_runtime::worker::Handled;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::UdpSocket;
 use std::time::Duration;
+use support::*;
 
 fn event(bodies: &[&str]) -> SqsEvent {
     let mut event = SqsEvent::default();
@@ -72,10 +76,53 @@ async fn sampled_records_about_a_run_carry_its_id_to_the_daemon() {
     let docs = received(&daemon);
     assert_eq!((docs.len(), &docs[0].1["error"]), (1, &Value::Bool(true)));
 
+    // The API functions: a submission carries the run it created, a read the run in its path, a
+    // request about no run sends nothing.
+    let stack = Stack::new().await;
+    let key = stack.api_key().await;
+    let runs = || aos_lambda::api::app(stack.rt.clone(), group("api-runs")).expect("app");
+    let (status, body) = invoke_api(runs(), &event_with("api-runs-submit.json", &[(SAMPLE_KEY, &key)])).await;
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["run_id"].as_str().expect("run_id").to_string();
+    let (status, _) = invoke_api(runs(), &event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).await;
+    assert_eq!(status, 200);
+    let (status, _) = invoke_api(runs(), &event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, "r_nosuchrun")])).await;
+    assert_eq!(status, 404);
+    let (status, _) = invoke_api(
+        runs(),
+        &event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (&format!("/api/v1/runs/{SAMPLE_RUN_A}"), "/api/v1/runs")]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let docs = received(&daemon);
+    let seen: Vec<(String, Value, Value, Value)> = docs
+        .iter()
+        .map(|(_, d)| {
+            (
+                d["name"].as_str().unwrap_or_default().to_string(),
+                d["annotations"]["run_id"].clone(),
+                d["annotations"]["method"].clone(),
+                d["annotations"]["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("api_request".to_string(), json!(run_id), json!("POST"), json!(202)),
+            ("api_request".to_string(), json!(run_id), json!("GET"), json!(200)),
+            ("api_request".to_string(), json!("r_nosuchrun"), json!("GET"), json!(404)),
+        ],
+        "{docs:?}"
+    );
+    assert!(docs.iter().all(|(_, d)| d["trace_id"] == root && d["error"] == false));
+
     // Not sampled, or outside Lambda: nothing is sent.
     std::env::set_var("_X_AMZN_TRACE_ID", format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=0"));
     consume(&[advance], |_| Ok(Handled::Done)).await;
+    invoke_api(runs(), &event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).await;
     std::env::remove_var("_X_AMZN_TRACE_ID");
     consume(&[advance], |_| Ok(Handled::Done)).await;
+    invoke_api(runs(), &event_with("api-runs-get.json", &[(SAMPLE_KEY, &key), (SAMPLE_RUN_A, &run_id)])).await;
     assert!(received(&daemon).is_empty());
 }

@@ -25,6 +25,7 @@ pub mod service;
 pub mod settings;
 pub mod simulate;
 pub mod telemetry;
+pub mod views;
 pub mod worker;
 pub mod workflows;
 

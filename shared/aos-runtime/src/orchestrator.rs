@@ -69,6 +69,9 @@ pub struct Orchestrator {
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) skills: Arc<SkillRegistry>,
     pub(crate) finished: Arc<FinishedRuns>,
+    /// Where the view of each run this process finishes is kept, settled, for its readers here
+    /// (one process only: elsewhere no reader is in this process).
+    pub(crate) views: Option<Arc<crate::views::SettledViews>>,
     /// Serializes advances of one run inside this process, so concurrent outcomes of parallel
     /// steps do not fight over the run's version (which still guards across processes).
     pub(crate) locks: RunLocks,
@@ -149,10 +152,29 @@ impl Orchestrator {
     /// Advances a run. `recover` also re-dispatches every running attempt that has no outcome yet
     /// (after a restart; duplicates are harmless because workers are idempotent).
     pub async fn advance(&self, tenant: &str, run_id: &str, recover: bool) -> Result<(), DomainError> {
+        self.advance_from(tenant, run_id, recover, None).await
+    }
+
+    /// The first advance of a run this process has just created, from the run as written (version
+    /// 1, no attempts): no read of what it wrote a moment ago. If someone else saved it meanwhile,
+    /// the save fails its version check and the run is read from the store as usual.
+    pub async fn advance_created(&self, run: aos_core::run::Run) -> Result<(), DomainError> {
+        let (tenant, run_id) = (run.tenant.clone(), run.run_id.clone());
+        let created = LoadedRun { run, version: 1, attempts: Vec::new(), claimed: Vec::new() };
+        self.advance_from(&tenant, &run_id, false, Some(created)).await
+    }
+
+    async fn advance_from(&self, tenant: &str, run_id: &str, recover: bool, mut created: Option<LoadedRun>) -> Result<(), DomainError> {
         let lock = self.locks.get(run_id);
         let _guard = lock.lock().await;
         for _ in 0..50 {
-            let Some(mut loaded) = self.runs.load(tenant, run_id).await? else { return Ok(()) };
+            let mut loaded = match created.take() {
+                Some(created) => created,
+                None => match self.runs.load(tenant, run_id).await? {
+                    Some(loaded) => loaded,
+                    None => return Ok(()),
+                },
+            };
             if loaded.run.status.is_terminal() {
                 return Ok(());
             }
@@ -201,8 +223,11 @@ impl Orchestrator {
                 self.wake_at(tenant, run_id, at.saturating_sub(now)).await?;
             }
             if loaded.run.status.is_terminal() {
-                self.finished.finish(run_id);
                 tracing::info!(tenant, run_id, status = loaded.run.status.as_str(), "run finished");
+                if let Some(views) = &self.views {
+                    keep_view(views, tenant, run_id, loaded);
+                }
+                self.finished.finish(run_id);
             }
             return Ok(());
         }
@@ -600,4 +625,17 @@ fn count(run: &Run, events: &[FailureEvent], attempts: &[AttemptRecord]) {
 pub async fn send_advance(queue: &dyn Queue, tenant: &str, run_id: &str, delay: Duration) -> Result<(), DomainError> {
     let body = serde_json::to_string(&Advance::new(tenant, run_id)).map_err(|e| DomainError::Storage(e.to_string()))?;
     queue.send(ORCHESTRATOR_QUEUE, vec![OutgoingMessage::new(body).delayed(delay)]).await.map_err(|e| DomainError::Storage(e.to_string()))
+}
+
+/// Keeps the raw view of a run this advance finished, when it is settled (as the store would
+/// answer it: the run as saved and every attempt record, see `service::runs::view_of`).
+fn keep_view(views: &crate::views::SettledViews, tenant: &str, run_id: &str, loaded: LoadedRun) {
+    let (view, settled) = crate::service::view_of(loaded);
+    if !settled {
+        return;
+    }
+    match serde_json::to_vec(&view) {
+        Ok(body) => views.put(tenant, run_id, false, body.into()),
+        Err(e) => tracing::warn!(run_id, error = %e, "could not serialize the finished run's view"),
+    }
 }

@@ -267,6 +267,15 @@ async fn pure_steps_run_inline_and_a_slow_one_is_handed_to_its_queue() {
     // No Advance at all: in one process the submission starts the first advance itself, and the
     // run started and finished in it (no wake-up at its deadline either).
     assert_eq!(tally.sent(ORCHESTRATOR_QUEUE), 0);
+    // The advance that finished it kept its view, settled, exactly as the store answers it; the
+    // redacted form is made on the first viewer's read and kept too.
+    let kept = rt.views().get("t", &chain, false).expect("the finished run's view is kept");
+    assert_eq!(serde_json::from_slice::<Value>(&kept).unwrap(), run);
+    assert_eq!(rt.get_view_json("t", &chain, Duration::ZERO, false).await.unwrap(), kept);
+    assert!(rt.views().get("t", &chain, true).is_none());
+    let redacted = rt.get_view_json("t", &chain, Duration::ZERO, true).await.unwrap();
+    assert_eq!(rt.views().get("t", &chain, true), Some(redacted));
+    assert!(rt.get_view_json("other", &chain, Duration::ZERO, false).await.is_err(), "another tenant's run is not found");
 
     // A program that never ends, in a step allowed 3 s: inline it gets 200 ms, does not finish,
     // and is handed to its queue, where it gets the step's whole time (the jq limit is 4/5 of it).

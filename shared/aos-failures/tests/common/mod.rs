@@ -67,6 +67,17 @@ pub fn unseen_holdout() -> Vec<Case> {
     load(&failures_file("unseen-holdout.jsonl"))
 }
 
+/// The second issue-18 set (collected after the catalog work on the first; see
+/// tests/failures/README.md), the part the catalog's authors may read.
+pub fn unseen2_dev() -> Vec<Case> {
+    load(&failures_file("unseen2-dev.jsonl"))
+}
+
+/// The other part of the second set, held out from the catalog's authors: numbers only.
+pub fn unseen2_holdout() -> Vec<Case> {
+    load(&failures_file("unseen2-holdout.jsonl"))
+}
+
 pub fn load(path: &std::path::Path) -> Vec<Case> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()

@@ -13,6 +13,7 @@ mod topology;
 
 pub use aos_core::ports::Ports;
 pub use redrive::{RedriveRequest, RerunRequest, MAX_PATCH_BYTES};
+pub(crate) use runs::view_of;
 pub use runs::{RunView, StepView, SubmitRun, Submitted, MAX_SEED};
 pub use topology::{LongPoll, Topology};
 
@@ -25,6 +26,7 @@ use crate::orchestrator::{FinishedRuns, Orchestrator};
 use crate::recovery::Recovery;
 use crate::runs::RunRepo;
 use crate::settings::RuntimeSettings;
+use crate::views::SettledViews;
 use crate::worker::{Handoff, SkillWorker};
 use crate::workflows::Workflows;
 use aos_core::ports::Clock;
@@ -47,8 +49,10 @@ pub struct Runtime {
     worker: SkillWorker,
     failures: FailureLog,
     recovery: Recovery,
-    /// Wakes `get_when_finished` callers in this process when a run finishes.
+    /// Wakes `get_view_json` callers in this process when a run finishes.
     finished: Arc<FinishedRuns>,
+    /// Settled runs' views, serialized (`GET /api/v1/runs/{id}`).
+    views: Arc<SettledViews>,
     /// First advances started by submissions in this process at once ([`MAX_STARTING`]).
     starting: Arc<tokio::sync::Semaphore>,
 }
@@ -100,6 +104,7 @@ impl RuntimeBuilder {
         let runs = RunRepo::new(ports.store.clone());
         let failures = FailureLog::new(ports.store.clone(), settings.failure_retention_days);
         let finished = Arc::new(FinishedRuns::default());
+        let views = Arc::new(SettledViews::default());
         let exec = StepExecutor {
             runs: runs.clone(),
             secrets: ports.secrets.clone(),
@@ -113,6 +118,8 @@ impl RuntimeBuilder {
             queue: ports.queue.clone(),
             skills: ports.skills.clone(),
             finished: finished.clone(),
+            // In one process the reader of a run it finishes is in this process too.
+            views: topology.hands_off_inline().then(|| views.clone()),
             locks: Default::default(),
             failures: failures.clone(),
             limits: settings.output_limits,
@@ -139,6 +146,7 @@ impl RuntimeBuilder {
             settings,
             clock,
             finished,
+            views,
             starting: Arc::new(tokio::sync::Semaphore::new(MAX_STARTING)),
         }
     }
@@ -202,6 +210,11 @@ impl Runtime {
 
     pub fn worker(&self) -> &SkillWorker {
         &self.worker
+    }
+
+    /// Settled runs' views kept in this process ([`crate::views`]).
+    pub fn views(&self) -> &SettledViews {
+        &self.views
     }
 
     /// The in-process notifications of finished runs.

@@ -4,13 +4,14 @@
 use super::Runtime;
 use crate::orchestrator::send_advance;
 use crate::replay::{replay, ReplayReport};
-use crate::runs::{Created, RunFilter};
+use crate::runs::{Created, LoadedRun, RunFilter};
 use crate::simulate::{estimate_step, simulate, Simulation, HISTORY_WINDOW};
 use aos_core::plan::Plan;
 use aos_core::policy::{compile, AppliedPolicy, PolicyStatus};
 use aos_core::run::{AttemptRecord, PreviousFailure, Run, RunStatus, StepState, WorkflowRef};
 use aos_core::validate::{validate_inputs, validate_plan, ValidationContext};
 use aos_core::{DomainError, FieldError};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -266,7 +267,8 @@ impl Runtime {
                 Ok(Submitted { run_id: id, status, created: false })
             }
             Created::New => {
-                self.start(tenant, &run_id).await;
+                // A redrive's run has attempts already: its first advance reads them.
+                self.start(tenant, &run_id, if seeded.is_empty() { Some(run) } else { None }).await;
                 Ok(Submitted { run_id, status: RunStatus::Queued, created: true })
             }
         }
@@ -276,14 +278,20 @@ impl Runtime {
     /// ([`MAX_STARTING`](super::MAX_STARTING) at once; no queue round trip); otherwise, or when that advance fails,
     /// through an `Advance` message. If the send is lost (a crash), the sweeper finds the run
     /// through its active marker.
-    async fn start(&self, tenant: &str, run_id: &str) {
+    /// `created` is the run as it was just written, when it has no attempts yet (the advance then
+    /// starts from it instead of reading it back).
+    async fn start(&self, tenant: &str, run_id: &str, created: Option<Run>) {
         if self.topology.hands_off_inline() {
             if let Ok(permit) = self.starting.clone().try_acquire_owned() {
                 let (orchestrator, queue) = (self.orchestrator.clone(), self.ports.queue.clone());
                 let (tenant, run_id) = (tenant.to_string(), run_id.to_string());
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = orchestrator.advance(&tenant, &run_id, false).await {
+                    let advanced = match created {
+                        Some(run) => orchestrator.advance_created(run).await,
+                        None => orchestrator.advance(&tenant, &run_id, false).await,
+                    };
+                    if let Err(e) = advanced {
                         tracing::debug!(run_id, error = %e, "first advance failed; it goes through the queue");
                         if let Err(e) = send_advance(queue.as_ref(), &tenant, &run_id, Duration::ZERO).await {
                             tracing::warn!(run_id, error = %e, "advance not sent; the sweeper will pick the run up");
@@ -334,44 +342,44 @@ impl Runtime {
     }
 
     pub async fn get(&self, tenant: &str, run_id: &str) -> Result<RunView, DomainError> {
-        let loaded = self.runs.load(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
-        let mut by_step: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
-        for a in loaded.attempts {
-            by_step.entry(a.step_id.clone()).or_default().push(a);
-        }
-        let run = loaded.run;
-        let step_details = run
-            .plan
-            .steps
-            .iter()
-            .filter_map(|s| {
-                let state = run.steps.get(&s.id)?.clone();
-                let mut attempts = by_step.remove(&s.id).unwrap_or_default();
-                attempts.sort_by_key(|a| a.attempt);
-                let output = attempts
-                    .iter()
-                    .find(|a| a.attempt == state.attempt && state.status == aos_core::run::StepStatus::Succeeded)
-                    .and_then(|a| a.outcome.output().cloned());
-                Some(StepView { step_id: s.id.clone(), state, output, attempts })
-            })
-            .collect();
-        Ok(RunView { run, step_details })
+        Ok(self.get_settled(tenant, run_id).await?.0)
     }
 
-    /// The run once it has finished, or as it is when `wait` (capped at the deployment's
-    /// [`LongPoll::max_wait`](super::LongPoll)) has passed by the runtime's clock. Finishing in
-    /// this process wakes the caller at once; a run finished elsewhere is seen at the next read,
-    /// one every [`LongPoll::interval`](super::LongPoll).
-    pub async fn get_when_finished(&self, tenant: &str, run_id: &str, wait: Duration) -> Result<RunView, DomainError> {
+    /// The run's view, and whether it is **settled**: finished, with a record for every attempt it
+    /// ever dispatched and none claimed, so nothing will change it again (a late attempt of a
+    /// failed or cancelled run still writes its record; such a run is not settled until then).
+    /// A settled view may be kept and served again as it is ([`crate::views`]).
+    pub async fn get_settled(&self, tenant: &str, run_id: &str) -> Result<(RunView, bool), DomainError> {
+        let loaded = self.runs.load(tenant, run_id).await?.ok_or_else(|| DomainError::NotFound(format!("run {run_id}")))?;
+        Ok(view_of(loaded))
+    }
+
+    /// The run's view as JSON (redacted for viewers when `redacted`): once it has finished, or as
+    /// it is when `wait` (capped at the deployment's [`LongPoll::max_wait`](super::LongPoll)) has
+    /// passed by the runtime's clock; `wait` zero answers at once. A settled run's view comes from
+    /// [`crate::views`] when it is there, and is kept there when it was not. Finishing in this
+    /// process wakes the caller at once (and keeps the view it finished with); a run finished
+    /// elsewhere is seen at the next read, one every [`LongPoll::interval`](super::LongPoll).
+    pub async fn get_view_json(&self, tenant: &str, run_id: &str, wait: Duration, redacted: bool) -> Result<Bytes, DomainError> {
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let deadline = self.clock.now_ms().saturating_add(ms(wait.min(self.long_poll.max_wait)));
         loop {
+            if let Some(body) = self.views.get(tenant, run_id, redacted) {
+                return Ok(body);
+            }
             let notify = self.finished().subscribe(run_id);
             let notified = notify.notified();
-            let view = self.get(tenant, run_id).await?;
+            let (mut view, settled) = self.get_settled(tenant, run_id).await?;
             let now = self.clock.now_ms();
             if view.run.status.is_terminal() || now >= deadline {
-                return Ok(view);
+                if redacted {
+                    crate::redact::for_viewer(&mut view);
+                }
+                let body = Bytes::from(serde_json::to_vec(&view).map_err(|e| DomainError::Storage(e.to_string()))?);
+                if settled {
+                    self.views.put(tenant, run_id, redacted, body.clone());
+                }
+                return Ok(body);
             }
             let next_read = now.saturating_add(ms(self.long_poll.interval)).min(deadline);
             tokio::select! {
@@ -438,4 +446,36 @@ impl Runtime {
         }
         Ok(simulate(plan, estimates))
     }
+}
+
+/// The view of a loaded run, and whether it is settled (see [`Runtime::get_settled`]).
+pub(crate) fn view_of(loaded: LoadedRun) -> (RunView, bool) {
+    let settled = loaded.run.status.is_terminal()
+        && loaded.claimed.is_empty()
+        && loaded
+            .run
+            .steps
+            .iter()
+            .all(|(id, st)| st.attempt == 0 || loaded.attempts.iter().any(|a| a.step_id == *id && a.attempt == st.attempt));
+    let mut by_step: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
+    for a in loaded.attempts {
+        by_step.entry(a.step_id.clone()).or_default().push(a);
+    }
+    let run = loaded.run;
+    let step_details = run
+        .plan
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let state = run.steps.get(&s.id)?.clone();
+            let mut attempts = by_step.remove(&s.id).unwrap_or_default();
+            attempts.sort_by_key(|a| a.attempt);
+            let output = attempts
+                .iter()
+                .find(|a| a.attempt == state.attempt && state.status == aos_core::run::StepStatus::Succeeded)
+                .and_then(|a| a.outcome.output().cloned());
+            Some(StepView { step_id: s.id.clone(), state, output, attempts })
+        })
+        .collect();
+    (RunView { run, step_details }, settled)
 }
