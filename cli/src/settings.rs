@@ -155,7 +155,7 @@ Environment (a flag above overrides its variable):
              AOS_SLACK_API_URL (https://slack.com/api), AOS_FS_ROOT (fs's files, under the data dir),
              AOS_FS_BUCKET (fs on AWS), AOS_FS_MAX_FILE_BYTES (10 MiB), AOS_FS_QUOTA_BYTES (100 MiB),
              AOS_FS_MAX_ENTRIES (10000)
-  jq:        AOS_JQ_WORKERS (2 per core, 2 to 16), AOS_JQ_MEMORY_MB (a worker's memory cap)
+  jq:        AOS_JQ_WORKERS (4 per core, 4 to 32), AOS_JQ_MEMORY_MB (a worker's memory cap)
   Failures:  AOS_FAILURE_RETENTION_DAYS (30), AOS_AGGREGATE_EVERY (24h), AOS_AGGREGATE_AT (02:00),
              AOS_AGGREGATE_DAYS (7), AOS_AGGREGATE_LOW_CONFIDENCE (0.75)
   Recovery:  AOS_RECOVERY_HALF_LIFE_DAYS (14), AOS_RECOVERY_CANDIDATE_LOWER (0.6), AOS_RECOVERY_MIN_EVIDENCE (3),

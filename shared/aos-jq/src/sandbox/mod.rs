@@ -25,7 +25,7 @@
 //! deeper than 127 levels (serde_json, which parses the reply, goes no deeper). [`truthy`] stops
 //! at the first output and sends back one bit; [`check`] compiles a batch in one round trip.
 //!
-//! **Pool.** At most `AOS_JQ_WORKERS` workers (default: twice the cores, 2 to 16), started on
+//! **Pool.** At most `AOS_JQ_WORKERS` workers (default: four per core, 4 to 32), started on
 //! demand and reused; a dead or killed one is replaced by the next request, and one idle for five
 //! minutes is stopped. One owner (tenant) holds at most half the workers at once (at least one),
 //! so one tenant's runaway programs cannot starve the others; requests without an owner are not
@@ -96,7 +96,10 @@ impl EvalLimits {
 /// The pool's settings; fixed once the pool is first used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SandboxConfig {
-    /// Most worker processes at once (`AOS_JQ_WORKERS`; default twice the cores, 2 to 16).
+    /// Most worker processes at once (`AOS_JQ_WORKERS`; default four per core, 4 to 32). More
+    /// workers than cores, because most of a call's time is the hand-off to and from the worker, not
+    /// evaluation: with two per core, one tenant (half the pool) held its steps to two calls at
+    /// once and left the cores a fifth idle (docs/performance.md, "Engine overhead").
     pub workers: usize,
     /// Memory cap of one worker's program in MiB (`AOS_JQ_MEMORY_MB`; default 256).
     pub memory_mb: u64,
@@ -110,7 +113,7 @@ impl SandboxConfig {
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|n| *n > 0)
-            .unwrap_or_else(|| (2 * cores).clamp(2, 16));
+            .unwrap_or_else(|| (4 * cores).clamp(4, 32));
         let memory_mb = std::env::var("AOS_JQ_MEMORY_MB")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
