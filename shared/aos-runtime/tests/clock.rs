@@ -143,6 +143,13 @@ async fn long_polls_wait_on_the_clock() {
     plan["steps"][0]["timeout_ms"] = json!(10_000);
     let submit = SubmitRun { plan: Some(serde_json::from_value(plan).unwrap()), ..Default::default() };
     let run_id = s.rt.submit("t", submit).await.unwrap().run_id;
+    // The submission's first advance runs in a task of its own: wait (in real time) until it has
+    // handed the step to its queue, so the poll below times a run that is running.
+    let real = Instant::now();
+    while s.rt.get("t", &run_id).await.unwrap().run.status.as_str() != "running" {
+        assert!(real.elapsed() < Duration::from_secs(10), "the run was never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let (started, real) = (s.clock.now_ms(), Instant::now());
     let poll = {
         let (rt, id) = (s.rt.clone(), run_id.clone());
