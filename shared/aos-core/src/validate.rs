@@ -317,6 +317,13 @@ fn check_secret_fields(step_id: &str, at: &str, spec: &crate::skill::SkillSpec, 
     }
 }
 
+/// Whether any step names a secret (`{{ secrets.NAME }}`, in its input or its fallback's): only
+/// then does validation need the tenant's secret names.
+pub fn names_a_secret(plan: &Plan) -> bool {
+    let named = |input: &Value| references(input, "").into_iter().any(|(_, r)| matches!(r, Ok(Ref::Secret(_))));
+    plan.steps.iter().any(|step| named(&step.input) || matches!(&step.on_error, OnError::Fallback { input, .. } if named(input)))
+}
+
 fn check_references(
     plan: &Plan,
     i: usize,

@@ -19,7 +19,7 @@ use crate::failures::classify::classify_error;
 use crate::failures::record::{puts, records_for_events};
 use crate::failures::FailureLog;
 use crate::messages::{skill_queue, Advance, StepTask, ORCHESTRATOR_QUEUE, STEP_TASK_VERSION};
-use crate::runs::{AttemptItem, LoadedRun, RunRepo};
+use crate::runs::{AttemptItem, Created, LoadedRun, RunRepo};
 use crate::telemetry;
 use crate::worker::OutputLimits;
 use aos_core::engine::{advance, dispatch_input, step_input, Decision, Dispatch, EngineEnv};
@@ -61,6 +61,43 @@ pub const INLINE_ATTEMPT_MS: u64 = 200;
 /// transaction (which DynamoDB caps at 4 MB). A crash in between leaves the record of an attempt the
 /// run does not show as started; the attempt, being pure, is then run again and the record replaced.
 const INLINE_RECORD_IN_SAVE_BYTES: usize = 64 * 1024;
+
+/// What one advance saved.
+enum Saved {
+    /// Nothing: the run is gone, finished, or had nothing to change.
+    Nothing,
+    /// A new state of a run that existed.
+    Existing,
+    /// A run's creation with its first advance (or the idempotency key's earlier run, with
+    /// nothing written), and the status it was created with.
+    Created(Created, aos_core::run::RunStatus),
+}
+
+/// An advance's error, and whether it came after the save committed (the run's status as saved).
+enum AdvanceError {
+    BeforeCommit(DomainError),
+    AfterCommit(DomainError, aos_core::run::RunStatus),
+}
+
+impl AdvanceError {
+    fn into_inner(self) -> DomainError {
+        match self {
+            AdvanceError::BeforeCommit(e) | AdvanceError::AfterCommit(e, _) => e,
+        }
+    }
+}
+
+impl From<DomainError> for AdvanceError {
+    fn from(e: DomainError) -> Self {
+        AdvanceError::BeforeCommit(e)
+    }
+}
+
+impl From<StoreError> for AdvanceError {
+    fn from(e: StoreError) -> Self {
+        AdvanceError::BeforeCommit(e.into())
+    }
+}
 
 pub struct Orchestrator {
     pub(crate) runs: RunRepo,
@@ -152,7 +189,35 @@ impl Orchestrator {
     /// Advances a run. `recover` also re-dispatches every running attempt that has no outcome yet
     /// (after a restart; duplicates are harmless because workers are idempotent).
     pub async fn advance(&self, tenant: &str, run_id: &str, recover: bool) -> Result<(), DomainError> {
-        self.advance_from(tenant, run_id, recover, None).await
+        self.advance_from(tenant, run_id, recover, None).await.map(drop).map_err(AdvanceError::into_inner)
+    }
+
+    /// The first advance of a run that is not written yet, committed with the run's creation in
+    /// one transaction: a chain of pure steps is created already finished, in one write, with no
+    /// active marker to put and delete. Nothing is promised before the commit: the caller answers
+    /// the submission after it. The run's status as committed comes back with [`Created::New`];
+    /// an idempotency key used before gives what [`RunRepo::create`] gives, and nothing of this
+    /// advance is kept (except, when a key is raced, the records too large for the transaction,
+    /// which are written before it: see [`INLINE_RECORD_IN_SAVE_BYTES`]).
+    ///
+    /// An error before the commit leaves nothing (the caller may create the run the usual way); an
+    /// error after it (a lost dispatch) is handed to the queues as an `Advance`, and the sweeper
+    /// finds the run through its active marker if even that send is lost.
+    pub async fn create_and_advance(&self, run: aos_core::run::Run) -> Result<(Created, aos_core::run::RunStatus), DomainError> {
+        let (tenant, run_id) = (run.tenant.clone(), run.run_id.clone());
+        let new = LoadedRun { run, version: 0, attempts: Vec::new(), claimed: Vec::new() };
+        match self.advance_from(&tenant, &run_id, false, Some(new)).await {
+            Ok(Saved::Created(created, status)) => Ok((created, status)),
+            Ok(Saved::Existing | Saved::Nothing) => Err(DomainError::Storage(format!("run {run_id} was not created"))),
+            Err(AdvanceError::BeforeCommit(e)) => Err(e),
+            Err(AdvanceError::AfterCommit(e, status)) => {
+                tracing::debug!(run_id, error = %e, "the created run's first advance was not completed; it goes through the queue");
+                if let Err(e) = send_advance(self.queue.as_ref(), &tenant, &run_id, Duration::ZERO).await {
+                    tracing::warn!(run_id, error = %e, "advance not sent; the sweeper will pick the run up");
+                }
+                Ok((Created::New, status))
+            }
+        }
     }
 
     /// The first advance of a run this process has just created, from the run as written (version
@@ -161,10 +226,12 @@ impl Orchestrator {
     pub async fn advance_created(&self, run: aos_core::run::Run) -> Result<(), DomainError> {
         let (tenant, run_id) = (run.tenant.clone(), run.run_id.clone());
         let created = LoadedRun { run, version: 1, attempts: Vec::new(), claimed: Vec::new() };
-        self.advance_from(&tenant, &run_id, false, Some(created)).await
+        self.advance_from(&tenant, &run_id, false, Some(created)).await.map(drop).map_err(AdvanceError::into_inner)
     }
 
-    async fn advance_from(&self, tenant: &str, run_id: &str, recover: bool, mut created: Option<LoadedRun>) -> Result<(), DomainError> {
+    /// One advance, from `created` when given (a run just written, version 1; or not yet written,
+    /// version 0, which the save then creates); otherwise from the store.
+    async fn advance_from(&self, tenant: &str, run_id: &str, recover: bool, mut created: Option<LoadedRun>) -> Result<Saved, AdvanceError> {
         let lock = self.locks.get(run_id);
         let _guard = lock.lock().await;
         for _ in 0..50 {
@@ -172,20 +239,21 @@ impl Orchestrator {
                 Some(created) => created,
                 None => match self.runs.load(tenant, run_id).await? {
                     Some(loaded) => loaded,
-                    None => return Ok(()),
+                    None => return Ok(Saved::Nothing),
                 },
             };
             if loaded.run.status.is_terminal() {
-                return Ok(());
+                return Ok(Saved::Nothing);
             }
+            let creating = loaded.version == 0;
             let now = self.clock.now_ms();
             let before = statuses_of_remembered(&loaded.run);
             let mut decision = self.decide(&mut loaded, now).await?;
             let inlined = self.run_inline(&mut loaded, &mut decision).await?;
             let now = if inlined.is_empty() { now } else { self.clock.now_ms() };
-            let mut redispatch = self.stale_dispatches(&loaded, now, recover);
-            if !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
-                return Ok(());
+            let redispatch = self.stale_dispatches(&loaded, now, recover);
+            if !creating && !decision.changed && redispatch.is_empty() && decision.dispatches.is_empty() {
+                return Ok(Saved::Nothing);
             }
             for d in &redispatch {
                 if let Some(st) = loaded.run.steps.get_mut(&d.step_id) {
@@ -203,35 +271,63 @@ impl Orchestrator {
             }
             ops.extend(puts(&in_save));
             let (mut extra, late_evidence) = self.with_evidence(&loaded, &before, &decision.failures, ops, now);
-            match self.runs.save_with(&loaded.run, loaded.version, std::mem::take(&mut extra)).await {
-                Ok(_) => {}
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            count(&loaded.run, &decision.failures, &loaded.attempts);
-            for record in &inlined {
-                if let Some(m) = &record.failure {
-                    telemetry::attempt_classified(&record.skill, m);
+            let saved = if creating {
+                match self.runs.create_with(&loaded.run, std::mem::take(&mut extra)).await? {
+                    Created::New => Saved::Created(Created::New, loaded.run.status),
+                    other => return Ok(Saved::Created(other, loaded.run.status)),
                 }
-            }
-            self.add_late_evidence(late_evidence).await;
-            decision.dispatches.append(&mut redispatch);
-            let used = loaded.attempts.iter().map(|a| a.output_bytes).sum::<u64>();
-            self.dispatch(&loaded.run, decision.dispatches, used).await?;
-            // A run that started and finished in this advance needs no wake-up at its deadline.
-            if let Some(at) = decision.wake_at_ms.filter(|_| !loaded.run.status.is_terminal()) {
-                self.wake_at(tenant, run_id, at.saturating_sub(now)).await?;
-            }
-            if loaded.run.status.is_terminal() {
-                tracing::info!(tenant, run_id, status = loaded.run.status.as_str(), "run finished");
-                if let Some(views) = &self.views {
-                    keep_view(views, tenant, run_id, loaded);
+            } else {
+                match self.runs.save_with(&loaded.run, loaded.version, std::mem::take(&mut extra)).await {
+                    Ok(_) => Saved::Existing,
+                    Err(StoreError::ConditionFailed) => continue,
+                    Err(e) => return Err(DomainError::from(e).into()),
                 }
-                self.finished.finish(run_id);
-            }
-            return Ok(());
+            };
+            let status = loaded.run.status;
+            self.after_save(tenant, run_id, loaded, decision, redispatch, inlined, late_evidence, now)
+                .await
+                .map_err(|e| AdvanceError::AfterCommit(e, status))?;
+            return Ok(saved);
         }
-        Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")))
+        Err(DomainError::Conflict(format!("run {run_id} is being changed concurrently; will retry")).into())
+    }
+
+    /// What follows a committed save: counts, recovery evidence, dispatches, the wake-up at the
+    /// deadline, and for a finished run its waiters and kept view.
+    #[allow(clippy::too_many_arguments)] // the advance's parts, moved out of its loop
+    async fn after_save(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        loaded: LoadedRun,
+        mut decision: Decision,
+        mut redispatch: Vec<Dispatch>,
+        inlined: Vec<AttemptRecord>,
+        late_evidence: Vec<WriteOp>,
+        now: i64,
+    ) -> Result<(), DomainError> {
+        count(&loaded.run, &decision.failures, &loaded.attempts);
+        for record in &inlined {
+            if let Some(m) = &record.failure {
+                telemetry::attempt_classified(&record.skill, m);
+            }
+        }
+        self.add_late_evidence(late_evidence).await;
+        decision.dispatches.append(&mut redispatch);
+        let used = loaded.attempts.iter().map(|a| a.output_bytes).sum::<u64>();
+        self.dispatch(&loaded.run, decision.dispatches, used).await?;
+        // A run that started and finished in this advance needs no wake-up at its deadline.
+        if let Some(at) = decision.wake_at_ms.filter(|_| !loaded.run.status.is_terminal()) {
+            self.wake_at(tenant, run_id, at.saturating_sub(now)).await?;
+        }
+        if loaded.run.status.is_terminal() {
+            tracing::info!(tenant, run_id, status = loaded.run.status.as_str(), "run finished");
+            if let Some(views) = &self.views {
+                keep_view(views, tenant, run_id, loaded);
+            }
+            self.finished.finish(run_id);
+        }
+        Ok(())
     }
 
     /// Runs the decision's pure attempts inline (see the module's docs), advancing the engine over

@@ -128,13 +128,21 @@ impl RunRepo {
 
     /// Creates the run, its active marker and (if given) its idempotency record, atomically.
     pub async fn create(&self, run: &Run) -> Result<Created, DomainError> {
-        let mut ops = vec![
-            WriteOp::Put { item: Self::run_item(run)?, condition: Condition::NotExists },
-            WriteOp::Put {
+        self.create_with(run, Vec::new()).await
+    }
+
+    /// `create`, with more writes in the same transaction: the first advance of a run that this
+    /// process ran before the run was ever written (its inline attempts' and failures' records).
+    /// A run created already finished has no active marker.
+    pub async fn create_with(&self, run: &Run, extra: Vec<WriteOp>) -> Result<Created, DomainError> {
+        let mut ops = vec![WriteOp::Put { item: Self::run_item(run)?, condition: Condition::NotExists }];
+        if !run.status.is_terminal() {
+            ops.push(WriteOp::Put {
                 item: Item::new(keys::active_pk(keys::active_shard(&run.run_id)), &run.run_id, json!({"tenant": run.tenant})),
                 condition: Condition::Always,
-            },
-        ];
+            });
+        }
+        let key_at = ops.len();
         if let Some(key) = &run.idempotency_key {
             ops.push(WriteOp::Put {
                 item: Item::new(
@@ -146,9 +154,12 @@ impl RunRepo {
                 condition: Condition::NotExists,
             });
         }
+        ops.extend(extra);
         match self.store.transact_write(ops).await {
             Ok(()) => Ok(Created::New),
-            Err(StoreError::TransactionCanceled { reasons }) if reasons.get(2) == Some(&Some(CancelReason::ConditionalCheckFailed)) => {
+            Err(StoreError::TransactionCanceled { reasons })
+                if run.idempotency_key.is_some() && reasons.get(key_at) == Some(&Some(CancelReason::ConditionalCheckFailed)) =>
+            {
                 let key = run.idempotency_key.as_deref().unwrap_or_default();
                 let item = self.store.get(&keys::idempotency_pk(&run.tenant, key), keys::IDEMPOTENCY_SK).await.map_err(storage)?;
                 let Some(data) = item.map(|i| i.data) else {

@@ -225,6 +225,51 @@ impl Queue for Tally {
     }
 }
 
+/// A store that counts the writes it is asked for (a transaction is one).
+struct Writes(Arc<dyn Store>, std::sync::atomic::AtomicUsize);
+
+impl Writes {
+    fn count(&self) -> usize {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn wrote(&self) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for Writes {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.0.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        self.wrote();
+        self.0.put(item, condition).await
+    }
+    async fn put_relaxed(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
+        self.wrote();
+        self.0.put_relaxed(item, condition).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.wrote();
+        self.0.delete(pk, sk, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.0.query(query).await
+    }
+    async fn query_index(&self, query: Query) -> Result<Page, StoreError> {
+        self.0.query_index(query).await
+    }
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.wrote();
+        self.0.transact_write(ops).await
+    }
+    async fn increment(&self, pk: &str, sk: &str, field: &str, delta: i64) -> Result<i64, StoreError> {
+        self.wrote();
+        self.0.increment(pk, sk, field, delta).await
+    }
+}
+
 /// The orchestrator runs pure steps inline (`aos_runtime::orchestrator`): a chain of transforms
 /// finishes without a message to the skill's queue; a program slower than the time an attempt is
 /// given inline is handed to its queue and runs there with its step's whole timeout (its inline
@@ -238,12 +283,8 @@ async fn pure_steps_run_inline_and_a_slow_one_is_handed_to_its_queue() {
     let mut specs = vec![QueueSpec { name: ORCHESTRATOR_QUEUE.into(), max_receives: 20, dead_letter: None }];
     specs.extend(skills.specs().iter().map(|s| QueueSpec { name: skill_queue(&s.id), max_receives: 5, dead_letter: None }));
     let tally = Arc::new(Tally(Arc::new(EmbeddedQueue::open(db.clone(), specs).unwrap()), Default::default()));
-    let ports = Ports {
-        store: Arc::new(EmbeddedStore::new(db.clone())),
-        queue: tally.clone(),
-        secrets: Arc::new(EmbeddedSecrets::new(db)),
-        skills,
-    };
+    let writes = Arc::new(Writes(Arc::new(EmbeddedStore::new(db.clone())), Default::default()));
+    let ports = Ports { store: writes.clone(), queue: tally.clone(), secrets: Arc::new(EmbeddedSecrets::new(db)), skills };
     let rt = Arc::new(Runtime::builder(ports, Topology::SingleProcess).owner("test").build());
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     spawn_all(rt.clone(), ConsumerConfig::default(), stop_rx);
@@ -255,12 +296,20 @@ async fn pure_steps_run_inline_and_a_slow_one_is_handed_to_its_queue() {
     };
     let transforms = skill_queue("json_transform");
 
-    let chain = submit(json!({"name": "chain", "steps": [
-        {"id": "a", "skill": "json_transform", "input": {"data": [1, 2, 3], "expr": "map(. * 2)"}},
-        {"id": "b", "skill": "json_transform", "depends_on": ["a"], "input": {"data": "{{ steps.a.output }}", "expr": "add"}},
-        {"id": "c", "skill": "json_transform", "depends_on": ["b"], "input": {"data": "{{ steps.b.output }}", "expr": ". + 1"}}
-    ]}))
-    .await;
+    // In one process the submission runs the first advance before it answers, and commits the
+    // run's creation with it: a chain of transforms is written once, already finished.
+    let before = writes.count();
+    let submitted = rt
+        .submit("t", SubmitRun { plan: Some(serde_json::from_value(json!({"name": "chain", "steps": [
+            {"id": "a", "skill": "json_transform", "input": {"data": [1, 2, 3], "expr": "map(. * 2)"}},
+            {"id": "b", "skill": "json_transform", "depends_on": ["a"], "input": {"data": "{{ steps.a.output }}", "expr": "add"}},
+            {"id": "c", "skill": "json_transform", "depends_on": ["b"], "input": {"data": "{{ steps.b.output }}", "expr": ". + 1"}}
+        ]})).unwrap()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!((submitted.status.as_str(), submitted.created), ("succeeded", true));
+    assert_eq!(writes.count() - before, 1, "one transaction: the run, created finished, and its attempts' records");
+    let chain = submitted.run_id;
     let run = wait(&rt, &chain).await;
     assert_eq!((run["status"].as_str(), &run["step_details"][2]["output"]), (Some("succeeded"), &json!(13)), "{run}");
     assert_eq!(tally.sent(&transforms), 0, "no step went through the queue");

@@ -1916,6 +1916,11 @@ export interface components {
             /** @description False when an earlier run with the same idempotency key was returned. */
             created: boolean;
             run_id: string;
+            /**
+             * @description The run's status when the submission was answered. In one process the first advance is
+             *     committed with the run, so a plan of pure steps can answer `succeeded` or `failed`; an
+             *     earlier run's (same idempotency key) status as it is now.
+             */
             status: components["schemas"]["RunStatus"];
         };
         /** @description A suggestion for a stored failure record. */

@@ -48,6 +48,9 @@ pub struct SubmitRun {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Submitted {
     pub run_id: String,
+    /// The run's status when the submission was answered. In one process the first advance is
+    /// committed with the run, so a plan of pure steps can answer `succeeded` or `failed`; an
+    /// earlier run's (same idempotency key) status as it is now.
     pub status: RunStatus,
     /// False when an earlier run with the same idempotency key was returned.
     pub created: bool,
@@ -98,7 +101,11 @@ impl Runtime {
             )
             .map_err(DomainError::Invalid);
         }
-        let names: HashSet<String> = self.ports.secrets.names(tenant).await?.into_iter().collect();
+        let names: HashSet<String> = if aos_core::validate::names_a_secret(plan) {
+            self.ports.secrets.names(tenant).await?.into_iter().collect()
+        } else {
+            HashSet::new()
+        };
         // Conditions and literal jq programs (json_transform's `expr`) are compiled in the jq sandbox,
         // all in one round trip: compiling is user code too.
         let mut programs = aos_core::validate::jq_programs(plan);
@@ -257,11 +264,13 @@ impl Runtime {
         if !seeded.is_empty() && !key_taken {
             self.runs.put_seeded_attempts(tenant, &run_id, &seeded).await?;
         }
+        if seeded.is_empty() {
+            if let Some(submitted) = self.create_and_start(&run).await? {
+                return Ok(submitted);
+            }
+        }
         match self.runs.create(&run).await? {
-            Created::Mismatch(id) => Err(DomainError::InvalidState {
-                code: "IDEMPOTENCY_MISMATCH",
-                message: format!("idempotency_key was already used for run {id} with a different plan or inputs; use a new key"),
-            }),
+            Created::Mismatch(id) => Err(idempotency_mismatch(&id)),
             Created::Existing(id) => {
                 let status = self.runs.get(tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
                 Ok(Submitted { run_id: id, status, created: false })
@@ -270,6 +279,49 @@ impl Runtime {
                 // A redrive's run has attempts already: its first advance reads them.
                 self.start(tenant, &run_id, if seeded.is_empty() { Some(run) } else { None }).await;
                 Ok(Submitted { run_id, status: RunStatus::Queued, created: true })
+            }
+        }
+    }
+
+    /// In one process, creates a new run (not a redrive) together with its first advance, in one
+    /// transaction, before the submission is answered: a chain of pure steps is then written
+    /// once, finished. The advance runs in a task of its own (a caller that goes away does not
+    /// stop it halfway), one of [`MAX_STARTING`](super::MAX_STARTING) at once. `None` when this
+    /// does not apply (another topology, no room, a key used before) or the advance failed
+    /// before its commit: the run is then created the usual way, and nothing of this attempt
+    /// remains.
+    async fn create_and_start(&self, run: &Run) -> Result<Option<Submitted>, DomainError> {
+        if !self.topology.hands_off_inline() {
+            return Ok(None);
+        }
+        let Ok(permit) = self.starting.clone().try_acquire_owned() else { return Ok(None) };
+        // A key used before answers with its run, as `create` does; its check is one read.
+        if let Some(key) = &run.idempotency_key {
+            if self.runs.idempotency_taken(&run.tenant, key).await? {
+                return Ok(None);
+            }
+        }
+        let orchestrator = self.orchestrator.clone();
+        let created = run.clone();
+        let advanced = tokio::spawn(async move {
+            let _permit = permit;
+            orchestrator.create_and_advance(created).await
+        });
+        let run_id = run.run_id.clone();
+        match advanced.await {
+            Ok(Ok((Created::New, status))) => Ok(Some(Submitted { run_id, status, created: true })),
+            Ok(Ok((Created::Existing(id), _))) => {
+                let status = self.runs.get(&run.tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
+                Ok(Some(Submitted { run_id: id, status, created: false }))
+            }
+            Ok(Ok((Created::Mismatch(id), _))) => Err(idempotency_mismatch(&id)),
+            Ok(Err(e)) => {
+                tracing::debug!(run_id, error = %e, "the run's first advance failed before it was created; it is created first");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(run_id, error = %e, "the run's first advance did not complete; it is created first");
+                Ok(None)
             }
         }
     }
@@ -449,6 +501,13 @@ impl Runtime {
 }
 
 /// The view of a loaded run, and whether it is settled (see [`Runtime::get_settled`]).
+fn idempotency_mismatch(id: &str) -> DomainError {
+    DomainError::InvalidState {
+        code: "IDEMPOTENCY_MISMATCH",
+        message: format!("idempotency_key was already used for run {id} with a different plan or inputs; use a new key"),
+    }
+}
+
 pub(crate) fn view_of(loaded: LoadedRun) -> (RunView, bool) {
     let settled = loaded.run.status.is_terminal()
         && loaded.claimed.is_empty()
