@@ -7,6 +7,10 @@
 # schema-invalid one accepted, a refusal outside the JSON error envelope.
 #
 # usage: tests/contract/run.sh [--aos BIN] [--max-examples N] [--roles "admin operator ..."] [--phases LIST]
+#                              [--stateful-examples N] [--report-dir DIR]
+# --stateful-examples: scenarios of the stateful phase (default: four times --max-examples).
+# --report-dir writes one VCR cassette per schemathesis run into DIR (every request, its phase and
+# the answer); tests/contract/reach.py DIR counts what reached real runs, workflows and keys.
 # The test command uses the defaults (bounded, under ~2 min on 2 cores); docs/performance.md
 # ("Contract fuzzing") has the longer run.
 set -euo pipefail
@@ -16,15 +20,20 @@ aos=${AOS_BIN:-$root/target/debug/aos}
 max_examples=${CONTRACT_MAX_EXAMPLES:-5}
 roles=${CONTRACT_ROLES:-"admin operator developer viewer machine"}
 phases=${CONTRACT_PHASES:-"examples,coverage,fuzzing,stateful"}
+stateful_examples=${CONTRACT_STATEFUL_EXAMPLES:-}
+report_dir=${CONTRACT_REPORT_DIR:-}
 while [ $# -gt 0 ]; do
   case "$1" in
     --aos) aos=$2; shift 2 ;;
     --max-examples) max_examples=$2; shift 2 ;;
     --roles) roles=$2; shift 2 ;;
     --phases) phases=$2; shift 2 ;;
+    --stateful-examples) stateful_examples=$2; shift 2 ;;
+    --report-dir) report_dir=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+stateful_examples=${stateful_examples:-$((4 * max_examples))}
 
 bash "$root/tests/stack/python-env.sh" contract
 st="${AOS_TEST_ENV:-$root/.test-env}/contract/bin/st"
@@ -39,6 +48,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# The committed configuration plus the stateful phase's scenario count (a phase's own setting wins
+# over --max-examples).
+config="$work/schemathesis.toml"
+{ cat "$here/schemathesis.toml"; printf '\n[phases.stateful.generation]\nmax-examples = %d\n' "$stateful_examples"; } >"$config"
 
 "$aos" serve --port 0 --data-dir "$work/data" --rate-limit-per-minute 0 >"$work/serve.out" 2>"$work/serve.err" </dev/null &
 pid=$!
@@ -70,8 +83,15 @@ failed=0
 fuzz() { # label key [st options...]: one schemathesis run; its log is printed when it fails
   local label=$1 key=$2
   shift 2
-  echo "-- schemathesis: $label (at most $max_examples examples per operation, phases $phases)"
-  if ! "$st" --config-file "$here/schemathesis.toml" run "$root/docs/openapi.json" --url "$base" \
+  echo "-- schemathesis: $label (at most $max_examples examples per operation, $stateful_examples stateful scenarios, phases $phases)"
+  if [ -n "$report_dir" ]; then
+    mkdir -p "$report_dir"
+    set -- "$@" --report vcr --report-vcr-path "$report_dir/$(echo "$label" | tr -c 'A-Za-z0-9\n' '-').yaml"
+  fi
+  # hooks.py: runnable plans for a share of the generated ones (reach), and the fuzzing key
+  # (aos_<key id>_<secret>) is never revoked or rotated by its own run.
+  if ! SCHEMATHESIS_HOOKS="$here/hooks.py" CONTRACT_KEY_ID=$(echo "$key" | cut -d_ -f2) \
+      "$st" --config-file "$config" run "$root/docs/openapi.json" --url "$base" \
       -H "Authorization: Bearer $key" \
       --checks all --max-examples "$max_examples" --phases "$phases" \
       --workers 2 --request-timeout 35 --generation-deterministic \

@@ -112,7 +112,7 @@ export type RunSource = { plan: PlanLike; workflow?: never; version?: never } | 
 export type SubmitRunParams = RunSource & {
   /** The run's inputs (`{}` when absent). */
   inputs?: JsonObject;
-  /** 1–200 bytes; the same key returns the same run for 7 days (and makes the submission safe to retry). */
+  /** 1–200 characters; the same key returns the same run for 7 days (and makes the submission safe to retry). */
   idempotencyKey?: string;
   /** The run's seed, below 2^53; random when absent. */
   seed?: number;

@@ -89,7 +89,7 @@ async fn list_recovery_candidates(
         return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 200", "limit"));
     }
     for (name, value, max) in [("code", &q.code, 200), ("skill", &q.skill, 100)] {
-        if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > max) {
+        if value.as_ref().is_some_and(|v| v.is_empty() || v.chars().count() > max) {
             return Err(ApiError::bad_request("INVALID_QUERY", format!("{name} must be 1 to {max} characters"), name));
         }
     }

@@ -1894,7 +1894,7 @@ export interface components {
             step_id: string;
         };
         SubmitRun: {
-            /** @description The same key returns the same run instead of starting a second one: 1 to 200 bytes. */
+            /** @description The same key returns the same run instead of starting a second one: 1 to 200 characters. */
             idempotency_key?: string | null;
             /** @description The run's inputs, a JSON object; `{}` when absent or null. */
             inputs?: Record<string, unknown> | null;

@@ -261,7 +261,7 @@ impl Recovery {
         if m.message.is_empty() || m.message.chars().count() > MAX_MESSAGE_CHARS {
             return Err(bad("message", format!("message must be 1 to {MAX_MESSAGE_CHARS} characters")));
         }
-        if m.code.as_ref().is_some_and(|c| c.is_empty() || c.len() > 200) {
+        if m.code.as_ref().is_some_and(|c| c.is_empty() || c.chars().count() > 200) {
             return Err(bad("code", "code must be 1 to 200 characters".into()));
         }
         if let Some(skill) = &m.skill {

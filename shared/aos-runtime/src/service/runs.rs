@@ -35,7 +35,7 @@ pub struct SubmitRun {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,
-    /// The same key returns the same run instead of starting a second one: 1 to 200 bytes.
+    /// The same key returns the same run instead of starting a second one: 1 to 200 characters.
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200)]
     pub idempotency_key: Option<String>,
@@ -204,7 +204,7 @@ impl Runtime {
     /// steps a redrive keeps, which stay exactly as they ran.
     pub(super) async fn start_run(&self, tenant: &str, new: NewRun) -> Result<Submitted, DomainError> {
         let NewRun { plan, workflow, inputs, idempotency_key, seed, rerun_of, redrive } = new;
-        let run_id = format!("r_{}", uuid::Uuid::new_v4().simple());
+        let run_id = format!("r_{}", uuid::Uuid::now_v7().simple());
         let previous_failures = crate::recovery::reruns::previous_failures(self.ports.store.as_ref(), tenant, &plan, workflow.as_ref())
             .await
             .unwrap_or_else(|e| {
@@ -368,7 +368,7 @@ impl Runtime {
     ) -> Result<(), DomainError> {
         self.validate(tenant, plan).await?;
         validate_inputs(plan, inputs).map_err(DomainError::Invalid)?;
-        if idempotency_key.is_some_and(|key| key.is_empty() || key.len() > 200) {
+        if idempotency_key.is_some_and(|key| key.is_empty() || key.chars().count() > 200) {
             return Err(DomainError::invalid(
                 FieldError::new("INVALID_IDEMPOTENCY_KEY", "idempotency_key must be 1 to 200 characters").field("idempotency_key"),
             ));
