@@ -78,6 +78,12 @@ pub fn unseen2_holdout() -> Vec<Case> {
     load(&failures_file("unseen2-holdout.jsonl"))
 }
 
+/// The third set, held out whole for measuring a classifier of another kind (see
+/// tests/failures/README.md): nothing scores it yet.
+pub fn unseen3_holdout() -> Vec<Case> {
+    load(&failures_file("unseen3-holdout.jsonl"))
+}
+
 pub fn load(path: &std::path::Path) -> Vec<Case> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
