@@ -271,16 +271,19 @@ impl Runtime {
         }
         match self.runs.create(&run).await? {
             Created::Mismatch(id) => Err(idempotency_mismatch(&id)),
-            Created::Existing(id) => {
-                let status = self.runs.get(tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
-                Ok(Submitted { run_id: id, status, created: false })
-            }
+            Created::Existing(id) => self.earlier_run(tenant, id).await,
             Created::New => {
                 // A redrive's run has attempts already: its first advance reads them.
                 self.start(tenant, &run_id, if seeded.is_empty() { Some(run) } else { None }).await;
                 Ok(Submitted { run_id, status: RunStatus::Queued, created: true })
             }
         }
+    }
+
+    /// The answer for the earlier run an idempotency key stands for: its id and status now.
+    async fn earlier_run(&self, tenant: &str, id: String) -> Result<Submitted, DomainError> {
+        let status = self.runs.get(tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
+        Ok(Submitted { run_id: id, status, created: false })
     }
 
     /// In one process, creates a new run (not a redrive) together with its first advance, in one
@@ -310,10 +313,7 @@ impl Runtime {
         let run_id = run.run_id.clone();
         match advanced.await {
             Ok(Ok((Created::New, status))) => Ok(Some(Submitted { run_id, status, created: true })),
-            Ok(Ok((Created::Existing(id), _))) => {
-                let status = self.runs.get(&run.tenant, &id).await?.map(|(r, _)| r.status).unwrap_or(RunStatus::Queued);
-                Ok(Some(Submitted { run_id: id, status, created: false }))
-            }
+            Ok(Ok((Created::Existing(id), _))) => self.earlier_run(&run.tenant, id).await.map(Some),
             Ok(Ok((Created::Mismatch(id), _))) => Err(idempotency_mismatch(&id)),
             Ok(Err(e)) => {
                 tracing::debug!(run_id, error = %e, "the run's first advance failed before it was created; it is created first");
