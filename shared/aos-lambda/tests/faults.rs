@@ -16,7 +16,9 @@
 //!
 //! `AOS_TEST_FAULT_RATE` (default 0.04) is the share of calls given each kind of fault (throttling,
 //! a dropped request, a dropped answer), `AOS_TEST_FAULT_RUNS` (default 12) the number of runs and
-//! `AOS_TEST_FAULT_SEED` the draws. The design: docs/operations.md, "Load, soak and faults";
+//! `AOS_TEST_FAULT_SEED` the draws. Whatever the draws, each service is throttled at least once (at
+//! its eighth call, if no draw has throttled it before): a short run makes few SQS calls, and the
+//! order of concurrent calls decides which call gets which draw. The design: docs/operations.md, "Load, soak and faults";
 //! figures of longer runs in docs/performance.md.
 
 mod support;
@@ -52,6 +54,9 @@ struct Injected {
     /// Requests moto did not answer (a connection error or a body cut short): the connection is
     /// closed, which the SDK sees and retries like an injected drop.
     upstream_lost: AtomicU64,
+    /// Calls seen per service (not faults): each is throttled at least once.
+    dynamodb_calls: AtomicU64,
+    sqs_calls: AtomicU64,
 }
 
 impl Injected {
@@ -155,7 +160,13 @@ impl Proxy {
             let rate = self.rate;
             // Four equal shares: [0, r) throttle, [r, 2r) drop the request, [2r, 3r) drop the
             // answer; SQS and DynamoDB each get their own throttling error.
-            if draw < rate && target.starts_with("DynamoDB_") {
+            let (dynamodb, sqs) = (target.starts_with("DynamoDB_"), target.starts_with("AmazonSQS."));
+            let eighth = |calls: &AtomicU64, throttled: &AtomicU64| {
+                calls.fetch_add(1, Ordering::SeqCst) == 7 && throttled.load(Ordering::SeqCst) == 0
+            };
+            let forced = (dynamodb && eighth(&self.injected.dynamodb_calls, &self.injected.dynamodb_throttled))
+                || (sqs && eighth(&self.injected.sqs_calls, &self.injected.sqs_throttled));
+            if (draw < rate || forced) && dynamodb {
                 self.injected.dynamodb_throttled.fetch_add(1, Ordering::SeqCst);
                 let reply = json_error("application/x-amz-json-1.0", DYNAMODB_THROTTLED, &[]);
                 if reader.get_mut().write_all(&reply).await.is_err() {
@@ -163,7 +174,7 @@ impl Proxy {
                 }
                 continue;
             }
-            if draw < rate && target.starts_with("AmazonSQS.") {
+            if (draw < rate || forced) && sqs {
                 self.injected.sqs_throttled.fetch_add(1, Ordering::SeqCst);
                 let reply = json_error("application/x-amz-json-1.0", SQS_THROTTLED, &[("x-amzn-query-error", "RequestThrottled;Sender")]);
                 if reader.get_mut().write_all(&reply).await.is_err() {
