@@ -293,6 +293,21 @@ async fn the_catalog_lists_entries_and_classifies_on_request() {
     assert_eq!((by_code["code"].as_str(), by_code["match_type"].as_str()), (Some("STEP_TIMEOUT"), Some("structured_code")));
     let (_, none) = app.post("/api/v1/catalog/match", json!({"message": "qwxz"})).await;
     assert_eq!((none["matched"].as_bool(), none["code"].clone(), none["suggestions"].clone()), (Some(false), Value::Null, json!([])));
+    assert_eq!(
+        (none["match_type"].as_str(), none["category"].clone(), none["confidence"].as_f64()),
+        (Some("none"), Value::Null, Some(0.0))
+    );
+    // No entry matches, but the message resembles labelled ones: a guess, marked as such.
+    let (_, guess) =
+        app.post("/api/v1/catalog/match", json!({"message": "the frobnicator gave up: upstream hung up before sending a reply"})).await;
+    assert_eq!(
+        (guess["matched"].as_bool(), guess["code"].clone(), guess["match_type"].as_str(), guess["category"].as_str()),
+        (Some(false), Value::Null, Some("inferred"), Some("TRANSIENT")),
+        "{guess}"
+    );
+    let c = guess["confidence"].as_f64().unwrap();
+    assert!(c > 0.0 && c <= 0.45 && guess["recovery_mode"].is_null(), "{guess}");
+    assert!(guess["explanation"].as_str().unwrap().contains("inferred"), "{guess}");
 
     let (s, b) = app.post("/api/v1/catalog/match", json!({"message": "x", "http_status": 700})).await;
     assert_eq!((s, b["error"]["details"]["field"].as_str()), (400, Some("http_status")), "{b}");

@@ -381,3 +381,28 @@ def key_names(ctx, p):
         created.append(r.json.get("record", {}).get("key_id"))
     for kid in filter(None, created):
         ctx.api("admin").request("DELETE", f"/api/v1/keys/{kid}")
+
+
+@case("17-failure-guess", 170)
+def failure_guess(ctx, p):
+    """The second stage of failure matching (a guess from the nearest labelled failures) runs on
+    whatever message a caller sends: its work must stay bounded (the message is read up to 8 KiB,
+    a query keeps at most 512 features), and a guess must never look like a decisive match."""
+    words = " ".join(f"w{i}x" for i in range(9000))[: 64 * 1024 - 16]
+    common = ("error request failed timeout connection refused rate limit exceeded " * 1200)[: 64 * 1024 - 16]
+    pairs = " ".join(f"error {i}" for i in range(8000))[: 64 * 1024 - 16]
+    bodies = {
+        "64 KiB of distinct words": {"message": words},
+        "64 KiB of the commonest failure words": {"message": common},
+        "64 KiB of word pairs around one common word": {"message": pairs},
+        "unusual code and status with unknown words": {"message": "frobnicator upstream hung up mid-body", "code": "X" * 200, "http_status": 599},
+    }
+    for what, body in bodies.items():
+        r = ctx.api("viewer").post("/api/v1/catalog/match", body, timeout=T)
+        p.check(r.status == 200 and isinstance(r.json, dict), f"match {what}: expected 200, got {r.brief(200)}")
+        p.check(r.elapsed < FAST_S, f"match {what}: answered in {r.elapsed:.2f} s, expected well under {FAST_S} s")
+        if r.status == 200 and isinstance(r.json, dict) and not r.json.get("matched"):
+            m = r.json
+            p.check(m.get("match_type") in ("inferred", "none"), f"match {what}: unmatched with match_type {m.get('match_type')!r}")
+            p.check(m.get("code") is None and m.get("recovery_mode") is None, f"match {what}: a guess carries no code or recovery mode: {r.brief(200)}")
+            p.check(float(m.get("confidence", 1)) <= 0.45, f"match {what}: a guess's confidence {m.get('confidence')} is above 0.45")

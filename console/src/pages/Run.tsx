@@ -248,6 +248,13 @@ function CatalogMatch({ match }: { match: FailureMatch | null }) {
     return (
       <span className="small" data-testid="catalog-match">
         no catalog match (signature <code>{match.signature}</code>)
+        {match.match_type === "inferred" && (
+          <>
+            {" "}
+            · guessed {match.category}, {match.retryable ? "retryable" : "not retryable"} ({pct(match.confidence)}, from similar
+            failures; decides nothing)
+          </>
+        )}
       </span>
     );
   }

@@ -62,6 +62,9 @@ pub enum MatchType {
     SmtpCode,
     OsError,
     Pattern,
+    /// No entry matched; the category and retry hint are a guess from the nearest labelled
+    /// examples, with a confidence below `DECISIVE_CONFIDENCE` (`matched` is false).
+    Inferred,
     None,
 }
 
@@ -72,7 +75,8 @@ pub const DECISIVE_CONFIDENCE: f64 = 0.5;
 /// verification ignore it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct FailureMatch {
-    /// Whether a catalog entry matched.
+    /// Whether a catalog entry matched. False for a guess (`match_type` `inferred`), whose
+    /// `category` and `retryable` come from the nearest labelled examples.
     pub matched: bool,
     /// The catalog entry's code, e.g. `HTTP_NOT_FOUND`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,8 +89,9 @@ pub struct FailureMatch {
     pub severity: Option<Severity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_mode: Option<RecoveryMode>,
-    /// 0 when nothing matched; structured evidence (codes, statuses) scores 0.7 to 0.98,
-    /// message patterns 0.4 to 0.9.
+    /// 0 when nothing matched and nothing was inferred; structured evidence (codes, statuses)
+    /// scores 0.7 to 0.98, message patterns 0.4 to 0.9, a guess (`match_type` `inferred`, with
+    /// `matched` false and no `code`) at most 0.45.
     pub confidence: f64,
     pub match_type: MatchType,
     /// Stable grouping key of the failure (skill, code, normalized message): 16 hex digits.

@@ -68,6 +68,28 @@ fn main() {
 
     quality(&cases, |c| matcher.classify(&c.input()).entry.map(|e| e.category), |c| naive.classify(&c.input()).map(|e| e.category));
 
+    // The second stage (`infer`) runs only for a failure no entry matches. A catalog of one entry
+    // that matches none of these messages sends every one of them there; its cost per message is
+    // compared with the builtin catalog's over the same messages, in the same process.
+    let one = serde_json::json!({"version": 2, "entries": [serde_json::to_value(&matcher.entries()[0]).unwrap_or_default()]});
+    if let Ok(guesser) = FailureMatcher::from_json(&one.to_string()) {
+        let built = Instant::now();
+        black_box(guesser.classify_message("warm-up: build the index of labelled examples"));
+        println!("\nsecond stage: index built in {:.1} ms", built.elapsed().as_secs_f64() * 1e3);
+        let per = PER_RUN / 50;
+        let guessed = rate_n(&cases, per, |c| black_box(guesser.classify(&c.input()).inferred.map(|i| i.category)));
+        let matched = rate_n(&cases, per, |c| black_box(matcher.classify(&c.input()).entry.map(|e| e.category)));
+        println!("{:<22} {:>18} {:>18}", "median of runs", "msg/s (wall)", "msg/s (on-CPU)");
+        for (name, (wall, cpu)) in [("inferred (no entry)", &guessed), ("builtin catalog", &matched)] {
+            println!("{name:<22} {:>18.0} {:>18.0}", median(wall), median(cpu));
+        }
+        println!(
+            "inferred / matched: {:.2}x (wall), {:.2}x (on-CPU)",
+            median(&guessed.0) / median(&matched.0),
+            median(&guessed.1) / median(&matched.1)
+        );
+    }
+
     if let Some(baseline) = std::env::args().nth(2) {
         let other = match std::fs::read_to_string(&baseline)
             .map_err(|e| e.to_string())
@@ -102,18 +124,22 @@ fn main() {
 /// CPU (from /proc/thread-self/schedstat, where available), which stays meaningful when other
 /// processes share the core.
 fn rate<R>(cases: &[Case], f: impl Fn(&Case) -> R) -> (Vec<f64>, Vec<f64>) {
+    rate_n(cases, PER_RUN, f)
+}
+
+fn rate_n<R>(cases: &[Case], per_run: usize, f: impl Fn(&Case) -> R) -> (Vec<f64>, Vec<f64>) {
     for c in cases {
         black_box(f(c));
     }
     let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let (t, c0) = (Instant::now(), on_cpu_ns());
-        for c in cases.iter().cycle().take(PER_RUN) {
+        for c in cases.iter().cycle().take(per_run) {
             black_box(f(c));
         }
-        wall.push(PER_RUN as f64 / t.elapsed().as_secs_f64());
+        wall.push(per_run as f64 / t.elapsed().as_secs_f64());
         if let (Some(a), Some(b)) = (c0, on_cpu_ns()) {
-            cpu.push(PER_RUN as f64 / ((b - a) as f64 / 1e9));
+            cpu.push(per_run as f64 / ((b - a) as f64 / 1e9));
         }
     }
     wall.sort_by(f64::total_cmp);

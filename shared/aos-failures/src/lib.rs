@@ -4,6 +4,7 @@
 
 mod catalog;
 mod index;
+mod infer;
 mod input;
 mod literal;
 mod matcher;
@@ -12,6 +13,7 @@ mod rank;
 mod signature;
 
 pub use catalog::{Catalog, CatalogError, Entry, MatchRules, RecoveryMode, Severity, StatusRule, BUILTIN_CATALOG_JSON};
+pub use infer::{Inference, MAX_INFERRED_CONFIDENCE};
 pub use input::FailureInput;
 pub use matcher::{FailureMatcher, MatchResult, MatchType};
 pub use normalize::{normalize, normalize_into, MAX_SCAN_BYTES};

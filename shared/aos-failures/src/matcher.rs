@@ -1,9 +1,12 @@
 //! `FailureMatcher`: classifies a failure against the catalog. Structured facts are looked up
 //! exactly; the normalized message goes through an Aho-Corasick prefilter of the literals every
 //! pattern requires, and only the patterns it flags are run, best-ranked first (see `rank`).
+//! A failure no entry matches gets a guess from its nearest labelled examples (`infer`), marked
+//! as inferred and never as a match.
 
 use crate::catalog::{Catalog, CatalogError, Entry};
 use crate::index::{Hit, Index};
+use crate::infer::{Inference, Inferrer};
 use crate::input::FailureInput;
 use crate::normalize::normalize;
 use crate::rank::{confidence, Tier};
@@ -29,17 +32,22 @@ pub struct MatchResult<'a> {
     /// Stable grouping key of the failure (skill, code, normalized message).
     pub signature: String,
     pub normalized: String,
+    /// When no entry matched: the guess of the nearest labelled examples, if any (`infer`).
+    /// `match_type` is then `Inferred`; `matched` stays false.
+    pub inferred: Option<Inference>,
 }
 
 impl MatchResult<'_> {
     pub fn code(&self) -> Option<&str> {
         self.entry.map(|e| e.code.as_str())
     }
+    /// The matched entry's category, else the inferred one.
     pub fn category(&self) -> Option<Category> {
-        self.entry.map(|e| e.category)
+        self.entry.map(|e| e.category).or(self.inferred.as_ref().map(|i| i.category))
     }
+    /// The matched entry's retry hint, else the inferred one.
     pub fn retryable(&self) -> Option<bool> {
-        self.entry.map(|e| e.retryable)
+        self.entry.map(|e| e.retryable).or(self.inferred.as_ref().map(|i| i.retryable))
     }
 }
 
@@ -49,6 +57,8 @@ impl MatchResult<'_> {
 pub struct FailureMatcher {
     catalog: Catalog,
     index: Index,
+    /// Built on the first failure no entry matches.
+    inferrer: OnceLock<Inferrer>,
 }
 
 impl FailureMatcher {
@@ -65,7 +75,7 @@ impl FailureMatcher {
     pub fn new(catalog: Catalog) -> Result<FailureMatcher, CatalogError> {
         catalog.validate()?;
         let index = Index::build(&catalog)?;
-        Ok(FailureMatcher { catalog, index })
+        Ok(FailureMatcher { catalog, index, inferrer: OnceLock::new() })
     }
 
     pub fn from_json(text: &str) -> Result<FailureMatcher, CatalogError> {
@@ -92,9 +102,20 @@ impl FailureMatcher {
         match hit {
             Some(h) => self.result(h, signature, normalized),
             None => {
-                MatchResult { matched: false, entry: None, confidence: 0.0, match_type: MatchType::None, rule: None, signature, normalized }
+                let inferred = self.infer(input);
+                let (confidence, match_type) = match &inferred {
+                    Some(i) => (i.confidence, MatchType::Inferred),
+                    None => (0.0, MatchType::None),
+                };
+                MatchResult { matched: false, entry: None, confidence, match_type, rule: None, signature, normalized, inferred }
             }
         }
+    }
+
+    /// The second stage alone, whatever the catalog says: the guess of the nearest labelled
+    /// examples (`infer`). `classify` asks it only when no entry matches.
+    pub fn infer(&self, input: &FailureInput<'_>) -> Option<Inference> {
+        self.inferrer.get_or_init(|| Inferrer::build(&self.catalog)).infer(input)
     }
 
     /// Classifies a message alone.
@@ -119,6 +140,7 @@ impl FailureMatcher {
             rule: Some(self.index.rule_text(h.rule)),
             signature,
             normalized,
+            inferred: None,
         }
     }
 }

@@ -135,10 +135,11 @@ fn unseen_accuracy_is_reported() {
 /// (2026-12-07): dev 42.3% / 47.3% on 279 messages, held-out 40.7% / 45.9% on 231. After it (same
 /// day): dev 100.0% / 100.0% (the catalog was written against it, so it says little), held-out
 /// 91.3% / 94.4%; after the rules written from the second set's dev half (session 5, not from
-/// this set), 94.4% / 96.1%. The floors are those scores less one point; the held-out target
-/// (95 / 97) is still open (docs/performance.md, "Unseen messages").
+/// this set), 94.4% / 96.1%; with the second stage (`infer`, session 7), 97.0% / 100.0% — but this
+/// set has been scored too often to be blind, so its figure is not the one that counts
+/// (`unseen3_holdout_is_reported` is). The floors are the latest scores less one point.
 const DEV_FLOOR: (f64, f64) = (99.0, 99.0);
-const HELD_FLOOR: (f64, f64) = (93.4, 95.1);
+const HELD_FLOOR: (f64, f64) = (96.0, 99.0);
 
 /// The second unseen set: 320 more real-world messages, collected by another person after the
 /// catalog work on the first set was done, from providers, libraries and tools the first set
@@ -168,16 +169,57 @@ fn unseen2_holdout_is_reported() {
 /// (2026-12-07, session 5): dev 80.7% / 87.5% on 176 messages, held-out 77.1% / 83.3% on 144 —
 /// the honest figure for messages from sources the catalog's authors had not seen. After one
 /// round of family rules written from the dev half only (same day): dev 100.0% / 100.0%,
-/// held-out 81.2% / 86.1% (read once). The floors are those less one point.
+/// held-out 81.2% / 86.1% (read once); with the second stage (`infer`, session 7), 88.9% / 95.1%.
+/// The floors are the latest scores less one point.
 const DEV2_FLOOR: (f64, f64) = (99.0, 99.0);
-const HELD2_FLOOR: (f64, f64) = (80.2, 85.1);
+const HELD2_FLOOR: (f64, f64) = (87.9, 94.1);
 
-/// The third unseen set parses and every message names its source. It is held out whole for the
-/// measurement of a classifier of another kind (tests/failures/README.md): not scored here, and
-/// nothing is printed from it.
+/// The third unseen set, held out whole (tests/failures/README.md): collected by someone who never
+/// read the catalog or ran the matcher, and reserved for measuring the second stage (`infer`, the
+/// guess for a failure no entry matches) together with the catalog. Numbers only, never its
+/// messages. Measured once, at the commit that added the second stage, with nothing tuned after.
 #[test]
-fn unseen3_is_well_formed_and_not_scored() {
+fn unseen3_holdout_is_reported() {
     let cases = unseen3_holdout();
     assert!(cases.len() >= 200, "unseen3-holdout too small: {}", cases.len());
     assert!(cases.iter().all(|c| !c.source.trim().is_empty() && !c.message.trim().is_empty()));
+    let held = evaluate_unseen("unseen3-holdout", &cases, false);
+    let (mut matched, mut inferred, mut alone) = (0, 0, (0, 0));
+    for c in &cases {
+        let r = matcher().classify(&c.input());
+        matched += usize::from(r.matched);
+        inferred += usize::from(r.inferred.is_some());
+        alone.0 += usize::from(r.matched && r.category() == Some(c.expected_category));
+        alone.1 += usize::from(r.matched && r.retryable() == Some(c.expected_retryable));
+    }
+    let n = cases.len();
+    println!("unseen3-holdout: {matched} matched by the catalog, {inferred} inferred, {} neither", n - matched - inferred);
+    println!("unseen3-holdout, the catalog alone: category {:.1}%, retryable {:.1}%", pct(alone.0, n), pct(alone.1, n));
+    assert!(
+        held.category >= HELD3_FLOOR.0 && held.retryable >= HELD3_FLOOR.1,
+        "unseen3-holdout {:.1}% / {:.1}%",
+        held.category,
+        held.retryable
+    );
+}
+
+/// (category %, retryable %) floors for the third set. Measured once (2026-12-07, session 7, the
+/// commit that added `infer`): 81.0% / 88.3% (the catalog alone: 71.3% / 77.0%; 254 of 300 matched
+/// by the catalog, 46 inferred). The floors are those less one point; the target (95 / 97) is not
+/// met (docs/performance.md, "Unseen messages").
+const HELD3_FLOOR: (f64, f64) = (80.0, 87.3);
+
+/// The second stage's examples are the readable sets only: no held-out message is its own nearest
+/// example (which it would be, at similarity 1, if its file were embedded). Prints nothing.
+#[test]
+fn held_out_messages_are_not_examples() {
+    for (name, cases) in
+        [("unseen-holdout", unseen_holdout()), ("unseen2-holdout", unseen2_holdout()), ("unseen3-holdout", unseen3_holdout())]
+    {
+        let leaked = cases.iter().filter(|c| matcher().infer(&c.input()).is_some_and(|i| i.nearest == c.message)).count();
+        assert_eq!(leaked, 0, "{name}: {leaked} held-out messages are examples of the second stage");
+    }
+    // And a readable one is: the test above would see a leak.
+    let c = &corpus()[0];
+    assert_eq!(matcher().infer(&c.input()).map(|i| i.nearest), Some(c.message.clone()));
 }

@@ -175,3 +175,21 @@ fn family_phrases_outrank_their_generic_words() {
     assert_eq!(code_of(FailureInput::message("").with_http_status(401)), "HTTP_UNAUTHORIZED");
     assert_eq!(code_of(FailureInput::message("Invalid API key").with_http_status(401)), "HTTP_UNAUTHORIZED");
 }
+
+/// A failure no entry matches gets a guess from similar labelled failures, marked as such: not
+/// matched, no entry, a confidence too low to decide a retry; the same guess every time.
+#[test]
+fn an_unknown_failure_gets_a_marked_guess() {
+    let input = FailureInput::message("the frobnicator gave up: upstream hung up before sending a reply");
+    let r = matcher().classify(&input);
+    assert_eq!((r.matched, r.entry.is_none(), r.match_type), (false, true, MatchType::Inferred));
+    let guess = r.inferred.clone().expect("a guess");
+    assert_eq!((r.category(), r.retryable()), (Some(Category::Transient), Some(true)));
+    assert!(r.confidence == guess.confidence && guess.confidence > 0.0 && guess.confidence <= aos_failures::MAX_INFERRED_CONFIDENCE);
+    assert!(!guess.nearest.is_empty());
+    assert_eq!(matcher().classify(&input), r);
+    // A match never carries a guess, and a message like no labelled one gets none.
+    assert!(matcher().classify(&FailureInput::message("").with_code("STEP_TIMEOUT")).inferred.is_none());
+    let none = matcher().classify_message("qwxz zzyzx");
+    assert_eq!((none.inferred, none.match_type), (None, MatchType::None));
+}

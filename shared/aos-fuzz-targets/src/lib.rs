@@ -160,7 +160,16 @@ pub fn failure_match(data: &[u8]) {
     assert_eq!(first.matched, first.entry.is_some());
     assert!((0.0..=1.0).contains(&first.confidence), "confidence {}", first.confidence);
     if !first.matched {
-        assert_eq!(first.confidence, 0.0);
+        // No entry: a guess of the second stage, below the decisive confidence, or nothing.
+        match &first.inferred {
+            Some(guess) => {
+                assert_eq!(first.match_type, aos_failures::MatchType::Inferred);
+                assert!(first.confidence == guess.confidence && guess.confidence <= aos_failures::MAX_INFERRED_CONFIDENCE);
+            }
+            None => assert_eq!((first.confidence, first.match_type), (0.0, aos_failures::MatchType::None)),
+        }
+    } else {
+        assert!(first.inferred.is_none());
     }
     assert_eq!(first.signature, aos_failures::signature(skill, code, &first.normalized));
     assert_eq!(first.signature.len(), 16);

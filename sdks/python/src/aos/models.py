@@ -176,7 +176,7 @@ OnErrorAction = Literal["abort", "continue", "fallback"]
 #: a failed or cancelled run, or a submission refused with 422.
 FailureKind = Literal["attempt", "step", "run", "rejected"]
 #: The kind of evidence that decided a catalog match (``none`` when nothing matched).
-MatchType = Literal["structured_code", "http_status", "aws_code", "smtp_code", "os_error", "pattern", "none"]
+MatchType = Literal["structured_code", "http_status", "aws_code", "smtp_code", "os_error", "pattern", "inferred", "none"]
 #: What the failure catalog advises doing about a failure (and, on a failure record, the recovery
 #: that was carried out).
 RecoveryMode = Literal[

@@ -1176,12 +1176,16 @@ export interface components {
             code?: string | null;
             /**
              * Format: double
-             * @description 0 when nothing matched; structured evidence (codes, statuses) scores 0.7 to 0.98,
-             *     message patterns 0.4 to 0.9.
+             * @description 0 when nothing matched and nothing was inferred; structured evidence (codes, statuses)
+             *     scores 0.7 to 0.98, message patterns 0.4 to 0.9, a guess (`match_type` `inferred`, with
+             *     `matched` false and no `code`) at most 0.45.
              */
             confidence: number;
             match_type: components["schemas"]["MatchType"];
-            /** @description Whether a catalog entry matched. */
+            /**
+             * @description Whether a catalog entry matched. False for a guess (`match_type` `inferred`), whose
+             *     `category` and `retryable` come from the nearest labelled examples.
+             */
             matched: boolean;
             recovery_mode?: null | components["schemas"]["RecoveryMode"];
             retryable?: boolean | null;
@@ -1328,7 +1332,7 @@ export interface components {
          * @description The kind of evidence that decided a match.
          * @enum {string}
          */
-        MatchType: "structured_code" | "http_status" | "aws_code" | "smtp_code" | "os_error" | "pattern" | "none";
+        MatchType: "structured_code" | "http_status" | "aws_code" | "smtp_code" | "os_error" | "pattern" | "inferred" | "none";
         /**
          * @description Always `false`: the attempt failed.
          * @enum {boolean}

@@ -452,6 +452,32 @@ mod tests {
         FailureRecord::new(&s, &error, &fm, 30)
     }
 
+    /// A guess of the second stage (`MatchType::Inferred`) is not a match: the failure stays an
+    /// unmatched candidate, and its record keeps the skill's own category.
+    #[test]
+    fn an_inferred_failure_is_still_an_unmatched_candidate() {
+        let message = "the frobnicator gave up: upstream hung up before sending a reply";
+        let error = StepError::new("E_UPSTREAM", Category::Permanent, false, message);
+        let fm = crate::failures::classify::classify_error(&error, Some("http_call"));
+        assert_eq!((fm.matched, fm.match_type, fm.category), (false, MatchType::Inferred, Some(Category::Transient)));
+        let s = Subject {
+            kind: FailureKind::Attempt,
+            tenant: "a",
+            subject: "r_1",
+            run_id: Some("r_1"),
+            step_id: Some("call"),
+            attempt: 1,
+            skill: Some("http_call"),
+            at_ms: 1_700_000_000_000,
+        };
+        let r = FailureRecord::new(&s, &error, &fm, 30);
+        assert_eq!((r.matched, r.category, r.match_type), (false, Category::Permanent, MatchType::Inferred));
+        let mut f = CandidateFold::new(FoldConfig::default());
+        f.add(0, &r);
+        let out = f.finish(false);
+        assert_eq!((out.len(), out[0].unmatched), (1, 1));
+    }
+
     #[test]
     fn groups_candidates_by_signature_with_counts_examples_and_suggestions() {
         let mut f = CandidateFold::new(FoldConfig::default());

@@ -77,6 +77,10 @@ fn digest() -> String {
     DIGEST.get_or_init(|| hex::encode(&Sha256::digest(aos_failures::BUILTIN_CATALOG_JSON.as_bytes())[..8])).clone()
 }
 
+/// What the match API says of a guess.
+pub const INFERRED_EXPLANATION: &str = "No catalog entry matches this failure. The category and retry hint are inferred from the \
+most similar labelled failures; the confidence of a guess is at most 0.45, so it never decides a retry.";
+
 /// Classifies a failure described by hand.
 pub fn match_failure(req: &MatchRequest) -> MatchResponse {
     let input = FailureInput {
@@ -98,7 +102,11 @@ pub fn match_failure(req: &MatchRequest) -> MatchResponse {
         confidence: m.confidence,
         match_type: m.match_type,
         signature: m.signature,
-        explanation: entry.map(|e| e.explanation.clone()),
+        explanation: match (entry, m.match_type) {
+            (Some(e), _) => Some(e.explanation.clone()),
+            (None, MatchType::Inferred) => Some(INFERRED_EXPLANATION.to_string()),
+            (None, _) => None,
+        },
         suggestions: entry.map(|e| e.suggestions.clone()).unwrap_or_default(),
     }
 }

@@ -21,13 +21,15 @@ pub fn classify_input(input: &FailureInput<'_>) -> FailureMatch {
     to_match(&matcher().classify(input))
 }
 
+/// A matched entry gives its code and advice; a guess (`MatchType::Inferred`) gives only a category
+/// and a retry hint, with a confidence too low to decide anything (`FailureMatch::decisive`).
 pub fn to_match(r: &MatchResult<'_>) -> FailureMatch {
     let entry = r.entry;
     FailureMatch {
         matched: r.matched && entry.is_some(),
         code: entry.map(|e| e.code.clone()),
-        category: entry.map(|e| e.category),
-        retryable: entry.map(|e| e.retryable),
+        category: r.category(),
+        retryable: r.retryable(),
         severity: entry.map(|e| e.severity),
         recovery_mode: entry.map(|e| e.recovery_mode),
         confidence: r.confidence,
@@ -61,5 +63,17 @@ mod tests {
         assert_eq!((m.code.as_deref(), m.match_type), (Some("STEP_TIMEOUT"), MatchType::StructuredCode));
         let m = classify_error(&StepError::new("ZZZ_UNHEARD_OF", Category::Permanent, false, "qwxz"), None);
         assert!(!m.matched && m.code.is_none() && m.confidence == 0.0);
+    }
+
+    #[test]
+    fn an_unknown_failure_gets_a_guess_that_decides_nothing() {
+        let e =
+            StepError::new("E_UPSTREAM", Category::Validation, false, "the frobnicator gave up: upstream hung up before sending a reply");
+        let m = classify_error(&e, Some("http_call"));
+        assert_eq!((m.matched, m.code.as_deref(), m.match_type), (false, None, MatchType::Inferred));
+        assert_eq!((m.category, m.retryable, m.recovery_mode), (Some(Category::Transient), Some(true), None));
+        assert!(m.confidence > 0.0 && m.confidence <= aos_failures::MAX_INFERRED_CONFIDENCE && !m.decisive());
+        let nothing = classify_error(&StepError::new("E", Category::Transient, true, "qwxz"), None);
+        assert_eq!((nothing.match_type, nothing.category, nothing.confidence), (MatchType::None, None, 0.0));
     }
 }

@@ -101,7 +101,8 @@ impl FailureRecord {
             catalog_code: m.code.clone(),
             confidence: m.confidence,
             match_type: m.match_type,
-            category: m.category.unwrap_or(error.category),
+            // A guess (`MatchType::Inferred`) does not overrule the skill's own category.
+            category: m.category.filter(|_| m.matched).unwrap_or(error.category),
             severity: m.severity,
             advised_recovery: m.recovery_mode,
             recovery_attempted: false,
