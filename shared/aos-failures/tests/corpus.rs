@@ -5,7 +5,7 @@ mod common;
 
 use aos_failures::Category;
 use common::{corpus, holdout, matcher, Case};
-use common::{unseen2_dev, unseen2_holdout, unseen3_holdout, unseen_dev, unseen_holdout};
+use common::{unseen2_dev, unseen2_holdout, unseen3_holdout, unseen4_dev, unseen4_holdout, unseen_dev, unseen_holdout};
 use std::collections::BTreeMap;
 
 struct Score {
@@ -135,7 +135,8 @@ fn unseen_accuracy_is_reported() {
 /// (2026-12-07): dev 42.3% / 47.3% on 279 messages, held-out 40.7% / 45.9% on 231. After it (same
 /// day): dev 100.0% / 100.0% (the catalog was written against it, so it says little), held-out
 /// 91.3% / 94.4%; after the rules written from the second set's dev half (session 5, not from
-/// this set), 94.4% / 96.1%; with the second stage (`infer`, session 7), 97.0% / 100.0% — but this
+/// this set), 94.4% / 96.1%; with the second stage (`infer`, session 7), 97.0% / 100.0%, and after
+/// the fourth set's rules 96.5% / 99.6% — but this
 /// set has been scored too often to be blind, so its figure is not the one that counts
 /// (`unseen3_holdout_is_reported` is). The floors are the latest scores less one point.
 const DEV_FLOOR: (f64, f64) = (99.0, 99.0);
@@ -148,21 +149,21 @@ const HELD_FLOOR: (f64, f64) = (96.0, 99.0);
 /// half's numbers.
 #[test]
 fn unseen2_dev_is_reported() {
-    let dev = evaluate_unseen("unseen2-dev", &unseen2_dev(), true);
-    assert!(dev.n >= 150, "unseen2-dev too small: {}", dev.n);
-    assert!(dev.category >= DEV2_FLOOR.0 && dev.retryable >= DEV2_FLOOR.1, "unseen2-dev {:.1}% / {:.1}%", dev.category, dev.retryable);
+    reported("unseen2-dev", &unseen2_dev(), true, 150, DEV2_FLOOR);
 }
 
 #[test]
 fn unseen2_holdout_is_reported() {
-    let held = evaluate_unseen("unseen2-holdout", &unseen2_holdout(), false);
-    assert!(held.n >= 120, "unseen2-holdout too small: {}", held.n);
-    assert!(
-        held.category >= HELD2_FLOOR.0 && held.retryable >= HELD2_FLOOR.1,
-        "unseen2-holdout {:.1}% / {:.1}%",
-        held.category,
-        held.retryable
-    );
+    reported("unseen2-holdout", &unseen2_holdout(), false, 120, HELD2_FLOOR);
+}
+
+/// Scores one unseen set (misses printed only with `show_misses`, for a dev half) and holds it to
+/// its size and its (category %, retryable %) floor.
+fn reported(name: &str, cases: &[Case], show_misses: bool, min_n: usize, floor: (f64, f64)) -> Score {
+    let s = evaluate_unseen(name, cases, show_misses);
+    assert!(s.n >= min_n, "{name} too small: {}", s.n);
+    assert!(s.category >= floor.0 && s.retryable >= floor.1, "{name} {:.1}% / {:.1}%", s.category, s.retryable);
+    s
 }
 
 /// (category %, retryable %) floors for the second unseen set. Before any catalog work on it
@@ -181,9 +182,8 @@ const HELD2_FLOOR: (f64, f64) = (87.9, 94.1);
 #[test]
 fn unseen3_holdout_is_reported() {
     let cases = unseen3_holdout();
-    assert!(cases.len() >= 200, "unseen3-holdout too small: {}", cases.len());
     assert!(cases.iter().all(|c| !c.source.trim().is_empty() && !c.message.trim().is_empty()));
-    let held = evaluate_unseen("unseen3-holdout", &cases, false);
+    reported("unseen3-holdout", &cases, false, 200, HELD3_FLOOR);
     let (mut matched, mut inferred, mut alone) = (0, 0, (0, 0));
     for c in &cases {
         let r = matcher().classify(&c.input());
@@ -195,27 +195,26 @@ fn unseen3_holdout_is_reported() {
     let n = cases.len();
     println!("unseen3-holdout: {matched} matched by the catalog, {inferred} inferred, {} neither", n - matched - inferred);
     println!("unseen3-holdout, the catalog alone: category {:.1}%, retryable {:.1}%", pct(alone.0, n), pct(alone.1, n));
-    assert!(
-        held.category >= HELD3_FLOOR.0 && held.retryable >= HELD3_FLOOR.1,
-        "unseen3-holdout {:.1}% / {:.1}%",
-        held.category,
-        held.retryable
-    );
 }
 
 /// (category %, retryable %) floors for the third set. Measured once (2026-12-07, session 7, the
 /// commit that added `infer`): 81.0% / 88.3% (the catalog alone: 71.3% / 77.0%; 254 of 300 matched
-/// by the catalog, 46 inferred). The floors are those less one point; the target (95 / 97) is not
-/// met (docs/performance.md, "Unseen messages").
+/// by the catalog, 46 inferred). After the fourth set's rules and examples (same day): 81.3% / 88.7%.
+/// The floors are the first reading less one point; the target (95 / 97) is not met
+/// (docs/performance.md, "Unseen messages").
 const HELD3_FLOOR: (f64, f64) = (80.0, 87.3);
 
 /// The second stage's examples are the readable sets only: no held-out message is its own nearest
 /// example (which it would be, at similarity 1, if its file were embedded). Prints nothing.
 #[test]
 fn held_out_messages_are_not_examples() {
-    for (name, cases) in
-        [("unseen-holdout", unseen_holdout()), ("unseen2-holdout", unseen2_holdout()), ("unseen3-holdout", unseen3_holdout())]
-    {
+    let sets = [
+        ("unseen-holdout", unseen_holdout()),
+        ("unseen2-holdout", unseen2_holdout()),
+        ("unseen3-holdout", unseen3_holdout()),
+        ("unseen4-holdout", unseen4_holdout()),
+    ];
+    for (name, cases) in sets {
         let leaked = cases.iter().filter(|c| matcher().infer(&c.input()).is_some_and(|i| i.nearest == c.message)).count();
         assert_eq!(leaked, 0, "{name}: {leaked} held-out messages are examples of the second stage");
     }
@@ -223,3 +222,24 @@ fn held_out_messages_are_not_examples() {
     let c = &corpus()[0];
     assert_eq!(matcher().infer(&c.input()).map(|i| i.nearest), Some(c.message.clone()));
 }
+
+/// The fourth set: 435 messages collected in session 7 by two helpers who never read the catalog
+/// or ran the matcher (tests/failures/README.md), split like the second. Two tests, so that the
+/// catalog's authors can run the dev half without seeing the held-out half's numbers.
+#[test]
+fn unseen4_dev_is_reported() {
+    reported("unseen4-dev", &unseen4_dev(), true, 150, DEV4_FLOOR);
+}
+
+#[test]
+fn unseen4_holdout_is_reported() {
+    reported("unseen4-holdout", &unseen4_holdout(), false, 150, HELD4_FLOOR);
+}
+
+/// (category %, retryable %) floors for the fourth set. With the catalog and second stage of the
+/// commit that added the second stage, before anything was written from this set (2026-12-07,
+/// session 7): dev 83.8% / 93.8% on 240 messages, held-out 79.5% / 90.3% on 195. After family rules
+/// written from the dev half and the dev half added to the second stage's examples (same day): dev
+/// 97.9% / 99.2%, held-out 80.0% / 90.3% (read once). The floors are those less one point.
+const DEV4_FLOOR: (f64, f64) = (96.9, 98.2);
+const HELD4_FLOOR: (f64, f64) = (79.0, 89.3);

@@ -84,6 +84,17 @@ pub fn unseen3_holdout() -> Vec<Case> {
     load(&failures_file("unseen3-holdout.jsonl"))
 }
 
+/// The fourth set (collected in session 7 by two helpers who never read the catalog), the part
+/// the catalog's and the second stage's authors may read.
+pub fn unseen4_dev() -> Vec<Case> {
+    load(&failures_file("unseen4-dev.jsonl"))
+}
+
+/// The other part of the fourth set, held out: numbers only.
+pub fn unseen4_holdout() -> Vec<Case> {
+    load(&failures_file("unseen4-holdout.jsonl"))
+}
+
 pub fn load(path: &std::path::Path) -> Vec<Case> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Split the issue-18 *second* unseen set into unseen2-dev.jsonl / unseen2-holdout.jsonl.
+"""Split an issue-18 unseen set into <set>-dev.jsonl / <set>-holdout.jsonl.
 
-Reads the combined, labelled file kept outside the repository (default /work/corpus2/all.jsonl),
-validates every line and writes the two halves next to this script:
+Reads the combined, labelled file kept outside the repository (for `unseen2`, by default
+/work/corpus2/all.jsonl), validates every line and writes the two halves next to this script:
 
 - within each cluster, messages are ordered by the SHA-256 (hex) of their `message` text;
   the first round(0.55 * n) go to unseen2-dev.jsonl, the rest to unseen2-holdout.jsonl
@@ -12,9 +12,11 @@ validates every line and writes the two halves next to this script:
   a source and a known cluster;
 - no message may repeat another of the set, or one already in any other tests/failures/*.jsonl
   (compared after lower-casing and collapsing whitespace), nor be a near-copy of one
-  (difflib ratio >= 0.90 once digits are masked). Messages of existing files are never printed.
+  (difflib ratio >= 0.90 once digits are masked). No message is printed, of this set or of
+  another file: a problem names the line only, since half of the set is to be held out from
+  whoever runs this.
 
-Usage: python3 tests/failures/split_unseen2.py [path/to/all.jsonl]
+Usage: python3 tests/failures/split_unseen.py [SET [path/to/all.jsonl]]   (SET: unseen2, unseen4...)
 """
 
 import difflib
@@ -26,9 +28,10 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SET = sys.argv[1] if len(sys.argv) > 1 else "unseen2"
 DEFAULT_SOURCE = "/work/corpus2/all.jsonl"
-OUT_DEV = os.path.join(HERE, "unseen2-dev.jsonl")
-OUT_HOLDOUT = os.path.join(HERE, "unseen2-holdout.jsonl")
+OUT_DEV = os.path.join(HERE, f"{SET}-dev.jsonl")
+OUT_HOLDOUT = os.path.join(HERE, f"{SET}-holdout.jsonl")
 DEV_SHARE = 0.55
 NEAR = 0.90
 
@@ -113,20 +116,20 @@ def validate(cases):
     for n, case in enumerate(cases, 1):
         msg = case.get("message", "")
         if norm(msg) in old_norm:
-            errors.append(f"line {n}: already in {old_norm[norm(msg)]}: {msg[:100]!r}")
+            errors.append(f"line {n}: already in {old_norm[norm(msg)]}")
             continue
         mine = masked(msg)
         matcher = difflib.SequenceMatcher(None, b=mine, autojunk=False)
         for name, theirs in old_masked:
             matcher.set_seq1(theirs)
             if matcher.real_quick_ratio() >= NEAR and matcher.quick_ratio() >= NEAR and matcher.ratio() >= NEAR:
-                errors.append(f"line {n}: near-copy of a message in {name}: {msg[:100]!r}")
+                errors.append(f"line {n}: near-copy of a message in {name}")
                 break
     return errors
 
 
 def main():
-    source = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_SOURCE
+    source = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_SOURCE
     cases = []
     with open(source, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
